@@ -1,0 +1,542 @@
+//! The admission decision: a pure function of the request, the configuration and the index snapshot.
+//!
+//! ```text
+//! AdmissionRequest ─► subject (Ingress | Service | other) ─► in scope? ── no ──► allow untouched
+//!                                                                │ yes
+//!                      Mutate: minimal JSON patch ◄──────────────┤
+//!                      Validate: intent problems + cross-object checks (index) ─► allow / deny + warnings
+//! ```
+//! Mutation never denies (its webhook uses failurePolicy Ignore; the validator re-checks everything).
+
+use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
+use jsonptr::PointerBuf;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
+
+use crate::config::{self, Config, FqdnReusePolicy};
+use crate::index::{IngressClaims, ObjKey, Snapshot};
+use crate::intent::{self, ClassRef, Problem, Severity};
+
+/// Which webhook is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Validate,
+    Mutate,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Validate => "validate",
+            Mode::Mutate => "mutate",
+        }
+    }
+}
+
+/// The kind of object under review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Ingress,
+    Service,
+    Other,
+}
+
+impl Subject {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Subject::Ingress => "Ingress",
+            Subject::Service => "Service",
+            Subject::Other => "other",
+        }
+    }
+}
+
+/// Kubernetes asks warnings to stay within 120 characters.
+pub const MAX_WARNING: usize = 120;
+
+/// The outcome of one review.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// Whether ako handles this object (otherwise it was allowed untouched).
+    pub in_scope: bool,
+    pub reasons: Vec<String>,
+    pub warnings: Vec<String>,
+    pub patch: Vec<PatchOperation>,
+    /// One line per patch operation, for the audit log.
+    pub patch_summary: Vec<String>,
+}
+
+impl Decision {
+    fn allow() -> Self {
+        Self { allowed: true, ..Self::default() }
+    }
+
+    fn warn(&mut self, w: String) {
+        self.warnings.push(shorten(w));
+    }
+
+    /// The message kubectl shows on denial.
+    pub fn message(&self) -> String {
+        self.reasons.join("; ")
+    }
+
+    /// Builds the AdmissionResponse for `req`.
+    pub fn to_response<T: kube::core::Resource>(&self, req: &AdmissionRequest<T>) -> AdmissionResponse {
+        let mut resp = AdmissionResponse::from(req);
+        resp.audit_annotations.insert(
+            "decision".into(),
+            match (self.allowed, self.in_scope) {
+                (false, _) => "denied",
+                (true, true) => "allowed",
+                (true, false) => "not-ours",
+            }
+            .into(),
+        );
+        if !self.warnings.is_empty() {
+            resp.warnings = Some(self.warnings.clone());
+        }
+        if !self.allowed {
+            resp.audit_annotations.insert("reasons".into(), self.message());
+            let mut resp = resp.deny(self.message());
+            resp.result.code = 403;
+            resp.result.reason = "Forbidden".into();
+            return resp;
+        }
+        if !self.patch.is_empty() {
+            resp.audit_annotations.insert("mutations".into(), self.patch_summary.join("; "));
+            match resp.clone().with_patch(Patch(self.patch.clone())) {
+                Ok(r) => return r,
+                Err(e) => tracing::error!(error = %e, "could not serialize a JSON patch; allowing without it"),
+            }
+        }
+        resp
+    }
+}
+
+/// Cuts a warning to [`MAX_WARNING`] characters on a char boundary.
+pub fn shorten(mut w: String) -> String {
+    if w.chars().count() > MAX_WARNING {
+        let cut: String = w.chars().take(MAX_WARNING - 1).collect();
+        w = cut + "…";
+    }
+    w
+}
+
+/// Why a request could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("the {kind} in the request cannot be read: {source}")]
+    Object {
+        kind: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Identifies the object kind of a request.
+pub fn subject_of<T: kube::core::Resource>(req: &AdmissionRequest<T>) -> Subject {
+    match (req.kind.group.as_str(), req.kind.kind.as_str()) {
+        ("networking.k8s.io", "Ingress") => Subject::Ingress,
+        ("", "Service") => Subject::Service,
+        _ => Subject::Other,
+    }
+}
+
+/// Rebuilds a typed object from a DynamicObject without re-reading the request text.
+fn typed<K: serde::de::DeserializeOwned>(obj: &DynamicObject, kind: &'static str) -> Result<K, ReviewError> {
+    let mut map = match &obj.data {
+        serde_json::Value::Object(m) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    let meta = serde_json::to_value(&obj.metadata).map_err(|source| ReviewError::Object { kind, source })?;
+    map.insert("metadata".into(), meta);
+    serde_json::from_value(serde_json::Value::Object(map)).map_err(|source| ReviewError::Object { kind, source })
+}
+
+/// Decides one admission request.
+pub fn admit(
+    req: &AdmissionRequest<DynamicObject>,
+    mode: Mode,
+    cfg: &Config,
+    snap: &Snapshot,
+) -> Result<Decision, ReviewError> {
+    if !matches!(req.operation, Operation::Create | Operation::Update) {
+        return Ok(Decision::allow());
+    }
+    let Some(obj) = req.object.as_ref() else { return Ok(Decision::allow()) };
+    match subject_of(req) {
+        Subject::Ingress => {
+            let mut ing: Ingress = typed(obj, "Ingress")?;
+            // The object may arrive without namespace on CREATE; the request carries it.
+            if ing.metadata.namespace.is_none() {
+                ing.metadata.namespace = req.namespace.clone();
+            }
+            Ok(match mode {
+                Mode::Mutate => mutate_ingress(&ing, cfg, snap),
+                Mode::Validate => validate_ingress(&ing, cfg, snap),
+            })
+        }
+        Subject::Service => {
+            let mut svc: Service = typed(obj, "Service")?;
+            if svc.metadata.namespace.is_none() {
+                svc.metadata.namespace = req.namespace.clone();
+            }
+            Ok(match mode {
+                Mode::Mutate => mutate_service(&svc, req.operation == Operation::Create, cfg),
+                Mode::Validate => validate_service(&svc, cfg, snap),
+            })
+        }
+        Subject::Other => Ok(Decision::allow()),
+    }
+}
+
+fn pointer(tokens: &[&str]) -> PointerBuf {
+    PointerBuf::from_tokens(tokens.iter().copied())
+}
+
+/// Legacy annotation `kubernetes.io/ingress.class: avi` -> `spec.ingressClassName: avi-lb`, annotation removed
+/// (Kubernetes rejects both at once).
+pub fn mutate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decision {
+    let class = intent::classify(ing);
+    let mut d = Decision { in_scope: snap.classes.is_ours(&class, cfg), ..Decision::allow() };
+    if let ClassRef::Legacy(v) = &class
+        && *v == cfg.legacy_class_value
+    {
+        let name = serde_json::Value::String(cfg.ingress_class_name.clone());
+        if ing.spec.is_some() {
+            d.patch.push(PatchOperation::Add(AddOperation { path: pointer(&["spec", "ingressClassName"]), value: name }));
+        } else {
+            let spec = serde_json::json!({ "ingressClassName": cfg.ingress_class_name });
+            d.patch.push(PatchOperation::Add(AddOperation { path: pointer(&["spec"]), value: spec }));
+        }
+        d.patch.push(PatchOperation::Remove(RemoveOperation {
+            path: pointer(&["metadata", "annotations", config::LEGACY_CLASS_ANNOTATION]),
+        }));
+        d.patch_summary.push(format!(
+            "{}: {v} -> spec.ingressClassName: {} (annotation removed)",
+            config::LEGACY_CLASS_ANNOTATION,
+            cfg.ingress_class_name
+        ));
+    }
+    d
+}
+
+/// A new LoadBalancer Service with no class, while ako is the default LB controller, gets
+/// `spec.loadBalancerClass: ako.vmware.com/avi-lb`. (API servers before 1.21 drop the field.)
+pub fn mutate_service(svc: &Service, create: bool, cfg: &Config) -> Decision {
+    let in_scope = intent::service_is_ours(svc, cfg);
+    let mut d = Decision { in_scope, ..Decision::allow() };
+    let unset = svc.spec.as_ref().is_some_and(|s| s.load_balancer_class.is_none());
+    if in_scope && create && unset {
+        d.patch.push(PatchOperation::Add(AddOperation {
+            path: pointer(&["spec", "loadBalancerClass"]),
+            value: serde_json::Value::String(config::LB_CLASS.into()),
+        }));
+        d.patch_summary.push(format!("spec.loadBalancerClass: {}", config::LB_CLASS));
+    }
+    d
+}
+
+fn apply_problems(d: &mut Decision, problems: Vec<Problem>) {
+    for p in problems {
+        match p.severity {
+            Severity::Deny => d.reasons.push(p.message),
+            Severity::Warn => d.warn(p.message),
+        }
+    }
+}
+
+/// All rules for an Ingress of ours: hosts, TLS, ownership, duplicate paths, references.
+pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decision {
+    let class = intent::classify(ing);
+    if !snap.classes.is_ours(&class, cfg) {
+        return Decision::allow();
+    }
+    let mut d = Decision { in_scope: true, ..Decision::allow() };
+    let (intent, problems) = intent::translate_ingress(ing, cfg);
+    apply_problems(&mut d, problems);
+
+    let me = IngressClaims::of(ing, cfg);
+    let my_order = me.order_key();
+    for hr in &intent.hosts {
+        let field = if hr.generated { format!("spec.rules[{}] (generated host)", hr.rule) } else { format!("spec.rules[{}].host", hr.rule) };
+        let others = snap
+            .claims_for_host(&hr.host)
+            .iter()
+            .filter(|c| c.key != me.key && snap.classes.is_ours(&c.class, cfg));
+        let mut owner: Option<&IngressClaims> = None;
+        let mut shared_with: Option<&IngressClaims> = None;
+        for other in others {
+            let older = other.order_key() < my_order;
+            if other.key.namespace != me.key.namespace {
+                if older && owner.is_none_or(|o| other.order_key() < o.order_key()) {
+                    owner = Some(other);
+                }
+                shared_with.get_or_insert(other);
+            }
+            if !older {
+                continue;
+            }
+            for route in &hr.routes {
+                let clash = other.hosts.iter().any(|(h, paths)| {
+                    *h == hr.host && paths.iter().any(|p| p.path == route.path && p.path_type == route.path_type)
+                });
+                if clash {
+                    d.reasons.push(format!(
+                        "host {:?} path {:?} ({}) ({field}) is already routed by Ingress {}; one path cannot go to two backends, change the path or edit that Ingress",
+                        hr.host, route.path, route.path_type, other.key
+                    ));
+                }
+            }
+        }
+        match (cfg.fqdn_reuse_policy, owner, shared_with) {
+            (FqdnReusePolicy::Strict, Some(o), _) => d.reasons.push(format!(
+                "host {:?} ({field}) belongs to namespace {:?} (Ingress {}, the oldest claim); fqdnReusePolicy Strict lets only one namespace use a host",
+                hr.host, o.key.namespace, o.key
+            )),
+            (FqdnReusePolicy::InterNamespaceAllowed, _, Some(o)) => {
+                d.warn(format!("host {} is also used by Ingress {} in another namespace", hr.host, o.key))
+            }
+            _ => {}
+        }
+    }
+
+    for tls in &intent.tls {
+        if let Some(secret) = &tls.secret
+            && snap.secret_exists(&ObjKey::new(&intent.namespace, secret)) == Some(false)
+        {
+            d.warn(format!("TLS Secret {secret:?} not found in {:?}; its hosts get no TLS until it exists", intent.namespace));
+        }
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for svc in intent.backend_services() {
+        if seen.contains(&svc) {
+            continue;
+        }
+        seen.push(svc);
+        if snap.service_exists(&ObjKey::new(&intent.namespace, svc)) == Some(false) {
+            d.warn(format!("backend Service {svc:?} not found in {:?}; its paths get no servers until it exists", intent.namespace));
+        }
+    }
+    d.allowed = d.reasons.is_empty();
+    d
+}
+
+/// All rules for a LoadBalancer Service of ours: FQDNs and the requested VIP.
+pub fn validate_service(svc: &Service, cfg: &Config, _snap: &Snapshot) -> Decision {
+    if !intent::service_is_ours(svc, cfg) {
+        return Decision::allow();
+    }
+    let mut d = Decision { in_scope: true, ..Decision::allow() };
+    let (_, problems) = intent::translate_service(svc, cfg);
+    apply_problems(&mut d, problems);
+    d.allowed = d.reasons.is_empty();
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intent::ClassInfo;
+
+    fn cfg() -> Config {
+        Config { dns_domains: vec!["avi.jarvis.lab".into()], ..Config::default() }
+    }
+
+    fn ingress(yaml: &str) -> Ingress {
+        serde_yaml_ng::from_str(yaml).expect("ingress yaml")
+    }
+
+    fn ing(ns: &str, name: &str, created: Option<&str>, host: &str, path: &str) -> Ingress {
+        let ts = created.map(|t| format!(", creationTimestamp: '{t}'")).unwrap_or_default();
+        ingress(&format!(
+            "metadata: {{name: {name}, namespace: {ns}{ts}}}\nspec:\n  ingressClassName: avi-lb\n  rules:\n  - host: {host}\n    http: {{paths: [{{path: '{path}', pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}"
+        ))
+    }
+
+    fn snapshot_with(c: &Config, existing: &[Ingress]) -> Snapshot {
+        let mut s = Snapshot::default();
+        for i in existing {
+            s.upsert_ingress(IngressClaims::of(i, c));
+        }
+        s
+    }
+
+    #[test]
+    fn ownership_and_duplicate_table() {
+        let owner = ing("team-a", "shop", Some("2026-01-01T00:00:00Z"), "shop.avi.jarvis.lab", "/");
+        let strict = Config { fqdn_reuse_policy: FqdnReusePolicy::Strict, ..cfg() };
+        struct Case {
+            name: &'static str,
+            cfg: Config,
+            candidate: Ingress,
+            allowed: bool,
+            reason: &'static str,
+            warning: &'static str,
+        }
+        let cases = vec![
+            Case {
+                name: "strict: other namespace, other path is a hijack",
+                cfg: strict.clone(),
+                candidate: ing("team-b", "steal", None, "shop.avi.jarvis.lab", "/b"),
+                allowed: false,
+                reason: "belongs to namespace \"team-a\" (Ingress team-a/shop",
+                warning: "",
+            },
+            Case {
+                name: "inter-namespace allowed: warn only",
+                cfg: cfg(),
+                candidate: ing("team-b", "share", None, "shop.avi.jarvis.lab", "/b"),
+                allowed: true,
+                reason: "",
+                warning: "also used by Ingress team-a/shop",
+            },
+            Case {
+                name: "same host+path+type in the same namespace is denied",
+                cfg: cfg(),
+                candidate: ing("team-a", "dup", None, "shop.avi.jarvis.lab", "/"),
+                allowed: false,
+                reason: "already routed by Ingress team-a/shop",
+                warning: "",
+            },
+            Case {
+                name: "same namespace, different path is fine",
+                cfg: strict.clone(),
+                candidate: ing("team-a", "more", None, "shop.avi.jarvis.lab", "/api"),
+                allowed: true,
+                reason: "",
+                warning: "",
+            },
+            Case {
+                name: "the owner itself may be updated",
+                cfg: strict.clone(),
+                candidate: owner.clone(),
+                allowed: true,
+                reason: "",
+                warning: "",
+            },
+            Case {
+                name: "hosts are compared normalized",
+                cfg: strict.clone(),
+                candidate: ing("team-b", "steal", None, "SHOP.avi.jarvis.lab.", "/x"),
+                allowed: false,
+                reason: "belongs to namespace",
+                warning: "",
+            },
+            Case {
+                name: "an older object is not denied by a newer claim",
+                cfg: strict,
+                candidate: ing("team-b", "old", Some("2025-01-01T00:00:00Z"), "shop.avi.jarvis.lab", "/"),
+                allowed: true,
+                reason: "",
+                warning: "",
+            },
+        ];
+        for c in cases {
+            let snap = snapshot_with(&c.cfg, std::slice::from_ref(&owner));
+            let d = validate_ingress(&c.candidate, &c.cfg, &snap);
+            assert_eq!(d.allowed, c.allowed, "{}: {:?}", c.name, d);
+            if !c.reason.is_empty() {
+                assert!(d.message().contains(c.reason), "{}: {}", c.name, d.message());
+            }
+            if !c.warning.is_empty() {
+                assert!(d.warnings.iter().any(|w| w.contains(c.warning)), "{}: {:?}", c.name, d.warnings);
+            }
+            assert!(d.warnings.iter().all(|w| w.chars().count() <= MAX_WARNING), "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn claims_of_other_classes_do_not_count() {
+        let c = Config { fqdn_reuse_policy: FqdnReusePolicy::Strict, ..cfg() };
+        let mut other = ing("team-a", "nginx", Some("2026-01-01T00:00:00Z"), "shop.avi.jarvis.lab", "/");
+        if let Some(s) = other.spec.as_mut() {
+            s.ingress_class_name = Some("nginx".into());
+        }
+        let snap = snapshot_with(&c, &[other]);
+        let d = validate_ingress(&ing("team-b", "x", None, "shop.avi.jarvis.lab", "/"), &c, &snap);
+        assert!(d.allowed, "{d:?}");
+    }
+
+    #[test]
+    fn outside_host_denial_names_field_and_fix() {
+        let d = validate_ingress(&ing("vmug", "shop", None, "shop.example.com", "/"), &cfg(), &Snapshot::default());
+        assert!(!d.allowed);
+        assert_eq!(
+            d.message(),
+            "host \"shop.example.com\" (spec.rules[0].host) is outside the delegated DNS subdomains [avi.jarvis.lab]; use a host ending in .avi.jarvis.lab"
+        );
+    }
+
+    #[test]
+    fn ingresses_of_other_classes_pass_untouched() {
+        let mut other = ing("n", "x", None, "shop.example.com", "/");
+        if let Some(s) = other.spec.as_mut() {
+            s.ingress_class_name = Some("nginx".into());
+        }
+        let d = validate_ingress(&other, &cfg(), &Snapshot::default());
+        assert!(d.allowed && !d.in_scope);
+        let m = mutate_ingress(&other, &cfg(), &Snapshot::default());
+        assert!(m.patch.is_empty());
+    }
+
+    #[test]
+    fn legacy_annotation_becomes_class_name_idempotently() {
+        let legacy = ingress(
+            "metadata: {name: hackazon, namespace: vmug, annotations: {kubernetes.io/ingress.class: avi}}\nspec: {rules: [{host: hackazon.avi.jarvis.lab}]}",
+        );
+        let d = mutate_ingress(&legacy, &cfg(), &Snapshot::default());
+        assert_eq!(d.patch.len(), 2);
+        let mut value = serde_json::to_value(&legacy).expect("json");
+        json_patch::patch(&mut value, &d.patch).expect("patch applies");
+        assert_eq!(value["spec"]["ingressClassName"], "avi-lb");
+        assert!(value["metadata"]["annotations"].get("kubernetes.io/ingress.class").is_none());
+        let patched: Ingress = serde_json::from_value(value).expect("ingress");
+        assert!(mutate_ingress(&patched, &cfg(), &Snapshot::default()).patch.is_empty(), "second pass changes nothing");
+        let nginx = ingress("metadata: {name: a, namespace: b, annotations: {kubernetes.io/ingress.class: nginx}}\nspec: {}");
+        assert!(mutate_ingress(&nginx, &cfg(), &Snapshot::default()).patch.is_empty());
+    }
+
+    #[test]
+    fn service_gets_class_only_on_create_when_we_are_default() {
+        let svc: Service = serde_yaml_ng::from_str("metadata: {name: s, namespace: n}\nspec: {type: LoadBalancer}").expect("svc");
+        assert_eq!(mutate_service(&svc, true, &cfg()).patch.len(), 1);
+        assert!(mutate_service(&svc, false, &cfg()).patch.is_empty());
+        let not_default = Config { default_lb_controller: false, ..cfg() };
+        assert!(mutate_service(&svc, true, &not_default).patch.is_empty());
+    }
+
+    #[test]
+    fn missing_references_warn_but_allow() {
+        let c = cfg();
+        let mut snap = Snapshot::default();
+        snap.refs_synced = true;
+        let tls = ingress(
+            "metadata: {name: a, namespace: n}\nspec:\n  ingressClassName: avi-lb\n  tls: [{hosts: [a.avi.jarvis.lab], secretName: missing}]\n  rules: [{host: a.avi.jarvis.lab, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: gone, port: {number: 80}}}}]}}]",
+        );
+        let d = validate_ingress(&tls, &c, &snap);
+        assert!(d.allowed);
+        assert_eq!(d.warnings.len(), 2, "{:?}", d.warnings);
+        snap.refs_synced = false;
+        assert!(validate_ingress(&tls, &c, &snap).warnings.is_empty(), "unknown until synced");
+    }
+
+    #[test]
+    fn default_class_lands_on_us_only_when_no_other_default() {
+        let c = cfg();
+        let classless = ingress("metadata: {name: a, namespace: n}\nspec: {rules: [{host: x.example.com}]}");
+        assert!(!validate_ingress(&classless, &c, &Snapshot::default()).allowed);
+        let mut snap = Snapshot::default();
+        snap.classes.classes.insert("nginx".into(), ClassInfo { controller: Some("nginx".into()), is_default: true });
+        assert!(validate_ingress(&classless, &c, &snap).allowed);
+    }
+
+    #[test]
+    fn warnings_are_cut_to_120_characters() {
+        let w = shorten("x".repeat(300));
+        assert_eq!(w.chars().count(), MAX_WARNING);
+    }
+}

@@ -1,0 +1,174 @@
+//! Typed errors of the Avi client, classified transient/permanent as in avi-api.md §2.9.
+
+use std::time::Duration;
+
+/// An error talking to the Avi Controller.
+#[derive(Debug, thiserror::Error)]
+pub enum AviError {
+    /// The controller answered with a non-success status.
+    #[error("{method} {path}: HTTP {status}: {message}")]
+    Status {
+        method: String,
+        path: String,
+        status: u16,
+        /// The controller's `error` message, or the plain-text body.
+        message: String,
+        /// Seconds from a `Retry-After` header, if any.
+        retry_after: Option<Duration>,
+    },
+    /// Connection, TLS or timeout failure before a status was received.
+    #[error("{method} {path}: transport error: {source}")]
+    Transport {
+        method: String,
+        path: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The response body could not be decoded into the expected type.
+    #[error("{method} {path}: unexpected response body: {source}")]
+    Decode {
+        method: String,
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Login was refused (bad credentials or token).
+    #[error("login failed: HTTP {status}: {message}")]
+    Login { status: u16, message: String },
+    /// The client configuration is unusable (URL, CA bundle, TLS).
+    #[error("invalid Avi client configuration: {0}")]
+    Config(String),
+    /// An object without uuid was passed where one is required (PUT, PATCH, DELETE).
+    #[error("{obj_type} {name:?} has no uuid")]
+    MissingUuid { obj_type: &'static str, name: String },
+    /// A create answered 409 but the object could not be read back by name.
+    #[error("{obj_type} {name:?} already exists but could not be read back")]
+    ConflictNotFound { obj_type: &'static str, name: String },
+}
+
+impl AviError {
+    /// The HTTP status, when the controller answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } | Self::Login { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The controller's error message, when it answered.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Self::Status { message, .. } | Self::Login { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// The delay a `Retry-After` header asked for.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// True for 404 (object or endpoint not found).
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// True for 409 (duplicate name).
+    pub fn is_conflict(&self) -> bool {
+        self.status() == Some(409)
+    }
+
+    /// Whether retrying the same request later may succeed (avi-api.md §2.9): transport errors, 408, 429,
+    /// 412 (concurrent modification: re-read and retry), 5xx, and the 400/403 messages the controller uses
+    /// for temporary conditions (IPAM exhausted, VRF not yet there, upgrade in progress).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Status { status, message, .. } => classify_transient(*status, message),
+            _ => false,
+        }
+    }
+
+    /// Whether the client retries this error by itself (backoff): transport, 408, 429 and 5xx. Other
+    /// transient errors (412, IPAM exhaustion, …) need the caller to re-read or wait for a change.
+    pub fn is_retryable_by_client(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Status { status, .. } => matches!(*status, 408 | 429 | 500..=599),
+            _ => false,
+        }
+    }
+}
+
+/// Transient/permanent classification of a controller answer.
+pub fn classify_transient(status: u16, message: &str) -> bool {
+    match status {
+        408 | 412 | 429 | 500..=599 => true,
+        400 => {
+            message.contains("No available free IPs")
+                || message.contains("VrfContext not found")
+                || message.contains("VrfContext object not found")
+        }
+        403 => message.contains("Configuration is disallowed during upgrade"),
+        _ => false,
+    }
+}
+
+/// Extracts the controller's message from a response body: `{"error": "..."}` or plain text.
+pub fn controller_message(body: &[u8]) -> String {
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body) {
+        if let Some(serde_json::Value::String(msg)) = map.get("error") {
+            return msg.clone();
+        }
+        if let Some(value) = map.get("error") {
+            return value.to_string();
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.len() > 512 { format!("{}…", &text[..text.floor_char_boundary(512)]) } else { text.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_classification_follows_the_status_table() {
+        let cases: &[(u16, &str, bool)] = &[
+            (500, "record not found", true),
+            (502, "", true),
+            (503, "", true),
+            (408, "", true),
+            (429, "", true),
+            (412, "Need to reload object data VsVip", true),
+            (400, "No available free IPs", true),
+            (400, "VrfContext object not found!", true),
+            (400, "Invalid field", false),
+            (403, "Configuration is disallowed during upgrade", true),
+            (403, "Forbidden", false),
+            (404, "Pool object not found!", false),
+            (409, "Pool with this Name, Tenant ref and Cloud ref already exists.", false),
+            (401, "CSRF token missing or incorrect.", false),
+        ];
+        for (status, message, want) in cases {
+            assert_eq!(classify_transient(*status, message), *want, "{status} {message}");
+        }
+    }
+
+    #[test]
+    fn controller_message_reads_json_error_or_plain_text() {
+        let cases: &[(&[u8], &str)] = &[
+            (br#"{"error": "Invalid credentials"}"#, "Invalid credentials"),
+            (b"CSRF token missing or incorrect.", "CSRF token missing or incorrect."),
+            (br#"{"error": {"field": "bad"}}"#, r#"{"field":"bad"}"#),
+            (b"  \n", ""),
+        ];
+        for (body, want) in cases {
+            assert_eq!(controller_message(body), *want);
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Avi Controller REST client (issue 3): typed models, typed errors, session handling and retries.
+
+pub mod client;
+pub mod error;
+pub mod models;
+pub mod refs;
+pub mod tls;
+
+pub use client::{AviApi, AviClient, ClientConfig, Created, Credentials, ListQuery, PatchOp, RetryPolicy, Secret};
+pub use error::AviError;

@@ -1,0 +1,160 @@
+//! VIP allocation from a Network's `configured_subnets[].static_ip_ranges` (IPv4), pure logic.
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+
+use serde_json::Value;
+
+/// One allocatable range of a network subnet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipRange {
+    pub prefix: Ipv4Addr,
+    pub mask: u8,
+    pub begin: Ipv4Addr,
+    pub end: Ipv4Addr,
+}
+
+impl VipRange {
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) >= u32::from(self.begin) && u32::from(ip) <= u32::from(self.end)
+    }
+}
+
+fn addr(v: &Value) -> Option<Ipv4Addr> {
+    v.get("addr")?.as_str()?.parse().ok()
+}
+
+/// The VIP ranges of a Network body: `static_ip_ranges` of type `STATIC_IPS_FOR_VIP` or
+/// `STATIC_IPS_FOR_VIP_AND_SE` (the default), and the pre-20.1.3 `static_ranges`. Only IPv4.
+pub fn vip_ranges(network: &serde_json::Map<String, Value>) -> Vec<VipRange> {
+    let mut out = Vec::new();
+    let Some(subnets) = network.get("configured_subnets").and_then(Value::as_array) else {
+        return out;
+    };
+    for subnet in subnets {
+        let Some(prefix) = subnet.get("prefix") else { continue };
+        let (Some(p), Some(mask)) = (prefix.get("ip_addr").and_then(addr), prefix.get("mask").and_then(Value::as_u64))
+        else {
+            continue;
+        };
+        let Ok(mask) = u8::try_from(mask) else { continue };
+        for r in subnet.get("static_ip_ranges").and_then(Value::as_array).into_iter().flatten() {
+            let kind = r.get("type").and_then(Value::as_str).unwrap_or("STATIC_IPS_FOR_VIP_AND_SE");
+            if kind != "STATIC_IPS_FOR_VIP" && kind != "STATIC_IPS_FOR_VIP_AND_SE" {
+                continue;
+            }
+            let range = r.get("range");
+            if let (Some(b), Some(e)) =
+                (range.and_then(|x| x.get("begin")).and_then(addr), range.and_then(|x| x.get("end")).and_then(addr))
+            {
+                out.push(VipRange { prefix: p, mask, begin: b, end: e });
+            }
+        }
+        for r in subnet.get("static_ranges").and_then(Value::as_array).into_iter().flatten() {
+            if let (Some(b), Some(e)) = (r.get("begin").and_then(addr), r.get("end").and_then(addr)) {
+                out.push(VipRange { prefix: p, mask, begin: b, end: e });
+            }
+        }
+    }
+    out
+}
+
+/// The first address of `ranges` (optionally only those of subnet `want_subnet`) not in `used`, scanning
+/// from `hint` (the last allocation) so sequential allocations stay O(1).
+pub fn first_free(
+    ranges: &[VipRange],
+    want_subnet: Option<(Ipv4Addr, u8)>,
+    used: &HashSet<Ipv4Addr>,
+    hint: Option<Ipv4Addr>,
+) -> Option<(Ipv4Addr, VipRange)> {
+    let candidates: Vec<&VipRange> =
+        ranges.iter().filter(|r| want_subnet.is_none_or(|(p, m)| r.prefix == p && r.mask == m)).collect();
+    // Start after the hint inside its range, then wrap over every range.
+    let start = hint.and_then(|h| candidates.iter().position(|r| r.contains(h)).map(|i| (i, h)));
+    let order: Vec<(usize, Option<u32>)> = match start {
+        Some((i, h)) => {
+            let mut v = vec![(i, Some(u32::from(h).saturating_add(1)))];
+            v.extend((i + 1..candidates.len()).chain(0..=i).map(|j| (j, None)));
+            v
+        }
+        None => (0..candidates.len()).map(|j| (j, None)).collect(),
+    };
+    for (i, from) in order {
+        let r = candidates[i];
+        let (b, e) = (u32::from(r.begin), u32::from(r.end));
+        let mut ip = from.unwrap_or(b).max(b);
+        while ip <= e {
+            let candidate = Ipv4Addr::from(ip);
+            if !used.contains(&candidate) {
+                return Some((candidate, r.clone()));
+            }
+            ip = match ip.checked_add(1) {
+                Some(n) => n,
+                None => break,
+            };
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn network() -> serde_json::Map<String, Value> {
+        let v = json!({"name": "n", "configured_subnets": [
+            {"prefix": {"ip_addr": {"addr": "10.10.18.0", "type": "V4"}, "mask": 26},
+             "static_ip_ranges": [
+                {"type": "STATIC_IPS_FOR_SE", "range": {"begin": {"addr": "10.10.18.2"}, "end": {"addr": "10.10.18.9"}}},
+                {"type": "STATIC_IPS_FOR_VIP", "range": {"begin": {"addr": "10.10.18.10"}, "end": {"addr": "10.10.18.12"}}},
+                {"range": {"begin": {"addr": "10.10.18.20"}, "end": {"addr": "10.10.18.20"}}}]},
+            {"prefix": {"ip_addr": {"addr": "100.64.196.0", "type": "V4"}, "mask": 24},
+             "static_ranges": [{"begin": {"addr": "100.64.196.120"}, "end": {"addr": "100.64.196.121"}}]}]});
+        v.as_object().cloned().expect("object")
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn vip_ranges_skip_se_only_ranges_and_read_legacy_ones() {
+        let ranges = vip_ranges(&network());
+        let got: Vec<(Ipv4Addr, Ipv4Addr)> = ranges.iter().map(|r| (r.begin, r.end)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (ip("10.10.18.10"), ip("10.10.18.12")),
+                (ip("10.10.18.20"), ip("10.10.18.20")),
+                (ip("100.64.196.120"), ip("100.64.196.121"))
+            ]
+        );
+    }
+
+    #[test]
+    fn first_free_allocates_in_order_skipping_used_and_honouring_subnet_and_hint() {
+        let ranges = vip_ranges(&network());
+        let used = |v: &[&str]| v.iter().map(|s| ip(s)).collect::<HashSet<_>>();
+        let cases: Vec<(HashSet<Ipv4Addr>, Option<(Ipv4Addr, u8)>, Option<&str>, Option<&str>)> = vec![
+            (used(&[]), None, None, Some("10.10.18.10")),
+            (used(&["10.10.18.10"]), None, None, Some("10.10.18.11")),
+            (used(&["10.10.18.10", "10.10.18.11", "10.10.18.12"]), None, None, Some("10.10.18.20")),
+            (used(&[]), Some((ip("100.64.196.0"), 24)), None, Some("100.64.196.120")),
+            (used(&[]), None, Some("10.10.18.11"), Some("10.10.18.12")),
+            // The hint wraps around to the free addresses before it.
+            (used(&["10.10.18.20", "100.64.196.120", "100.64.196.121"]), None, Some("10.10.18.20"), Some("10.10.18.10")),
+            (
+                used(&["10.10.18.10", "10.10.18.11", "10.10.18.12", "10.10.18.20", "100.64.196.120", "100.64.196.121"]),
+                None,
+                None,
+                None,
+            ),
+            (used(&[]), Some((ip("192.168.0.0"), 24)), None, None),
+        ];
+        for (used, subnet, hint, want) in cases {
+            let got = first_free(&ranges, subnet, &used, hint.map(ip)).map(|(a, _)| a);
+            assert_eq!(got, want.map(ip), "used={used:?} subnet={subnet:?} hint={hint:?}");
+        }
+    }
+}

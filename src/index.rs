@@ -1,0 +1,282 @@
+//! The cross-object view admission decisions read: which Ingress claims which host and path, the cluster's
+//! IngressClasses, and which Secrets and Services exist. Fed by watches (see [`crate::watch`]) or, in
+//! `ako check`, by the files given. Lookups are by host, so a decision costs the same with 10 or 50,000 Ingresses.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use parking_lot::RwLock;
+
+use crate::config::Config;
+use crate::intent::{self, ClassInfo, ClassRef, ClassView};
+
+/// Namespace and name of an object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjKey {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self { namespace: namespace.into(), name: name.into() }
+    }
+    pub fn of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Self {
+        Self::new(meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default())
+    }
+}
+
+impl std::fmt::Display for ObjKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// A path an Ingress routes on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PathClaim {
+    pub path: String,
+    pub path_type: String,
+}
+
+/// What one Ingress claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressClaims {
+    pub key: ObjKey,
+    /// creationTimestamp in seconds; `None` for an object not yet stored (it is the newest).
+    pub created: Option<i64>,
+    pub class: ClassRef,
+    /// Valid hosts (normalized, generated ones included) with their paths.
+    pub hosts: Vec<(String, Vec<PathClaim>)>,
+}
+
+impl IngressClaims {
+    /// Derives claims with the same conversion the webhook and reconciler use.
+    pub fn of(ing: &Ingress, cfg: &Config) -> Self {
+        let (intent, _) = intent::translate_ingress(ing, cfg);
+        let mut hosts: Vec<(String, Vec<PathClaim>)> = Vec::with_capacity(intent.hosts.len());
+        for h in intent.hosts {
+            let paths = h.routes.into_iter().map(|r| PathClaim { path: r.path, path_type: r.path_type });
+            match hosts.iter_mut().find(|(name, _)| *name == h.host) {
+                Some((_, existing)) => existing.extend(paths),
+                None => hosts.push((h.host, paths.collect())),
+            }
+        }
+        Self {
+            key: ObjKey::of(&ing.metadata),
+            created: ing.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()),
+            class: intent.class,
+            hosts,
+        }
+    }
+
+    /// Ownership order: oldest creationTimestamp first, then namespace/name. Unstored objects sort last.
+    pub fn order_key(&self) -> (i64, &str, &str) {
+        (self.created.unwrap_or(i64::MAX), &self.key.namespace, &self.key.name)
+    }
+}
+
+/// An immutable-per-read view of the cluster. All admission lookups go through it.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    ingresses: HashMap<ObjKey, Arc<IngressClaims>>,
+    by_host: HashMap<String, Vec<Arc<IngressClaims>>>,
+    pub classes: ClassView,
+    secrets: HashSet<ObjKey>,
+    services: HashSet<ObjKey>,
+    /// Whether Secrets and Services are known; until then nothing is reported missing.
+    pub refs_synced: bool,
+}
+
+impl Snapshot {
+    /// Ingresses (of any class) that claim `host`.
+    pub fn claims_for_host(&self, host: &str) -> &[Arc<IngressClaims>] {
+        self.by_host.get(host).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn ingress_count(&self) -> usize {
+        self.ingresses.len()
+    }
+
+    pub fn secret_exists(&self, key: &ObjKey) -> Option<bool> {
+        self.refs_synced.then(|| self.secrets.contains(key))
+    }
+
+    pub fn service_exists(&self, key: &ObjKey) -> Option<bool> {
+        self.refs_synced.then(|| self.services.contains(key))
+    }
+
+    /// Adds or replaces one Ingress.
+    pub fn upsert_ingress(&mut self, claims: IngressClaims) {
+        self.remove_ingress(&claims.key.clone());
+        let claims = Arc::new(claims);
+        for (host, _) in &claims.hosts {
+            self.by_host.entry(host.clone()).or_default().push(Arc::clone(&claims));
+        }
+        self.ingresses.insert(claims.key.clone(), claims);
+    }
+
+    pub fn remove_ingress(&mut self, key: &ObjKey) {
+        let Some(old) = self.ingresses.remove(key) else { return };
+        for (host, _) in &old.hosts {
+            if let Some(list) = self.by_host.get_mut(host) {
+                list.retain(|c| c.key != *key);
+                if list.is_empty() {
+                    self.by_host.remove(host);
+                }
+            }
+        }
+    }
+
+    /// Replaces every Ingress (a watch re-list).
+    pub fn replace_ingresses(&mut self, all: Vec<IngressClaims>) {
+        self.ingresses.clear();
+        self.by_host.clear();
+        for c in all {
+            self.upsert_ingress(c);
+        }
+    }
+
+    pub fn upsert_class(&mut self, ic: &IngressClass) {
+        if let Some(name) = ic.metadata.name.clone() {
+            self.classes.classes.insert(name, ClassInfo::from_ingress_class(ic));
+        }
+    }
+
+    pub fn remove_class(&mut self, name: &str) {
+        self.classes.classes.remove(name);
+    }
+
+    pub fn replace_classes(&mut self, all: &[IngressClass]) {
+        self.classes.classes.clear();
+        for ic in all {
+            self.upsert_class(ic);
+        }
+    }
+
+    pub fn set_secret(&mut self, key: ObjKey, present: bool) {
+        if present { self.secrets.insert(key) } else { self.secrets.remove(&key) };
+    }
+
+    pub fn set_service(&mut self, key: ObjKey, present: bool) {
+        if present { self.services.insert(key) } else { self.services.remove(&key) };
+    }
+
+    pub fn replace_secrets(&mut self, all: HashSet<ObjKey>) {
+        self.secrets = all;
+    }
+
+    pub fn replace_services(&mut self, all: HashSet<ObjKey>) {
+        self.services = all;
+    }
+}
+
+/// Which watched kinds have completed their first list.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SyncState {
+    pub ingresses: bool,
+    pub classes: bool,
+    pub secrets: bool,
+    pub services: bool,
+}
+
+impl SyncState {
+    pub fn all(&self) -> bool {
+        self.ingresses && self.classes && self.secrets && self.services
+    }
+}
+
+/// The shared, concurrently readable index.
+#[derive(Debug)]
+pub struct Index {
+    snapshot: RwLock<Snapshot>,
+    sync: RwLock<SyncState>,
+    cfg: Arc<Config>,
+}
+
+impl Index {
+    pub fn new(cfg: Arc<Config>) -> Self {
+        Self { snapshot: RwLock::new(Snapshot::default()), sync: RwLock::new(SyncState::default()), cfg }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Runs `f` with a read view. Keep `f` short: writers wait for it.
+    pub fn read<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
+        f(&self.snapshot.read())
+    }
+
+    pub fn write<R>(&self, f: impl FnOnce(&mut Snapshot) -> R) -> R {
+        f(&mut self.snapshot.write())
+    }
+
+    pub fn sync_state(&self) -> SyncState {
+        *self.sync.read()
+    }
+
+    pub fn mark_synced(&self, f: impl FnOnce(&mut SyncState)) {
+        let mut s = self.sync.write();
+        f(&mut s);
+        let refs = s.secrets && s.services;
+        drop(s);
+        self.snapshot.write().refs_synced = refs;
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.sync.read().all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(ns: &str, name: &str, created: Option<i64>, hosts: &[&str]) -> IngressClaims {
+        IngressClaims {
+            key: ObjKey::new(ns, name),
+            created,
+            class: ClassRef::Unset,
+            hosts: hosts.iter().map(|h| (h.to_string(), vec![])).collect(),
+        }
+    }
+
+    #[test]
+    fn upsert_replaces_previous_hosts_and_remove_cleans_up() {
+        let mut s = Snapshot::default();
+        s.upsert_ingress(claims("a", "x", Some(1), &["h1", "h2"]));
+        s.upsert_ingress(claims("b", "y", Some(2), &["h1"]));
+        assert_eq!(s.claims_for_host("h1").len(), 2);
+        s.upsert_ingress(claims("a", "x", Some(1), &["h3"]));
+        assert_eq!(s.claims_for_host("h1").len(), 1);
+        assert!(s.claims_for_host("h2").is_empty());
+        assert_eq!(s.claims_for_host("h3").len(), 1);
+        s.remove_ingress(&ObjKey::new("b", "y"));
+        assert!(s.claims_for_host("h1").is_empty());
+        assert_eq!(s.ingress_count(), 1);
+    }
+
+    #[test]
+    fn order_key_puts_unstored_objects_last() {
+        let stored = claims("z", "z", Some(100), &[]);
+        let unstored = claims("a", "a", None, &[]);
+        assert!(stored.order_key() < unstored.order_key());
+        assert!(claims("a", "b", Some(5), &[]).order_key() < claims("b", "a", Some(5), &[]).order_key());
+    }
+
+    #[test]
+    fn references_are_unknown_until_synced() {
+        let idx = Index::new(Arc::new(Config::default()));
+        let key = ObjKey::new("n", "s");
+        idx.write(|s| s.set_secret(key.clone(), true));
+        assert_eq!(idx.read(|s| s.secret_exists(&key)), None);
+        idx.mark_synced(|s| {
+            s.secrets = true;
+            s.services = true;
+        });
+        assert_eq!(idx.read(|s| s.secret_exists(&key)), Some(true));
+        assert_eq!(idx.read(|s| s.service_exists(&key)), Some(false));
+    }
+}

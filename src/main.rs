@@ -1,0 +1,211 @@
+//! The `ako` command: webhook, offline check, certificate tooling and the Avi controller emulator.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use ako::config::ConfigArgs;
+use ako::telemetry::{self, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(name = "ako", version, about = "Avi Kubernetes Operator: admission webhook, reconciler and Avi emulator")]
+struct Cli {
+    /// Log format: json (production) or text.
+    #[arg(long, global = true, env = "AKO_LOG_FORMAT", value_enum, default_value = "json")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the validating and mutating admission webhook over HTTPS.
+    Webhook(WebhookArgs),
+    /// Check manifests offline with the webhook's rules; exit 1 if anything would be denied.
+    Check(CheckArgs),
+    /// Generate a CA and a serving certificate for the webhook; print the caBundle.
+    Certs(CertsArgs),
+    /// Run the embedded Avi controller emulator.
+    Emulator(ako::emulator::EmulatorArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct WebhookArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// HTTPS address of the admission endpoints.
+    #[arg(long, env = "AKO_WEBHOOK_LISTEN", default_value = "0.0.0.0:8443")]
+    listen: SocketAddr,
+    /// Plain HTTP address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "AKO_HEALTH_LISTEN", default_value = "0.0.0.0:8080")]
+    health_listen: SocketAddr,
+    /// Serving certificate (PEM).
+    #[arg(long, env = "AKO_TLS_CERT", default_value = "certs/out/tls.crt")]
+    tls_cert: PathBuf,
+    /// Serving key (PEM).
+    #[arg(long, env = "AKO_TLS_KEY", default_value = "certs/out/tls.key")]
+    tls_key: PathBuf,
+    /// How often the certificate files are checked for rotation, in seconds.
+    #[arg(long, env = "AKO_CERT_RELOAD_SECONDS", default_value_t = 10)]
+    cert_reload_seconds: u64,
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Manifest files or directories (YAML/JSON, multi-document).
+    #[arg(short = 'f', long = "filename", required = true)]
+    files: Vec<PathBuf>,
+    /// Namespace for objects that name none.
+    #[arg(short = 'n', long, default_value = "default")]
+    namespace: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct CertsArgs {
+    /// Output directory (keys are never committed: certs/out is ignored by git).
+    #[arg(long, default_value = "certs/out")]
+    out_dir: PathBuf,
+    /// Webhook Service name.
+    #[arg(long, default_value = "ako-webhook")]
+    service: String,
+    /// Namespace of the webhook Service.
+    #[arg(long, default_value = "avi-system")]
+    namespace: String,
+    /// Extra DNS names for the certificate.
+    #[arg(long = "dns-name")]
+    dns_names: Vec<String>,
+    /// IP SANs for local use.
+    #[arg(long = "ip", default_value = "127.0.0.1")]
+    ips: Vec<IpAddr>,
+    /// Validity of the serving certificate in days.
+    #[arg(long, default_value_t = 365)]
+    days: i64,
+    /// Render these webhook configuration manifests with the caBundle filled in (to stdout).
+    #[arg(long = "render")]
+    render: Vec<PathBuf>,
+    /// With --render: call the webhook at this base URL (e.g. https://127.0.0.1:8443) instead of the Service.
+    #[arg(long)]
+    webhook_url: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    ako::certs::install_crypto_provider();
+    match cli.command {
+        Command::Check(args) => run_check(args),
+        Command::Certs(args) => run_certs(args),
+        Command::Webhook(args) => {
+            let cfg = args.config.resolve()?;
+            let _guard = telemetry::init(&cfg.log_level, cli.log_format);
+            runtime()?.block_on(run_webhook(args, cfg))
+        }
+        Command::Emulator(args) => {
+            let _guard = telemetry::init("info", cli.log_format);
+            runtime()?.block_on(ako::emulator::run(args))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+fn run_check(args: CheckArgs) -> anyhow::Result<()> {
+    let cfg = args.config.resolve()?;
+    if cfg.dns_domains.is_empty() {
+        anyhow::bail!("no delegated DNS subdomain: pass --dns-domain (repeatable) or set dnsDomains in --config");
+    }
+    let manifests = ako::check::load(&args.files, &args.namespace)?;
+    let findings = ako::check::check(&manifests, &cfg);
+    let (text, denied) = ako::check::report(&findings);
+    print!("{text}");
+    if denied {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn run_certs(args: CertsArgs) -> anyhow::Result<()> {
+    let mut names = ako::certs::service_dns_names(&args.service, &args.namespace);
+    names.extend(args.dns_names.iter().cloned());
+    names.push("localhost".into());
+    let (files, ca_pem) = ako::certs::write_dev_certs(&args.out_dir, &names, &args.ips, args.days)?;
+    let bundle = ako::certs::ca_bundle(&ca_pem);
+    if args.render.is_empty() {
+        eprintln!(
+            "wrote {} and {} (CA {}); caBundle:",
+            files.cert.display(),
+            files.key.display(),
+            files.ca_cert.display()
+        );
+        println!("{bundle}");
+        return Ok(());
+    }
+    for path in &args.render {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        print!("{}", ako::certs::render_webhook_config(&text, &bundle, args.webhook_url.as_deref())?);
+    }
+    Ok(())
+}
+
+async fn run_webhook(args: WebhookArgs, cfg: ako::config::Config) -> anyhow::Result<()> {
+    if cfg.dns_domains.is_empty() {
+        tracing::warn!("no delegated DNS subdomain configured: every host of ours will be denied; pass --dns-domain");
+    }
+    let cfg = Arc::new(cfg);
+    let resolver = Arc::new(
+        ako::certs::ReloadingResolver::load(&args.tls_cert, &args.tls_key).context("loading the serving certificate")?,
+    );
+    let _reloader = resolver.spawn_reloader(Duration::from_secs(args.cert_reload_seconds.max(1)));
+    let tls = Arc::new(ako::certs::server_config(resolver)?);
+
+    let client = kube::Client::try_default().await.context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
+    let index = Arc::new(ako::index::Index::new(cfg.clone()));
+    let watches = ako::watch::spawn_index_watches(client, index.clone());
+
+    let state = ako::webhook::AppState { index, metrics: Arc::new(ako::webhook::metrics::Metrics::new()) };
+    let https = std::net::TcpListener::bind(args.listen).with_context(|| format!("binding {}", args.listen))?;
+    let health = tokio::net::TcpListener::bind(args.health_listen)
+        .await
+        .with_context(|| format!("binding {}", args.health_listen))?;
+    let running = ako::webhook::serve(state, https, health, tls).await?;
+    tracing::info!(
+        https = %running.https,
+        health = %running.health,
+        domains = ?cfg.dns_domains,
+        fqdn_reuse_policy = ?cfg.fqdn_reuse_policy,
+        "ako webhook serving"
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown(Duration::from_secs(5));
+    for w in watches {
+        w.abort();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

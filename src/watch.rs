@@ -1,0 +1,152 @@
+//! Watches that feed the admission [`Index`]: Ingresses and IngressClasses as full objects (only the claims
+//! are kept, never the object), Secrets and Services as metadata only (existence is all the webhook needs).
+//! A re-list replaces a kind's view atomically at `InitDone`; watch errors back off and retry, and the last
+//! good view stays in place meanwhile.
+
+use std::collections::HashSet;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::runtime::watcher::{self, Event};
+use kube::core::PartialObjectMeta;
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client};
+
+use crate::index::{Index, IngressClaims, ObjKey, Snapshot, SyncState};
+
+/// How one watched kind updates the index.
+trait Feed<K>: Send + 'static {
+    /// What is computed per object outside the write lock.
+    type Item: Send;
+    fn item(&self, obj: &K) -> Self::Item;
+    fn key(&self, obj: &K) -> ObjKey;
+    fn upsert(snap: &mut Snapshot, item: Self::Item);
+    fn remove(snap: &mut Snapshot, key: &ObjKey);
+    fn replace(snap: &mut Snapshot, all: Vec<Self::Item>);
+    fn mark(s: &mut SyncState);
+    const KIND: &'static str;
+}
+
+struct Ingresses(Arc<Index>);
+impl Feed<Ingress> for Ingresses {
+    type Item = IngressClaims;
+    const KIND: &'static str = "Ingress";
+    fn item(&self, obj: &Ingress) -> IngressClaims {
+        IngressClaims::of(obj, self.0.config())
+    }
+    fn key(&self, obj: &Ingress) -> ObjKey {
+        ObjKey::of(&obj.metadata)
+    }
+    fn upsert(snap: &mut Snapshot, item: IngressClaims) {
+        snap.upsert_ingress(item);
+    }
+    fn remove(snap: &mut Snapshot, key: &ObjKey) {
+        snap.remove_ingress(key);
+    }
+    fn replace(snap: &mut Snapshot, all: Vec<IngressClaims>) {
+        snap.replace_ingresses(all);
+    }
+    fn mark(s: &mut SyncState) {
+        s.ingresses = true;
+    }
+}
+
+struct Classes;
+impl Feed<IngressClass> for Classes {
+    type Item = IngressClass;
+    const KIND: &'static str = "IngressClass";
+    fn item(&self, obj: &IngressClass) -> IngressClass {
+        obj.clone()
+    }
+    fn key(&self, obj: &IngressClass) -> ObjKey {
+        ObjKey::of(&obj.metadata)
+    }
+    fn upsert(snap: &mut Snapshot, item: IngressClass) {
+        snap.upsert_class(&item);
+    }
+    fn remove(snap: &mut Snapshot, key: &ObjKey) {
+        snap.remove_class(&key.name);
+    }
+    fn replace(snap: &mut Snapshot, all: Vec<IngressClass>) {
+        snap.replace_classes(&all);
+    }
+    fn mark(s: &mut SyncState) {
+        s.classes = true;
+    }
+}
+
+/// Existence-only feed for metadata watches.
+struct Exists<const SECRET: bool>;
+impl<const SECRET: bool, K: kube::Resource> Feed<K> for Exists<SECRET> {
+    type Item = ObjKey;
+    const KIND: &'static str = if SECRET { "Secret" } else { "Service" };
+    fn item(&self, obj: &K) -> ObjKey {
+        ObjKey::of(obj.meta())
+    }
+    fn key(&self, obj: &K) -> ObjKey {
+        ObjKey::of(obj.meta())
+    }
+    fn upsert(snap: &mut Snapshot, item: ObjKey) {
+        if SECRET { snap.set_secret(item, true) } else { snap.set_service(item, true) }
+    }
+    fn remove(snap: &mut Snapshot, key: &ObjKey) {
+        if SECRET { snap.set_secret(key.clone(), false) } else { snap.set_service(key.clone(), false) }
+    }
+    fn replace(snap: &mut Snapshot, all: Vec<ObjKey>) {
+        let set: HashSet<ObjKey> = all.into_iter().collect();
+        if SECRET { snap.replace_secrets(set) } else { snap.replace_services(set) }
+    }
+    fn mark(s: &mut SyncState) {
+        if SECRET { s.secrets = true } else { s.services = true }
+    }
+}
+
+async fn drive<K, F, S>(index: Arc<Index>, feed: F, stream: S)
+where
+    K: Debug + Send,
+    F: Feed<K>,
+    S: Stream<Item = Result<Event<K>, watcher::Error>> + Send,
+{
+    let mut stream = std::pin::pin!(stream);
+    let mut staging: Vec<F::Item> = Vec::new();
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(Event::Init) => staging.clear(),
+            Ok(Event::InitApply(obj)) => staging.push(feed.item(&obj)),
+            Ok(Event::InitDone) => {
+                let all = std::mem::take(&mut staging);
+                let n = all.len();
+                index.write(|s| F::replace(s, all));
+                index.mark_synced(F::mark);
+                tracing::info!(kind = F::KIND, objects = n, "admission index synced");
+            }
+            Ok(Event::Apply(obj)) => {
+                let item = feed.item(&obj);
+                index.write(|s| F::upsert(s, item));
+            }
+            Ok(Event::Delete(obj)) => {
+                let key = feed.key(&obj);
+                index.write(|s| F::remove(s, &key));
+            }
+            Err(error) => tracing::warn!(kind = F::KIND, %error, "watch failed; retrying with backoff, the last view stays in use"),
+        }
+    }
+}
+
+/// Starts all watches; they run until the returned tasks are aborted.
+pub fn spawn_index_watches(client: Client, index: Arc<Index>) -> Vec<tokio::task::JoinHandle<()>> {
+    let cfg = watcher::Config::default();
+    let ing = watcher::watcher(Api::<Ingress>::all(client.clone()), cfg.clone()).default_backoff();
+    let classes = watcher::watcher(Api::<IngressClass>::all(client.clone()), cfg.clone()).default_backoff();
+    let secrets = watcher::watcher(Api::<PartialObjectMeta<Secret>>::all(client.clone()), cfg.clone()).default_backoff();
+    let services = watcher::watcher(Api::<PartialObjectMeta<Service>>::all(client), cfg).default_backoff();
+    vec![
+        tokio::spawn(drive(index.clone(), Ingresses(index.clone()), ing)),
+        tokio::spawn(drive(index.clone(), Classes, classes)),
+        tokio::spawn(drive(index.clone(), Exists::<true>, secrets)),
+        tokio::spawn(drive(index, Exists::<false>, services)),
+    ]
+}

@@ -1,0 +1,92 @@
+//! Prometheus metrics of the webhook: decisions by kind and result, decision latency.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use super::WebhookError;
+use crate::admission::{Decision, Mode, Subject};
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub webhook: &'static str,
+    pub kind: &'static str,
+    pub result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectLabels {
+    pub webhook: &'static str,
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabel {
+    pub webhook: &'static str,
+}
+
+/// All webhook metrics and their registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub decisions: Family<DecisionLabels, Counter>,
+    pub rejected_requests: Family<RejectLabels, Counter>,
+    pub latency: Family<WebhookLabel, Histogram>,
+    pub indexed_ingresses: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ako_webhook");
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register("decisions", "Admission decisions by webhook, kind and result", decisions.clone());
+        let rejected_requests = Family::<RejectLabels, Counter>::default();
+        registry.register("rejected_requests", "Requests refused before a decision (400/413)", rejected_requests.clone());
+        let latency = Family::<WebhookLabel, Histogram>::new_with_constructor(|| {
+            // 5 us .. ~80 ms
+            Histogram::new(exponential_buckets(0.000_005, 2.0, 15))
+        });
+        registry.register("decision_duration_seconds", "Time from request read to response built", latency.clone());
+        let indexed_ingresses = Gauge::default();
+        registry.register("indexed_ingresses", "Ingresses in the admission index", indexed_ingresses.clone());
+        Self { registry, decisions, rejected_requests, latency, indexed_ingresses }
+    }
+
+    pub fn observe(&self, mode: Mode, subject: Subject, d: &Decision, elapsed: Duration) {
+        let result = match (d.allowed, d.in_scope, d.patch.is_empty()) {
+            (false, _, _) => "denied",
+            (true, false, _) => "not_ours",
+            (true, true, false) => "mutated",
+            (true, true, true) => "allowed",
+        };
+        self.decisions.get_or_create(&DecisionLabels { webhook: mode.as_str(), kind: subject.as_str(), result }).inc();
+        self.latency.get_or_create(&WebhookLabel { webhook: mode.as_str() }).observe(elapsed.as_secs_f64());
+    }
+
+    pub fn observe_rejected_request(&self, mode: Mode, e: &WebhookError) {
+        let reason = match e {
+            WebhookError::TooLarge => "too_large",
+            WebhookError::Body(_) => "body",
+            WebhookError::Malformed(_) => "malformed",
+            WebhookError::NoRequest => "no_request",
+        };
+        self.rejected_requests.get_or_create(&RejectLabels { webhook: mode.as_str(), reason }).inc();
+    }
+
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}

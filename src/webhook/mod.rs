@@ -1,0 +1,234 @@
+//! The HTTPS admission webhook: a thin axum layer around [`crate::admission::admit`].
+//!
+//! - `POST /validate`, `POST /mutate`: admission.k8s.io/v1 AdmissionReview in and out (TLS only).
+//! - Plain health port: `/healthz`, `/readyz` (index synced), `/metrics` (Prometheus text).
+//!
+//! Malformed bodies get 400 with a message, bodies over 3 MiB get 413; every decision is one audit log line.
+
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+
+use crate::admission::{self, Decision, Mode};
+use crate::index::Index;
+use metrics::Metrics;
+
+/// Largest AdmissionReview accepted (the API server's own request limit is 3 MiB).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// State shared by the handlers.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub index: Arc<Index>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Errors that end a request before a decision; the one place they map to HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("request body exceeds {MAX_BODY} bytes")]
+    TooLarge,
+    #[error("cannot read the request body: {0}")]
+    Body(String),
+    #[error("the body is not an admission.k8s.io/v1 AdmissionReview: {0}")]
+    Malformed(String),
+    #[error("the AdmissionReview has no request")]
+    NoRequest,
+}
+
+impl IntoResponse for WebhookError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            WebhookError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let body = serde_json::json!({ "error": self.to_string() });
+        (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    }
+}
+
+/// The TLS router with the admission endpoints.
+pub fn admission_router(state: AppState) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .with_state(state)
+}
+
+/// The plain-HTTP router with health and metrics.
+pub fn health_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .with_state(state)
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    let sync = s.index.sync_state();
+    if sync.all() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        let msg = format!(
+            "index not synced: ingresses={} ingressclasses={} secrets={} services={}",
+            sync.ingresses, sync.classes, sync.secrets, sync.services
+        );
+        (StatusCode::SERVICE_UNAVAILABLE, msg).into_response()
+    }
+}
+
+async fn metrics_text(State(s): State<AppState>) -> Response {
+    let count = s.index.read(|snap| snap.ingress_count());
+    s.metrics.indexed_ingresses.set(count as i64);
+    match s.metrics.encode() {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn validate(State(s): State<AppState>, req: Request) -> Response {
+    review(s, Mode::Validate, req.into_body()).await
+}
+
+async fn mutate(State(s): State<AppState>, req: Request) -> Response {
+    review(s, Mode::Mutate, req.into_body()).await
+}
+
+async fn read_body(body: Body) -> Result<Bytes, WebhookError> {
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
+        // to_bytes reports the limit through a LengthLimitError source.
+        let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = src {
+            if err.is::<http_body_util::LengthLimitError>() {
+                return WebhookError::TooLarge;
+            }
+            src = err.source();
+        }
+        WebhookError::Body(e.to_string())
+    })
+}
+
+async fn review(s: AppState, mode: Mode, body: Body) -> Response {
+    let started = Instant::now();
+    let result = async {
+        let bytes = read_body(body).await?;
+        let review: AdmissionReview<DynamicObject> =
+            serde_json::from_slice(&bytes).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+        let req: AdmissionRequest<DynamicObject> = review.try_into().map_err(|_| WebhookError::NoRequest)?;
+        Ok::<_, WebhookError>(req)
+    }
+    .await;
+    let req = match result {
+        Ok(r) => r,
+        Err(e) => {
+            s.metrics.observe_rejected_request(mode, &e);
+            tracing::warn!(target: "audit", mode = mode.as_str(), error = %e, "unreadable admission request");
+            return e.into_response();
+        }
+    };
+    let cfg = s.index.config();
+    let (decision, unreadable) = match s.index.read(|snap| admission::admit(&req, mode, cfg, snap)) {
+        Ok(d) => (d, None),
+        Err(e) => {
+            let d = Decision { allowed: false, in_scope: true, reasons: vec![e.to_string()], ..Decision::default() };
+            (d, Some(e))
+        }
+    };
+    let resp: AdmissionResponse = decision.to_response(&req);
+    let elapsed = started.elapsed();
+    audit(&req, mode, &decision, elapsed);
+    s.metrics.observe(mode, admission::subject_of(&req), &decision, elapsed);
+    if let Some(e) = unreadable {
+        tracing::debug!(error = %e, "object in the request could not be read");
+    }
+    match serde_json::to_vec(&resp.into_review()) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode the response: {e}")).into_response(),
+    }
+}
+
+/// One structured line per decision. Never logs object contents (which may hold secrets).
+fn audit(req: &AdmissionRequest<DynamicObject>, mode: Mode, d: &Decision, elapsed: Duration) {
+    let user = req.user_info.username.as_deref().unwrap_or("");
+    let result = match (d.allowed, d.in_scope) {
+        (false, _) => "denied",
+        (true, true) => "allowed",
+        (true, false) => "not-ours",
+    };
+    tracing::info!(
+        target: "audit",
+        uid = %req.uid,
+        mode = mode.as_str(),
+        kind = %req.kind.kind,
+        namespace = req.namespace.as_deref().unwrap_or(""),
+        name = %req.name,
+        operation = ?req.operation,
+        user,
+        dry_run = req.dry_run,
+        allowed = d.allowed,
+        result,
+        reasons = ?d.reasons,
+        warnings = ?d.warnings,
+        patch = ?d.patch_summary,
+        latency_us = elapsed.as_micros() as u64,
+        "admission decision"
+    );
+}
+
+/// A running webhook: the bound addresses and a handle to stop it.
+#[derive(Debug)]
+pub struct Running {
+    pub https: SocketAddr,
+    pub health: SocketAddr,
+    pub handle: axum_server::Handle<SocketAddr>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops both listeners, letting in-flight requests finish for up to `grace`.
+    pub fn shutdown(&self, grace: Duration) {
+        self.handle.graceful_shutdown(Some(grace));
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Serves the admission router over TLS and the health router over plain HTTP.
+pub async fn serve(
+    state: AppState,
+    https: std::net::TcpListener,
+    health: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+) -> std::io::Result<Running> {
+    https.set_nonblocking(true)?;
+    let https_addr = https.local_addr()?;
+    let health_addr = health.local_addr()?;
+    let handle = axum_server::Handle::new();
+    let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+    let server = axum_server::from_tcp_rustls(https, rustls_config)?.handle(handle.clone());
+    let app = admission_router(state.clone());
+    let tls_task = tokio::spawn(async move {
+        if let Err(e) = server.serve(app.into_make_service()).await {
+            tracing::error!(error = %e, "webhook HTTPS server stopped");
+        }
+    });
+    let health_app = health_router(state);
+    let health_task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(health, health_app).await {
+            tracing::error!(error = %e, "health server stopped");
+        }
+    });
+    Ok(Running { https: https_addr, health: health_addr, handle, tasks: vec![tls_task, health_task] })
+}
