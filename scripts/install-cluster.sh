@@ -7,7 +7,10 @@ set -euo pipefail
 
 CACHE="${AKO_CACHE:-$HOME/.cache/ako}"
 KUBE_VERSION=1.20.2
-BIN="$CACHE/kube-apiserver-$KUBE_VERSION"
+# r1: vendored modern-go/reflect2 replaced by Debian's 1.0.2. With v1.0.1 and Go >= 1.18 the API server
+# segfaults (mapiterinit) when a mutating webhook returns a patch, in its audit annotation of the patch.
+BUILD_REV=r1
+BIN="$CACHE/kube-apiserver-$KUBE_VERSION-$BUILD_REV"
 mkdir -p "$CACHE"
 
 log() { printf '[install-cluster] %s\n' "$*" >&2; }
@@ -28,6 +31,7 @@ command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)
 if [ ! -x "$BIN" ]; then
   [ -x /usr/lib/go-1.19/bin/go ] || need_pkgs+=(golang-1.19-go)
   command -v rsync >/dev/null 2>&1 || need_pkgs+=(rsync)
+  [ -d /usr/share/gocode/src/github.com/modern-go/reflect2 ] || need_pkgs+=(golang-github-modern-go-reflect2-dev)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "apt-get install ${need_pkgs[*]}"
@@ -63,6 +67,10 @@ if [ ! -d "$TREE" ]; then
   mv "$TREE.tmp" "$TREE"
 fi
 cd "$TREE"
+R2=vendor/github.com/modern-go/reflect2
+rm -f "$R2"/*.go "$R2"/*.s
+cp /usr/share/gocode/src/github.com/modern-go/reflect2/*.go /usr/share/gocode/src/github.com/modern-go/reflect2/*.s "$R2"/
+log "patched $R2 with Debian's reflect2 1.0.2"
 rm -rf _output
 log "building kube-apiserver (about 4 minutes on 2 cores)"
 mkdir -p "$CACHE/gohome"

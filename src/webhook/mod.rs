@@ -1,7 +1,8 @@
 //! The HTTPS admission webhook: a thin axum layer around [`crate::admission::admit`].
 //!
 //! - `POST /validate`, `POST /mutate`: admission.k8s.io/v1 AdmissionReview in and out (TLS only).
-//! - Plain health port: `/healthz`, `/readyz` (index synced), `/metrics` (Prometheus text).
+//! - Plain health port: `/healthz`, `/readyz` (index synced), `/metrics` (Prometheus text), `/claims?host=H`
+//!   (which Ingresses claim a host, oldest first).
 //!
 //! Malformed bodies get 400 with a message, bodies over 3 MiB get 413; every decision is one audit log line.
 
@@ -72,6 +73,7 @@ pub fn health_router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route("/claims", get(claims))
         .with_state(state)
 }
 
@@ -86,6 +88,38 @@ async fn readyz(State(s): State<AppState>) -> Response {
         );
         (StatusCode::SERVICE_UNAVAILABLE, msg).into_response()
     }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ClaimsQuery {
+    host: String,
+}
+
+/// Who claims a host, oldest first (the owner under fqdnReusePolicy Strict comes first).
+async fn claims(State(s): State<AppState>, axum::extract::Query(q): axum::extract::Query<ClaimsQuery>) -> Response {
+    let host = crate::hosts::normalize(&q.host);
+    let cfg = s.index.config();
+    let list = s.index.read(|snap| {
+        let mut v: Vec<_> = snap.claims_for_host(&host).to_vec();
+        v.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        v.iter()
+            .map(|c| {
+                let paths: Vec<String> = c
+                    .hosts
+                    .iter()
+                    .filter(|(h, _)| *h == host)
+                    .flat_map(|(_, p)| p.iter().map(|p| format!("{} ({})", p.path, p.path_type)))
+                    .collect();
+                serde_json::json!({
+                    "ingress": c.key.to_string(),
+                    "ours": snap.classes.is_ours(&c.class, cfg),
+                    "created": c.created,
+                    "paths": paths,
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    axum::Json(serde_json::json!({ "host": host, "claims": list })).into_response()
 }
 
 async fn metrics_text(State(s): State<AppState>) -> Response {

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Starts a real control plane on loopback: etcd + kube-apiserver 1.20.2 (static token auth, RBAC).
+#
+#   scripts/cluster.sh start DIR [--watch-pid PID]   # prints "KUBECONFIG=DIR/kubeconfig" when ready
+#   scripts/cluster.sh stop DIR
+#
+# Ports are picked free at start. With --watch-pid, a watchdog stops the control plane when PID exits, so a
+# crashed test run never leaves servers behind. Run scripts/install-cluster.sh first (idempotent).
+set -euo pipefail
+
+CACHE="${AKO_CACHE:-$HOME/.cache/ako}"
+APISERVER="${AKO_KUBE_APISERVER:-$CACHE/kube-apiserver-1.20.2-r1}"
+cmd="${1:-}"; dir="${2:-}"
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR [--watch-pid PID]" >&2; exit 2; }
+shift 2
+watch_pid=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --watch-pid) watch_pid="$2"; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+stop() {
+  for f in "$dir"/watchdog.pid "$dir"/kube-apiserver.pid "$dir"/etcd.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f"); kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$f"
+  done
+}
+
+case "$cmd" in
+  stop) stop; exit 0 ;;
+  start) ;;
+  *) echo "unknown command $cmd" >&2; exit 2 ;;
+esac
+
+[ -x "$APISERVER" ] || { echo "kube-apiserver not found at $APISERVER: run scripts/install-cluster.sh" >&2; exit 1; }
+command -v etcd >/dev/null || { echo "etcd not installed: run scripts/install-cluster.sh" >&2; exit 1; }
+
+mkdir -p "$dir/etcd" "$dir/certs"
+dir=$(cd "$dir" && pwd)
+etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
+[ -f "$dir/sa.key" ] || openssl genrsa -out "$dir/sa.key" 2048 2>/dev/null
+openssl rsa -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
+token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+echo "$token,admin,admin,system:masters" > "$dir/tokens.csv"
+
+ETCD_UNSUPPORTED_ARCH="" etcd --data-dir "$dir/etcd" \
+  --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+  --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+  --initial-cluster "default=http://127.0.0.1:$peer_port" --name default \
+  >"$dir/etcd.log" 2>&1 &
+echo $! > "$dir/etcd.pid"
+
+"$APISERVER" --etcd-servers="http://127.0.0.1:$etcd_port" --secure-port="$api_port" \
+  --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --cert-dir="$dir/certs" \
+  --service-account-key-file="$dir/sa.pub" --service-account-signing-key-file="$dir/sa.key" \
+  --service-account-issuer=https://kubernetes.default.svc --token-auth-file="$dir/tokens.csv" \
+  --authorization-mode=RBAC --service-cluster-ip-range=10.96.0.0/16 \
+  >"$dir/kube-apiserver.log" 2>&1 &
+echo $! > "$dir/kube-apiserver.pid"
+
+if [ -n "$watch_pid" ]; then
+  ( trap '' HUP
+    while kill -0 "$watch_pid" 2>/dev/null; do sleep 1; done
+    for f in kube-apiserver etcd; do [ -f "$dir/$f.pid" ] && kill "$(cat "$dir/$f.pid")" 2>/dev/null; done
+  ) </dev/null >/dev/null 2>&1 &
+  echo $! > "$dir/watchdog.pid"
+fi
+
+cat > "$dir/kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: https://127.0.0.1:$api_port
+    insecure-skip-tls-verify: true
+users:
+- name: admin
+  user:
+    token: $token
+contexts:
+- name: local
+  context: {cluster: local, user: admin}
+current-context: local
+KC
+
+for _ in $(seq 1 120); do
+  if ! kill -0 "$(cat "$dir/kube-apiserver.pid")" 2>/dev/null; then
+    echo "kube-apiserver exited; last log lines:" >&2; tail -n 20 "$dir/kube-apiserver.log" >&2; stop; exit 1
+  fi
+  if KUBECONFIG="$dir/kubeconfig" kubectl get --raw /readyz >/dev/null 2>&1 \
+     && KUBECONFIG="$dir/kubeconfig" kubectl get namespace default >/dev/null 2>&1; then
+    echo "KUBECONFIG=$dir/kubeconfig"
+    exit 0
+  fi
+  sleep 0.5
+done
+echo "kube-apiserver not ready after 60 s; last log lines:" >&2
+tail -n 20 "$dir/kube-apiserver.log" >&2
+stop
+exit 1

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# All tests: formatting, lints, unit, integration and end-to-end (real etcd + kube-apiserver 1.20.2 + kubectl).
+# Installs what it needs on a fresh Debian machine (apt packages, kube-apiserver built once into ~/.cache/ako).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-cluster.sh
+export AKO_LOG_FORMAT=text
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --all-targets --no-fail-fast 2>&1 | tee target/test-output.txt
