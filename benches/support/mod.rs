@@ -1,0 +1,84 @@
+//! Shared pieces of the benchmarks: the trivial allow-all axum + rustls webhook (the ceiling of this stack and
+//! the floor any webhook pays), certificates, and wrk output parsing.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::post;
+
+/// Certificates for 127.0.0.1 in `dir`; returns (tls config, CA PEM).
+pub fn tls(dir: &std::path::Path) -> (Arc<rustls::ServerConfig>, String) {
+    ako::certs::install_crypto_provider();
+    let (files, ca) = ako::certs::write_dev_certs(dir, &["localhost".into()], &["127.0.0.1".parse().expect("ip")], 2)
+        .expect("certs");
+    let resolver = Arc::new(ako::certs::ReloadingResolver::load(&files.cert, &files.key).expect("load"));
+    (Arc::new(ako::certs::server_config(resolver).expect("tls")), ca)
+}
+
+/// A webhook that answers every review with a fixed "allowed" response (uid echoed from a fixed offset-free
+/// scan, no JSON parsing): the cheapest possible correct-enough webhook.
+pub async fn serve_allow_all(tls: Arc<rustls::ServerConfig>) -> std::net::SocketAddr {
+    async fn allow(body: Bytes) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+        // Echo the uid so the API server accepts the answer.
+        let text = std::str::from_utf8(&body).unwrap_or("");
+        let uid = text
+            .split("\"uid\":\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("");
+        let out = format!(
+            "{{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"response\":{{\"uid\":\"{uid}\",\"allowed\":true}}}}"
+        );
+        ([(axum::http::header::CONTENT_TYPE, "application/json")], out)
+    }
+    let app = Router::new().route("/validate", post(allow)).route("/mutate", post(allow));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    let server = axum_server::from_tcp_rustls(listener, axum_server::tls_rustls::RustlsConfig::from_config(tls)).expect("server");
+    tokio::spawn(async move {
+        let _ = server.serve(app.into_make_service()).await;
+    });
+    addr
+}
+
+/// Requests/s and latency percentiles (ms) from `wrk --latency` output.
+#[derive(Debug, Default, Clone)]
+pub struct WrkResult {
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub errors: String,
+}
+
+fn to_ms(v: &str) -> f64 {
+    let v = v.trim();
+    let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
+    let n: f64 = num.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        _ => f64::NAN,
+    }
+}
+
+pub fn parse_wrk(out: &str) -> WrkResult {
+    let mut r = WrkResult::default();
+    for line in out.lines() {
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("Requests/sec:") {
+            r.rps = v.trim().parse().unwrap_or(f64::NAN);
+        } else if let Some(v) = t.strip_prefix("50%") {
+            r.p50_ms = to_ms(v);
+        } else if let Some(v) = t.strip_prefix("99%") {
+            r.p99_ms = to_ms(v);
+        } else if t.starts_with("Non-2xx") || t.starts_with("Socket errors") {
+            r.errors.push_str(t);
+            r.errors.push(' ');
+        }
+    }
+    r
+}
