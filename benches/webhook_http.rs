@@ -63,7 +63,9 @@ fn main() {
 
     let (_guard, ako_addr, trivial_addr) = rt.block_on(async {
         let (writer, guard) = tracing_appender::non_blocking(std::io::sink());
-        tracing_subscriber::fmt().json().flatten_event(true).with_writer(writer).with_max_level(tracing::Level::INFO).init();
+        if std::env::var("AKO_BENCH_AUDIT").as_deref() != Ok("0") {
+            tracing_subscriber::fmt().json().flatten_event(true).with_writer(writer).with_max_level(tracing::Level::INFO).init();
+        }
         let (tls, _) = support::tls(dir.path());
         let cfg = Config { dns_domains: vec!["avi.jarvis.lab".into()], fqdn_reuse_policy: FqdnReusePolicy::Strict, ..Config::default() };
         let index = Arc::new(Index::new(Arc::new(cfg)));

@@ -145,15 +145,12 @@ pub fn subject_of<T: kube::core::Resource>(req: &AdmissionRequest<T>) -> Subject
     }
 }
 
-/// Rebuilds a typed object from a DynamicObject without re-reading the request text.
-fn typed<K: serde::de::DeserializeOwned>(obj: &DynamicObject, kind: &'static str) -> Result<K, ReviewError> {
-    let mut map = match &obj.data {
-        serde_json::Value::Object(m) => m.clone(),
-        _ => serde_json::Map::new(),
-    };
-    let meta = serde_json::to_value(&obj.metadata).map_err(|source| ReviewError::Object { kind, source })?;
-    map.insert("metadata".into(), meta);
-    serde_json::from_value(serde_json::Value::Object(map)).map_err(|source| ReviewError::Object { kind, source })
+/// Takes the typed `spec` out of a DynamicObject's data without re-reading the request text.
+fn take_spec<S: serde::de::DeserializeOwned>(obj: &mut DynamicObject, kind: &'static str) -> Result<Option<S>, ReviewError> {
+    match obj.data.get_mut("spec").map(serde_json::Value::take) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v).map(Some).map_err(|source| ReviewError::Object { kind, source }),
+    }
 }
 
 /// Decides one admission request.
@@ -163,13 +160,25 @@ pub fn admit(
     cfg: &Config,
     snap: &Snapshot,
 ) -> Result<Decision, ReviewError> {
+    admit_object(req, req.object.clone(), mode, cfg, snap)
+}
+
+/// Decides one admission request whose object was taken out of it (avoids copying the object).
+pub fn admit_object<T: kube::core::Resource>(
+    req: &AdmissionRequest<T>,
+    object: Option<DynamicObject>,
+    mode: Mode,
+    cfg: &Config,
+    snap: &Snapshot,
+) -> Result<Decision, ReviewError> {
     if !matches!(req.operation, Operation::Create | Operation::Update) {
         return Ok(Decision::allow());
     }
-    let Some(obj) = req.object.as_ref() else { return Ok(Decision::allow()) };
+    let Some(mut obj) = object else { return Ok(Decision::allow()) };
     match subject_of(req) {
         Subject::Ingress => {
-            let mut ing: Ingress = typed(obj, "Ingress")?;
+            let spec = take_spec(&mut obj, "Ingress")?;
+            let mut ing = Ingress { metadata: obj.metadata, spec, status: None };
             // The object may arrive without namespace on CREATE; the request carries it.
             if ing.metadata.namespace.is_none() {
                 ing.metadata.namespace = req.namespace.clone();
@@ -180,7 +189,8 @@ pub fn admit(
             })
         }
         Subject::Service => {
-            let mut svc: Service = typed(obj, "Service")?;
+            let spec = take_spec(&mut obj, "Service")?;
+            let mut svc = Service { metadata: obj.metadata, spec, status: None };
             if svc.metadata.namespace.is_none() {
                 svc.metadata.namespace = req.namespace.clone();
             }
@@ -259,7 +269,7 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
     let (intent, problems) = intent::translate_ingress(ing, cfg);
     apply_problems(&mut d, problems);
 
-    let me = IngressClaims::of(ing, cfg);
+    let me = IngressClaims::from_intent(&intent, ing.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()));
     let my_order = me.order_key();
     for hr in &intent.hosts {
         let field = if hr.generated { format!("spec.rules[{}] (generated host)", hr.rule) } else { format!("spec.rules[{}].host", hr.rule) };

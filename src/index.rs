@@ -55,18 +55,23 @@ impl IngressClaims {
     /// Derives claims with the same conversion the webhook and reconciler use.
     pub fn of(ing: &Ingress, cfg: &Config) -> Self {
         let (intent, _) = intent::translate_ingress(ing, cfg);
+        Self::from_intent(&intent, ing.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()))
+    }
+
+    /// Claims of an already translated Ingress.
+    pub fn from_intent(intent: &intent::IngressIntent, created: Option<i64>) -> Self {
         let mut hosts: Vec<(String, Vec<PathClaim>)> = Vec::with_capacity(intent.hosts.len());
-        for h in intent.hosts {
-            let paths = h.routes.into_iter().map(|r| PathClaim { path: r.path, path_type: r.path_type });
+        for h in &intent.hosts {
+            let paths = h.routes.iter().map(|r| PathClaim { path: r.path.clone(), path_type: r.path_type.clone() });
             match hosts.iter_mut().find(|(name, _)| *name == h.host) {
                 Some((_, existing)) => existing.extend(paths),
-                None => hosts.push((h.host, paths.collect())),
+                None => hosts.push((h.host.clone(), paths.collect())),
             }
         }
         Self {
-            key: ObjKey::of(&ing.metadata),
-            created: ing.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()),
-            class: intent.class,
+            key: ObjKey::new(intent.namespace.clone(), intent.name.clone()),
+            created,
+            class: intent.class.clone(),
             hosts,
         }
     }

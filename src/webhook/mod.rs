@@ -163,7 +163,7 @@ async fn review(s: AppState, mode: Mode, body: Body) -> Response {
         Ok::<_, WebhookError>(req)
     }
     .await;
-    let req = match result {
+    let mut req = match result {
         Ok(r) => r,
         Err(e) => {
             s.metrics.observe_rejected_request(mode, &e);
@@ -172,7 +172,8 @@ async fn review(s: AppState, mode: Mode, body: Body) -> Response {
         }
     };
     let cfg = s.index.config();
-    let (decision, unreadable) = match s.index.read(|snap| admission::admit(&req, mode, cfg, snap)) {
+    let object = req.object.take();
+    let (decision, unreadable) = match s.index.read(|snap| admission::admit_object(&req, object, mode, cfg, snap)) {
         Ok(d) => (d, None),
         Err(e) => {
             let d = Decision { allowed: false, in_scope: true, reasons: vec![e.to_string()], ..Decision::default() };

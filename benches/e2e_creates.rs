@@ -1,0 +1,156 @@
+//! 1,000 Ingress creates through a real kube-apiserver 1.20.2, three ways in one run: no webhook, a trivial
+//! allow-all validating + mutating pair (the floor any webhook pays), and ako's webhooks (with its watches).
+//! Rounds run in ABC CBA order so etcd growth does not favour one side. Creates are sequential (one in flight).
+//! Run: `cargo bench --bench e2e_creates` (needs scripts/install-cluster.sh). Env: AKO_E2E_CREATES (1000).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ako::config::Config;
+use ako::index::Index;
+use ako::webhook::{AppState, metrics::Metrics};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::PostParams;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn kubectl_apply(kubeconfig: &Path, yaml: &str) {
+    use std::io::Write;
+    let mut child = Command::new("kubectl")
+        .env("KUBECONFIG", kubeconfig)
+        .args(["apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("kubectl");
+    child.stdin.take().expect("stdin").write_all(yaml.as_bytes()).expect("write");
+    assert!(child.wait().expect("wait").success(), "kubectl apply failed");
+}
+
+fn kubectl_delete_webhooks(kubeconfig: &Path) {
+    let _ = Command::new("kubectl")
+        .env("KUBECONFIG", kubeconfig)
+        .args(["delete", "validatingwebhookconfiguration,mutatingwebhookconfiguration", "ako-webhook", "--ignore-not-found"])
+        .stdout(std::process::Stdio::null())
+        .status();
+}
+
+fn register(kubeconfig: &Path, ca_pem: &str, addr: std::net::SocketAddr) {
+    let text = std::fs::read_to_string(repo().join("webhook-config/webhooks.yaml")).expect("webhooks.yaml");
+    let yaml = ako::certs::render_webhook_config(&text, &ako::certs::ca_bundle(ca_pem), Some(&format!("https://{addr}")))
+        .expect("render");
+    kubectl_apply(kubeconfig, &yaml);
+}
+
+fn ingress(ns: &str, i: usize) -> Ingress {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("ing-{i}"), "namespace": ns},
+        "spec": {"ingressClassName": "avi-lb", "rules": [{"host": format!("app-{i}.{ns}.avi.jarvis.lab"), "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
+    }))
+    .expect("ingress")
+}
+
+/// Creates `n` Ingresses in a fresh namespace; returns total seconds and p50/p99 per create in ms.
+async fn run(client: &Client, ns: &str, n: usize) -> (f64, f64, f64) {
+    let nss: Api<Namespace> = Api::all(client.clone());
+    let nsobj: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).expect("ns");
+    nss.create(&PostParams::default(), &nsobj).await.expect("namespace");
+    let api: Api<Ingress> = Api::namespaced(client.clone(), ns);
+    // The API server picks up webhook configuration changes from its informer; give it a moment so every
+    // create of the round goes through the configuration under test.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut lat = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n {
+        let t = Instant::now();
+        api.create(&PostParams::default(), &ingress(ns, i)).await.expect("create");
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let total = start.elapsed().as_secs_f64();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    (total, lat[n / 2], lat[(n * 99) / 100])
+}
+
+fn main() {
+    let n: usize = std::env::var("AKO_E2E_CREATES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let dir = tempfile::Builder::new().prefix("ako-e2e-bench-").tempdir().expect("tmp");
+    let out = Command::new(repo().join("scripts/cluster.sh"))
+        .arg("start")
+        .arg(dir.path().join("cluster"))
+        .arg("--watch-pid")
+        .arg(std::process::id().to_string())
+        .output()
+        .expect("cluster.sh");
+    assert!(out.status.success(), "cluster: {}", String::from_utf8_lossy(&out.stderr));
+    let kubeconfig = dir.path().join("cluster/kubeconfig");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let (writer, _guard) = tracing_appender::non_blocking(std::io::sink());
+        tracing_subscriber::fmt().json().flatten_event(true).with_writer(writer).with_max_level(tracing::Level::INFO).init();
+        let kc = Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("config");
+        let client = Client::try_from(config).expect("client");
+        kubectl_apply(&kubeconfig, &std::fs::read_to_string(repo().join("webhook-config/ingressclass.yaml")).expect("ic"));
+
+        let (tls, ca) = support::tls(&dir.path().join("certs"));
+        let trivial = support::serve_allow_all(tls.clone()).await;
+        let cfg = Config { dns_domains: vec!["avi.jarvis.lab".into()], ..Config::default() };
+        let index = Arc::new(Index::new(Arc::new(cfg)));
+        let _watches = ako::watch::spawn_index_watches(client.clone(), index.clone());
+        let state = AppState { index: index.clone(), metrics: Arc::new(Metrics::new()) };
+        let https = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let health = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let running = ako::webhook::serve(state, https, health, tls).await.expect("serve");
+        while !index.is_ready() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        let mut results: Vec<(&str, f64, f64, f64)> = Vec::new();
+        let order = ["none", "trivial", "ako", "ako", "trivial", "none"];
+        for (round, which) in order.iter().enumerate() {
+            kubectl_delete_webhooks(&kubeconfig);
+            match *which {
+                "trivial" => register(&kubeconfig, &ca, trivial),
+                "ako" => register(&kubeconfig, &ca, running.https),
+                _ => {}
+            }
+            let ns = format!("bench-{which}-{round}");
+            let (total, p50, p99) = run(&client, &ns, n).await;
+            println!("round {round}: {which:<8} {n} creates in {total:.2} s (p50 {p50:.2} ms, p99 {p99:.2} ms)");
+            results.push((which, total, p50, p99));
+        }
+        kubectl_delete_webhooks(&kubeconfig);
+        let avg = |w: &str, f: fn(&(&str, f64, f64, f64)) -> f64| {
+            let v: Vec<f64> = results.iter().filter(|r| r.0 == w).map(f).collect();
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        println!("\n{n} sequential Ingress creates, mean of 2 rounds (ABC CBA)");
+        println!("{:<28} {:>9} {:>12} {:>12}", "admission", "total s", "p50 ms", "p99 ms");
+        for w in ["none", "trivial", "ako"] {
+            let label = match w {
+                "none" => "no webhook",
+                "trivial" => "trivial allow-all pair",
+                _ => "ako validate + mutate",
+            };
+            println!("{:<28} {:>9.2} {:>12.2} {:>12.2}", label, avg(w, |r| r.1), avg(w, |r| r.2), avg(w, |r| r.3));
+        }
+        println!(
+            "trivial / none = {:.2}x; ako / trivial = {:.3}x",
+            avg("trivial", |r| r.1) / avg("none", |r| r.1),
+            avg("ako", |r| r.1) / avg("trivial", |r| r.1)
+        );
+        let d = index.read(|s| s.ingress_count());
+        println!("ako index held {d} Ingresses at the end");
+        std::mem::forget(running);
+    });
+}
