@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use ako::avi::models::{
-    Cloud, DnsInfo, HttpPolicies, HttpPolicySet, IpAddr, IpamDnsProviderProfile, IpamNetworkSubnet, Network, Pool,
-    PoolGroup, PoolGroupMember, Server, Service, ServiceEngineGroup, SslCertificate, SslKeyAndCertificate, Tenant, Vip,
-    VirtualService, VrfContext, VsVip,
+    Cloud, DnsInfo, HttpPolicies, HttpPolicySet, IpAddr, IpamDnsProviderProfile, IpamNetworkSubnet,
+    Network, Pool, PoolGroup, PoolGroupMember, Server, Service, ServiceEngineGroup, SslCertificate,
+    SslKeyAndCertificate, Tenant, Vip, VirtualService, VrfContext, VsVip,
 };
 use ako::avi::refs::{name_ref, ref_name, ref_uuid};
 use ako::avi::{AviClient, AviError, ListQuery, PatchOp};
@@ -30,7 +30,12 @@ fn auto_vsvip(name: &str, fqdn: Option<&str>) -> VsVip {
             }),
             ..Default::default()
         }]),
-        dns_info: fqdn.map(|f| vec![DnsInfo { fqdn: Some(f.into()), ..Default::default() }]),
+        dns_info: fqdn.map(|f| {
+            vec![DnsInfo {
+                fqdn: Some(f.into()),
+                ..Default::default()
+            }]
+        }),
         ..Default::default()
     }
 }
@@ -38,13 +43,22 @@ fn auto_vsvip(name: &str, fqdn: Option<&str>) -> VsVip {
 fn pool(name: &str, addr: &str) -> Pool {
     Pool {
         name: name.into(),
-        servers: Some(vec![Server { ip: Some(IpAddr::v4(addr)), port: Some(8080), ..Default::default() }]),
+        servers: Some(vec![Server {
+            ip: Some(IpAddr::v4(addr)),
+            port: Some(8080),
+            ..Default::default()
+        }]),
         ..Default::default()
     }
 }
 
 fn vip_addr(v: &VsVip) -> String {
-    v.vip.as_ref().and_then(|v| v.first()).and_then(|v| v.ip_address.as_ref()).and_then(|a| a.addr.clone()).expect("vip address")
+    v.vip
+        .as_ref()
+        .and_then(|v| v.first())
+        .and_then(|v| v.ip_address.as_ref())
+        .and_then(|a| a.addr.clone())
+        .expect("vip address")
 }
 
 #[tokio::test]
@@ -52,43 +66,86 @@ async fn crud_of_vsvip_pool_and_virtualservice_with_refs_by_name() {
     let emu = start(None).await;
     let api = client(&emu);
 
-    let vip = api.create(&auto_vsvip("vip-1", Some("app.avi.jarvis.lab"))).await.expect("vsvip").object;
-    assert_eq!(vip_addr(&vip), "10.10.18.10", "first address of the lab range, in the POST answer");
+    let vip = api
+        .create(&auto_vsvip("vip-1", Some("app.avi.jarvis.lab")))
+        .await
+        .expect("vsvip")
+        .object;
+    assert_eq!(
+        vip_addr(&vip),
+        "10.10.18.10",
+        "first address of the lab range, in the POST answer"
+    );
     let dns = &vip.dns_info.as_ref().expect("dns_info")[0];
-    assert_eq!((dns.ttl, dns.record_type.as_deref()), (Some(30), Some("DNS_RECORD_A")));
-    let p = api.create(&pool("pool-1", "127.0.0.1")).await.expect("pool").object;
-    assert_eq!(p.servers.as_ref().expect("servers")[0].hostname.as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        (dns.ttl, dns.record_type.as_deref()),
+        (Some(30), Some("DNS_RECORD_A"))
+    );
+    let p = api
+        .create(&pool("pool-1", "127.0.0.1"))
+        .await
+        .expect("pool")
+        .object;
+    assert_eq!(
+        p.servers.as_ref().expect("servers")[0].hostname.as_deref(),
+        Some("127.0.0.1")
+    );
 
     let vs = VirtualService {
         name: "vs-1".into(),
         vsvip_ref: Some(name_ref("vsvip", "vip-1")),
         pool_ref: Some(name_ref("pool", "pool-1")),
-        services: Some(vec![Service { port: Some(80), ..Default::default() }]),
+        services: Some(vec![Service {
+            port: Some(80),
+            ..Default::default()
+        }]),
         created_by: Some("ako-test".into()),
         ..Default::default()
     };
     let vs = api.create(&vs).await.expect("vs").object;
     let uuid = vs.uuid.clone().expect("uuid");
     assert!(uuid.starts_with("virtualservice-"));
-    assert_eq!(ref_name(vs.pool_ref.as_deref().expect("pool_ref")).as_deref(), Some("pool-1"), "#name in POST answer");
+    assert_eq!(
+        ref_name(vs.pool_ref.as_deref().expect("pool_ref")).as_deref(),
+        Some("pool-1"),
+        "#name in POST answer"
+    );
     assert_eq!(ref_uuid(vs.pool_ref.as_deref().expect("pool_ref")), p.uuid);
-    assert_eq!(ref_name(vs.application_profile_ref.as_deref().expect("default")).as_deref(), Some("System-HTTP"));
-    assert_eq!(vs.services.as_ref().expect("services")[0].port_range_end, Some(80));
+    assert_eq!(
+        ref_name(vs.application_profile_ref.as_deref().expect("default")).as_deref(),
+        Some("System-HTTP")
+    );
+    assert_eq!(
+        vs.services.as_ref().expect("services")[0].port_range_end,
+        Some(80)
+    );
 
     // GET: bare refs unless include_name.
     let got: VirtualService = api.get(&uuid).await.expect("get");
     assert_eq!(ref_name(got.pool_ref.as_deref().expect("pool_ref")), None);
     assert_eq!(got.extra.get("cloud_type"), Some(&json!("CLOUD_NONE")));
-    let by_name = api.get_by_name::<VirtualService>("vs-1").await.expect("by name").expect("found");
+    let by_name = api
+        .get_by_name::<VirtualService>("vs-1")
+        .await
+        .expect("by name")
+        .expect("found");
     assert_eq!(by_name.uuid.as_deref(), Some(uuid.as_str()));
     let listed: Vec<VirtualService> = api
-        .list(&ListQuery { created_by: Some("ako-test".into()), include_name: true, cloud_name: Some("Default-Cloud".into()), ..Default::default() })
+        .list(&ListQuery {
+            created_by: Some("ako-test".into()),
+            include_name: true,
+            cloud_name: Some("Default-Cloud".into()),
+            ..Default::default()
+        })
         .await
         .expect("list");
     assert_eq!(listed.len(), 1);
     assert!(ref_name(listed[0].pool_ref.as_deref().expect("ref")).is_some());
     let fields = api
-        .list_page::<VirtualService>(&ListQuery { fields: vec!["enabled".into()], ..Default::default() })
+        .list_page::<VirtualService>(&ListQuery {
+            fields: vec!["enabled".into()],
+            ..Default::default()
+        })
         .await
         .expect("fields");
     assert!(fields.results[0].pool_ref.is_none() && fields.results[0].enabled == Some(true));
@@ -96,43 +153,88 @@ async fn crud_of_vsvip_pool_and_virtualservice_with_refs_by_name() {
     // PUT keeps fields the model does not know (round trip through `extra`).
     let mut edit = got.clone();
     edit.enabled = Some(false);
-    edit.extra.insert("some_future_field".into(), json!({"kept": true}));
+    edit.extra
+        .insert("some_future_field".into(), json!({"kept": true}));
     let put = api.update(&edit).await.expect("put");
     assert_eq!(put.enabled, Some(false));
     let again: VirtualService = api.get(&uuid).await.expect("get");
-    assert_eq!(again.extra.get("some_future_field"), Some(&json!({"kept": true})));
-    assert_eq!(again.extra.get("weight"), Some(&json!(1)), "controller default kept across PUT");
+    assert_eq!(
+        again.extra.get("some_future_field"),
+        Some(&json!({"kept": true}))
+    );
+    assert_eq!(
+        again.extra.get("weight"),
+        Some(&json!(1)),
+        "controller default kept across PUT"
+    );
     let runtime = api.vs_runtime(&uuid).await.expect("runtime");
     assert_eq!(runtime["oper_status"]["state"], json!("OPER_DISABLED"));
 
     // PATCH add / replace / delete on a list.
     let hps = api
-        .create(&HttpPolicySet { name: "hps-1".into(), ..Default::default() })
+        .create(&HttpPolicySet {
+            name: "hps-1".into(),
+            ..Default::default()
+        })
         .await
         .expect("hps")
         .object;
     let add = json!({"http_policies": [{"index": 11, "http_policy_set_ref": name_ref("httppolicyset", "hps-1")}]});
-    let patched: VirtualService = api.patch(&uuid, PatchOp::Add, add.clone()).await.expect("patch add");
+    let patched: VirtualService = api
+        .patch(&uuid, PatchOp::Add, add.clone())
+        .await
+        .expect("patch add");
     let policies = patched.http_policies.clone().expect("policies");
     assert_eq!(policies.len(), 1);
-    assert_eq!(ref_uuid(policies[0].http_policy_set_ref.as_deref().expect("ref")), hps.uuid);
-    let patched: VirtualService =
-        api.patch(&uuid, PatchOp::Replace, json!({"enabled": true})).await.expect("patch replace");
+    assert_eq!(
+        ref_uuid(policies[0].http_policy_set_ref.as_deref().expect("ref")),
+        hps.uuid
+    );
+    let patched: VirtualService = api
+        .patch(&uuid, PatchOp::Replace, json!({"enabled": true}))
+        .await
+        .expect("patch replace");
     assert_eq!(patched.enabled, Some(true));
-    assert_eq!(api.vs_runtime(&uuid).await.expect("runtime")["oper_status"]["state"], json!("OPER_UP"));
-    let patched: VirtualService = api.patch(&uuid, PatchOp::Delete, add).await.expect("patch delete");
+    assert_eq!(
+        api.vs_runtime(&uuid).await.expect("runtime")["oper_status"]["state"],
+        json!("OPER_UP")
+    );
+    let patched: VirtualService = api
+        .patch(&uuid, PatchOp::Delete, add)
+        .await
+        .expect("patch delete");
     assert_eq!(patched.http_policies, Some(Vec::<HttpPolicies>::new()));
 
     // Referenced objects cannot go; order VS → VsVip/Pool works; a second delete is a 404.
-    let err = api.delete::<Pool>(p.uuid.as_deref().expect("uuid")).await.expect_err("referenced");
+    let err = api
+        .delete::<Pool>(p.uuid.as_deref().expect("uuid"))
+        .await
+        .expect_err("referenced");
     assert_eq!(err.status(), Some(400));
-    assert!(err.message().expect("message").contains("Cannot delete, object is referred by: [VirtualService vs-1]"));
-    api.delete::<VirtualService>(&uuid).await.expect("delete vs");
-    api.delete::<Pool>(p.uuid.as_deref().expect("uuid")).await.expect("delete pool");
-    api.delete::<VsVip>(vip.uuid.as_deref().expect("uuid")).await.expect("delete vsvip");
-    assert!(!api.delete_if_exists::<VsVip>(vip.uuid.as_deref().expect("uuid")).await.expect("gone"));
+    assert!(
+        err.message()
+            .expect("message")
+            .contains("Cannot delete, object is referred by: [VirtualService vs-1]")
+    );
+    api.delete::<VirtualService>(&uuid)
+        .await
+        .expect("delete vs");
+    api.delete::<Pool>(p.uuid.as_deref().expect("uuid"))
+        .await
+        .expect("delete pool");
+    api.delete::<VsVip>(vip.uuid.as_deref().expect("uuid"))
+        .await
+        .expect("delete vsvip");
+    assert!(
+        !api.delete_if_exists::<VsVip>(vip.uuid.as_deref().expect("uuid"))
+            .await
+            .expect("gone")
+    );
     let missing = api.get::<VirtualService>(&uuid).await.expect_err("404");
-    assert_eq!((missing.status(), missing.message()), (Some(404), Some("VirtualService object not found!")));
+    assert_eq!(
+        (missing.status(), missing.message()),
+        (Some(404), Some("VirtualService object not found!"))
+    );
     emu.shutdown().await;
 }
 
@@ -146,51 +248,121 @@ async fn poolgroup_ssl_certificate_and_infrastructure_reads() {
     let pg = PoolGroup {
         name: "pg-1".into(),
         members: Some(vec![
-            PoolGroupMember { pool_ref: Some(name_ref("pool", "pa")), ratio: Some(100), priority_label: Some("10".into()), ..Default::default() },
-            PoolGroupMember { pool_ref: Some(name_ref("pool", "pb")), ..Default::default() },
+            PoolGroupMember {
+                pool_ref: Some(name_ref("pool", "pa")),
+                ratio: Some(100),
+                priority_label: Some("10".into()),
+                ..Default::default()
+            },
+            PoolGroupMember {
+                pool_ref: Some(name_ref("pool", "pb")),
+                ..Default::default()
+            },
         ]),
         ..Default::default()
     };
     let pg = api.create(&pg).await.expect("pg").object;
-    assert_eq!(pg.members.as_ref().expect("members")[1].ratio, Some(1), "default ratio");
+    assert_eq!(
+        pg.members.as_ref().expect("members")[1].ratio,
+        Some(1),
+        "default ratio"
+    );
 
     let ca = ako::certs::generate_ca("test", 1).expect("ca");
-    let leaf = ca.issue(&["app.avi.jarvis.lab".into()], &[], 1).expect("leaf");
+    let leaf = ca
+        .issue(&["app.avi.jarvis.lab".into()], &[], 1)
+        .expect("leaf");
     let cert = SslKeyAndCertificate {
         name: "cert-1".into(),
         key: Some(leaf.key_pem.clone()),
-        certificate: Some(SslCertificate { certificate: Some(leaf.cert_pem.clone()), ..Default::default() }),
+        certificate: Some(SslCertificate {
+            certificate: Some(leaf.cert_pem.clone()),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let created = api.create(&cert).await.expect("cert").object;
     assert!(created.key.is_none(), "the 201 answer carries no key");
-    let read: SslKeyAndCertificate = api.get(created.uuid.as_deref().expect("uuid")).await.expect("get");
+    let read: SslKeyAndCertificate = api
+        .get(created.uuid.as_deref().expect("uuid"))
+        .await
+        .expect("get");
     assert_eq!(read.key.as_deref(), Some("<sensitive>"));
     assert_eq!(read.status.as_deref(), Some("SSL_CERTIFICATE_FINISHED"));
 
-    let clouds: Vec<Cloud> = api.list(&ListQuery::by_name("Default-Cloud")).await.expect("clouds");
+    let clouds: Vec<Cloud> = api
+        .list(&ListQuery::by_name("Default-Cloud"))
+        .await
+        .expect("clouds");
     let cloud_uuid = clouds[0].uuid.clone().expect("uuid");
-    let segs: Vec<ServiceEngineGroup> =
-        api.list(&ListQuery { cloud_name: Some("Default-Cloud".into()), ..Default::default() }).await.expect("seg");
+    let segs: Vec<ServiceEngineGroup> = api
+        .list(&ListQuery {
+            cloud_name: Some("Default-Cloud".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("seg");
     let seg_names: HashSet<String> = segs.into_iter().map(|s| s.name).collect();
     assert!(seg_names.contains("Default-Group") && seg_names.contains("vmug-se-group"));
-    let nets: Vec<Network> = api.list(&ListQuery::by_name("dpg-sedatapath-18")).await.expect("net");
-    assert_eq!(nets[0].configured_subnets.as_ref().expect("subnets")[0].prefix.as_ref().and_then(|p| p.mask), Some(26));
-    let profiles: Vec<IpamDnsProviderProfile> = api.list(&ListQuery::default()).await.expect("profiles");
+    let nets: Vec<Network> = api
+        .list(&ListQuery::by_name("dpg-sedatapath-18"))
+        .await
+        .expect("net");
+    assert_eq!(
+        nets[0].configured_subnets.as_ref().expect("subnets")[0]
+            .prefix
+            .as_ref()
+            .and_then(|p| p.mask),
+        Some(26)
+    );
+    let profiles: Vec<IpamDnsProviderProfile> =
+        api.list(&ListQuery::default()).await.expect("profiles");
     assert_eq!(profiles.len(), 2);
     let vrfs: Vec<VrfContext> = api.list(&ListQuery::by_name("global")).await.expect("vrf");
     assert_eq!(vrfs[0].system_default, Some(true));
-    assert_eq!(api.dns_domains(&cloud_uuid).await.expect("domains").domains, vec!["avi.jarvis.lab".to_string()]);
+    assert_eq!(
+        api.dns_domains(&cloud_uuid).await.expect("domains").domains,
+        vec!["avi.jarvis.lab".to_string()]
+    );
 
     // Tenancy: an object of tenant t1 is invisible from admin, visible from t1 and from `*`.
-    let t = api.create(&Tenant { name: "t1".into(), ..Default::default() }).await.expect("tenant").object;
+    let t = api
+        .create(&Tenant {
+            name: "t1".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("tenant")
+        .object;
     assert_eq!(t.extra.get("local"), Some(&json!(true)));
     let t1 = api.with_tenant("t1");
-    t1.create(&pool("tenant-pool", "127.0.0.3")).await.expect("tenant pool");
-    assert!(api.get_by_name::<Pool>("tenant-pool").await.expect("admin").is_none());
-    assert!(t1.get_by_name::<Pool>("tenant-pool").await.expect("t1").is_some());
-    assert!(api.with_tenant("*").get_by_name::<Pool>("tenant-pool").await.expect("all").is_some());
-    let err = api.with_tenant("nope").list::<Pool>(&ListQuery::default()).await.expect_err("unknown tenant");
+    t1.create(&pool("tenant-pool", "127.0.0.3"))
+        .await
+        .expect("tenant pool");
+    assert!(
+        api.get_by_name::<Pool>("tenant-pool")
+            .await
+            .expect("admin")
+            .is_none()
+    );
+    assert!(
+        t1.get_by_name::<Pool>("tenant-pool")
+            .await
+            .expect("t1")
+            .is_some()
+    );
+    assert!(
+        api.with_tenant("*")
+            .get_by_name::<Pool>("tenant-pool")
+            .await
+            .expect("all")
+            .is_some()
+    );
+    let err = api
+        .with_tenant("nope")
+        .list::<Pool>(&ListQuery::default())
+        .await
+        .expect_err("unknown tenant");
     assert_eq!(err.status(), Some(403));
     emu.shutdown().await;
 }
@@ -200,7 +372,10 @@ async fn create_conflict_reads_the_existing_object_back() {
     let emu = start(None).await;
     let api = client(&emu);
     let first = api.create(&pool("dup", "127.0.0.4")).await.expect("first");
-    let second = api.create(&pool("dup", "127.0.0.4")).await.expect("409 → read back");
+    let second = api
+        .create(&pool("dup", "127.0.0.4"))
+        .await
+        .expect("409 → read back");
     assert!(!first.already_existed && second.already_existed);
     assert_eq!(first.object.uuid, second.object.uuid);
     assert_eq!(emu.counters().get("POST", "pool"), 2);
@@ -213,15 +388,32 @@ async fn ipam_exhaustion_is_a_transient_400_and_a_freed_address_is_reused() {
     let api = client(&emu);
     let mut allocated = Vec::new();
     for i in 0..53 {
-        allocated.push(api.create(&auto_vsvip(&format!("v{i}"), None)).await.expect("alloc").object);
+        allocated.push(
+            api.create(&auto_vsvip(&format!("v{i}"), None))
+                .await
+                .expect("alloc")
+                .object,
+        );
     }
     let addrs: HashSet<String> = allocated.iter().map(vip_addr).collect();
     assert_eq!(addrs.len(), 53, "10.10.18.10-62 all distinct");
-    let err = api.create(&auto_vsvip("one-too-many", None)).await.expect_err("exhausted");
-    assert_eq!((err.status(), err.message()), (Some(400), Some("No available free IPs")));
+    let err = api
+        .create(&auto_vsvip("one-too-many", None))
+        .await
+        .expect_err("exhausted");
+    assert_eq!(
+        (err.status(), err.message()),
+        (Some(400), Some("No available free IPs"))
+    );
     assert!(err.is_transient() && !err.is_retryable_by_client());
-    api.delete::<VsVip>(allocated[7].uuid.as_deref().expect("uuid")).await.expect("free one");
-    let again = api.create(&auto_vsvip("reuse", None)).await.expect("reuse").object;
+    api.delete::<VsVip>(allocated[7].uuid.as_deref().expect("uuid"))
+        .await
+        .expect("free one");
+    let again = api
+        .create(&auto_vsvip("reuse", None))
+        .await
+        .expect("reuse")
+        .object;
     assert_eq!(vip_addr(&again), vip_addr(&allocated[7]));
     emu.shutdown().await;
 }
@@ -230,13 +422,22 @@ async fn ipam_exhaustion_is_a_transient_400_and_a_freed_address_is_reused() {
 async fn fqdn_outside_the_dns_profile_is_rejected_without_retry() {
     let emu = start(None).await;
     let api = client(&emu);
-    let err = api.create(&auto_vsvip("bad-dns", Some("app.example.com"))).await.expect_err("400");
+    let err = api
+        .create(&auto_vsvip("bad-dns", Some("app.example.com")))
+        .await
+        .expect_err("400");
     assert_eq!(err.status(), Some(400));
     assert_eq!(
         err.message(),
-        Some("FQDN app.example.com is not in any DNS service domain of DNS profile dns-jarvis; configured domains: [avi.jarvis.lab]")
+        Some(
+            "FQDN app.example.com is not in any DNS service domain of DNS profile dns-jarvis; configured domains: [avi.jarvis.lab]"
+        )
     );
-    assert_eq!(emu.counters().get("POST", "vsvip"), 1, "a 400 is not retried");
+    assert_eq!(
+        emu.counters().get("POST", "vsvip"),
+        1,
+        "a 400 is not retried"
+    );
     emu.shutdown().await;
 }
 
@@ -245,10 +446,16 @@ async fn pagination_follows_next_across_pages() {
     let emu = start(None).await;
     let api = client(&emu);
     for i in 0..57 {
-        api.create(&pool(&format!("page-{i:02}"), "127.0.0.5")).await.expect("pool");
+        api.create(&pool(&format!("page-{i:02}"), "127.0.0.5"))
+            .await
+            .expect("pool");
     }
     emu.reset_counters();
-    let q = ListQuery { page_size: Some(20), extra: vec![("name.contains".into(), "page-".into())], ..Default::default() };
+    let q = ListQuery {
+        page_size: Some(20),
+        extra: vec![("name.contains".into(), "page-".into())],
+        ..Default::default()
+    };
     let all: Vec<Pool> = api.list(&q).await.expect("list");
     let names: Vec<String> = all.iter().map(|p| p.name.clone()).collect();
     let want: Vec<String> = (0..57).map(|i| format!("page-{i:02}")).collect();
@@ -264,13 +471,24 @@ async fn pagination_follows_next_across_pages() {
 async fn session_expiry_triggers_one_relogin() {
     let emu = start(None).await;
     let api = client(&emu);
-    api.list::<Pool>(&ListQuery::default()).await.expect("first");
-    emu.set_faults(Faults { session_expiry_secs: Some(1), ..Default::default() });
+    api.list::<Pool>(&ListQuery::default())
+        .await
+        .expect("first");
+    emu.set_faults(Faults {
+        session_expiry_secs: Some(1),
+        ..Default::default()
+    });
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    api.create(&pool("after-expiry", "127.0.0.6")).await.expect("re-login and retry");
+    api.create(&pool("after-expiry", "127.0.0.6"))
+        .await
+        .expect("re-login and retry");
     let c = emu.counters();
     assert_eq!(c.get("POST", "login"), 2);
-    assert_eq!(c.get("POST", "pool"), 2, "refused once with 401, then accepted");
+    assert_eq!(
+        c.get("POST", "pool"),
+        2,
+        "refused once with 401, then accepted"
+    );
     emu.shutdown().await;
 }
 
@@ -280,9 +498,19 @@ async fn wrong_password_is_a_login_error() {
     let mut cfg = client_config(&emu);
     cfg.credentials = ako::avi::Credentials::password("admin", "wrong");
     let api = AviClient::new(cfg).expect("client");
-    let err = api.list::<Pool>(&ListQuery::default()).await.expect_err("refused");
-    assert!(matches!(&err, AviError::Login { status: 401, message } if message == "Invalid credentials"), "{err}");
-    assert_eq!(emu.counters().get("POST", "login"), 1, "bad credentials are not retried");
+    let err = api
+        .list::<Pool>(&ListQuery::default())
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&err, AviError::Login { status: 401, message } if message == "Invalid credentials"),
+        "{err}"
+    );
+    assert_eq!(
+        emu.counters().get("POST", "login"),
+        1,
+        "bad credentials are not retried"
+    );
     emu.shutdown().await;
 }
 
@@ -290,20 +518,41 @@ async fn wrong_password_is_a_login_error() {
 async fn injected_503_and_429_are_retried_honouring_retry_after() {
     let emu = start(None).await;
     let api = client(&emu);
-    api.list::<Pool>(&ListQuery::default()).await.expect("warm up");
+    api.list::<Pool>(&ListQuery::default())
+        .await
+        .expect("warm up");
     emu.reset_counters();
-    emu.set_faults(Faults { fail_next: vec![503, 429], retry_after_secs: 1, ..Default::default() });
+    emu.set_faults(Faults {
+        fail_next: vec![503, 429],
+        retry_after_secs: 1,
+        ..Default::default()
+    });
     let started = Instant::now();
-    api.create(&pool("retried", "127.0.0.7")).await.expect("succeeds after retries");
+    api.create(&pool("retried", "127.0.0.7"))
+        .await
+        .expect("succeeds after retries");
     let elapsed = started.elapsed();
     assert_eq!(emu.counters().get("POST", "pool"), 3);
-    assert!(elapsed >= Duration::from_secs(2), "two Retry-After: 1 waits, took {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_secs(2),
+        "two Retry-After: 1 waits, took {elapsed:?}"
+    );
 
-    emu.set_faults(Faults { error_rates: [(500, 1.0)].into(), ..Default::default() });
+    emu.set_faults(Faults {
+        error_rates: [(500, 1.0)].into(),
+        ..Default::default()
+    });
     emu.reset_counters();
-    let err = api.get_by_name::<Pool>("retried").await.expect_err("gives up");
+    let err = api
+        .get_by_name::<Pool>("retried")
+        .await
+        .expect_err("gives up");
     assert_eq!(err.status(), Some(500));
-    assert_eq!(emu.counters().get("GET", "pool"), 5, "1 attempt + max_retries 4");
+    assert_eq!(
+        emu.counters().get("GET", "pool"),
+        5,
+        "1 attempt + max_retries 4"
+    );
     emu.shutdown().await;
 }
 
@@ -311,9 +560,17 @@ async fn injected_503_and_429_are_retried_honouring_retry_after() {
 async fn dropped_connections_are_retried() {
     let emu = start(None).await;
     let api = client(&emu);
-    api.list::<Pool>(&ListQuery::default()).await.expect("warm up");
-    emu.set_faults(Faults { drop_next: 2, ..Default::default() });
-    let got: Vec<Pool> = api.list(&ListQuery::default()).await.expect("retried after drops");
+    api.list::<Pool>(&ListQuery::default())
+        .await
+        .expect("warm up");
+    emu.set_faults(Faults {
+        drop_next: 2,
+        ..Default::default()
+    });
+    let got: Vec<Pool> = api
+        .list(&ListQuery::default())
+        .await
+        .expect("retried after drops");
     assert!(got.is_empty());
     emu.shutdown().await;
 }
@@ -335,8 +592,21 @@ async fn concurrent_use_is_bounded_by_the_session_pool() {
     }
     let c = emu.counters();
     assert_eq!(c.get("POST", "pool"), 40);
-    assert!(c.get("POST", "login") <= 4, "one login per session at most: {}", c.get("POST", "login"));
-    assert_eq!(api.list::<Pool>(&ListQuery { page_size: Some(7), ..Default::default() }).await.expect("list").len(), 40);
+    assert!(
+        c.get("POST", "login") <= 4,
+        "one login per session at most: {}",
+        c.get("POST", "login")
+    );
+    assert_eq!(
+        api.list::<Pool>(&ListQuery {
+            page_size: Some(7),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .len(),
+        40
+    );
     emu.shutdown().await;
 }
 
@@ -344,15 +614,25 @@ async fn concurrent_use_is_bounded_by_the_session_pool() {
 async fn tls_verification_is_on_by_default_and_insecure_is_an_opt_in() {
     let emu = start(None).await;
     let mut cfg = client_config(&emu);
-    cfg.ca_pem = Some(ako::certs::generate_ca("someone else", 1).expect("ca").cert_pem);
+    cfg.ca_pem = Some(
+        ako::certs::generate_ca("someone else", 1)
+            .expect("ca")
+            .cert_pem,
+    );
     cfg.retry.max_retries = 0;
     let untrusted = AviClient::new(cfg.clone()).expect("client");
-    let err = untrusted.list::<Pool>(&ListQuery::default()).await.expect_err("unknown CA");
+    let err = untrusted
+        .list::<Pool>(&ListQuery::default())
+        .await
+        .expect_err("unknown CA");
     assert!(matches!(err, AviError::Transport { .. }), "{err}");
     cfg.ca_pem = None;
     cfg.insecure_skip_verify = true;
     let insecure = AviClient::new(cfg).expect("client");
-    insecure.list::<Pool>(&ListQuery::default()).await.expect("insecure opt-in connects");
+    insecure
+        .list::<Pool>(&ListQuery::default())
+        .await
+        .expect("insecure opt-in connects");
     emu.shutdown().await;
 }
 
@@ -374,12 +654,23 @@ async fn restart_keeps_every_object_and_allocated_address() {
     let vips: Vec<VsVip> = {
         let mut v = Vec::new();
         for i in 0..5 {
-            v.push(api.create(&auto_vsvip(&format!("keep-{i}"), None)).await.expect("vsvip").object);
+            v.push(
+                api.create(&auto_vsvip(&format!("keep-{i}"), None))
+                    .await
+                    .expect("vsvip")
+                    .object,
+            );
         }
         v
     };
-    api.delete::<VsVip>(vips[1].uuid.as_deref().expect("uuid")).await.expect("delete");
-    let p = api.create(&pool("keep-pool", "127.0.0.9")).await.expect("pool").object;
+    api.delete::<VsVip>(vips[1].uuid.as_deref().expect("uuid"))
+        .await
+        .expect("delete");
+    let p = api
+        .create(&pool("keep-pool", "127.0.0.9"))
+        .await
+        .expect("pool")
+        .object;
     let objects = emu.object_count();
     emu.shutdown().await;
 
@@ -387,17 +678,39 @@ async fn restart_keeps_every_object_and_allocated_address() {
     assert_eq!(emu.object_count(), objects);
     let api = client(&emu);
     for v in [&vips[0], &vips[2], &vips[3], &vips[4]] {
-        let read: VsVip = api.get(v.uuid.as_deref().expect("uuid")).await.expect("kept");
+        let read: VsVip = api
+            .get(v.uuid.as_deref().expect("uuid"))
+            .await
+            .expect("kept");
         assert_eq!(vip_addr(&read), vip_addr(v));
     }
-    assert!(api.get_opt::<VsVip>(vips[1].uuid.as_deref().expect("uuid")).await.expect("get").is_none());
-    let read: Pool = api.get(p.uuid.as_deref().expect("uuid")).await.expect("pool kept");
+    assert!(
+        api.get_opt::<VsVip>(vips[1].uuid.as_deref().expect("uuid"))
+            .await
+            .expect("get")
+            .is_none()
+    );
+    let read: Pool = api
+        .get(p.uuid.as_deref().expect("uuid"))
+        .await
+        .expect("pool kept");
     assert_eq!(read.last_modified, p.last_modified);
     // Allocation after the restart never hands out an address that is still held.
-    let kept: HashSet<String> = [&vips[0], &vips[2], &vips[3], &vips[4]].iter().map(|v| vip_addr(v)).collect();
+    let kept: HashSet<String> = [&vips[0], &vips[2], &vips[3], &vips[4]]
+        .iter()
+        .map(|v| vip_addr(v))
+        .collect();
     for i in 0..10 {
-        let next = api.create(&auto_vsvip(&format!("after-restart-{i}"), None)).await.expect("alloc").object;
-        assert!(!kept.contains(&vip_addr(&next)), "{} reallocated", vip_addr(&next));
+        let next = api
+            .create(&auto_vsvip(&format!("after-restart-{i}"), None))
+            .await
+            .expect("alloc")
+            .object;
+        assert!(
+            !kept.contains(&vip_addr(&next)),
+            "{} reallocated",
+            vip_addr(&next)
+        );
     }
     emu.shutdown().await;
 }
@@ -411,7 +724,12 @@ async fn a_corrupt_state_file_stops_the_start() {
     let i = data.len() / 2;
     data[i] = data[i].wrapping_add(1);
     std::fs::write(&journal, data).expect("write");
-    let err = ako::emulator::spawn(avi_support::config(Some(dir.path()))).await.expect_err("refuses");
+    let err = ako::emulator::spawn(avi_support::config(Some(dir.path())))
+        .await
+        .expect_err("refuses");
     let text = err.to_string();
-    assert!(text.contains("corrupt") && text.contains("refusing to start"), "{text}");
+    assert!(
+        text.contains("corrupt") && text.contains("refusing to start"),
+        "{text}"
+    );
 }

@@ -43,16 +43,25 @@ pub struct Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials").field("username", &self.username).field("secret", &self.secret).finish()
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("secret", &self.secret)
+            .finish()
     }
 }
 
 impl Credentials {
     pub fn password(username: impl Into<String>, password: impl Into<String>) -> Self {
-        Self { username: username.into(), secret: Secret::Password(password.into()) }
+        Self {
+            username: username.into(),
+            secret: Secret::Password(password.into()),
+        }
     }
     pub fn token(username: impl Into<String>, token: impl Into<String>) -> Self {
-        Self { username: username.into(), secret: Secret::Token(token.into()) }
+        Self {
+            username: username.into(),
+            secret: Secret::Token(token.into()),
+        }
     }
 }
 
@@ -67,7 +76,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_retries: 4, min_delay: Duration::from_millis(200), max_delay: Duration::from_secs(10) }
+        Self {
+            max_retries: 4,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+        }
     }
 }
 
@@ -145,7 +158,10 @@ pub struct ListQuery {
 
 impl ListQuery {
     pub fn by_name(name: impl Into<String>) -> Self {
-        Self { name: Some(name.into()), ..Default::default() }
+        Self {
+            name: Some(name.into()),
+            ..Default::default()
+        }
     }
 
     /// The query string (without `?`).
@@ -169,7 +185,14 @@ impl ListQuery {
         for (k, v) in &self.extra {
             q.append_pair(k, v);
         }
-        q.append_pair("page_size", &self.page_size.unwrap_or(default_page_size).clamp(1, 200).to_string());
+        q.append_pair(
+            "page_size",
+            &self
+                .page_size
+                .unwrap_or(default_page_size)
+                .clamp(1, 200)
+                .to_string(),
+        );
         q.finish()
     }
 }
@@ -229,21 +252,36 @@ pub struct AviClient {
 
 impl fmt::Debug for AviClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AviClient").field("controller", &self.inner.base).field("tenant", &self.tenant).finish()
+        f.debug_struct("AviClient")
+            .field("controller", &self.inner.base)
+            .field("tenant", &self.tenant)
+            .finish()
     }
 }
 
 /// Normalises `host`, `host:port`, `https://host/` to `https://host[:port]`.
 pub fn normalize_base(controller: &str) -> Result<String, AviError> {
     let trimmed = controller.trim().trim_end_matches('/');
-    let with_scheme =
-        if trimmed.contains("://") { trimmed.to_string() } else { format!("https://{trimmed}") };
-    let url = url::Url::parse(&with_scheme).map_err(|e| AviError::Config(format!("controller {controller:?}: {e}")))?;
-    let host = url.host_str().ok_or_else(|| AviError::Config(format!("controller {controller:?} has no host")))?;
+    let with_scheme = if trimmed.contains("://") {
+        trimmed.to_string()
+    } else {
+        format!("https://{trimmed}")
+    };
+    let url = url::Url::parse(&with_scheme)
+        .map_err(|e| AviError::Config(format!("controller {controller:?}: {e}")))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| AviError::Config(format!("controller {controller:?} has no host")))?;
     if url.scheme() != "https" && url.scheme() != "http" {
-        return Err(AviError::Config(format!("controller {controller:?}: scheme must be https")));
+        return Err(AviError::Config(format!(
+            "controller {controller:?}: scheme must be https"
+        )));
     }
-    let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
     Ok(match url.port() {
         Some(port) => format!("{}://{host}:{port}", url.scheme()),
         None => format!("{}://{host}", url.scheme()),
@@ -257,12 +295,15 @@ pub fn next_path(next: &str) -> Option<String> {
 }
 
 fn set_cookie_values(headers: &HeaderMap) -> impl Iterator<Item = (String, String)> + '_ {
-    headers.get_all(reqwest::header::SET_COOKIE).iter().filter_map(|v| {
-        let s = v.to_str().ok()?;
-        let pair = s.split(';').next()?;
-        let (k, v) = pair.split_once('=')?;
-        Some((k.trim().to_string(), v.trim().to_string()))
-    })
+    headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| {
+            let s = v.to_str().ok()?;
+            let pair = s.split(';').next()?;
+            let (k, v) = pair.split_once('=')?;
+            Some((k.trim().to_string(), v.trim().to_string()))
+        })
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -283,7 +324,8 @@ impl AviClient {
         if config.sessions == 0 {
             return Err(AviError::Config("sessions must be at least 1".into()));
         }
-        let tls = super::tls::client_tls_config(config.ca_pem.as_deref(), config.insecure_skip_verify)?;
+        let tls =
+            super::tls::client_tls_config(config.ca_pem.as_deref(), config.insecure_skip_verify)?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .timeout(config.request_timeout)
@@ -293,7 +335,9 @@ impl AviClient {
             .http1_only()
             .build()
             .map_err(|e| AviError::Config(format!("HTTP client: {e}")))?;
-        let slots = (0..config.sessions).map(|_| SessionSlot::default()).collect();
+        let slots = (0..config.sessions)
+            .map(|_| SessionSlot::default())
+            .collect();
         let tenant: Arc<str> = Arc::from(config.tenant.as_str());
         let version = config.controller_version.clone().filter(|v| !v.is_empty());
         Ok(Self {
@@ -311,7 +355,10 @@ impl AviClient {
 
     /// A client sharing sessions with this one but sending another `X-Avi-Tenant` (`*` = all tenants).
     pub fn with_tenant(&self, tenant: &str) -> Self {
-        Self { inner: Arc::clone(&self.inner), tenant: Arc::from(tenant) }
+        Self {
+            inner: Arc::clone(&self.inner),
+            tenant: Arc::from(tenant),
+        }
     }
 
     /// The `https://host[:port]` base.
@@ -332,16 +379,28 @@ impl AviClient {
     }
 
     /// Sends a request with retries and re-login; returns any answered status (callers map errors).
-    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<RawResponse, AviError> {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<RawResponse, AviError> {
         let body = match body {
-            Some(v) => Some(Bytes::from(serde_json::to_vec(v).map_err(|source| AviError::Decode {
-                method: method.to_string(),
-                path: path.to_string(),
-                source,
+            Some(v) => Some(Bytes::from(serde_json::to_vec(v).map_err(|source| {
+                AviError::Decode {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    source,
+                }
             })?)),
             None => None,
         };
-        let _permit = self.inner.permits.acquire().await.map_err(|_| AviError::Config("client closed".into()))?;
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| AviError::Config("client closed".into()))?;
         let mut slot = self.inner.slots.lock().pop().unwrap_or_default();
         let result = self.send_with_slot(&mut slot, &method, path, body).await;
         self.inner.slots.lock().push(slot);
@@ -368,7 +427,9 @@ impl AviClient {
                 Attempt::Fail(err) => return Err(err),
                 Attempt::Retry(err) => match backoff.next() {
                     Some(delay) => {
-                        let delay = err.retry_after().map_or(delay, |ra| ra.max(delay).min(policy.max_delay.max(ra)));
+                        let delay = err
+                            .retry_after()
+                            .map_or(delay, |ra| ra.max(delay).min(policy.max_delay.max(ra)));
                         tracing::debug!(%method, path, error = %err, ?delay, "retrying Avi request");
                         tokio::time::sleep(delay).await;
                     }
@@ -378,7 +439,13 @@ impl AviClient {
         }
     }
 
-    async fn attempt(&self, slot: &mut SessionSlot, method: &Method, path: &str, body: Option<Bytes>) -> Attempt {
+    async fn attempt(
+        &self,
+        slot: &mut SessionSlot,
+        method: &Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Attempt {
         let mut relogged = false;
         loop {
             if slot.cookies.is_none() {
@@ -388,10 +455,13 @@ impl AviClient {
                     Err(err) => return Attempt::Fail(err),
                 }
             }
-            if self.inner.version.read().is_none() {
-                if let Err(err) = self.discover_version(slot).await {
-                    return if err.is_retryable_by_client() { Attempt::Retry(err) } else { Attempt::Fail(err) };
-                }
+            let unknown_version = self.inner.version.read().is_none();
+            if unknown_version && let Err(err) = self.discover_version(slot).await {
+                return if err.is_retryable_by_client() {
+                    Attempt::Retry(err)
+                } else {
+                    Attempt::Fail(err)
+                };
             }
             let resp = match self.raw_request(slot, method, path, body.clone()).await {
                 Ok(resp) => resp,
@@ -415,7 +485,11 @@ impl AviClient {
                     if resp.status == 401 || resp.status == 419 {
                         slot.cookies = None;
                     }
-                    return if err.is_retryable_by_client() { Attempt::Retry(err) } else { Attempt::Fail(err) };
+                    return if err.is_retryable_by_client() {
+                        Attempt::Retry(err)
+                    } else {
+                        Attempt::Fail(err)
+                    };
                 }
             }
         }
@@ -443,11 +517,15 @@ impl AviClient {
             req = req.header("X-Avi-Version", version);
         }
         if let Some(c) = &slot.cookies {
-            let cookie = format!("csrftoken={0}; sessionid={1}; avi-sessionid={1}", c.csrftoken, c.session_id);
-            let mut value = HeaderValue::from_str(&cookie).map_err(|e| AviError::Config(format!("cookie: {e}")))?;
+            let cookie = format!(
+                "csrftoken={0}; sessionid={1}; avi-sessionid={1}",
+                c.csrftoken, c.session_id
+            );
+            let mut value = HeaderValue::from_str(&cookie)
+                .map_err(|e| AviError::Config(format!("cookie: {e}")))?;
             value.set_sensitive(true);
-            let mut csrf =
-                HeaderValue::from_str(&c.csrftoken).map_err(|e| AviError::Config(format!("csrf token: {e}")))?;
+            let mut csrf = HeaderValue::from_str(&c.csrftoken)
+                .map_err(|e| AviError::Config(format!("csrf token: {e}")))?;
             csrf.set_sensitive(true);
             req = req.header("Cookie", value).header("X-CSRFToken", csrf);
         }
@@ -469,14 +547,20 @@ impl AviClient {
         if let Some(c) = slot.cookies.as_mut() {
             for (k, v) in set_cookie_values(&headers) {
                 match k.as_str() {
-                    "avi-sessionid" | "sessionid" if !v.is_empty() && v != "None" => c.session_id = v,
+                    "avi-sessionid" | "sessionid" if !v.is_empty() && v != "None" => {
+                        c.session_id = v
+                    }
                     "csrftoken" if !v.is_empty() => c.csrftoken = v,
                     _ => {}
                 }
             }
         }
         tracing::trace!(%method, path, status, "Avi request");
-        Ok(RawResponse { status, headers, body })
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     async fn login(&self, slot: &mut SessionSlot) -> Result<(), AviError> {
@@ -498,13 +582,18 @@ impl AviClient {
             .body(form)
             .send()
             .await
-            .map_err(|source| AviError::Transport { method: "POST".into(), path: "/login".into(), source })?;
+            .map_err(|source| AviError::Transport {
+                method: "POST".into(),
+                path: "/login".into(),
+                source,
+            })?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|source| AviError::Transport { method: "POST".into(), path: "/login".into(), source })?;
+        let body = resp.bytes().await.map_err(|source| AviError::Transport {
+            method: "POST".into(),
+            path: "/login".into(),
+            source,
+        })?;
         if !(200..300).contains(&status) {
             let message = controller_message(&body);
             if matches!(status, 408 | 429 | 500..=599) {
@@ -577,14 +666,25 @@ impl AviClient {
     }
 
     /// One page of a collection.
-    pub async fn list_page<T: AviObject>(&self, query: &ListQuery) -> Result<CollectionPage<T>, AviError> {
-        let path = format!("/api/{}?{}", T::OBJ_TYPE, query.to_query(self.inner.config.page_size));
+    pub async fn list_page<T: AviObject>(
+        &self,
+        query: &ListQuery,
+    ) -> Result<CollectionPage<T>, AviError> {
+        let path = format!(
+            "/api/{}?{}",
+            T::OBJ_TYPE,
+            query.to_query(self.inner.config.page_size)
+        );
         self.get_json(&path).await
     }
 
     /// Every object matching the query, following `next` links.
     pub async fn list<T: AviObject>(&self, query: &ListQuery) -> Result<Vec<T>, AviError> {
-        let mut path = format!("/api/{}?{}", T::OBJ_TYPE, query.to_query(self.inner.config.page_size));
+        let mut path = format!(
+            "/api/{}?{}",
+            T::OBJ_TYPE,
+            query.to_query(self.inner.config.page_size)
+        );
         let mut out = Vec::new();
         loop {
             let page: CollectionPage<T> = self.get_json(&path).await?;
@@ -599,7 +699,8 @@ impl AviClient {
 
     /// GET by uuid.
     pub async fn get<T: AviObject>(&self, uuid: &str) -> Result<T, AviError> {
-        self.get_json(&format!("/api/{}/{}", T::OBJ_TYPE, uuid)).await
+        self.get_json(&format!("/api/{}/{}", T::OBJ_TYPE, uuid))
+            .await
     }
 
     /// GET by uuid, `None` on 404.
@@ -622,12 +723,25 @@ impl AviClient {
         let path = format!("/api/{}", T::OBJ_TYPE);
         let body = to_value(object, &path)?;
         match self.json_call::<T>(Method::POST, &path, Some(&body)).await {
-            Ok(object) => Ok(Created { object, already_existed: false }),
+            Ok(object) => Ok(Created {
+                object,
+                already_existed: false,
+            }),
             Err(err) if err.is_conflict() => {
-                tracing::debug!(obj_type = T::OBJ_TYPE, name = object.name(), "already exists; reading it back");
+                tracing::debug!(
+                    obj_type = T::OBJ_TYPE,
+                    name = object.name(),
+                    "already exists; reading it back"
+                );
                 match self.get_by_name::<T>(object.name()).await? {
-                    Some(existing) => Ok(Created { object: existing, already_existed: true }),
-                    None => Err(AviError::ConflictNotFound { obj_type: T::OBJ_TYPE, name: object.name().into() }),
+                    Some(existing) => Ok(Created {
+                        object: existing,
+                        already_existed: true,
+                    }),
+                    None => Err(AviError::ConflictNotFound {
+                        obj_type: T::OBJ_TYPE,
+                        name: object.name().into(),
+                    }),
                 }
             }
             Err(err) => Err(err),
@@ -636,20 +750,27 @@ impl AviClient {
 
     /// PUT (full replacement) of an object that has a uuid.
     pub async fn update<T: AviObject>(&self, object: &T) -> Result<T, AviError> {
-        let uuid = object
-            .uuid()
-            .ok_or_else(|| AviError::MissingUuid { obj_type: T::OBJ_TYPE, name: object.name().into() })?;
+        let uuid = object.uuid().ok_or_else(|| AviError::MissingUuid {
+            obj_type: T::OBJ_TYPE,
+            name: object.name().into(),
+        })?;
         let path = format!("/api/{}/{}", T::OBJ_TYPE, uuid);
         let body = to_value(object, &path)?;
         self.json_call(Method::PUT, &path, Some(&body)).await
     }
 
     /// PATCH `{"<op>": fields}`.
-    pub async fn patch<T: AviObject>(&self, uuid: &str, op: PatchOp, fields: Value) -> Result<T, AviError> {
+    pub async fn patch<T: AviObject>(
+        &self,
+        uuid: &str,
+        op: PatchOp,
+        fields: Value,
+    ) -> Result<T, AviError> {
         let path = format!("/api/{}/{}", T::OBJ_TYPE, uuid);
         let mut body = serde_json::Map::new();
         body.insert(op.as_str().to_string(), fields);
-        self.json_call(Method::PATCH, &path, Some(&Value::Object(body))).await
+        self.json_call(Method::PATCH, &path, Some(&Value::Object(body)))
+            .await
     }
 
     /// DELETE by uuid.
@@ -669,13 +790,17 @@ impl AviClient {
 
     /// `GET /api/ipamdnsproviderprofiledomainlist?cloud_uuid=…`.
     pub async fn dns_domains(&self, cloud_uuid: &str) -> Result<DomainList, AviError> {
-        let q: String = url::form_urlencoded::Serializer::new(String::new()).append_pair("cloud_uuid", cloud_uuid).finish();
-        self.get_json(&format!("/api/ipamdnsproviderprofiledomainlist?{q}")).await
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("cloud_uuid", cloud_uuid)
+            .finish();
+        self.get_json(&format!("/api/ipamdnsproviderprofiledomainlist?{q}"))
+            .await
     }
 
     /// `GET /api/virtualservice/<uuid>/runtime` (raw JSON).
     pub async fn vs_runtime(&self, uuid: &str) -> Result<Value, AviError> {
-        self.get_json(&format!("/api/virtualservice/{uuid}/runtime")).await
+        self.get_json(&format!("/api/virtualservice/{uuid}/runtime"))
+            .await
     }
 
     /// `POST /logout` on every logged-in session.
@@ -684,7 +809,9 @@ impl AviClient {
         let mut returned = Vec::with_capacity(sessions.len());
         for mut slot in sessions {
             if slot.cookies.is_some() {
-                let _ = self.raw_request(&mut slot, &Method::POST, "/logout", None).await;
+                let _ = self
+                    .raw_request(&mut slot, &Method::POST, "/logout", None)
+                    .await;
                 slot.cookies = None;
             }
             returned.push(slot);
@@ -703,10 +830,22 @@ fn to_value<T: serde::Serialize>(object: &T, path: &str) -> Result<Value, AviErr
 
 /// The operations the reconciler needs (observe → plan → apply), so it can run against a fake.
 pub trait AviApi: Send + Sync {
-    fn list<T: AviObject>(&self, query: &ListQuery) -> impl Future<Output = Result<Vec<T>, AviError>> + Send;
-    fn get<T: AviObject>(&self, uuid: &str) -> impl Future<Output = Result<Option<T>, AviError>> + Send;
-    fn get_by_name<T: AviObject>(&self, name: &str) -> impl Future<Output = Result<Option<T>, AviError>> + Send;
-    fn create<T: AviObject>(&self, object: &T) -> impl Future<Output = Result<Created<T>, AviError>> + Send;
+    fn list<T: AviObject>(
+        &self,
+        query: &ListQuery,
+    ) -> impl Future<Output = Result<Vec<T>, AviError>> + Send;
+    fn get<T: AviObject>(
+        &self,
+        uuid: &str,
+    ) -> impl Future<Output = Result<Option<T>, AviError>> + Send;
+    fn get_by_name<T: AviObject>(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<T>, AviError>> + Send;
+    fn create<T: AviObject>(
+        &self,
+        object: &T,
+    ) -> impl Future<Output = Result<Created<T>, AviError>> + Send;
     fn update<T: AviObject>(&self, object: &T) -> impl Future<Output = Result<T, AviError>> + Send;
     fn patch<T: AviObject>(
         &self,
@@ -715,7 +854,10 @@ pub trait AviApi: Send + Sync {
         fields: Value,
     ) -> impl Future<Output = Result<T, AviError>> + Send;
     /// `Ok(false)` when the object was already gone.
-    fn delete<T: AviObject>(&self, uuid: &str) -> impl Future<Output = Result<bool, AviError>> + Send;
+    fn delete<T: AviObject>(
+        &self,
+        uuid: &str,
+    ) -> impl Future<Output = Result<bool, AviError>> + Send;
 }
 
 impl AviApi for AviClient {
@@ -734,7 +876,12 @@ impl AviApi for AviClient {
     async fn update<T: AviObject>(&self, object: &T) -> Result<T, AviError> {
         AviClient::update(self, object).await
     }
-    async fn patch<T: AviObject>(&self, uuid: &str, op: PatchOp, fields: Value) -> Result<T, AviError> {
+    async fn patch<T: AviObject>(
+        &self,
+        uuid: &str,
+        op: PatchOp,
+        fields: Value,
+    ) -> Result<T, AviError> {
         AviClient::patch(self, uuid, op, fields).await
     }
     async fn delete<T: AviObject>(&self, uuid: &str) -> Result<bool, AviError> {
@@ -748,13 +895,25 @@ mod tests {
 
     #[test]
     fn credentials_debug_never_shows_the_secret() {
-        for creds in [Credentials::password("admin", "s3cr3t-pw"), Credentials::token("admin", "tok-123456")] {
+        for creds in [
+            Credentials::password("admin", "s3cr3t-pw"),
+            Credentials::token("admin", "tok-123456"),
+        ] {
             let shown = format!("{creds:?}");
-            assert!(shown.contains("admin") && shown.contains("<redacted>"), "{shown}");
-            assert!(!shown.contains("s3cr3t-pw") && !shown.contains("tok-123456"), "{shown}");
+            assert!(
+                shown.contains("admin") && shown.contains("<redacted>"),
+                "{shown}"
+            );
+            assert!(
+                !shown.contains("s3cr3t-pw") && !shown.contains("tok-123456"),
+                "{shown}"
+            );
             let config = ClientConfig::new("10.0.0.1", creds);
             let shown = format!("{config:?}");
-            assert!(!shown.contains("s3cr3t-pw") && !shown.contains("tok-123456"), "{shown}");
+            assert!(
+                !shown.contains("s3cr3t-pw") && !shown.contains("tok-123456"),
+                "{shown}"
+            );
         }
     }
 
@@ -769,15 +928,25 @@ mod tests {
             ("", Err(())),
         ];
         for (input, want) in cases {
-            assert_eq!(normalize_base(input).map_err(|_| ()), want.map(str::to_string), "{input}");
+            assert_eq!(
+                normalize_base(input).map_err(|_| ()),
+                want.map(str::to_string),
+                "{input}"
+            );
         }
     }
 
     #[test]
     fn next_links_are_reduced_to_the_api_path() {
         let cases = [
-            ("https://10.0.0.1/api/pool?page=2&page_size=100", Some("/api/pool?page=2&page_size=100")),
-            ("https://evil.example//api/vsvip?page=3", Some("/api/vsvip?page=3")),
+            (
+                "https://10.0.0.1/api/pool?page=2&page_size=100",
+                Some("/api/pool?page=2&page_size=100"),
+            ),
+            (
+                "https://evil.example//api/vsvip?page=3",
+                Some("/api/vsvip?page=3"),
+            ),
             ("https://host/other", None),
         ];
         for (next, want) in cases {

@@ -40,10 +40,16 @@ pub enum AviError {
     Config(String),
     /// An object without uuid was passed where one is required (PUT, PATCH, DELETE).
     #[error("{obj_type} {name:?} has no uuid")]
-    MissingUuid { obj_type: &'static str, name: String },
+    MissingUuid {
+        obj_type: &'static str,
+        name: String,
+    },
     /// A create answered 409 but the object could not be read back by name.
     #[error("{obj_type} {name:?} already exists but could not be read back")]
-    ConflictNotFound { obj_type: &'static str, name: String },
+    ConflictNotFound {
+        obj_type: &'static str,
+        name: String,
+    },
 }
 
 impl AviError {
@@ -87,7 +93,9 @@ impl AviError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Transport { .. } => true,
-            Self::Status { status, message, .. } => classify_transient(*status, message),
+            Self::Status {
+                status, message, ..
+            } => classify_transient(*status, message),
             _ => false,
         }
     }
@@ -129,7 +137,15 @@ pub fn controller_message(body: &[u8]) -> String {
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
-    if text.len() > 512 { format!("{}…", &text[..text.floor_char_boundary(512)]) } else { text.to_string() }
+    if text.len() > 512 {
+        let mut end = 512;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &text[..end])
+    } else {
+        text.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -151,19 +167,33 @@ mod tests {
             (403, "Configuration is disallowed during upgrade", true),
             (403, "Forbidden", false),
             (404, "Pool object not found!", false),
-            (409, "Pool with this Name, Tenant ref and Cloud ref already exists.", false),
+            (
+                409,
+                "Pool with this Name, Tenant ref and Cloud ref already exists.",
+                false,
+            ),
             (401, "CSRF token missing or incorrect.", false),
         ];
         for (status, message, want) in cases {
-            assert_eq!(classify_transient(*status, message), *want, "{status} {message}");
+            assert_eq!(
+                classify_transient(*status, message),
+                *want,
+                "{status} {message}"
+            );
         }
     }
 
     #[test]
     fn controller_message_reads_json_error_or_plain_text() {
         let cases: &[(&[u8], &str)] = &[
-            (br#"{"error": "Invalid credentials"}"#, "Invalid credentials"),
-            (b"CSRF token missing or incorrect.", "CSRF token missing or incorrect."),
+            (
+                br#"{"error": "Invalid credentials"}"#,
+                "Invalid credentials",
+            ),
+            (
+                b"CSRF token missing or incorrect.",
+                "CSRF token missing or incorrect.",
+            ),
             (br#"{"error": {"field": "bad"}}"#, r#"{"field":"bad"}"#),
             (b"  \n", ""),
         ];

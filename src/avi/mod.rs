@@ -6,5 +6,7 @@ pub mod models;
 pub mod refs;
 pub mod tls;
 
-pub use client::{AviApi, AviClient, ClientConfig, Created, Credentials, ListQuery, PatchOp, RetryPolicy, Secret};
+pub use client::{
+    AviApi, AviClient, ClientConfig, Created, Credentials, ListQuery, PatchOp, RetryPolicy, Secret,
+};
 pub use error::AviError;

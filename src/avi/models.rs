@@ -77,7 +77,11 @@ nested!(
 
 impl IpAddr {
     pub fn v4(addr: impl Into<String>) -> Self {
-        Self { addr: Some(addr.into()), ip_type: Some("V4".into()), extra: Extra::new() }
+        Self {
+            addr: Some(addr.into()),
+            ip_type: Some("V4".into()),
+            extra: Extra::new(),
+        }
     }
 }
 
@@ -389,9 +393,8 @@ avi_object!(
 );
 
 avi_object!(
-    /// `/api/tenant`.
+    /// `/api/tenant`. (`local` stays in `extra`: controllers accept it as a bool or a string.)
     Tenant, "tenant", "Tenant" {
-        pub local: bool,
         pub config_settings: Value,
     }
 );
@@ -446,13 +449,22 @@ mod tests {
             "dns_info": [{"fqdn": "a.b", "cname": {"cname": "c"}}]
         });
         let vsvip: VsVip = serde_json::from_value(input.clone()).expect("parse");
-        assert_eq!(vsvip.extra.get("future_top"), Some(&serde_json::json!({"a": 1})));
+        assert_eq!(
+            vsvip.extra.get("future_top"),
+            Some(&serde_json::json!({"a": 1}))
+        );
         assert_eq!(serde_json::to_value(&vsvip).expect("serialize"), input);
     }
 
     #[test]
     fn absent_optional_fields_are_not_serialized() {
-        let pool = Pool { name: "p".into(), ..Default::default() };
-        assert_eq!(serde_json::to_value(&pool).expect("serialize"), serde_json::json!({"name": "p"}));
+        let pool = Pool {
+            name: "p".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&pool).expect("serialize"),
+            serde_json::json!({"name": "p"})
+        );
     }
 }

@@ -54,14 +54,24 @@ pub fn parse_ref(raw: &str) -> Option<ParsedRef> {
                 });
             }
             let name = query.and_then(|q| {
-                url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "name").map(|(_, v)| v.into_owned())
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "name")
+                    .map(|(_, v)| v.into_owned())
             })?;
-            Some(ParsedRef { obj_type: Some(obj_type), target: RefTarget::Name(name), name_hint: None })
+            Some(ParsedRef {
+                obj_type: Some(obj_type),
+                target: RefTarget::Name(name),
+                name_hint: None,
+            })
         }
         [uuid] if query.is_none() && !path.contains('/') => {
             // Bare uuid: `<type>-<uuid4>`; the type is the prefix when it has that shape.
             let obj_type = uuid_type_prefix(uuid).map(str::to_string);
-            Some(ParsedRef { obj_type, target: RefTarget::Uuid((*uuid).to_string()), name_hint: fragment })
+            Some(ParsedRef {
+                obj_type,
+                target: RefTarget::Uuid((*uuid).to_string()),
+                name_hint: fragment,
+            })
         }
         _ => None,
     }
@@ -70,7 +80,8 @@ pub fn parse_ref(raw: &str) -> Option<ParsedRef> {
 /// The object-type prefix of a controller uuid (`pool-6426…` → `pool`), if it has one.
 pub fn uuid_type_prefix(uuid: &str) -> Option<&str> {
     let (prefix, rest) = uuid.split_once('-')?;
-    (!prefix.is_empty() && prefix.chars().all(|c| c.is_ascii_lowercase()) && !rest.is_empty()).then_some(prefix)
+    (!prefix.is_empty() && prefix.chars().all(|c| c.is_ascii_lowercase()) && !rest.is_empty())
+        .then_some(prefix)
 }
 
 /// The uuid a ref points at (last path segment, `#name` removed), when it is a uuid ref.
@@ -113,7 +124,11 @@ mod tests {
         })
     }
     fn name(t: &str, n: &str) -> Option<ParsedRef> {
-        Some(ParsedRef { obj_type: Some(t.to_string()), target: RefTarget::Name(n.to_string()), name_hint: None })
+        Some(ParsedRef {
+            obj_type: Some(t.to_string()),
+            target: RefTarget::Name(n.to_string()),
+            name_hint: None,
+        })
     }
 
     #[test]
@@ -123,13 +138,25 @@ mod tests {
                 "https://avi-controller/api/vsvip/vsvip-d870#basic_vs_vip",
                 uuid(Some("vsvip"), "vsvip-d870", Some("basic_vs_vip")),
             ),
-            ("https://10.52.2.174:9443/api/pool/pool-11a3", uuid(Some("pool"), "pool-11a3", None)),
-            ("/api/network/dvportgroup-1356-cloud-2b1f", uuid(Some("network"), "dvportgroup-1356-cloud-2b1f", None)),
+            (
+                "https://10.52.2.174:9443/api/pool/pool-11a3",
+                uuid(Some("pool"), "pool-11a3", None),
+            ),
+            (
+                "/api/network/dvportgroup-1356-cloud-2b1f",
+                uuid(Some("network"), "dvportgroup-1356-cloud-2b1f", None),
+            ),
             ("//api/vsvip/vsvip-1/", uuid(Some("vsvip"), "vsvip-1", None)),
             ("api/tenant/admin", uuid(Some("tenant"), "admin", None)),
-            ("/api/cloud?name=Default-Cloud", name("cloud", "Default-Cloud")),
+            (
+                "/api/cloud?name=Default-Cloud",
+                name("cloud", "Default-Cloud"),
+            ),
             ("/api/tenant/?name=admin", name("tenant", "admin")),
-            ("/api/applicationprofile/?name=System%2DHTTP", name("applicationprofile", "System-HTTP")),
+            (
+                "/api/applicationprofile/?name=System%2DHTTP",
+                name("applicationprofile", "System-HTTP"),
+            ),
             ("/api/pool/?include_name&name=a+b", name("pool", "a b")),
             ("vsvip-0f3e", uuid(Some("vsvip"), "vsvip-0f3e", None)),
             ("admin", uuid(None, "admin", None)),
@@ -159,6 +186,9 @@ mod tests {
     #[test]
     fn built_refs_parse_back() {
         assert_eq!(parse_ref(&name_ref("pool", "a b&c")), name("pool", "a b&c"));
-        assert_eq!(parse_ref(&uuid_ref("pool", "pool-1")), uuid(Some("pool"), "pool-1", None));
+        assert_eq!(
+            parse_ref(&uuid_ref("pool", "pool-1")),
+            uuid(Some("pool"), "pool-1", None)
+        );
     }
 }

@@ -11,7 +11,10 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use super::error::AviError;
 
 /// Builds the TLS configuration. `ca_pem` (PEM, one or more certificates) replaces the system roots.
-pub fn client_tls_config(ca_pem: Option<&str>, insecure_skip_verify: bool) -> Result<rustls::ClientConfig, AviError> {
+pub fn client_tls_config(
+    ca_pem: Option<&str>,
+    insecure_skip_verify: bool,
+) -> Result<rustls::ClientConfig, AviError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
@@ -29,16 +32,25 @@ pub fn client_tls_config(ca_pem: Option<&str>, insecure_skip_verify: bool) -> Re
         let mut roots = RootCertStore::empty();
         match ca_pem.map(str::trim).filter(|p| !p.is_empty()) {
             Some(pem) => {
-                let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut pem.as_bytes())
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| AviError::Config(format!("certificateAuthorityData is not valid PEM: {e}")))?;
+                let certs: Vec<CertificateDer<'static>> =
+                    rustls_pemfile::certs(&mut pem.as_bytes())
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| {
+                            AviError::Config(format!(
+                                "certificateAuthorityData is not valid PEM: {e}"
+                            ))
+                        })?;
                 if certs.is_empty() {
-                    return Err(AviError::Config("certificateAuthorityData holds no PEM certificate".into()));
+                    return Err(AviError::Config(
+                        "certificateAuthorityData holds no PEM certificate".into(),
+                    ));
                 }
                 for cert in certs {
-                    roots
-                        .add(cert)
-                        .map_err(|e| AviError::Config(format!("certificateAuthorityData certificate rejected: {e}")))?;
+                    roots.add(cert).map_err(|e| {
+                        AviError::Config(format!(
+                            "certificateAuthorityData certificate rejected: {e}"
+                        ))
+                    })?;
                 }
             }
             None => {
@@ -82,7 +94,12 @@ impl ServerCertVerifier for NoCertificateVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -91,7 +108,12 @@ impl ServerCertVerifier for NoCertificateVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -105,9 +127,18 @@ mod tests {
 
     #[test]
     fn a_ca_bundle_without_certificates_is_a_configuration_error() {
-        let cases = ["not pem at all", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"];
+        let cases = [
+            "not pem at all",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        ];
         for pem in cases {
-            assert!(matches!(client_tls_config(Some(pem), false), Err(AviError::Config(_))), "{pem}");
+            assert!(
+                matches!(
+                    client_tls_config(Some(pem), false),
+                    Err(AviError::Config(_))
+                ),
+                "{pem}"
+            );
         }
     }
 

@@ -1,6 +1,5 @@
 //! VIP allocation from a Network's `configured_subnets[].static_ip_ranges` (IPv4), pure logic.
 
-use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 use serde_json::Value;
@@ -32,27 +31,58 @@ pub fn vip_ranges(network: &serde_json::Map<String, Value>) -> Vec<VipRange> {
         return out;
     };
     for subnet in subnets {
-        let Some(prefix) = subnet.get("prefix") else { continue };
-        let (Some(p), Some(mask)) = (prefix.get("ip_addr").and_then(addr), prefix.get("mask").and_then(Value::as_u64))
-        else {
+        let Some(prefix) = subnet.get("prefix") else {
             continue;
         };
-        let Ok(mask) = u8::try_from(mask) else { continue };
-        for r in subnet.get("static_ip_ranges").and_then(Value::as_array).into_iter().flatten() {
-            let kind = r.get("type").and_then(Value::as_str).unwrap_or("STATIC_IPS_FOR_VIP_AND_SE");
+        let (Some(p), Some(mask)) = (
+            prefix.get("ip_addr").and_then(addr),
+            prefix.get("mask").and_then(Value::as_u64),
+        ) else {
+            continue;
+        };
+        let Ok(mask) = u8::try_from(mask) else {
+            continue;
+        };
+        for r in subnet
+            .get("static_ip_ranges")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let kind = r
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("STATIC_IPS_FOR_VIP_AND_SE");
             if kind != "STATIC_IPS_FOR_VIP" && kind != "STATIC_IPS_FOR_VIP_AND_SE" {
                 continue;
             }
             let range = r.get("range");
-            if let (Some(b), Some(e)) =
-                (range.and_then(|x| x.get("begin")).and_then(addr), range.and_then(|x| x.get("end")).and_then(addr))
-            {
-                out.push(VipRange { prefix: p, mask, begin: b, end: e });
+            if let (Some(b), Some(e)) = (
+                range.and_then(|x| x.get("begin")).and_then(addr),
+                range.and_then(|x| x.get("end")).and_then(addr),
+            ) {
+                out.push(VipRange {
+                    prefix: p,
+                    mask,
+                    begin: b,
+                    end: e,
+                });
             }
         }
-        for r in subnet.get("static_ranges").and_then(Value::as_array).into_iter().flatten() {
-            if let (Some(b), Some(e)) = (r.get("begin").and_then(addr), r.get("end").and_then(addr)) {
-                out.push(VipRange { prefix: p, mask, begin: b, end: e });
+        for r in subnet
+            .get("static_ranges")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(b), Some(e)) = (r.get("begin").and_then(addr), r.get("end").and_then(addr))
+            {
+                out.push(VipRange {
+                    prefix: p,
+                    mask,
+                    begin: b,
+                    end: e,
+                });
             }
         }
     }
@@ -64,13 +94,20 @@ pub fn vip_ranges(network: &serde_json::Map<String, Value>) -> Vec<VipRange> {
 pub fn first_free(
     ranges: &[VipRange],
     want_subnet: Option<(Ipv4Addr, u8)>,
-    used: &HashSet<Ipv4Addr>,
+    used: impl Fn(Ipv4Addr) -> bool,
     hint: Option<Ipv4Addr>,
 ) -> Option<(Ipv4Addr, VipRange)> {
-    let candidates: Vec<&VipRange> =
-        ranges.iter().filter(|r| want_subnet.is_none_or(|(p, m)| r.prefix == p && r.mask == m)).collect();
+    let candidates: Vec<&VipRange> = ranges
+        .iter()
+        .filter(|r| want_subnet.is_none_or(|(p, m)| r.prefix == p && r.mask == m))
+        .collect();
     // Start after the hint inside its range, then wrap over every range.
-    let start = hint.and_then(|h| candidates.iter().position(|r| r.contains(h)).map(|i| (i, h)));
+    let start = hint.and_then(|h| {
+        candidates
+            .iter()
+            .position(|r| r.contains(h))
+            .map(|i| (i, h))
+    });
     let order: Vec<(usize, Option<u32>)> = match start {
         Some((i, h)) => {
             let mut v = vec![(i, Some(u32::from(h).saturating_add(1)))];
@@ -85,7 +122,7 @@ pub fn first_free(
         let mut ip = from.unwrap_or(b).max(b);
         while ip <= e {
             let candidate = Ipv4Addr::from(ip);
-            if !used.contains(&candidate) {
+            if !used(candidate) {
                 return Some((candidate, r.clone()));
             }
             ip = match ip.checked_add(1) {
@@ -101,6 +138,7 @@ pub fn first_free(
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::collections::HashSet;
 
     fn network() -> serde_json::Map<String, Value> {
         let v = json!({"name": "n", "configured_subnets": [
@@ -133,19 +171,47 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn first_free_allocates_in_order_skipping_used_and_honouring_subnet_and_hint() {
         let ranges = vip_ranges(&network());
         let used = |v: &[&str]| v.iter().map(|s| ip(s)).collect::<HashSet<_>>();
-        let cases: Vec<(HashSet<Ipv4Addr>, Option<(Ipv4Addr, u8)>, Option<&str>, Option<&str>)> = vec![
+        let cases: Vec<(
+            HashSet<Ipv4Addr>,
+            Option<(Ipv4Addr, u8)>,
+            Option<&str>,
+            Option<&str>,
+        )> = vec![
             (used(&[]), None, None, Some("10.10.18.10")),
             (used(&["10.10.18.10"]), None, None, Some("10.10.18.11")),
-            (used(&["10.10.18.10", "10.10.18.11", "10.10.18.12"]), None, None, Some("10.10.18.20")),
-            (used(&[]), Some((ip("100.64.196.0"), 24)), None, Some("100.64.196.120")),
+            (
+                used(&["10.10.18.10", "10.10.18.11", "10.10.18.12"]),
+                None,
+                None,
+                Some("10.10.18.20"),
+            ),
+            (
+                used(&[]),
+                Some((ip("100.64.196.0"), 24)),
+                None,
+                Some("100.64.196.120"),
+            ),
             (used(&[]), None, Some("10.10.18.11"), Some("10.10.18.12")),
             // The hint wraps around to the free addresses before it.
-            (used(&["10.10.18.20", "100.64.196.120", "100.64.196.121"]), None, Some("10.10.18.20"), Some("10.10.18.10")),
             (
-                used(&["10.10.18.10", "10.10.18.11", "10.10.18.12", "10.10.18.20", "100.64.196.120", "100.64.196.121"]),
+                used(&["10.10.18.20", "100.64.196.120", "100.64.196.121"]),
+                None,
+                Some("10.10.18.20"),
+                Some("10.10.18.10"),
+            ),
+            (
+                used(&[
+                    "10.10.18.10",
+                    "10.10.18.11",
+                    "10.10.18.12",
+                    "10.10.18.20",
+                    "100.64.196.120",
+                    "100.64.196.121",
+                ]),
                 None,
                 None,
                 None,
@@ -153,8 +219,13 @@ mod tests {
             (used(&[]), Some((ip("192.168.0.0"), 24)), None, None),
         ];
         for (used, subnet, hint, want) in cases {
-            let got = first_free(&ranges, subnet, &used, hint.map(ip)).map(|(a, _)| a);
-            assert_eq!(got, want.map(ip), "used={used:?} subnet={subnet:?} hint={hint:?}");
+            let got =
+                first_free(&ranges, subnet, |a| used.contains(&a), hint.map(ip)).map(|(a, _)| a);
+            assert_eq!(
+                got,
+                want.map(ip),
+                "used={used:?} subnet={subnet:?} hint={hint:?}"
+            );
         }
     }
 }

@@ -1,10 +1,571 @@
-//! Embedded Avi controller emulator (issue 3).
+//! Embedded Avi controller emulator (issue 3): `ako emulator`, or [`spawn`] in-process for tests.
+//! It answers the avi-api.md §7 checklist over HTTPS, persists to a journal, and injects faults.
+//!
+//! Choices where the real controller is unknown (avi-api.md §8): an FQDN outside the DNS profile's
+//! domains gets 400 [`store::dns_domain_error`]; an expired session gets 401
+//! `{"error": "Authentication credentials were not provided."}`; a PUT with a stale `_last_modified`
+//! gets 412; PATCH `delete` removes list entries matching every field given.
+
+pub mod faults;
+pub mod ipam;
+pub mod journal;
+pub mod server;
+pub mod store;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use serde_json::{Map, Value};
+
+pub use faults::{CounterSnapshot, Faults};
+pub use store::DnsPolicy;
+
+use journal::{Journal, Record};
+use server::App;
+use store::Store;
+
+/// The default seed (the lab of the seed cluster).
+pub const DEFAULT_SEED: &str = include_str!("seed.yaml");
+
+/// Errors starting the emulator.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
+    #[error("state {path}: {reason}")]
+    State { path: PathBuf, reason: String },
+    #[error("seed: {0}")]
+    Seed(String),
+    #[error("TLS: {0}")]
+    Cert(#[from] crate::certs::CertError),
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where the serving certificate comes from.
+#[derive(Debug, Clone, Default)]
+pub enum TlsSource {
+    /// A CA kept in the state directory (or in memory when ephemeral) issues a certificate for
+    /// localhost, 127.0.0.1, ::1 and the extra names.
+    #[default]
+    SelfSigned,
+    /// PEM files, reloaded when they change.
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+/// Emulator configuration.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    pub listen: SocketAddr,
+    /// Persistence directory; `None` keeps everything in memory.
+    pub state_dir: Option<PathBuf>,
+    /// Seed YAML used when the state directory holds no journal yet.
+    pub seed: String,
+    /// Overrides the seed's `admin` password.
+    pub admin_password: Option<String>,
+    pub controller_version: String,
+    pub tls: TlsSource,
+    pub extra_sans: Vec<String>,
+    pub dns_policy: DnsPolicy,
+    pub fsync: bool,
+    pub default_page_size: usize,
+    pub faults: Faults,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            state_dir: None,
+            seed: DEFAULT_SEED.to_string(),
+            admin_password: None,
+            controller_version: "22.1.5".into(),
+            tls: TlsSource::SelfSigned,
+            extra_sans: Vec::new(),
+            dns_policy: DnsPolicy::Reject,
+            fsync: true,
+            default_page_size: 25,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// A running emulator.
+#[derive(Debug)]
+pub struct EmulatorHandle {
+    addr: SocketAddr,
+    ca_pem: Option<String>,
+    server: axum_server::Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    app: Arc<App>,
+}
+
+impl EmulatorHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+    /// `https://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+    /// The CA that signed the serving certificate (self-signed mode).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+    pub fn set_faults(&self, faults: Faults) {
+        *self.app.faults.lock() = faults;
+    }
+    pub fn counters(&self) -> CounterSnapshot {
+        self.app.counters.snapshot()
+    }
+    pub fn reset_counters(&self) {
+        self.app.counters.reset();
+    }
+    /// Number of stored objects.
+    pub fn object_count(&self) -> usize {
+        self.app.store.lock().len()
+    }
+    /// Stops serving, flushes and closes the journal.
+    pub async fn shutdown(self) {
+        self.server.shutdown();
+        let _ = self.task.await;
+        if let Some(mut j) = self.app.journal.lock().take() {
+            j.close();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct FixedCert(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for FixedCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SeedFile {
+    #[serde(default)]
+    users: Vec<SeedUser>,
+    #[serde(default)]
+    objects: Vec<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct SeedUser {
+    username: String,
+    password: String,
+}
+
+type SeedEntries = Vec<(String, Map<String, Value>)>;
+
+fn parse_seed(text: &str) -> Result<(HashMap<String, String>, SeedEntries), EmulatorError> {
+    let file: SeedFile =
+        serde_yaml_ng::from_str(text).map_err(|e| EmulatorError::Seed(e.to_string()))?;
+    let users = file
+        .users
+        .into_iter()
+        .map(|u| (u.username, u.password))
+        .collect();
+    let mut entries = Vec::new();
+    for (i, v) in file.objects.into_iter().enumerate() {
+        let Value::Object(mut m) = v else {
+            return Err(EmulatorError::Seed(format!(
+                "objects[{i}] is not a mapping"
+            )));
+        };
+        let Some(Value::String(t)) = m.remove("type") else {
+            return Err(EmulatorError::Seed(format!("objects[{i}] has no `type`")));
+        };
+        if let Some(own) = m.remove("type_") {
+            m.insert("type".into(), own);
+        }
+        entries.push((t, m));
+    }
+    Ok((users, entries))
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), EmulatorError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| EmulatorError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+fn load_or_create_ca(dir: Option<&Path>) -> Result<crate::certs::GeneratedCa, EmulatorError> {
+    let Some(dir) = dir else {
+        return Ok(crate::certs::generate_ca("ako emulator CA", 3650)?);
+    };
+    let (cert, key) = (dir.join("ca.crt"), dir.join("ca.key"));
+    if cert.exists() && key.exists() {
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).map_err(|source| EmulatorError::Io {
+                path: p.to_path_buf(),
+                source,
+            })
+        };
+        return Ok(crate::certs::GeneratedCa::from_pem(
+            &read(&cert)?,
+            &read(&key)?,
+        )?);
+    }
+    let ca = crate::certs::generate_ca("ako emulator CA", 3650)?;
+    let write = |p: &Path, data: &str, mode: u32| -> Result<(), EmulatorError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let io = |source| EmulatorError::Io {
+            path: p.to_path_buf(),
+            source,
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(p)
+            .map_err(io)?;
+        f.write_all(data.as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)
+    };
+    write(&key, &ca.key_pem, 0o600)?;
+    write(&cert, &ca.cert_pem, 0o644)?;
+    Ok(ca)
+}
+
+/// Builds the store from the journal (restart) or the seed (first start), then compacts the journal.
+type OpenedState = (Store, Option<Journal>, HashMap<String, String>);
+
+fn open_state(config: &EmulatorConfig) -> Result<OpenedState, EmulatorError> {
+    let (mut users, entries) = parse_seed(&config.seed)?;
+    if let Some(p) = &config.admin_password {
+        users.insert("admin".into(), p.clone());
+    }
+    let mut store = Store::new(config.dns_policy);
+    let existing = match &config.state_dir {
+        Some(dir) => {
+            create_private_dir(dir)?;
+            journal::load(dir)?
+        }
+        None => None,
+    };
+    match existing {
+        Some(records) => {
+            let n = records.len();
+            for (i, r) in records.into_iter().enumerate() {
+                match r {
+                    Record::Put { t, o } => {
+                        store
+                            .restore(&t, o)
+                            .map_err(|reason| EmulatorError::State {
+                                path: config.state_dir.clone().unwrap_or_default(),
+                                reason: format!("record {} of {n}: {reason}", i + 1),
+                            })?
+                    }
+                    Record::Delete { u, .. } => store.restore_delete(&u),
+                }
+            }
+            tracing::info!(
+                objects = store.len(),
+                records = n,
+                "emulator state restored from the journal"
+            );
+        }
+        None => {
+            store
+                .load_seed(entries)
+                .map_err(|e| EmulatorError::Seed(e.message))?;
+            tracing::info!(
+                objects = store.len(),
+                "emulator state created from the seed"
+            );
+        }
+    }
+    let journal = match &config.state_dir {
+        Some(dir) => {
+            let records: Vec<Record> = store
+                .all_in_order()
+                .into_iter()
+                .map(|o| Record::Put {
+                    t: o.obj_type.clone(),
+                    o: o.body.clone(),
+                })
+                .collect();
+            journal::compact(dir, records)?;
+            Some(Journal::open(dir, config.fsync)?)
+        }
+        None => None,
+    };
+    Ok((store, journal, users))
+}
+
+/// Starts the emulator on `config.listen` (use port 0 for an ephemeral port) and returns at once.
+pub async fn spawn(config: EmulatorConfig) -> Result<EmulatorHandle, EmulatorError> {
+    crate::certs::install_crypto_provider();
+    let (store, journal, users) = open_state(&config)?;
+    let (resolver, ca_pem): (Arc<dyn ResolvesServerCert>, Option<String>) = match &config.tls {
+        TlsSource::Files { cert, key } => (
+            Arc::new(crate::certs::ReloadingResolver::load(cert, key)?),
+            None,
+        ),
+        TlsSource::SelfSigned => {
+            let ca = load_or_create_ca(config.state_dir.as_deref())?;
+            let mut names = vec!["localhost".to_string()];
+            let mut ips: Vec<IpAddr> =
+                vec![[127, 0, 0, 1].into(), std::net::Ipv6Addr::LOCALHOST.into()];
+            for san in &config.extra_sans {
+                match san.parse::<IpAddr>() {
+                    Ok(ip) => ips.push(ip),
+                    Err(_) => names.push(san.clone()),
+                }
+            }
+            if !config.listen.ip().is_unspecified() && !ips.contains(&config.listen.ip()) {
+                ips.push(config.listen.ip());
+            }
+            let serving = ca.issue(&names, &ips, 825)?;
+            let key = crate::certs::certified_key_from_pem(
+                serving.cert_pem.as_bytes(),
+                serving.key_pem.as_bytes(),
+                Path::new("<generated>"),
+            )?;
+            (
+                Arc::new(FixedCert(Arc::new(key))),
+                Some(ca.cert_pem.clone()),
+            )
+        }
+    };
+    let tls = crate::certs::server_config(resolver)?;
+    let listener =
+        std::net::TcpListener::bind(config.listen).map_err(|source| EmulatorError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| EmulatorError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let app = Arc::new(App::new(
+        store,
+        journal,
+        users,
+        config.faults.clone(),
+        config.controller_version.clone(),
+        config.default_page_size,
+    ));
+    let router = axum::Router::new()
+        .fallback(server::dispatch)
+        .with_state(Arc::clone(&app));
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(
+        listener,
+        axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)),
+    )
+    .map_err(|source| EmulatorError::Bind { addr, source })?
+    .handle(handle.clone());
+    let task = tokio::spawn(server.serve(router.into_make_service()));
+    Ok(EmulatorHandle {
+        addr,
+        ca_pem,
+        server: handle,
+        task,
+        app,
+    })
+}
 
 /// Command-line arguments of `ako emulator`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct EmulatorArgs {}
+pub struct EmulatorArgs {
+    /// Address to listen on (HTTPS).
+    #[arg(long, default_value = "127.0.0.1:8443", env = "AKO_EMULATOR_LISTEN")]
+    pub listen: SocketAddr,
+    /// State directory (journal, CA). Created if missing.
+    #[arg(
+        long,
+        default_value = "ako-emulator-state",
+        env = "AKO_EMULATOR_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// Keep state in memory only (nothing written).
+    #[arg(long)]
+    pub ephemeral: bool,
+    /// Seed YAML for a fresh state (default: the embedded lab seed).
+    #[arg(long)]
+    pub seed: Option<PathBuf>,
+    /// Password of user `admin`.
+    #[arg(long, env = "AKO_EMULATOR_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Controller version reported by `/login` and `/api/initial-data`.
+    #[arg(long, default_value = "22.1.5")]
+    pub controller_version: String,
+    /// Serving certificate (PEM); a self-signed CA is used when absent.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Serving key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Extra DNS names / IPs for the self-signed certificate.
+    #[arg(long = "san")]
+    pub sans: Vec<String>,
+    /// FQDNs outside the DNS profile domains: reject (400) or accept.
+    #[arg(long, value_enum, default_value = "reject")]
+    pub dns_policy: DnsPolicy,
+    /// Do not fsync journal writes (faster, loses acknowledged writes on power loss).
+    #[arg(long)]
+    pub no_fsync: bool,
+    /// Default `page_size` of collections.
+    #[arg(long, default_value_t = 25)]
+    pub page_size: usize,
+    /// Fault: latency added to each request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub fault_latency_ms: u64,
+    /// Fault: STATUS=RATE (500, 503, 429, 412), repeatable.
+    #[arg(long = "fault-error-rate", value_parser = faults::parse_error_rate)]
+    pub fault_error_rates: Vec<(u16, f64)>,
+    /// Fault: Retry-After seconds on injected 429/503.
+    #[arg(long, default_value_t = 1)]
+    pub fault_retry_after_secs: u64,
+    /// Fault: sessions expire after this many seconds.
+    #[arg(long)]
+    pub fault_session_expiry_secs: Option<u64>,
+    /// Fault: probability of dropping a connection.
+    #[arg(long, default_value_t = 0.0)]
+    pub fault_drop_rate: f64,
+}
 
-/// Runs the emulator until shutdown.
-pub async fn run(_args: EmulatorArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the emulator is not built yet")
+impl EmulatorArgs {
+    fn into_config(self) -> anyhow::Result<EmulatorConfig> {
+        let seed = match &self.seed {
+            Some(p) => {
+                std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+            }
+            None => DEFAULT_SEED.to_string(),
+        };
+        let faults = Faults {
+            latency_ms: self.fault_latency_ms,
+            error_rates: self.fault_error_rates.into_iter().collect(),
+            retry_after_secs: self.fault_retry_after_secs,
+            session_expiry_secs: self.fault_session_expiry_secs,
+            drop_rate: self.fault_drop_rate,
+            ..Default::default()
+        };
+        faults
+            .validate()
+            .map_err(|e| anyhow::anyhow!("fault flags: {e}"))?;
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+            _ => TlsSource::SelfSigned,
+        };
+        Ok(EmulatorConfig {
+            listen: self.listen,
+            state_dir: (!self.ephemeral).then_some(self.state_dir),
+            seed,
+            admin_password: self.admin_password,
+            controller_version: self.controller_version,
+            tls,
+            extra_sans: self.sans,
+            dns_policy: self.dns_policy,
+            fsync: !self.no_fsync,
+            default_page_size: self.page_size,
+            faults,
+        })
+    }
+}
+
+/// Runs the emulator until Ctrl-C / SIGTERM.
+pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    let state_dir = config.state_dir.clone();
+    let handle = spawn(config).await?;
+    tracing::info!(url = %handle.base_url(), "Avi controller emulator listening");
+    println!("ako emulator listening on {}", handle.base_url());
+    match (&state_dir, handle.ca_pem()) {
+        (Some(dir), Some(_)) => println!("CA certificate: {}", dir.join("ca.crt").display()),
+        (None, Some(pem)) => println!("CA certificate (ephemeral):\n{pem}"),
+        _ => {}
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    tracing::info!("emulator shutting down");
+    handle.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_seed_builds_the_lab() {
+        let (users, entries) = parse_seed(DEFAULT_SEED).expect("seed parses");
+        assert!(users.contains_key("admin"));
+        let mut store = Store::new(DnsPolicy::Reject);
+        store.load_seed(entries).expect("seed loads");
+        for (t, name) in [
+            ("cloud", "Default-Cloud"),
+            ("serviceenginegroup", "Default-Group"),
+            ("serviceenginegroup", "vmug-se-group"),
+            ("vrfcontext", "global"),
+            ("network", "dpg-sedatapath-18"),
+            ("applicationprofile", "System-HTTP"),
+            ("networkprofile", "System-TCP-Proxy"),
+        ] {
+            assert!(
+                store.find_by_name(t, name, "admin", None).is_some(),
+                "{t} {name}"
+            );
+        }
+        let cloud = store
+            .find_by_name("cloud", "Default-Cloud", "admin", None)
+            .expect("cloud")
+            .uuid
+            .clone();
+        let (_, domains, _) = store.dns_domains(&cloud).expect("dns profile");
+        assert_eq!(domains, vec!["avi.jarvis.lab".to_string()]);
+    }
+
+    #[test]
+    fn seed_errors_are_reported() {
+        let cases = [
+            "objects: [{name: x}]",
+            "objects: [3]",
+            "objects: [{type: nosuchtype, name: x}]",
+            "users: 5",
+        ];
+        for text in cases {
+            let result = parse_seed(text).and_then(|(_, e)| {
+                Store::new(DnsPolicy::Reject)
+                    .load_seed(e)
+                    .map(|_| ())
+                    .map_err(|e| EmulatorError::Seed(e.message))
+            });
+            assert!(result.is_err(), "{text}");
+        }
+    }
 }

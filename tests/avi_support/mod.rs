@@ -19,7 +19,9 @@ pub fn config(state_dir: Option<&Path>) -> EmulatorConfig {
 }
 
 pub async fn start(state_dir: Option<&Path>) -> EmulatorHandle {
-    emulator::spawn(config(state_dir)).await.expect("emulator starts")
+    emulator::spawn(config(state_dir))
+        .await
+        .expect("emulator starts")
 }
 
 pub fn client_config(emu: &EmulatorHandle) -> ClientConfig {
