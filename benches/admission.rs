@@ -16,7 +16,13 @@ use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use serde_json::json;
 
-fn ingress_json(ns: &str, name: &str, host: &str, path: &str, ts: Option<&str>) -> serde_json::Value {
+fn ingress_json(
+    ns: &str,
+    name: &str,
+    host: &str,
+    path: &str,
+    ts: Option<&str>,
+) -> serde_json::Value {
     let mut meta = json!({"name": name, "namespace": ns});
     if let Some(t) = ts {
         meta["creationTimestamp"] = json!(t);
@@ -35,7 +41,13 @@ fn ingress_json(ns: &str, name: &str, host: &str, path: &str, ts: Option<&str>) 
 fn snapshot(n: usize, cfg: &Config) -> Snapshot {
     let mut s = Snapshot::default();
     for i in 0..n {
-        let v = ingress_json(&format!("ns-{}", i % 500), &format!("ing-{i}"), &format!("app-{i}.avi.jarvis.lab"), "/", Some("2026-01-01T00:00:00Z"));
+        let v = ingress_json(
+            &format!("ns-{}", i % 500),
+            &format!("ing-{i}"),
+            &format!("app-{i}.avi.jarvis.lab"),
+            "/",
+            Some("2026-01-01T00:00:00Z"),
+        );
         let ing: Ingress = serde_json::from_value(v).expect("ingress");
         s.upsert_ingress(IngressClaims::of(&ing, cfg));
     }
@@ -44,7 +56,11 @@ fn snapshot(n: usize, cfg: &Config) -> Snapshot {
 
 fn review_body(n: usize) -> Vec<u8> {
     // The candidate shares a host with an indexed Ingress in its own namespace (a realistic hit on the index).
-    let host = if n > 0 { format!("app-{}.avi.jarvis.lab", n / 2) } else { "new.avi.jarvis.lab".into() };
+    let host = if n > 0 {
+        format!("app-{}.avi.jarvis.lab", n / 2)
+    } else {
+        "new.avi.jarvis.lab".into()
+    };
     let ns = format!("ns-{}", (n / 2) % 500);
     let object = ingress_json(&ns, "candidate", &host, "/shop", None);
     serde_json::to_vec(&json!({
@@ -73,16 +89,25 @@ fn main() {
         fqdn_reuse_policy: FqdnReusePolicy::Strict,
         ..Config::default()
     });
-    let iters: usize = std::env::var("AKO_BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let iters: usize = std::env::var("AKO_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     println!("admission decision, {iters} iterations per row (times in microseconds)");
-    println!("{:>8} | {:>22} | {:>32}", "ingresses", "admit() p50 / p99", "parse+admit+respond p50 / p99 / p99.9");
+    println!(
+        "{:>8} | {:>22} | {:>32}",
+        "ingresses", "admit() p50 / p99", "parse+admit+respond p50 / p99 / p99.9"
+    );
     for n in [0usize, 10_000, 50_000] {
         let snap = snapshot(n, &cfg);
         let body = review_body(n);
         let review: AdmissionReview<DynamicObject> = serde_json::from_slice(&body).expect("review");
         let req: AdmissionRequest<DynamicObject> = review.try_into().expect("request");
         let check = admit(&req, Mode::Validate, &cfg, &snap).expect("decision");
-        assert!(check.allowed && check.in_scope, "the benchmark request must be an in-scope allow: {check:?}");
+        assert!(
+            check.allowed && check.in_scope,
+            "the benchmark request must be an in-scope allow: {check:?}"
+        );
         for _ in 0..iters / 10 {
             black_box(admit(black_box(&req), Mode::Validate, &cfg, &snap).ok());
         }
@@ -96,7 +121,8 @@ fn main() {
         let mut full = Vec::with_capacity(iters);
         for _ in 0..iters {
             let t = Instant::now();
-            let review: AdmissionReview<DynamicObject> = serde_json::from_slice(black_box(&body)).expect("review");
+            let review: AdmissionReview<DynamicObject> =
+                serde_json::from_slice(black_box(&body)).expect("review");
             let mut req: AdmissionRequest<DynamicObject> = review.try_into().expect("request");
             let object = req.object.take();
             let d = admit_object(&req, object, Mode::Validate, &cfg, &snap).expect("decision");

@@ -32,22 +32,40 @@ fn kubectl_apply(kubeconfig: &Path, yaml: &str) {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("kubectl");
-    child.stdin.take().expect("stdin").write_all(yaml.as_bytes()).expect("write");
-    assert!(child.wait().expect("wait").success(), "kubectl apply failed");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(yaml.as_bytes())
+        .expect("write");
+    assert!(
+        child.wait().expect("wait").success(),
+        "kubectl apply failed"
+    );
 }
 
 fn kubectl_delete_webhooks(kubeconfig: &Path) {
     let _ = Command::new("kubectl")
         .env("KUBECONFIG", kubeconfig)
-        .args(["delete", "validatingwebhookconfiguration,mutatingwebhookconfiguration", "ako-webhook", "--ignore-not-found"])
+        .args([
+            "delete",
+            "validatingwebhookconfiguration,mutatingwebhookconfiguration",
+            "ako-webhook",
+            "--ignore-not-found",
+        ])
         .stdout(std::process::Stdio::null())
         .status();
 }
 
 fn register(kubeconfig: &Path, ca_pem: &str, addr: std::net::SocketAddr) {
-    let text = std::fs::read_to_string(repo().join("webhook-config/webhooks.yaml")).expect("webhooks.yaml");
-    let yaml = ako::certs::render_webhook_config(&text, &ako::certs::ca_bundle(ca_pem), Some(&format!("https://{addr}")))
-        .expect("render");
+    let text = std::fs::read_to_string(repo().join("webhook-config/webhooks.yaml"))
+        .expect("webhooks.yaml");
+    let yaml = ako::certs::render_webhook_config(
+        &text,
+        &ako::certs::ca_bundle(ca_pem),
+        Some(&format!("https://{addr}")),
+    )
+    .expect("render");
     kubectl_apply(kubeconfig, &yaml);
 }
 
@@ -63,8 +81,11 @@ fn ingress(ns: &str, i: usize) -> Ingress {
 /// Creates `n` Ingresses in a fresh namespace; returns total seconds and p50/p99 per create in ms.
 async fn run(client: &Client, ns: &str, n: usize) -> (f64, f64, f64) {
     let nss: Api<Namespace> = Api::all(client.clone());
-    let nsobj: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).expect("ns");
-    nss.create(&PostParams::default(), &nsobj).await.expect("namespace");
+    let nsobj: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).expect("ns");
+    nss.create(&PostParams::default(), &nsobj)
+        .await
+        .expect("namespace");
     let api: Api<Ingress> = Api::namespaced(client.clone(), ns);
     // The API server picks up webhook configuration changes from its informer; give it a moment so every
     // create of the round goes through the configuration under test.
@@ -73,7 +94,9 @@ async fn run(client: &Client, ns: &str, n: usize) -> (f64, f64, f64) {
     let start = Instant::now();
     for i in 0..n {
         let t = Instant::now();
-        api.create(&PostParams::default(), &ingress(ns, i)).await.expect("create");
+        api.create(&PostParams::default(), &ingress(ns, i))
+            .await
+            .expect("create");
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     let total = start.elapsed().as_secs_f64();
@@ -82,8 +105,14 @@ async fn run(client: &Client, ns: &str, n: usize) -> (f64, f64, f64) {
 }
 
 fn main() {
-    let n: usize = std::env::var("AKO_E2E_CREATES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
-    let dir = tempfile::Builder::new().prefix("ako-e2e-bench-").tempdir().expect("tmp");
+    let n: usize = std::env::var("AKO_E2E_CREATES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let dir = tempfile::Builder::new()
+        .prefix("ako-e2e-bench-")
+        .tempdir()
+        .expect("tmp");
     let out = Command::new(repo().join("scripts/cluster.sh"))
         .arg("start")
         .arg(dir.path().join("cluster"))
@@ -91,9 +120,16 @@ fn main() {
         .arg(std::process::id().to_string())
         .output()
         .expect("cluster.sh");
-    assert!(out.status.success(), "cluster: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cluster: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let kubeconfig = dir.path().join("cluster/kubeconfig");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let (writer, _guard) = tracing_appender::non_blocking(std::io::sink());
         tracing_subscriber::fmt().json().flatten_event(true).with_writer(writer).with_max_level(tracing::Level::INFO).init();

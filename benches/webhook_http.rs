@@ -43,23 +43,45 @@ fn review_lua(dir: &std::path::Path) -> std::path::PathBuf {
 
 fn wrk(url: &str, lua: &std::path::Path, secs: u32, conns: u32) -> support::WrkResult {
     let out = Command::new("wrk")
-        .args(["-t1", &format!("-c{conns}"), &format!("-d{secs}s"), "--latency", "-s"])
+        .args([
+            "-t1",
+            &format!("-c{conns}"),
+            &format!("-d{secs}s"),
+            "--latency",
+            "-s",
+        ])
         .arg(lua)
         .arg(url)
         .output()
         .expect("wrk (apt-get install wrk)");
     let text = String::from_utf8_lossy(&out.stdout);
     let r = support::parse_wrk(&text);
-    assert!(r.rps > 0.0, "wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        r.rps > 0.0,
+        "wrk failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     r
 }
 
 fn main() {
-    let secs: u32 = std::env::var("AKO_WRK_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
-    let conns: u32 = std::env::var("AKO_WRK_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
-    let rounds: u32 = std::env::var("AKO_WRK_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    let secs: u32 = std::env::var("AKO_WRK_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let conns: u32 = std::env::var("AKO_WRK_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let rounds: u32 = std::env::var("AKO_WRK_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let dir = tempfile::tempdir().expect("tmp");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
 
     let (_guard, ako_addr, trivial_addr) = rt.block_on(async {
         let (writer, guard) = tracing_appender::non_blocking(std::io::sink());
@@ -100,14 +122,39 @@ fn main() {
         trivial_runs.push(wrk(&trivial_url, &lua, secs, conns));
         ako_runs.push(wrk(&ako_url, &lua, secs, conns));
     }
-    let avg = |v: &[support::WrkResult], f: fn(&support::WrkResult) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
-    let (t_rps, t50, t99) = (avg(&trivial_runs, |r| r.rps), avg(&trivial_runs, |r| r.p50_ms), avg(&trivial_runs, |r| r.p99_ms));
-    let (a_rps, a50, a99) = (avg(&ako_runs, |r| r.rps), avg(&ako_runs, |r| r.p50_ms), avg(&ako_runs, |r| r.p99_ms));
-    println!("wrk -t1 -c{conns} -d{secs}s, {rounds} alternating rounds, POST of one Ingress AdmissionReview over TLS");
-    println!("{:<28} {:>10} {:>9} {:>9}", "server", "req/s", "p50 ms", "p99 ms");
-    println!("{:<28} {:>10.0} {:>9.3} {:>9.3}", "trivial axum+rustls (ceiling)", t_rps, t50, t99);
-    println!("{:<28} {:>10.0} {:>9.3} {:>9.3}", "ako /validate (10k index)", a_rps, a50, a99);
-    println!("ako / ceiling: throughput {:.1}%, p99 {:.2}x", 100.0 * a_rps / t_rps, a99 / t99);
+    let avg = |v: &[support::WrkResult], f: fn(&support::WrkResult) -> f64| {
+        v.iter().map(f).sum::<f64>() / v.len() as f64
+    };
+    let (t_rps, t50, t99) = (
+        avg(&trivial_runs, |r| r.rps),
+        avg(&trivial_runs, |r| r.p50_ms),
+        avg(&trivial_runs, |r| r.p99_ms),
+    );
+    let (a_rps, a50, a99) = (
+        avg(&ako_runs, |r| r.rps),
+        avg(&ako_runs, |r| r.p50_ms),
+        avg(&ako_runs, |r| r.p99_ms),
+    );
+    println!(
+        "wrk -t1 -c{conns} -d{secs}s, {rounds} alternating rounds, POST of one Ingress AdmissionReview over TLS"
+    );
+    println!(
+        "{:<28} {:>10} {:>9} {:>9}",
+        "server", "req/s", "p50 ms", "p99 ms"
+    );
+    println!(
+        "{:<28} {:>10.0} {:>9.3} {:>9.3}",
+        "trivial axum+rustls (ceiling)", t_rps, t50, t99
+    );
+    println!(
+        "{:<28} {:>10.0} {:>9.3} {:>9.3}",
+        "ako /validate (10k index)", a_rps, a50, a99
+    );
+    println!(
+        "ako / ceiling: throughput {:.1}%, p99 {:.2}x",
+        100.0 * a_rps / t_rps,
+        a99 / t99
+    );
     for r in ako_runs.iter().chain(&trivial_runs) {
         if !r.errors.is_empty() {
             println!("errors: {}", r.errors);

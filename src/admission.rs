@@ -71,7 +71,10 @@ pub struct Decision {
 
 impl Decision {
     fn allow() -> Self {
-        Self { allowed: true, ..Self::default() }
+        Self {
+            allowed: true,
+            ..Self::default()
+        }
     }
 
     fn warn(&mut self, w: String) {
@@ -84,7 +87,10 @@ impl Decision {
     }
 
     /// Builds the AdmissionResponse for `req`.
-    pub fn to_response<T: kube::core::Resource>(&self, req: &AdmissionRequest<T>) -> AdmissionResponse {
+    pub fn to_response<T: kube::core::Resource>(
+        &self,
+        req: &AdmissionRequest<T>,
+    ) -> AdmissionResponse {
         let mut resp = AdmissionResponse::from(req);
         resp.audit_annotations.insert(
             "decision".into(),
@@ -99,17 +105,21 @@ impl Decision {
             resp.warnings = Some(self.warnings.clone());
         }
         if !self.allowed {
-            resp.audit_annotations.insert("reasons".into(), self.message());
+            resp.audit_annotations
+                .insert("reasons".into(), self.message());
             let mut resp = resp.deny(self.message());
             resp.result.code = 403;
             resp.result.reason = "Forbidden".into();
             return resp;
         }
         if !self.patch.is_empty() {
-            resp.audit_annotations.insert("mutations".into(), self.patch_summary.join("; "));
+            resp.audit_annotations
+                .insert("mutations".into(), self.patch_summary.join("; "));
             match resp.clone().with_patch(Patch(self.patch.clone())) {
                 Ok(r) => return r,
-                Err(e) => tracing::error!(error = %e, "could not serialize a JSON patch; allowing without it"),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not serialize a JSON patch; allowing without it")
+                }
             }
         }
         resp
@@ -146,10 +156,15 @@ pub fn subject_of<T: kube::core::Resource>(req: &AdmissionRequest<T>) -> Subject
 }
 
 /// Takes the typed `spec` out of a DynamicObject's data without re-reading the request text.
-fn take_spec<S: serde::de::DeserializeOwned>(obj: &mut DynamicObject, kind: &'static str) -> Result<Option<S>, ReviewError> {
+fn take_spec<S: serde::de::DeserializeOwned>(
+    obj: &mut DynamicObject,
+    kind: &'static str,
+) -> Result<Option<S>, ReviewError> {
     match obj.data.get_mut("spec").map(serde_json::Value::take) {
         None | Some(serde_json::Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v).map(Some).map_err(|source| ReviewError::Object { kind, source }),
+        Some(v) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(|source| ReviewError::Object { kind, source }),
     }
 }
 
@@ -174,11 +189,17 @@ pub fn admit_object<T: kube::core::Resource>(
     if !matches!(req.operation, Operation::Create | Operation::Update) {
         return Ok(Decision::allow());
     }
-    let Some(mut obj) = object else { return Ok(Decision::allow()) };
+    let Some(mut obj) = object else {
+        return Ok(Decision::allow());
+    };
     match subject_of(req) {
         Subject::Ingress => {
             let spec = take_spec(&mut obj, "Ingress")?;
-            let mut ing = Ingress { metadata: obj.metadata, spec, status: None };
+            let mut ing = Ingress {
+                metadata: obj.metadata,
+                spec,
+                status: None,
+            };
             // The object may arrive without namespace on CREATE; the request carries it.
             if ing.metadata.namespace.is_none() {
                 ing.metadata.namespace = req.namespace.clone();
@@ -190,7 +211,11 @@ pub fn admit_object<T: kube::core::Resource>(
         }
         Subject::Service => {
             let spec = take_spec(&mut obj, "Service")?;
-            let mut svc = Service { metadata: obj.metadata, spec, status: None };
+            let mut svc = Service {
+                metadata: obj.metadata,
+                spec,
+                status: None,
+            };
             if svc.metadata.namespace.is_none() {
                 svc.metadata.namespace = req.namespace.clone();
             }
@@ -211,16 +236,25 @@ fn pointer(tokens: &[&str]) -> PointerBuf {
 /// (Kubernetes rejects both at once).
 pub fn mutate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decision {
     let class = intent::classify(ing);
-    let mut d = Decision { in_scope: snap.classes.is_ours(&class, cfg), ..Decision::allow() };
+    let mut d = Decision {
+        in_scope: snap.classes.is_ours(&class, cfg),
+        ..Decision::allow()
+    };
     if let ClassRef::Legacy(v) = &class
         && *v == cfg.legacy_class_value
     {
         let name = serde_json::Value::String(cfg.ingress_class_name.clone());
         if ing.spec.is_some() {
-            d.patch.push(PatchOperation::Add(AddOperation { path: pointer(&["spec", "ingressClassName"]), value: name }));
+            d.patch.push(PatchOperation::Add(AddOperation {
+                path: pointer(&["spec", "ingressClassName"]),
+                value: name,
+            }));
         } else {
             let spec = serde_json::json!({ "ingressClassName": cfg.ingress_class_name });
-            d.patch.push(PatchOperation::Add(AddOperation { path: pointer(&["spec"]), value: spec }));
+            d.patch.push(PatchOperation::Add(AddOperation {
+                path: pointer(&["spec"]),
+                value: spec,
+            }));
         }
         d.patch.push(PatchOperation::Remove(RemoveOperation {
             path: pointer(&["metadata", "annotations", config::LEGACY_CLASS_ANNOTATION]),
@@ -238,14 +272,21 @@ pub fn mutate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decision 
 /// `spec.loadBalancerClass: ako.vmware.com/avi-lb`. (API servers before 1.21 drop the field.)
 pub fn mutate_service(svc: &Service, create: bool, cfg: &Config) -> Decision {
     let in_scope = intent::service_is_ours(svc, cfg);
-    let mut d = Decision { in_scope, ..Decision::allow() };
-    let unset = svc.spec.as_ref().is_some_and(|s| s.load_balancer_class.is_none());
+    let mut d = Decision {
+        in_scope,
+        ..Decision::allow()
+    };
+    let unset = svc
+        .spec
+        .as_ref()
+        .is_some_and(|s| s.load_balancer_class.is_none());
     if in_scope && create && unset {
         d.patch.push(PatchOperation::Add(AddOperation {
             path: pointer(&["spec", "loadBalancerClass"]),
             value: serde_json::Value::String(config::LB_CLASS.into()),
         }));
-        d.patch_summary.push(format!("spec.loadBalancerClass: {}", config::LB_CLASS));
+        d.patch_summary
+            .push(format!("spec.loadBalancerClass: {}", config::LB_CLASS));
     }
     d
 }
@@ -265,14 +306,27 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
     if !snap.classes.is_ours(&class, cfg) {
         return Decision::allow();
     }
-    let mut d = Decision { in_scope: true, ..Decision::allow() };
+    let mut d = Decision {
+        in_scope: true,
+        ..Decision::allow()
+    };
     let (intent, problems) = intent::translate_ingress(ing, cfg);
     apply_problems(&mut d, problems);
 
-    let me = IngressClaims::from_intent(&intent, ing.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()));
+    let me = IngressClaims::from_intent(
+        &intent,
+        ing.metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.as_second()),
+    );
     let my_order = me.order_key();
     for hr in &intent.hosts {
-        let field = if hr.generated { format!("spec.rules[{}] (generated host)", hr.rule) } else { format!("spec.rules[{}].host", hr.rule) };
+        let field = if hr.generated {
+            format!("spec.rules[{}] (generated host)", hr.rule)
+        } else {
+            format!("spec.rules[{}].host", hr.rule)
+        };
         let others = snap
             .claims_for_host(&hr.host)
             .iter()
@@ -292,7 +346,10 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
             }
             for route in &hr.routes {
                 let clash = other.hosts.iter().any(|(h, paths)| {
-                    *h == hr.host && paths.iter().any(|p| p.path == route.path && p.path_type == route.path_type)
+                    *h == hr.host
+                        && paths
+                            .iter()
+                            .any(|p| p.path == route.path && p.path_type == route.path_type)
                 });
                 if clash {
                     d.reasons.push(format!(
@@ -318,7 +375,10 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
         if let Some(secret) = &tls.secret
             && snap.secret_exists(&ObjKey::new(&intent.namespace, secret)) == Some(false)
         {
-            d.warn(format!("TLS Secret {secret:?} not found in {:?}; its hosts get no TLS until it exists", intent.namespace));
+            d.warn(format!(
+                "TLS Secret {secret:?} not found in {:?}; its hosts get no TLS until it exists",
+                intent.namespace
+            ));
         }
     }
     let mut seen: Vec<&str> = Vec::new();
@@ -340,7 +400,10 @@ pub fn validate_service(svc: &Service, cfg: &Config, _snap: &Snapshot) -> Decisi
     if !intent::service_is_ours(svc, cfg) {
         return Decision::allow();
     }
-    let mut d = Decision { in_scope: true, ..Decision::allow() };
+    let mut d = Decision {
+        in_scope: true,
+        ..Decision::allow()
+    };
     let (_, problems) = intent::translate_service(svc, cfg);
     apply_problems(&mut d, problems);
     d.allowed = d.reasons.is_empty();
@@ -353,7 +416,10 @@ mod tests {
     use crate::intent::ClassInfo;
 
     fn cfg() -> Config {
-        Config { dns_domains: vec!["avi.jarvis.lab".into()], ..Config::default() }
+        Config {
+            dns_domains: vec!["avi.jarvis.lab".into()],
+            ..Config::default()
+        }
     }
 
     fn ingress(yaml: &str) -> Ingress {
@@ -361,7 +427,9 @@ mod tests {
     }
 
     fn ing(ns: &str, name: &str, created: Option<&str>, host: &str, path: &str) -> Ingress {
-        let ts = created.map(|t| format!(", creationTimestamp: '{t}'")).unwrap_or_default();
+        let ts = created
+            .map(|t| format!(", creationTimestamp: '{t}'"))
+            .unwrap_or_default();
         ingress(&format!(
             "metadata: {{name: {name}, namespace: {ns}{ts}}}\nspec:\n  ingressClassName: avi-lb\n  rules:\n  - host: {host}\n    http: {{paths: [{{path: '{path}', pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}"
         ))
@@ -377,8 +445,17 @@ mod tests {
 
     #[test]
     fn ownership_and_duplicate_table() {
-        let owner = ing("team-a", "shop", Some("2026-01-01T00:00:00Z"), "shop.avi.jarvis.lab", "/");
-        let strict = Config { fqdn_reuse_policy: FqdnReusePolicy::Strict, ..cfg() };
+        let owner = ing(
+            "team-a",
+            "shop",
+            Some("2026-01-01T00:00:00Z"),
+            "shop.avi.jarvis.lab",
+            "/",
+        );
+        let strict = Config {
+            fqdn_reuse_policy: FqdnReusePolicy::Strict,
+            ..cfg()
+        };
         struct Case {
             name: &'static str,
             cfg: Config,
@@ -439,7 +516,13 @@ mod tests {
             Case {
                 name: "an older object is not denied by a newer claim",
                 cfg: strict,
-                candidate: ing("team-b", "old", Some("2025-01-01T00:00:00Z"), "shop.avi.jarvis.lab", "/"),
+                candidate: ing(
+                    "team-b",
+                    "old",
+                    Some("2025-01-01T00:00:00Z"),
+                    "shop.avi.jarvis.lab",
+                    "/",
+                ),
                 allowed: true,
                 reason: "",
                 warning: "",
@@ -450,30 +533,61 @@ mod tests {
             let d = validate_ingress(&c.candidate, &c.cfg, &snap);
             assert_eq!(d.allowed, c.allowed, "{}: {:?}", c.name, d);
             if !c.reason.is_empty() {
-                assert!(d.message().contains(c.reason), "{}: {}", c.name, d.message());
+                assert!(
+                    d.message().contains(c.reason),
+                    "{}: {}",
+                    c.name,
+                    d.message()
+                );
             }
             if !c.warning.is_empty() {
-                assert!(d.warnings.iter().any(|w| w.contains(c.warning)), "{}: {:?}", c.name, d.warnings);
+                assert!(
+                    d.warnings.iter().any(|w| w.contains(c.warning)),
+                    "{}: {:?}",
+                    c.name,
+                    d.warnings
+                );
             }
-            assert!(d.warnings.iter().all(|w| w.chars().count() <= MAX_WARNING), "{}", c.name);
+            assert!(
+                d.warnings.iter().all(|w| w.chars().count() <= MAX_WARNING),
+                "{}",
+                c.name
+            );
         }
     }
 
     #[test]
     fn claims_of_other_classes_do_not_count() {
-        let c = Config { fqdn_reuse_policy: FqdnReusePolicy::Strict, ..cfg() };
-        let mut other = ing("team-a", "nginx", Some("2026-01-01T00:00:00Z"), "shop.avi.jarvis.lab", "/");
+        let c = Config {
+            fqdn_reuse_policy: FqdnReusePolicy::Strict,
+            ..cfg()
+        };
+        let mut other = ing(
+            "team-a",
+            "nginx",
+            Some("2026-01-01T00:00:00Z"),
+            "shop.avi.jarvis.lab",
+            "/",
+        );
         if let Some(s) = other.spec.as_mut() {
             s.ingress_class_name = Some("nginx".into());
         }
         let snap = snapshot_with(&c, &[other]);
-        let d = validate_ingress(&ing("team-b", "x", None, "shop.avi.jarvis.lab", "/"), &c, &snap);
+        let d = validate_ingress(
+            &ing("team-b", "x", None, "shop.avi.jarvis.lab", "/"),
+            &c,
+            &snap,
+        );
         assert!(d.allowed, "{d:?}");
     }
 
     #[test]
     fn outside_host_denial_names_field_and_fix() {
-        let d = validate_ingress(&ing("vmug", "shop", None, "shop.example.com", "/"), &cfg(), &Snapshot::default());
+        let d = validate_ingress(
+            &ing("vmug", "shop", None, "shop.example.com", "/"),
+            &cfg(),
+            &Snapshot::default(),
+        );
         assert!(!d.allowed);
         assert_eq!(
             d.message(),
@@ -503,19 +617,40 @@ mod tests {
         let mut value = serde_json::to_value(&legacy).expect("json");
         json_patch::patch(&mut value, &d.patch).expect("patch applies");
         assert_eq!(value["spec"]["ingressClassName"], "avi-lb");
-        assert!(value["metadata"]["annotations"].get("kubernetes.io/ingress.class").is_none());
+        assert!(
+            value["metadata"]["annotations"]
+                .get("kubernetes.io/ingress.class")
+                .is_none()
+        );
         let patched: Ingress = serde_json::from_value(value).expect("ingress");
-        assert!(mutate_ingress(&patched, &cfg(), &Snapshot::default()).patch.is_empty(), "second pass changes nothing");
-        let nginx = ingress("metadata: {name: a, namespace: b, annotations: {kubernetes.io/ingress.class: nginx}}\nspec: {}");
-        assert!(mutate_ingress(&nginx, &cfg(), &Snapshot::default()).patch.is_empty());
+        assert!(
+            mutate_ingress(&patched, &cfg(), &Snapshot::default())
+                .patch
+                .is_empty(),
+            "second pass changes nothing"
+        );
+        let nginx = ingress(
+            "metadata: {name: a, namespace: b, annotations: {kubernetes.io/ingress.class: nginx}}\nspec: {}",
+        );
+        assert!(
+            mutate_ingress(&nginx, &cfg(), &Snapshot::default())
+                .patch
+                .is_empty()
+        );
     }
 
     #[test]
     fn service_gets_class_only_on_create_when_we_are_default() {
-        let svc: Service = serde_yaml_ng::from_str("metadata: {name: s, namespace: n}\nspec: {type: LoadBalancer}").expect("svc");
+        let svc: Service = serde_yaml_ng::from_str(
+            "metadata: {name: s, namespace: n}\nspec: {type: LoadBalancer}",
+        )
+        .expect("svc");
         assert_eq!(mutate_service(&svc, true, &cfg()).patch.len(), 1);
         assert!(mutate_service(&svc, false, &cfg()).patch.is_empty());
-        let not_default = Config { default_lb_controller: false, ..cfg() };
+        let not_default = Config {
+            default_lb_controller: false,
+            ..cfg()
+        };
         assert!(mutate_service(&svc, true, &not_default).patch.is_empty());
     }
 
@@ -531,16 +666,26 @@ mod tests {
         assert!(d.allowed);
         assert_eq!(d.warnings.len(), 2, "{:?}", d.warnings);
         snap.refs_synced = false;
-        assert!(validate_ingress(&tls, &c, &snap).warnings.is_empty(), "unknown until synced");
+        assert!(
+            validate_ingress(&tls, &c, &snap).warnings.is_empty(),
+            "unknown until synced"
+        );
     }
 
     #[test]
     fn default_class_lands_on_us_only_when_no_other_default() {
         let c = cfg();
-        let classless = ingress("metadata: {name: a, namespace: n}\nspec: {rules: [{host: x.example.com}]}");
+        let classless =
+            ingress("metadata: {name: a, namespace: n}\nspec: {rules: [{host: x.example.com}]}");
         assert!(!validate_ingress(&classless, &c, &Snapshot::default()).allowed);
         let mut snap = Snapshot::default();
-        snap.classes.classes.insert("nginx".into(), ClassInfo { controller: Some("nginx".into()), is_default: true });
+        snap.classes.classes.insert(
+            "nginx".into(),
+            ClassInfo {
+                controller: Some("nginx".into()),
+                is_default: true,
+            },
+        );
         assert!(validate_ingress(&classless, &c, &snap).allowed);
     }
 

@@ -46,7 +46,9 @@ pub struct GeneratedCa {
 
 impl std::fmt::Debug for GeneratedCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeneratedCa").field("key_pem", &"<redacted>").finish_non_exhaustive()
+        f.debug_struct("GeneratedCa")
+            .field("key_pem", &"<redacted>")
+            .finish_non_exhaustive()
     }
 }
 
@@ -58,27 +60,44 @@ pub struct ServingCert {
 
 impl std::fmt::Debug for ServingCert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServingCert").field("key_pem", &"<redacted>").finish_non_exhaustive()
+        f.debug_struct("ServingCert")
+            .field("key_pem", &"<redacted>")
+            .finish_non_exhaustive()
     }
 }
 
 fn validity(days: i64) -> (time::OffsetDateTime, time::OffsetDateTime) {
     let now = time::OffsetDateTime::now_utc();
-    (now - time::Duration::hours(1), now + time::Duration::days(days))
+    (
+        now - time::Duration::hours(1),
+        now + time::Duration::days(days),
+    )
 }
 
 /// Generates a new CA valid for `days` days.
 pub fn generate_ca(common_name: &str, days: i64) -> Result<GeneratedCa, CertError> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
-    params.distinguished_name.push(DnType::CommonName, common_name);
-    params.distinguished_name.push(DnType::OrganizationName, "ako");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "ako");
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     (params.not_before, params.not_after) = validity(days);
     let key = KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
     let key_pem = key.serialize_pem();
-    Ok(GeneratedCa { cert_pem: cert.pem(), key_pem, issuer: Issuer::new(params, key) })
+    Ok(GeneratedCa {
+        cert_pem: cert.pem(),
+        key_pem,
+        issuer: Issuer::new(params, key),
+    })
 }
 
 impl GeneratedCa {
@@ -86,23 +105,41 @@ impl GeneratedCa {
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, CertError> {
         let key = KeyPair::from_pem(key_pem)?;
         let issuer = Issuer::from_ca_cert_pem(cert_pem, key)?;
-        Ok(Self { cert_pem: cert_pem.to_string(), key_pem: key_pem.to_string(), issuer })
+        Ok(Self {
+            cert_pem: cert_pem.to_string(),
+            key_pem: key_pem.to_string(),
+            issuer,
+        })
     }
 
     /// Issues a serving certificate for the given DNS names and IP addresses.
-    pub fn issue(&self, dns_names: &[String], ips: &[IpAddr], days: i64) -> Result<ServingCert, CertError> {
+    pub fn issue(
+        &self,
+        dns_names: &[String],
+        ips: &[IpAddr],
+        days: i64,
+    ) -> Result<ServingCert, CertError> {
         let mut sans: Vec<String> = dns_names.to_vec();
         sans.extend(ips.iter().map(ToString::to_string));
         let mut params = CertificateParams::new(sans)?;
-        let cn = dns_names.first().cloned().unwrap_or_else(|| "ako".to_string());
+        let cn = dns_names
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "ako".to_string());
         params.distinguished_name.push(DnType::CommonName, cn);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         params.use_authority_key_identifier_extension = true;
         (params.not_before, params.not_after) = validity(days);
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.issuer)?;
-        Ok(ServingCert { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+        Ok(ServingCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
     }
 }
 
@@ -117,32 +154,52 @@ pub fn service_dns_names(service: &str, namespace: &str) -> Vec<String> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CertError> {
-    std::fs::read(path).map_err(|source| CertError::Io { path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| CertError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Parses a PEM certificate chain.
 pub fn parse_certs(pem: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>, CertError> {
     let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..])
         .collect::<Result<_, _>>()
-        .map_err(|source| CertError::Io { path: path.to_path_buf(), source })?;
+        .map_err(|source| CertError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(CertError::NoCertificate { path: path.to_path_buf() });
+        return Err(CertError::NoCertificate {
+            path: path.to_path_buf(),
+        });
     }
     Ok(certs)
 }
 
 fn parse_key(pem: &[u8], path: &Path) -> Result<PrivateKeyDer<'static>, CertError> {
     rustls_pemfile::private_key(&mut &pem[..])
-        .map_err(|source| CertError::Io { path: path.to_path_buf(), source })?
-        .ok_or_else(|| CertError::NoKey { path: path.to_path_buf() })
+        .map_err(|source| CertError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .ok_or_else(|| CertError::NoKey {
+            path: path.to_path_buf(),
+        })
 }
 
 /// Builds a rustls `CertifiedKey` from PEM bytes.
-pub fn certified_key_from_pem(cert_pem: &[u8], key_pem: &[u8], origin: &Path) -> Result<CertifiedKey, CertError> {
+pub fn certified_key_from_pem(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    origin: &Path,
+) -> Result<CertifiedKey, CertError> {
     let certs = parse_certs(cert_pem, origin)?;
     let key = parse_key(key_pem, origin)?;
     let provider = rustls::crypto::ring::default_provider();
-    let signing = provider.key_provider.load_private_key(key).map_err(CertError::Key)?;
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(CertError::Key)?;
     Ok(CertifiedKey::new(certs, signing))
 }
 
@@ -170,7 +227,10 @@ fn stamp_of(path: &Path) -> Option<(SystemTime, u64)> {
 impl ReloadingResolver {
     /// Loads the certificate and key; fails if either cannot be read now.
     pub fn load(cert_path: &Path, key_path: &Path) -> Result<Self, CertError> {
-        let stamp = FileStamp { cert: stamp_of(cert_path), key: stamp_of(key_path) };
+        let stamp = FileStamp {
+            cert: stamp_of(cert_path),
+            key: stamp_of(key_path),
+        };
         let key = certified_key_from_pem(&read(cert_path)?, &read(key_path)?, cert_path)?;
         Ok(Self {
             current: ArcSwap::from_pointee(key),
@@ -183,12 +243,19 @@ impl ReloadingResolver {
     /// Re-reads the files if they changed. Returns `Ok(true)` when a new certificate was loaded. A broken
     /// new pair (a half-written rotation) keeps the old certificate in service and reports the error.
     pub fn reload_if_changed(&self) -> Result<bool, CertError> {
-        let now = FileStamp { cert: stamp_of(&self.cert_path), key: stamp_of(&self.key_path) };
+        let now = FileStamp {
+            cert: stamp_of(&self.cert_path),
+            key: stamp_of(&self.key_path),
+        };
         let mut last = self.stamp.lock();
         if *last == now {
             return Ok(false);
         }
-        let key = certified_key_from_pem(&read(&self.cert_path)?, &read(&self.key_path)?, &self.cert_path)?;
+        let key = certified_key_from_pem(
+            &read(&self.cert_path)?,
+            &read(&self.key_path)?,
+            &self.cert_path,
+        )?;
         self.current.store(Arc::new(key));
         *last = now;
         Ok(true)
@@ -203,9 +270,13 @@ impl ReloadingResolver {
             loop {
                 tick.tick().await;
                 match this.reload_if_changed() {
-                    Ok(true) => tracing::info!(cert = %this.cert_path.display(), "serving certificate reloaded"),
+                    Ok(true) => {
+                        tracing::info!(cert = %this.cert_path.display(), "serving certificate reloaded")
+                    }
                     Ok(false) => {}
-                    Err(error) => tracing::warn!(%error, "serving certificate changed but could not be loaded; keeping the previous one"),
+                    Err(error) => {
+                        tracing::warn!(%error, "serving certificate changed but could not be loaded; keeping the previous one")
+                    }
                 }
             }
         })
@@ -224,7 +295,9 @@ pub fn install_crypto_provider() {
 }
 
 /// A TLS 1.2+ server configuration, ALPN http/1.1, with the given certificate resolver.
-pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<rustls::ServerConfig, CertError> {
+pub fn server_config(
+    resolver: Arc<dyn ResolvesServerCert>,
+) -> Result<rustls::ServerConfig, CertError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
@@ -255,7 +328,10 @@ impl CertFiles {
 }
 
 fn write_file(path: &Path, data: &str, private: bool) -> Result<(), CertError> {
-    let io = |source| CertError::Io { path: path.to_path_buf(), source };
+    let io = |source| CertError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, data).map_err(io)?;
     if private {
@@ -266,8 +342,16 @@ fn write_file(path: &Path, data: &str, private: bool) -> Result<(), CertError> {
 }
 
 /// Writes a CA (reused when `dir` already holds one) and a serving certificate into `dir`.
-pub fn write_dev_certs(dir: &Path, dns_names: &[String], ips: &[IpAddr], days: i64) -> Result<(CertFiles, String), CertError> {
-    std::fs::create_dir_all(dir).map_err(|source| CertError::Io { path: dir.to_path_buf(), source })?;
+pub fn write_dev_certs(
+    dir: &Path,
+    dns_names: &[String],
+    ips: &[IpAddr],
+    days: i64,
+) -> Result<(CertFiles, String), CertError> {
+    std::fs::create_dir_all(dir).map_err(|source| CertError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let files = CertFiles::in_dir(dir);
     let ca = if files.ca_cert.exists() && files.ca_key.exists() {
         let cert = String::from_utf8_lossy(&read(&files.ca_cert)?).into_owned();
@@ -294,11 +378,16 @@ pub fn ca_bundle(ca_pem: &str) -> String {
 
 /// Fills `caBundle` in every webhook of the (multi-document) webhook configuration YAML. With `url`, the
 /// webhooks call `url + service.path` instead of the in-cluster Service (for a webhook run outside the cluster).
-pub fn render_webhook_config(yaml: &str, ca_bundle: &str, url: Option<&str>) -> Result<String, RenderError> {
+pub fn render_webhook_config(
+    yaml: &str,
+    ca_bundle: &str,
+    url: Option<&str>,
+) -> Result<String, RenderError> {
     use serde_yaml_ng::Value;
     let mut out = String::new();
     for de in serde_yaml_ng::Deserializer::from_str(yaml) {
-        let mut doc: Value = serde::Deserialize::deserialize(de).map_err(|e| RenderError(e.to_string()))?;
+        let mut doc: Value =
+            serde::Deserialize::deserialize(de).map_err(|e| RenderError(e.to_string()))?;
         if doc.is_null() {
             continue;
         }
@@ -309,9 +398,17 @@ pub fn render_webhook_config(yaml: &str, ca_bundle: &str, url: Option<&str>) -> 
                 };
                 cc.insert("caBundle".into(), ca_bundle.into());
                 if let Some(base) = url {
-                    let path = cc.get("service").and_then(|s| s.get("path")).and_then(Value::as_str).unwrap_or("/").to_string();
+                    let path = cc
+                        .get("service")
+                        .and_then(|s| s.get("path"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("/")
+                        .to_string();
                     cc.remove("service");
-                    cc.insert("url".into(), format!("{}{path}", base.trim_end_matches('/')).into());
+                    cc.insert(
+                        "url".into(),
+                        format!("{}{path}", base.trim_end_matches('/')).into(),
+                    );
                 }
             }
         }
@@ -333,17 +430,26 @@ mod tests {
     #[test]
     fn rendering_fills_ca_bundle_and_switches_to_url() {
         let yaml = "kind: ValidatingWebhookConfiguration\nwebhooks:\n- name: a\n  clientConfig:\n    service: {name: ako-webhook, namespace: avi-system, path: /validate}\n";
-        let out = render_webhook_config(yaml, "Q0E=", Some("https://127.0.0.1:8443/")).expect("render");
+        let out =
+            render_webhook_config(yaml, "Q0E=", Some("https://127.0.0.1:8443/")).expect("render");
         assert!(out.contains("caBundle: Q0E="), "{out}");
-        assert!(out.contains("url: https://127.0.0.1:8443/validate"), "{out}");
+        assert!(
+            out.contains("url: https://127.0.0.1:8443/validate"),
+            "{out}"
+        );
         assert!(!out.contains("service:"), "{out}");
     }
 
     #[test]
     fn issued_certificate_loads_into_rustls_and_reload_picks_up_a_new_one() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (files, ca) = write_dev_certs(dir.path(), &["ako-webhook.ako.svc".into()], &["127.0.0.1".parse().expect("ip")], 30)
-            .expect("certs");
+        let (files, ca) = write_dev_certs(
+            dir.path(),
+            &["ako-webhook.ako.svc".into()],
+            &["127.0.0.1".parse().expect("ip")],
+            30,
+        )
+        .expect("certs");
         assert!(ca.contains("BEGIN CERTIFICATE"));
         let resolver = ReloadingResolver::load(&files.cert, &files.key).expect("load");
         assert!(!resolver.reload_if_changed().expect("no change"));
@@ -357,7 +463,8 @@ mod tests {
     #[test]
     fn a_broken_rotation_keeps_the_previous_certificate() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (files, _) = write_dev_certs(dir.path(), &["a.example".into()], &[], 30).expect("certs");
+        let (files, _) =
+            write_dev_certs(dir.path(), &["a.example".into()], &[], 30).expect("certs");
         let resolver = ReloadingResolver::load(&files.cert, &files.key).expect("load");
         let before = resolver.current.load_full();
         std::fs::write(&files.cert, "not a certificate").expect("write");

@@ -37,16 +37,29 @@ pub enum CheckError {
         source: std::io::Error,
     },
     #[error("{path}: document {doc}: {message}")]
-    Parse { path: PathBuf, doc: usize, message: String },
+    Parse {
+        path: PathBuf,
+        doc: usize,
+        message: String,
+    },
 }
 
 fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), CheckError> {
-    let io = |source| CheckError::Io { path: path.to_path_buf(), source };
+    let io = |source| CheckError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path).map_err(io)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
         entries.sort();
         for p in entries {
-            let is_manifest = p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+            let is_manifest = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
             if p.is_dir() || is_manifest {
                 collect_files(&p, out)?;
             }
@@ -58,10 +71,28 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), CheckError> 
     Ok(())
 }
 
-fn push_value(v: serde_json::Value, file: &Path, doc: usize, default_ns: &str, out: &mut Vec<Located>) -> Result<(), CheckError> {
-    let kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or("").to_string();
-    let api = v.get("apiVersion").and_then(|k| k.as_str()).unwrap_or("").to_string();
-    let err = |e: serde_json::Error| CheckError::Parse { path: file.to_path_buf(), doc, message: format!("{kind}: {e}") };
+fn push_value(
+    v: serde_json::Value,
+    file: &Path,
+    doc: usize,
+    default_ns: &str,
+    out: &mut Vec<Located>,
+) -> Result<(), CheckError> {
+    let kind = v
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or("")
+        .to_string();
+    let api = v
+        .get("apiVersion")
+        .and_then(|k| k.as_str())
+        .unwrap_or("")
+        .to_string();
+    let err = |e: serde_json::Error| CheckError::Parse {
+        path: file.to_path_buf(),
+        doc,
+        message: format!("{kind}: {e}"),
+    };
     let manifest = match (api.as_str(), kind.as_str()) {
         (_, "List") => {
             if let Some(items) = v.get("items").and_then(|i| i.as_array()) {
@@ -73,18 +104,27 @@ fn push_value(v: serde_json::Value, file: &Path, doc: usize, default_ns: &str, o
         }
         ("networking.k8s.io/v1", "Ingress") => {
             let mut ing: Ingress = serde_json::from_value(v).map_err(err)?;
-            ing.metadata.namespace.get_or_insert_with(|| default_ns.to_string());
+            ing.metadata
+                .namespace
+                .get_or_insert_with(|| default_ns.to_string());
             Manifest::Ingress(Box::new(ing))
         }
         ("v1", "Service") => {
             let mut svc: Service = serde_json::from_value(v).map_err(err)?;
-            svc.metadata.namespace.get_or_insert_with(|| default_ns.to_string());
+            svc.metadata
+                .namespace
+                .get_or_insert_with(|| default_ns.to_string());
             Manifest::Service(Box::new(svc))
         }
-        ("networking.k8s.io/v1", "IngressClass") => Manifest::IngressClass(Box::new(serde_json::from_value(v).map_err(err)?)),
+        ("networking.k8s.io/v1", "IngressClass") => {
+            Manifest::IngressClass(Box::new(serde_json::from_value(v).map_err(err)?))
+        }
         _ => return Ok(()),
     };
-    out.push(Located { file: file.to_path_buf(), manifest });
+    out.push(Located {
+        file: file.to_path_buf(),
+        manifest,
+    });
     Ok(())
 }
 
@@ -96,10 +136,17 @@ pub fn load(paths: &[PathBuf], default_ns: &str) -> Result<Vec<Located>, CheckEr
     }
     let mut out = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|source| CheckError::Io { path: file.clone(), source })?;
+        let text = std::fs::read_to_string(&file).map_err(|source| CheckError::Io {
+            path: file.clone(),
+            source,
+        })?;
         for (doc, de) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
-            let value: serde_json::Value = serde::Deserialize::deserialize(de)
-                .map_err(|e| CheckError::Parse { path: file.clone(), doc: doc + 1, message: e.to_string() })?;
+            let value: serde_json::Value =
+                serde::Deserialize::deserialize(de).map_err(|e| CheckError::Parse {
+                    path: file.clone(),
+                    doc: doc + 1,
+                    message: e.to_string(),
+                })?;
             if value.is_null() {
                 continue;
             }
@@ -143,8 +190,17 @@ pub fn check(manifests: &[Located], cfg: &Config) -> Vec<Finding> {
             }
             Manifest::IngressClass(_) => continue,
         };
-        let object = format!("{}/{}", meta.namespace.as_deref().unwrap_or(""), meta.name.as_deref().unwrap_or(""));
-        findings.push(Finding { file: m.file.clone(), kind, object, decision });
+        let object = format!(
+            "{}/{}",
+            meta.namespace.as_deref().unwrap_or(""),
+            meta.name.as_deref().unwrap_or("")
+        );
+        findings.push(Finding {
+            file: m.file.clone(),
+            kind,
+            object,
+            decision,
+        });
     }
     findings
 }
@@ -207,9 +263,15 @@ mod tests {
         let findings = check(&manifests, &cfg);
         let (text, denied) = report(&findings);
         assert!(denied, "{text}");
-        assert!(text.contains("Ingress b/steal: DENIED: host \"shop.avi.jarvis.lab\""), "{text}");
+        assert!(
+            text.contains("Ingress b/steal: DENIED: host \"shop.avi.jarvis.lab\""),
+            "{text}"
+        );
         assert!(!text.contains("default/other"), "{text}");
-        assert!(text.contains("3 objects read, 2 handled by ako: 1 would be denied"), "{text}");
+        assert!(
+            text.contains("3 objects read, 2 handled by ako: 1 would be denied"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -106,7 +106,9 @@ impl Config {
     /// The subdomain used for generated names: `defaultDomain` if set, else the first delegated one in
     /// sorted order (AKO's rule).
     pub fn generated_name_domain(&self) -> Option<&str> {
-        self.default_domain.as_deref().or_else(|| self.dns_domains.iter().min().map(String::as_str))
+        self.default_domain
+            .as_deref()
+            .or_else(|| self.dns_domains.iter().min().map(String::as_str))
     }
 }
 
@@ -179,30 +181,39 @@ pub fn read_config_source(path: &Path) -> Result<BTreeMap<String, String>, Strin
             if name.starts_with('.') || !entry.path().is_file() {
                 continue;
             }
-            let value = std::fs::read_to_string(entry.path()).map_err(|e| format!("{}: {e}", entry.path().display()))?;
+            let value = std::fs::read_to_string(entry.path())
+                .map_err(|e| format!("{}: {e}", entry.path().display()))?;
             map.insert(name, value.trim_end_matches('\n').to_string());
         }
         return Ok(map);
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let value: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     // Accept either the data map itself or a whole ConfigMap object.
     let data = match value.get("data") {
         Some(d) if value.get("kind").is_some() => d.clone(),
         _ => value,
     };
     let serde_yaml_ng::Value::Mapping(m) = data else {
-        return Err(format!("{}: expected a map of ConfigMap keys", path.display()));
+        return Err(format!(
+            "{}: expected a map of ConfigMap keys",
+            path.display()
+        ));
     };
     let mut map = BTreeMap::new();
     for (k, v) in m {
-        let key = k.as_str().ok_or_else(|| format!("{}: keys must be strings", path.display()))?.to_string();
+        let key = k
+            .as_str()
+            .ok_or_else(|| format!("{}: keys must be strings", path.display()))?
+            .to_string();
         let value = match v {
             serde_yaml_ng::Value::String(s) => s,
             serde_yaml_ng::Value::Bool(b) => b.to_string(),
             serde_yaml_ng::Value::Number(n) => n.to_string(),
             serde_yaml_ng::Value::Null => continue,
-            other => serde_json::to_string(&other).map_err(|e| format!("{}: {key}: {e}", path.display()))?,
+            other => serde_json::to_string(&other)
+                .map_err(|e| format!("{}: {key}: {e}", path.display()))?,
         };
         map.insert(key, value);
     }
@@ -228,7 +239,9 @@ fn parse_bool(key: &str, v: &str, errors: &mut Vec<String>) -> Option<bool> {
         "true" => Some(true),
         "false" => Some(false),
         _ => {
-            errors.push(format!("{key}: {v:?} is not a boolean; use \"true\" or \"false\""));
+            errors.push(format!(
+                "{key}: {v:?} is not a boolean; use \"true\" or \"false\""
+            ));
             None
         }
     }
@@ -239,7 +252,9 @@ fn normalize_domain(key: &str, raw: &str, errors: &mut Vec<String>) -> Option<St
     match crate::hosts::validate_dns_name(&d) {
         Ok(()) if !d.starts_with("*.") => Some(d),
         Ok(()) => {
-            errors.push(format!("{key}: {raw:?} must be a plain subdomain, not a wildcard"));
+            errors.push(format!(
+                "{key}: {raw:?} must be a plain subdomain, not a wildcard"
+            ));
             None
         }
         Err(e) => {
@@ -262,26 +277,47 @@ impl ConfigArgs {
                 tracing::debug!(key = %k, "configuration key not used by this command");
             }
         }
-        let pick = |flag: &Option<String>, key: &str| flag.clone().or_else(|| file.get(key).cloned());
+        let pick =
+            |flag: &Option<String>, key: &str| flag.clone().or_else(|| file.get(key).cloned());
         let mut c = Config::default();
 
         if let Some(v) = pick(&self.cluster_name, "clusterName") {
-            if v.is_empty() || !v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
-                errors.push(format!("clusterName: {v:?} must be non-empty and match ^[a-zA-Z0-9-_]+$"));
+            if v.is_empty()
+                || !v
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+            {
+                errors.push(format!(
+                    "clusterName: {v:?} must be non-empty and match ^[a-zA-Z0-9-_]+$"
+                ));
             }
             c.cluster_name = v;
         }
         if let Some(v) = pick(&self.log_level, "logLevel") {
             match v.to_ascii_uppercase().as_str() {
-                "INFO" | "DEBUG" | "WARN" | "WARNING" | "ERROR" | "TRACE" => c.log_level = v.to_ascii_uppercase(),
-                _ => errors.push(format!("logLevel: {v:?} is not one of INFO, DEBUG, WARN, ERROR")),
+                "INFO" | "DEBUG" | "WARN" | "WARNING" | "ERROR" | "TRACE" => {
+                    c.log_level = v.to_ascii_uppercase()
+                }
+                _ => errors.push(format!(
+                    "logLevel: {v:?} is not one of INFO, DEBUG, WARN, ERROR"
+                )),
             }
         }
-        let mut domains: Vec<String> = self.dns_domains.iter().filter(|d| !d.trim().is_empty()).cloned().collect();
+        let mut domains: Vec<String> = self
+            .dns_domains
+            .iter()
+            .filter(|d| !d.trim().is_empty())
+            .cloned()
+            .collect();
         if domains.is_empty()
             && let Some(v) = file.get("dnsDomains")
         {
-            domains = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+            domains = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
         }
         for d in &domains {
             if let Some(n) = normalize_domain("dnsDomains", d, &mut errors)
@@ -296,14 +332,21 @@ impl ConfigArgs {
                 && !c.dns_domains.is_empty()
                 && !c.dns_domains.contains(d)
             {
-                errors.push(format!("defaultDomain: {d:?} is not one of the DNS domains {:?}", c.dns_domains));
+                errors.push(format!(
+                    "defaultDomain: {d:?} is not one of the DNS domains {:?}",
+                    c.dns_domains
+                ));
             }
         }
         if let Some(v) = pick(&self.fqdn_reuse_policy, "fqdnReusePolicy") {
             match v.as_str() {
                 "Strict" => c.fqdn_reuse_policy = FqdnReusePolicy::Strict,
-                "InterNamespaceAllowed" => c.fqdn_reuse_policy = FqdnReusePolicy::InterNamespaceAllowed,
-                _ => errors.push(format!("fqdnReusePolicy: {v:?} is not Strict or InterNamespaceAllowed")),
+                "InterNamespaceAllowed" => {
+                    c.fqdn_reuse_policy = FqdnReusePolicy::InterNamespaceAllowed
+                }
+                _ => errors.push(format!(
+                    "fqdnReusePolicy: {v:?} is not Strict or InterNamespaceAllowed"
+                )),
             }
         }
         if let Some(v) = pick(&self.auto_fqdn, "autoFQDN") {
@@ -314,7 +357,9 @@ impl ConfigArgs {
                 _ => errors.push(format!("autoFQDN: {v:?} is not default, flat or disabled")),
             }
         }
-        if let Some(v) = pick(&self.vip_network_list, "vipNetworkList").filter(|v| !v.trim().is_empty()) {
+        if let Some(v) =
+            pick(&self.vip_network_list, "vipNetworkList").filter(|v| !v.trim().is_empty())
+        {
             match serde_json::from_str::<Vec<VipNetwork>>(&v) {
                 Ok(list) => {
                     for (i, n) in list.iter().enumerate() {
@@ -348,7 +393,11 @@ impl ConfigArgs {
         if let Some(v) = pick(&self.legacy_ingress_class, "legacyIngressClass") {
             c.legacy_class_value = v;
         }
-        if errors.is_empty() { Ok(c) } else { Err(ConfigErrors(errors)) }
+        if errors.is_empty() {
+            Ok(c)
+        } else {
+            Err(ConfigErrors(errors))
+        }
     }
 }
 
@@ -382,7 +431,14 @@ mod tests {
         };
         let err = a.resolve().expect_err("invalid");
         let text = err.to_string();
-        for key in ["clusterName", "fqdnReusePolicy", "autoFQDN", "vipNetworkList", "defaultIngController", "dnsDomains"] {
+        for key in [
+            "clusterName",
+            "fqdnReusePolicy",
+            "autoFQDN",
+            "vipNetworkList",
+            "defaultIngController",
+            "dnsDomains",
+        ] {
             assert!(text.contains(key), "{key} missing from {text}");
         }
         assert_eq!(err.0.len(), 6);
@@ -390,8 +446,14 @@ mod tests {
 
     #[test]
     fn domains_are_normalized_and_deduplicated() {
-        let a = ConfigArgs { dns_domains: vec!["Avi.Jarvis.Lab.".into(), "avi.jarvis.lab".into()], ..args() };
-        assert_eq!(a.resolve().expect("valid").dns_domains, vec!["avi.jarvis.lab".to_string()]);
+        let a = ConfigArgs {
+            dns_domains: vec!["Avi.Jarvis.Lab.".into(), "avi.jarvis.lab".into()],
+            ..args()
+        };
+        assert_eq!(
+            a.resolve().expect("valid").dns_domains,
+            vec!["avi.jarvis.lab".to_string()]
+        );
     }
 
     #[test]
@@ -403,11 +465,18 @@ mod tests {
             "apiVersion: v1\nkind: ConfigMap\ndata:\n  clusterName: lab\n  fqdnReusePolicy: Strict\n  vipNetworkList: '[{\"networkName\":\"dpg\",\"cidr\":\"10.10.18.0/26\"}]'\n",
         )
         .expect("write");
-        let a = ConfigArgs { config_file: Some(path), cluster_name: Some("override".into()), ..args() };
+        let a = ConfigArgs {
+            config_file: Some(path),
+            cluster_name: Some("override".into()),
+            ..args()
+        };
         let c = a.resolve().expect("valid");
         assert_eq!(c.cluster_name, "override");
         assert_eq!(c.fqdn_reuse_policy, FqdnReusePolicy::Strict);
-        assert_eq!(c.vip_networks[0].cidr, Some("10.10.18.0/26".parse().expect("net")));
+        assert_eq!(
+            c.vip_networks[0].cidr,
+            Some("10.10.18.0/26".parse().expect("net"))
+        );
     }
 
     #[test]
@@ -415,13 +484,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::write(dir.path().join("autoFQDN"), "flat\n").expect("write");
         std::fs::create_dir(dir.path().join("..data")).expect("mkdir");
-        let a = ConfigArgs { config_file: Some(dir.path().to_path_buf()), ..args() };
+        let a = ConfigArgs {
+            config_file: Some(dir.path().to_path_buf()),
+            ..args()
+        };
         assert_eq!(a.resolve().expect("valid").auto_fqdn, AutoFqdn::Flat);
     }
 
     #[test]
     fn generated_names_use_default_domain_or_the_first_sorted_domain() {
-        let mut c = Config { dns_domains: vec!["z.lab".into(), "a.lab".into()], ..Config::default() };
+        let mut c = Config {
+            dns_domains: vec!["z.lab".into(), "a.lab".into()],
+            ..Config::default()
+        };
         assert_eq!(c.generated_name_domain(), Some("a.lab"));
         c.default_domain = Some("z.lab".into());
         assert_eq!(c.generated_name_domain(), Some("z.lab"));

@@ -27,16 +27,27 @@ impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NameError::Empty => write!(f, "the name is empty"),
-            NameError::TooLong(n) => write!(f, "the name is {n} characters long; DNS allows at most {MAX_NAME}"),
-            NameError::EmptyLabel => write!(f, "the name has an empty label (\"..\" or a leading dot)"),
+            NameError::TooLong(n) => write!(
+                f,
+                "the name is {n} characters long; DNS allows at most {MAX_NAME}"
+            ),
+            NameError::EmptyLabel => {
+                write!(f, "the name has an empty label (\"..\" or a leading dot)")
+            }
             NameError::LabelTooLong { label, len } => {
-                write!(f, "label {label:?} is {len} characters long; DNS allows at most {MAX_LABEL}")
+                write!(
+                    f,
+                    "label {label:?} is {len} characters long; DNS allows at most {MAX_LABEL}"
+                )
             }
             NameError::BadLabel(l) => write!(
                 f,
                 "label {l:?} must consist of lowercase letters, digits and '-', and start and end with a letter or digit"
             ),
-            NameError::MisplacedWildcard => write!(f, "a wildcard is allowed only as the whole first label (\"*.example.com\")"),
+            NameError::MisplacedWildcard => write!(
+                f,
+                "a wildcard is allowed only as the whole first label (\"*.example.com\")"
+            ),
         }
     }
 }
@@ -69,7 +80,10 @@ pub fn validate_dns_name(name: &str) -> Result<(), NameError> {
             return Err(NameError::EmptyLabel);
         }
         if label.len() > MAX_LABEL {
-            return Err(NameError::LabelTooLong { label: label.to_string(), len: label.len() });
+            return Err(NameError::LabelTooLong {
+                label: label.to_string(),
+                len: label.len(),
+            });
         }
         if label.contains('*') {
             if i == 0 && label == "*" && name.len() > 2 {
@@ -87,7 +101,10 @@ pub fn validate_dns_name(name: &str) -> Result<(), NameError> {
 /// True when normalized `host` is `domain` or lies below it on a label boundary.
 pub fn within(host: &str, domain: &str) -> bool {
     let h = host.strip_prefix("*.").unwrap_or(host);
-    h == domain || (h.len() > domain.len() && h.ends_with(domain) && h.as_bytes()[h.len() - domain.len() - 1] == b'.')
+    h == domain
+        || (h.len() > domain.len()
+            && h.ends_with(domain)
+            && h.as_bytes()[h.len() - domain.len() - 1] == b'.')
 }
 
 /// The first delegated subdomain containing `host`, if any.
@@ -109,7 +126,9 @@ impl HostError {
     pub fn describe(&self, field: Option<&str>) -> String {
         let at = field.map(|f| format!(" ({f})")).unwrap_or_default();
         match self {
-            HostError::Invalid { host, reason } => format!("host {host:?}{at} is not a valid DNS name: {reason}"),
+            HostError::Invalid { host, reason } => {
+                format!("host {host:?}{at} is not a valid DNS name: {reason}")
+            }
             HostError::OutsideDomains { host, domains } => {
                 let hints: Vec<String> = domains.iter().map(|d| format!(".{d}")).collect();
                 format!(
@@ -134,12 +153,18 @@ impl fmt::Display for HostError {
 /// Checks a raw host against the delegated subdomains; returns the normalized host.
 pub fn check_host(raw: &str, domains: &[String]) -> Result<String, HostError> {
     let host = normalize(raw);
-    validate_dns_name(&host).map_err(|reason| HostError::Invalid { host: host.clone(), reason })?;
+    validate_dns_name(&host).map_err(|reason| HostError::Invalid {
+        host: host.clone(),
+        reason,
+    })?;
     if domains.is_empty() {
         return Err(HostError::NoDomains { host });
     }
     if delegated_domain(&host, domains).is_none() {
-        return Err(HostError::OutsideDomains { host, domains: domains.to_vec() });
+        return Err(HostError::OutsideDomains {
+            host,
+            domains: domains.to_vec(),
+        });
     }
     Ok(host)
 }
@@ -184,7 +209,8 @@ mod tests {
                 (w, g) => panic!("{input}: want {w:?} got {g:?}"),
             }
         }
-        let e = check_host(&format!("{long_label}.avi.jarvis.lab"), &domains()).expect_err("long label");
+        let e = check_host(&format!("{long_label}.avi.jarvis.lab"), &domains())
+            .expect_err("long label");
         assert!(e.to_string().contains("64 characters"), "{e}");
         let e = check_host(&too_long_total, &domains()).expect_err("long name");
         assert!(e.to_string().contains("at most 253"), "{e}");
@@ -192,7 +218,8 @@ mod tests {
 
     #[test]
     fn denial_message_names_the_domains_and_the_fix() {
-        let e = check_host("shop.example.com", &["avi.jarvis.lab".to_string()]).expect_err("outside");
+        let e =
+            check_host("shop.example.com", &["avi.jarvis.lab".to_string()]).expect_err("outside");
         assert_eq!(
             e.to_string(),
             "host \"shop.example.com\" is outside the delegated DNS subdomains [avi.jarvis.lab]; use a host ending in .avi.jarvis.lab"
@@ -201,7 +228,10 @@ mod tests {
 
     #[test]
     fn no_configured_domain_is_an_explicit_error() {
-        assert!(matches!(check_host("a.b", &[]), Err(HostError::NoDomains { .. })));
+        assert!(matches!(
+            check_host("a.b", &[]),
+            Err(HostError::NoDomains { .. })
+        ));
     }
 
     #[test]

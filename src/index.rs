@@ -20,10 +20,16 @@ pub struct ObjKey {
 
 impl ObjKey {
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        Self { namespace: namespace.into(), name: name.into() }
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
     }
     pub fn of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Self {
-        Self::new(meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default())
+        Self::new(
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+        )
     }
 }
 
@@ -55,14 +61,23 @@ impl IngressClaims {
     /// Derives claims with the same conversion the webhook and reconciler use.
     pub fn of(ing: &Ingress, cfg: &Config) -> Self {
         let (intent, _) = intent::translate_ingress(ing, cfg);
-        Self::from_intent(&intent, ing.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()))
+        Self::from_intent(
+            &intent,
+            ing.metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.as_second()),
+        )
     }
 
     /// Claims of an already translated Ingress.
     pub fn from_intent(intent: &intent::IngressIntent, created: Option<i64>) -> Self {
         let mut hosts: Vec<(String, Vec<PathClaim>)> = Vec::with_capacity(intent.hosts.len());
         for h in &intent.hosts {
-            let paths = h.routes.iter().map(|r| PathClaim { path: r.path.clone(), path_type: r.path_type.clone() });
+            let paths = h.routes.iter().map(|r| PathClaim {
+                path: r.path.clone(),
+                path_type: r.path_type.clone(),
+            });
             match hosts.iter_mut().find(|(name, _)| *name == h.host) {
                 Some((_, existing)) => existing.extend(paths),
                 None => hosts.push((h.host.clone(), paths.collect())),
@@ -78,7 +93,11 @@ impl IngressClaims {
 
     /// Ownership order: oldest creationTimestamp first, then namespace/name. Unstored objects sort last.
     pub fn order_key(&self) -> (i64, &str, &str) {
-        (self.created.unwrap_or(i64::MAX), &self.key.namespace, &self.key.name)
+        (
+            self.created.unwrap_or(i64::MAX),
+            &self.key.namespace,
+            &self.key.name,
+        )
     }
 }
 
@@ -117,13 +136,18 @@ impl Snapshot {
         self.remove_ingress(&claims.key.clone());
         let claims = Arc::new(claims);
         for (host, _) in &claims.hosts {
-            self.by_host.entry(host.clone()).or_default().push(Arc::clone(&claims));
+            self.by_host
+                .entry(host.clone())
+                .or_default()
+                .push(Arc::clone(&claims));
         }
         self.ingresses.insert(claims.key.clone(), claims);
     }
 
     pub fn remove_ingress(&mut self, key: &ObjKey) {
-        let Some(old) = self.ingresses.remove(key) else { return };
+        let Some(old) = self.ingresses.remove(key) else {
+            return;
+        };
         for (host, _) in &old.hosts {
             if let Some(list) = self.by_host.get_mut(host) {
                 list.retain(|c| c.key != *key);
@@ -145,7 +169,9 @@ impl Snapshot {
 
     pub fn upsert_class(&mut self, ic: &IngressClass) {
         if let Some(name) = ic.metadata.name.clone() {
-            self.classes.classes.insert(name, ClassInfo::from_ingress_class(ic));
+            self.classes
+                .classes
+                .insert(name, ClassInfo::from_ingress_class(ic));
         }
     }
 
@@ -161,11 +187,19 @@ impl Snapshot {
     }
 
     pub fn set_secret(&mut self, key: ObjKey, present: bool) {
-        if present { self.secrets.insert(key) } else { self.secrets.remove(&key) };
+        if present {
+            self.secrets.insert(key)
+        } else {
+            self.secrets.remove(&key)
+        };
     }
 
     pub fn set_service(&mut self, key: ObjKey, present: bool) {
-        if present { self.services.insert(key) } else { self.services.remove(&key) };
+        if present {
+            self.services.insert(key)
+        } else {
+            self.services.remove(&key)
+        };
     }
 
     pub fn replace_secrets(&mut self, all: HashSet<ObjKey>) {
@@ -202,7 +236,11 @@ pub struct Index {
 
 impl Index {
     pub fn new(cfg: Arc<Config>) -> Self {
-        Self { snapshot: RwLock::new(Snapshot::default()), sync: RwLock::new(SyncState::default()), cfg }
+        Self {
+            snapshot: RwLock::new(Snapshot::default()),
+            sync: RwLock::new(SyncState::default()),
+            cfg,
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -268,7 +306,9 @@ mod tests {
         let stored = claims("z", "z", Some(100), &[]);
         let unstored = claims("a", "a", None, &[]);
         assert!(stored.order_key() < unstored.order_key());
-        assert!(claims("a", "b", Some(5), &[]).order_key() < claims("b", "a", Some(5), &[]).order_key());
+        assert!(
+            claims("a", "b", Some(5), &[]).order_key() < claims("b", "a", Some(5), &[]).order_key()
+        );
     }
 
     #[test]

@@ -31,10 +31,19 @@ pub enum ClassRef {
 
 /// Reads the class reference of an Ingress; the field wins over the annotation, as in Kubernetes.
 pub fn classify(ing: &Ingress) -> ClassRef {
-    if let Some(name) = ing.spec.as_ref().and_then(|s| s.ingress_class_name.as_ref()) {
+    if let Some(name) = ing
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.as_ref())
+    {
         return ClassRef::Name(name.clone());
     }
-    match ing.metadata.annotations.as_ref().and_then(|a| a.get(config::LEGACY_CLASS_ANNOTATION)) {
+    match ing
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(config::LEGACY_CLASS_ANNOTATION))
+    {
         Some(v) => ClassRef::Legacy(v.clone()),
         None => ClassRef::Unset,
     }
@@ -55,7 +64,10 @@ impl ClassInfo {
             .as_ref()
             .and_then(|a| a.get(config::DEFAULT_CLASS_ANNOTATION))
             .is_some_and(|v| v == "true");
-        Self { controller: ic.spec.as_ref().and_then(|s| s.controller.clone()), is_default }
+        Self {
+            controller: ic.spec.as_ref().and_then(|s| s.controller.clone()),
+            is_default,
+        }
     }
 }
 
@@ -113,10 +125,18 @@ pub struct Problem {
 
 impl Problem {
     pub fn deny(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Deny, field: field.into(), message: message.into() }
+        Self {
+            severity: Severity::Deny,
+            field: field.into(),
+            message: message.into(),
+        }
     }
     pub fn warn(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warn, field: field.into(), message: message.into() }
+        Self {
+            severity: Severity::Warn,
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -200,7 +220,10 @@ fn backend_of(b: &k8s_openapi::api::networking::v1::IngressBackend) -> Option<Ba
         },
         None => BackendPort::Unset,
     };
-    Some(Backend { service: svc.name.clone(), port })
+    Some(Backend {
+        service: svc.name.clone(),
+        port,
+    })
 }
 
 /// AKO's generated host for a rule without one: `<ingress>.<namespace>.<domain>`.
@@ -216,7 +239,12 @@ pub fn translate_ingress(ing: &Ingress, cfg: &Config) -> (IngressIntent, Vec<Pro
     let mut hosts_out: Vec<HostRoutes> = Vec::new();
     let spec = ing.spec.as_ref();
 
-    for (i, rule) in spec.and_then(|s| s.rules.as_ref()).into_iter().flatten().enumerate() {
+    for (i, rule) in spec
+        .and_then(|s| s.rules.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let routes: Vec<Route> = rule
             .http
             .as_ref()
@@ -259,12 +287,25 @@ pub fn translate_ingress(ing: &Ingress, cfg: &Config) -> (IngressIntent, Vec<Pro
                 (generated, true)
             }
         };
-        hosts_out.push(HostRoutes { host, generated, rule: i, routes });
+        hosts_out.push(HostRoutes {
+            host,
+            generated,
+            rule: i,
+            routes,
+        });
     }
 
     let mut tls_out = Vec::new();
-    for (i, tls) in spec.and_then(|s| s.tls.as_ref()).into_iter().flatten().enumerate() {
-        let mut block = TlsBlock { hosts: Vec::new(), secret: tls.secret_name.clone().filter(|s| !s.is_empty()) };
+    for (i, tls) in spec
+        .and_then(|s| s.tls.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let mut block = TlsBlock {
+            hosts: Vec::new(),
+            secret: tls.secret_name.clone().filter(|s| !s.is_empty()),
+        };
         for (j, raw) in tls.hosts.iter().flatten().enumerate() {
             let field = format!("spec.tls[{i}].hosts[{j}]");
             match hosts::check_host(raw, &cfg.dns_domains) {
@@ -284,8 +325,17 @@ pub fn translate_ingress(ing: &Ingress, cfg: &Config) -> (IngressIntent, Vec<Pro
         tls_out.push(block);
     }
 
-    let default_backend = spec.and_then(|s| s.default_backend.as_ref()).and_then(backend_of);
-    let intent = IngressIntent { namespace, name, class: classify(ing), hosts: hosts_out, tls: tls_out, default_backend };
+    let default_backend = spec
+        .and_then(|s| s.default_backend.as_ref())
+        .and_then(backend_of);
+    let intent = IngressIntent {
+        namespace,
+        name,
+        class: classify(ing),
+        hosts: hosts_out,
+        tls: tls_out,
+        default_backend,
+    };
     (intent, problems)
 }
 
@@ -309,7 +359,9 @@ pub struct ServiceIntent {
 
 /// Whether a Service is a LoadBalancer Service that ako handles.
 pub fn service_is_ours(svc: &Service, cfg: &Config) -> bool {
-    let Some(spec) = svc.spec.as_ref() else { return false };
+    let Some(spec) = svc.spec.as_ref() else {
+        return false;
+    };
     if spec.type_.as_deref() != Some("LoadBalancer") {
         return false;
     }
@@ -349,7 +401,10 @@ pub fn translate_service(svc: &Service, cfg: &Config) -> (ServiceIntent, Vec<Pro
         }
     } else if cfg.auto_fqdn != AutoFqdn::Disabled {
         match cfg.generated_name_domain() {
-            None => problems.push(Problem::warn("", "no FQDN will be published: no DNS subdomain is configured")),
+            None => problems.push(Problem::warn(
+                "",
+                "no FQDN will be published: no DNS subdomain is configured",
+            )),
             Some(domain) => {
                 if let Some(fqdn) = auto_fqdn(&name, &namespace, domain, cfg.auto_fqdn) {
                     match hosts::validate_dns_name(&fqdn) {
@@ -364,15 +419,26 @@ pub fn translate_service(svc: &Service, cfg: &Config) -> (ServiceIntent, Vec<Pro
         }
     }
 
-    let spec_ip = svc.spec.as_ref().and_then(|s| s.load_balancer_ip.as_deref()).filter(|s| !s.is_empty());
-    let ann_ip = annotations.and_then(|a| a.get(config::LB_IP_ANNOTATION)).map(String::as_str).filter(|s| !s.is_empty());
-    let parse_ip = |raw: &str, field: &str, problems: &mut Vec<Problem>| match raw.trim().parse::<IpAddr>() {
-        Ok(ip) => Some(ip),
-        Err(_) => {
-            problems.push(Problem::deny(field, format!("{raw:?} ({field}) is not an IP address")));
-            None
-        }
-    };
+    let spec_ip = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.load_balancer_ip.as_deref())
+        .filter(|s| !s.is_empty());
+    let ann_ip = annotations
+        .and_then(|a| a.get(config::LB_IP_ANNOTATION))
+        .map(String::as_str)
+        .filter(|s| !s.is_empty());
+    let parse_ip =
+        |raw: &str, field: &str, problems: &mut Vec<Problem>| match raw.trim().parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                problems.push(Problem::deny(
+                    field,
+                    format!("{raw:?} ({field}) is not an IP address"),
+                ));
+                None
+            }
+        };
     let spec_parsed = spec_ip.and_then(|r| parse_ip(r, "spec.loadBalancerIP", &mut problems));
     let ann_field = format!("metadata.annotations[{}]", config::LB_IP_ANNOTATION);
     let ann_parsed = ann_ip.and_then(|r| parse_ip(r, &ann_field, &mut problems));
@@ -380,17 +446,29 @@ pub fn translate_service(svc: &Service, cfg: &Config) -> (ServiceIntent, Vec<Pro
         (Some(a), Some(b)) if a != b => {
             problems.push(Problem::deny(
                 "spec.loadBalancerIP",
-                format!("spec.loadBalancerIP {a} and annotation {} {b} disagree; set only one", config::LB_IP_ANNOTATION),
+                format!(
+                    "spec.loadBalancerIP {a} and annotation {} {b} disagree; set only one",
+                    config::LB_IP_ANNOTATION
+                ),
             ));
             None
         }
         (a, b) => a.or(b),
     };
     if let Some(ip) = requested_ip {
-        let cidrs: Vec<ipnet::IpNet> = cfg.vip_networks.iter().flat_map(|n| n.cidr.iter().chain(n.v6cidr.iter())).copied().collect();
+        let cidrs: Vec<ipnet::IpNet> = cfg
+            .vip_networks
+            .iter()
+            .flat_map(|n| n.cidr.iter().chain(n.v6cidr.iter()))
+            .copied()
+            .collect();
         if !cidrs.is_empty() && !cidrs.iter().any(|c| c.contains(&ip)) {
             let list: Vec<String> = cidrs.iter().map(ToString::to_string).collect();
-            let field = if spec_parsed.is_some() { "spec.loadBalancerIP".to_string() } else { ann_field };
+            let field = if spec_parsed.is_some() {
+                "spec.loadBalancerIP".to_string()
+            } else {
+                ann_field
+            };
             problems.push(Problem::deny(
                 &field,
                 format!("requested VIP {ip} ({field}) is outside the VIP networks [{}]; pick an address inside them", list.join(", ")),
@@ -398,7 +476,16 @@ pub fn translate_service(svc: &Service, cfg: &Config) -> (ServiceIntent, Vec<Pro
         }
     }
 
-    (ServiceIntent { namespace, name, fqdns, fqdn_source, requested_ip }, problems)
+    (
+        ServiceIntent {
+            namespace,
+            name,
+            fqdns,
+            fqdn_source,
+            requested_ip,
+        },
+        problems,
+    )
 }
 
 #[cfg(test)]
@@ -431,20 +518,65 @@ mod tests {
     fn class_resolution_table() {
         let mut view = ClassView::default();
         let c = cfg();
-        assert!(view.is_ours(&ClassRef::Name("avi-lb".into()), &c), "our class name before the class object exists");
+        assert!(
+            view.is_ours(&ClassRef::Name("avi-lb".into()), &c),
+            "our class name before the class object exists"
+        );
         assert!(!view.is_ours(&ClassRef::Name("nginx".into()), &c));
         assert!(view.is_ours(&ClassRef::Legacy("avi".into()), &c));
         assert!(!view.is_ours(&ClassRef::Legacy("nginx".into()), &c));
-        assert!(view.is_ours(&ClassRef::Unset, &c), "defaultIngController=true and no default class");
-        view.classes.insert("nginx".into(), ClassInfo { controller: Some("k8s.io/ingress-nginx".into()), is_default: true });
-        assert!(!view.is_ours(&ClassRef::Unset, &c), "another class is the default");
-        view.classes.insert("avi-lb".into(), ClassInfo { controller: Some(config::INGRESS_CONTROLLER.into()), is_default: true });
-        assert!(view.is_ours(&ClassRef::Unset, &c), "our class is marked default");
-        view.classes.insert("mine".into(), ClassInfo { controller: Some(config::INGRESS_CONTROLLER.into()), is_default: false });
-        assert!(view.is_ours(&ClassRef::Name("mine".into()), &c), "any class with our controller");
-        view.classes.insert("avi-lb".into(), ClassInfo { controller: Some("other".into()), is_default: false });
-        assert!(!view.is_ours(&ClassRef::Name("avi-lb".into()), &c), "the class object decides over the name");
-        let no_default = Config { default_ing_controller: false, ..cfg() };
+        assert!(
+            view.is_ours(&ClassRef::Unset, &c),
+            "defaultIngController=true and no default class"
+        );
+        view.classes.insert(
+            "nginx".into(),
+            ClassInfo {
+                controller: Some("k8s.io/ingress-nginx".into()),
+                is_default: true,
+            },
+        );
+        assert!(
+            !view.is_ours(&ClassRef::Unset, &c),
+            "another class is the default"
+        );
+        view.classes.insert(
+            "avi-lb".into(),
+            ClassInfo {
+                controller: Some(config::INGRESS_CONTROLLER.into()),
+                is_default: true,
+            },
+        );
+        assert!(
+            view.is_ours(&ClassRef::Unset, &c),
+            "our class is marked default"
+        );
+        view.classes.insert(
+            "mine".into(),
+            ClassInfo {
+                controller: Some(config::INGRESS_CONTROLLER.into()),
+                is_default: false,
+            },
+        );
+        assert!(
+            view.is_ours(&ClassRef::Name("mine".into()), &c),
+            "any class with our controller"
+        );
+        view.classes.insert(
+            "avi-lb".into(),
+            ClassInfo {
+                controller: Some("other".into()),
+                is_default: false,
+            },
+        );
+        assert!(
+            !view.is_ours(&ClassRef::Name("avi-lb".into()), &c),
+            "the class object decides over the name"
+        );
+        let no_default = Config {
+            default_ing_controller: false,
+            ..cfg()
+        };
         assert!(!ClassView::default().is_ours(&ClassRef::Unset, &no_default));
     }
 
@@ -475,7 +607,10 @@ spec:
         assert_eq!(intent.hosts[0].host, "hackazon.avi.jarvis.lab");
         assert_eq!(
             intent.hosts[0].routes[0].backend,
-            Some(Backend { service: "hackazon".into(), port: BackendPort::Number(80) })
+            Some(Backend {
+                service: "hackazon".into(),
+                port: BackendPort::Number(80)
+            })
         );
         assert_eq!(intent.class, ClassRef::Legacy("avi".into()));
     }
@@ -483,30 +618,55 @@ spec:
     #[test]
     fn ingress_problem_table() {
         let cases: Vec<(&str, &str, Vec<&str>)> = vec![
-            ("outside host", "rules: [{host: shop.example.com}]", vec!["spec.rules[0].host", "outside the delegated"]),
-            ("label boundary", "rules: [{host: evilavi.jarvis.lab}]", vec!["outside"]),
-            ("bad wildcard", "rules: [{host: 'a.*.avi.jarvis.lab'}]", vec!["wildcard"]),
+            (
+                "outside host",
+                "rules: [{host: shop.example.com}]",
+                vec!["spec.rules[0].host", "outside the delegated"],
+            ),
+            (
+                "label boundary",
+                "rules: [{host: evilavi.jarvis.lab}]",
+                vec!["outside"],
+            ),
+            (
+                "bad wildcard",
+                "rules: [{host: 'a.*.avi.jarvis.lab'}]",
+                vec!["wildcard"],
+            ),
             (
                 "tls host not in rules",
                 "rules: [{host: a.avi.jarvis.lab}]\n  tls: [{hosts: [b.avi.jarvis.lab], secretName: s}]",
                 vec!["spec.tls[0].hosts[0]", "does not appear in spec.rules"],
             ),
-            ("tls host outside", "tls: [{hosts: [x.example.com]}]", vec!["spec.tls[0].hosts[0]", "outside"]),
+            (
+                "tls host outside",
+                "tls: [{hosts: [x.example.com]}]",
+                vec!["spec.tls[0].hosts[0]", "outside"],
+            ),
         ];
         for (name, spec, wants) in cases {
-            let ing = ingress(&format!("metadata: {{name: a, namespace: n}}\nspec:\n  {spec}"));
+            let ing = ingress(&format!(
+                "metadata: {{name: a, namespace: n}}\nspec:\n  {spec}"
+            ));
             let (_, problems) = translate_ingress(&ing, &cfg());
             let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            assert!(problems.iter().all(|p| p.severity == Severity::Deny), "{name}");
+            assert!(
+                problems.iter().all(|p| p.severity == Severity::Deny),
+                "{name}"
+            );
             for w in wants {
-                assert!(text.iter().any(|t| t.contains(w)), "{name}: {w:?} not in {text:?}");
+                assert!(
+                    text.iter().any(|t| t.contains(w)),
+                    "{name}: {w:?} not in {text:?}"
+                );
             }
         }
     }
 
     #[test]
     fn a_rule_without_host_gets_akos_generated_name() {
-        let ing = ingress("metadata: {name: web, namespace: shop}\nspec: {rules: [{http: {paths: []}}]}");
+        let ing =
+            ingress("metadata: {name: web, namespace: shop}\nspec: {rules: [{http: {paths: []}}]}");
         let (intent, problems) = translate_ingress(&ing, &cfg());
         assert!(problems.is_empty());
         assert_eq!(intent.hosts[0].host, "web.shop.avi.jarvis.lab");
@@ -516,12 +676,22 @@ spec:
     #[test]
     fn a_generated_name_that_is_not_dns_is_denied_with_the_reason() {
         let long = "x".repeat(64);
-        let ing = ingress(&format!("metadata: {{name: {long}, namespace: shop}}\nspec: {{rules: [{{}}]}}"));
+        let ing = ingress(&format!(
+            "metadata: {{name: {long}, namespace: shop}}\nspec: {{rules: [{{}}]}}"
+        ));
         let (_, problems) = translate_ingress(&ing, &cfg());
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].message.contains("64 characters"), "{}", problems[0]);
+        assert!(
+            problems[0].message.contains("64 characters"),
+            "{}",
+            problems[0]
+        );
         let (_, problems) = translate_ingress(&ing, &Config::default());
-        assert!(problems[0].message.contains("no DNS subdomain"), "{}", problems[0]);
+        assert!(
+            problems[0].message.contains("no DNS subdomain"),
+            "{}",
+            problems[0]
+        );
     }
 
     #[test]
@@ -529,29 +699,70 @@ spec:
         let c = cfg();
         let cases = [
             ("{type: LoadBalancer}", true),
-            ("{type: LoadBalancer, loadBalancerClass: ako.vmware.com/avi-lb}", true),
+            (
+                "{type: LoadBalancer, loadBalancerClass: ako.vmware.com/avi-lb}",
+                true,
+            ),
             ("{type: LoadBalancer, loadBalancerClass: metallb}", false),
             ("{type: ClusterIP}", false),
             ("{}", false),
         ];
         for (spec, want) in cases {
-            let svc = service(&format!("metadata: {{name: s, namespace: n}}\nspec: {spec}"));
+            let svc = service(&format!(
+                "metadata: {{name: s, namespace: n}}\nspec: {spec}"
+            ));
             assert_eq!(service_is_ours(&svc, &c), want, "{spec}");
         }
         let svc = service("metadata: {name: s, namespace: n}\nspec: {type: LoadBalancer}");
-        assert!(!service_is_ours(&svc, &Config { default_lb_controller: false, ..cfg() }));
+        assert!(!service_is_ours(
+            &svc,
+            &Config {
+                default_lb_controller: false,
+                ..cfg()
+            }
+        ));
     }
 
     #[test]
     fn service_fqdn_and_vip_table() {
         let long = "n".repeat(64);
         let cases: Vec<(&str, &str, Vec<&str>, Vec<&str>)> = vec![
-            ("avisvc-lb", "", vec!["avisvc-lb.vmug.avi.jarvis.lab"], vec![]),
-            ("s", "annotations: {external-dns.alpha.kubernetes.io/hostname: 'a.avi.jarvis.lab, B.avi.jarvis.lab'}", vec!["a.avi.jarvis.lab", "b.avi.jarvis.lab"], vec![]),
-            ("s", "annotations: {external-dns.alpha.kubernetes.io/hostname: 'a.example.com'}", vec![], vec!["Deny:outside"]),
-            ("s", "annotations: {ako.vmware.com/load-balancer-ip: 10.10.18.5}", vec!["s.vmug.avi.jarvis.lab"], vec![]),
-            ("s", "annotations: {ako.vmware.com/load-balancer-ip: 10.10.19.5}", vec!["s.vmug.avi.jarvis.lab"], vec!["Deny:outside the VIP networks [10.10.18.0/26]"]),
-            ("s", "annotations: {ako.vmware.com/load-balancer-ip: nope}", vec!["s.vmug.avi.jarvis.lab"], vec!["Deny:not an IP"]),
+            (
+                "avisvc-lb",
+                "",
+                vec!["avisvc-lb.vmug.avi.jarvis.lab"],
+                vec![],
+            ),
+            (
+                "s",
+                "annotations: {external-dns.alpha.kubernetes.io/hostname: 'a.avi.jarvis.lab, B.avi.jarvis.lab'}",
+                vec!["a.avi.jarvis.lab", "b.avi.jarvis.lab"],
+                vec![],
+            ),
+            (
+                "s",
+                "annotations: {external-dns.alpha.kubernetes.io/hostname: 'a.example.com'}",
+                vec![],
+                vec!["Deny:outside"],
+            ),
+            (
+                "s",
+                "annotations: {ako.vmware.com/load-balancer-ip: 10.10.18.5}",
+                vec!["s.vmug.avi.jarvis.lab"],
+                vec![],
+            ),
+            (
+                "s",
+                "annotations: {ako.vmware.com/load-balancer-ip: 10.10.19.5}",
+                vec!["s.vmug.avi.jarvis.lab"],
+                vec!["Deny:outside the VIP networks [10.10.18.0/26]"],
+            ),
+            (
+                "s",
+                "annotations: {ako.vmware.com/load-balancer-ip: nope}",
+                vec!["s.vmug.avi.jarvis.lab"],
+                vec!["Deny:not an IP"],
+            ),
             (&long, "", vec![], vec!["Warn:no FQDN will be published"]),
         ];
         for (name, meta, fqdns, problems) in cases {
@@ -574,13 +785,22 @@ spec:
     #[test]
     fn flat_auto_fqdn_longer_than_a_label_warns_that_no_fqdn_is_published() {
         let name = "payments-gateway-frontend-service-v2";
-        let svc = service(&format!("metadata: {{name: {name}, namespace: team-checkout-production-eu}}\nspec: {{type: LoadBalancer}}"));
-        let flat = Config { auto_fqdn: AutoFqdn::Flat, ..cfg() };
+        let svc = service(&format!(
+            "metadata: {{name: {name}, namespace: team-checkout-production-eu}}\nspec: {{type: LoadBalancer}}"
+        ));
+        let flat = Config {
+            auto_fqdn: AutoFqdn::Flat,
+            ..cfg()
+        };
         let (intent, problems) = translate_service(&svc, &flat);
         assert!(intent.fqdns.is_empty());
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].severity, Severity::Warn);
-        assert!(problems[0].message.contains("at most 63"), "{}", problems[0]);
+        assert!(
+            problems[0].message.contains("at most 63"),
+            "{}",
+            problems[0]
+        );
     }
 
     #[test]
@@ -591,7 +811,10 @@ spec:
         let (intent, problems) = translate_service(&svc, &cfg());
         assert!(intent.requested_ip.is_none());
         assert!(problems.iter().any(|p| p.message.contains("disagree")));
-        let flat = Config { auto_fqdn: AutoFqdn::Flat, ..cfg() };
+        let flat = Config {
+            auto_fqdn: AutoFqdn::Flat,
+            ..cfg()
+        };
         let (intent, _) = translate_service(&svc, &flat);
         assert_eq!(intent.fqdns, vec!["s-n.avi.jarvis.lab".to_string()]);
     }

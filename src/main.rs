@@ -12,10 +12,20 @@ use ako::config::ConfigArgs;
 use ako::telemetry::{self, LogFormat};
 
 #[derive(Debug, Parser)]
-#[command(name = "ako", version, about = "Avi Kubernetes Operator: admission webhook, reconciler and Avi emulator")]
+#[command(
+    name = "ako",
+    version,
+    about = "Avi Kubernetes Operator: admission webhook, reconciler and Avi emulator"
+)]
 struct Cli {
     /// Log format: json (production) or text.
-    #[arg(long, global = true, env = "AKO_LOG_FORMAT", value_enum, default_value = "json")]
+    #[arg(
+        long,
+        global = true,
+        env = "AKO_LOG_FORMAT",
+        value_enum,
+        default_value = "json"
+    )]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -113,13 +123,18 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn run_check(args: CheckArgs) -> anyhow::Result<()> {
     let cfg = args.config.resolve()?;
     if cfg.dns_domains.is_empty() {
-        anyhow::bail!("no delegated DNS subdomain: pass --dns-domain (repeatable) or set dnsDomains in --config");
+        anyhow::bail!(
+            "no delegated DNS subdomain: pass --dns-domain (repeatable) or set dnsDomains in --config"
+        );
     }
     let manifests = ako::check::load(&args.files, &args.namespace)?;
     let findings = ako::check::check(&manifests, &cfg);
@@ -148,29 +163,42 @@ fn run_certs(args: CertsArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     for path in &args.render {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        print!("{}", ako::certs::render_webhook_config(&text, &bundle, args.webhook_url.as_deref())?);
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        print!(
+            "{}",
+            ako::certs::render_webhook_config(&text, &bundle, args.webhook_url.as_deref())?
+        );
     }
     Ok(())
 }
 
 async fn run_webhook(args: WebhookArgs, cfg: ako::config::Config) -> anyhow::Result<()> {
     if cfg.dns_domains.is_empty() {
-        tracing::warn!("no delegated DNS subdomain configured: every host of ours will be denied; pass --dns-domain");
+        tracing::warn!(
+            "no delegated DNS subdomain configured: every host of ours will be denied; pass --dns-domain"
+        );
     }
     let cfg = Arc::new(cfg);
     let resolver = Arc::new(
-        ako::certs::ReloadingResolver::load(&args.tls_cert, &args.tls_key).context("loading the serving certificate")?,
+        ako::certs::ReloadingResolver::load(&args.tls_cert, &args.tls_key)
+            .context("loading the serving certificate")?,
     );
     let _reloader = resolver.spawn_reloader(Duration::from_secs(args.cert_reload_seconds.max(1)));
     let tls = Arc::new(ako::certs::server_config(resolver)?);
 
-    let client = kube::Client::try_default().await.context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
     let index = Arc::new(ako::index::Index::new(cfg.clone()));
     let watches = ako::watch::spawn_index_watches(client, index.clone());
 
-    let state = ako::webhook::AppState { index, metrics: Arc::new(ako::webhook::metrics::Metrics::new()) };
-    let https = std::net::TcpListener::bind(args.listen).with_context(|| format!("binding {}", args.listen))?;
+    let state = ako::webhook::AppState {
+        index,
+        metrics: Arc::new(ako::webhook::metrics::Metrics::new()),
+    };
+    let https = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("binding {}", args.listen))?;
     let health = tokio::net::TcpListener::bind(args.health_listen)
         .await
         .with_context(|| format!("binding {}", args.health_listen))?;

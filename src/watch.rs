@@ -10,9 +10,9 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
-use kube::runtime::watcher::{self, Event};
 use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 
 use crate::index::{Index, IngressClaims, ObjKey, Snapshot, SyncState};
@@ -90,17 +90,33 @@ impl<const SECRET: bool, K: kube::Resource> Feed<K> for Exists<SECRET> {
         ObjKey::of(obj.meta())
     }
     fn upsert(snap: &mut Snapshot, item: ObjKey) {
-        if SECRET { snap.set_secret(item, true) } else { snap.set_service(item, true) }
+        if SECRET {
+            snap.set_secret(item, true)
+        } else {
+            snap.set_service(item, true)
+        }
     }
     fn remove(snap: &mut Snapshot, key: &ObjKey) {
-        if SECRET { snap.set_secret(key.clone(), false) } else { snap.set_service(key.clone(), false) }
+        if SECRET {
+            snap.set_secret(key.clone(), false)
+        } else {
+            snap.set_service(key.clone(), false)
+        }
     }
     fn replace(snap: &mut Snapshot, all: Vec<ObjKey>) {
         let set: HashSet<ObjKey> = all.into_iter().collect();
-        if SECRET { snap.replace_secrets(set) } else { snap.replace_services(set) }
+        if SECRET {
+            snap.replace_secrets(set)
+        } else {
+            snap.replace_services(set)
+        }
     }
     fn mark(s: &mut SyncState) {
-        if SECRET { s.secrets = true } else { s.services = true }
+        if SECRET {
+            s.secrets = true
+        } else {
+            s.services = true
+        }
     }
 }
 
@@ -131,7 +147,9 @@ where
                 let key = feed.key(&obj);
                 index.write(|s| F::remove(s, &key));
             }
-            Err(error) => tracing::warn!(kind = F::KIND, %error, "watch failed; retrying with backoff, the last view stays in use"),
+            Err(error) => {
+                tracing::warn!(kind = F::KIND, %error, "watch failed; retrying with backoff, the last view stays in use")
+            }
         }
     }
 }
@@ -140,9 +158,15 @@ where
 pub fn spawn_index_watches(client: Client, index: Arc<Index>) -> Vec<tokio::task::JoinHandle<()>> {
     let cfg = watcher::Config::default();
     let ing = watcher::watcher(Api::<Ingress>::all(client.clone()), cfg.clone()).default_backoff();
-    let classes = watcher::watcher(Api::<IngressClass>::all(client.clone()), cfg.clone()).default_backoff();
-    let secrets = watcher::watcher(Api::<PartialObjectMeta<Secret>>::all(client.clone()), cfg.clone()).default_backoff();
-    let services = watcher::watcher(Api::<PartialObjectMeta<Service>>::all(client), cfg).default_backoff();
+    let classes =
+        watcher::watcher(Api::<IngressClass>::all(client.clone()), cfg.clone()).default_backoff();
+    let secrets = watcher::watcher(
+        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+        cfg.clone(),
+    )
+    .default_backoff();
+    let services =
+        watcher::watcher(Api::<PartialObjectMeta<Service>>::all(client), cfg).default_backoff();
     vec![
         tokio::spawn(drive(index.clone(), Ingresses(index.clone()), ing)),
         tokio::spawn(drive(index.clone(), Classes, classes)),

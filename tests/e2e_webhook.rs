@@ -50,17 +50,48 @@ spec:
 #[test]
 fn demo_service_and_legacy_ingress_are_admitted_and_the_class_is_rewritten() {
     let e = env();
-    let demo = std::fs::read_to_string(common::repo().join("examples/demo/demo.yaml")).expect("demo.yaml");
+    let demo =
+        std::fs::read_to_string(common::repo().join("examples/demo/demo.yaml")).expect("demo.yaml");
     let (ok, out, err) = e.cluster.apply(&demo, &[]);
     assert!(ok, "demo rejected: {out}{err}");
-    let class = e.cluster.must(&["get", "ingress", "-n", "vmug", "hackazon", "-o", "jsonpath={.spec.ingressClassName}"], None);
+    let class = e.cluster.must(
+        &[
+            "get",
+            "ingress",
+            "-n",
+            "vmug",
+            "hackazon",
+            "-o",
+            "jsonpath={.spec.ingressClassName}",
+        ],
+        None,
+    );
     assert_eq!(class, "avi-lb");
     let legacy = e.cluster.must(
-        &["get", "ingress", "-n", "vmug", "hackazon", "-o", "jsonpath={.metadata.annotations.kubernetes\\.io/ingress\\.class}"],
+        &[
+            "get",
+            "ingress",
+            "-n",
+            "vmug",
+            "hackazon",
+            "-o",
+            "jsonpath={.metadata.annotations.kubernetes\\.io/ingress\\.class}",
+        ],
         None,
     );
     assert_eq!(legacy, "", "the legacy annotation is still stored");
-    let svc_type = e.cluster.must(&["get", "service", "-n", "vmug", "avisvc-lb", "-o", "jsonpath={.spec.type}"], None);
+    let svc_type = e.cluster.must(
+        &[
+            "get",
+            "service",
+            "-n",
+            "vmug",
+            "avisvc-lb",
+            "-o",
+            "jsonpath={.spec.type}",
+        ],
+        None,
+    );
     assert_eq!(svc_type, "LoadBalancer");
     // Re-applying the same manifests is a no-op, not a denial.
     let (ok, out, err) = e.cluster.apply(&demo, &[]);
@@ -71,7 +102,10 @@ fn demo_service_and_legacy_ingress_are_admitted_and_the_class_is_rewritten() {
 fn a_host_outside_the_delegated_subdomain_is_denied_with_an_actionable_message() {
     let e = env();
     e.cluster.namespace("e2e-outside");
-    let (ok, _, err) = e.cluster.apply(&ingress("e2e-outside", "shop", "avi-lb", "shop.example.com", "/"), &[]);
+    let (ok, _, err) = e.cluster.apply(
+        &ingress("e2e-outside", "shop", "avi-lb", "shop.example.com", "/"),
+        &[],
+    );
     assert!(!ok, "an outside host was admitted");
     assert!(
         err.contains(
@@ -79,7 +113,9 @@ fn a_host_outside_the_delegated_subdomain_is_denied_with_an_actionable_message()
         ),
         "kubectl said: {err}"
     );
-    let got = e.cluster.kubectl(&["get", "ingress", "-n", "e2e-outside", "shop"], None);
+    let got = e
+        .cluster
+        .kubectl(&["get", "ingress", "-n", "e2e-outside", "shop"], None);
     assert!(!got.status.success(), "a denied Ingress was stored");
 }
 
@@ -88,14 +124,39 @@ fn a_host_hijack_across_namespaces_is_denied_under_strict_naming_the_owner() {
     let e = env();
     e.cluster.namespace("e2e-owner");
     e.cluster.namespace("e2e-thief");
-    let (ok, out, err) = e.cluster.apply(&ingress("e2e-owner", "store", "avi-lb", "store.avi.jarvis.lab", "/"), &[]);
+    let (ok, out, err) = e.cluster.apply(
+        &ingress("e2e-owner", "store", "avi-lb", "store.avi.jarvis.lab", "/"),
+        &[],
+    );
     assert!(ok, "owner rejected: {out}{err}");
-    e.webhook.wait_claim("store.avi.jarvis.lab", "e2e-owner/store");
-    let (ok, _, err) = e.cluster.apply(&ingress("e2e-thief", "store", "avi-lb", "store.avi.jarvis.lab", "/checkout"), &[]);
+    e.webhook
+        .wait_claim("store.avi.jarvis.lab", "e2e-owner/store");
+    let (ok, _, err) = e.cluster.apply(
+        &ingress(
+            "e2e-thief",
+            "store",
+            "avi-lb",
+            "store.avi.jarvis.lab",
+            "/checkout",
+        ),
+        &[],
+    );
     assert!(!ok, "hijack admitted");
-    assert!(err.contains("belongs to namespace \"e2e-owner\" (Ingress e2e-owner/store"), "kubectl said: {err}");
+    assert!(
+        err.contains("belongs to namespace \"e2e-owner\" (Ingress e2e-owner/store"),
+        "kubectl said: {err}"
+    );
     // The owner's namespace may add paths on the same host.
-    let (ok, out, err) = e.cluster.apply(&ingress("e2e-owner", "store-api", "avi-lb", "store.avi.jarvis.lab", "/api"), &[]);
+    let (ok, out, err) = e.cluster.apply(
+        &ingress(
+            "e2e-owner",
+            "store-api",
+            "avi-lb",
+            "store.avi.jarvis.lab",
+            "/api",
+        ),
+        &[],
+    );
     assert!(ok, "owner namespace rejected: {out}{err}");
 }
 
@@ -103,13 +164,31 @@ fn a_host_hijack_across_namespaces_is_denied_under_strict_naming_the_owner() {
 fn server_side_dry_run_gets_the_same_answers_and_stores_nothing() {
     let e = env();
     e.cluster.namespace("e2e-dry");
-    let (ok, _, err) = e.cluster.apply(&ingress("e2e-dry", "shop", "avi-lb", "shop.example.com", "/"), &["--dry-run=server"]);
+    let (ok, _, err) = e.cluster.apply(
+        &ingress("e2e-dry", "shop", "avi-lb", "shop.example.com", "/"),
+        &["--dry-run=server"],
+    );
     assert!(!ok);
-    assert!(err.contains("is outside the delegated DNS subdomains"), "kubectl said: {err}");
+    assert!(
+        err.contains("is outside the delegated DNS subdomains"),
+        "kubectl said: {err}"
+    );
     let legacy = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: legacy, namespace: e2e-dry, annotations: {kubernetes.io/ingress.class: avi}}\nspec: {rules: [{host: legacy.avi.jarvis.lab}]}\n";
-    let out = e.cluster.must(&["apply", "--dry-run=server", "-o", "jsonpath={.spec.ingressClassName}", "-f", "-"], Some(legacy));
+    let out = e.cluster.must(
+        &[
+            "apply",
+            "--dry-run=server",
+            "-o",
+            "jsonpath={.spec.ingressClassName}",
+            "-f",
+            "-",
+        ],
+        Some(legacy),
+    );
     assert_eq!(out, "avi-lb", "the mutation shows in the dry-run result");
-    let got = e.cluster.kubectl(&["get", "ingress", "-n", "e2e-dry", "legacy"], None);
+    let got = e
+        .cluster
+        .kubectl(&["get", "ingress", "-n", "e2e-dry", "legacy"], None);
     assert!(!got.status.success(), "dry run stored an object");
 }
 
@@ -117,12 +196,32 @@ fn server_side_dry_run_gets_the_same_answers_and_stores_nothing() {
 fn an_update_that_moves_a_host_outside_is_denied_and_the_stored_object_is_kept() {
     let e = env();
     e.cluster.namespace("e2e-update");
-    let (ok, out, err) = e.cluster.apply(&ingress("e2e-update", "web", "avi-lb", "web.avi.jarvis.lab", "/"), &[]);
+    let (ok, out, err) = e.cluster.apply(
+        &ingress("e2e-update", "web", "avi-lb", "web.avi.jarvis.lab", "/"),
+        &[],
+    );
     assert!(ok, "{out}{err}");
-    let (ok, _, err) = e.cluster.apply(&ingress("e2e-update", "web", "avi-lb", "web.example.org", "/"), &[]);
+    let (ok, _, err) = e.cluster.apply(
+        &ingress("e2e-update", "web", "avi-lb", "web.example.org", "/"),
+        &[],
+    );
     assert!(!ok, "update admitted");
-    assert!(err.contains("host \"web.example.org\" (spec.rules[0].host) is outside"), "kubectl said: {err}");
-    let host = e.cluster.must(&["get", "ingress", "-n", "e2e-update", "web", "-o", "jsonpath={.spec.rules[0].host}"], None);
+    assert!(
+        err.contains("host \"web.example.org\" (spec.rules[0].host) is outside"),
+        "kubectl said: {err}"
+    );
+    let host = e.cluster.must(
+        &[
+            "get",
+            "ingress",
+            "-n",
+            "e2e-update",
+            "web",
+            "-o",
+            "jsonpath={.spec.rules[0].host}",
+        ],
+        None,
+    );
     assert_eq!(host, "web.avi.jarvis.lab");
 }
 
@@ -130,13 +229,27 @@ fn an_update_that_moves_a_host_outside_is_denied_and_the_stored_object_is_kept()
 fn ingresses_of_other_classes_pass_untouched() {
     let e = env();
     e.cluster.namespace("e2e-other");
-    let (ok, out, err) = e.cluster.apply(&ingress("e2e-other", "nginx", "nginx", "anything.example.com", "/"), &[]);
+    let (ok, out, err) = e.cluster.apply(
+        &ingress("e2e-other", "nginx", "nginx", "anything.example.com", "/"),
+        &[],
+    );
     assert!(ok, "{out}{err}");
     assert!(!err.contains("Warning"), "unexpected warnings: {err}");
     let legacy_other = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: legacy-nginx, namespace: e2e-other, annotations: {kubernetes.io/ingress.class: nginx}}\nspec: {rules: [{host: x.example.com}]}\n";
     let (ok, out, err) = e.cluster.apply(legacy_other, &[]);
     assert!(ok, "{out}{err}");
-    let class = e.cluster.must(&["get", "ingress", "-n", "e2e-other", "legacy-nginx", "-o", "jsonpath={.spec.ingressClassName}"], None);
+    let class = e.cluster.must(
+        &[
+            "get",
+            "ingress",
+            "-n",
+            "e2e-other",
+            "legacy-nginx",
+            "-o",
+            "jsonpath={.spec.ingressClassName}",
+        ],
+        None,
+    );
     assert_eq!(class, "", "another controller's Ingress was mutated");
 }
 
@@ -152,7 +265,10 @@ fn a_load_balancer_service_asking_for_a_vip_outside_the_vip_network_is_denied() 
     let (ok, _, err) = e.cluster.apply(&svc("far", "192.0.2.10"), &[]);
     assert!(!ok);
     assert!(err.contains("admission webhook \"service.ako.vmware.com\" denied the request: requested VIP 192.0.2.10"), "{err}");
-    assert!(err.contains("outside the VIP networks [10.10.18.0/26]"), "{err}");
+    assert!(
+        err.contains("outside the VIP networks [10.10.18.0/26]"),
+        "{err}"
+    );
     let (ok, out, err) = e.cluster.apply(&svc("near", "10.10.18.7"), &[]);
     assert!(ok, "{out}{err}");
     let warn_name = "a-very-long-service-name-for-the-flat-mode-check";
@@ -165,7 +281,13 @@ fn a_load_balancer_service_asking_for_a_vip_outside_the_vip_network_is_denied() 
 fn missing_backend_service_is_a_warning_not_a_denial() {
     let e = env();
     e.cluster.namespace("e2e-warn");
-    let (ok, out, err) = e.cluster.apply(&ingress("e2e-warn", "early", "avi-lb", "early.avi.jarvis.lab", "/"), &[]);
+    let (ok, out, err) = e.cluster.apply(
+        &ingress("e2e-warn", "early", "avi-lb", "early.avi.jarvis.lab", "/"),
+        &[],
+    );
     assert!(ok, "{out}{err}");
-    assert!(err.contains("Warning: backend Service \"web\" not found in \"e2e-warn\""), "kubectl said: {err}");
+    assert!(
+        err.contains("Warning: backend Service \"web\" not found in \"e2e-warn\""),
+        "kubectl said: {err}"
+    );
 }

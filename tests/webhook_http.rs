@@ -21,9 +21,15 @@ struct Server {
 async fn start() -> Server {
     ako::certs::install_crypto_provider();
     let dir = tempfile::tempdir().expect("tmp");
-    let (files, ca_pem) =
-        ako::certs::write_dev_certs(dir.path(), &["localhost".into()], &["127.0.0.1".parse().expect("ip")], 1).expect("certs");
-    let resolver = Arc::new(ako::certs::ReloadingResolver::load(&files.cert, &files.key).expect("load"));
+    let (files, ca_pem) = ako::certs::write_dev_certs(
+        dir.path(),
+        &["localhost".into()],
+        &["127.0.0.1".parse().expect("ip")],
+        1,
+    )
+    .expect("certs");
+    let resolver =
+        Arc::new(ako::certs::ReloadingResolver::load(&files.cert, &files.key).expect("load"));
     resolver.spawn_reloader(Duration::from_millis(50));
     let tls = Arc::new(ako::certs::server_config(resolver).expect("tls"));
     let cfg = Config {
@@ -32,10 +38,17 @@ async fn start() -> Server {
         ..Config::default()
     };
     let index = Arc::new(Index::new(Arc::new(cfg)));
-    let state = AppState { index: index.clone(), metrics: Arc::new(Metrics::new()) };
+    let state = AppState {
+        index: index.clone(),
+        metrics: Arc::new(Metrics::new()),
+    };
     let https = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let health = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let running = ako::webhook::serve(state, https, health, tls).await.expect("serve");
+    let health = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let running = ako::webhook::serve(state, https, health, tls)
+        .await
+        .expect("serve");
     let server = Server {
         base: format!("https://127.0.0.1:{}", running.https.port()),
         health: format!("http://127.0.0.1:{}", running.health.port()),
@@ -58,7 +71,10 @@ fn client(ca_pem: &str) -> reqwest::Client {
         .expect("versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
-    reqwest::Client::builder().use_preconfigured_tls(tls).build().expect("client")
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .build()
+        .expect("client")
 }
 
 fn review(op: &str, object: Value) -> Value {
@@ -92,7 +108,13 @@ fn ingress(ns: &str, name: &str, host: &str) -> Value {
 }
 
 async fn post(c: &reqwest::Client, url: &str, body: Vec<u8>) -> (u16, Value) {
-    let r = c.post(url).header("content-type", "application/json").body(body).send().await.expect("send");
+    let r = c
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("send");
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
@@ -101,7 +123,11 @@ async fn post(c: &reqwest::Client, url: &str, body: Vec<u8>) -> (u16, Value) {
 async fn a_denied_review_carries_uid_message_code_and_audit_annotations() {
     let s = start().await;
     let c = client(&s.ca_pem);
-    let body = serde_json::to_vec(&review("CREATE", ingress("vmug", "shop", "shop.example.com"))).expect("json");
+    let body = serde_json::to_vec(&review(
+        "CREATE",
+        ingress("vmug", "shop", "shop.example.com"),
+    ))
+    .expect("json");
     let (status, v) = post(&c, &format!("{}/validate", s.base), body).await;
     assert_eq!(status, 200);
     let resp = &v["response"];
@@ -109,7 +135,12 @@ async fn a_denied_review_carries_uid_message_code_and_audit_annotations() {
     assert_eq!(resp["uid"], "3b7a9e0c-0000-4000-8000-000000000001");
     assert_eq!(resp["allowed"], false);
     assert_eq!(resp["status"]["code"], 403);
-    assert!(resp["status"]["message"].as_str().expect("msg").contains("outside the delegated DNS subdomains [avi.jarvis.lab]"));
+    assert!(
+        resp["status"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("outside the delegated DNS subdomains [avi.jarvis.lab]")
+    );
     assert_eq!(resp["auditAnnotations"]["decision"], "denied");
 }
 
@@ -117,7 +148,11 @@ async fn a_denied_review_carries_uid_message_code_and_audit_annotations() {
 async fn the_mutating_endpoint_returns_a_json_patch_for_the_legacy_annotation() {
     let s = start().await;
     let c = client(&s.ca_pem);
-    let body = serde_json::to_vec(&review("CREATE", ingress("vmug", "hackazon", "hackazon.avi.jarvis.lab"))).expect("json");
+    let body = serde_json::to_vec(&review(
+        "CREATE",
+        ingress("vmug", "hackazon", "hackazon.avi.jarvis.lab"),
+    ))
+    .expect("json");
     let (status, v) = post(&c, &format!("{}/mutate", s.base), body).await;
     assert_eq!(status, 200);
     let resp = &v["response"];
@@ -127,7 +162,9 @@ async fn the_mutating_endpoint_returns_a_json_patch_for_the_legacy_annotation() 
     let patch: Vec<u8> = match &resp["patch"] {
         Value::String(b64) => {
             use base64::Engine;
-            base64::engine::general_purpose::STANDARD.decode(b64).expect("b64")
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .expect("b64")
         }
         other => serde_json::from_value(other.clone()).expect("byte array"),
     };
@@ -148,17 +185,42 @@ async fn malformed_and_oversized_bodies_get_400_and_413_with_a_message() {
     let url = format!("{}/validate", s.base);
     let (status, v) = post(&c, &url, b"{not json".to_vec()).await;
     assert_eq!(status, 400);
-    assert!(v["error"].as_str().expect("error").contains("not an admission.k8s.io/v1 AdmissionReview"));
-    let (status, v) = post(&c, &url, br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec()).await;
+    assert!(
+        v["error"]
+            .as_str()
+            .expect("error")
+            .contains("not an admission.k8s.io/v1 AdmissionReview")
+    );
+    let (status, v) = post(
+        &c,
+        &url,
+        br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(v["error"], "the AdmissionReview has no request");
     let big = vec![b' '; 3 * 1024 * 1024 + 1];
     let (status, v) = post(&c, &url, big).await;
     assert_eq!(status, 413);
     assert!(v["error"].as_str().expect("error").contains("exceeds"));
-    let metrics = reqwest::get(format!("{}/metrics", s.health)).await.expect("metrics").text().await.expect("text");
-    assert!(metrics.contains("ako_webhook_rejected_requests_total{webhook=\"validate\",reason=\"too_large\"} 1"), "{metrics}");
-    assert!(metrics.contains("ako_webhook_rejected_requests_total{webhook=\"validate\",reason=\"malformed\"} 1"), "{metrics}");
+    let metrics = reqwest::get(format!("{}/metrics", s.health))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(
+            "ako_webhook_rejected_requests_total{webhook=\"validate\",reason=\"too_large\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "ako_webhook_rejected_requests_total{webhook=\"validate\",reason=\"malformed\"} 1"
+        ),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -167,22 +229,35 @@ async fn an_unreadable_object_is_denied_with_the_parse_error_and_the_uid() {
     let c = client(&s.ca_pem);
     let mut r = review("CREATE", ingress("vmug", "x", "x.avi.jarvis.lab"));
     r["request"]["object"]["spec"]["rules"] = json!("not a list");
-    let (status, v) = post(&c, &format!("{}/validate", s.base), serde_json::to_vec(&r).expect("json")).await;
+    let (status, v) = post(
+        &c,
+        &format!("{}/validate", s.base),
+        serde_json::to_vec(&r).expect("json"),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(v["response"]["allowed"], false);
     assert_eq!(v["response"]["uid"], "3b7a9e0c-0000-4000-8000-000000000001");
-    assert!(v["response"]["status"]["message"].as_str().expect("m").contains("the Ingress in the request cannot be read"));
+    assert!(
+        v["response"]["status"]["message"]
+            .as_str()
+            .expect("m")
+            .contains("the Ingress in the request cannot be read")
+    );
 }
 
 #[tokio::test]
 async fn ownership_is_decided_from_the_index_and_readyz_follows_sync() {
     let s = start().await;
     let c = client(&s.ca_pem);
-    let ready = reqwest::get(format!("{}/readyz", s.health)).await.expect("readyz");
+    let ready = reqwest::get(format!("{}/readyz", s.health))
+        .await
+        .expect("readyz");
     assert_eq!(ready.status().as_u16(), 503);
     let mut owner = ingress("team-a", "shop", "shop.avi.jarvis.lab");
     owner["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
-    let owner: k8s_openapi::api::networking::v1::Ingress = serde_json::from_value(owner).expect("ingress");
+    let owner: k8s_openapi::api::networking::v1::Ingress =
+        serde_json::from_value(owner).expect("ingress");
     let claims = IngressClaims::of(&owner, s.index.config());
     s.index.write(|snap| snap.upsert_ingress(claims));
     s.index.mark_synced(|st| {
@@ -191,12 +266,30 @@ async fn ownership_is_decided_from_the_index_and_readyz_follows_sync() {
         st.secrets = true;
         st.services = true;
     });
-    assert_eq!(reqwest::get(format!("{}/readyz", s.health)).await.expect("readyz").status().as_u16(), 200);
-    let body = serde_json::to_vec(&review("CREATE", ingress("team-b", "steal", "shop.avi.jarvis.lab"))).expect("json");
+    assert_eq!(
+        reqwest::get(format!("{}/readyz", s.health))
+            .await
+            .expect("readyz")
+            .status()
+            .as_u16(),
+        200
+    );
+    let body = serde_json::to_vec(&review(
+        "CREATE",
+        ingress("team-b", "steal", "shop.avi.jarvis.lab"),
+    ))
+    .expect("json");
     let (_, v) = post(&c, &format!("{}/validate", s.base), body).await;
     assert_eq!(v["response"]["allowed"], false);
-    assert!(v["response"]["status"]["message"].as_str().expect("m").contains("belongs to namespace \"team-a\""));
-    let claims = reqwest::get(format!("{}/claims?host=SHOP.avi.jarvis.lab", s.health)).await.expect("claims");
+    assert!(
+        v["response"]["status"]["message"]
+            .as_str()
+            .expect("m")
+            .contains("belongs to namespace \"team-a\"")
+    );
+    let claims = reqwest::get(format!("{}/claims?host=SHOP.avi.jarvis.lab", s.health))
+        .await
+        .expect("claims");
     let claims: Value = claims.json().await.expect("json");
     assert_eq!(claims["claims"][0]["ingress"], "team-a/shop");
 }
@@ -207,8 +300,13 @@ async fn a_rotated_certificate_is_served_without_restart() {
     let (first, _) = peer_cert(&s).await;
     // Re-issue under the same CA (write_dev_certs reuses ca.crt/ca.key in the directory).
     std::thread::sleep(Duration::from_millis(1100));
-    ako::certs::write_dev_certs(s.dir.path(), &["localhost".into(), "rotated.example".into()], &["127.0.0.1".parse().expect("ip")], 1)
-        .expect("reissue");
+    ako::certs::write_dev_certs(
+        s.dir.path(),
+        &["localhost".into(), "rotated.example".into()],
+        &["127.0.0.1".parse().expect("ip")],
+        1,
+    )
+    .expect("reissue");
     let mut rotated = false;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -235,12 +333,18 @@ async fn peer_cert(s: &Server) -> (Vec<u8>, bool) {
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
     let addr = s.base.trim_start_matches("https://").to_string();
-    let tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let tcp = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
     match connector.connect(name, tcp).await {
         Ok(tls) => {
             let (_, conn) = tls.get_ref();
-            let der = conn.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec()).unwrap_or_default();
+            let der = conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.to_vec())
+                .unwrap_or_default();
             (der, true)
         }
         Err(_) => (Vec::new(), false),

@@ -11,10 +11,19 @@ use axum::routing::post;
 /// Certificates for 127.0.0.1 in `dir`; returns (tls config, CA PEM).
 pub fn tls(dir: &std::path::Path) -> (Arc<rustls::ServerConfig>, String) {
     ako::certs::install_crypto_provider();
-    let (files, ca) = ako::certs::write_dev_certs(dir, &["localhost".into()], &["127.0.0.1".parse().expect("ip")], 2)
-        .expect("certs");
-    let resolver = Arc::new(ako::certs::ReloadingResolver::load(&files.cert, &files.key).expect("load"));
-    (Arc::new(ako::certs::server_config(resolver).expect("tls")), ca)
+    let (files, ca) = ako::certs::write_dev_certs(
+        dir,
+        &["localhost".into()],
+        &["127.0.0.1".parse().expect("ip")],
+        2,
+    )
+    .expect("certs");
+    let resolver =
+        Arc::new(ako::certs::ReloadingResolver::load(&files.cert, &files.key).expect("load"));
+    (
+        Arc::new(ako::certs::server_config(resolver).expect("tls")),
+        ca,
+    )
 }
 
 /// A webhook that answers every review with a fixed "allowed" response (uid echoed from a fixed offset-free
@@ -31,13 +40,22 @@ pub async fn serve_allow_all(tls: Arc<rustls::ServerConfig>) -> std::net::Socket
         let out = format!(
             "{{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"response\":{{\"uid\":\"{uid}\",\"allowed\":true}}}}"
         );
-        ([(axum::http::header::CONTENT_TYPE, "application/json")], out)
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            out,
+        )
     }
-    let app = Router::new().route("/validate", post(allow)).route("/mutate", post(allow));
+    let app = Router::new()
+        .route("/validate", post(allow))
+        .route("/mutate", post(allow));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
     let addr = listener.local_addr().expect("addr");
-    let server = axum_server::from_tcp_rustls(listener, axum_server::tls_rustls::RustlsConfig::from_config(tls)).expect("server");
+    let server = axum_server::from_tcp_rustls(
+        listener,
+        axum_server::tls_rustls::RustlsConfig::from_config(tls),
+    )
+    .expect("server");
     tokio::spawn(async move {
         let _ = server.serve(app.into_make_service()).await;
     });

@@ -50,17 +50,39 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("ako_webhook");
         let decisions = Family::<DecisionLabels, Counter>::default();
-        registry.register("decisions", "Admission decisions by webhook, kind and result", decisions.clone());
+        registry.register(
+            "decisions",
+            "Admission decisions by webhook, kind and result",
+            decisions.clone(),
+        );
         let rejected_requests = Family::<RejectLabels, Counter>::default();
-        registry.register("rejected_requests", "Requests refused before a decision (400/413)", rejected_requests.clone());
+        registry.register(
+            "rejected_requests",
+            "Requests refused before a decision (400/413)",
+            rejected_requests.clone(),
+        );
         let latency = Family::<WebhookLabel, Histogram>::new_with_constructor(|| {
             // 5 us .. ~80 ms
             Histogram::new(exponential_buckets(0.000_005, 2.0, 15))
         });
-        registry.register("decision_duration_seconds", "Time from request read to response built", latency.clone());
+        registry.register(
+            "decision_duration_seconds",
+            "Time from request read to response built",
+            latency.clone(),
+        );
         let indexed_ingresses = Gauge::default();
-        registry.register("indexed_ingresses", "Ingresses in the admission index", indexed_ingresses.clone());
-        Self { registry, decisions, rejected_requests, latency, indexed_ingresses }
+        registry.register(
+            "indexed_ingresses",
+            "Ingresses in the admission index",
+            indexed_ingresses.clone(),
+        );
+        Self {
+            registry,
+            decisions,
+            rejected_requests,
+            latency,
+            indexed_ingresses,
+        }
     }
 
     pub fn observe(&self, mode: Mode, subject: Subject, d: &Decision, elapsed: Duration) {
@@ -70,8 +92,18 @@ impl Metrics {
             (true, true, false) => "mutated",
             (true, true, true) => "allowed",
         };
-        self.decisions.get_or_create(&DecisionLabels { webhook: mode.as_str(), kind: subject.as_str(), result }).inc();
-        self.latency.get_or_create(&WebhookLabel { webhook: mode.as_str() }).observe(elapsed.as_secs_f64());
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                webhook: mode.as_str(),
+                kind: subject.as_str(),
+                result,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&WebhookLabel {
+                webhook: mode.as_str(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     pub fn observe_rejected_request(&self, mode: Mode, e: &WebhookError) {
@@ -81,7 +113,12 @@ impl Metrics {
             WebhookError::Malformed(_) => "malformed",
             WebhookError::NoRequest => "no_request",
         };
-        self.rejected_requests.get_or_create(&RejectLabels { webhook: mode.as_str(), reason }).inc();
+        self.rejected_requests
+            .get_or_create(&RejectLabels {
+                webhook: mode.as_str(),
+                reason,
+            })
+            .inc();
     }
 
     pub fn encode(&self) -> Result<String, std::fmt::Error> {

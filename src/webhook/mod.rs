@@ -55,7 +55,12 @@ impl IntoResponse for WebhookError {
             _ => StatusCode::BAD_REQUEST,
         };
         let body = serde_json::json!({ "error": self.to_string() });
-        (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
     }
 }
 
@@ -96,7 +101,10 @@ struct ClaimsQuery {
 }
 
 /// Who claims a host, oldest first (the owner under fqdnReusePolicy Strict comes first).
-async fn claims(State(s): State<AppState>, axum::extract::Query(q): axum::extract::Query<ClaimsQuery>) -> Response {
+async fn claims(
+    State(s): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<ClaimsQuery>,
+) -> Response {
     let host = crate::hosts::normalize(&q.host);
     let cfg = s.index.config();
     let list = s.index.read(|snap| {
@@ -126,7 +134,14 @@ async fn metrics_text(State(s): State<AppState>) -> Response {
     let count = s.index.read(|snap| snap.ingress_count());
     s.metrics.indexed_ingresses.set(count as i64);
     match s.metrics.encode() {
-        Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response(),
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
@@ -159,7 +174,8 @@ async fn review(s: AppState, mode: Mode, body: Body) -> Response {
         let bytes = read_body(body).await?;
         let review: AdmissionReview<DynamicObject> =
             serde_json::from_slice(&bytes).map_err(|e| WebhookError::Malformed(e.to_string()))?;
-        let req: AdmissionRequest<DynamicObject> = review.try_into().map_err(|_| WebhookError::NoRequest)?;
+        let req: AdmissionRequest<DynamicObject> =
+            review.try_into().map_err(|_| WebhookError::NoRequest)?;
         Ok::<_, WebhookError>(req)
     }
     .await;
@@ -173,23 +189,36 @@ async fn review(s: AppState, mode: Mode, body: Body) -> Response {
     };
     let cfg = s.index.config();
     let object = req.object.take();
-    let (decision, unreadable) = match s.index.read(|snap| admission::admit_object(&req, object, mode, cfg, snap)) {
+    let (decision, unreadable) = match s
+        .index
+        .read(|snap| admission::admit_object(&req, object, mode, cfg, snap))
+    {
         Ok(d) => (d, None),
         Err(e) => {
-            let d = Decision { allowed: false, in_scope: true, reasons: vec![e.to_string()], ..Decision::default() };
+            let d = Decision {
+                allowed: false,
+                in_scope: true,
+                reasons: vec![e.to_string()],
+                ..Decision::default()
+            };
             (d, Some(e))
         }
     };
     let resp: AdmissionResponse = decision.to_response(&req);
     let elapsed = started.elapsed();
     audit(&req, mode, &decision, elapsed);
-    s.metrics.observe(mode, admission::subject_of(&req), &decision, elapsed);
+    s.metrics
+        .observe(mode, admission::subject_of(&req), &decision, elapsed);
     if let Some(e) = unreadable {
         tracing::debug!(error = %e, "object in the request could not be read");
     }
     match serde_json::to_vec(&resp.into_review()) {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode the response: {e}")).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode the response: {e}"),
+        )
+            .into_response(),
     }
 }
 
@@ -265,5 +294,10 @@ pub async fn serve(
             tracing::error!(error = %e, "health server stopped");
         }
     });
-    Ok(Running { https: https_addr, health: health_addr, handle, tasks: vec![tls_task, health_task] })
+    Ok(Running {
+        https: https_addr,
+        health: health_addr,
+        handle,
+        tasks: vec![tls_task, health_task],
+    })
 }

@@ -14,7 +14,10 @@ pub fn repo() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// A running control plane; stopped when the test process exits (watchdog in scripts/cluster.sh).
@@ -25,7 +28,10 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start() -> Cluster {
-        let dir = tempfile::Builder::new().prefix("ako-cluster-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("ako-cluster-")
+            .tempdir()
+            .expect("tempdir");
         let out = Command::new(repo().join("scripts/cluster.sh"))
             .arg("start")
             .arg(dir.path())
@@ -46,11 +52,20 @@ impl Cluster {
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new("kubectl");
         cmd.env("KUBECONFIG", &self.kubeconfig).args(args);
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("kubectl");
         if let Some(input) = stdin {
-            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
         }
         child.wait_with_output().expect("kubectl output")
     }
@@ -60,12 +75,20 @@ impl Cluster {
         let mut args = vec!["apply", "-f", "-"];
         args.extend_from_slice(extra);
         let out = self.kubectl(&args, Some(yaml));
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
     }
 
     pub fn must(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.kubectl(args, stdin);
-        assert!(out.status.success(), "kubectl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into()
     }
 
@@ -79,6 +102,8 @@ pub struct Webhook {
     pub https_port: u16,
     pub health_port: u16,
     pub certs: PathBuf,
+    /// The run-while.sh wrapper; it stops ako when the test process exits.
+    process: std::process::Child,
 }
 
 impl Webhook {
@@ -96,7 +121,7 @@ impl Webhook {
             .expect("ako certs");
         assert!(status.success(), "ako certs failed");
         let log = std::fs::File::create(cluster.dir.path().join("webhook.log")).expect("log file");
-        Command::new(repo().join("scripts/run-while.sh"))
+        let process = Command::new(repo().join("scripts/run-while.sh"))
             .arg(std::process::id().to_string())
             .arg(ako)
             .arg("webhook")
@@ -113,7 +138,12 @@ impl Webhook {
             .stderr(log)
             .spawn()
             .expect("spawning ako webhook");
-        let hook = Webhook { https_port, health_port, certs: certs.clone() };
+        let hook = Webhook {
+            https_port,
+            health_port,
+            certs: certs.clone(),
+            process,
+        };
         hook.wait_ready(cluster);
         let rendered = Command::new(ako)
             .args(["certs", "--out-dir"])
@@ -124,9 +154,26 @@ impl Webhook {
             .arg(format!("https://127.0.0.1:{https_port}"))
             .output()
             .expect("ako certs --render");
-        assert!(rendered.status.success(), "render: {}", String::from_utf8_lossy(&rendered.stderr));
-        cluster.must(&["apply", "-f", "-"], Some(&String::from_utf8_lossy(&rendered.stdout)));
-        cluster.must(&["apply", "-f", repo().join("webhook-config/ingressclass.yaml").to_str().expect("path")], None);
+        assert!(
+            rendered.status.success(),
+            "render: {}",
+            String::from_utf8_lossy(&rendered.stderr)
+        );
+        cluster.must(
+            &["apply", "-f", "-"],
+            Some(&String::from_utf8_lossy(&rendered.stdout)),
+        );
+        cluster.must(
+            &[
+                "apply",
+                "-f",
+                repo()
+                    .join("webhook-config/ingressclass.yaml")
+                    .to_str()
+                    .expect("path"),
+            ],
+            None,
+        );
         hook
     }
 
@@ -147,22 +194,36 @@ impl Webhook {
         }
     }
 
+    /// The wrapper's process id (for tests that stop the webhook).
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
     /// A plain GET on the health port.
     pub fn health_get(&self, path: &str) -> std::io::Result<String> {
         use std::io::Read;
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.health_port))?;
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )?;
         let mut buf = String::new();
         s.read_to_string(&mut buf)?;
-        Ok(buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+        Ok(buf
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default())
     }
 
     /// Waits until the webhook's index lists `ingress` (ns/name) as a claimant of `host`.
     pub fn wait_claim(&self, host: &str, ingress: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if self.health_get(&format!("/claims?host={host}")).is_ok_and(|b| b.contains(&format!("\"{ingress}\""))) {
+            if self
+                .health_get(&format!("/claims?host={host}"))
+                .is_ok_and(|b| b.contains(&format!("\"{ingress}\"")))
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -170,4 +231,3 @@ impl Webhook {
         panic!("the webhook index never saw {ingress} claim {host}");
     }
 }
-
