@@ -131,8 +131,8 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let (writer, _guard) = tracing_appender::non_blocking(std::io::sink());
-        tracing_subscriber::fmt().json().flatten_event(true).with_writer(writer).with_max_level(tracing::Level::INFO).init();
+        let _guard = (std::env::var("AKO_BENCH_AUDIT").as_deref() != Ok("0"))
+            .then(|| ako::telemetry::init_with("INFO", ako::telemetry::LogFormat::Json, std::io::sink()));
         let kc = Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
         let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("config");
         let client = Client::try_from(config).expect("client");
@@ -152,7 +152,8 @@ fn main() {
         }
 
         let mut results: Vec<(&str, f64, f64, f64)> = Vec::new();
-        let order = ["none", "trivial", "ako", "ako", "trivial", "none"];
+        let pairs: usize = std::env::var("AKO_E2E_PAIRS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+        let order: Vec<&str> = (0..pairs).flat_map(|_| ["none", "trivial", "ako", "ako", "trivial", "none"]).collect();
         for (round, which) in order.iter().enumerate() {
             kubectl_delete_webhooks(&kubeconfig);
             match *which {
@@ -170,7 +171,7 @@ fn main() {
             let v: Vec<f64> = results.iter().filter(|r| r.0 == w).map(f).collect();
             v.iter().sum::<f64>() / v.len() as f64
         };
-        println!("\n{n} sequential Ingress creates, mean of 2 rounds (ABC CBA)");
+        println!("\n{n} sequential Ingress creates, mean of {} rounds each (ABC CBA order)", 2 * pairs);
         println!("{:<28} {:>9} {:>12} {:>12}", "admission", "total s", "p50 ms", "p99 ms");
         for w in ["none", "trivial", "ako"] {
             let label = match w {

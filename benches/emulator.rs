@@ -1,7 +1,11 @@
 //! Emulator throughput over the real client (HTTPS on loopback, fsynced journal): creates/s and GETs/s
 //! for VsVip + Pool + VirtualService triples. Run: `cargo bench --bench emulator` (env: TRIPLES,
-//! CONCURRENCY, FSYNC=0 to skip fsync).
+//! CONCURRENCY, FSYNC=0 to skip fsync, EMULATOR=process to run the emulator as a separate `ako emulator`
+//! process so the CPU of the client and of the emulator are measured apart).
 
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,8 +14,79 @@ use ako::avi::models::{
 };
 use ako::avi::refs::name_ref;
 use ako::avi::{AviClient, ClientConfig, Credentials};
-use ako::emulator::{self, EmulatorConfig};
+use ako::emulator::{self, EmulatorConfig, EmulatorHandle};
 use serde_json::json;
+
+/// The emulator under test: in this process, or a child `ako emulator`.
+enum Target {
+    InProcess(EmulatorHandle),
+    Process(KillOnDrop),
+}
+
+/// A child process killed (and reaped) when dropped.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// CPU seconds (user + system) of a process so far, from `/proc/<pid>/stat` (100 ticks/s).
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // After the command: state is field 0, utime 11, stime 12.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Starts `ako emulator` on an ephemeral port; returns the child, its base URL and CA.
+fn spawn_process(dir: &Path, fsync: bool) -> (Child, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ako"));
+    cmd.args([
+        "emulator",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-password",
+        "bench",
+    ])
+    .arg("--state-dir")
+    .arg(dir)
+    .env("RUST_LOG", "warn")
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    if !fsync {
+        cmd.arg("--no-fsync");
+    }
+    let mut child = cmd.spawn().expect("ako emulator spawns");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(url) = line.strip_prefix("ako emulator listening on ") {
+                    break url.trim().to_string();
+                }
+            }
+            _ => panic!("ako emulator exited: {:?}", child.try_wait()),
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    let ca = std::fs::read_to_string(dir.join("ca.crt")).expect("CA");
+    (child, url, ca)
+}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -24,28 +99,51 @@ fn main() {
     let triples = env_usize("TRIPLES", 4000);
     let concurrency = env_usize("CONCURRENCY", 64);
     let fsync = std::env::var("FSYNC").map_or(true, |v| v != "0");
+    let separate = std::env::var("EMULATOR").is_ok_and(|v| v == "process");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run(triples, concurrency, fsync));
+    rt.block_on(run(triples, concurrency, fsync, separate));
 }
 
-async fn run(triples: usize, concurrency: usize, fsync: bool) {
+async fn run(triples: usize, concurrency: usize, fsync: bool, separate: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let emu = emulator::spawn(EmulatorConfig {
-        state_dir: Some(dir.path().to_path_buf()),
-        admin_password: Some("bench".into()),
-        fsync,
-        ..EmulatorConfig::default()
-    })
-    .await
-    .expect("emulator");
-    let mut cfg = ClientConfig::new(emu.base_url(), Credentials::password("admin", "bench"));
-    cfg.ca_pem = emu.ca_pem().map(str::to_string);
+    let (target, base_url, ca_pem) = if separate {
+        let (child, url, ca) = spawn_process(dir.path(), fsync);
+        (Target::Process(KillOnDrop(child)), url, Some(ca))
+    } else {
+        let emu = emulator::spawn(EmulatorConfig {
+            state_dir: Some(dir.path().to_path_buf()),
+            admin_password: Some("bench".into()),
+            fsync,
+            ..EmulatorConfig::default()
+        })
+        .await
+        .expect("emulator");
+        let (url, ca) = (emu.base_url(), emu.ca_pem().map(str::to_string));
+        (Target::InProcess(emu), url, ca)
+    };
+    let mut cfg = ClientConfig::new(base_url, Credentials::password("admin", "bench"));
+    cfg.ca_pem = ca_pem;
     cfg.sessions = concurrency;
     cfg.controller_version = Some("22.1.5".into());
     let api = AviClient::new(cfg).expect("client");
+    // Readiness of a separate process: the first call retries until it answers.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api
+        .get_json::<serde_json::Value>("/api/cluster/status")
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "emulator not ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let emulator_pid = match &target {
+        Target::Process(child) => child.0.id().to_string(),
+        Target::InProcess(_) => "self".to_string(),
+    };
+    let (client_cpu0, emulator_cpu0) = (cpu_secs("self"), cpu_secs(&emulator_pid));
 
     // A VIP network big enough for every triple.
     let net: ako::avi::models::Network = serde_json::from_value(json!({
@@ -78,7 +176,14 @@ async fn run(triples: usize, concurrency: usize, fsync: bool) {
         uuids.extend(w.await.expect("worker"));
     }
     let write_time = started.elapsed();
-    let writes = emu.counters().writes;
+    let (client_cpu, emulator_cpu) = (
+        cpu_secs("self") - client_cpu0,
+        cpu_secs(&emulator_pid) - emulator_cpu0,
+    );
+    let writes = match &target {
+        Target::InProcess(emu) => emu.counters().writes.to_string(),
+        Target::Process(_) => "n/a (separate process)".to_string(),
+    };
 
     let started = Instant::now();
     let chunks: Vec<Vec<(&'static str, String)>> = uuids
@@ -106,7 +211,12 @@ async fn run(triples: usize, concurrency: usize, fsync: bool) {
 
     let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
     println!(
-        "emulator benchmark: {triples} VsVip+Pool+VS triples, {concurrency} concurrent sessions, fsync={fsync}, HTTPS loopback"
+        "emulator benchmark: {triples} VsVip+Pool+VS triples, {concurrency} concurrent sessions, fsync={fsync}, HTTPS loopback, emulator {}",
+        if separate {
+            "in a separate process"
+        } else {
+            "in process"
+        }
     );
     println!(
         "  creates: {} objects in {:.2?} = {:.0} object writes/s ({:.0} triples/s)",
@@ -116,13 +226,23 @@ async fn run(triples: usize, concurrency: usize, fsync: bool) {
         rate(triples, write_time)
     );
     println!("  API writes counted by the emulator: {writes}");
+    if separate {
+        println!(
+            "  CPU during creates: client {client_cpu:.2}s, emulator {emulator_cpu:.2}s ({:.0} µs emulator CPU per write)",
+            emulator_cpu * 1e6 / uuids.len().max(1) as f64
+        );
+    } else {
+        println!("  CPU during creates: {client_cpu:.2}s client + emulator (one process)");
+    }
     println!(
         "  GETs:    {} objects in {:.2?} = {:.0} GETs/s",
         uuids.len(),
         read_time,
         rate(uuids.len(), read_time)
     );
-    emu.shutdown().await;
+    if let Target::InProcess(emu) = target {
+        emu.shutdown().await;
+    }
 }
 
 async fn triple(api: &AviClient, i: usize) -> Vec<(&'static str, String)> {

@@ -42,6 +42,7 @@ fn review_lua(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 fn wrk(url: &str, lua: &std::path::Path, secs: u32, conns: u32) -> support::WrkResult {
+    let cpu_before = support::process_cpu_seconds();
     let out = Command::new("wrk")
         .args([
             "-t1",
@@ -55,7 +56,9 @@ fn wrk(url: &str, lua: &std::path::Path, secs: u32, conns: u32) -> support::WrkR
         .output()
         .expect("wrk (apt-get install wrk)");
     let text = String::from_utf8_lossy(&out.stdout);
-    let r = support::parse_wrk(&text);
+    let mut r = support::parse_wrk(&text);
+    let cpu = support::process_cpu_seconds() - cpu_before;
+    r.cpu_us_per_req = cpu * 1e6 / (r.rps * f64::from(secs)).max(1.0);
     assert!(
         r.rps > 0.0,
         "wrk failed: {text}{}",
@@ -84,10 +87,8 @@ fn main() {
         .expect("runtime");
 
     let (_guard, ako_addr, trivial_addr) = rt.block_on(async {
-        let (writer, guard) = tracing_appender::non_blocking(std::io::sink());
-        if std::env::var("AKO_BENCH_AUDIT").as_deref() != Ok("0") {
-            tracing_subscriber::fmt().json().flatten_event(true).with_writer(writer).with_max_level(tracing::Level::INFO).init();
-        }
+        let guard = (std::env::var("AKO_BENCH_AUDIT").as_deref() != Ok("0"))
+            .then(|| ako::telemetry::init_with("INFO", ako::telemetry::LogFormat::Json, std::io::sink()));
         let (tls, _) = support::tls(dir.path());
         let cfg = Config { dns_domains: vec!["avi.jarvis.lab".into()], fqdn_reuse_policy: FqdnReusePolicy::Strict, ..Config::default() };
         let index = Arc::new(Index::new(Arc::new(cfg)));
@@ -125,35 +126,34 @@ fn main() {
     let avg = |v: &[support::WrkResult], f: fn(&support::WrkResult) -> f64| {
         v.iter().map(f).sum::<f64>() / v.len() as f64
     };
-    let (t_rps, t50, t99) = (
-        avg(&trivial_runs, |r| r.rps),
-        avg(&trivial_runs, |r| r.p50_ms),
-        avg(&trivial_runs, |r| r.p99_ms),
-    );
-    let (a_rps, a50, a99) = (
-        avg(&ako_runs, |r| r.rps),
-        avg(&ako_runs, |r| r.p50_ms),
-        avg(&ako_runs, |r| r.p99_ms),
-    );
+    let row = |v: &[support::WrkResult]| {
+        (
+            avg(v, |r| r.rps),
+            avg(v, |r| r.p50_ms),
+            avg(v, |r| r.p99_ms),
+            avg(v, |r| r.cpu_us_per_req),
+        )
+    };
+    let (t_rps, t50, t99, tcpu) = row(&trivial_runs);
+    let (a_rps, a50, a99, acpu) = row(&ako_runs);
     println!(
         "wrk -t1 -c{conns} -d{secs}s, {rounds} alternating rounds, POST of one Ingress AdmissionReview over TLS"
     );
     println!(
-        "{:<28} {:>10} {:>9} {:>9}",
-        "server", "req/s", "p50 ms", "p99 ms"
+        "{:<30} {:>9} {:>8} {:>8} {:>12}",
+        "server", "req/s", "p50 ms", "p99 ms", "server CPU/req"
     );
+    for (name, rps, p50, p99, cpu) in [
+        ("trivial axum+rustls (ceiling)", t_rps, t50, t99, tcpu),
+        ("ako /validate (10k index)", a_rps, a50, a99, acpu),
+    ] {
+        println!("{name:<30} {rps:>9.0} {p50:>8.3} {p99:>8.3} {cpu:>10.1} us");
+    }
     println!(
-        "{:<28} {:>10.0} {:>9.3} {:>9.3}",
-        "trivial axum+rustls (ceiling)", t_rps, t50, t99
-    );
-    println!(
-        "{:<28} {:>10.0} {:>9.3} {:>9.3}",
-        "ako /validate (10k index)", a_rps, a50, a99
-    );
-    println!(
-        "ako / ceiling: throughput {:.1}%, p99 {:.2}x",
+        "ako / ceiling: throughput {:.1}%, p99 {:.2}x, CPU per request {:.2}x",
         100.0 * a_rps / t_rps,
-        a99 / t99
+        a99 / t99,
+        acpu / tcpu
     );
     for r in ako_runs.iter().chain(&trivial_runs) {
         if !r.errors.is_empty() {

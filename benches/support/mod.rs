@@ -66,6 +66,8 @@ pub async fn serve_allow_all(tls: Arc<rustls::ServerConfig>) -> std::net::Socket
 #[derive(Debug, Default, Clone)]
 pub struct WrkResult {
     pub rps: f64,
+    /// CPU time of this process (servers) per request, microseconds.
+    pub cpu_us_per_req: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub errors: String,
@@ -99,4 +101,15 @@ pub fn parse_wrk(out: &str) -> WrkResult {
         }
     }
     r
+}
+
+/// User + system CPU seconds of this process so far.
+pub fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the stat line, i.e. 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }

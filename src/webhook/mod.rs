@@ -222,6 +222,16 @@ async fn review(s: AppState, mode: Mode, body: Body) -> Response {
     }
 }
 
+fn operation_name(op: &kube::core::admission::Operation) -> &'static str {
+    use kube::core::admission::Operation;
+    match op {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}
+
 /// One structured line per decision. Never logs object contents (which may hold secrets).
 fn audit(req: &AdmissionRequest<DynamicObject>, mode: Mode, d: &Decision, elapsed: Duration) {
     let user = req.user_info.username.as_deref().unwrap_or("");
@@ -237,14 +247,14 @@ fn audit(req: &AdmissionRequest<DynamicObject>, mode: Mode, d: &Decision, elapse
         kind = %req.kind.kind,
         namespace = req.namespace.as_deref().unwrap_or(""),
         name = %req.name,
-        operation = ?req.operation,
+        operation = operation_name(&req.operation),
         user,
         dry_run = req.dry_run,
         allowed = d.allowed,
         result,
-        reasons = ?d.reasons,
-        warnings = ?d.warnings,
-        patch = ?d.patch_summary,
+        reasons = %d.reasons.join("; "),
+        warnings = %d.warnings.join("; "),
+        patch = %d.patch_summary.join("; "),
         latency_us = elapsed.as_micros() as u64,
         "admission decision"
     );

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# All benchmarks, one command; results are printed and kept in bench-results/ (not committed).
+# Run on an idle machine: every benchmark here shares 2 cores between load generator and server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-cluster.sh
+mkdir -p bench-results
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+run() {
+  local name=$1; shift
+  echo "== $name"
+  env "$@" cargo bench --quiet --bench "$name" 2>&1 | grep -vE '^\s+(Compiling|Running|Finished)' | tee "bench-results/$stamp-$name.txt"
+}
+run admission
+run webhook_http
+run e2e_creates AKO_E2E_PAIRS=2
+run emulator
