@@ -23,6 +23,10 @@ say "starting the Avi controller emulator (https://127.0.0.1:9443, admin / ${AVI
 scripts/run-while.sh $$ "$AKO" --log-format text emulator --listen 127.0.0.1:9443 --state-dir "$DEMO/emulator" \
   --admin-password "$AVI_PASSWORD" >"$DEMO/emulator.log" 2>&1 &
 
+for _ in $(seq 1 100); do curl -fsk https://127.0.0.1:9443/api/cluster/status >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fsk https://127.0.0.1:9443/api/cluster/status || { echo "emulator not up:"; tail -20 "$DEMO/emulator.log"; exit 1; }
+echo
+
 say "starting ako webhook (https://127.0.0.1:8443, health http://127.0.0.1:8080)"
 "$AKO" certs --out-dir "$DEMO/certs" >/dev/null 2>&1
 scripts/run-while.sh $$ "$AKO" --log-format json webhook --listen 127.0.0.1:8443 --health-listen 127.0.0.1:8080 \

@@ -10,4 +10,4 @@ cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
-cargo test --all-targets --no-fail-fast 2>&1 | tee target/test-output.txt
+cargo test --lib --bins --tests --no-fail-fast

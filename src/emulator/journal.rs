@@ -59,11 +59,48 @@ pub fn checksum(data: &[u8]) -> u64 {
     })
 }
 
+/// A record by reference: the write path journals a stored body without cloning it. Serializes to
+/// exactly the bytes of the matching [`Record`].
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(tag = "op")]
+pub enum RecordRef<'a> {
+    #[serde(rename = "put")]
+    Put {
+        t: &'a str,
+        o: &'a Map<String, Value>,
+    },
+    #[serde(rename = "del")]
+    Delete { t: &'a str, u: &'a str },
+}
+
+impl<'a> From<&'a Record> for RecordRef<'a> {
+    fn from(r: &'a Record) -> Self {
+        match r {
+            Record::Put { t, o } => Self::Put { t, o },
+            Record::Delete { t, u } => Self::Delete { t, u },
+        }
+    }
+}
+
 /// Encodes a record as one journal line.
 pub fn encode(record: &Record) -> Vec<u8> {
-    let json = serde_json::to_vec(record).unwrap_or_default();
-    let mut line = format!("{:016x} ", checksum(&json)).into_bytes();
-    line.extend_from_slice(&json);
+    encode_ref(RecordRef::from(record))
+}
+
+/// Encodes a record as one journal line: `<fnv64 hex> <json>\n`, serialized once into one buffer.
+pub fn encode_ref(record: RecordRef<'_>) -> Vec<u8> {
+    const HEAD: usize = 17;
+    let mut line = Vec::with_capacity(512);
+    line.extend_from_slice(&[b'0'; HEAD]);
+    line[HEAD - 1] = b' ';
+    if serde_json::to_writer(&mut line, &record).is_err() {
+        line.truncate(HEAD);
+    }
+    let sum = checksum(&line[HEAD..]);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in line[..HEAD - 1].iter_mut().enumerate() {
+        *b = HEX[((sum >> (60 - 4 * i)) & 0xf) as usize];
+    }
     line.push(b'\n');
     line
 }
@@ -223,9 +260,14 @@ impl Journal {
     /// Queues a record; the returned receiver resolves once it is durable. Call under the store lock so
     /// the journal order is the mutation order.
     pub fn submit(&self, record: &Record) -> Ack {
+        self.submit_ref(RecordRef::from(record))
+    }
+
+    /// [`Journal::submit`] of a borrowed record.
+    pub fn submit_ref(&self, record: RecordRef<'_>) -> Ack {
         let (ack, rx) = oneshot::channel();
         let pending = Pending {
-            line: encode(record),
+            line: encode_ref(record),
             ack,
         };
         match &self.tx {
@@ -269,6 +311,23 @@ mod tests {
         Record::Put {
             t: "pool".into(),
             o: o.as_object().cloned().expect("object"),
+        }
+    }
+
+    #[test]
+    fn borrowed_encoding_is_byte_identical_to_the_original_line_format() {
+        for r in [
+            put("a"),
+            Record::Delete {
+                t: "pool".into(),
+                u: "pool-a".into(),
+            },
+        ] {
+            let json = serde_json::to_vec(&r).expect("json");
+            let mut want = format!("{:016x} ", checksum(&json)).into_bytes();
+            want.extend_from_slice(&json);
+            want.push(b'\n');
+            assert_eq!(encode(&r), want);
         }
     }
 

@@ -14,7 +14,7 @@ use rand::Rng;
 use serde_json::{Map, Value, json};
 
 use super::faults::{Counters, Faults};
-use super::journal::{Journal, Record};
+use super::journal::{Journal, RecordRef};
 use super::store::{ApiError, Obj, Store, TenantSel, apply_patch, type_info};
 
 const IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -657,12 +657,12 @@ async fn persist(app: &App, ack: Option<super::journal::Ack>) -> Result<(), ApiE
     )
 }
 
-fn submit(app: &App, record: &Record) -> Result<Option<super::journal::Ack>, ApiError> {
+fn submit(app: &App, record: RecordRef<'_>) -> Result<Option<super::journal::Ack>, ApiError> {
     match &*app.journal.lock() {
         Some(j) if j.has_failed() => {
             Err(ApiError::new(500, "persistence failure: journal is broken"))
         }
-        Some(j) => Ok(Some(j.submit(record))),
+        Some(j) => Ok(Some(j.submit_ref(record))),
         None => Ok(None),
     }
 }
@@ -878,13 +878,7 @@ async fn api_inner(
                 let mut store = app.store.lock();
                 let sel = tenant_sel(&store, headers)?;
                 store.delete(t, uuid, &sel)?;
-                submit(
-                    app,
-                    &Record::Delete {
-                        t: (*t).to_string(),
-                        u: (*uuid).to_string(),
-                    },
-                )?
+                submit(app, RecordRef::Delete { t, u: uuid })?
             };
             persist(app, ack).await?;
             Ok(raw(204, "application/json", Body::empty()))
@@ -1055,17 +1049,16 @@ async fn write(
             _ => return Err(ApiError::new(405, "Method not allowed")),
         };
         let obj = store.prepare(t, body, &uuid, &sel, existing.as_ref())?;
-        let stored = store.commit(obj);
-        let record = Record::Put {
-            t: t.to_string(),
-            o: stored.body.clone(),
-        };
-        let stored = stored.clone();
-        let out = render_out(&store, &stored, host, true, true);
-        let ack = submit(app, &record)?;
+        store.commit(obj);
+        let stored = store
+            .get_any(&uuid)
+            .ok_or_else(|| ApiError::new(500, "internal: the committed object is missing"))?;
+        // Journaled from the stored body by reference: serialized once, straight into the line.
+        let ack = submit(app, RecordRef::Put { t, o: &stored.body })?;
+        let out = render_out(&store, stored, host, true, true);
         (
             if existing.is_none() { 201 } else { 200 },
-            (out, stored.name.clone(), stored.uuid.clone()),
+            (out, stored.name.clone(), uuid),
             ack,
         )
     };

@@ -1,7 +1,7 @@
 //! The emulator's object store: validation, defaults, reference resolution, uniqueness, referential
 //! integrity on delete, IPAM and the DNS-domain rule. Pure in-memory logic; persistence is in `journal`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use serde_json::{Map, Value, json};
@@ -254,7 +254,10 @@ pub struct Store {
     objects: HashMap<String, Obj>,
     by_type: HashMap<String, BTreeMap<u64, String>>,
     names: HashMap<(String, String), Vec<String>>,
-    referrers: HashMap<String, BTreeSet<String>>,
+    /// uuid -> uuids referring to it. A hash set: inserting into an ordered set of thousands of uuid
+    /// strings (every VsVip refers to the same network, cloud and tenant) was the costliest part of a
+    /// write; [`Store::referrers_of`] sorts on the (rare) read instead.
+    referrers: HashMap<String, HashSet<String>>,
     used_ips: HashMap<(String, Ipv4Addr), String>,
     ip_hint: HashMap<String, Ipv4Addr>,
     seq: u64,
@@ -281,7 +284,14 @@ fn now_micros() -> u64 {
     u64::try_from(now.timestamp_micros()).unwrap_or_default()
 }
 
-/// Collects canonical ref uuids from a body.
+/// Collects canonical ref uuids from a body (without copying it).
+fn collect_refs_map(map: &Map<String, Value>, out: &mut Vec<String>) {
+    for (k, v) in map {
+        collect_refs(v, Some(k), out);
+    }
+}
+
+/// Collects canonical ref uuids from a value.
 fn collect_refs(value: &Value, key: Option<&str>, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
@@ -386,12 +396,11 @@ impl Store {
         self.find_by_name("tenant", name, "admin", None)
     }
 
+    /// The objects referring to `uuid`, in uuid order.
     pub fn referrers_of(&self, uuid: &str) -> impl Iterator<Item = &Obj> {
-        self.referrers
-            .get(uuid)
-            .into_iter()
-            .flatten()
-            .filter_map(|u| self.objects.get(u))
+        let mut uuids: Vec<&String> = self.referrers.get(uuid).into_iter().flatten().collect();
+        uuids.sort_unstable();
+        uuids.into_iter().filter_map(|u| self.objects.get(u))
     }
 
     pub fn refers_to(&self, obj: &Obj, target: &str) -> bool {
@@ -582,7 +591,7 @@ impl Store {
             }
         }
         let mut refs = Vec::new();
-        collect_refs(&Value::Object(body.clone()), None, &mut refs);
+        collect_refs_map(&body, &mut refs);
         refs.retain(|r| r != uuid);
         refs.sort();
         refs.dedup();
@@ -955,7 +964,7 @@ impl Store {
         let tenant = uuid_of_ref(body.get("tenant_ref")).unwrap_or_else(|| "admin".into());
         let cloud = uuid_of_ref(body.get("cloud_ref"));
         let mut refs = Vec::new();
-        collect_refs(&Value::Object(body.clone()), None, &mut refs);
+        collect_refs_map(&body, &mut refs);
         refs.retain(|r| *r != uuid);
         refs.sort();
         refs.dedup();
