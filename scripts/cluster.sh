@@ -25,12 +25,17 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# SIGTERM, up to 5 s of grace, then SIGKILL.
+kill_wait() {
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+}
+
 stop() {
   for f in "$dir"/watchdog.pid "$dir"/kube-apiserver.pid "$dir"/etcd.pid; do
     [ -f "$f" ] || continue
-    pid=$(cat "$f"); kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
+    kill_wait "$(cat "$f")"
     rm -f "$f"
   done
 }
@@ -68,9 +73,11 @@ echo $! > "$dir/etcd.pid"
 echo $! > "$dir/kube-apiserver.pid"
 
 if [ -n "$watch_pid" ]; then
+  # The pids are held here, not read back from files: the caller may delete DIR as it exits.
+  api_pid=$(cat "$dir/kube-apiserver.pid"); etcd_pid=$(cat "$dir/etcd.pid")
   ( trap '' HUP
     while kill -0 "$watch_pid" 2>/dev/null; do sleep 1; done
-    for f in kube-apiserver etcd; do [ -f "$dir/$f.pid" ] && kill "$(cat "$dir/$f.pid")" 2>/dev/null; done
+    kill_wait "$api_pid"; kill_wait "$etcd_pid"
   ) </dev/null >/dev/null 2>&1 &
   echo $! > "$dir/watchdog.pid"
 fi

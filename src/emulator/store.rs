@@ -1,7 +1,7 @@
 //! The emulator's object store: validation, defaults, reference resolution, uniqueness, referential
 //! integrity on delete, IPAM and the DNS-domain rule. Pure in-memory logic; persistence is in `journal`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use serde_json::{Map, Value, json};
