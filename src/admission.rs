@@ -81,6 +81,16 @@ impl Decision {
         self.warnings.push(shorten(w));
     }
 
+    /// One word for logs, metrics and audit annotations: denied, not-ours, mutated or allowed.
+    pub fn result(&self) -> &'static str {
+        match (self.allowed, self.in_scope, self.patch.is_empty()) {
+            (false, _, _) => "denied",
+            (true, false, _) => "not-ours",
+            (true, true, false) => "mutated",
+            (true, true, true) => "allowed",
+        }
+    }
+
     /// The message kubectl shows on denial.
     pub fn message(&self) -> String {
         self.reasons.join("; ")
@@ -92,15 +102,8 @@ impl Decision {
         req: &AdmissionRequest<T>,
     ) -> AdmissionResponse {
         let mut resp = AdmissionResponse::from(req);
-        resp.audit_annotations.insert(
-            "decision".into(),
-            match (self.allowed, self.in_scope) {
-                (false, _) => "denied",
-                (true, true) => "allowed",
-                (true, false) => "not-ours",
-            }
-            .into(),
-        );
+        resp.audit_annotations
+            .insert("decision".into(), self.result().into());
         if !self.warnings.is_empty() {
             resp.warnings = Some(self.warnings.clone());
         }

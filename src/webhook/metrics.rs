@@ -86,12 +86,7 @@ impl Metrics {
     }
 
     pub fn observe(&self, mode: Mode, subject: Subject, d: &Decision, elapsed: Duration) {
-        let result = match (d.allowed, d.in_scope, d.patch.is_empty()) {
-            (false, _, _) => "denied",
-            (true, false, _) => "not_ours",
-            (true, true, false) => "mutated",
-            (true, true, true) => "allowed",
-        };
+        let result = d.result();
         self.decisions
             .get_or_create(&DecisionLabels {
                 webhook: mode.as_str(),

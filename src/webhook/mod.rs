@@ -235,26 +235,30 @@ fn operation_name(op: &kube::core::admission::Operation) -> &'static str {
 /// One structured line per decision. Never logs object contents (which may hold secrets).
 fn audit(req: &AdmissionRequest<DynamicObject>, mode: Mode, d: &Decision, elapsed: Duration) {
     let user = req.user_info.username.as_deref().unwrap_or("");
-    let result = match (d.allowed, d.in_scope) {
-        (false, _) => "denied",
-        (true, true) => "allowed",
-        (true, false) => "not-ours",
+    // Plain &str fields are recorded without a Display round trip; lists are joined only when non-empty.
+    let join = |v: &[String]| {
+        if v.is_empty() {
+            std::borrow::Cow::Borrowed("")
+        } else {
+            v.join("; ").into()
+        }
     };
+    let (reasons, warnings, patch) = (join(&d.reasons), join(&d.warnings), join(&d.patch_summary));
     tracing::info!(
         target: "audit",
-        uid = %req.uid,
+        uid = req.uid.as_str(),
         mode = mode.as_str(),
-        kind = %req.kind.kind,
+        kind = req.kind.kind.as_str(),
         namespace = req.namespace.as_deref().unwrap_or(""),
-        name = %req.name,
+        name = req.name.as_str(),
         operation = operation_name(&req.operation),
         user,
         dry_run = req.dry_run,
         allowed = d.allowed,
-        result,
-        reasons = %d.reasons.join("; "),
-        warnings = %d.warnings.join("; "),
-        patch = %d.patch_summary.join("; "),
+        result = d.result(),
+        reasons = reasons.as_ref(),
+        warnings = warnings.as_ref(),
+        patch = patch.as_ref(),
         latency_us = elapsed.as_micros() as u64,
         "admission decision"
     );
