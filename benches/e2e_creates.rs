@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ako::config::Config;
 use ako::index::Index;
 use ako::webhook::{AppState, metrics::Metrics};
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -86,6 +86,16 @@ async fn run(client: &Client, ns: &str, n: usize) -> (f64, f64, f64) {
     nss.create(&PostParams::default(), &nsobj)
         .await
         .expect("namespace");
+    // The backend exists, as it normally does (a missing one would add a warning to every answer).
+    let svc: Service = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web", "namespace": ns},
+        "spec": {"ports": [{"port": 80}]}
+    }))
+    .expect("service");
+    Api::<Service>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &svc)
+        .await
+        .expect("service");
     let api: Api<Ingress> = Api::namespaced(client.clone(), ns);
     // The API server picks up webhook configuration changes from its informer; give it a moment so every
     // create of the round goes through the configuration under test.

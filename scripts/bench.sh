@@ -9,9 +9,10 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 run() {
   local name=$1; shift
   echo "== $name"
-  env "$@" cargo bench --quiet --bench "$name" 2>&1 | grep -vE '^\s+(Compiling|Running|Finished)' | tee "bench-results/$stamp-$name.txt"
+  env "$@" cargo bench --quiet --bench "$name" 2>&1 | grep -vE '^\s+(Compiling|Running|Finished)' | tee "bench-results/$stamp-$name${1:+-${1%%=*}}.txt"
 }
 run admission
 run webhook_http
 run e2e_creates AKO_E2E_PAIRS=2
 run emulator
+run emulator EMULATOR=process
