@@ -4,16 +4,20 @@
 //! the network (parse the AdmissionReview JSON, decide, build and serialize the response).
 //! Run: `cargo bench --bench admission`.
 
+mod support;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ako::admission::{Mode, admit, admit_object};
+use ako::admission::{Mode, admit, decide};
 use ako::config::{Config, FqdnReusePolicy};
 use ako::index::{IngressClaims, Snapshot};
+use ako::webhook::review::ReviewIn;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
+
 use serde_json::json;
 
 fn ingress_json(
@@ -62,18 +66,12 @@ fn review_body(n: usize) -> Vec<u8> {
         "new.avi.jarvis.lab".into()
     };
     let ns = format!("ns-{}", (n / 2) % 500);
-    let object = ingress_json(&ns, "candidate", &host, "/shop", None);
-    serde_json::to_vec(&json!({
-        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-        "request": {
-            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
-            "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"},
-            "resource": {"group": "networking.k8s.io", "version": "v1", "resource": "ingresses"},
-            "name": "candidate", "namespace": ns, "operation": "CREATE",
-            "userInfo": {"username": "alice", "groups": ["system:authenticated"]},
-            "object": object, "oldObject": null, "dryRun": false
-        }
-    }))
+    serde_json::to_vec(&support::api_server_review(
+        &ns,
+        "candidate",
+        &host,
+        "/shop",
+    ))
     .expect("json")
 }
 
@@ -111,22 +109,32 @@ fn main() {
         for _ in 0..iters / 10 {
             black_box(admit(black_box(&req), Mode::Validate, &cfg, &snap).ok());
         }
+        let parsed: ReviewIn = serde_json::from_slice(&body).expect("review");
+        let lean = parsed.request.expect("request");
+        let meta = lean.meta();
         let mut pure = Vec::with_capacity(iters);
         for _ in 0..iters {
-            let object = req.object.clone();
+            let object = lean.object().expect("object");
             let t = Instant::now();
-            black_box(admit_object(black_box(&req), object, Mode::Validate, &cfg, &snap).ok());
+            black_box(decide(
+                black_box(&meta),
+                object,
+                Mode::Validate,
+                &cfg,
+                &snap,
+            ));
             pure.push(t.elapsed().as_nanos() as u64);
         }
+        // The webhook's request path, without the network: read the review, decide, encode the response.
         let mut full = Vec::with_capacity(iters);
         for _ in 0..iters {
             let t = Instant::now();
-            let review: AdmissionReview<DynamicObject> =
-                serde_json::from_slice(black_box(&body)).expect("review");
-            let mut req: AdmissionRequest<DynamicObject> = review.try_into().expect("request");
-            let object = req.object.take();
-            let d = admit_object(&req, object, Mode::Validate, &cfg, &snap).expect("decision");
-            let out = serde_json::to_vec(&d.to_response(&req).into_review()).expect("response");
+            let review: ReviewIn = serde_json::from_slice(black_box(&body)).expect("review");
+            let req = review.request.expect("request");
+            let object = req.object().expect("object");
+            let d = decide(&req.meta(), object, Mode::Validate, &cfg, &snap);
+            let out =
+                serde_json::to_vec(&d.to_response_for(&req.uid).into_review()).expect("response");
             black_box(out);
             full.push(t.elapsed().as_nanos() as u64);
         }

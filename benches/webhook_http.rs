@@ -16,22 +16,8 @@ use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::json;
 
 fn review_lua(dir: &std::path::Path) -> std::path::PathBuf {
-    let object = json!({
-        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-        "metadata": {"name": "candidate", "namespace": "ns-7"},
-        "spec": {"ingressClassName": "avi-lb", "rules": [{"host": "app-5000.avi.jarvis.lab", "http": {"paths": [
-            {"path": "/shop", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
-    });
-    let review = json!({
-        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-        "request": {
-            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
-            "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"},
-            "resource": {"group": "networking.k8s.io", "version": "v1", "resource": "ingresses"},
-            "name": "candidate", "namespace": "ns-7", "operation": "CREATE",
-            "userInfo": {"username": "alice"}, "object": object, "oldObject": null, "dryRun": false
-        }
-    });
+    let review =
+        support::api_server_review("ns-7", "candidate", "app-5007.avi.jarvis.lab", "/shop");
     let body = serde_json::to_string(&review).expect("json");
     let lua = format!(
         "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = [[{body}]]\n"

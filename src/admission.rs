@@ -101,7 +101,20 @@ impl Decision {
         &self,
         req: &AdmissionRequest<T>,
     ) -> AdmissionResponse {
-        let mut resp = AdmissionResponse::from(req);
+        self.response(AdmissionResponse::from(req))
+    }
+
+    /// Builds the AdmissionResponse for the request with this uid.
+    pub fn to_response_for(&self, uid: &str) -> AdmissionResponse {
+        // `invalid` is kube's only constructor without a request; it sets the v1 AdmissionReview type.
+        let mut resp = AdmissionResponse::invalid("");
+        resp.uid = uid.to_string();
+        resp.allowed = true;
+        resp.result = Default::default();
+        self.response(resp)
+    }
+
+    fn response(&self, mut resp: AdmissionResponse) -> AdmissionResponse {
         resp.audit_annotations
             .insert("decision".into(), self.result().into());
         if !self.warnings.is_empty() {
@@ -149,12 +162,59 @@ pub enum ReviewError {
     },
 }
 
+impl Subject {
+    /// The subject of an object of this API group and kind.
+    pub fn of(group: &str, kind: &str) -> Subject {
+        match (group, kind) {
+            ("networking.k8s.io", "Ingress") => Subject::Ingress,
+            ("", "Service") => Subject::Service,
+            _ => Subject::Other,
+        }
+    }
+}
+
 /// Identifies the object kind of a request.
 pub fn subject_of<T: kube::core::Resource>(req: &AdmissionRequest<T>) -> Subject {
-    match (req.kind.group.as_str(), req.kind.kind.as_str()) {
-        ("networking.k8s.io", "Ingress") => Subject::Ingress,
-        ("", "Service") => Subject::Service,
-        _ => Subject::Other,
+    Subject::of(&req.kind.group, &req.kind.kind)
+}
+
+/// What a decision needs of the request besides the object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewMeta {
+    pub operation: Operation,
+    pub subject: Subject,
+}
+
+/// The object under review, already typed. The namespace of the request is filled in when the object has none.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Object {
+    Ingress(Box<Ingress>),
+    Service(Box<Service>),
+    /// A kind ako does not handle.
+    Other,
+    /// No object in the request.
+    None,
+}
+
+/// Decides one admission request.
+pub fn decide(
+    meta: &ReviewMeta,
+    object: Object,
+    mode: Mode,
+    cfg: &Config,
+    snap: &Snapshot,
+) -> Decision {
+    if !matches!(meta.operation, Operation::Create | Operation::Update) {
+        return Decision::allow();
+    }
+    match (object, mode) {
+        (Object::Ingress(ing), Mode::Mutate) => mutate_ingress(&ing, cfg, snap),
+        (Object::Ingress(ing), Mode::Validate) => validate_ingress(&ing, cfg, snap),
+        (Object::Service(svc), Mode::Mutate) => {
+            mutate_service(&svc, meta.operation == Operation::Create, cfg)
+        }
+        (Object::Service(svc), Mode::Validate) => validate_service(&svc, cfg, snap),
+        (Object::Other | Object::None, _) => Decision::allow(),
     }
 }
 
@@ -171,64 +231,52 @@ fn take_spec<S: serde::de::DeserializeOwned>(
     }
 }
 
-/// Decides one admission request.
+/// Types the object of a kube `AdmissionRequest<DynamicObject>`.
+pub fn typed_object(
+    subject: Subject,
+    object: Option<DynamicObject>,
+    request_namespace: &Option<String>,
+) -> Result<Object, ReviewError> {
+    let Some(mut obj) = object else {
+        return Ok(Object::None);
+    };
+    if obj.metadata.namespace.is_none() {
+        obj.metadata.namespace = request_namespace.clone();
+    }
+    Ok(match subject {
+        Subject::Ingress => {
+            let spec = take_spec(&mut obj, "Ingress")?;
+            Object::Ingress(Box::new(Ingress {
+                metadata: obj.metadata,
+                spec,
+                status: None,
+            }))
+        }
+        Subject::Service => {
+            let spec = take_spec(&mut obj, "Service")?;
+            Object::Service(Box::new(Service {
+                metadata: obj.metadata,
+                spec,
+                status: None,
+            }))
+        }
+        Subject::Other => Object::Other,
+    })
+}
+
+/// Decides a kube `AdmissionRequest` (for callers holding one; the webhook reads requests more cheaply).
 pub fn admit(
     req: &AdmissionRequest<DynamicObject>,
     mode: Mode,
     cfg: &Config,
     snap: &Snapshot,
 ) -> Result<Decision, ReviewError> {
-    admit_object(req, req.object.clone(), mode, cfg, snap)
-}
-
-/// Decides one admission request whose object was taken out of it (avoids copying the object).
-pub fn admit_object<T: kube::core::Resource>(
-    req: &AdmissionRequest<T>,
-    object: Option<DynamicObject>,
-    mode: Mode,
-    cfg: &Config,
-    snap: &Snapshot,
-) -> Result<Decision, ReviewError> {
-    if !matches!(req.operation, Operation::Create | Operation::Update) {
-        return Ok(Decision::allow());
-    }
-    let Some(mut obj) = object else {
-        return Ok(Decision::allow());
+    let meta = ReviewMeta {
+        operation: req.operation.clone(),
+        subject: subject_of(req),
     };
-    match subject_of(req) {
-        Subject::Ingress => {
-            let spec = take_spec(&mut obj, "Ingress")?;
-            let mut ing = Ingress {
-                metadata: obj.metadata,
-                spec,
-                status: None,
-            };
-            // The object may arrive without namespace on CREATE; the request carries it.
-            if ing.metadata.namespace.is_none() {
-                ing.metadata.namespace = req.namespace.clone();
-            }
-            Ok(match mode {
-                Mode::Mutate => mutate_ingress(&ing, cfg, snap),
-                Mode::Validate => validate_ingress(&ing, cfg, snap),
-            })
-        }
-        Subject::Service => {
-            let spec = take_spec(&mut obj, "Service")?;
-            let mut svc = Service {
-                metadata: obj.metadata,
-                spec,
-                status: None,
-            };
-            if svc.metadata.namespace.is_none() {
-                svc.metadata.namespace = req.namespace.clone();
-            }
-            Ok(match mode {
-                Mode::Mutate => mutate_service(&svc, req.operation == Operation::Create, cfg),
-                Mode::Validate => validate_service(&svc, cfg, snap),
-            })
-        }
-        Subject::Other => Ok(Decision::allow()),
-    }
+    let object = typed_object(meta.subject, req.object.clone(), &req.namespace)?;
+    Ok(decide(&meta, object, mode, cfg, snap))
 }
 
 fn pointer(tokens: &[&str]) -> PointerBuf {

@@ -113,3 +113,40 @@ pub fn process_cpu_seconds() -> f64 {
     // utime and stime are fields 14 and 15 of the stat line, i.e. 11 and 12 after the name.
     (ticks(11) + ticks(12)) / 100.0
 }
+
+/// An AdmissionReview as kube-apiserver sends it for `kubectl apply` of a new Ingress: the object carries the
+/// last-applied annotation and managedFields, and the request its options and the user's groups.
+pub fn api_server_review(ns: &str, name: &str, host: &str, path: &str) -> serde_json::Value {
+    let spec = serde_json::json!({"ingressClassName": "avi-lb", "rules": [{"host": host, "http": {"paths": [
+        {"path": path, "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}},
+        {"path": format!("{path}/api"), "pathType": "Prefix", "backend": {"service": {"name": "api", "port": {"number": 8080}}}}]}}]});
+    let last_applied = serde_json::json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"annotations": {}, "name": name, "namespace": ns}, "spec": spec});
+    let object = serde_json::json!({
+        "kind": "Ingress", "apiVersion": "networking.k8s.io/v1",
+        "metadata": {
+            "name": name, "namespace": ns, "creationTimestamp": null, "generation": 1,
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": format!("{last_applied}\n")},
+            "managedFields": [{"manager": "kubectl-client-side-apply", "operation": "Update",
+                "apiVersion": "networking.k8s.io/v1", "time": "2026-11-26T18:00:00Z", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}}},
+                    "f:spec": {"f:ingressClassName": {}, "f:rules": {}}}}]
+        },
+        "spec": spec,
+        "status": {"loadBalancer": {}}
+    });
+    serde_json::json!({
+        "kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1",
+        "request": {
+            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"},
+            "resource": {"group": "networking.k8s.io", "version": "v1", "resource": "ingresses"},
+            "requestKind": {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"},
+            "requestResource": {"group": "networking.k8s.io", "version": "v1", "resource": "ingresses"},
+            "name": name, "namespace": ns, "operation": "CREATE",
+            "userInfo": {"username": "alice", "groups": ["system:masters", "system:authenticated"]},
+            "object": object, "oldObject": null, "dryRun": false,
+            "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1", "fieldManager": "kubectl-client-side-apply"}
+        }
+    })
+}

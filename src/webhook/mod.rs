@@ -7,6 +7,7 @@
 //! Malformed bodies get 400 with a message, bodies over 3 MiB get 413; every decision is one audit log line.
 
 pub mod metrics;
+pub mod review;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,12 +19,12 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+use kube::core::admission::AdmissionResponse;
 
 use crate::admission::{self, Decision, Mode};
 use crate::index::Index;
 use metrics::Metrics;
+use review::{RequestIn, ReviewIn};
 
 /// Largest AdmissionReview accepted (the API server's own request limit is 3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -170,48 +171,33 @@ async fn read_body(body: Body) -> Result<Bytes, WebhookError> {
 
 async fn review(s: AppState, mode: Mode, body: Body) -> Response {
     let started = Instant::now();
-    let result = async {
-        let bytes = read_body(body).await?;
-        let review: AdmissionReview<DynamicObject> =
-            serde_json::from_slice(&bytes).map_err(|e| WebhookError::Malformed(e.to_string()))?;
-        let req: AdmissionRequest<DynamicObject> =
-            review.try_into().map_err(|_| WebhookError::NoRequest)?;
-        Ok::<_, WebhookError>(req)
-    }
-    .await;
-    let mut req = match result {
-        Ok(r) => r,
-        Err(e) => {
-            s.metrics.observe_rejected_request(mode, &e);
-            tracing::warn!(target: "audit", mode = mode.as_str(), error = %e, "unreadable admission request");
-            return e.into_response();
-        }
+    let bytes = match read_body(body).await {
+        Ok(b) => b,
+        Err(e) => return reject(&s, mode, e),
     };
+    let req = match serde_json::from_slice::<ReviewIn>(&bytes) {
+        Ok(ReviewIn { request: Some(r) }) => r,
+        Ok(ReviewIn { request: None }) => return reject(&s, mode, WebhookError::NoRequest),
+        Err(e) => return reject(&s, mode, WebhookError::Malformed(e.to_string())),
+    };
+    let meta = req.meta();
     let cfg = s.index.config();
-    let object = req.object.take();
-    let (decision, unreadable) = match s
-        .index
-        .read(|snap| admission::admit_object(&req, object, mode, cfg, snap))
-    {
-        Ok(d) => (d, None),
-        Err(e) => {
-            let d = Decision {
-                allowed: false,
-                in_scope: true,
-                reasons: vec![e.to_string()],
-                ..Decision::default()
-            };
-            (d, Some(e))
-        }
+    let decision = match req.object() {
+        Ok(object) => s
+            .index
+            .read(|snap| admission::decide(&meta, object, mode, cfg, snap)),
+        // A review we can read around an object we cannot: deny, saying why (kubectl shows it).
+        Err(e) => Decision {
+            allowed: false,
+            in_scope: true,
+            reasons: vec![e.to_string()],
+            ..Decision::default()
+        },
     };
-    let resp: AdmissionResponse = decision.to_response(&req);
+    let resp: AdmissionResponse = decision.to_response_for(&req.uid);
     let elapsed = started.elapsed();
     audit(&req, mode, &decision, elapsed);
-    s.metrics
-        .observe(mode, admission::subject_of(&req), &decision, elapsed);
-    if let Some(e) = unreadable {
-        tracing::debug!(error = %e, "object in the request could not be read");
-    }
+    s.metrics.observe(mode, meta.subject, &decision, elapsed);
     match serde_json::to_vec(&resp.into_review()) {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => (
@@ -233,7 +219,13 @@ fn operation_name(op: &kube::core::admission::Operation) -> &'static str {
 }
 
 /// One structured line per decision. Never logs object contents (which may hold secrets).
-fn audit(req: &AdmissionRequest<DynamicObject>, mode: Mode, d: &Decision, elapsed: Duration) {
+fn reject(s: &AppState, mode: Mode, e: WebhookError) -> Response {
+    s.metrics.observe_rejected_request(mode, &e);
+    tracing::warn!(target: "audit", mode = mode.as_str(), error = %e, "unreadable admission request");
+    e.into_response()
+}
+
+fn audit(req: &RequestIn<'_>, mode: Mode, d: &Decision, elapsed: Duration) {
     let user = req.user_info.username.as_deref().unwrap_or("");
     // Plain &str fields are recorded without a Display round trip; lists are joined only when non-empty.
     let join = |v: &[String]| {
