@@ -13,6 +13,6 @@ run() {
 }
 run admission
 run webhook_http
-run e2e_creates AKO_E2E_PAIRS=2
+run e2e_creates AKO_E2E_PAIRS=4
 run emulator
 run emulator EMULATOR=process
