@@ -249,11 +249,7 @@ pub fn init_with<W: Write + Send + 'static>(level: &str, format: LogFormat, out:
         .with_env_filter(filter)
         .with_writer(writer);
     let installed = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .try_init(),
+        LogFormat::Json => builder.event_format(JsonLines).try_init(),
         LogFormat::Text => builder.with_target(false).try_init(),
     };
     if let Err(e) = installed {
