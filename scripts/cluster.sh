@@ -89,7 +89,7 @@ clusters:
 - name: local
   cluster:
     server: https://127.0.0.1:$api_port
-    insecure-skip-tls-verify: true
+    certificate-authority: $dir/certs/apiserver.crt
 users:
 - name: admin
   user:
@@ -100,6 +100,8 @@ contexts:
 current-context: local
 KC
 
+# kubectl and ako verify the API server's self-signed serving certificate (written by the API server at start,
+# its issuing CA included in the same file).
 for _ in $(seq 1 120); do
   if ! kill -0 "$(cat "$dir/kube-apiserver.pid")" 2>/dev/null; then
     echo "kube-apiserver exited; last log lines:" >&2; tail -n 20 "$dir/kube-apiserver.log" >&2; stop; exit 1
