@@ -1,0 +1,113 @@
+//! The `ako` command line as users and CI pipelines call it: exit codes and messages.
+
+use std::process::Command;
+
+fn ako(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ako"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("running ako");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_exits_1_and_names_file_object_and_reason_when_something_would_be_denied() {
+    let (code, out, _) = ako(&[
+        "check",
+        "-f",
+        "examples/demo",
+        "--dns-domain",
+        "avi.jarvis.lab",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("examples/demo/outside.yaml: Ingress vmug/shop: DENIED: host \"shop.example.com\" (spec.rules[0].host) is outside"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "would mutate: kubernetes.io/ingress.class: avi -> spec.ingressClassName: avi-lb"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_exits_0_when_every_object_would_be_admitted() {
+    let (code, out, _) = ako(&[
+        "check",
+        "-f",
+        "examples/demo/demo.yaml",
+        "--dns-domain",
+        "avi.jarvis.lab",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 would be denied"), "{out}");
+}
+
+#[test]
+fn every_bad_configuration_value_is_reported_before_anything_runs() {
+    let (code, _, err) = ako(&[
+        "check",
+        "-f",
+        "examples/demo",
+        "--dns-domain",
+        "avi.jarvis.lab",
+        "--fqdn-reuse-policy",
+        "strict",
+        "--auto-fqdn",
+        "short",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("fqdnReusePolicy: \"strict\" is not Strict or InterNamespaceAllowed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("autoFQDN: \"short\" is not default, flat or disabled"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_without_a_dns_domain_says_how_to_give_one() {
+    let (code, _, err) = ako(&["check", "-f", "examples/demo"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("pass --dns-domain"), "{err}");
+}
+
+#[test]
+fn certs_render_fills_the_ca_bundle_of_every_webhook() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out_dir = dir.path().to_str().expect("path");
+    let (code, out, err) = ako(&[
+        "certs",
+        "--out-dir",
+        out_dir,
+        "--render",
+        "webhook-config/webhooks.yaml",
+        "--webhook-url",
+        "https://127.0.0.1:8443",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.matches("caBundle: ").count(), 4, "{out}");
+    assert!(!out.contains("caBundle: ''"), "{out}");
+    assert!(
+        out.contains("url: https://127.0.0.1:8443/validate"),
+        "{out}"
+    );
+    assert!(out.contains("url: https://127.0.0.1:8443/mutate"), "{out}");
+    let key = std::fs::metadata(dir.path().join("tls.key")).expect("key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        key.permissions().mode() & 0o777,
+        0o600,
+        "the private key is readable by others"
+    );
+}
