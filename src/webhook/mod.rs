@@ -182,7 +182,7 @@ async fn review(s: AppState, mode: Mode, body: Body) -> Response {
     };
     let meta = req.meta();
     let cfg = s.index.config();
-    let decision = match req.object() {
+    let decision = match req.object_for(mode) {
         Ok(object) => s
             .index
             .read(|snap| admission::decide(&meta, object, mode, cfg, snap)),

@@ -8,15 +8,15 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::core::v1::{Service, ServiceSpec};
+use k8s_openapi::api::networking::v1::{Ingress, IngressSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::core::GroupVersionKind;
 use kube::core::admission::Operation;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::admission::{Object, ReviewError, ReviewMeta, Subject};
+use crate::admission::{Mode, Object, ReviewError, ReviewMeta, Subject};
 
 /// The parts of an AdmissionReview ako reads.
 #[derive(Debug, Deserialize)]
@@ -72,6 +72,24 @@ struct LeanObject<S> {
     spec: Option<S>,
 }
 
+/// The part of an Ingress spec mutation reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClassOnly {
+    #[serde(default)]
+    ingress_class_name: Option<String>,
+}
+
+/// The part of a Service spec mutation reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LbOnly {
+    #[serde(default, rename = "type")]
+    type_: Option<String>,
+    #[serde(default)]
+    load_balancer_class: Option<String>,
+}
+
 fn none<S>() -> Option<S> {
     None
 }
@@ -97,6 +115,45 @@ impl RequestIn<'_> {
             operation: self.operation.clone(),
             subject: self.subject(),
         }
+    }
+
+    /// Reads the object for `mode`. Mutation looks only at the class fields, so for the mutating webhook only
+    /// those are read from the spec (validation reads all of it and reports any malformed part).
+    pub fn object_for(&self, mode: Mode) -> Result<Object, ReviewError> {
+        let (Mode::Mutate, Some(raw)) = (mode, self.object) else {
+            return self.object();
+        };
+        let subject = self.subject();
+        let err = |source| ReviewError::Object {
+            kind: subject.as_str(),
+            source,
+        };
+        Ok(match subject {
+            Subject::Ingress => {
+                let o: LeanObject<ClassOnly> = serde_json::from_str(raw.get()).map_err(err)?;
+                Object::Ingress(Box::new(Ingress {
+                    metadata: meta(o.metadata, &self.namespace),
+                    spec: o.spec.map(|c| IngressSpec {
+                        ingress_class_name: c.ingress_class_name,
+                        ..IngressSpec::default()
+                    }),
+                    status: None,
+                }))
+            }
+            Subject::Service => {
+                let o: LeanObject<LbOnly> = serde_json::from_str(raw.get()).map_err(err)?;
+                Object::Service(Box::new(Service {
+                    metadata: meta(o.metadata, &self.namespace),
+                    spec: o.spec.map(|l| ServiceSpec {
+                        type_: l.type_,
+                        load_balancer_class: l.load_balancer_class,
+                        ..ServiceSpec::default()
+                    }),
+                    status: None,
+                }))
+            }
+            Subject::Other => Object::Other,
+        })
     }
 
     /// Reads the object as the typed kind ako handles; other kinds are not read at all.
@@ -192,6 +249,72 @@ mod tests {
             review.request.expect("request").object(),
             Ok(Object::Other)
         ));
+    }
+
+    #[test]
+    fn mutation_reads_only_the_class_fields_and_decides_as_on_the_full_object() {
+        use crate::admission::{Mode, decide};
+        use crate::config::Config;
+        use crate::index::Snapshot;
+        let cfg = Config {
+            dns_domains: vec!["avi.jarvis.lab".into()],
+            ..Config::default()
+        };
+        let snap = Snapshot::default();
+        let cases = [
+            (
+                r#"{"kind":"Ingress"}"#,
+                r#"{"metadata":{"name":"a","annotations":{"kubernetes.io/ingress.class":"avi"}},"spec":{"rules":[{"host":"a.avi.jarvis.lab"}]}}"#,
+            ),
+            (
+                r#"{"kind":"Ingress"}"#,
+                r#"{"metadata":{"name":"a","annotations":{"kubernetes.io/ingress.class":"avi"}}}"#,
+            ),
+            (
+                r#"{"kind":"Ingress"}"#,
+                r#"{"metadata":{"name":"a"},"spec":{"ingressClassName":"avi-lb","rules":[]}}"#,
+            ),
+            (
+                r#"{"kind":"Service","group":""}"#,
+                r#"{"metadata":{"name":"s"},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}}"#,
+            ),
+            (
+                r#"{"kind":"Service","group":""}"#,
+                r#"{"metadata":{"name":"s"},"spec":{"type":"LoadBalancer","loadBalancerClass":"x"}}"#,
+            ),
+        ];
+        for (kind, object) in cases {
+            let group = if kind.contains("Service") {
+                ""
+            } else {
+                "networking.k8s.io"
+            };
+            let k = if kind.contains("Service") {
+                "Service"
+            } else {
+                "Ingress"
+            };
+            let body = format!(
+                r#"{{"request":{{"uid":"u","kind":{{"group":"{group}","version":"v1","kind":"{k}"}},"namespace":"n","operation":"CREATE","object":{object}}}}}"#
+            );
+            let review: ReviewIn = serde_json::from_str(&body).expect("review");
+            let req = review.request.expect("request");
+            let lean = decide(
+                &req.meta(),
+                req.object_for(Mode::Mutate).expect("lean"),
+                Mode::Mutate,
+                &cfg,
+                &snap,
+            );
+            let full = decide(
+                &req.meta(),
+                req.object().expect("full"),
+                Mode::Mutate,
+                &cfg,
+                &snap,
+            );
+            assert_eq!(lean, full, "{object}");
+        }
     }
 
     #[test]
