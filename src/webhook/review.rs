@@ -118,37 +118,42 @@ impl RequestIn<'_> {
     }
 
     /// Reads the object for `mode`. Mutation looks only at the class fields, so for the mutating webhook only
-    /// those are read from the spec (validation reads all of it and reports any malformed part).
+    /// those are read from the spec (validation reads all of it and reports any malformed part). Kinds ako
+    /// does not handle are not read at all.
     pub fn object_for(&self, mode: Mode) -> Result<Object, ReviewError> {
-        let (Mode::Mutate, Some(raw)) = (mode, self.object) else {
-            return self.object();
+        let Some(raw) = self.object else {
+            return Ok(Object::None);
         };
-        let subject = self.subject();
-        let err = |source| ReviewError::Object {
-            kind: subject.as_str(),
-            source,
-        };
-        Ok(match subject {
+        let class_only = mode == Mode::Mutate;
+        Ok(match self.subject() {
             Subject::Ingress => {
-                let o: LeanObject<ClassOnly> = serde_json::from_str(raw.get()).map_err(err)?;
-                Object::Ingress(Box::new(Ingress {
-                    metadata: meta(o.metadata, &self.namespace),
-                    spec: o.spec.map(|c| IngressSpec {
+                let (metadata, spec) = if class_only {
+                    self.read(raw, |c: ClassOnly| IngressSpec {
                         ingress_class_name: c.ingress_class_name,
                         ..IngressSpec::default()
-                    }),
+                    })?
+                } else {
+                    self.read(raw, |s: IngressSpec| s)?
+                };
+                Object::Ingress(Box::new(Ingress {
+                    metadata,
+                    spec,
                     status: None,
                 }))
             }
             Subject::Service => {
-                let o: LeanObject<LbOnly> = serde_json::from_str(raw.get()).map_err(err)?;
-                Object::Service(Box::new(Service {
-                    metadata: meta(o.metadata, &self.namespace),
-                    spec: o.spec.map(|l| ServiceSpec {
+                let (metadata, spec) = if class_only {
+                    self.read(raw, |l: LbOnly| ServiceSpec {
                         type_: l.type_,
                         load_balancer_class: l.load_balancer_class,
                         ..ServiceSpec::default()
-                    }),
+                    })?
+                } else {
+                    self.read(raw, |s: ServiceSpec| s)?
+                };
+                Object::Service(Box::new(Service {
+                    metadata,
+                    spec,
                     status: None,
                 }))
             }
@@ -156,35 +161,23 @@ impl RequestIn<'_> {
         })
     }
 
-    /// Reads the object as the typed kind ako handles; other kinds are not read at all.
+    /// Reads the whole object (as validation does).
     pub fn object(&self) -> Result<Object, ReviewError> {
-        let Some(raw) = self.object else {
-            return Ok(Object::None);
-        };
-        let subject = self.subject();
-        let err = |source| ReviewError::Object {
-            kind: subject.as_str(),
-            source,
-        };
-        Ok(match subject {
-            Subject::Ingress => {
-                let o: LeanObject<_> = serde_json::from_str(raw.get()).map_err(err)?;
-                Object::Ingress(Box::new(Ingress {
-                    metadata: meta(o.metadata, &self.namespace),
-                    spec: o.spec,
-                    status: None,
-                }))
-            }
-            Subject::Service => {
-                let o: LeanObject<_> = serde_json::from_str(raw.get()).map_err(err)?;
-                Object::Service(Box::new(Service {
-                    metadata: meta(o.metadata, &self.namespace),
-                    spec: o.spec,
-                    status: None,
-                }))
-            }
-            Subject::Other => Object::Other,
-        })
+        self.object_for(Mode::Validate)
+    }
+
+    /// Reads metadata and a spec of type `S`, converted by `to_spec`.
+    fn read<S: serde::de::DeserializeOwned, T>(
+        &self,
+        raw: &RawValue,
+        to_spec: impl FnOnce(S) -> T,
+    ) -> Result<(ObjectMeta, Option<T>), ReviewError> {
+        let o: LeanObject<S> =
+            serde_json::from_str(raw.get()).map_err(|source| ReviewError::Object {
+                kind: self.subject().as_str(),
+                source,
+            })?;
+        Ok((meta(o.metadata, &self.namespace), o.spec.map(to_spec)))
     }
 }
 
