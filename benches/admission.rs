@@ -1,6 +1,6 @@
 //! Decision latency with 0, 10,000 and 50,000 Ingresses in the index: p50/p99 per AdmissionReview.
 //!
-//! Two measurements per index size: `admit()` alone (the pure decision), and the full request path without
+//! Two measurements per index size: `decide()` alone (the pure decision), and the full request path without
 //! the network (parse the AdmissionReview JSON, decide, build and serialize the response).
 //! Run: `cargo bench --bench admission`.
 
@@ -94,7 +94,7 @@ fn main() {
     println!("admission decision, {iters} iterations per row (times in microseconds)");
     println!(
         "{:>8} | {:>22} | {:>32}",
-        "ingresses", "admit() p50 / p99", "parse+admit+respond p50 / p99 / p99.9"
+        "ingresses", "decide() p50 / p99", "read+decide+respond p50 / p99 / p99.9"
     );
     for n in [0usize, 10_000, 50_000] {
         let snap = snapshot(n, &cfg);
