@@ -16,7 +16,7 @@ use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 
 use crate::config::{self, Config, FqdnReusePolicy};
-use crate::index::{IngressClaims, ObjKey, Snapshot};
+use crate::index::{self, IngressClaims, ObjKey, Snapshot};
 use crate::intent::{self, ClassRef, Problem, Severity};
 
 /// Which webhook is asking.
@@ -374,14 +374,13 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
     let (intent, problems) = intent::translate_ingress(ing, cfg);
     apply_problems(&mut d, problems);
 
-    let me = IngressClaims::from_intent(
-        &intent,
-        ing.metadata
-            .creation_timestamp
-            .as_ref()
-            .map(|t| t.0.as_second()),
-    );
-    let my_order = me.order_key();
+    let created = ing
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0.as_second());
+    let my_order = index::order_key(created, &intent.namespace, &intent.name);
+    let is_me = |k: &ObjKey| k.namespace == intent.namespace && k.name == intent.name;
     for hr in &intent.hosts {
         let field = if hr.generated {
             format!("spec.rules[{}] (generated host)", hr.rule)
@@ -391,12 +390,12 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
         let others = snap
             .claims_for_host(&hr.host)
             .iter()
-            .filter(|c| c.key != me.key && snap.classes.is_ours(&c.class, cfg));
+            .filter(|c| !is_me(&c.key) && snap.classes.is_ours(&c.class, cfg));
         let mut owner: Option<&IngressClaims> = None;
         let mut shared_with: Option<&IngressClaims> = None;
         for other in others {
             let older = other.order_key() < my_order;
-            if other.key.namespace != me.key.namespace {
+            if other.key.namespace != intent.namespace {
                 if older && owner.is_none_or(|o| other.order_key() < o.order_key()) {
                     owner = Some(other);
                 }

@@ -91,14 +91,20 @@ impl IngressClaims {
         }
     }
 
-    /// Ownership order: oldest creationTimestamp first, then namespace/name. Unstored objects sort last.
+    /// Ownership order: see [`order_key`].
     pub fn order_key(&self) -> (i64, &str, &str) {
-        (
-            self.created.unwrap_or(i64::MAX),
-            &self.key.namespace,
-            &self.key.name,
-        )
+        order_key(self.created, &self.key.namespace, &self.key.name)
     }
+}
+
+/// Ownership order of Ingresses: oldest creationTimestamp first, then namespace/name. Objects not stored yet
+/// (no creationTimestamp) sort last: they are the newest.
+pub fn order_key<'a>(
+    created: Option<i64>,
+    namespace: &'a str,
+    name: &'a str,
+) -> (i64, &'a str, &'a str) {
+    (created.unwrap_or(i64::MAX), namespace, name)
 }
 
 /// An immutable-per-read view of the cluster. All admission lookups go through it.
