@@ -10,14 +10,11 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ako::admission::{Mode, admit, decide};
+use ako::admission::{Mode, decide};
 use ako::config::{Config, FqdnReusePolicy};
 use ako::index::{IngressClaims, Snapshot};
 use ako::webhook::review::ReviewIn;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionReview};
-
 use serde_json::json;
 
 fn ingress_json(
@@ -99,19 +96,29 @@ fn main() {
     for n in [0usize, 10_000, 50_000] {
         let snap = snapshot(n, &cfg);
         let body = review_body(n);
-        let review: AdmissionReview<DynamicObject> = serde_json::from_slice(&body).expect("review");
-        let req: AdmissionRequest<DynamicObject> = review.try_into().expect("request");
-        let check = admit(&req, Mode::Validate, &cfg, &snap).expect("decision");
+        let parsed: ReviewIn = serde_json::from_slice(&body).expect("review");
+        let lean = parsed.request.expect("request");
+        let meta = lean.meta();
+        let check = decide(
+            &meta,
+            lean.object().expect("object"),
+            Mode::Validate,
+            &cfg,
+            &snap,
+        );
         assert!(
             check.allowed && check.in_scope,
             "the benchmark request must be an in-scope allow: {check:?}"
         );
         for _ in 0..iters / 10 {
-            black_box(admit(black_box(&req), Mode::Validate, &cfg, &snap).ok());
+            black_box(decide(
+                &meta,
+                lean.object().expect("object"),
+                Mode::Validate,
+                &cfg,
+                &snap,
+            ));
         }
-        let parsed: ReviewIn = serde_json::from_slice(&body).expect("review");
-        let lean = parsed.request.expect("request");
-        let meta = lean.meta();
         let mut pure = Vec::with_capacity(iters);
         for _ in 0..iters {
             let object = lean.object().expect("object");

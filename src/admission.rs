@@ -12,8 +12,7 @@ use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
 use jsonptr::PointerBuf;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
+use kube::core::admission::{AdmissionResponse, Operation};
 
 use crate::config::{self, Config, FqdnReusePolicy};
 use crate::index::{self, IngressClaims, ObjKey, Snapshot};
@@ -106,14 +105,6 @@ impl Decision {
         self.reasons.join("; ")
     }
 
-    /// Builds the AdmissionResponse for `req`.
-    pub fn to_response<T: kube::core::Resource>(
-        &self,
-        req: &AdmissionRequest<T>,
-    ) -> AdmissionResponse {
-        self.response(AdmissionResponse::from(req))
-    }
-
     /// Builds the AdmissionResponse for the request with this uid.
     pub fn to_response_for(&self, uid: &str) -> AdmissionResponse {
         // `invalid` is kube's only constructor without a request; it sets the v1 AdmissionReview type.
@@ -121,10 +112,6 @@ impl Decision {
         resp.uid = uid.to_string();
         resp.allowed = true;
         resp.result = Default::default();
-        self.response(resp)
-    }
-
-    fn response(&self, mut resp: AdmissionResponse) -> AdmissionResponse {
         resp.audit_annotations
             .insert("decision".into(), self.result().into());
         if !self.warnings.is_empty() {
@@ -183,11 +170,6 @@ impl Subject {
     }
 }
 
-/// Identifies the object kind of a request.
-pub fn subject_of<T: kube::core::Resource>(req: &AdmissionRequest<T>) -> Subject {
-    Subject::of(&req.kind.group, &req.kind.kind)
-}
-
 /// What a decision needs of the request besides the object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReviewMeta {
@@ -226,67 +208,6 @@ pub fn decide(
         (Object::Service(svc), Mode::Validate) => validate_service(&svc, cfg, snap),
         (Object::Other | Object::None, _) => Decision::allow(),
     }
-}
-
-/// Takes the typed `spec` out of a DynamicObject's data without re-reading the request text.
-fn take_spec<S: serde::de::DeserializeOwned>(
-    obj: &mut DynamicObject,
-    kind: &'static str,
-) -> Result<Option<S>, ReviewError> {
-    match obj.data.get_mut("spec").map(serde_json::Value::take) {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v)
-            .map(Some)
-            .map_err(|source| ReviewError::Object { kind, source }),
-    }
-}
-
-/// Types the object of a kube `AdmissionRequest<DynamicObject>`.
-pub fn typed_object(
-    subject: Subject,
-    object: Option<DynamicObject>,
-    request_namespace: &Option<String>,
-) -> Result<Object, ReviewError> {
-    let Some(mut obj) = object else {
-        return Ok(Object::None);
-    };
-    if obj.metadata.namespace.is_none() {
-        obj.metadata.namespace = request_namespace.clone();
-    }
-    Ok(match subject {
-        Subject::Ingress => {
-            let spec = take_spec(&mut obj, "Ingress")?;
-            Object::Ingress(Box::new(Ingress {
-                metadata: obj.metadata,
-                spec,
-                status: None,
-            }))
-        }
-        Subject::Service => {
-            let spec = take_spec(&mut obj, "Service")?;
-            Object::Service(Box::new(Service {
-                metadata: obj.metadata,
-                spec,
-                status: None,
-            }))
-        }
-        Subject::Other => Object::Other,
-    })
-}
-
-/// Decides a kube `AdmissionRequest` (for callers holding one; the webhook reads requests more cheaply).
-pub fn admit(
-    req: &AdmissionRequest<DynamicObject>,
-    mode: Mode,
-    cfg: &Config,
-    snap: &Snapshot,
-) -> Result<Decision, ReviewError> {
-    let meta = ReviewMeta {
-        operation: req.operation.clone(),
-        subject: subject_of(req),
-    };
-    let object = typed_object(meta.subject, req.object.clone(), &req.namespace)?;
-    Ok(decide(&meta, object, mode, cfg, snap))
 }
 
 fn pointer(tokens: &[&str]) -> PointerBuf {
