@@ -294,7 +294,9 @@ pub async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
             match authenticate(&app, &method, &headers) {
                 Ok((sid, user)) => {
                     ctx.session_id = sid;
-                    api(&app, &ctx, &method, rest, &query, &headers, &body, &user).await
+                    api(&app, &ctx, &method, rest, &query, &headers, &body, &user)
+                        .await
+                        .unwrap_or_else(|e| err_resp(&e))
                 }
                 Err(resp) => resp,
             }
@@ -667,23 +669,6 @@ fn submit(app: &App, record: RecordRef<'_>) -> Result<Option<super::journal::Ack
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn api(
-    app: &App,
-    ctx: &Ctx,
-    method: &Method,
-    segs: &[&str],
-    query: &[(String, Option<String>)],
-    headers: &HeaderMap,
-    body: &[u8],
-    user: &str,
-) -> Response {
-    match api_inner(app, ctx, method, segs, query, headers, body, user).await {
-        Ok(resp) => resp,
-        Err(e) => err_resp(&e),
-    }
-}
-
 fn parse_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
@@ -696,7 +681,7 @@ fn parse_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn api_inner(
+async fn api(
     app: &App,
     ctx: &Ctx,
     method: &Method,
