@@ -3,62 +3,37 @@
 //! Rounds run in ABC CBA order so etcd growth does not favour one side. Creates are sequential (one in flight).
 //! Run: `cargo bench --bench e2e_creates` (needs scripts/install-cluster.sh). Env: AKO_E2E_CREATES (1000).
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ako::config::Config;
 use ako::index::Index;
 use ako::webhook::{AppState, metrics::Metrics};
+use common::Cluster;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn kubectl_apply(kubeconfig: &Path, yaml: &str) {
-    use std::io::Write;
-    let mut child = Command::new("kubectl")
-        .env("KUBECONFIG", kubeconfig)
-        .args(["apply", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("kubectl");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(yaml.as_bytes())
-        .expect("write");
-    assert!(
-        child.wait().expect("wait").success(),
-        "kubectl apply failed"
-    );
-}
-
-fn kubectl_delete_webhooks(kubeconfig: &Path) {
-    let _ = Command::new("kubectl")
-        .env("KUBECONFIG", kubeconfig)
-        .args([
+fn delete_webhooks(cluster: &Cluster) {
+    let _ = cluster.kubectl(
+        &[
             "delete",
             "validatingwebhookconfiguration,mutatingwebhookconfiguration",
             "ako-webhook",
             "--ignore-not-found",
-        ])
-        .stdout(std::process::Stdio::null())
-        .status();
+        ],
+        None,
+    );
 }
 
-fn register(kubeconfig: &Path, ca_pem: &str, addr: std::net::SocketAddr) {
-    let text = std::fs::read_to_string(repo().join("webhook-config/webhooks.yaml"))
+fn register(cluster: &Cluster, ca_pem: &str, addr: std::net::SocketAddr) {
+    let text = std::fs::read_to_string(common::repo().join("webhook-config/webhooks.yaml"))
         .expect("webhooks.yaml");
     let yaml = ako::certs::render_webhook_config(
         &text,
@@ -66,7 +41,7 @@ fn register(kubeconfig: &Path, ca_pem: &str, addr: std::net::SocketAddr) {
         Some(&format!("https://{addr}")),
     )
     .expect("render");
-    kubectl_apply(kubeconfig, &yaml);
+    cluster.must(&["apply", "-f", "-"], Some(&yaml));
 }
 
 fn ingress(ns: &str, i: usize) -> Ingress {
@@ -119,23 +94,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    let dir = tempfile::Builder::new()
-        .prefix("ako-e2e-bench-")
-        .tempdir()
-        .expect("tmp");
-    let out = Command::new(repo().join("scripts/cluster.sh"))
-        .arg("start")
-        .arg(dir.path().join("cluster"))
-        .arg("--watch-pid")
-        .arg(std::process::id().to_string())
-        .output()
-        .expect("cluster.sh");
-    assert!(
-        out.status.success(),
-        "cluster: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let kubeconfig = dir.path().join("cluster/kubeconfig");
+    let cluster = Cluster::start();
+    let kubeconfig = cluster.kubeconfig.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -146,9 +106,9 @@ fn main() {
         let kc = Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
         let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("config");
         let client = Client::try_from(config).expect("client");
-        kubectl_apply(&kubeconfig, &std::fs::read_to_string(repo().join("webhook-config/ingressclass.yaml")).expect("ic"));
+        cluster.must(&["apply", "-f", common::repo().join("webhook-config/ingressclass.yaml").to_str().expect("path")], None);
 
-        let (tls, ca) = support::tls(&dir.path().join("certs"));
+        let (tls, ca) = support::tls(&cluster.dir.path().join("certs"));
         let trivial = support::serve_allow_all(tls.clone()).await;
         let cfg = Config { dns_domains: vec!["avi.jarvis.lab".into()], ..Config::default() };
         let index = Arc::new(Index::new(Arc::new(cfg)));
@@ -166,10 +126,10 @@ fn main() {
         let pairs: usize = std::env::var("AKO_E2E_PAIRS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
         let order: Vec<&str> = (0..pairs).flat_map(|_| ["none", "trivial", "ako", "ako", "trivial", "none"]).collect();
         for (round, which) in order.iter().enumerate() {
-            kubectl_delete_webhooks(&kubeconfig);
+            delete_webhooks(&cluster);
             match *which {
-                "trivial" => register(&kubeconfig, &ca, trivial),
-                "ako" => register(&kubeconfig, &ca, running.https),
+                "trivial" => register(&cluster, &ca, trivial),
+                "ako" => register(&cluster, &ca, running.https),
                 _ => {}
             }
             let ns = format!("bench-{which}-{round}");
@@ -177,7 +137,7 @@ fn main() {
             println!("round {round}: {which:<8} {n} creates in {total:.2} s (p50 {p50:.2} ms, p99 {p99:.2} ms)");
             results.push((which, total, p50, p99));
         }
-        kubectl_delete_webhooks(&kubeconfig);
+        delete_webhooks(&cluster);
         let avg = |w: &str, f: fn(&(&str, f64, f64, f64)) -> f64| {
             let v: Vec<f64> = results.iter().filter(|r| r.0 == w).map(f).collect();
             v.iter().sum::<f64>() / v.len() as f64
