@@ -136,12 +136,12 @@ fn main() {
         let mut full = Vec::with_capacity(iters);
         for _ in 0..iters {
             let t = Instant::now();
-            let review: ReviewIn = serde_json::from_slice(black_box(&body)).expect("review");
-            let req = review.request.expect("request");
-            let object = req.object().expect("object");
+            let review =
+                ako::webhook::review::read(black_box(&body), Mode::Validate).expect("review");
+            let req = review.request;
+            let object = review.object.expect("object");
             let d = decide(&req.meta(), object, Mode::Validate, &cfg, &snap);
-            let out =
-                serde_json::to_vec(&d.to_response_for(&req.uid).into_review()).expect("response");
+            let out = d.review_json(&req.uid);
             black_box(out);
             full.push(t.elapsed().as_nanos() as u64);
         }

@@ -1,6 +1,7 @@
-//! 1,000 Ingress creates through a real kube-apiserver 1.20.2, three ways in one run: no webhook, a trivial
+//! 1,000 Ingress creates through a real kube-apiserver 1.20.2, four ways in one run: no webhook, a trivial
 //! allow-all validating + mutating pair (the floor any webhook pays), and ako's webhooks (with its watches).
-//! Rounds run in ABC CBA order so etcd growth does not favour one side. Creates are sequential (one in flight).
+//! Two trivial pairs run: on tokio's default multi-thread runtime and on one thread (as ako's
+//! listener runs). Rounds run in ABCD DCBA order so etcd growth does not favour one side. Creates are sequential (one in flight).
 //! Run: `cargo bench --bench e2e_creates` (needs scripts/install-cluster.sh). Env: AKO_E2E_CREATES (1000).
 
 #[path = "../tests/common/mod.rs"]
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use ako::config::Config;
 use ako::index::Index;
-use ako::webhook::{AppState, metrics::Metrics};
+use ako::webhook::{AppState, Workers, metrics::Metrics};
 use common::Cluster;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::Ingress;
@@ -110,6 +111,8 @@ fn main() {
 
         let (tls, ca) = support::tls(&cluster.dir.path().join("certs"));
         let trivial = support::serve_allow_all(tls.clone()).await;
+        let t = tls.clone();
+        let trivial_one = support::on_runtime("current", move || support::serve_allow_all(t));
         let cfg = Config { dns_domains: vec!["avi.jarvis.lab".into()], ..Config::default() };
         let index = Arc::new(Index::new(Arc::new(cfg)));
         let _watches = ako::watch::spawn_index_watches(client.clone(), index.clone());
@@ -117,18 +120,19 @@ fn main() {
         let state = AppState { index: index.clone(), metrics: metrics.clone() };
         let https = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let health = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let running = ako::webhook::serve(state, https, health, tls).await.expect("serve");
+        let running = ako::webhook::serve(state, https, health, tls, Workers::Dedicated(1)).await.expect("serve");
         while !index.is_ready() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
 
         let mut results: Vec<(&str, f64, f64, f64)> = Vec::new();
         let pairs: usize = std::env::var("AKO_E2E_PAIRS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
-        let order: Vec<&str> = (0..pairs).flat_map(|_| ["none", "trivial", "ako", "ako", "trivial", "none"]).collect();
+        let order: Vec<&str> = (0..pairs).flat_map(|_| ["none", "trivial", "trivial1", "ako", "ako", "trivial1", "trivial", "none"]).collect();
         for (round, which) in order.iter().enumerate() {
             delete_webhooks(&cluster);
             match *which {
                 "trivial" => register(&cluster, &ca, trivial),
+                "trivial1" => register(&cluster, &ca, trivial_one),
                 "ako" => register(&cluster, &ca, running.https),
                 _ => {}
             }
@@ -142,20 +146,22 @@ fn main() {
             let v: Vec<f64> = results.iter().filter(|r| r.0 == w).map(f).collect();
             v.iter().sum::<f64>() / v.len() as f64
         };
-        println!("\n{n} sequential Ingress creates, mean of {} rounds each (ABC CBA order)", 2 * pairs);
+        println!("\n{n} sequential Ingress creates, mean of {} rounds each (ABCD DCBA order)", 2 * pairs);
         println!("{:<28} {:>9} {:>12} {:>12}", "admission", "total s", "p50 ms", "p99 ms");
-        for w in ["none", "trivial", "ako"] {
+        for w in ["none", "trivial", "trivial1", "ako"] {
             let label = match w {
                 "none" => "no webhook",
-                "trivial" => "trivial allow-all pair",
+                "trivial" => "trivial pair, tokio default",
+                "trivial1" => "trivial pair, one thread",
                 _ => "ako validate + mutate",
             };
             println!("{:<28} {:>9.2} {:>12.2} {:>12.2}", label, avg(w, |r| r.1), avg(w, |r| r.2), avg(w, |r| r.3));
         }
         println!(
-            "trivial / none = {:.2}x; ako / trivial = {:.3}x",
+            "trivial / none = {:.2}x; ako / trivial = {:.3}x; ako / trivial (one thread) = {:.3}x",
             avg("trivial", |r| r.1) / avg("none", |r| r.1),
-            avg("ako", |r| r.1) / avg("trivial", |r| r.1)
+            avg("ako", |r| r.1) / avg("trivial", |r| r.1),
+            avg("ako", |r| r.1) / avg("trivial1", |r| r.1)
         );
         let d = index.read(|s| s.ingress_count());
         println!("ako index held {d} Ingresses at the end");

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use ako::config::{Config, FqdnReusePolicy};
 use ako::index::{Index, IngressClaims};
-use ako::webhook::{AppState, metrics::Metrics};
+use ako::webhook::{AppState, Workers, metrics::Metrics};
 use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::json;
 
@@ -53,30 +53,30 @@ fn wrk(url: &str, lua: &std::path::Path, secs: u32, conns: u32) -> support::WrkR
     r
 }
 
-fn main() {
-    let secs: u32 = std::env::var("AKO_WRK_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    let conns: u32 = std::env::var("AKO_WRK_CONNECTIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
-    let rounds: u32 = std::env::var("AKO_WRK_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
-    let dir = tempfile::tempdir().expect("tmp");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+fn env_or(key: &str, default: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| default.to_string())
+}
 
-    let (_guard, ako_addr, trivial_addr) = rt.block_on(async {
-        let guard = (std::env::var("AKO_BENCH_AUDIT").as_deref() != Ok("0"))
-            .then(|| ako::telemetry::init_with("INFO", ako::telemetry::LogFormat::Json, std::io::sink()));
-        let (tls, _) = support::tls(dir.path());
-        let cfg = Config { dns_domains: vec!["avi.jarvis.lab".into()], fqdn_reuse_policy: FqdnReusePolicy::Strict, ..Config::default() };
+fn env_u32(key: &str, default: u32) -> u32 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// ako's admission listener as `ako webhook` runs it: `--webhook-threads` (AKO_BENCH_WEBHOOK_THREADS, default 1;
+/// 0 = on the main multi-thread runtime).
+fn ako_server(tls: Arc<rustls::ServerConfig>) -> std::net::SocketAddr {
+    let workers = match env_u32("AKO_BENCH_WEBHOOK_THREADS", 1) {
+        0 => Workers::Shared,
+        n => Workers::Dedicated(n as usize),
+    };
+    support::on_runtime("multi", move || async move {
+        let cfg = Config {
+            dns_domains: vec!["avi.jarvis.lab".into()],
+            fqdn_reuse_policy: FqdnReusePolicy::Strict,
+            ..Config::default()
+        };
         let index = Arc::new(Index::new(Arc::new(cfg)));
         for i in 0..10_000 {
             let ing: Ingress = serde_json::from_value(json!({
@@ -88,66 +88,106 @@ fn main() {
             let claims = IngressClaims::of(&ing, index.config());
             index.write(|s| s.upsert_ingress(claims));
         }
-        let state = AppState { index, metrics: Arc::new(Metrics::new()) };
+        let state = AppState {
+            index,
+            metrics: Arc::new(Metrics::new()),
+        };
         let https = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let health = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let running = ako::webhook::serve(state, https, health, tls.clone()).await.expect("serve");
-        let trivial = support::serve_allow_all(tls).await;
+        let health = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let running = ako::webhook::serve(state, https, health, tls, workers)
+            .await
+            .expect("serve");
         let addr = running.https;
         std::mem::forget(running);
-        (guard, addr, trivial)
+        addr
+    })
+}
+
+fn main() {
+    let secs = env_u32("AKO_WRK_SECONDS", 10);
+    let conns = env_u32("AKO_WRK_CONNECTIONS", 8);
+    let rounds = env_u32("AKO_WRK_ROUNDS", 2);
+    let dir = tempfile::tempdir().expect("tmp");
+    let _guard = (env_or("AKO_BENCH_AUDIT", "1") != "0").then(|| {
+        ako::telemetry::init_with("INFO", ako::telemetry::LogFormat::Json, std::io::sink())
     });
+    let (tls, _) = support::tls(dir.path());
     let lua = review_lua(dir.path());
-    let ako_url = format!("https://{ako_addr}/validate");
-    let trivial_url = format!("https://{trivial_addr}/validate");
-    // Warm-up both.
-    wrk(&ako_url, &lua, 2, conns);
-    // AKO_BENCH_ONLY=ako measures ako alone (for profiling); the comparison then reuses ako's figures.
-    let only_ako = std::env::var("AKO_BENCH_ONLY").as_deref() == Ok("ako");
-    if !only_ako {
-        wrk(&trivial_url, &lua, 2, conns);
+    // AKO_BENCH_ONLY=ako (or =trivial) measures only the servers whose name contains it (for profiling).
+    let only = env_or("AKO_BENCH_ONLY", "");
+    let mut servers: Vec<(&str, String)> = Vec::new();
+    {
+        let t = tls.clone();
+        let multi = support::on_runtime("multi", move || support::serve_allow_all(t));
+        servers.push((
+            "trivial, tokio default runtime",
+            format!("https://{multi}/validate"),
+        ));
+        let t = tls.clone();
+        let current = support::on_runtime("current", move || support::serve_allow_all(t));
+        servers.push((
+            "trivial, one-thread runtime",
+            format!("https://{current}/validate"),
+        ));
     }
-    let mut ako_runs = Vec::new();
-    let mut trivial_runs = Vec::new();
-    for _ in 0..rounds {
-        if !only_ako {
-            trivial_runs.push(wrk(&trivial_url, &lua, secs, conns));
+    let ako_addr = ako_server(tls);
+    servers.push((
+        "ako /validate (10k index)",
+        format!("https://{ako_addr}/validate"),
+    ));
+    servers.retain(|(name, _)| name.contains(only.as_str()));
+    for (_, url) in &servers {
+        wrk(url, &lua, 2, conns);
+    }
+    let mut runs: Vec<Vec<support::WrkResult>> = vec![Vec::new(); servers.len()];
+    for round in 0..rounds {
+        // Alternate the order (ABC, CBA, ...) so drift in the machine's state does not favour one server.
+        let mut order: Vec<usize> = (0..servers.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
         }
-        ako_runs.push(wrk(&ako_url, &lua, secs, conns));
+        for i in order {
+            runs[i].push(wrk(&servers[i].1, &lua, secs, conns));
+        }
     }
     let avg = |v: &[support::WrkResult], f: fn(&support::WrkResult) -> f64| {
         v.iter().map(f).sum::<f64>() / v.len() as f64
     };
-    let row = |v: &[support::WrkResult]| {
-        (
-            avg(v, |r| r.rps),
-            avg(v, |r| r.p50_ms),
-            avg(v, |r| r.p99_ms),
-            avg(v, |r| r.cpu_us_per_req),
-        )
-    };
-    let (t_rps, t50, t99, tcpu) = row(if only_ako { &ako_runs } else { &trivial_runs });
-    let (a_rps, a50, a99, acpu) = row(&ako_runs);
+    let rows: Vec<(f64, f64, f64, f64)> = runs
+        .iter()
+        .map(|v| {
+            (
+                avg(v, |r| r.rps),
+                avg(v, |r| r.p50_ms),
+                avg(v, |r| r.p99_ms),
+                avg(v, |r| r.cpu_us_per_req),
+            )
+        })
+        .collect();
     println!(
         "wrk -t1 -c{conns} -d{secs}s, {rounds} alternating rounds, POST of one Ingress AdmissionReview over TLS"
     );
     println!(
-        "{:<30} {:>9} {:>8} {:>8} {:>12}",
+        "{:<32} {:>9} {:>8} {:>8} {:>14}",
         "server", "req/s", "p50 ms", "p99 ms", "server CPU/req"
     );
-    for (name, rps, p50, p99, cpu) in [
-        ("trivial axum+rustls (ceiling)", t_rps, t50, t99, tcpu),
-        ("ako /validate (10k index)", a_rps, a50, a99, acpu),
-    ] {
-        println!("{name:<30} {rps:>9.0} {p50:>8.3} {p99:>8.3} {cpu:>10.1} us");
+    for ((name, _), (rps, p50, p99, cpu)) in servers.iter().zip(&rows) {
+        println!("{name:<32} {rps:>9.0} {p50:>8.3} {p99:>8.3} {cpu:>11.1} us");
     }
-    println!(
-        "ako / ceiling: throughput {:.1}%, p99 {:.2}x, CPU per request {:.2}x",
-        100.0 * a_rps / t_rps,
-        a99 / t99,
-        acpu / tcpu
-    );
-    for r in ako_runs.iter().chain(&trivial_runs) {
+    let Some(&(a_rps, _, a99, acpu)) = rows.last() else {
+        return;
+    };
+    for ((name, _), (rps, _, p99, cpu)) in servers.iter().zip(&rows).take(rows.len() - 1) {
+        println!(
+            "ako / {name}: throughput {:.1}%, p99 {:.2}x, CPU per request {:.2}x",
+            100.0 * a_rps / rps,
+            a99 / p99,
+            acpu / cpu
+        );
+    }
+    for r in runs.iter().flatten() {
         if !r.errors.is_empty() {
             println!("errors: {}", r.errors);
         }

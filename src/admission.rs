@@ -12,7 +12,7 @@ use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
 use jsonptr::PointerBuf;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::core::admission::{AdmissionResponse, Operation};
+use kube::core::admission::Operation;
 
 use crate::config::{self, Config, FqdnReusePolicy};
 use crate::index::{self, IngressClaims, ObjKey, Snapshot};
@@ -105,37 +105,103 @@ impl Decision {
         self.reasons.join("; ")
     }
 
-    /// Builds the AdmissionResponse for the request with this uid.
-    pub fn to_response_for(&self, uid: &str) -> AdmissionResponse {
-        // `invalid` is kube's only constructor without a request; it sets the v1 AdmissionReview type.
-        let mut resp = AdmissionResponse::invalid("");
-        resp.uid = uid.to_string();
-        resp.allowed = true;
-        resp.result = Default::default();
-        resp.audit_annotations
-            .insert("decision".into(), self.result().into());
-        if !self.warnings.is_empty() {
-            resp.warnings = Some(self.warnings.clone());
-        }
-        if !self.allowed {
-            resp.audit_annotations
-                .insert("reasons".into(), self.message());
-            let mut resp = resp.deny(self.message());
-            resp.result.code = 403;
-            resp.result.reason = "Forbidden".into();
-            return resp;
-        }
-        if !self.patch.is_empty() {
-            resp.audit_annotations
-                .insert("mutations".into(), self.patch_summary.join("; "));
-            match resp.clone().with_patch(Patch(self.patch.clone())) {
-                Ok(r) => return r,
+    /// The admission.k8s.io/v1 AdmissionReview answering the request with this uid, as JSON.
+    ///
+    /// Denials carry a Failure status with code 403 (kubectl prints its message); mutations a base64 JSON patch;
+    /// every answer carries `auditAnnotations` (decision, and the reasons or mutations) for the API server's
+    /// audit log.
+    pub fn review_json(&self, uid: &str) -> Vec<u8> {
+        let message = (!self.allowed).then(|| self.message());
+        let patch = if self.allowed && !self.patch.is_empty() {
+            match serde_json::to_vec(&Patch(self.patch.clone())) {
+                Ok(bytes) => Some(base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    bytes,
+                )),
                 Err(e) => {
-                    tracing::error!(error = %e, "could not serialize a JSON patch; allowing without it")
+                    tracing::error!(error = %e, "could not serialize a JSON patch; allowing without it");
+                    None
                 }
             }
-        }
-        resp
+        } else {
+            None
+        };
+        let mutations = patch.as_ref().map(|_| self.patch_summary.join("; "));
+        let review = wire::Review {
+            api_version: "admission.k8s.io/v1",
+            kind: "AdmissionReview",
+            response: wire::Response {
+                uid,
+                allowed: self.allowed,
+                status: message.as_deref().map(|message| wire::Status {
+                    metadata: wire::Empty {},
+                    status: "Failure",
+                    message,
+                    reason: "Forbidden",
+                    code: 403,
+                }),
+                patch_type: patch.as_ref().map(|_| "JSONPatch"),
+                patch: patch.as_deref(),
+                audit_annotations: wire::AuditAnnotations {
+                    decision: self.result(),
+                    reasons: message.as_deref(),
+                    mutations: mutations.as_deref(),
+                },
+                warnings: (!self.warnings.is_empty()).then_some(self.warnings.as_slice()),
+            },
+        };
+        // Serializing these plain borrowed fields cannot fail; an empty body would be a 200 the API server rejects.
+        serde_json::to_vec(&review).unwrap_or_default()
+    }
+}
+
+/// The response half of admission.k8s.io/v1 on the wire.
+mod wire {
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Review<'a> {
+        pub api_version: &'static str,
+        pub kind: &'static str,
+        pub response: Response<'a>,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Response<'a> {
+        pub uid: &'a str,
+        pub allowed: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub status: Option<Status<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub patch_type: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub patch: Option<&'a str>,
+        pub audit_annotations: AuditAnnotations<'a>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub warnings: Option<&'a [String]>,
+    }
+
+    #[derive(Serialize)]
+    pub struct Empty {}
+
+    #[derive(Serialize)]
+    pub struct Status<'a> {
+        pub metadata: Empty,
+        pub status: &'static str,
+        pub message: &'a str,
+        pub reason: &'static str,
+        pub code: u16,
+    }
+
+    #[derive(Serialize)]
+    pub struct AuditAnnotations<'a> {
+        pub decision: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub reasons: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub mutations: Option<&'a str>,
     }
 }
 
@@ -422,6 +488,91 @@ mod tests {
             s.upsert_ingress(IngressClaims::of(i, c));
         }
         s
+    }
+
+    #[test]
+    fn review_json_speaks_admission_v1_for_each_outcome() {
+        // The real API server reading these answers is covered by tests/e2e_webhook.rs.
+        use base64::Engine;
+        let patch = vec![PatchOperation::Add(AddOperation {
+            path: pointer(&["spec", "ingressClassName"]),
+            value: serde_json::json!("avi-lb"),
+        })];
+        let cases = [
+            ("not-ours", Decision::allow(), false, false),
+            (
+                "allowed",
+                Decision {
+                    in_scope: true,
+                    ..Decision::allow()
+                },
+                false,
+                false,
+            ),
+            (
+                "denied",
+                Decision {
+                    allowed: false,
+                    in_scope: true,
+                    reasons: vec!["host \"a\" is outside".into(), "second".into()],
+                    ..Decision::default()
+                },
+                true,
+                false,
+            ),
+            (
+                "mutated",
+                Decision {
+                    allowed: true,
+                    in_scope: true,
+                    patch,
+                    patch_summary: vec!["spec.ingressClassName: avi-lb".into()],
+                    warnings: vec!["backend web not found".into()],
+                    ..Decision::default()
+                },
+                false,
+                true,
+            ),
+        ];
+        for (want, d, denied, patched) in cases {
+            let bytes = d.review_json("uid-1");
+            let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+            let r = &v["response"];
+            assert_eq!(v["apiVersion"], "admission.k8s.io/v1", "{want}");
+            assert_eq!(v["kind"], "AdmissionReview", "{want}");
+            assert_eq!(r["uid"], "uid-1", "{want}");
+            assert_eq!(r["allowed"], !denied, "{want}");
+            assert_eq!(r["auditAnnotations"]["decision"], want);
+            if denied {
+                assert_eq!(r["status"]["code"], 403);
+                assert_eq!(r["status"]["reason"], "Forbidden");
+                assert_eq!(r["status"]["message"], "host \"a\" is outside; second");
+                assert_eq!(r["auditAnnotations"]["reasons"], r["status"]["message"]);
+            } else {
+                assert!(r.get("status").is_none(), "{want}: {r}");
+            }
+            if patched {
+                assert_eq!(r["patchType"], "JSONPatch");
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(r["patch"].as_str().expect("base64 string"))
+                    .expect("base64");
+                let ops: serde_json::Value = serde_json::from_slice(&raw).expect("patch");
+                assert_eq!(
+                    ops,
+                    serde_json::json!([{"op": "add", "path": "/spec/ingressClassName", "value": "avi-lb"}])
+                );
+                assert_eq!(
+                    r["auditAnnotations"]["mutations"],
+                    "spec.ingressClassName: avi-lb"
+                );
+                assert_eq!(r["warnings"], serde_json::json!(["backend web not found"]));
+            } else {
+                assert!(
+                    r.get("patch").is_none() && r.get("patchType").is_none(),
+                    "{want}"
+                );
+            }
+        }
     }
 
     #[test]

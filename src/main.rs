@@ -62,6 +62,9 @@ struct WebhookArgs {
     /// How often the certificate files are checked for rotation, in seconds.
     #[arg(long, env = "AKO_CERT_RELOAD_SECONDS", default_value_t = 10)]
     cert_reload_seconds: u64,
+    /// Threads of the admission listener's own (each a single-threaded runtime); 0 serves it on the main runtime.
+    #[arg(long, env = "AKO_WEBHOOK_THREADS", default_value_t = 1)]
+    webhook_threads: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -202,7 +205,11 @@ async fn run_webhook(args: WebhookArgs, cfg: ako::config::Config) -> anyhow::Res
     let health = tokio::net::TcpListener::bind(args.health_listen)
         .await
         .with_context(|| format!("binding {}", args.health_listen))?;
-    let running = ako::webhook::serve(state, https, health, tls).await?;
+    let workers = match args.webhook_threads {
+        0 => ako::webhook::Workers::Shared,
+        n => ako::webhook::Workers::Dedicated(n),
+    };
+    let running = ako::webhook::serve(state, https, health, tls, workers).await?;
     tracing::info!(
         https = %running.https,
         health = %running.health,
@@ -216,7 +223,7 @@ async fn run_webhook(args: WebhookArgs, cfg: ako::config::Config) -> anyhow::Res
     for w in watches {
         w.abort();
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::task::spawn_blocking(move || running.join()).await?;
     Ok(())
 }
 

@@ -119,24 +119,61 @@ impl<'a> MakeWriter<'a> for BatchWriter {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonLines;
 
-/// Appends `s` as a JSON string literal.
+/// Appends `s` as a JSON string literal. Runs of characters that need no escaping are copied whole.
 fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                use std::fmt::Write as _;
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // Every byte matched above is ASCII, so `i` is on a char boundary.
+        out.push_str(&s[start..i]);
+        if escaped.is_empty() {
+            use std::fmt::Write as _;
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(escaped);
         }
+        start = i + 1;
     }
+    out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// Appends the current UTC time as RFC 3339 with microseconds (`2026-11-26T20:15:52.123456Z`). The part up to
+/// the second is formatted once a second per thread.
+fn push_timestamp(out: &mut String) {
+    use std::cell::RefCell;
+    thread_local! {
+        static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = chrono::Utc::now();
+    let secs = now.timestamp();
+    SECOND.with_borrow_mut(|(cached, text)| {
+        if *cached != secs {
+            *cached = secs;
+            *text = now.format("%Y-%m-%dT%H:%M:%S").to_string();
+        }
+        out.push_str(text);
+    });
+    let micros = now.timestamp_subsec_micros().min(999_999);
+    let mut digits = [b'0'; 8];
+    digits[0] = b'.';
+    digits[7] = b'Z';
+    let mut m = micros;
+    for d in digits[1..7].iter_mut().rev() {
+        *d = b'0' + (m % 10) as u8;
+        m /= 10;
+    }
+    out.push_str(std::str::from_utf8(&digits).unwrap_or(".000000Z"));
 }
 
 struct JsonFields<'a> {
@@ -209,7 +246,7 @@ where
         let meta = event.metadata();
         let mut line = String::with_capacity(384);
         line.push_str("{\"timestamp\":\"");
-        line.push_str(&chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+        push_timestamp(&mut line);
         line.push_str("\",\"level\":\"");
         line.push_str(meta.level().as_str());
         line.push('"');

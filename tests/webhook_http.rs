@@ -46,9 +46,15 @@ async fn start() -> Server {
     let health = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let running = ako::webhook::serve(state, https, health, tls)
-        .await
-        .expect("serve");
+    let running = ako::webhook::serve(
+        state,
+        https,
+        health,
+        tls,
+        ako::webhook::Workers::Dedicated(1),
+    )
+    .await
+    .expect("serve");
     let server = Server {
         base: format!("https://127.0.0.1:{}", running.https.port()),
         health: format!("http://127.0.0.1:{}", running.health.port()),
@@ -158,15 +164,13 @@ async fn the_mutating_endpoint_returns_a_json_patch_for_the_legacy_annotation() 
     let resp = &v["response"];
     assert_eq!(resp["allowed"], true);
     assert_eq!(resp["patchType"], "JSONPatch");
-    // kube-core encodes the patch bytes as a JSON array of numbers, which Go's []byte decoding accepts too.
-    let patch: Vec<u8> = match &resp["patch"] {
-        Value::String(b64) => {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .expect("b64")
-        }
-        other => serde_json::from_value(other.clone()).expect("byte array"),
+    // The patch travels base64-encoded, as Go encodes []byte.
+    let patch = {
+        use base64::Engine;
+        let b64 = resp["patch"].as_str().expect("patch is a base64 string");
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .expect("b64")
     };
     let patch: Value = serde_json::from_slice(&patch).expect("patch json");
     assert_eq!(

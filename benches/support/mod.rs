@@ -62,6 +62,32 @@ pub async fn serve_allow_all(tls: Arc<rustls::ServerConfig>) -> std::net::Socket
     addr
 }
 
+/// Runs a server on a runtime of its own: `multi` (tokio's default multi-thread runtime, what `#[tokio::main]`
+/// gives) or `current` (one thread). Returns the server's address; the runtime lives until the process ends.
+pub fn on_runtime<F, Fut>(kind: &str, start: F) -> std::net::SocketAddr
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = std::net::SocketAddr>,
+{
+    let rt = match kind {
+        "current" => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    }
+    .expect("runtime");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            let _ = tx.send(start().await);
+            std::future::pending::<()>().await
+        })
+    });
+    rx.recv().expect("server address")
+}
+
 /// Requests/s and latency percentiles (ms) from `wrk --latency` output.
 #[derive(Debug, Default, Clone)]
 pub struct WrkResult {

@@ -19,12 +19,11 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kube::core::admission::AdmissionResponse;
 
 use crate::admission::{self, Decision, Mode};
 use crate::index::Index;
 use metrics::Metrics;
-use review::{RequestIn, ReviewIn};
+use review::RequestIn;
 
 /// Largest AdmissionReview accepted (the API server's own request limit is 3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -175,32 +174,27 @@ async fn review(s: AppState, mode: Mode, body: Body) -> Response {
         Ok(b) => b,
         Err(e) => return reject(&s, mode, e),
     };
-    let req = match serde_json::from_slice::<ReviewIn>(&bytes) {
-        Ok(ReviewIn { request: Some(r) }) => r,
-        Ok(ReviewIn { request: None }) => return reject(&s, mode, WebhookError::NoRequest),
-        Err(e) => return reject(&s, mode, WebhookError::Malformed(e.to_string())),
+    let (req, object) = match review::read(&bytes, mode) {
+        Ok(r) => (r.request, r.object),
+        Err(review::ReadError::NoRequest) => return reject(&s, mode, WebhookError::NoRequest),
+        Err(review::ReadError::Malformed(e)) => {
+            return reject(&s, mode, WebhookError::Malformed(e.to_string()));
+        }
     };
     let meta = req.meta();
     let cfg = s.index.config();
-    let decision = match req.object_for(mode) {
+    let decision = match object {
         Ok(object) => s
             .index
             .read(|snap| admission::decide(&meta, object, mode, cfg, snap)),
         // A review we can read around an object we cannot: deny, saying why (kubectl shows it).
         Err(e) => Decision::unreadable(&e),
     };
-    let resp: AdmissionResponse = decision.to_response_for(&req.uid);
+    let body = decision.review_json(&req.uid);
     let elapsed = started.elapsed();
     audit(&req, mode, &decision, elapsed);
     s.metrics.observe(mode, meta.subject, &decision, elapsed);
-    match serde_json::to_vec(&resp.into_review()) {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot encode the response: {e}"),
-        )
-            .into_response(),
-    }
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn operation_name(op: &kube::core::admission::Operation) -> &'static str {
@@ -251,54 +245,112 @@ fn audit(req: &RequestIn<'_>, mode: Mode, d: &Decision, elapsed: Duration) {
     );
 }
 
+/// Where the admission listener runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    /// On the caller's runtime, next to everything else (tests and embedding).
+    Shared,
+    /// On `n` threads of its own, each a single-threaded runtime accepting from the same socket. A review costs
+    /// microseconds of CPU, so one thread serves tens of thousands a second; a thread of its own keeps admission
+    /// latency independent of watch and reconcile work, and saves the cross-thread wake-ups of a work-stealing
+    /// runtime on every request (BENCHMARKS.md).
+    Dedicated(usize),
+}
+
 /// A running webhook: the bound addresses and a handle to stop it.
 #[derive(Debug)]
 pub struct Running {
     pub https: SocketAddr,
     pub health: SocketAddr,
-    pub handle: axum_server::Handle<SocketAddr>,
+    handles: Vec<axum_server::Handle<SocketAddr>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
     /// Stops both listeners, letting in-flight requests finish for up to `grace`.
     pub fn shutdown(&self, grace: Duration) {
-        self.handle.graceful_shutdown(Some(grace));
+        for h in &self.handles {
+            h.graceful_shutdown(Some(grace));
+        }
         for t in &self.tasks {
             t.abort();
         }
     }
+
+    /// Waits for the dedicated admission threads to end (after [`Running::shutdown`]).
+    pub fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
 }
 
-/// Serves the admission router over TLS and the health router over plain HTTP.
+/// Serves the admission router over TLS and the health router over plain HTTP. The health listener always runs
+/// on the caller's runtime; the admission listener where `workers` says.
 pub async fn serve(
     state: AppState,
     https: std::net::TcpListener,
     health: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
+    workers: Workers,
 ) -> std::io::Result<Running> {
     https.set_nonblocking(true)?;
     let https_addr = https.local_addr()?;
     let health_addr = health.local_addr()?;
-    let handle = axum_server::Handle::new();
     let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
-    let server = axum_server::from_tcp_rustls(https, rustls_config)?.handle(handle.clone());
     let app = admission_router(state.clone());
-    let tls_task = tokio::spawn(async move {
-        if let Err(e) = server.serve(app.into_make_service()).await {
-            tracing::error!(error = %e, "webhook HTTPS server stopped");
+    let mut handles = Vec::new();
+    let mut tasks = Vec::new();
+    let mut threads = Vec::new();
+    match workers {
+        Workers::Shared => {
+            let handle = axum_server::Handle::new();
+            let server = axum_server::from_tcp_rustls(https, rustls_config)?.handle(handle.clone());
+            handles.push(handle);
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = server.serve(app.into_make_service()).await {
+                    tracing::error!(error = %e, "webhook HTTPS server stopped");
+                }
+            }));
         }
-    });
+        Workers::Dedicated(n) => {
+            for i in 0..n.max(1) {
+                let listener = https.try_clone()?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let handle = axum_server::Handle::new();
+                handles.push(handle.clone());
+                let (app, rustls_config) = (app.clone(), rustls_config.clone());
+                let thread = std::thread::Builder::new()
+                    .name(format!("webhook-{i}"))
+                    .spawn(move || {
+                        rt.block_on(async move {
+                            let served = match axum_server::from_tcp_rustls(listener, rustls_config) {
+                                Ok(server) => server.handle(handle).serve(app.into_make_service()).await,
+                                Err(e) => Err(e),
+                            };
+                            if let Err(e) = served {
+                                tracing::error!(error = %e, worker = i, "webhook HTTPS server stopped");
+                            }
+                        })
+                    })?;
+                threads.push(thread);
+            }
+        }
+    }
     let health_app = health_router(state);
-    let health_task = tokio::spawn(async move {
+    tasks.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(health, health_app).await {
             tracing::error!(error = %e, "health server stopped");
         }
-    });
+    }));
     Ok(Running {
         https: https_addr,
         health: health_addr,
-        handle,
-        tasks: vec![tls_task, health_task],
+        handles,
+        tasks,
+        threads,
     })
 }

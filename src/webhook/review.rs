@@ -2,11 +2,15 @@
 //!
 //! The API server sends the whole object, with `managedFields`, the `oldObject` on UPDATE and the request
 //! options. ako needs only the request's identity and the object's name, namespace, annotations,
-//! creationTimestamp and spec. So the review is read with the object kept as raw JSON, and the object is then read
-//! straight into the typed Ingress or Service. Everything else is skipped without being built. The response uses
-//! kube's `AdmissionResponse`.
+//! creationTimestamp and spec. [`read`] takes all of that in one pass over the body: the object is read straight
+//! into the typed Ingress or Service as it streams by (for the mutating webhook only the class fields of the
+//! spec), and everything else, the `kubectl.kubernetes.io/last-applied-configuration` annotation included, is
+//! skipped without being built. If that pass fails, the body is read again in two steps (the review with the
+//! object kept as raw JSON, then the object) so that the error says which part is wrong and a review around an
+//! unreadable object still gets an answer.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use k8s_openapi::api::networking::v1::{Ingress, IngressSpec};
@@ -14,11 +18,59 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::core::GroupVersionKind;
 use kube::core::admission::Operation;
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::admission::{Mode, Object, ReviewError, ReviewMeta, Subject};
 
-/// The parts of an AdmissionReview ako reads.
+/// The annotation `kubectl apply` writes: a copy of the whole object, never read by ako, so never built.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// A review read by [`read`]: the request's identity and its object, typed (or why it could not be read).
+#[derive(Debug)]
+pub struct Review<'a> {
+    pub request: RequestIn<'a>,
+    pub object: Result<Object, ReviewError>,
+}
+
+/// Why a body is not a review ako can answer at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("the AdmissionReview has no request")]
+    NoRequest,
+    #[error(transparent)]
+    Malformed(serde_json::Error),
+}
+
+/// Reads a review for the webhook of `mode` in one pass; see the module docs.
+pub fn read(body: &[u8], mode: Mode) -> Result<Review<'_>, ReadError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let fast = ReviewSeed { mode }
+        .deserialize(&mut de)
+        .and_then(|r| de.end().map(|()| r));
+    match fast {
+        Ok(Some(fast)) => {
+            let object = match fast.object {
+                ObjectIn::Read(o) => Ok(o.fill_namespace(&fast.request.namespace)),
+                // The object came before the request's kind: read it now that the kind is known.
+                ObjectIn::Raw(_) => fast.request.object_for(mode),
+            };
+            Ok(Review {
+                request: fast.request,
+                object,
+            })
+        }
+        Ok(None) => Err(ReadError::NoRequest),
+        Err(_) => {
+            let slow: ReviewIn = serde_json::from_slice(body).map_err(ReadError::Malformed)?;
+            let request = slow.request.ok_or(ReadError::NoRequest)?;
+            let object = request.object_for(mode);
+            Ok(Review { request, object })
+        }
+    }
+}
+
+/// The parts of an AdmissionReview ako reads, with the object kept as raw JSON (the two-step reader).
 #[derive(Debug, Deserialize)]
 pub struct ReviewIn<'a> {
     #[serde(borrow, default)]
@@ -58,7 +110,7 @@ struct LeanMeta {
     name: Option<String>,
     #[serde(default)]
     namespace: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "annotations_except_last_applied")]
     annotations: Option<BTreeMap<String, String>>,
     #[serde(default)]
     creation_timestamp: Option<Time>,
@@ -94,14 +146,290 @@ fn none<S>() -> Option<S> {
     None
 }
 
-fn meta(m: LeanMeta, request_namespace: &Option<String>) -> ObjectMeta {
+/// Annotations, without [`LAST_APPLIED`] (skipped, not unescaped).
+fn annotations_except_last_applied<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<BTreeMap<String, String>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a map of annotations")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if key == LAST_APPLIED {
+                    map.next_value::<IgnoredAny>()?;
+                } else {
+                    out.insert(key, map.next_value::<String>()?);
+                }
+            }
+            Ok(Some(out))
+        }
+    }
+    d.deserialize_option(V)
+}
+
+fn meta(m: LeanMeta) -> ObjectMeta {
     ObjectMeta {
         name: m.name,
-        // The object may arrive without namespace on CREATE; the request carries it.
-        namespace: m.namespace.or_else(|| request_namespace.clone()),
+        namespace: m.namespace,
         annotations: m.annotations,
         creation_timestamp: m.creation_timestamp,
         ..ObjectMeta::default()
+    }
+}
+
+impl Object {
+    /// The object may arrive without namespace on CREATE; the request carries it.
+    fn fill_namespace(mut self, request_namespace: &Option<String>) -> Object {
+        let meta = match &mut self {
+            Object::Ingress(i) => &mut i.metadata,
+            Object::Service(s) => &mut s.metadata,
+            Object::Other | Object::None => return self,
+        };
+        if meta.namespace.is_none() {
+            meta.namespace.clone_from(request_namespace);
+        }
+        self
+    }
+}
+
+/// Reads the object of `subject` for `mode` from any deserializer (the body as it streams, or a raw value).
+/// Mutation looks only at the class fields, so for the mutating webhook only those are read from the spec
+/// (validation reads all of it and reports any malformed part). Kinds ako does not handle are not read at all.
+#[derive(Clone, Copy)]
+struct ObjectSeed {
+    subject: Subject,
+    mode: Mode,
+}
+
+impl ObjectSeed {
+    fn read<'de, D: Deserializer<'de>, S: Deserialize<'de>, T>(
+        d: D,
+        to_spec: impl FnOnce(S) -> T,
+    ) -> Result<Option<(ObjectMeta, Option<T>)>, D::Error> {
+        let o = Option::<LeanObject<S>>::deserialize(d)?;
+        Ok(o.map(|o| (meta(o.metadata), o.spec.map(to_spec))))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed {
+    type Value = Object;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Object, D::Error> {
+        let class_only = self.mode == Mode::Mutate;
+        let ingress = |(metadata, spec)| {
+            Object::Ingress(Box::new(Ingress {
+                metadata,
+                spec,
+                status: None,
+            }))
+        };
+        let service = |(metadata, spec)| {
+            Object::Service(Box::new(Service {
+                metadata,
+                spec,
+                status: None,
+            }))
+        };
+        let read = match (self.subject, class_only) {
+            (Subject::Ingress, true) => Self::read(d, |c: ClassOnly| IngressSpec {
+                ingress_class_name: c.ingress_class_name,
+                ..IngressSpec::default()
+            })?
+            .map(ingress),
+            (Subject::Ingress, false) => Self::read(d, |s: IngressSpec| s)?.map(ingress),
+            (Subject::Service, true) => Self::read(d, |l: LbOnly| ServiceSpec {
+                type_: l.type_,
+                load_balancer_class: l.load_balancer_class,
+                ..ServiceSpec::default()
+            })?
+            .map(service),
+            (Subject::Service, false) => Self::read(d, |s: ServiceSpec| s)?.map(service),
+            (Subject::Other, _) => {
+                IgnoredAny::deserialize(d)?;
+                Some(Object::Other)
+            }
+        };
+        Ok(read.unwrap_or(Object::None))
+    }
+}
+
+/// The object as the one-pass reader met it.
+enum ObjectIn<'a> {
+    Read(Object),
+    /// Met before the request's kind; read after the pass.
+    Raw(Option<&'a RawValue>),
+}
+
+struct FastReview<'a> {
+    request: RequestIn<'a>,
+    object: ObjectIn<'a>,
+}
+
+struct ReviewSeed {
+    mode: Mode,
+}
+
+impl<'de> DeserializeSeed<'de> for ReviewSeed {
+    type Value = Option<FastReview<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ReviewSeed {
+    type Value = Option<FastReview<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an AdmissionReview")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut request = None;
+        while let Some(key) = map.next_key::<ReviewField>()? {
+            match key {
+                ReviewField::Request => {
+                    request =
+                        map.next_value_seed(OptionalRequest(RequestSeed { mode: self.mode }))?
+                }
+                ReviewField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(request)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum ReviewField {
+    Request,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum RequestField {
+    Uid,
+    Kind,
+    Name,
+    Namespace,
+    Operation,
+    UserInfo,
+    DryRun,
+    Object,
+    #[serde(other)]
+    Other,
+}
+
+struct OptionalRequest(RequestSeed);
+
+impl<'de> DeserializeSeed<'de> for OptionalRequest {
+    type Value = Option<FastReview<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for OptionalRequest {
+    type Value = Option<FastReview<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an AdmissionRequest")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self.0).map(Some)
+    }
+}
+
+struct RequestSeed {
+    mode: Mode,
+}
+
+impl<'de> Visitor<'de> for RequestSeed {
+    type Value = FastReview<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an AdmissionRequest")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        let (mut uid, mut kind, mut operation) = (None, None, None);
+        let (mut name, mut namespace) = (String::new(), None);
+        let (mut user_info, mut dry_run) = (UserIn::default(), false);
+        let mut object = ObjectIn::Raw(None);
+        while let Some(key) = map.next_key::<RequestField>()? {
+            match key {
+                RequestField::Uid => uid = Some(map.next_value::<String>()?),
+                RequestField::Kind => kind = Some(map.next_value::<GroupVersionKind>()?),
+                RequestField::Name => {
+                    name = map.next_value::<Option<String>>()?.unwrap_or_default()
+                }
+                RequestField::Namespace => namespace = map.next_value::<Option<String>>()?,
+                RequestField::Operation => operation = Some(map.next_value::<Operation>()?),
+                RequestField::UserInfo => {
+                    user_info = map.next_value::<Option<UserIn>>()?.unwrap_or_default()
+                }
+                RequestField::DryRun => {
+                    dry_run = map.next_value::<Option<bool>>()?.unwrap_or(false)
+                }
+                RequestField::Object => {
+                    object = match &kind {
+                        Some(k) => ObjectIn::Read(map.next_value_seed(ObjectSeed {
+                            subject: Subject::of(&k.group, &k.kind),
+                            mode: self.mode,
+                        })?),
+                        None => ObjectIn::Raw(map.next_value::<Option<&'de RawValue>>()?),
+                    }
+                }
+                RequestField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let raw = match &object {
+            ObjectIn::Raw(raw) => *raw,
+            ObjectIn::Read(_) => None,
+        };
+        Ok(FastReview {
+            request: RequestIn {
+                uid: uid.ok_or_else(|| A::Error::missing_field("uid"))?,
+                kind: kind.ok_or_else(|| A::Error::missing_field("kind"))?,
+                name,
+                namespace,
+                operation: operation.ok_or_else(|| A::Error::missing_field("operation"))?,
+                user_info,
+                dry_run,
+                object: raw,
+            },
+            object,
+        })
     }
 }
 
@@ -117,67 +445,27 @@ impl RequestIn<'_> {
         }
     }
 
-    /// Reads the object for `mode`. Mutation looks only at the class fields, so for the mutating webhook only
-    /// those are read from the spec (validation reads all of it and reports any malformed part). Kinds ako
-    /// does not handle are not read at all.
+    /// Reads the raw object for `mode` (see [`ObjectSeed`]).
     pub fn object_for(&self, mode: Mode) -> Result<Object, ReviewError> {
         let Some(raw) = self.object else {
             return Ok(Object::None);
         };
-        let class_only = mode == Mode::Mutate;
-        Ok(match self.subject() {
-            Subject::Ingress => {
-                let (metadata, spec) = if class_only {
-                    self.read(raw, |c: ClassOnly| IngressSpec {
-                        ingress_class_name: c.ingress_class_name,
-                        ..IngressSpec::default()
-                    })?
-                } else {
-                    self.read(raw, |s: IngressSpec| s)?
-                };
-                Object::Ingress(Box::new(Ingress {
-                    metadata,
-                    spec,
-                    status: None,
-                }))
-            }
-            Subject::Service => {
-                let (metadata, spec) = if class_only {
-                    self.read(raw, |l: LbOnly| ServiceSpec {
-                        type_: l.type_,
-                        load_balancer_class: l.load_balancer_class,
-                        ..ServiceSpec::default()
-                    })?
-                } else {
-                    self.read(raw, |s: ServiceSpec| s)?
-                };
-                Object::Service(Box::new(Service {
-                    metadata,
-                    spec,
-                    status: None,
-                }))
-            }
-            Subject::Other => Object::Other,
-        })
+        let seed = ObjectSeed {
+            subject: self.subject(),
+            mode,
+        };
+        let mut de = serde_json::Deserializer::from_str(raw.get());
+        seed.deserialize(&mut de)
+            .map(|o| o.fill_namespace(&self.namespace))
+            .map_err(|source| ReviewError::Object {
+                kind: self.subject().as_str(),
+                source,
+            })
     }
 
     /// Reads the whole object (as validation does).
     pub fn object(&self) -> Result<Object, ReviewError> {
         self.object_for(Mode::Validate)
-    }
-
-    /// Reads metadata and a spec of type `S`, converted by `to_spec`.
-    fn read<S: serde::de::DeserializeOwned, T>(
-        &self,
-        raw: &RawValue,
-        to_spec: impl FnOnce(S) -> T,
-    ) -> Result<(ObjectMeta, Option<T>), ReviewError> {
-        let o: LeanObject<S> =
-            serde_json::from_str(raw.get()).map_err(|source| ReviewError::Object {
-                kind: self.subject().as_str(),
-                source,
-            })?;
-        Ok((meta(o.metadata, &self.namespace), o.spec.map(to_spec)))
     }
 }
 
@@ -307,6 +595,107 @@ mod tests {
                 &snap,
             );
             assert_eq!(lean, full, "{object}");
+        }
+    }
+
+    /// The two-step reader, for comparison with the one-pass [`read`].
+    fn two_step(body: &str, mode: Mode) -> (String, Result<Object, String>) {
+        let review: ReviewIn = serde_json::from_str(body).expect("review");
+        let req = review.request.expect("request");
+        (
+            req.uid.clone(),
+            req.object_for(mode).map_err(|e| e.to_string()),
+        )
+    }
+
+    #[test]
+    fn one_pass_reading_matches_the_two_step_reading() {
+        let ingress_obj = r#"{"kind":"Ingress","metadata":{"name":"web","creationTimestamp":"2026-01-01T00:00:00Z",
+            "annotations":{"kubernetes.io/ingress.class":"avi","kubectl.kubernetes.io/last-applied-configuration":"{\"a\":\"b\"}\n"},
+            "managedFields":[{"manager":"kubectl","fieldsV1":{"f:spec":{}}}]},
+            "spec":{"ingressClassName":"avi-lb","rules":[{"host":"web.avi.jarvis.lab","http":{"paths":[{"path":"/","pathType":"Prefix",
+            "backend":{"service":{"name":"web","port":{"number":80}}}}]}}]},"status":{}}"#;
+        let service_obj = r#"{"metadata":{"name":"s","namespace":"own","annotations":{"ako.vmware.com/load-balancer-ip":"10.10.18.5"}},
+            "spec":{"type":"LoadBalancer","ports":[{"port":80}]}}"#;
+        let ing_kind = r#"{"group":"networking.k8s.io","version":"v1","kind":"Ingress"}"#;
+        let svc_kind = r#"{"group":"","version":"v1","kind":"Service"}"#;
+        let other_kind = r#"{"group":"apps","version":"v1","kind":"Deployment"}"#;
+        let bodies = [
+            // As the API server orders the fields: kind before object.
+            format!(
+                r#"{{"apiVersion":"admission.k8s.io/v1","request":{{"uid":"u1","kind":{ing_kind},"namespace":"n","operation":"CREATE","userInfo":{{"username":"a","groups":["g"]}},"object":{ingress_obj},"oldObject":null,"dryRun":false,"options":{{}}}}}}"#
+            ),
+            // Object before kind: read after the pass.
+            format!(
+                r#"{{"request":{{"object":{ingress_obj},"uid":"u2","kind":{ing_kind},"namespace":"n","operation":"UPDATE"}}}}"#
+            ),
+            format!(
+                r#"{{"request":{{"uid":"u3","kind":{svc_kind},"namespace":"n","operation":"CREATE","object":{service_obj}}}}}"#
+            ),
+            format!(
+                r#"{{"request":{{"uid":"u4","kind":{other_kind},"operation":"CREATE","object":{{"spec":[1,2,3]}}}}}}"#
+            ),
+            format!(
+                r#"{{"request":{{"uid":"u5","kind":{ing_kind},"operation":"DELETE","object":null}}}}"#
+            ),
+            // A malformed spec: the review is still answered, with the reason.
+            format!(
+                r#"{{"request":{{"uid":"u6","kind":{ing_kind},"operation":"CREATE","object":{{"spec":{{"rules":"no"}}}}}}}}"#
+            ),
+        ];
+        for body in &bodies {
+            for mode in [Mode::Validate, Mode::Mutate] {
+                let one = read(body.as_bytes(), mode).expect("read");
+                let (uid, two) = two_step(body, mode);
+                assert_eq!(one.request.uid, uid);
+                assert_eq!(
+                    one.object.map_err(|e| e.to_string()),
+                    two,
+                    "{mode:?} {body}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_last_applied_annotation_is_skipped_and_the_others_kept() {
+        let body = r#"{"request":{"uid":"u","kind":{"group":"networking.k8s.io","version":"v1","kind":"Ingress"},
+            "operation":"CREATE","object":{"metadata":{"name":"a","annotations":{
+            "kubectl.kubernetes.io/last-applied-configuration":"{\"huge\":true}","kubernetes.io/ingress.class":"avi","x/y":"z"}}}}}"#;
+        let Ok(Object::Ingress(ing)) = read(body.as_bytes(), Mode::Validate).expect("read").object
+        else {
+            panic!("not an Ingress")
+        };
+        let keys: Vec<&str> = ing
+            .metadata
+            .annotations
+            .as_ref()
+            .map(|a| a.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(keys, ["kubernetes.io/ingress.class", "x/y"]);
+    }
+
+    #[test]
+    fn bodies_that_are_not_reviews_are_told_apart() {
+        let cases: [(&str, &str); 5] = [
+            (
+                r#"{"kind":"AdmissionReview"}"#,
+                "the AdmissionReview has no request",
+            ),
+            (r#"{"request":null}"#, "the AdmissionReview has no request"),
+            ("{not json", "key must be a string"),
+            (
+                r#"{"request":{"kind":{"group":"","version":"v1","kind":"Service"},"operation":"CREATE"}}"#,
+                "missing field `uid`",
+            ),
+            (
+                r#"{"request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Service"},"operation":"EXPLODE"}}"#,
+                "unknown variant `EXPLODE`",
+            ),
+        ];
+        for (body, want) in cases {
+            let e = read(body.as_bytes(), Mode::Validate).expect_err(body);
+            assert!(e.to_string().contains(want), "{body}: {e}");
         }
     }
 
