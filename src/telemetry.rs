@@ -63,17 +63,21 @@ impl BatchWriter {
         let thread = std::thread::Builder::new()
             .name("log-writer".into())
             .spawn(move || {
+                // Two buffers trade places, so the loggers append into memory that is already allocated.
+                let mut spare = Vec::with_capacity(FLUSH_AT);
                 loop {
-                    let (batch, stop) = {
+                    let stop = {
                         let mut g = bg.buf.lock();
                         if g.0.len() < FLUSH_AT && !g.1 {
                             bg.wake.wait_for(&mut g, FLUSH_EVERY);
                         }
-                        (std::mem::take(&mut g.0), g.1)
+                        std::mem::swap(&mut g.0, &mut spare);
+                        g.1
                     };
-                    if !batch.is_empty() {
-                        let _ = out.write_all(&batch);
+                    if !spare.is_empty() {
+                        let _ = out.write_all(&spare);
                         let _ = out.flush();
+                        spare.clear();
                     }
                     if stop {
                         return;

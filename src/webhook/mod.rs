@@ -227,11 +227,11 @@ fn audit(req: &RequestIn<'_>, mode: Mode, d: &Decision, elapsed: Duration) {
     let (reasons, warnings, patch) = (join(&d.reasons), join(&d.warnings), join(&d.patch_summary));
     tracing::info!(
         target: "audit",
-        uid = req.uid.as_str(),
+        uid = req.uid.as_ref(),
         mode = mode.as_str(),
-        kind = req.kind.kind.as_str(),
+        kind = req.kind.kind.as_ref(),
         namespace = req.namespace.as_deref().unwrap_or(""),
-        name = req.name.as_str(),
+        name = req.name.as_ref(),
         operation = operation_name(&req.operation),
         user,
         dry_run = req.dry_run,

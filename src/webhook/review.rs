@@ -9,13 +9,13 @@
 //! object kept as raw JSON, then the object) so that the error says which part is wrong and a review around an
 //! unreadable object still gets an answer.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use k8s_openapi::api::networking::v1::{Ingress, IngressSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kube::core::GroupVersionKind;
 use kube::core::admission::Operation;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -51,7 +51,7 @@ pub fn read(body: &[u8], mode: Mode) -> Result<Review<'_>, ReadError> {
     match fast {
         Ok(Some(fast)) => {
             let object = match fast.object {
-                ObjectIn::Read(o) => Ok(o.fill_namespace(&fast.request.namespace)),
+                ObjectIn::Read(o) => Ok(o.fill_namespace(fast.request.namespace.as_deref())),
                 // The object came before the request's kind: read it now that the kind is known.
                 ObjectIn::Raw(_) => fast.request.object_for(mode),
             };
@@ -77,30 +77,43 @@ pub struct ReviewIn<'a> {
     pub request: Option<RequestIn<'a>>,
 }
 
-/// The parts of an AdmissionRequest ako reads.
+/// The parts of an AdmissionRequest ako reads. Strings borrow from the body unless they hold escapes.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestIn<'a> {
-    pub uid: String,
-    pub kind: GroupVersionKind,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub namespace: Option<String>,
+    #[serde(borrow)]
+    pub uid: Cow<'a, str>,
+    #[serde(borrow)]
+    pub kind: KindIn<'a>,
+    #[serde(borrow, default)]
+    pub name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub namespace: Option<Cow<'a, str>>,
     pub operation: Operation,
-    #[serde(default)]
-    pub user_info: UserIn,
+    #[serde(borrow, default)]
+    pub user_info: UserIn<'a>,
     #[serde(default)]
     pub dry_run: bool,
     #[serde(borrow, default)]
     pub object: Option<&'a RawValue>,
 }
 
+/// The request's group/version/kind.
+#[derive(Debug, Deserialize)]
+pub struct KindIn<'a> {
+    #[serde(borrow, default)]
+    pub group: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub version: Cow<'a, str>,
+    #[serde(borrow)]
+    pub kind: Cow<'a, str>,
+}
+
 /// Who asked.
 #[derive(Debug, Default, Deserialize)]
-pub struct UserIn {
-    #[serde(default)]
-    pub username: Option<String>,
+pub struct UserIn<'a> {
+    #[serde(borrow, default)]
+    pub username: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -192,14 +205,14 @@ fn meta(m: LeanMeta) -> ObjectMeta {
 
 impl Object {
     /// The object may arrive without namespace on CREATE; the request carries it.
-    fn fill_namespace(mut self, request_namespace: &Option<String>) -> Object {
+    fn fill_namespace(mut self, request_namespace: Option<&str>) -> Object {
         let meta = match &mut self {
             Object::Ingress(i) => &mut i.metadata,
             Object::Service(s) => &mut s.metadata,
             Object::Other | Object::None => return self,
         };
         if meta.namespace.is_none() {
-            meta.namespace.clone_from(request_namespace);
+            meta.namespace = request_namespace.map(str::to_string);
         }
         self
     }
@@ -367,6 +380,10 @@ impl<'de> Visitor<'de> for OptionalRequest {
     }
 }
 
+/// A string borrowed from the body when it holds no escapes.
+#[derive(Deserialize)]
+struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+
 struct RequestSeed {
     mode: Mode,
 }
@@ -381,20 +398,25 @@ impl<'de> Visitor<'de> for RequestSeed {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         use serde::de::Error;
         let (mut uid, mut kind, mut operation) = (None, None, None);
-        let (mut name, mut namespace) = (String::new(), None);
+        let (mut name, mut namespace) = (Cow::Borrowed(""), None);
         let (mut user_info, mut dry_run) = (UserIn::default(), false);
         let mut object = ObjectIn::Raw(None);
         while let Some(key) = map.next_key::<RequestField>()? {
             match key {
-                RequestField::Uid => uid = Some(map.next_value::<String>()?),
-                RequestField::Kind => kind = Some(map.next_value::<GroupVersionKind>()?),
+                RequestField::Uid => uid = Some(map.next_value::<Borrowed<'de>>()?.0),
+                RequestField::Kind => kind = Some(map.next_value::<KindIn<'de>>()?),
                 RequestField::Name => {
-                    name = map.next_value::<Option<String>>()?.unwrap_or_default()
+                    name = map
+                        .next_value::<Option<Borrowed<'de>>>()?
+                        .map(|b| b.0)
+                        .unwrap_or_default()
                 }
-                RequestField::Namespace => namespace = map.next_value::<Option<String>>()?,
+                RequestField::Namespace => {
+                    namespace = map.next_value::<Option<Borrowed<'de>>>()?.map(|b| b.0)
+                }
                 RequestField::Operation => operation = Some(map.next_value::<Operation>()?),
                 RequestField::UserInfo => {
-                    user_info = map.next_value::<Option<UserIn>>()?.unwrap_or_default()
+                    user_info = map.next_value::<Option<UserIn<'de>>>()?.unwrap_or_default()
                 }
                 RequestField::DryRun => {
                     dry_run = map.next_value::<Option<bool>>()?.unwrap_or(false)
@@ -456,7 +478,7 @@ impl RequestIn<'_> {
         };
         let mut de = serde_json::Deserializer::from_str(raw.get());
         seed.deserialize(&mut de)
-            .map(|o| o.fill_namespace(&self.namespace))
+            .map(|o| o.fill_namespace(self.namespace.as_deref()))
             .map_err(|source| ReviewError::Object {
                 kind: self.subject().as_str(),
                 source,
@@ -603,7 +625,7 @@ mod tests {
         let review: ReviewIn = serde_json::from_str(body).expect("review");
         let req = review.request.expect("request");
         (
-            req.uid.clone(),
+            req.uid.to_string(),
             req.object_for(mode).map_err(|e| e.to_string()),
         )
     }
