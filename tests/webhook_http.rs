@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ako::config::{Config, FqdnReusePolicy};
 use ako::index::{Index, IngressClaims};
-use ako::webhook::{AppState, metrics::Metrics};
+use ako::webhook::{AppState, Workers, metrics::Metrics};
 use serde_json::{Value, json};
 
 struct Server {
@@ -19,6 +19,10 @@ struct Server {
 }
 
 async fn start() -> Server {
+    start_with(Workers::Dedicated(1)).await
+}
+
+async fn start_with(workers: Workers) -> Server {
     ako::certs::install_crypto_provider();
     let dir = tempfile::tempdir().expect("tmp");
     let (files, ca_pem) = ako::certs::write_dev_certs(
@@ -123,6 +127,38 @@ async fn post(c: &reqwest::Client, url: &str, body: Vec<u8>) -> (u16, Value) {
         .expect("send");
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn every_listener_layout_answers_concurrent_reviews() {
+    for workers in [
+        Workers::Shared,
+        Workers::Dedicated(1),
+        Workers::Dedicated(3),
+    ] {
+        let s = start_with(workers).await;
+        let c = client(&s.ca_pem);
+        let url = format!("{}/validate", s.base);
+        let calls = (0..24).map(|i| {
+            let (c, url) = (c.clone(), url.clone());
+            async move {
+                let host = if i % 2 == 0 {
+                    "shop.example.com"
+                } else {
+                    "shop.avi.jarvis.lab"
+                };
+                let body =
+                    serde_json::to_vec(&review("CREATE", ingress("vmug", &format!("i{i}"), host)))
+                        .expect("json");
+                let (status, v) = post(&c, &url, body).await;
+                (i, status, v["response"]["allowed"].clone())
+            }
+        });
+        for (i, status, allowed) in futures::future::join_all(calls).await {
+            assert_eq!(status, 200, "{workers:?} call {i}");
+            assert_eq!(allowed, json!(i % 2 == 1), "{workers:?} call {i}");
+        }
+    }
 }
 
 #[tokio::test]
