@@ -50,15 +50,9 @@ async fn start_with(workers: Workers) -> Server {
     let health = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let running = ako::webhook::serve(
-        state,
-        https,
-        health,
-        tls,
-        ako::webhook::Workers::Dedicated(1),
-    )
-    .await
-    .expect("serve");
+    let running = ako::webhook::serve(state, https, health, tls, workers)
+        .await
+        .expect("serve");
     let server = Server {
         base: format!("https://127.0.0.1:{}", running.https.port()),
         health: format!("http://127.0.0.1:{}", running.health.port()),
