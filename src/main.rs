@@ -217,13 +217,19 @@ async fn run_webhook(args: WebhookArgs, cfg: ako::config::Config) -> anyhow::Res
         fqdn_reuse_policy = ?cfg.fqdn_reuse_policy,
         "ako webhook serving"
     );
-    shutdown_signal().await;
+    let listener_failed = tokio::select! {
+        () = shutdown_signal() => false,
+        () = running.ended() => true,
+    };
     tracing::info!("shutting down");
     running.shutdown(Duration::from_secs(5));
     for w in watches {
         w.abort();
     }
     tokio::task::spawn_blocking(move || running.join()).await?;
+    if listener_failed {
+        anyhow::bail!("the admission listener stopped (see the error above)");
+    }
     Ok(())
 }
 

@@ -16,6 +16,7 @@ struct Server {
     ca_pem: String,
     dir: tempfile::TempDir,
     index: Arc<Index>,
+    running: ako::webhook::Running,
 }
 
 async fn start() -> Server {
@@ -53,15 +54,14 @@ async fn start_with(workers: Workers) -> Server {
     let running = ako::webhook::serve(state, https, health, tls, workers)
         .await
         .expect("serve");
-    let server = Server {
+    Server {
         base: format!("https://127.0.0.1:{}", running.https.port()),
         health: format!("http://127.0.0.1:{}", running.health.port()),
         ca_pem,
         dir,
         index,
-    };
-    std::mem::forget(running);
-    server
+        running,
+    }
 }
 
 fn client(ca_pem: &str) -> reqwest::Client {
@@ -153,6 +153,34 @@ async fn every_listener_layout_answers_concurrent_reviews() {
             assert_eq!(allowed, json!(i % 2 == 1), "{workers:?} call {i}");
         }
     }
+}
+
+#[tokio::test]
+async fn shutdown_stops_every_listener_thread_and_reports_their_end() {
+    let s = start_with(Workers::Dedicated(2)).await;
+    let c = client(&s.ca_pem);
+    let body = serde_json::to_vec(&review("CREATE", ingress("vmug", "a", "a.avi.jarvis.lab")))
+        .expect("json");
+    let (status, _) = post(&c, &format!("{}/validate", s.base), body.clone()).await;
+    assert_eq!(status, 200);
+    s.running.shutdown(Duration::ZERO);
+    tokio::time::timeout(Duration::from_secs(5), s.running.ended())
+        .await
+        .expect("the end of a listener is reported");
+    let running = s.running;
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::task::spawn_blocking(move || running.join()),
+    )
+    .await
+    .expect("listener threads end")
+    .expect("join");
+    let refused = c
+        .post(format!("{}/validate", s.base))
+        .body(body)
+        .send()
+        .await;
+    assert!(refused.is_err(), "still served after shutdown: {refused:?}");
 }
 
 #[tokio::test]

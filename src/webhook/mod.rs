@@ -263,19 +263,25 @@ pub struct Running {
     pub https: SocketAddr,
     pub health: SocketAddr,
     handles: Vec<axum_server::Handle<SocketAddr>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    health_task: tokio::task::JoinHandle<()>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// Notified when an admission listener ends, for whatever reason.
+    ended: Arc<tokio::sync::Notify>,
 }
 
 impl Running {
-    /// Stops both listeners, letting in-flight requests finish for up to `grace`.
+    /// Stops both listeners, letting in-flight admission requests finish for up to `grace`.
     pub fn shutdown(&self, grace: Duration) {
         for h in &self.handles {
             h.graceful_shutdown(Some(grace));
         }
-        for t in &self.tasks {
-            t.abort();
-        }
+        self.health_task.abort();
+    }
+
+    /// Completes when an admission listener has ended without being asked to (its error is logged): the process
+    /// should then exit, so that Kubernetes restarts it rather than route reviews to a dead port.
+    pub async fn ended(&self) {
+        self.ended.notified().await;
     }
 
     /// Waits for the dedicated admission threads to end (after [`Running::shutdown`]).
@@ -301,18 +307,20 @@ pub async fn serve(
     let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
     let app = admission_router(state.clone());
     let mut handles = Vec::new();
-    let mut tasks = Vec::new();
     let mut threads = Vec::new();
+    let ended = Arc::new(tokio::sync::Notify::new());
     match workers {
         Workers::Shared => {
             let handle = axum_server::Handle::new();
             let server = axum_server::from_tcp_rustls(https, rustls_config)?.handle(handle.clone());
             handles.push(handle);
-            tasks.push(tokio::spawn(async move {
+            let ended = ended.clone();
+            tokio::spawn(async move {
                 if let Err(e) = server.serve(app.into_make_service()).await {
                     tracing::error!(error = %e, "webhook HTTPS server stopped");
                 }
-            }));
+                ended.notify_one();
+            });
         }
         Workers::Dedicated(n) => {
             for i in 0..n.max(1) {
@@ -323,6 +331,7 @@ pub async fn serve(
                 let handle = axum_server::Handle::new();
                 handles.push(handle.clone());
                 let (app, rustls_config) = (app.clone(), rustls_config.clone());
+                let ended = ended.clone();
                 let thread = std::thread::Builder::new()
                     .name(format!("webhook-{i}"))
                     .spawn(move || {
@@ -334,6 +343,7 @@ pub async fn serve(
                             if let Err(e) = served {
                                 tracing::error!(error = %e, worker = i, "webhook HTTPS server stopped");
                             }
+                            ended.notify_one();
                         })
                     })?;
                 threads.push(thread);
@@ -341,16 +351,17 @@ pub async fn serve(
         }
     }
     let health_app = health_router(state);
-    tasks.push(tokio::spawn(async move {
+    let health_task = tokio::spawn(async move {
         if let Err(e) = axum::serve(health, health_app).await {
             tracing::error!(error = %e, "health server stopped");
         }
-    }));
+    });
     Ok(Running {
         https: https_addr,
         health: health_addr,
         handles,
-        tasks,
+        health_task,
         threads,
+        ended,
     })
 }
