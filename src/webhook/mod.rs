@@ -1,10 +1,12 @@
-//! The HTTPS admission webhook: a thin axum layer around [`crate::admission::admit`].
+//! The HTTPS admission webhook: a thin axum layer around [`crate::admission::decide`], with the body read by
+//! [`review::read`] and the answer written by [`crate::admission::Decision::review_json`].
 //!
 //! - `POST /validate`, `POST /mutate`: admission.k8s.io/v1 AdmissionReview in and out (TLS only).
 //! - Plain health port: `/healthz`, `/readyz` (index synced), `/metrics` (Prometheus text), `/claims?host=H`
 //!   (which Ingresses claim a host, oldest first).
 //!
 //! Malformed bodies get 400 with a message, bodies over 3 MiB get 413; every decision is one audit log line.
+//! The admission listener runs on threads of its own ([`Workers`]); the health listener on the caller's runtime.
 
 pub mod metrics;
 pub mod review;

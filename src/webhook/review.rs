@@ -467,7 +467,7 @@ impl RequestIn<'_> {
         }
     }
 
-    /// Reads the raw object for `mode` (see [`ObjectSeed`]).
+    /// Reads the raw object for `mode`: for the mutating webhook only the class fields of the spec.
     pub fn object_for(&self, mode: Mode) -> Result<Object, ReviewError> {
         let Some(raw) = self.object else {
             return Ok(Object::None);
