@@ -680,6 +680,62 @@ mod tests {
     }
 
     #[test]
+    fn damaged_bodies_never_panic_and_one_pass_agrees_with_two_step_whenever_both_read() {
+        use rand::{Rng, SeedableRng};
+        let body = br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u-1",
+            "kind":{"group":"networking.k8s.io","version":"v1","kind":"Ingress"},"name":"web","namespace":"shop",
+            "operation":"CREATE","userInfo":{"username":"alice","groups":["dev"]},"object":{"kind":"Ingress",
+            "metadata":{"name":"web","namespace":"shop","creationTimestamp":"2026-01-01T00:00:00Z","annotations":{
+            "kubectl.kubernetes.io/last-applied-configuration":"{\"spec\":{\"rules\":[]}}\n","kubernetes.io/ingress.class":"avi"},
+            "managedFields":[{"manager":"kubectl","fieldsV1":{"f:spec":{}}}]},"spec":{"ingressClassName":"avi-lb",
+            "tls":[{"hosts":["web.avi.jarvis.lab"],"secretName":"tls"}],"rules":[{"host":"web.avi.jarvis.lab","http":{"paths":[
+            {"path":"/","pathType":"Prefix","backend":{"service":{"name":"web","port":{"number":80}}}}]}}]}},
+            "oldObject":null,"dryRun":false}}"#;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let (mut both_read, mut compared) = (0, 0);
+        for _ in 0..3000 {
+            let mut b = body.to_vec();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..b.len());
+                match rng.random_range(0..3) {
+                    0 => b[at] = rng.random_range(0x20..0x7f),
+                    1 => {
+                        let end = (at + rng.random_range(1..12)).min(b.len());
+                        b.drain(at..end);
+                    }
+                    _ => b.insert(at, b"\"{}[],:0"[rng.random_range(0..8)]),
+                }
+                if b.is_empty() {
+                    b.push(b'{');
+                }
+            }
+            for mode in [Mode::Validate, Mode::Mutate] {
+                let one = read(&b, mode);
+                let Ok(text) = std::str::from_utf8(&b) else {
+                    continue;
+                };
+                let Ok(ReviewIn { request: Some(req) }) = serde_json::from_str::<ReviewIn>(text)
+                else {
+                    continue;
+                };
+                both_read += 1;
+                let one = one.expect("the two-step reader read it, so read() must");
+                compared += 1;
+                assert_eq!(one.request.uid, req.uid, "{text}");
+                assert_eq!(
+                    one.object.map_err(|e| e.to_string()),
+                    req.object_for(mode).map_err(|e| e.to_string()),
+                    "{mode:?} {text}"
+                );
+            }
+        }
+        assert!(
+            both_read > 500 && compared == both_read,
+            "{both_read} damaged bodies were readable"
+        );
+    }
+
+    #[test]
     fn the_last_applied_annotation_is_skipped_and_the_others_kept() {
         let body = r#"{"request":{"uid":"u","kind":{"group":"networking.k8s.io","version":"v1","kind":"Ingress"},
             "operation":"CREATE","object":{"metadata":{"name":"a","annotations":{
