@@ -226,7 +226,7 @@ async fn run_webhook(args: WebhookArgs, cfg: ako::config::Config) -> anyhow::Res
     for w in watches {
         w.abort();
     }
-    tokio::task::spawn_blocking(move || running.join()).await?;
+    running.wait(Duration::from_secs(6)).await;
     if listener_failed {
         anyhow::bail!("the admission listener stopped (see the error above)");
     }

@@ -161,13 +161,18 @@ fn push_timestamp(out: &mut String) {
     }
     let now = chrono::Utc::now();
     let secs = now.timestamp();
-    SECOND.with_borrow_mut(|(cached, text)| {
-        if *cached != secs {
-            *cached = secs;
-            *text = now.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let cached = SECOND.try_with(|second| {
+        let mut second = second.borrow_mut();
+        if second.0 != secs {
+            *second = (secs, now.format("%Y-%m-%dT%H:%M:%S").to_string());
         }
-        out.push_str(text);
+        out.push_str(&second.1);
     });
+    if cached.is_err() {
+        // Logging while this thread's locals are torn down: format in full.
+        out.push_str(&now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+        return;
+    }
     let micros = now.timestamp_subsec_micros().min(999_999);
     let mut digits = [b'0'; 8];
     digits[0] = b'.';

@@ -156,31 +156,35 @@ async fn every_listener_layout_answers_concurrent_reviews() {
 }
 
 #[tokio::test]
-async fn shutdown_stops_every_listener_thread_and_reports_their_end() {
-    let s = start_with(Workers::Dedicated(2)).await;
-    let c = client(&s.ca_pem);
-    let body = serde_json::to_vec(&review("CREATE", ingress("vmug", "a", "a.avi.jarvis.lab")))
-        .expect("json");
-    let (status, _) = post(&c, &format!("{}/validate", s.base), body.clone()).await;
-    assert_eq!(status, 200);
-    s.running.shutdown(Duration::ZERO);
-    tokio::time::timeout(Duration::from_secs(5), s.running.ended())
-        .await
-        .expect("the end of a listener is reported");
-    let running = s.running;
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::task::spawn_blocking(move || running.join()),
-    )
-    .await
-    .expect("listener threads end")
-    .expect("join");
-    let refused = c
-        .post(format!("{}/validate", s.base))
-        .body(body)
-        .send()
-        .await;
-    assert!(refused.is_err(), "still served after shutdown: {refused:?}");
+async fn shutdown_stops_every_listener_layout_and_reports_its_end() {
+    for workers in [Workers::Shared, Workers::Dedicated(2)] {
+        let s = start_with(workers).await;
+        let c = client(&s.ca_pem);
+        let body = serde_json::to_vec(&review("CREATE", ingress("vmug", "a", "a.avi.jarvis.lab")))
+            .expect("json");
+        let (status, _) = post(&c, &format!("{}/validate", s.base), body.clone()).await;
+        assert_eq!(status, 200, "{workers:?}");
+        s.running.shutdown(Duration::ZERO);
+        tokio::time::timeout(Duration::from_secs(5), s.running.ended())
+            .await
+            .expect("the end of a listener is reported");
+        let started = std::time::Instant::now();
+        s.running.wait(Duration::from_secs(30)).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{workers:?}: listeners took {:?} to end",
+            started.elapsed()
+        );
+        let refused = c
+            .post(format!("{}/validate", s.base))
+            .body(body)
+            .send()
+            .await;
+        assert!(
+            refused.is_err(),
+            "{workers:?}: still served after shutdown: {refused:?}"
+        );
+    }
 }
 
 #[tokio::test]

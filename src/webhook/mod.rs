@@ -266,6 +266,7 @@ pub struct Running {
     pub health: SocketAddr,
     handles: Vec<axum_server::Handle<SocketAddr>>,
     health_task: tokio::task::JoinHandle<()>,
+    shared_task: Option<tokio::task::JoinHandle<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
     /// Notified when an admission listener ends, for whatever reason.
     ended: Arc<tokio::sync::Notify>,
@@ -280,16 +281,34 @@ impl Running {
         self.health_task.abort();
     }
 
-    /// Completes when an admission listener has ended without being asked to (its error is logged): the process
-    /// should then exit, so that Kubernetes restarts it rather than route reviews to a dead port.
+    /// Completes when an admission listener has ended: it could not start serving, or its thread died. Unless
+    /// [`Running::shutdown`] asked for it, the process should then exit, so that Kubernetes restarts it rather
+    /// than route reviews to a dead port. (Accept errors such as running out of file descriptors are retried by
+    /// the server and do not end it.)
     pub async fn ended(&self) {
         self.ended.notified().await;
     }
 
-    /// Waits for the dedicated admission threads to end (after [`Running::shutdown`]).
-    pub fn join(self) {
-        for t in self.threads {
-            let _ = t.join();
+    /// After [`Running::shutdown`], waits up to `limit` for the admission listeners to finish their in-flight
+    /// requests and end.
+    pub async fn wait(self, limit: Duration) {
+        let (shared, threads) = (self.shared_task, self.threads);
+        let all = async move {
+            if let Some(task) = shared {
+                let _ = task.await;
+            }
+            let _ = tokio::task::spawn_blocking(move || {
+                for t in threads {
+                    let _ = t.join();
+                }
+            })
+            .await;
+        };
+        if tokio::time::timeout(limit, all).await.is_err() {
+            tracing::warn!(
+                limit_ms = limit.as_millis() as u64,
+                "admission listeners did not end in time"
+            );
         }
     }
 }
@@ -310,19 +329,20 @@ pub async fn serve(
     let app = admission_router(state.clone());
     let mut handles = Vec::new();
     let mut threads = Vec::new();
+    let mut shared_task = None;
     let ended = Arc::new(tokio::sync::Notify::new());
     match workers {
         Workers::Shared => {
             let handle = axum_server::Handle::new();
             let server = axum_server::from_tcp_rustls(https, rustls_config)?.handle(handle.clone());
             handles.push(handle);
-            let ended = ended.clone();
-            tokio::spawn(async move {
+            let ended = NotifyOnDrop(ended.clone());
+            shared_task = Some(tokio::spawn(async move {
+                let _ended = ended;
                 if let Err(e) = server.serve(app.into_make_service()).await {
                     tracing::error!(error = %e, "webhook HTTPS server stopped");
                 }
-                ended.notify_one();
-            });
+            }));
         }
         Workers::Dedicated(n) => {
             for i in 0..n.max(1) {
@@ -333,10 +353,11 @@ pub async fn serve(
                 let handle = axum_server::Handle::new();
                 handles.push(handle.clone());
                 let (app, rustls_config) = (app.clone(), rustls_config.clone());
-                let ended = ended.clone();
+                let ended = NotifyOnDrop(ended.clone());
                 let thread = std::thread::Builder::new()
                     .name(format!("webhook-{i}"))
                     .spawn(move || {
+                        let _ended = ended;
                         rt.block_on(async move {
                             let served = match axum_server::from_tcp_rustls(listener, rustls_config) {
                                 Ok(server) => server.handle(handle).serve(app.into_make_service()).await,
@@ -345,7 +366,6 @@ pub async fn serve(
                             if let Err(e) = served {
                                 tracing::error!(error = %e, worker = i, "webhook HTTPS server stopped");
                             }
-                            ended.notify_one();
                         })
                     })?;
                 threads.push(thread);
@@ -363,7 +383,17 @@ pub async fn serve(
         health: health_addr,
         handles,
         health_task,
+        shared_task,
         threads,
         ended,
     })
+}
+
+/// Reports the end of a listener when dropped, so that a listener whose thread panics is reported too.
+struct NotifyOnDrop(Arc<tokio::sync::Notify>);
+
+impl Drop for NotifyOnDrop {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
 }

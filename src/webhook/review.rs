@@ -270,10 +270,7 @@ impl<'de> DeserializeSeed<'de> for ObjectSeed {
             })?
             .map(service),
             (Subject::Service, false) => Self::read(d, |s: ServiceSpec| s)?.map(service),
-            (Subject::Other, _) => {
-                IgnoredAny::deserialize(d)?;
-                Some(Object::Other)
-            }
+            (Subject::Other, _) => Option::<IgnoredAny>::deserialize(d)?.map(|_| Object::Other),
         };
         Ok(read.unwrap_or(Object::None))
     }
@@ -335,7 +332,7 @@ enum ReviewField {
     Other,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(field_identifier, rename_all = "camelCase")]
 enum RequestField {
     Uid,
@@ -401,7 +398,14 @@ impl<'de> Visitor<'de> for RequestSeed {
         let (mut name, mut namespace) = (Cow::Borrowed(""), None);
         let (mut user_info, mut dry_run) = (UserIn::default(), false);
         let mut object = ObjectIn::Raw(None);
+        // A field given twice is an error here, as in the two-step reader (which then says which field).
+        let mut seen = 0u16;
         while let Some(key) = map.next_key::<RequestField>()? {
+            let bit = 1u16 << (key as u16);
+            if key != RequestField::Other && seen & bit != 0 {
+                return Err(A::Error::custom("duplicate field in the request"));
+            }
+            seen |= bit;
             match key {
                 RequestField::Uid => uid = Some(map.next_value::<Borrowed<'de>>()?.0),
                 RequestField::Kind => kind = Some(map.next_value::<KindIn<'de>>()?),
@@ -755,7 +759,11 @@ mod tests {
 
     #[test]
     fn bodies_that_are_not_reviews_are_told_apart() {
-        let cases: [(&str, &str); 5] = [
+        let cases: [(&str, &str); 6] = [
+            (
+                r#"{"request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Service"},"kind":{"group":"apps","version":"v1","kind":"Deployment"},"operation":"CREATE"}}"#,
+                "duplicate field `kind`",
+            ),
             (
                 r#"{"kind":"AdmissionReview"}"#,
                 "the AdmissionReview has no request",
