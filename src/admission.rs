@@ -15,7 +15,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::core::admission::Operation;
 
 use crate::config::{self, Config, FqdnReusePolicy};
-use crate::index::{self, IngressClaims, ObjKey, Snapshot};
+use crate::index::{self, IngressClaims, ObjKey, Snapshot, VipClaim};
 use crate::intent::{self, ClassRef, Problem, Severity};
 
 /// Which webhook is asking.
@@ -443,7 +443,7 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
 }
 
 /// All rules for a LoadBalancer Service of ours: FQDNs and the requested VIP.
-pub fn validate_service(svc: &Service, cfg: &Config, _snap: &Snapshot) -> Decision {
+pub fn validate_service(svc: &Service, cfg: &Config, snap: &Snapshot) -> Decision {
     if !intent::service_is_ours(svc, cfg) {
         return Decision::allow();
     }
@@ -451,10 +451,43 @@ pub fn validate_service(svc: &Service, cfg: &Config, _snap: &Snapshot) -> Decisi
         in_scope: true,
         ..Decision::allow()
     };
-    let (_, problems) = intent::translate_service(svc, cfg);
+    let (intent, problems) = intent::translate_service(svc, cfg);
     apply_problems(&mut d, problems);
+    let created = svc
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0.as_second());
+    if let Some(me) = VipClaim::from_intent(&intent, created) {
+        check_vip(&mut d, &me, snap);
+    }
     d.allowed = d.reasons.is_empty();
     d
+}
+
+/// One VIP cannot front two Services unless they share it under the same `ako.vmware.com/enable-shared-vip`
+/// key. The oldest Service asking for an address keeps it (oldest creationTimestamp, then namespace/name).
+fn check_vip(d: &mut Decision, me: &VipClaim, snap: &Snapshot) {
+    let mut others: Vec<&VipClaim> = snap
+        .vip_claims(&me.ip)
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|o| !me.compatible_with(o))
+        .collect();
+    others.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+    match others.first() {
+        Some(owner) if owner.order_key() < me.order_key() => d.reasons.push(format!(
+            "VIP {} is already requested by Service {}; request another address, or set annotation {} to the same key on both Services to share it",
+            me.ip,
+            owner.key,
+            config::SHARED_VIP_ANNOTATION
+        )),
+        Some(newer) => d.warn(format!(
+            "VIP {} is also requested by Service {}, which will not get it",
+            me.ip, newer.key
+        )),
+        None => {}
+    }
 }
 
 #[cfg(test)]
@@ -769,6 +802,130 @@ mod tests {
                 .patch
                 .is_empty()
         );
+    }
+
+    fn lb_service(
+        ns: &str,
+        name: &str,
+        created: Option<&str>,
+        ip: &str,
+        shared: Option<&str>,
+    ) -> Service {
+        let ts = created
+            .map(|t| format!(", creationTimestamp: '{t}'"))
+            .unwrap_or_default();
+        let ann = shared
+            .map(|k| format!(", annotations: {{ako.vmware.com/enable-shared-vip: {k}}}"))
+            .unwrap_or_default();
+        serde_yaml_ng::from_str(&format!(
+            "metadata: {{name: {name}, namespace: {ns}{ts}{ann}}}\nspec: {{type: LoadBalancer, loadBalancerIP: '{ip}', ports: [{{port: 80}}]}}"
+        ))
+        .expect("service yaml")
+    }
+
+    #[test]
+    fn a_requested_vip_belongs_to_the_oldest_service_unless_they_share_it() {
+        let c = cfg();
+        let existing = [
+            lb_service(
+                "team-a",
+                "web",
+                Some("2026-01-01T00:00:00Z"),
+                "10.10.18.5",
+                None,
+            ),
+            lb_service(
+                "team-a",
+                "dns",
+                Some("2026-01-02T00:00:00Z"),
+                "10.10.18.6",
+                Some("pair"),
+            ),
+            lb_service(
+                "team-b",
+                "late",
+                Some("2026-03-01T00:00:00Z"),
+                "10.10.18.7",
+                None,
+            ),
+        ];
+        let mut snap = Snapshot::default();
+        for svc in &existing {
+            snap.upsert_service(index::ServiceEntry::of(svc, &c));
+        }
+        // (candidate, allowed, expected text in the reason or warning)
+        let cases = [
+            (
+                lb_service("team-b", "grab", None, "10.10.18.5", None),
+                false,
+                "VIP 10.10.18.5 is already requested by Service team-a/web",
+            ),
+            (
+                lb_service("team-a", "dns-udp", None, "10.10.18.6", Some("pair")),
+                true,
+                "",
+            ),
+            (
+                lb_service("team-a", "other", None, "10.10.18.6", Some("other-key")),
+                false,
+                "team-a/dns",
+            ),
+            (
+                lb_service("team-a", "plain", None, "10.10.18.6", None),
+                false,
+                "team-a/dns",
+            ),
+            // Updating the owner itself is fine.
+            (
+                lb_service(
+                    "team-a",
+                    "web",
+                    Some("2026-01-01T00:00:00Z"),
+                    "10.10.18.5",
+                    None,
+                ),
+                true,
+                "",
+            ),
+            // An older Service asking for an address a newer one holds keeps it; the newer one is named.
+            (
+                lb_service(
+                    "team-c",
+                    "old",
+                    Some("2025-06-01T00:00:00Z"),
+                    "10.10.18.7",
+                    None,
+                ),
+                true,
+                "also requested by Service team-b/late",
+            ),
+            (
+                lb_service("team-b", "free", None, "10.10.18.8", None),
+                true,
+                "",
+            ),
+        ];
+        for (svc, allowed, text) in cases {
+            let d = validate_service(&svc, &c, &snap);
+            let name = svc.metadata.name.clone().unwrap_or_default();
+            assert_eq!(d.allowed, allowed, "{name}: {d:?}");
+            let all = [d.reasons.join("; "), d.warnings.join("; ")].join(" | ");
+            assert!(all.contains(text), "{name}: {all}");
+            if !allowed {
+                assert!(
+                    d.message().contains("ako.vmware.com/enable-shared-vip"),
+                    "{name}: the fix is named"
+                );
+            }
+        }
+        // Once the owner is gone, the address is free.
+        snap.remove_service(&ObjKey::new("team-a", "web"));
+        let d = validate_service(
+            &lb_service("team-b", "grab", None, "10.10.18.5", None),
+            &c,
+            &snap,
+        );
+        assert!(d.allowed, "{d:?}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
 use crate::admission::{self, Decision};
 use crate::config::Config;
-use crate::index::{IngressClaims, Snapshot};
+use crate::index::{IngressClaims, ServiceEntry, Snapshot};
 
 /// One object read from a file.
 #[derive(Debug, Clone)]
@@ -165,14 +165,14 @@ pub struct Finding {
     pub decision: Decision,
 }
 
-/// Checks all manifests together: classes and host claims are taken from the whole set.
+/// Checks all manifests together: classes, host claims and requested VIPs are taken from the whole set.
 pub fn check(manifests: &[Located], cfg: &Config) -> Vec<Finding> {
     let mut snap = Snapshot::default();
     for m in manifests {
         match &m.manifest {
             Manifest::IngressClass(ic) => snap.upsert_class(ic),
             Manifest::Ingress(ing) => snap.upsert_ingress(IngressClaims::of(ing, cfg)),
-            Manifest::Service(_) => {}
+            Manifest::Service(svc) => snap.upsert_service(ServiceEntry::of(svc, cfg)),
         }
     }
     let mut findings = Vec::new();
@@ -270,6 +270,31 @@ mod tests {
         assert!(!text.contains("default/other"), "{text}");
         assert!(
             text.contains("3 objects read, 2 handled by ako: 1 would be denied"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn two_services_asking_for_one_vip_across_files_are_found() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let svc = |ns: &str, name: &str| {
+            format!(
+                "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {{type: LoadBalancer, loadBalancerIP: 10.10.18.9}}\n"
+            )
+        };
+        std::fs::write(dir.path().join("a.yaml"), svc("a", "web")).expect("write");
+        std::fs::write(dir.path().join("b.yaml"), svc("b", "web")).expect("write");
+        let cfg = Config {
+            dns_domains: vec!["avi.jarvis.lab".into()],
+            ..Config::default()
+        };
+        let manifests = load(&[dir.path().to_path_buf()], "default").expect("load");
+        let (text, denied) = report(&check(&manifests, &cfg));
+        assert!(denied, "{text}");
+        assert!(
+            text.contains(
+                "Service b/web: DENIED: VIP 10.10.18.9 is already requested by Service a/web"
+            ),
             "{text}"
         );
     }

@@ -24,6 +24,8 @@ pub const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-defaul
 pub const LB_IP_ANNOTATION: &str = "ako.vmware.com/load-balancer-ip";
 /// external-dns hostname annotation, honoured for L4 FQDNs.
 pub const EXTERNAL_DNS_HOSTNAME: &str = "external-dns.alpha.kubernetes.io/hostname";
+/// AKO's annotation that lets LoadBalancer Services with the same value share one VIP.
+pub const SHARED_VIP_ANNOTATION: &str = "ako.vmware.com/enable-shared-vip";
 
 /// `L7Settings.fqdnReusePolicy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

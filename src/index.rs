@@ -1,10 +1,12 @@
-//! The cross-object view admission decisions read: which Ingress claims which host and path, the cluster's
-//! IngressClasses, and which Secrets and Services exist. Fed by watches (see [`crate::watch`]) or, in
+//! The cross-object view admission decisions read: which Ingress claims which host and path, which Service of
+//! ours asks for which VIP, the cluster's IngressClasses, and which Secrets and Services exist. Fed by watches (see [`crate::watch`]) or, in
 //! `ako check`, by the files given. Lookups are by host, so a decision costs the same with 10 or 50,000 Ingresses.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use parking_lot::RwLock;
 
@@ -107,6 +109,67 @@ pub fn order_key<'a>(
     (created.unwrap_or(i64::MAX), namespace, name)
 }
 
+/// A LoadBalancer Service of ours that asks for a particular VIP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipClaim {
+    pub key: ObjKey,
+    /// creationTimestamp in seconds; `None` for an object not yet stored (it is the newest).
+    pub created: Option<i64>,
+    pub ip: IpAddr,
+    /// The `ako.vmware.com/enable-shared-vip` key, if any.
+    pub shared: Option<String>,
+}
+
+impl VipClaim {
+    /// The claim of an already translated Service (`None` if it asks for no particular VIP).
+    pub fn from_intent(intent: &intent::ServiceIntent, created: Option<i64>) -> Option<Self> {
+        Some(Self {
+            key: ObjKey::new(intent.namespace.clone(), intent.name.clone()),
+            created,
+            ip: intent.requested_ip?,
+            shared: intent.shared_vip.clone(),
+        })
+    }
+
+    /// Ownership order: see [`order_key`].
+    pub fn order_key(&self) -> (i64, &str, &str) {
+        order_key(self.created, &self.key.namespace, &self.key.name)
+    }
+
+    /// Whether `other` may hold the same VIP: it is the same Service, or both share it under the same key.
+    pub fn compatible_with(&self, other: &VipClaim) -> bool {
+        self.key == other.key || (self.shared.is_some() && self.shared == other.shared)
+    }
+}
+
+/// One Service as the index keeps it: that it exists (for backend checks) and the VIP it asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEntry {
+    pub key: ObjKey,
+    pub vip: Option<VipClaim>,
+}
+
+impl ServiceEntry {
+    /// Derives the entry with the same conversion the webhook and reconciler use.
+    pub fn of(svc: &Service, cfg: &Config) -> Self {
+        let vip = intent::service_is_ours(svc, cfg)
+            .then(|| {
+                let (intent, _) = intent::translate_service(svc, cfg);
+                let created = svc
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map(|t| t.0.as_second());
+                VipClaim::from_intent(&intent, created)
+            })
+            .flatten();
+        Self {
+            key: ObjKey::of(&svc.metadata),
+            vip,
+        }
+    }
+}
+
 /// An immutable-per-read view of the cluster. All admission lookups go through it.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -115,6 +178,9 @@ pub struct Snapshot {
     pub classes: ClassView,
     secrets: HashSet<ObjKey>,
     services: HashSet<ObjKey>,
+    /// Requested VIPs of LoadBalancer Services of ours, and the VIP of each such Service.
+    vips: HashMap<IpAddr, Vec<Arc<VipClaim>>>,
+    vip_of: HashMap<ObjKey, IpAddr>,
     /// Whether Secrets and Services are known; until then nothing is reported missing.
     pub refs_synced: bool,
 }
@@ -200,20 +266,46 @@ impl Snapshot {
         };
     }
 
-    pub fn set_service(&mut self, key: ObjKey, present: bool) {
-        if present {
-            self.services.insert(key)
-        } else {
-            self.services.remove(&key)
+    /// Services of ours that ask for `ip`.
+    pub fn vip_claims(&self, ip: &IpAddr) -> &[Arc<VipClaim>] {
+        self.vips.get(ip).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Adds or replaces one Service.
+    pub fn upsert_service(&mut self, entry: ServiceEntry) {
+        self.remove_service(&entry.key);
+        if let Some(vip) = entry.vip {
+            self.vip_of.insert(entry.key.clone(), vip.ip);
+            self.vips.entry(vip.ip).or_default().push(Arc::new(vip));
+        }
+        self.services.insert(entry.key);
+    }
+
+    pub fn remove_service(&mut self, key: &ObjKey) {
+        self.services.remove(key);
+        let Some(ip) = self.vip_of.remove(key) else {
+            return;
         };
+        if let Some(list) = self.vips.get_mut(&ip) {
+            list.retain(|c| c.key != *key);
+            if list.is_empty() {
+                self.vips.remove(&ip);
+            }
+        }
     }
 
     pub fn replace_secrets(&mut self, all: HashSet<ObjKey>) {
         self.secrets = all;
     }
 
-    pub fn replace_services(&mut self, all: HashSet<ObjKey>) {
-        self.services = all;
+    /// Replaces every Service (a watch re-list).
+    pub fn replace_services(&mut self, all: Vec<ServiceEntry>) {
+        self.services.clear();
+        self.vips.clear();
+        self.vip_of.clear();
+        for e in all {
+            self.upsert_service(e);
+        }
     }
 }
 
@@ -315,6 +407,61 @@ mod tests {
         assert!(
             claims("a", "b", Some(5), &[]).order_key() < claims("b", "a", Some(5), &[]).order_key()
         );
+    }
+
+    #[test]
+    fn only_load_balancer_services_of_ours_claim_their_requested_vip() {
+        let cfg = Config::default();
+        let svc = |name: &str, spec: &str| -> Service {
+            serde_yaml_ng::from_str(&format!(
+                "metadata: {{name: {name}, namespace: n}}\nspec: {spec}"
+            ))
+            .expect("service")
+        };
+        let entries: Vec<ServiceEntry> = [
+            svc("lb", "{type: LoadBalancer, loadBalancerIP: 10.10.18.5}"),
+            svc(
+                "cluster-ip",
+                "{type: ClusterIP, loadBalancerIP: 10.10.18.5}",
+            ),
+            svc(
+                "other-class",
+                "{type: LoadBalancer, loadBalancerClass: x/y, loadBalancerIP: 10.10.18.5}",
+            ),
+            svc("no-ip", "{type: LoadBalancer}"),
+        ]
+        .iter()
+        .map(|s| ServiceEntry::of(s, &cfg))
+        .collect();
+        let mut snap = Snapshot::default();
+        snap.replace_services(entries);
+        let ip: IpAddr = "10.10.18.5".parse().expect("ip");
+        let keys: Vec<String> = snap
+            .vip_claims(&ip)
+            .iter()
+            .map(|c| c.key.to_string())
+            .collect();
+        assert_eq!(keys, ["n/lb"]);
+        snap.refs_synced = true;
+        for name in ["lb", "cluster-ip", "other-class", "no-ip"] {
+            assert_eq!(
+                snap.service_exists(&ObjKey::new("n", name)),
+                Some(true),
+                "{name}"
+            );
+        }
+        // Changing the request moves the claim; deleting drops it.
+        snap.upsert_service(ServiceEntry::of(
+            &svc("lb", "{type: LoadBalancer, loadBalancerIP: 10.10.18.9}"),
+            &cfg,
+        ));
+        assert!(snap.vip_claims(&ip).is_empty());
+        snap.remove_service(&ObjKey::new("n", "lb"));
+        assert!(
+            snap.vip_claims(&"10.10.18.9".parse().expect("ip"))
+                .is_empty()
+        );
+        assert_eq!(snap.service_exists(&ObjKey::new("n", "lb")), Some(false));
     }
 
     #[test]

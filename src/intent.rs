@@ -5,7 +5,7 @@
 //! ```text
 //!  Ingress ─► classify ─► ClassRef ─(ClassView)─► ours?
 //!     └────► translate_ingress ─► IngressIntent { hosts, paths, tls } + [Problem]
-//!  Service ─► translate_service ─► ServiceIntent { fqdns, requested VIP } + [Problem]
+//!  Service ─► translate_service ─► ServiceIntent { fqdns, requested VIP, shared-VIP key } + [Problem]
 //! ```
 
 use std::collections::HashMap;
@@ -355,6 +355,8 @@ pub struct ServiceIntent {
     pub fqdn_source: FqdnSource,
     /// Preferred VIP from `spec.loadBalancerIP` or `ako.vmware.com/load-balancer-ip`.
     pub requested_ip: Option<IpAddr>,
+    /// `ako.vmware.com/enable-shared-vip`: Services with the same key share one VIP.
+    pub shared_vip: Option<String>,
 }
 
 /// Whether a Service is a LoadBalancer Service that ako handles.
@@ -476,6 +478,10 @@ pub fn translate_service(svc: &Service, cfg: &Config) -> (ServiceIntent, Vec<Pro
         }
     }
 
+    let shared_vip = annotations
+        .and_then(|a| a.get(config::SHARED_VIP_ANNOTATION))
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty());
     (
         ServiceIntent {
             namespace,
@@ -483,6 +489,7 @@ pub fn translate_service(svc: &Service, cfg: &Config) -> (ServiceIntent, Vec<Pro
             fqdns,
             fqdn_source,
             requested_ip,
+            shared_vip,
         },
         problems,
     )

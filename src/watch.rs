@@ -1,5 +1,6 @@
-//! Watches that feed the admission [`Index`]: Ingresses and IngressClasses as full objects (only the claims
-//! are kept, never the object), Secrets and Services as metadata only (existence is all the webhook needs).
+//! Watches that feed the admission [`Index`]: Ingresses, IngressClasses and Services as full objects (only
+//! what admission needs is kept, never the object: host claims, classes, existence and requested VIPs),
+//! Secrets as metadata only (existence is all the webhook needs).
 //! A re-list replaces a kind's view atomically at `InitDone`; watch errors back off and retry, and the last
 //! good view stays in place meanwhile.
 
@@ -15,7 +16,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 
-use crate::index::{Index, IngressClaims, ObjKey, Snapshot, SyncState};
+use crate::index::{Index, IngressClaims, ObjKey, ServiceEntry, Snapshot, SyncState};
 
 /// How one watched kind updates the index.
 trait Feed<K>: Send + 'static {
@@ -78,11 +79,11 @@ impl Feed<IngressClass> for Classes {
     }
 }
 
-/// Existence-only feed for metadata watches.
-struct Exists<const SECRET: bool>;
-impl<const SECRET: bool, K: kube::Resource> Feed<K> for Exists<SECRET> {
+/// Existence-only feed for the Secret metadata watch.
+struct SecretsExist;
+impl<K: kube::Resource> Feed<K> for SecretsExist {
     type Item = ObjKey;
-    const KIND: &'static str = if SECRET { "Secret" } else { "Service" };
+    const KIND: &'static str = "Secret";
     fn item(&self, obj: &K) -> ObjKey {
         ObjKey::of(obj.meta())
     }
@@ -90,33 +91,41 @@ impl<const SECRET: bool, K: kube::Resource> Feed<K> for Exists<SECRET> {
         ObjKey::of(obj.meta())
     }
     fn upsert(snap: &mut Snapshot, item: ObjKey) {
-        if SECRET {
-            snap.set_secret(item, true)
-        } else {
-            snap.set_service(item, true)
-        }
+        snap.set_secret(item, true)
     }
     fn remove(snap: &mut Snapshot, key: &ObjKey) {
-        if SECRET {
-            snap.set_secret(key.clone(), false)
-        } else {
-            snap.set_service(key.clone(), false)
-        }
+        snap.set_secret(key.clone(), false)
     }
     fn replace(snap: &mut Snapshot, all: Vec<ObjKey>) {
-        let set: HashSet<ObjKey> = all.into_iter().collect();
-        if SECRET {
-            snap.replace_secrets(set)
-        } else {
-            snap.replace_services(set)
-        }
+        snap.replace_secrets(all.into_iter().collect::<HashSet<_>>())
     }
     fn mark(s: &mut SyncState) {
-        if SECRET {
-            s.secrets = true
-        } else {
-            s.services = true
-        }
+        s.secrets = true
+    }
+}
+
+/// Services: existence, and the VIP a LoadBalancer Service of ours asks for.
+struct Services(Arc<Index>);
+impl Feed<Service> for Services {
+    type Item = ServiceEntry;
+    const KIND: &'static str = "Service";
+    fn item(&self, obj: &Service) -> ServiceEntry {
+        ServiceEntry::of(obj, self.0.config())
+    }
+    fn key(&self, obj: &Service) -> ObjKey {
+        ObjKey::of(&obj.metadata)
+    }
+    fn upsert(snap: &mut Snapshot, item: ServiceEntry) {
+        snap.upsert_service(item)
+    }
+    fn remove(snap: &mut Snapshot, key: &ObjKey) {
+        snap.remove_service(key)
+    }
+    fn replace(snap: &mut Snapshot, all: Vec<ServiceEntry>) {
+        snap.replace_services(all)
+    }
+    fn mark(s: &mut SyncState) {
+        s.services = true
     }
 }
 
@@ -165,12 +174,11 @@ pub fn spawn_index_watches(client: Client, index: Arc<Index>) -> Vec<tokio::task
         cfg.clone(),
     )
     .default_backoff();
-    let services =
-        watcher::watcher(Api::<PartialObjectMeta<Service>>::all(client), cfg).default_backoff();
+    let services = watcher::watcher(Api::<Service>::all(client), cfg).default_backoff();
     vec![
         tokio::spawn(drive(index.clone(), Ingresses(index.clone()), ing)),
         tokio::spawn(drive(index.clone(), Classes, classes)),
-        tokio::spawn(drive(index.clone(), Exists::<true>, secrets)),
-        tokio::spawn(drive(index, Exists::<false>, services)),
+        tokio::spawn(drive(index.clone(), SecretsExist, secrets)),
+        tokio::spawn(drive(index.clone(), Services(index), services)),
     ]
 }

@@ -278,6 +278,36 @@ fn a_load_balancer_service_asking_for_a_vip_outside_the_vip_network_is_denied() 
 }
 
 #[test]
+fn a_vip_requested_by_a_service_in_another_namespace_is_denied_unless_shared() {
+    let e = env();
+    e.cluster.namespace("e2e-vip-a");
+    e.cluster.namespace("e2e-vip-b");
+    let svc = |ns: &str, name: &str, extra: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}{extra}}}\nspec: {{type: LoadBalancer, loadBalancerIP: 10.10.18.20, ports: [{{port: 53, protocol: UDP}}]}}\n"
+        )
+    };
+    let (ok, out, err) = e.cluster.apply(&svc("e2e-vip-a", "dns", ""), &[]);
+    assert!(ok, "{out}{err}");
+    e.webhook.wait_vip_claim("10.10.18.20", "e2e-vip-a/dns");
+    let (ok, _, err) = e.cluster.apply(&svc("e2e-vip-b", "grab", ""), &[]);
+    assert!(!ok, "a second Service got the same VIP");
+    assert!(
+        err.contains("admission webhook \"service.ako.vmware.com\" denied the request: VIP 10.10.18.20 is already requested by Service e2e-vip-a/dns"),
+        "{err}"
+    );
+    assert!(err.contains("ako.vmware.com/enable-shared-vip"), "{err}");
+    // Sharing is opt-in on both sides: with the same key on each, the second Service is admitted.
+    let shared = ", annotations: {ako.vmware.com/enable-shared-vip: dns}";
+    let (ok, out, err) = e.cluster.apply(&svc("e2e-vip-a", "dns", shared), &[]);
+    assert!(ok, "{out}{err}");
+    e.webhook
+        .wait_body("/claims?vip=10.10.18.20", r#""sharedVip":"dns""#);
+    let (ok, out, err) = e.cluster.apply(&svc("e2e-vip-a", "dns-tcp", shared), &[]);
+    assert!(ok, "{out}{err}");
+}
+
+#[test]
 fn missing_backend_service_is_a_warning_not_a_denial() {
     let e = env();
     e.cluster.namespace("e2e-warn");

@@ -358,6 +358,26 @@ async fn ownership_is_decided_from_the_index_and_readyz_follows_sync() {
         .expect("claims");
     let claims: Value = claims.json().await.expect("json");
     assert_eq!(claims["claims"][0]["ingress"], "team-a/shop");
+    for bad in ["/claims", "/claims?vip=nope", "/claims?host=a&vip=10.0.0.1"] {
+        let r = reqwest::get(format!("{}{bad}", s.health))
+            .await
+            .expect("get");
+        assert_eq!(r.status().as_u16(), 400, "{bad}");
+    }
+    let svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+        "metadata": {"name": "dns", "namespace": "team-a", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"type": "LoadBalancer", "loadBalancerIP": "10.10.18.20"}
+    }))
+    .expect("service");
+    let entry = ako::index::ServiceEntry::of(&svc, s.index.config());
+    s.index.write(|snap| snap.upsert_service(entry));
+    let vip: Value = reqwest::get(format!("{}/claims?vip=10.10.18.20", s.health))
+        .await
+        .expect("claims")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(vip["claims"][0]["service"], "team-a/dns");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //!
 //! - `POST /validate`, `POST /mutate`: admission.k8s.io/v1 AdmissionReview in and out (TLS only).
 //! - Plain health port: `/healthz`, `/readyz` (index synced), `/metrics` (Prometheus text), `/claims?host=H`
-//!   (which Ingresses claim a host, oldest first).
+//!   (which Ingresses claim a host) and `/claims?vip=IP` (which Services ask for a VIP), oldest first.
 //!
 //! Malformed bodies get 400 with a message, bodies over 3 MiB get 413; every decision is one audit log line.
 //! The admission listener runs on threads of its own ([`Workers`]); the health listener on the caller's runtime.
@@ -99,15 +99,36 @@ async fn readyz(State(s): State<AppState>) -> Response {
 
 #[derive(Debug, serde::Deserialize)]
 struct ClaimsQuery {
-    host: String,
+    host: Option<String>,
+    vip: Option<String>,
 }
 
-/// Who claims a host, oldest first (the owner under fqdnReusePolicy Strict comes first).
+/// Who claims a host (Ingresses) or a VIP (LoadBalancer Services of ours), oldest first: under
+/// fqdnReusePolicy Strict, and always for a VIP, the owner comes first.
 async fn claims(
     State(s): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<ClaimsQuery>,
 ) -> Response {
-    let host = crate::hosts::normalize(&q.host);
+    match (q.host, q.vip) {
+        (Some(host), None) => host_claims(&s, &host),
+        (None, Some(vip)) => match vip.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) => vip_claims(&s, ip),
+            Err(_) => (
+                StatusCode::BAD_REQUEST,
+                format!("vip={vip:?} is not an IP address"),
+            )
+                .into_response(),
+        },
+        _ => (
+            StatusCode::BAD_REQUEST,
+            "give exactly one of ?host=NAME or ?vip=ADDRESS",
+        )
+            .into_response(),
+    }
+}
+
+fn host_claims(s: &AppState, host: &str) -> Response {
+    let host = crate::hosts::normalize(host);
     let cfg = s.index.config();
     let list = s.index.read(|snap| {
         let mut v: Vec<_> = snap.claims_for_host(&host).to_vec();
@@ -130,6 +151,23 @@ async fn claims(
             .collect::<Vec<_>>()
     });
     axum::Json(serde_json::json!({ "host": host, "claims": list })).into_response()
+}
+
+fn vip_claims(s: &AppState, ip: std::net::IpAddr) -> Response {
+    let list = s.index.read(|snap| {
+        let mut v: Vec<_> = snap.vip_claims(&ip).to_vec();
+        v.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        v.iter()
+            .map(|c| {
+                serde_json::json!({
+                    "service": c.key.to_string(),
+                    "created": c.created,
+                    "sharedVip": c.shared,
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    axum::Json(serde_json::json!({ "vip": ip.to_string(), "claims": list })).into_response()
 }
 
 async fn metrics_text(State(s): State<AppState>) -> Response {

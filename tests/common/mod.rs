@@ -218,16 +218,23 @@ impl Webhook {
 
     /// Waits until the webhook's index lists `ingress` (ns/name) as a claimant of `host`.
     pub fn wait_claim(&self, host: &str, ingress: &str) {
+        self.wait_body(&format!("/claims?host={host}"), &format!("\"{ingress}\""));
+    }
+
+    /// Waits until the index has seen `service` (ns/name) ask for `vip`.
+    pub fn wait_vip_claim(&self, vip: &str, service: &str) {
+        self.wait_body(&format!("/claims?vip={vip}"), &format!("\"{service}\""));
+    }
+
+    /// Waits until the health port's `path` answers with a body containing `needle`.
+    pub fn wait_body(&self, path: &str, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if self
-                .health_get(&format!("/claims?host={host}"))
-                .is_ok_and(|b| b.contains(&format!("\"{ingress}\"")))
-            {
+            if self.health_get(path).is_ok_and(|b| b.contains(needle)) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("the webhook index never saw {ingress} claim {host}");
+        panic!("the webhook never showed {needle} at {path}");
     }
 }
