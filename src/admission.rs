@@ -361,12 +361,11 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
     let (intent, problems) = intent::translate_ingress(ing, cfg);
     apply_problems(&mut d, problems);
 
-    let created = ing
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .map(|t| t.0.as_second());
-    let my_order = index::order_key(created, &intent.namespace, &intent.name);
+    let my_order = index::order_key(
+        index::created(&ing.metadata),
+        &intent.namespace,
+        &intent.name,
+    );
     let is_me = |k: &ObjKey| k.namespace == intent.namespace && k.name == intent.name;
     for hr in &intent.hosts {
         let field = if hr.generated {
@@ -453,12 +452,7 @@ pub fn validate_service(svc: &Service, cfg: &Config, snap: &Snapshot) -> Decisio
     };
     let (intent, problems) = intent::translate_service(svc, cfg);
     apply_problems(&mut d, problems);
-    let created = svc
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .map(|t| t.0.as_second());
-    if let Some(me) = VipClaim::from_intent(&intent, created) {
+    if let Some(me) = VipClaim::from_intent(&intent, index::created(&svc.metadata)) {
         check_vip(&mut d, &me, snap);
     }
     d.allowed = d.reasons.is_empty();

@@ -63,13 +63,7 @@ impl IngressClaims {
     /// Derives claims with the same conversion the webhook and reconciler use.
     pub fn of(ing: &Ingress, cfg: &Config) -> Self {
         let (intent, _) = intent::translate_ingress(ing, cfg);
-        Self::from_intent(
-            &intent,
-            ing.metadata
-                .creation_timestamp
-                .as_ref()
-                .map(|t| t.0.as_second()),
-        )
+        Self::from_intent(&intent, created(&ing.metadata))
     }
 
     /// Claims of an already translated Ingress.
@@ -97,6 +91,11 @@ impl IngressClaims {
     pub fn order_key(&self) -> (i64, &str, &str) {
         order_key(self.created, &self.key.namespace, &self.key.name)
     }
+}
+
+/// creationTimestamp in seconds, the first part of the ownership order (`None`: not stored yet).
+pub fn created(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<i64> {
+    meta.creation_timestamp.as_ref().map(|t| t.0.as_second())
 }
 
 /// Ownership order of Ingresses: oldest creationTimestamp first, then namespace/name. Objects not stored yet
@@ -155,12 +154,7 @@ impl ServiceEntry {
         let vip = intent::service_is_ours(svc, cfg)
             .then(|| {
                 let (intent, _) = intent::translate_service(svc, cfg);
-                let created = svc
-                    .metadata
-                    .creation_timestamp
-                    .as_ref()
-                    .map(|t| t.0.as_second());
-                VipClaim::from_intent(&intent, created)
+                VipClaim::from_intent(&intent, created(&svc.metadata))
             })
             .flatten();
         Self {
