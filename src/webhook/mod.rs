@@ -217,7 +217,7 @@ async fn review(s: AppState, mode: Mode, body: Body) -> Response {
     let (req, object) = match review::read(&bytes, mode) {
         Ok(r) => (r.request, r.object),
         Err(review::ReadError::NoRequest) => return reject(&s, mode, WebhookError::NoRequest),
-        Err(review::ReadError::Malformed(e)) => {
+        Err(e @ (review::ReadError::Malformed(_) | review::ReadError::NotUtf8(_))) => {
             return reject(&s, mode, WebhookError::Malformed(e.to_string()));
         }
     };

@@ -40,11 +40,15 @@ pub enum ReadError {
     NoRequest,
     #[error(transparent)]
     Malformed(serde_json::Error),
+    #[error("the body is not UTF-8: {0}")]
+    NotUtf8(std::str::Utf8Error),
 }
 
 /// Reads a review for the webhook of `mode` in one pass; see the module docs.
 pub fn read(body: &[u8], mode: Mode) -> Result<Review<'_>, ReadError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // JSON is UTF-8. Checking the whole body once is cheaper than checking every string as it is read.
+    let body = std::str::from_utf8(body).map_err(ReadError::NotUtf8)?;
+    let mut de = serde_json::Deserializer::from_str(body);
     let fast = ReviewSeed { mode }
         .deserialize(&mut de)
         .and_then(|r| de.end().map(|()| r));
@@ -62,7 +66,7 @@ pub fn read(body: &[u8], mode: Mode) -> Result<Review<'_>, ReadError> {
         }
         Ok(None) => Err(ReadError::NoRequest),
         Err(_) => {
-            let slow: ReviewIn = serde_json::from_slice(body).map_err(ReadError::Malformed)?;
+            let slow: ReviewIn = serde_json::from_str(body).map_err(ReadError::Malformed)?;
             let request = slow.request.ok_or(ReadError::NoRequest)?;
             let object = request.object_for(mode);
             Ok(Review { request, object })
@@ -759,6 +763,12 @@ mod tests {
 
     #[test]
     fn bodies_that_are_not_reviews_are_told_apart() {
+        let not_utf8 =
+            read(b"{\"request\":{\"uid\":\"\xff\"}}", Mode::Validate).expect_err("not UTF-8");
+        assert!(
+            not_utf8.to_string().starts_with("the body is not UTF-8"),
+            "{not_utf8}"
+        );
         let cases: [(&str, &str); 6] = [
             (
                 r#"{"request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Service"},"kind":{"group":"apps","version":"v1","kind":"Deployment"},"operation":"CREATE"}}"#,
