@@ -196,11 +196,10 @@ fn server_side_dry_run_gets_the_same_answers_and_stores_nothing() {
 fn an_update_that_moves_a_host_outside_is_denied_and_the_stored_object_is_kept() {
     let e = env();
     e.cluster.namespace("e2e-update");
-    let (ok, out, err) = e.cluster.apply(
+    e.cluster.admitted(
         &ingress("e2e-update", "web", "avi-lb", "web.avi.jarvis.lab", "/"),
         &[],
     );
-    assert!(ok, "{out}{err}");
     let (ok, _, err) = e.cluster.apply(
         &ingress("e2e-update", "web", "avi-lb", "web.example.org", "/"),
         &[],
@@ -229,15 +228,13 @@ fn an_update_that_moves_a_host_outside_is_denied_and_the_stored_object_is_kept()
 fn ingresses_of_other_classes_pass_untouched() {
     let e = env();
     e.cluster.namespace("e2e-other");
-    let (ok, out, err) = e.cluster.apply(
+    let err = e.cluster.admitted(
         &ingress("e2e-other", "nginx", "nginx", "anything.example.com", "/"),
         &[],
     );
-    assert!(ok, "{out}{err}");
     assert!(!err.contains("Warning"), "unexpected warnings: {err}");
     let legacy_other = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: legacy-nginx, namespace: e2e-other, annotations: {kubernetes.io/ingress.class: nginx}}\nspec: {rules: [{host: x.example.com}]}\n";
-    let (ok, out, err) = e.cluster.apply(legacy_other, &[]);
-    assert!(ok, "{out}{err}");
+    e.cluster.admitted(legacy_other, &[]);
     let class = e.cluster.must(
         &[
             "get",
@@ -269,8 +266,7 @@ fn a_load_balancer_service_asking_for_a_vip_outside_the_vip_network_is_denied() 
         err.contains("outside the VIP networks [10.10.18.0/26]"),
         "{err}"
     );
-    let (ok, out, err) = e.cluster.apply(&svc("near", "10.10.18.7"), &[]);
-    assert!(ok, "{out}{err}");
+    e.cluster.admitted(&svc("near", "10.10.18.7"), &[]);
     let warn_name = "a-very-long-service-name-for-the-flat-mode-check";
     let (ok, out, err) = e.cluster.apply(&format!("apiVersion: v1\nkind: Service\nmetadata: {{name: {warn_name}, namespace: e2e-svc, annotations: {{external-dns.alpha.kubernetes.io/hostname: 'x.example.com'}}}}\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n"), &[]);
     assert!(!ok, "{out}");
@@ -287,8 +283,7 @@ fn a_vip_requested_by_a_service_in_another_namespace_is_denied_unless_shared() {
             "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}{extra}}}\nspec: {{type: LoadBalancer, loadBalancerIP: 10.10.18.20, ports: [{{port: 53, protocol: UDP}}]}}\n"
         )
     };
-    let (ok, out, err) = e.cluster.apply(&svc("e2e-vip-a", "dns", ""), &[]);
-    assert!(ok, "{out}{err}");
+    e.cluster.admitted(&svc("e2e-vip-a", "dns", ""), &[]);
     e.webhook.wait_vip_claim("10.10.18.20", "e2e-vip-a/dns");
     let (ok, _, err) = e.cluster.apply(&svc("e2e-vip-b", "grab", ""), &[]);
     assert!(!ok, "a second Service got the same VIP");
@@ -299,23 +294,21 @@ fn a_vip_requested_by_a_service_in_another_namespace_is_denied_unless_shared() {
     assert!(err.contains("ako.vmware.com/enable-shared-vip"), "{err}");
     // Sharing is opt-in on both sides: with the same key on each, the second Service is admitted.
     let shared = ", annotations: {ako.vmware.com/enable-shared-vip: dns}";
-    let (ok, out, err) = e.cluster.apply(&svc("e2e-vip-a", "dns", shared), &[]);
-    assert!(ok, "{out}{err}");
+    e.cluster.admitted(&svc("e2e-vip-a", "dns", shared), &[]);
     e.webhook
         .wait_body("/claims?vip=10.10.18.20", r#""sharedVip":"dns""#);
-    let (ok, out, err) = e.cluster.apply(&svc("e2e-vip-a", "dns-tcp", shared), &[]);
-    assert!(ok, "{out}{err}");
+    e.cluster
+        .admitted(&svc("e2e-vip-a", "dns-tcp", shared), &[]);
 }
 
 #[test]
 fn missing_backend_service_is_a_warning_not_a_denial() {
     let e = env();
     e.cluster.namespace("e2e-warn");
-    let (ok, out, err) = e.cluster.apply(
+    let err = e.cluster.admitted(
         &ingress("e2e-warn", "early", "avi-lb", "early.avi.jarvis.lab", "/"),
         &[],
     );
-    assert!(ok, "{out}{err}");
     assert!(
         err.contains("Warning: backend Service \"web\" not found in \"e2e-warn\""),
         "kubectl said: {err}"

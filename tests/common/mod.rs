@@ -82,6 +82,13 @@ impl Cluster {
         )
     }
 
+    /// `kubectl apply` that must succeed; returns what kubectl printed on stderr (admission warnings).
+    pub fn admitted(&self, yaml: &str, extra: &[&str]) -> String {
+        let (ok, out, err) = self.apply(yaml, extra);
+        assert!(ok, "kubectl apply was refused: {out}{err}");
+        err
+    }
+
     pub fn must(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.kubectl(args, stdin);
         assert!(
