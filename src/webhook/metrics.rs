@@ -10,6 +10,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::WebhookError;
+use super::review::ReadError;
 use crate::admission::{Decision, Mode, Subject};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -105,8 +106,8 @@ impl Metrics {
         let reason = match e {
             WebhookError::TooLarge => "too_large",
             WebhookError::Body(_) => "body",
-            WebhookError::Malformed(_) => "malformed",
-            WebhookError::NoRequest => "no_request",
+            WebhookError::Read(ReadError::NoRequest) => "no_request",
+            WebhookError::Read(ReadError::Malformed(_) | ReadError::NotUtf8(_)) => "malformed",
         };
         self.rejected_requests
             .get_or_create(&RejectLabels {

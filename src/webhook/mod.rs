@@ -44,10 +44,8 @@ pub enum WebhookError {
     TooLarge,
     #[error("cannot read the request body: {0}")]
     Body(String),
-    #[error("the body is not an admission.k8s.io/v1 AdmissionReview: {0}")]
-    Malformed(String),
-    #[error("the AdmissionReview has no request")]
-    NoRequest,
+    #[error(transparent)]
+    Read(#[from] review::ReadError),
 }
 
 impl IntoResponse for WebhookError {
@@ -216,10 +214,7 @@ async fn review(s: AppState, mode: Mode, body: Body) -> Response {
     };
     let (req, object) = match review::read(&bytes, mode) {
         Ok(r) => (r.request, r.object),
-        Err(review::ReadError::NoRequest) => return reject(&s, mode, WebhookError::NoRequest),
-        Err(e @ (review::ReadError::Malformed(_) | review::ReadError::NotUtf8(_))) => {
-            return reject(&s, mode, WebhookError::Malformed(e.to_string()));
-        }
+        Err(e) => return reject(&s, mode, e.into()),
     };
     let meta = req.meta();
     let cfg = s.index.config();

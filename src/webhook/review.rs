@@ -38,7 +38,7 @@ pub struct Review<'a> {
 pub enum ReadError {
     #[error("the AdmissionReview has no request")]
     NoRequest,
-    #[error(transparent)]
+    #[error("the body is not an admission.k8s.io/v1 AdmissionReview: {0}")]
     Malformed(serde_json::Error),
     #[error("the body is not UTF-8: {0}")]
     NotUtf8(std::str::Utf8Error),
@@ -167,34 +167,30 @@ fn none<S>() -> Option<S> {
 fn annotations_except_last_applied<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<BTreeMap<String, String>>, D::Error> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = Option<BTreeMap<String, String>>;
+    struct Annotations(BTreeMap<String, String>);
+    impl<'de> Deserialize<'de> for Annotations {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_map(Annotations(BTreeMap::new()))
+        }
+    }
+    impl<'de> Visitor<'de> for Annotations {
+        type Value = Annotations;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a map of annotations")
         }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_map(self)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut out = BTreeMap::new();
+        fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Self, A::Error> {
             while let Some(key) = map.next_key::<String>()? {
                 if key == LAST_APPLIED {
                     map.next_value::<IgnoredAny>()?;
                 } else {
-                    out.insert(key, map.next_value::<String>()?);
+                    let value = map.next_value::<String>()?;
+                    self.0.insert(key, value);
                 }
             }
-            Ok(Some(out))
+            Ok(self)
         }
     }
-    d.deserialize_option(V)
+    Ok(Option::<Annotations>::deserialize(d)?.map(|a| a.0))
 }
 
 fn meta(m: LeanMeta) -> ObjectMeta {
