@@ -84,10 +84,7 @@ fn main() {
         fqdn_reuse_policy: FqdnReusePolicy::Strict,
         ..Config::default()
     });
-    let iters: usize = std::env::var("AKO_BENCH_ITERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+    let iters: usize = support::env_num("AKO_BENCH_ITERS", 200_000);
     println!("admission decision, {iters} iterations per row (times in microseconds)");
     println!(
         "{:>8} | {:>22} | {:>32}",

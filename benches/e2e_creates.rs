@@ -91,10 +91,7 @@ async fn run(client: &Client, ns: &str, n: usize) -> (f64, f64, f64) {
 }
 
 fn main() {
-    let n: usize = std::env::var("AKO_E2E_CREATES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+    let n: usize = support::env_num("AKO_E2E_CREATES", 1000);
     let cluster = Cluster::start();
     let kubeconfig = cluster.kubeconfig.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -126,7 +123,7 @@ fn main() {
         }
 
         let mut results: Vec<(&str, f64, f64, f64)> = Vec::new();
-        let pairs: usize = std::env::var("AKO_E2E_PAIRS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+        let pairs: usize = support::env_num("AKO_E2E_PAIRS", 1);
         let order: Vec<&str> = (0..pairs).flat_map(|_| ["none", "trivial", "trivial1", "ako", "ako", "trivial1", "trivial", "none"]).collect();
         for (round, which) in order.iter().enumerate() {
             delete_webhooks(&cluster);

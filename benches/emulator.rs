@@ -3,6 +3,8 @@
 //! CONCURRENCY, FSYNC=0 to skip fsync, EMULATOR=process to run the emulator as a separate `ako emulator`
 //! process so the CPU of the client and of the emulator are measured apart).
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -88,16 +90,9 @@ fn spawn_process(dir: &Path, fsync: bool) -> (Child, String, String) {
     (child, url, ca)
 }
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let triples = env_usize("TRIPLES", 4000);
-    let concurrency = env_usize("CONCURRENCY", 64);
+    let triples = support::env_num::<usize>("TRIPLES", 4000);
+    let concurrency = support::env_num::<usize>("CONCURRENCY", 64);
     let fsync = std::env::var("FSYNC").map_or(true, |v| v != "0");
     let separate = std::env::var("EMULATOR").is_ok_and(|v| v == "process");
     let rt = tokio::runtime::Builder::new_multi_thread()

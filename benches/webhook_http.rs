@@ -57,17 +57,10 @@ fn env_or(key: &str, default: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| default.to_string())
 }
 
-fn env_u32(key: &str, default: u32) -> u32 {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// ako's admission listener as `ako webhook` runs it: `--webhook-threads` (AKO_BENCH_WEBHOOK_THREADS, default 1;
 /// 0 = on the main multi-thread runtime).
 fn ako_server(tls: Arc<rustls::ServerConfig>) -> std::net::SocketAddr {
-    let workers = match env_u32("AKO_BENCH_WEBHOOK_THREADS", 1) {
+    let workers = match support::env_num::<u32>("AKO_BENCH_WEBHOOK_THREADS", 1) {
         0 => Workers::Shared,
         n => Workers::Dedicated(n as usize),
     };
@@ -106,9 +99,9 @@ fn ako_server(tls: Arc<rustls::ServerConfig>) -> std::net::SocketAddr {
 }
 
 fn main() {
-    let secs = env_u32("AKO_WRK_SECONDS", 10);
-    let conns = env_u32("AKO_WRK_CONNECTIONS", 8);
-    let rounds = env_u32("AKO_WRK_ROUNDS", 2);
+    let secs = support::env_num::<u32>("AKO_WRK_SECONDS", 10);
+    let conns = support::env_num::<u32>("AKO_WRK_CONNECTIONS", 8);
+    let rounds = support::env_num::<u32>("AKO_WRK_ROUNDS", 2);
     let dir = tempfile::tempdir().expect("tmp");
     let _guard = (env_or("AKO_BENCH_AUDIT", "1") != "0").then(|| {
         ako::telemetry::init_with("INFO", ako::telemetry::LogFormat::Json, std::io::sink())

@@ -88,6 +88,14 @@ where
     rx.recv().expect("server address")
 }
 
+/// A number from the environment (benchmark knobs), or `default` when unset or unreadable.
+pub fn env_num<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Requests/s and latency percentiles (ms) from `wrk --latency` output.
 #[derive(Debug, Default, Clone)]
 pub struct WrkResult {
