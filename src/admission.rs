@@ -462,14 +462,12 @@ pub fn validate_service(svc: &Service, cfg: &Config, snap: &Snapshot) -> Decisio
 /// One VIP cannot front two Services unless they share it under the same `ako.vmware.com/enable-shared-vip`
 /// key. The oldest Service asking for an address keeps it (oldest creationTimestamp, then namespace/name).
 fn check_vip(d: &mut Decision, me: &VipClaim, snap: &Snapshot) {
-    let mut others: Vec<&VipClaim> = snap
+    let oldest_other = snap
         .vip_claims(&me.ip)
         .iter()
-        .map(AsRef::as_ref)
         .filter(|o| !me.compatible_with(o))
-        .collect();
-    others.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-    match others.first() {
+        .min_by(|a, b| a.order_key().cmp(&b.order_key()));
+    match oldest_other {
         Some(owner) if owner.order_key() < me.order_key() => d.reasons.push(format!(
             "VIP {} is already requested by Service {}; request another address, or set annotation {} to the same key on both Services to share it",
             me.ip,
