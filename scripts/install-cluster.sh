@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests need on a Debian 12 machine, idempotently:
-#   etcd (Debian), kubectl, and kube-apiserver 1.20.2 built from Debian's `kubernetes` source package.
-# The kube-apiserver binary is cached outside the repo (AKO_CACHE, default ~/.cache/ako) keyed by version,
-# so the ~4 minute build happens once per machine.
+#   etcd (Debian), kubectl, and kube-apiserver + kube-controller-manager 1.20.2 built from Debian's `kubernetes`
+#   source package.
+# The binaries are cached outside the repo (AKO_CACHE, default ~/.cache/ako) keyed by version,
+# so the ~8 minute build happens once per machine.
 set -euo pipefail
 
 CACHE="${AKO_CACHE:-$HOME/.cache/ako}"
@@ -11,6 +12,7 @@ KUBE_VERSION=1.20.2
 # segfaults (mapiterinit) when a mutating webhook returns a patch, in its audit annotation of the patch.
 BUILD_REV=r1
 BIN="$CACHE/kube-apiserver-$KUBE_VERSION-$BUILD_REV"
+KCM="$CACHE/kube-controller-manager-$KUBE_VERSION-$BUILD_REV"
 mkdir -p "$CACHE"
 
 log() { printf '[install-cluster] %s\n' "$*" >&2; }
@@ -28,7 +30,7 @@ command -v etcd >/dev/null 2>&1 || need_pkgs+=(etcd-server)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 command -v kubectl >/dev/null 2>&1 || need_pkgs+=(kubernetes-client)
 command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)
-if [ ! -x "$BIN" ]; then
+if [ ! -x "$BIN" ] || [ ! -x "$KCM" ]; then
   [ -x /usr/lib/go-1.19/bin/go ] || need_pkgs+=(golang-1.19-go)
   command -v rsync >/dev/null 2>&1 || need_pkgs+=(rsync)
   [ -d /usr/share/gocode/src/github.com/modern-go/reflect2 ] || need_pkgs+=(golang-github-modern-go-reflect2-dev)
@@ -39,8 +41,8 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
 
-if [ -x "$BIN" ]; then
-  log "kube-apiserver $KUBE_VERSION cached at $BIN"
+if [ -x "$BIN" ] && [ -x "$KCM" ]; then
+  log "kube-apiserver and kube-controller-manager $KUBE_VERSION cached in $CACHE"
   exit 0
 fi
 
@@ -72,11 +74,19 @@ rm -f "$R2"/*.go "$R2"/*.s
 cp /usr/share/gocode/src/github.com/modern-go/reflect2/*.go /usr/share/gocode/src/github.com/modern-go/reflect2/*.s "$R2"/
 log "patched $R2 with Debian's reflect2 1.0.2"
 rm -rf _output
-log "building kube-apiserver (about 4 minutes on 2 cores)"
+WHAT=()
+[ -x "$BIN" ] || WHAT+=(cmd/kube-apiserver)
+[ -x "$KCM" ] || WHAT+=(cmd/kube-controller-manager)
+log "building ${WHAT[*]} (about 4 minutes each on 2 cores)"
 mkdir -p "$CACHE/gohome"
-PATH=/usr/lib/go-1.19/bin:$PATH CGO_ENABLED=0 HOME="$CACHE/gohome" make WHAT=cmd/kube-apiserver >"$CACHE/build.log" 2>&1 \
+PATH=/usr/lib/go-1.19/bin:$PATH CGO_ENABLED=0 HOME="$CACHE/gohome" make WHAT="${WHAT[*]}" >"$CACHE/build.log" 2>&1 \
   || { tail -n 40 "$CACHE/build.log" >&2; exit 1; }
-install -m 0755 _output/bin/kube-apiserver "$BIN.tmp"
-mv "$BIN.tmp" "$BIN"
+for pair in "kube-apiserver:$BIN" "kube-controller-manager:$KCM"; do
+  name="${pair%%:*}" dest="${pair#*:}"
+  if [ -f "_output/bin/$name" ]; then
+    install -m 0755 "_output/bin/$name" "$dest.tmp"
+    mv "$dest.tmp" "$dest"
+    log "$name $KUBE_VERSION built: $dest"
+  fi
+done
 rm -rf _output "$CACHE/gohome/.cache/go-build"
-log "kube-apiserver $KUBE_VERSION built: $BIN"
