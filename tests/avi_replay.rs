@@ -1,8 +1,8 @@
-//! Replays real controller traffic (../shared/avi/recordings, VCR cassettes of controller 20.1.x):
+//! Replays real controller traffic (tests/data/avi/recordings, VCR cassettes of controller 20.1.x):
 //! (1) a test server plays the recorded answers to the typed client, checking that the client sends what
 //!     the real controller accepted (path, query, JSON body, CSRF token, session cookie, version);
 //! (2) the recorded requests go to the emulator, whose answers must match the recorded status and shape.
-//! Also: every captured object (../shared/avi/captures) deserializes into its model and serializes back
+//! Also: every captured object (tests/data/avi/captures) deserializes into its model and serializes back
 //! without losing a field.
 
 mod avi_support;
@@ -22,14 +22,14 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use serde_json::Value;
 
-const RECORDINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/avi/recordings");
-const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/avi/captures");
+const RECORDINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/avi/recordings");
+const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/avi/captures");
 
-fn shared_dir(path: &str) -> PathBuf {
+fn data_dir(path: &str) -> PathBuf {
     let p = PathBuf::from(path);
     assert!(
         p.is_dir(),
-        "{} is missing: the shared reference data must be checked out beside the repository (../shared)",
+        "{} is missing: the repository's real-controller test data (tests/data/avi) is incomplete",
         p.display()
     );
     p
@@ -69,7 +69,7 @@ impl Interaction {
 }
 
 fn load_cassette(name: &str) -> Vec<Interaction> {
-    let path = shared_dir(RECORDINGS).join(name);
+    let path = data_dir(RECORDINGS).join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let doc: Value = serde_json::from_str(&text).expect("cassette JSON");
     let headers = |v: &Value| -> HashMap<String, Vec<String>> {
@@ -673,7 +673,7 @@ fn shape_diff(
 
 #[tokio::test]
 async fn the_emulator_answers_the_recorded_requests_with_the_recorded_status_and_shape() {
-    let mut names: Vec<String> = std::fs::read_dir(shared_dir(RECORDINGS))
+    let mut names: Vec<String> = std::fs::read_dir(data_dir(RECORDINGS))
         .expect("recordings")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n.ends_with(".json"))
@@ -899,7 +899,7 @@ fn round_trip<T: AviObject>(v: &Value, file: &str) {
 
 #[test]
 fn captured_objects_deserialize_into_the_models_and_serialize_back_unchanged() {
-    let dir = shared_dir(CAPTURES);
+    let dir = data_dir(CAPTURES);
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .expect("captures")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
