@@ -10,9 +10,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ako::admission::{Mode, decide};
-use ako::config::{Config, FqdnReusePolicy};
-use ako::index::{IngressClaims, Snapshot};
+use ako::core::admission::{Mode, decide};
+use ako::core::config::{Config, FqdnReusePolicy};
+use ako::core::index::{IngressClaims, Snapshot};
 use ako::webhook::review::ReviewIn;
 use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::json;

@@ -9,8 +9,8 @@ mod support;
 use std::process::Command;
 use std::sync::Arc;
 
-use ako::config::{Config, FqdnReusePolicy};
-use ako::index::{Index, IngressClaims};
+use ako::core::config::{Config, FqdnReusePolicy};
+use ako::core::index::{Index, IngressClaims};
 use ako::webhook::{AppState, Workers, metrics::Metrics};
 use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::json;

@@ -1,22 +1,21 @@
 //! ako: the Avi Kubernetes Operator, re-implemented in Rust.
 //!
-//! Layers (pure logic has no I/O; I/O layers stay thin around it):
+//! The tree follows the pipeline. Pure logic has no I/O; the I/O layers stay thin around it:
 //!
 //! ```text
-//!  kube watches ──► index (in-memory view) ──┐
-//!                                             ├─► admission::admit  (pure) ──► webhook (axum + rustls)
-//!  AdmissionReview ─► intent (one conversion)─┘
-//!                       └────────────────────────► reconciler: translate ─► plan ─► apply (avi client)
+//!  k8s::watch ──► core::index (in-memory view) ──┐
+//!                                                 ├─► core::admission (pure) ──► webhook (axum + rustls)
+//!  AdmissionReview ─► core::intent (one conversion)┘
+//!                       └────────────────────────────► reconciler: translate ─► plan ─► apply (avi client)
 //! ```
 //!
-//! - [`hosts`]: DNS name and delegated-subdomain rules.
-//! - [`config`]: AKO-compatible configuration (names of the Helm chart's `avi-k8s-config`).
-//! - [`intent`]: the one conversion from Ingress/Service to what ako will build, shared by webhook and reconciler.
-//! - [`index`]: the cross-object view (host claims, classes, known Secrets/Services), fed by watches.
-//! - [`admission`]: the admission decision, a pure function of request + config + index.
-//! - [`webhook`]: HTTPS server, audit log, metrics. [`watch`]: kube reflectors feeding the index.
-//! - [`check`]: the offline `ako check`. [`certs`]: CA and serving certificates, TLS config and reload.
-//! - [`avi`]: Avi Controller REST client. [`emulator`]: the embedded Avi controller emulator.
+//! - [`core`]: pure logic, no tokio, kube client or reqwest: configuration, host rules, the one conversion
+//!   (intent), the ownership rule, the index snapshot, the admission decision.
+//! - [`k8s`]: Kubernetes I/O: reflectors feeding the index.
+//! - [`webhook`]: the HTTPS admission server, its review reader, audit log and metrics.
+//! - [`avi`]: the Avi Controller REST client and its models. [`emulator`]: the embedded Avi controller emulator.
+//! - [`tools`]: the offline `ako check`. [`certs`]: CA and serving certificates, TLS config and reload.
+//!   [`telemetry`]: logging.
 #![forbid(unsafe_code)]
 
 /// mimalloc as the process allocator: the admission path is allocation-heavy (JSON), and mimalloc cut the
@@ -24,15 +23,11 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-pub mod admission;
 pub mod avi;
 pub mod certs;
-pub mod check;
-pub mod config;
+pub mod core;
 pub mod emulator;
-pub mod hosts;
-pub mod index;
-pub mod intent;
+pub mod k8s;
 pub mod telemetry;
-pub mod watch;
+pub mod tools;
 pub mod webhook;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use ako::config::ConfigArgs;
+use ako::core::config::ConfigArgs;
 use ako::telemetry::{self, LogFormat};
 
 #[derive(Debug, Parser)]
@@ -139,9 +139,9 @@ fn run_check(args: CheckArgs) -> anyhow::Result<()> {
             "no delegated DNS subdomain: pass --dns-domain (repeatable) or set dnsDomains in --config"
         );
     }
-    let manifests = ako::check::load(&args.files, &args.namespace)?;
-    let findings = ako::check::check(&manifests, &cfg);
-    let (text, denied) = ako::check::report(&findings);
+    let manifests = ako::tools::check::load(&args.files, &args.namespace)?;
+    let findings = ako::tools::check::check(&manifests, &cfg);
+    let (text, denied) = ako::tools::check::report(&findings);
     print!("{text}");
     if denied {
         std::process::exit(1);
@@ -176,7 +176,7 @@ fn run_certs(args: CertsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_webhook(args: WebhookArgs, cfg: ako::config::Config) -> anyhow::Result<()> {
+async fn run_webhook(args: WebhookArgs, cfg: ako::core::config::Config) -> anyhow::Result<()> {
     if cfg.dns_domains.is_empty() {
         tracing::warn!(
             "no delegated DNS subdomain configured: every host of ours will be denied; pass --dns-domain"
@@ -193,8 +193,8 @@ async fn run_webhook(args: WebhookArgs, cfg: ako::config::Config) -> anyhow::Res
     let client = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
-    let index = Arc::new(ako::index::Index::new(cfg.clone()));
-    let watches = ako::watch::spawn_index_watches(client, index.clone());
+    let index = Arc::new(ako::core::index::Index::new(cfg.clone()));
+    let watches = ako::k8s::watch::spawn_index_watches(client, index.clone());
 
     let state = ako::webhook::AppState {
         index,

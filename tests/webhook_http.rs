@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ako::config::{Config, FqdnReusePolicy};
-use ako::index::{Index, IngressClaims};
+use ako::core::config::{Config, FqdnReusePolicy};
+use ako::core::index::{Index, IngressClaims};
 use ako::webhook::{AppState, Workers, metrics::Metrics};
 use serde_json::{Value, json};
 
@@ -369,7 +369,7 @@ async fn ownership_is_decided_from_the_index_and_readyz_follows_sync() {
         "spec": {"type": "LoadBalancer", "loadBalancerIP": "10.10.18.20"}
     }))
     .expect("service");
-    let entry = ako::index::ServiceEntry::of(&svc, s.index.config());
+    let entry = ako::core::index::ServiceEntry::of(&svc, s.index.config());
     s.index.write(|snap| snap.upsert_service(entry));
     let vip: Value = reqwest::get(format!("{}/claims?vip=10.10.18.20", s.health))
         .await

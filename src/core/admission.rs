@@ -14,9 +14,10 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::core::admission::Operation;
 
-use crate::config::{self, Config, FqdnReusePolicy};
-use crate::index::{self, IngressClaims, ObjKey, Snapshot, VipClaim};
-use crate::intent::{self, ClassRef, Problem, Severity};
+use crate::core::config::{self, Config, FqdnReusePolicy};
+use crate::core::index::{self, IngressClaims, ObjKey, Snapshot, VipClaim};
+use crate::core::intent::{self, ClassRef, Problem, Severity};
+use crate::core::ownership::{self, Claim, Order, Verdict};
 
 /// Which webhook is asking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,7 +362,7 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
     let (intent, problems) = intent::translate_ingress(ing, cfg);
     apply_problems(&mut d, problems);
 
-    let my_order = index::order_key(
+    let my_order = Order::new(
         index::created(&ing.metadata),
         &intent.namespace,
         &intent.name,
@@ -373,23 +374,13 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
         } else {
             format!("spec.rules[{}].host", hr.rule)
         };
-        let others = snap
+        let others: Vec<&IngressClaims> = snap
             .claims_for_host(&hr.host)
             .iter()
-            .filter(|c| !is_me(&c.key) && snap.classes.is_ours(&c.class, cfg));
-        let mut owner: Option<&IngressClaims> = None;
-        let mut shared_with: Option<&IngressClaims> = None;
-        for other in others {
-            let older = other.order_key() < my_order;
-            if other.key.namespace != intent.namespace {
-                if older && owner.is_none_or(|o| other.order_key() < o.order_key()) {
-                    owner = Some(other);
-                }
-                shared_with.get_or_insert(other);
-            }
-            if !older {
-                continue;
-            }
+            .filter(|c| !is_me(&c.key) && snap.classes.is_ours(&c.class, cfg))
+            .map(|c| &**c)
+            .collect();
+        for other in others.iter().filter(|o| o.order() < my_order) {
             for route in &hr.routes {
                 let clash = other.hosts.iter().any(|(h, paths)| {
                     *h == hr.host
@@ -405,13 +396,19 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
                 }
             }
         }
-        match (cfg.fqdn_reuse_policy, owner, shared_with) {
-            (FqdnReusePolicy::Strict, Some(o), _) => d.reasons.push(format!(
+        let other_namespaces = others
+            .iter()
+            .copied()
+            .filter(|o| o.key.namespace != intent.namespace);
+        match (cfg.fqdn_reuse_policy, ownership::verdict(my_order, other_namespaces)) {
+            (FqdnReusePolicy::Strict, Verdict::Taken(o)) => d.reasons.push(format!(
                 "host {:?} ({field}) belongs to namespace {:?} (Ingress {}, the oldest claim); fqdnReusePolicy Strict lets only one namespace use a host",
                 hr.host, o.key.namespace, o.key
             )),
-            (FqdnReusePolicy::InterNamespaceAllowed, _, Some(o)) => {
-                d.warn(format!("host {} is also used by Ingress {} in another namespace", hr.host, o.key))
+            (FqdnReusePolicy::InterNamespaceAllowed, v) => {
+                if let Some(o) = v.other() {
+                    d.warn(format!("host {} is also used by Ingress {} in another namespace", hr.host, o.key))
+                }
             }
             _ => {}
         }
@@ -462,30 +459,29 @@ pub fn validate_service(svc: &Service, cfg: &Config, snap: &Snapshot) -> Decisio
 /// One VIP cannot front two Services unless they share it under the same `ako.vmware.com/enable-shared-vip`
 /// key. The oldest Service asking for an address keeps it (oldest creationTimestamp, then namespace/name).
 fn check_vip(d: &mut Decision, me: &VipClaim, snap: &Snapshot) {
-    let oldest_other = snap
+    let others = snap
         .vip_claims(&me.ip)
         .iter()
-        .filter(|o| !me.compatible_with(o))
-        .min_by(|a, b| a.order_key().cmp(&b.order_key()));
-    match oldest_other {
-        Some(owner) if owner.order_key() < me.order_key() => d.reasons.push(format!(
+        .filter(|o| !me.compatible_with(o));
+    match ownership::verdict(me.order(), others) {
+        Verdict::Taken(owner) => d.reasons.push(format!(
             "VIP {} is already requested by Service {}; request another address, or set annotation {} to the same key on both Services to share it",
             me.ip,
             owner.key,
             config::SHARED_VIP_ANNOTATION
         )),
-        Some(newer) => d.warn(format!(
+        Verdict::Held(newer) => d.warn(format!(
             "VIP {} is also requested by Service {}, which will not get it",
             me.ip, newer.key
         )),
-        None => {}
+        Verdict::Free => {}
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intent::ClassInfo;
+    use crate::core::intent::ClassInfo;
 
     fn cfg() -> Config {
         Config {

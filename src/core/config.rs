@@ -250,8 +250,8 @@ fn parse_bool(key: &str, v: &str, errors: &mut Vec<String>) -> Option<bool> {
 }
 
 fn normalize_domain(key: &str, raw: &str, errors: &mut Vec<String>) -> Option<String> {
-    let d = crate::hosts::normalize(raw);
-    match crate::hosts::validate_dns_name(&d) {
+    let d = crate::core::hosts::normalize(raw);
+    match crate::core::hosts::validate_dns_name(&d) {
         Ok(()) if !d.starts_with("*.") => Some(d),
         Ok(()) => {
             errors.push(format!(

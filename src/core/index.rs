@@ -1,5 +1,5 @@
 //! The cross-object view admission decisions read: which Ingress claims which host and path, which Service of
-//! ours asks for which VIP, the cluster's IngressClasses, and which Secrets and Services exist. Fed by watches (see [`crate::watch`]) or, in
+//! ours asks for which VIP, the cluster's IngressClasses, and which Secrets and Services exist. Fed by watches (see [`crate::k8s::watch`]) or, in
 //! `ako check`, by the files given. Lookups are by host, so a decision costs the same with 10 or 50,000 Ingresses.
 
 use std::collections::{HashMap, HashSet};
@@ -10,8 +10,9 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use parking_lot::RwLock;
 
-use crate::config::Config;
-use crate::intent::{self, ClassInfo, ClassRef, ClassView};
+use super::ownership::{Claim, Order};
+use crate::core::config::Config;
+use crate::core::intent::{self, ClassInfo, ClassRef, ClassView};
 
 /// Namespace and name of an object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,26 +87,20 @@ impl IngressClaims {
             hosts,
         }
     }
+}
 
-    /// Ownership order: see [`order_key`].
-    pub fn order_key(&self) -> (i64, &str, &str) {
-        order_key(self.created, &self.key.namespace, &self.key.name)
+pub use super::ownership::created;
+
+impl Claim for IngressClaims {
+    fn order(&self) -> Order<'_> {
+        Order::new(self.created, &self.key.namespace, &self.key.name)
     }
 }
 
-/// creationTimestamp in seconds, the first part of the ownership order (`None`: not stored yet).
-pub fn created(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<i64> {
-    meta.creation_timestamp.as_ref().map(|t| t.0.as_second())
-}
-
-/// Ownership order of Ingresses: oldest creationTimestamp first, then namespace/name. Objects not stored yet
-/// (no creationTimestamp) sort last: they are the newest.
-pub fn order_key<'a>(
-    created: Option<i64>,
-    namespace: &'a str,
-    name: &'a str,
-) -> (i64, &'a str, &'a str) {
-    (created.unwrap_or(i64::MAX), namespace, name)
+impl Claim for VipClaim {
+    fn order(&self) -> Order<'_> {
+        Order::new(self.created, &self.key.namespace, &self.key.name)
+    }
 }
 
 /// A LoadBalancer Service of ours that asks for a particular VIP.
@@ -128,11 +123,6 @@ impl VipClaim {
             ip: intent.requested_ip?,
             shared: intent.shared_vip.clone(),
         })
-    }
-
-    /// Ownership order: see [`order_key`].
-    pub fn order_key(&self) -> (i64, &str, &str) {
-        order_key(self.created, &self.key.namespace, &self.key.name)
     }
 
     /// Whether `other` may hold the same VIP: it is the same Service, or both share it under the same key.
@@ -394,13 +384,11 @@ mod tests {
     }
 
     #[test]
-    fn order_key_puts_unstored_objects_last() {
+    fn ownership_order_puts_unstored_objects_last() {
         let stored = claims("z", "z", Some(100), &[]);
         let unstored = claims("a", "a", None, &[]);
-        assert!(stored.order_key() < unstored.order_key());
-        assert!(
-            claims("a", "b", Some(5), &[]).order_key() < claims("b", "a", Some(5), &[]).order_key()
-        );
+        assert!(stored.order() < unstored.order());
+        assert!(claims("a", "b", Some(5), &[]).order() < claims("b", "a", Some(5), &[]).order());
     }
 
     #[test]

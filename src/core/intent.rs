@@ -15,8 +15,8 @@ use std::net::IpAddr;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
-use crate::config::{self, AutoFqdn, Config};
-use crate::hosts;
+use crate::core::config::{self, AutoFqdn, Config};
+use crate::core::hosts;
 
 /// How an Ingress names its class.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -498,7 +498,7 @@ pub fn translate_service(svc: &Service, cfg: &Config) -> (ServiceIntent, Vec<Pro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::VipNetwork;
+    use crate::core::config::VipNetwork;
 
     fn cfg() -> Config {
         Config {

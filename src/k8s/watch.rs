@@ -16,7 +16,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 
-use crate::index::{Index, IngressClaims, ObjKey, ServiceEntry, Snapshot, SyncState};
+use crate::core::index::{Index, IngressClaims, ObjKey, ServiceEntry, Snapshot, SyncState};
 
 /// How one watched kind updates the index.
 trait Feed<K>: Send + 'static {

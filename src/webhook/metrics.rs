@@ -11,7 +11,7 @@ use prometheus_client::registry::Registry;
 
 use super::WebhookError;
 use super::review::ReadError;
-use crate::admission::{Decision, Mode, Subject};
+use crate::core::admission::{Decision, Mode, Subject};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {

@@ -1,5 +1,5 @@
-//! The HTTPS admission webhook: a thin axum layer around [`crate::admission::decide`], with the body read by
-//! [`review::read`] and the answer written by [`crate::admission::Decision::review_json`].
+//! The HTTPS admission webhook: a thin axum layer around [`crate::core::admission::decide`], with the body read by
+//! [`review::read`] and the answer written by [`crate::core::admission::Decision::review_json`].
 //!
 //! - `POST /validate`, `POST /mutate`: admission.k8s.io/v1 AdmissionReview in and out (TLS only).
 //! - Plain health port: `/healthz`, `/readyz` (index synced), `/metrics` (Prometheus text), `/claims?host=H`
@@ -22,8 +22,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::admission::{self, Decision, Mode};
-use crate::index::Index;
+use crate::core::admission::{self, Decision, Mode};
+use crate::core::index::Index;
+use crate::core::ownership::Claim;
 use metrics::Metrics;
 use review::RequestIn;
 
@@ -126,11 +127,11 @@ async fn claims(
 }
 
 fn host_claims(s: &AppState, host: &str) -> Response {
-    let host = crate::hosts::normalize(host);
+    let host = crate::core::hosts::normalize(host);
     let cfg = s.index.config();
     let list = s.index.read(|snap| {
         let mut v: Vec<_> = snap.claims_for_host(&host).to_vec();
-        v.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        v.sort_by(|a, b| a.order().cmp(&b.order()));
         v.iter()
             .map(|c| {
                 let paths: Vec<String> = c
@@ -154,7 +155,7 @@ fn host_claims(s: &AppState, host: &str) -> Response {
 fn vip_claims(s: &AppState, ip: std::net::IpAddr) -> Response {
     let list = s.index.read(|snap| {
         let mut v: Vec<_> = snap.vip_claims(&ip).to_vec();
-        v.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        v.sort_by(|a, b| a.order().cmp(&b.order()));
         v.iter()
             .map(|c| {
                 serde_json::json!({

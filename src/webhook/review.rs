@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::admission::{Mode, Object, ReviewError, ReviewMeta, Subject};
+use crate::core::admission::{Mode, Object, ReviewError, ReviewMeta, Subject};
 
 /// The annotation `kubectl apply` writes: a copy of the whole object, never read by ako, so never built.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -560,9 +560,9 @@ mod tests {
 
     #[test]
     fn mutation_reads_only_the_class_fields_and_decides_as_on_the_full_object() {
-        use crate::admission::{Mode, decide};
-        use crate::config::Config;
-        use crate::index::Snapshot;
+        use crate::core::admission::{Mode, decide};
+        use crate::core::config::Config;
+        use crate::core::index::Snapshot;
         let cfg = Config {
             dns_domains: vec!["avi.jarvis.lab".into()],
             ..Config::default()

@@ -1,0 +1,16 @@
+//! The pure core: what ako decides, with no I/O (no tokio, kube client or reqwest). Everything here is a
+//! function of its inputs and is table-tested.
+//!
+//! - [`config`]: AKO-compatible configuration (the keys of the Helm chart's `avi-k8s-config`).
+//! - [`hosts`]: DNS name and delegated-subdomain rules.
+//! - [`intent`]: the one conversion from Ingress/Service to what ako will build, shared by webhook and reconciler.
+//! - [`ownership`]: the oldest claim owns a host or a VIP.
+//! - [`index`]: the cross-object view (host claims, VIP claims, classes), fed by watches or by files.
+//! - [`admission`]: the admission decision, a pure function of request + config + index snapshot.
+
+pub mod admission;
+pub mod config;
+pub mod hosts;
+pub mod index;
+pub mod intent;
+pub mod ownership;

@@ -1,0 +1,3 @@
+//! Offline command-line tools built on the core: `ako check`.
+
+pub mod check;
