@@ -7,6 +7,7 @@
 //! - [`ownership`]: the oldest claim owns a host or a VIP.
 //! - [`index`]: the cross-object view (host claims, VIP claims, classes), fed by watches or by files.
 //! - [`admission`]: the admission decision, a pure function of request + config + index snapshot.
+//! - [`plan`]: the Avi objects that should exist against those that do -> ordered, owned-only writes.
 
 pub mod admission;
 pub mod config;
@@ -14,3 +15,4 @@ pub mod hosts;
 pub mod index;
 pub mod intent;
 pub mod ownership;
+pub mod plan;
