@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Starts a real control plane on loopback: etcd + kube-apiserver 1.20.2 (static token auth, RBAC).
+# Starts a real control plane on loopback: etcd + kube-apiserver 1.20.2 (static token auth, RBAC), and with
+# --controller-manager the kube-controller-manager 1.20.2 (endpoints, endpointslices, namespace deletion, garbage
+# collection...; not the cloud `service` controller: ako is the LoadBalancer controller).
 #
-#   scripts/cluster.sh start DIR [--watch-pid PID]   # prints "KUBECONFIG=DIR/kubeconfig" when ready
+#   scripts/cluster.sh start DIR [--watch-pid PID] [--controller-manager]   # prints "KUBECONFIG=DIR/kubeconfig"
 #   scripts/cluster.sh stop DIR
 #
 # Ports are picked free at start. With --watch-pid, a watchdog stops the control plane when PID exits, so a
@@ -10,13 +12,16 @@ set -euo pipefail
 
 CACHE="${AKO_CACHE:-$HOME/.cache/ako}"
 APISERVER="${AKO_KUBE_APISERVER:-$CACHE/kube-apiserver-1.20.2-r1}"
+KCM="${AKO_KUBE_CONTROLLER_MANAGER:-$CACHE/kube-controller-manager-1.20.2-r1}"
 cmd="${1:-}"; dir="${2:-}"
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR [--watch-pid PID]" >&2; exit 2; }
 shift 2
 watch_pid=""
+with_kcm=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --watch-pid) watch_pid="$2"; shift 2 ;;
+    --controller-manager) with_kcm=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -33,7 +38,7 @@ kill_wait() {
 }
 
 stop() {
-  for f in "$dir"/watchdog.pid "$dir"/kube-apiserver.pid "$dir"/etcd.pid; do
+  for f in "$dir"/watchdog.pid "$dir"/kube-controller-manager.pid "$dir"/kube-apiserver.pid "$dir"/etcd.pid; do
     [ -f "$f" ] || continue
     kill_wait "$(cat "$f")"
     rm -f "$f"
@@ -47,6 +52,8 @@ case "$cmd" in
 esac
 
 [ -x "$APISERVER" ] || { echo "kube-apiserver not found at $APISERVER: run scripts/install-cluster.sh" >&2; exit 1; }
+[ "$with_kcm" = 0 ] || [ -x "$KCM" ] \
+  || { echo "kube-controller-manager not found at $KCM: run scripts/install-cluster.sh" >&2; exit 1; }
 command -v etcd >/dev/null || { echo "etcd not installed: run scripts/install-cluster.sh" >&2; exit 1; }
 
 mkdir -p "$dir/etcd" "$dir/certs"
@@ -71,16 +78,6 @@ echo $! > "$dir/etcd.pid"
   --authorization-mode=RBAC --service-cluster-ip-range=10.96.0.0/16 \
   >"$dir/kube-apiserver.log" 2>&1 &
 echo $! > "$dir/kube-apiserver.pid"
-
-if [ -n "$watch_pid" ]; then
-  # The pids are held here, not read back from files: the caller may delete DIR as it exits.
-  api_pid=$(cat "$dir/kube-apiserver.pid"); etcd_pid=$(cat "$dir/etcd.pid")
-  ( trap '' HUP
-    while kill -0 "$watch_pid" 2>/dev/null; do sleep 1; done
-    kill_wait "$api_pid"; kill_wait "$etcd_pid"
-  ) </dev/null >/dev/null 2>&1 &
-  echo $! > "$dir/watchdog.pid"
-fi
 
 cat > "$dir/kubeconfig" <<KC
 apiVersion: v1
@@ -108,12 +105,52 @@ for _ in $(seq 1 120); do
   fi
   if KUBECONFIG="$dir/kubeconfig" kubectl get --raw /readyz >/dev/null 2>&1 \
      && KUBECONFIG="$dir/kubeconfig" kubectl get namespace default >/dev/null 2>&1; then
-    echo "KUBECONFIG=$dir/kubeconfig"
-    exit 0
+    ready=1
+    break
   fi
   sleep 0.5
 done
-echo "kube-apiserver not ready after 60 s; last log lines:" >&2
-tail -n 20 "$dir/kube-apiserver.log" >&2
-stop
-exit 1
+if [ "${ready:-0}" != 1 ]; then
+  echo "kube-apiserver not ready after 60 s; last log lines:" >&2
+  tail -n 20 "$dir/kube-apiserver.log" >&2
+  stop
+  exit 1
+fi
+
+if [ "$with_kcm" = 1 ]; then
+  "$KCM" --kubeconfig="$dir/kubeconfig" --authentication-kubeconfig="$dir/kubeconfig" \
+    --authorization-kubeconfig="$dir/kubeconfig" --service-account-private-key-file="$dir/sa.key" \
+    --root-ca-file="$dir/certs/apiserver.crt" --use-service-account-credentials=false --leader-elect=false \
+    --bind-address=127.0.0.1 --secure-port=0 --port=0 \
+    --controllers='*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service,-route,-attachdetach,-persistentvolume-binder,-persistentvolume-expander,-ttl,-bootstrapsigner,-tokencleaner,-csrsigning,-csrapproving,-csrcleaner' \
+    >"$dir/kube-controller-manager.log" 2>&1 &
+  echo $! > "$dir/kube-controller-manager.pid"
+  # Ready when the default ServiceAccount exists (the serviceaccount controller made it after its caches synced).
+  for _ in $(seq 1 120); do
+    if ! kill -0 "$(cat "$dir/kube-controller-manager.pid")" 2>/dev/null; then
+      echo "kube-controller-manager exited; last log lines:" >&2; tail -n 20 "$dir/kube-controller-manager.log" >&2
+      stop; exit 1
+    fi
+    KUBECONFIG="$dir/kubeconfig" kubectl -n default get serviceaccount default >/dev/null 2>&1 && kcm_ready=1 && break
+    sleep 0.5
+  done
+  if [ "${kcm_ready:-0}" != 1 ]; then
+    echo "kube-controller-manager not ready after 60 s; last log lines:" >&2
+    tail -n 20 "$dir/kube-controller-manager.log" >&2
+    stop
+    exit 1
+  fi
+fi
+
+if [ -n "$watch_pid" ]; then
+  # The pids are held here, not read back from files: the caller may delete DIR as it exits.
+  api_pid=$(cat "$dir/kube-apiserver.pid"); etcd_pid=$(cat "$dir/etcd.pid")
+  kcm_pid=$(cat "$dir/kube-controller-manager.pid" 2>/dev/null || true)
+  ( trap '' HUP
+    while kill -0 "$watch_pid" 2>/dev/null; do sleep 1; done
+    [ -z "$kcm_pid" ] || kill_wait "$kcm_pid"
+    kill_wait "$api_pid"; kill_wait "$etcd_pid"
+  ) </dev/null >/dev/null 2>&1 &
+  echo $! > "$dir/watchdog.pid"
+fi
+echo "KUBECONFIG=$dir/kubeconfig"
