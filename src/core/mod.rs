@@ -7,6 +7,7 @@
 //! - [`ownership`]: the oldest claim owns a host or a VIP.
 //! - [`index`]: the cross-object view (host claims, VIP claims, classes), fed by watches or by files.
 //! - [`admission`]: the admission decision, a pure function of request + config + index snapshot.
+//! - [`l4`]: LoadBalancer Services -> the VsVip, pools, L4PolicySet and virtual service they need.
 //! - [`plan`]: the Avi objects that should exist against those that do -> ordered, owned-only writes.
 
 pub mod admission;
@@ -14,5 +15,6 @@ pub mod config;
 pub mod hosts;
 pub mod index;
 pub mod intent;
+pub mod l4;
 pub mod ownership;
 pub mod plan;
