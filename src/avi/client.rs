@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
+use cookie::Cookie;
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
@@ -17,6 +18,7 @@ use tokio::sync::Semaphore;
 
 use super::error::{AviError, controller_message};
 use super::models::{AviObject, CollectionPage, DomainList};
+use super::redact;
 
 /// A secret that never shows up in `Debug` or logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -105,6 +107,18 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// `page_size` for list calls (1..=200).
     pub page_size: u32,
+    /// Longest `Retry-After` the client waits for by itself (default 30 s). A longer one is returned at once
+    /// as the transient [`AviError::RetryAfterTooLong`] carrying the server's delay, so the caller requeues
+    /// instead of holding a request (and a session) for that long.
+    pub max_retry_after: Duration,
+    /// Accept an `http://` controller URL (plain text: credentials and session cookies travel unencrypted).
+    /// Off by default; only for local test servers.
+    pub allow_insecure_http: bool,
+    /// The `created_by` value of this client's objects (AKO: `ako-<clusterName>`), see
+    /// [`ClientConfig::with_cluster_name`]. A create stamps it on objects that carry none, and adopts an
+    /// existing object of the same name (409, or the read-back after an ambiguous failure) only when its
+    /// `created_by` equals it. `None`: no existing object is ever adopted.
+    pub created_by: Option<String>,
 }
 
 impl ClientConfig {
@@ -120,7 +134,16 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             page_size: 100,
+            max_retry_after: Duration::from_secs(30),
+            allow_insecure_http: false,
+            created_by: None,
         }
+    }
+
+    /// Sets [`ClientConfig::created_by`] to AKO's `ako-<cluster_name>`.
+    pub fn with_cluster_name(mut self, cluster_name: &str) -> Self {
+        self.created_by = Some(format!("ako-{cluster_name}"));
+        self
     }
 }
 
@@ -197,19 +220,30 @@ impl ListQuery {
     }
 }
 
-/// Result of a create: the object, and whether it already existed (409 re-read by name).
+/// Result of a create: the object, and whether it already existed (409 re-read by name and adopted). After
+/// an ambiguous failure whose write turned out to be applied, `already_existed` is `false`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Created<T> {
     pub object: T,
     pub already_existed: bool,
 }
 
-/// A raw answer of the controller.
-#[derive(Debug, Clone)]
+/// A raw answer of the controller. `Debug` redacts cookies, CSRF tokens and secrets in the body.
+#[derive(Clone)]
 pub struct RawResponse {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Bytes,
+}
+
+impl fmt::Debug for RawResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawResponse")
+            .field("status", &self.status)
+            .field("headers", &redact::Headers(&self.headers))
+            .field("body", &redact::Body(&self.body))
+            .finish()
+    }
 }
 
 impl RawResponse {
@@ -222,15 +256,74 @@ impl RawResponse {
     }
 }
 
+/// The cookies of a logged-in session. `Debug` never shows them.
 #[derive(Default)]
 struct SessionCookies {
     csrftoken: String,
     session_id: String,
 }
 
-#[derive(Default)]
+impl fmt::Debug for SessionCookies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionCookies")
+            .field("csrftoken", &redact::REDACTED)
+            .field("session_id", &redact::REDACTED)
+            .finish()
+    }
+}
+
+impl SessionCookies {
+    /// The `Cookie` header: the CSRF token and the session id under both names (avi-api.md §1.2).
+    fn header(&self) -> String {
+        [
+            Cookie::new("csrftoken", self.csrftoken.as_str()),
+            Cookie::new("sessionid", self.session_id.as_str()),
+            Cookie::new("avi-sessionid", self.session_id.as_str()),
+        ]
+        .iter()
+        .map(|c| c.stripped().to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+    }
+
+    /// Takes the session cookies a response (re-)issues. Deletions (`Max-Age=0`), empty values and the
+    /// `None` a basic-auth answer carries are ignored.
+    fn update(&mut self, headers: &HeaderMap) {
+        for c in set_cookies(headers) {
+            match c.name() {
+                "avi-sessionid" | "sessionid" => self.session_id = c.value().to_string(),
+                "csrftoken" => self.csrftoken = c.value().to_string(),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
 struct SessionSlot {
     cookies: Option<SessionCookies>,
+}
+
+/// A session taken from the pool, with the permit that bounds concurrency. Dropping it (also when the
+/// request future is cancelled or times out) returns the session, logged in or not, to the pool.
+struct SlotGuard<'a> {
+    inner: &'a Inner,
+    slot: Option<SessionSlot>,
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl SlotGuard<'_> {
+    fn slot(&mut self) -> &mut SessionSlot {
+        self.slot.get_or_insert_with(SessionSlot::default)
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            self.inner.slots.lock().push(slot);
+        }
+    }
 }
 
 struct Inner {
@@ -259,8 +352,9 @@ impl fmt::Debug for AviClient {
     }
 }
 
-/// Normalises `host`, `host:port`, `https://host/` to `https://host[:port]`.
-pub fn normalize_base(controller: &str) -> Result<String, AviError> {
+/// Normalises `host`, `host:port`, `https://host/` to `https://host[:port]`. `http://` is refused unless
+/// `allow_insecure_http` (credentials and session cookies would travel in plain text).
+pub fn normalize_base(controller: &str, allow_insecure_http: bool) -> Result<String, AviError> {
     let trimmed = controller.trim().trim_end_matches('/');
     let with_scheme = if trimmed.contains("://") {
         trimmed.to_string()
@@ -269,13 +363,35 @@ pub fn normalize_base(controller: &str) -> Result<String, AviError> {
     };
     let url = url::Url::parse(&with_scheme)
         .map_err(|e| AviError::Config(format!("controller {controller:?}: {e}")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        // Not echoed: the URL holds credentials.
+        return Err(AviError::Config(
+            "the controller URL must not contain credentials (user:password@); use the avi-secret"
+                .into(),
+        ));
+    }
     let host = url
         .host_str()
         .ok_or_else(|| AviError::Config(format!("controller {controller:?} has no host")))?;
-    if url.scheme() != "https" && url.scheme() != "http" {
-        return Err(AviError::Config(format!(
-            "controller {controller:?}: scheme must be https"
-        )));
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_insecure_http => {
+            tracing::warn!(
+                controller,
+                "plain-HTTP controller URL (explicit opt-in): credentials and session cookies are not encrypted"
+            );
+        }
+        "http" => {
+            return Err(AviError::Config(format!(
+                "controller {controller:?}: scheme must be https; plain http would send the credentials \
+                 and session cookies unencrypted (set allow_insecure_http only for a local test server)"
+            )));
+        }
+        other => {
+            return Err(AviError::Config(format!(
+                "controller {controller:?}: scheme must be https, not {other:?}"
+            )));
+        }
     }
     let host = if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
@@ -294,15 +410,18 @@ pub fn next_path(next: &str) -> Option<String> {
     Some(next[idx..].to_string())
 }
 
-fn set_cookie_values(headers: &HeaderMap) -> impl Iterator<Item = (String, String)> + '_ {
+/// The `Set-Cookie` cookies of a response that set a value: unparsable ones, deletions (`Max-Age=0`), empty
+/// values and `None` (sent by basic-auth answers) are skipped.
+fn set_cookies(headers: &HeaderMap) -> impl Iterator<Item = Cookie<'static>> + '_ {
     headers
         .get_all(reqwest::header::SET_COOKIE)
         .iter()
-        .filter_map(|v| {
-            let s = v.to_str().ok()?;
-            let pair = s.split(';').next()?;
-            let (k, v) = pair.split_once('=')?;
-            Some((k.trim().to_string(), v.trim().to_string()))
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|s| Cookie::parse(s.to_string()).ok())
+        .filter(|c| {
+            !c.value().is_empty()
+                && c.value() != "None"
+                && c.max_age() != Some(cookie::time::Duration::ZERO)
         })
 }
 
@@ -311,16 +430,61 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// What one try of a request produced.
 enum Attempt {
     Done(RawResponse),
+    /// Failed before the request could have had an effect (connection refused, login, 408, 429, a
+    /// session refused twice): safe to repeat whatever the method.
     Retry(AviError),
+    /// Failed after the request may have been applied (transport error once sent, 5xx): repeating is
+    /// safe only for idempotent requests.
+    Ambiguous(AviError),
     Fail(AviError),
+}
+
+/// Whether repeating a request cannot apply a change twice: GET, HEAD, OPTIONS, PUT, DELETE, and a classic
+/// PATCH that only `replace`s (it sets the same values again). POST and PATCH `add`/`delete` are not.
+pub fn is_idempotent(method: &Method, body: Option<&Value>) -> bool {
+    match *method {
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE => true,
+        Method::PATCH => body
+            .and_then(Value::as_object)
+            .is_some_and(|o| !o.is_empty() && o.keys().all(|k| k == "replace")),
+        _ => false,
+    }
+}
+
+/// A transport error raised before the request was written (connection refused or not established).
+fn is_connect_error(err: &AviError) -> bool {
+    matches!(err, AviError::Transport { source, .. } if source.is_connect())
+}
+
+/// The error to return when the controller asks to wait longer than `cap`.
+fn retry_after_too_long(err: AviError, cap: Duration) -> AviError {
+    match err {
+        AviError::Status {
+            method,
+            path,
+            status,
+            message,
+            retry_after: Some(retry_after),
+        } => AviError::RetryAfterTooLong {
+            method,
+            path,
+            status,
+            message,
+            retry_after,
+            cap,
+        },
+        AviError::OutcomeUnknown { source, .. } => retry_after_too_long(*source, cap),
+        other => other,
+    }
 }
 
 impl AviClient {
     /// Builds a client; does not contact the controller (login is lazy, per session).
     pub fn new(config: ClientConfig) -> Result<Self, AviError> {
-        let base = normalize_base(&config.controller)?;
+        let base = normalize_base(&config.controller, config.allow_insecure_http)?;
         if config.sessions == 0 {
             return Err(AviError::Config("sessions must be at least 1".into()));
         }
@@ -371,6 +535,11 @@ impl AviClient {
         self.inner.version.read().clone()
     }
 
+    /// The `created_by` value this client stamps and adopts ([`ClientConfig::created_by`]).
+    pub fn created_by(&self) -> Option<&str> {
+        self.inner.config.created_by.as_deref()
+    }
+
     /// Forgets every session, so the next request logs in again.
     pub fn reset_sessions(&self) {
         for slot in self.inner.slots.lock().iter_mut() {
@@ -378,13 +547,58 @@ impl AviClient {
         }
     }
 
-    /// Sends a request with retries and re-login; returns any answered status (callers map errors).
+    /// Sends a request with retries and re-login; returns any answered 2xx (callers map errors).
+    ///
+    /// Failures before the request could have had an effect are retried for every method. Failures after
+    /// it may have been applied (transport error once sent, 5xx) are retried only for idempotent requests
+    /// ([`is_idempotent`]); for POST and PATCH `add`/`delete` they end in [`AviError::OutcomeUnknown`].
+    /// A `Retry-After` longer than [`ClientConfig::max_retry_after`] ends in
+    /// [`AviError::RetryAfterTooLong`].
     pub async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<RawResponse, AviError> {
+        let mut backoff = self.backoff();
+        self.send_with_backoff(&method, path, body, &mut backoff)
+            .await
+    }
+
+    fn backoff(&self) -> impl Iterator<Item = Duration> + Send + use<> {
+        let policy = self.inner.config.retry;
+        ExponentialBuilder::default()
+            .with_min_delay(policy.min_delay)
+            .with_max_delay(policy.max_delay)
+            .with_max_times(policy.max_retries)
+            .with_jitter()
+            .build()
+    }
+
+    /// Takes a session from the pool; the guard gives it back when dropped.
+    async fn take_session(&self) -> Result<SlotGuard<'_>, AviError> {
+        let permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| AviError::Config("client closed".into()))?;
+        let slot = self.inner.slots.lock().pop();
+        Ok(SlotGuard {
+            inner: &self.inner,
+            slot,
+            _permit: permit,
+        })
+    }
+
+    async fn send_with_backoff(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&Value>,
+        backoff: &mut (impl Iterator<Item = Duration> + Send),
+    ) -> Result<RawResponse, AviError> {
+        let idempotent = is_idempotent(method, body);
         let body = match body {
             Some(v) => Some(Bytes::from(serde_json::to_vec(v).map_err(|source| {
                 AviError::Decode {
@@ -395,48 +609,56 @@ impl AviClient {
             })?)),
             None => None,
         };
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| AviError::Config("client closed".into()))?;
-        let mut slot = self.inner.slots.lock().pop().unwrap_or_default();
-        let result = self.send_with_slot(&mut slot, &method, path, body).await;
-        self.inner.slots.lock().push(slot);
-        result
-    }
-
-    async fn send_with_slot(
-        &self,
-        slot: &mut SessionSlot,
-        method: &Method,
-        path: &str,
-        body: Option<Bytes>,
-    ) -> Result<RawResponse, AviError> {
-        let policy = self.inner.config.retry;
-        let mut backoff = ExponentialBuilder::default()
-            .with_min_delay(policy.min_delay)
-            .with_max_delay(policy.max_delay)
-            .with_max_times(policy.max_retries)
-            .with_jitter()
-            .build();
         loop {
-            match self.attempt(slot, method, path, body.clone()).await {
+            // The session goes back to the pool before any backoff sleep, and also if this future is
+            // dropped mid-request.
+            let attempt = {
+                let mut session = self.take_session().await?;
+                self.attempt(session.slot(), method, path, body.clone())
+                    .await
+            };
+            let err = match attempt {
                 Attempt::Done(resp) => return Ok(resp),
                 Attempt::Fail(err) => return Err(err),
-                Attempt::Retry(err) => match backoff.next() {
-                    Some(delay) => {
-                        let delay = err
-                            .retry_after()
-                            .map_or(delay, |ra| ra.max(delay).min(policy.max_delay.max(ra)));
-                        tracing::debug!(%method, path, error = %err, ?delay, "retrying Avi request");
-                        tokio::time::sleep(delay).await;
-                    }
-                    None => return Err(err),
-                },
-            }
+                Attempt::Retry(err) => err,
+                Attempt::Ambiguous(err) if idempotent => err,
+                Attempt::Ambiguous(err) => {
+                    return Err(AviError::OutcomeUnknown {
+                        method: method.to_string(),
+                        path: path.to_string(),
+                        reason: format!(
+                            "{method} is not idempotent, so the client did not repeat it"
+                        ),
+                        source: Box::new(err),
+                    });
+                }
+            };
+            self.wait_before_retry(method, path, err, backoff).await?;
         }
+    }
+
+    /// Sleeps before the next try: the backoff delay, or the controller's `Retry-After` when longer. Gives
+    /// up with `err` when the retries are used up, and with [`AviError::RetryAfterTooLong`] when the
+    /// controller asks for more than the cap.
+    async fn wait_before_retry(
+        &self,
+        method: &Method,
+        path: &str,
+        err: AviError,
+        backoff: &mut (impl Iterator<Item = Duration> + Send),
+    ) -> Result<(), AviError> {
+        let cap = self.inner.config.max_retry_after;
+        let asked = err.retry_after();
+        if asked.is_some_and(|ra| ra > cap) {
+            return Err(retry_after_too_long(err, cap));
+        }
+        let Some(delay) = backoff.next() else {
+            return Err(err);
+        };
+        let delay = asked.map_or(delay, |ra| ra.max(delay));
+        tracing::debug!(%method, path, error = %err, ?delay, "retrying Avi request");
+        tokio::time::sleep(delay).await;
+        Ok(())
     }
 
     async fn attempt(
@@ -465,7 +687,9 @@ impl AviClient {
             }
             let resp = match self.raw_request(slot, method, path, body.clone()).await {
                 Ok(resp) => resp,
-                Err(err) => return Attempt::Retry(err),
+                Err(err) if is_connect_error(&err) => return Attempt::Retry(err),
+                Err(err @ AviError::Transport { .. }) => return Attempt::Ambiguous(err),
+                Err(err) => return Attempt::Fail(err),
             };
             match resp.status {
                 200..=299 => return Attempt::Done(resp),
@@ -474,21 +698,23 @@ impl AviClient {
                     slot.cookies = None;
                     relogged = true;
                 }
-                _ => {
+                status => {
                     let err = AviError::Status {
                         method: method.to_string(),
                         path: path.to_string(),
-                        status: resp.status,
+                        status,
                         message: controller_message(&resp.body),
                         retry_after: retry_after(&resp.headers),
                     };
-                    if resp.status == 401 || resp.status == 419 {
+                    if status == 401 || status == 419 {
                         slot.cookies = None;
                     }
-                    return if err.is_retryable_by_client() {
-                        Attempt::Retry(err)
-                    } else {
-                        Attempt::Fail(err)
+                    return match status {
+                        // Refused before processing.
+                        408 | 429 => Attempt::Retry(err),
+                        // The controller may have applied the request before failing.
+                        500..=599 => Attempt::Ambiguous(err),
+                        _ => Attempt::Fail(err),
                     };
                 }
             }
@@ -517,15 +743,19 @@ impl AviClient {
             req = req.header("X-Avi-Version", version);
         }
         if let Some(c) = &slot.cookies {
-            let cookie = format!(
-                "csrftoken={0}; sessionid={1}; avi-sessionid={1}",
-                c.csrftoken, c.session_id
-            );
-            let mut value = HeaderValue::from_str(&cookie)
-                .map_err(|e| AviError::Config(format!("cookie: {e}")))?;
+            // The error text never includes the value (a session id).
+            let mut value = HeaderValue::from_str(&c.header()).map_err(|_| {
+                AviError::Config(
+                    "the controller issued a session cookie that is not a valid header value"
+                        .into(),
+                )
+            })?;
             value.set_sensitive(true);
-            let mut csrf = HeaderValue::from_str(&c.csrftoken)
-                .map_err(|e| AviError::Config(format!("csrf token: {e}")))?;
+            let mut csrf = HeaderValue::from_str(&c.csrftoken).map_err(|_| {
+                AviError::Config(
+                    "the controller issued a CSRF token that is not a valid header value".into(),
+                )
+            })?;
             csrf.set_sensitive(true);
             req = req.header("Cookie", value).header("X-CSRFToken", csrf);
         }
@@ -545,15 +775,7 @@ impl AviClient {
             source,
         })?;
         if let Some(c) = slot.cookies.as_mut() {
-            for (k, v) in set_cookie_values(&headers) {
-                match k.as_str() {
-                    "avi-sessionid" | "sessionid" if !v.is_empty() && v != "None" => {
-                        c.session_id = v
-                    }
-                    "csrftoken" if !v.is_empty() => c.csrftoken = v,
-                    _ => {}
-                }
-            }
+            c.update(&headers);
         }
         tracing::trace!(%method, path, status, "Avi request");
         Ok(RawResponse {
@@ -608,11 +830,13 @@ impl AviClient {
             return Err(AviError::Login { status, message });
         }
         let mut cookies = SessionCookies::default();
-        for (k, v) in set_cookie_values(&headers) {
-            match k.as_str() {
-                "csrftoken" => cookies.csrftoken = v,
-                "avi-sessionid" => cookies.session_id = v,
-                "sessionid" if cookies.session_id.is_empty() => cookies.session_id = v,
+        for c in set_cookies(&headers) {
+            match c.name() {
+                "csrftoken" => cookies.csrftoken = c.value().to_string(),
+                "avi-sessionid" => cookies.session_id = c.value().to_string(),
+                "sessionid" if cookies.session_id.is_empty() => {
+                    cookies.session_id = c.value().to_string()
+                }
                 _ => {}
             }
         }
@@ -718,33 +942,85 @@ impl AviClient {
         Ok(page.results.into_iter().find(|o| o.name() == name))
     }
 
-    /// POST; a 409 (duplicate name) re-reads the existing object by name.
+    /// POST. The client's `created_by` ([`ClientConfig::created_by`]) is stamped on an object that carries
+    /// none. A 409 (duplicate name) re-reads the existing object by name and adopts it only when its
+    /// `created_by` is this client's, else [`AviError::Conflict`] names the owner. After a failure that
+    /// leaves open whether the POST was applied (transport error once sent, 5xx), the object is read back
+    /// by name: found and ours, it is the result; absent, the POST is repeated (within the retry policy);
+    /// unreadable, the error is [`AviError::OutcomeUnknown`].
     pub async fn create<T: AviObject>(&self, object: &T) -> Result<Created<T>, AviError> {
         let path = format!("/api/{}", T::OBJ_TYPE);
-        let body = to_value(object, &path)?;
-        match self.json_call::<T>(Method::POST, &path, Some(&body)).await {
-            Ok(object) => Ok(Created {
-                object,
-                already_existed: false,
-            }),
-            Err(err) if err.is_conflict() => {
+        let mut body = to_value(object, &path)?;
+        if object.created_by().is_none()
+            && let (Some(creator), Some(fields)) = (self.created_by(), body.as_object_mut())
+        {
+            fields.insert("created_by".into(), Value::String(creator.to_string()));
+        }
+        let expected = self.created_by().or(object.created_by());
+        let mut backoff = self.backoff();
+        loop {
+            let err = match self
+                .send_with_backoff(&Method::POST, &path, Some(&body), &mut backoff)
+                .await
+            {
+                Ok(resp) => {
+                    return Ok(Created {
+                        object: resp.json(&Method::POST, &path)?,
+                        already_existed: false,
+                    });
+                }
+                Err(err) => err,
+            };
+            if err.is_conflict() {
                 tracing::debug!(
                     obj_type = T::OBJ_TYPE,
                     name = object.name(),
                     "already exists; reading it back"
                 );
-                match self.get_by_name::<T>(object.name()).await? {
-                    Some(existing) => Ok(Created {
-                        object: existing,
-                        already_existed: true,
-                    }),
+                return match self.get_by_name::<T>(object.name()).await? {
+                    Some(existing) => adopt(existing, expected, true),
                     None => Err(AviError::ConflictNotFound {
                         obj_type: T::OBJ_TYPE,
                         name: object.name().into(),
                     }),
+                };
+            }
+            let AviError::OutcomeUnknown { source, .. } = err else {
+                return Err(err);
+            };
+            // The POST may have been applied: learn it by name before repeating it.
+            match self.get_by_name::<T>(object.name()).await {
+                Ok(Some(existing)) => {
+                    tracing::debug!(
+                        obj_type = T::OBJ_TYPE,
+                        name = object.name(),
+                        error = %source,
+                        "the failed create was applied; read back by name"
+                    );
+                    return adopt(existing, expected, false);
+                }
+                Ok(None) => {
+                    tracing::debug!(
+                        obj_type = T::OBJ_TYPE,
+                        name = object.name(),
+                        error = %source,
+                        "the failed create was not applied; repeating it"
+                    );
+                    self.wait_before_retry(&Method::POST, &path, *source, &mut backoff)
+                        .await?;
+                }
+                Err(read_err) => {
+                    return Err(AviError::OutcomeUnknown {
+                        method: Method::POST.to_string(),
+                        path,
+                        reason: format!(
+                            "reading {:?} back by name failed: {read_err}",
+                            object.name()
+                        ),
+                        source,
+                    });
                 }
             }
-            Err(err) => Err(err),
         }
     }
 
@@ -817,6 +1093,27 @@ impl AviClient {
             returned.push(slot);
         }
         self.inner.slots.lock().extend(returned);
+    }
+}
+
+/// Takes an existing object as the result of a create if it was created by `expected`.
+fn adopt<T: AviObject>(
+    existing: T,
+    expected: Option<&str>,
+    already_existed: bool,
+) -> Result<Created<T>, AviError> {
+    match (existing.created_by(), expected) {
+        (Some(owner), Some(expected)) if owner == expected => Ok(Created {
+            object: existing,
+            already_existed,
+        }),
+        (owner, expected) => Err(AviError::Conflict {
+            obj_type: T::OBJ_TYPE,
+            name: existing.name().to_string(),
+            uuid: existing.uuid().map(str::to_string),
+            owner: owner.map(str::to_string),
+            expected: expected.map(str::to_string),
+        }),
     }
 }
 
@@ -925,15 +1222,98 @@ mod tests {
             ("https://avi.lab/", Ok("https://avi.lab")),
             ("https://127.0.0.1:8443", Ok("https://127.0.0.1:8443")),
             ("ftp://avi.lab", Err(())),
+            ("http://avi.lab", Err(())),
+            ("https://admin:pw@avi.lab", Err(())),
+            ("HTTP://avi.lab:80", Err(())),
             ("", Err(())),
         ];
         for (input, want) in cases {
             assert_eq!(
-                normalize_base(input).map_err(|_| ()),
+                normalize_base(input, false).map_err(|_| ()),
                 want.map(str::to_string),
                 "{input}"
             );
         }
+        assert_eq!(
+            normalize_base("http://127.0.0.1:8080/", true)
+                .ok()
+                .as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert!(normalize_base("ftp://avi.lab", true).is_err());
+    }
+
+    #[test]
+    fn only_get_put_delete_and_patch_replace_are_idempotent() {
+        let replace = serde_json::json!({"replace": {"description": "x"}});
+        let add = serde_json::json!({"add": {"servers": []}});
+        let mixed = serde_json::json!({"replace": {}, "delete": {}});
+        let cases = [
+            (Method::GET, None, true),
+            (Method::PUT, Some(&replace), true),
+            (Method::DELETE, None, true),
+            (Method::PATCH, Some(&replace), true),
+            (Method::PATCH, Some(&add), false),
+            (Method::PATCH, Some(&mixed), false),
+            (Method::PATCH, None, false),
+            (Method::POST, Some(&replace), false),
+        ];
+        for (method, body, want) in cases {
+            assert_eq!(is_idempotent(&method, body), want, "{method} {body:?}");
+        }
+    }
+
+    #[test]
+    fn session_cookies_come_from_set_cookie_and_ignore_deletions() {
+        let mut headers = HeaderMap::new();
+        for v in [
+            "csrftoken=3tHc4Xa16YxZ; expires=Tue, 20-Jul-2021 07:51:35 GMT; Max-Age=31449600; Path=/; Secure",
+            "avi-sessionid=ecrd8sbr; expires=Wed, 22-Jul-2020 07:51:35 GMT; HttpOnly; Max-Age=86400; Path=/; Secure; SameSite=None",
+            "sessionid=ecrd8sbr; HttpOnly; Max-Age=86400; Path=/; Secure",
+            "other=1",
+            "not a cookie",
+        ] {
+            headers.append(
+                reqwest::header::SET_COOKIE,
+                HeaderValue::from_str(v).expect("header"),
+            );
+        }
+        let mut cookies = SessionCookies::default();
+        cookies.update(&headers);
+        assert_eq!(
+            (cookies.csrftoken.as_str(), cookies.session_id.as_str()),
+            ("3tHc4Xa16YxZ", "ecrd8sbr")
+        );
+        assert_eq!(
+            cookies.header(),
+            "csrftoken=3tHc4Xa16YxZ; sessionid=ecrd8sbr; avi-sessionid=ecrd8sbr"
+        );
+
+        let mut later = HeaderMap::new();
+        for v in [
+            "sessionid=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/",
+            "sessionid=None; Path=/",
+            "avi-sessionid=; Path=/",
+        ] {
+            later.append(
+                reqwest::header::SET_COOKIE,
+                HeaderValue::from_str(v).expect("header"),
+            );
+        }
+        cookies.update(&later);
+        assert_eq!(cookies.session_id, "ecrd8sbr", "deletions are ignored");
+
+        let shown = format!("{cookies:?}");
+        let shown = format!(
+            "{shown} {:?}",
+            SessionSlot {
+                cookies: Some(cookies)
+            }
+        );
+        assert!(
+            !shown.contains("3tHc4Xa16YxZ") && !shown.contains("ecrd8sbr"),
+            "{shown}"
+        );
     }
 
     #[test]

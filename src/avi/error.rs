@@ -50,13 +50,84 @@ pub enum AviError {
         obj_type: &'static str,
         name: String,
     },
+    /// An object with this name exists and was not created by this client's creator value, so the client
+    /// refuses to adopt it (a 409 on create, or the read-back after an ambiguous create).
+    #[error("{}", conflict_text(.obj_type, .name, .uuid.as_deref(), .owner.as_deref(), .expected.as_deref()))]
+    Conflict {
+        obj_type: &'static str,
+        name: String,
+        /// uuid of the existing object.
+        uuid: Option<String>,
+        /// `created_by` of the existing object (`None`: not created by ako).
+        owner: Option<String>,
+        /// This client's creator value (`ClientConfig::created_by`).
+        expected: Option<String>,
+    },
+    /// The controller asked (429/503 `Retry-After`) to wait longer than the client is willing to hold a
+    /// session for; the caller should requeue after `retry_after`.
+    #[error(
+        "{method} {path}: HTTP {status}: the controller asked to retry after {}s, longer than the client's \
+         cap of {}s (ClientConfig::max_retry_after); requeue and retry after that delay ({message})",
+        .retry_after.as_secs(), .cap.as_secs()
+    )]
+    RetryAfterTooLong {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+        /// What the controller asked for.
+        retry_after: Duration,
+        cap: Duration,
+    },
+    /// A POST or PATCH failed after it may have reached the controller (transport error once sent, 5xx)
+    /// and the client could not learn whether the write was applied, so it did not repeat it.
+    #[error(
+        "{method} {path}: outcome unknown, the write may or may not have been applied ({reason}); \
+         re-read the object before retrying: {source}"
+    )]
+    OutcomeUnknown {
+        method: String,
+        path: String,
+        reason: String,
+        #[source]
+        source: Box<AviError>,
+    },
+}
+
+fn conflict_text(
+    obj_type: &str,
+    name: &str,
+    uuid: Option<&str>,
+    owner: Option<&str>,
+    expected: Option<&str>,
+) -> String {
+    let uuid = uuid.map(|u| format!(" ({u})")).unwrap_or_default();
+    let owner = match owner {
+        Some(o) => format!("owned by created_by {o:?}"),
+        None => "not created by ako (no created_by)".to_string(),
+    };
+    let rule = match expected {
+        Some(e) => format!("only objects with created_by {e:?} are adopted"),
+        None => {
+            "no creator value is configured (ClientConfig::created_by), so no existing object is \
+                 adopted"
+                .to_string()
+        }
+    };
+    format!(
+        "{obj_type} {name:?}{uuid} already exists and is {owner}; refusing to adopt it: {rule}. \
+         Rename the object or remove the existing one"
+    )
 }
 
 impl AviError {
     /// The HTTP status, when the controller answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Status { status, .. } | Self::Login { status, .. } => Some(*status),
+            Self::Status { status, .. }
+            | Self::Login { status, .. }
+            | Self::RetryAfterTooLong { status, .. } => Some(*status),
+            Self::Conflict { .. } => Some(409),
             _ => None,
         }
     }
@@ -64,7 +135,9 @@ impl AviError {
     /// The controller's error message, when it answered.
     pub fn message(&self) -> Option<&str> {
         match self {
-            Self::Status { message, .. } | Self::Login { message, .. } => Some(message),
+            Self::Status { message, .. }
+            | Self::Login { message, .. }
+            | Self::RetryAfterTooLong { message, .. } => Some(message),
             _ => None,
         }
     }
@@ -73,8 +146,15 @@ impl AviError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Status { retry_after, .. } => *retry_after,
+            Self::RetryAfterTooLong { retry_after, .. } => Some(*retry_after),
+            Self::OutcomeUnknown { source, .. } => source.retry_after(),
             _ => None,
         }
+    }
+
+    /// True when the outcome of a POST/PATCH is unknown (see [`AviError::OutcomeUnknown`]).
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Self::OutcomeUnknown { .. })
     }
 
     /// True for 404 (object or endpoint not found).
@@ -92,7 +172,9 @@ impl AviError {
     /// for temporary conditions (IPAM exhausted, VRF not yet there, upgrade in progress).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Transport { .. } => true,
+            Self::Transport { .. }
+            | Self::RetryAfterTooLong { .. }
+            | Self::OutcomeUnknown { .. } => true,
             Self::Status {
                 status, message, ..
             } => classify_transient(*status, message),
@@ -100,8 +182,10 @@ impl AviError {
         }
     }
 
-    /// Whether the client retries this error by itself (backoff): transport, 408, 429 and 5xx. Other
-    /// transient errors (412, IPAM exhaustion, …) need the caller to re-read or wait for a change.
+    /// Whether the client retries this error by itself (backoff): transport, 408, 429 and 5xx (for POST and
+    /// PATCH only when the write is known not to have happened). Other transient errors (412, IPAM
+    /// exhaustion, a `Retry-After` over the cap, an unknown write outcome, …) need the caller to re-read,
+    /// requeue or wait for a change.
     pub fn is_retryable_by_client(&self) -> bool {
         match self {
             Self::Transport { .. } => true,

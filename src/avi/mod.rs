@@ -3,6 +3,7 @@
 pub mod client;
 pub mod error;
 pub mod models;
+pub mod redact;
 pub mod refs;
 pub mod tls;
 

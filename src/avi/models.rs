@@ -16,12 +16,18 @@ pub trait AviObject: Serialize + DeserializeOwned + Clone + Send + Sync + 'stati
     const MODEL: &'static str;
     fn name(&self) -> &str;
     fn uuid(&self) -> Option<&str>;
+    /// `created_by`: who created the object (AKO: `ako-<clusterName>`).
+    fn created_by(&self) -> Option<&str>;
 }
 
 macro_rules! avi_object {
     ($(#[$meta:meta])* $ty:ident, $obj_type:literal, $model:literal { $($(#[$fmeta:meta])* pub $field:ident : $fty:ty,)* }) => {
+        avi_object!(@derive [Debug] $(#[$meta])* $ty, $obj_type, $model { $($(#[$fmeta])* pub $field : $fty,)* });
+    };
+    // `@derive []`: the type implements `Debug` by hand (to redact secrets).
+    (@derive [$($derive:ident),*] $(#[$meta:meta])* $ty:ident, $obj_type:literal, $model:literal { $($(#[$fmeta:meta])* pub $field:ident : $fty:ty,)* }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[derive($($derive,)* Clone, Default, PartialEq, Serialize, Deserialize)]
         pub struct $ty {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub url: Option<String>,
@@ -49,6 +55,9 @@ macro_rules! avi_object {
             }
             fn uuid(&self) -> Option<&str> {
                 self.uuid.as_deref()
+            }
+            fn created_by(&self) -> Option<&str> {
+                self.created_by.as_deref()
             }
         }
     };
@@ -332,8 +341,9 @@ avi_object!(
     }
 );
 
-avi_object!(
-    /// `/api/sslkeyandcertificate`. `key` is write-only: the controller returns `<sensitive>`.
+avi_object!(@derive []
+    /// `/api/sslkeyandcertificate`. `key` is write-only: the controller returns `<sensitive>`. `Debug`
+    /// redacts the key and any secret among the unknown fields (e.g. `key_passphrase`).
     SslKeyAndCertificate, "sslkeyandcertificate", "SSLKeyAndCertificate" {
         #[serde(rename = "type")]
         pub cert_type: String,
@@ -407,6 +417,29 @@ avi_object!(
         pub static_routes: Vec<Value>,
     }
 );
+
+impl std::fmt::Debug for SslKeyAndCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use super::redact;
+        f.debug_struct("SslKeyAndCertificate")
+            .field("url", &self.url)
+            .field("uuid", &self.uuid)
+            .field("name", &self.name)
+            .field("tenant_ref", &self.tenant_ref)
+            .field("last_modified", &self.last_modified)
+            .field("created_by", &self.created_by)
+            .field("description", &self.description)
+            .field("cert_type", &self.cert_type)
+            .field("key", &redact::Opt(&self.key))
+            .field("certificate", &self.certificate)
+            .field("ca_certs", &self.ca_certs)
+            .field("status", &self.status)
+            .field("format", &self.format)
+            .field("markers", &self.markers)
+            .field("extra", &redact::Fields(&self.extra))
+            .finish()
+    }
+}
 
 /// `GET /api/ipamdnsproviderprofiledomainlist?cloud_uuid=…`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
