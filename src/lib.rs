@@ -11,7 +11,9 @@
 //!
 //! - [`core`]: pure logic, no tokio, kube client or reqwest: configuration, host rules, the one conversion
 //!   (intent), the ownership rule, the index snapshot, the admission decision.
-//! - [`k8s`]: Kubernetes I/O: reflectors feeding the index.
+//! - [`k8s`]: Kubernetes I/O: watches feeding the index and the reconciler's view; status and Events.
+//! - [`reconcile`]: the operator: observe -> translate -> plan -> apply -> report, with full syncs that repair
+//!   drift.
 //! - [`webhook`]: the HTTPS admission server, its review reader, audit log and metrics.
 //! - [`avi`]: the Avi Controller REST client and its models. [`emulator`]: the embedded Avi controller emulator.
 //! - [`tools`]: the offline `ako check`. [`certs`]: CA and serving certificates, TLS config and reload.
@@ -28,6 +30,7 @@ pub mod certs;
 pub mod core;
 pub mod emulator;
 pub mod k8s;
+pub mod reconcile;
 pub mod telemetry;
 pub mod tools;
 pub mod webhook;

@@ -1,3 +1,7 @@
-//! Kubernetes I/O: the watches that feed the pure core (and, with the reconciler, status and Events).
+//! Kubernetes I/O: the watches that feed the admission index ([`watch`]) and the reconciler's view ([`observe`]),
+//! and what the reconciler writes back: status and Events ([`report`]).
 
+pub mod lease;
+pub mod observe;
+pub mod report;
 pub mod watch;

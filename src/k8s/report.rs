@@ -1,0 +1,142 @@
+//! Report: what the reconciler tells Kubernetes. `status.loadBalancer.ingress` of Services (kubectl's
+//! EXTERNAL-IP) and Events on the objects (kubectl describe): Normal when a virtual service is programmed, Warning
+//! for everything that cannot be, in words a user can act on. kube's event recorder aggregates repeats into a
+//! series, so a failure retried every few seconds does not flood.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, ObjectReference, Service};
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Api, Client};
+use serde_json::json;
+
+use crate::core::index::ObjKey;
+
+/// One Event about a Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub warning: bool,
+    /// PascalCase reason, e.g. `Synced`, `InvalidHost`, `AviError`.
+    pub reason: String,
+    pub message: String,
+}
+
+impl Notice {
+    pub fn normal(reason: &str, message: impl Into<String>) -> Self {
+        Self {
+            warning: false,
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+    pub fn warning(reason: &str, message: impl Into<String>) -> Self {
+        Self {
+            warning: true,
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+}
+
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where status and Events go: the API server, or a recorder in tests.
+pub trait Sink: Send + Sync + 'static {
+    /// Sets (or, with an empty list, removes) `status.loadBalancer.ingress` of a Service.
+    fn service_status<'a>(
+        &'a self,
+        key: &'a ObjKey,
+        ingress: &'a [LoadBalancerIngress],
+    ) -> BoxFut<'a, Result<(), String>>;
+    /// Records an Event on a Service.
+    fn service_event<'a>(
+        &'a self,
+        key: &'a ObjKey,
+        uid: Option<&'a str>,
+        notice: &'a Notice,
+    ) -> BoxFut<'a, ()>;
+}
+
+/// The API server.
+pub struct KubeSink {
+    client: Client,
+    recorder: Recorder,
+}
+
+impl KubeSink {
+    pub fn new(client: Client, instance: Option<String>) -> Self {
+        let reporter = Reporter {
+            controller: "ako".into(),
+            instance,
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+        }
+    }
+}
+
+impl Sink for KubeSink {
+    fn service_status<'a>(
+        &'a self,
+        key: &'a ObjKey,
+        ingress: &'a [LoadBalancerIngress],
+    ) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(async move {
+            let api: Api<Service> = Api::namespaced(self.client.clone(), &key.namespace);
+            // A merge patch: null removes the list when the Service leaves ako.
+            let value = if ingress.is_empty() {
+                json!(null)
+            } else {
+                json!(ingress)
+            };
+            let patch = json!({"status": {"loadBalancer": {"ingress": value}}});
+            api.patch_status(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn service_event<'a>(
+        &'a self,
+        key: &'a ObjKey,
+        uid: Option<&'a str>,
+        notice: &'a Notice,
+    ) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            let reference = ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Service".into()),
+                namespace: Some(key.namespace.clone()),
+                name: Some(key.name.clone()),
+                uid: uid.map(String::from),
+                ..ObjectReference::default()
+            };
+            let mut note = notice.message.clone();
+            if note.len() > 1000 {
+                let mut cut = 1000;
+                while !note.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                note.truncate(cut);
+            }
+            let event = Event {
+                type_: if notice.warning {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
+                reason: notice.reason.clone(),
+                note: Some(note),
+                action: "Reconcile".into(),
+                secondary: None,
+            };
+            if let Err(error) = self.recorder.publish(&event, &reference).await {
+                tracing::warn!(service = %key, %error, reason = %notice.reason, "could not record an Event");
+            }
+        })
+    }
+}

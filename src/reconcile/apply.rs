@@ -1,0 +1,195 @@
+//! Apply: the only step that writes to the controller. Each [`Step`] of a plan becomes one REST call through the
+//! Avi client (which owns sessions, retries of idempotent calls, 429 handling and safe adoption on 409), and what
+//! the controller answered becomes the new cached state of the object.
+//!
+//! Objects travel as JSON (the plan's bodies) in thin typed envelopes, one per object type, so nothing the
+//! controller or another tool set on an object is lost on the way through a typed model.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::avi::models::AviObject;
+use crate::avi::{AviApi, AviError, ListQuery};
+use crate::core::plan::{Existing, Kind, Step};
+
+macro_rules! json_object {
+    ($ty:ident, $obj_type:literal, $model:literal) => {
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[serde(transparent)]
+        struct $ty(Map<String, Value>);
+
+        impl AviObject for $ty {
+            const OBJ_TYPE: &'static str = $obj_type;
+            const MODEL: &'static str = $model;
+            fn name(&self) -> &str {
+                self.0
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            }
+            fn uuid(&self) -> Option<&str> {
+                self.0.get("uuid").and_then(Value::as_str)
+            }
+            fn created_by(&self) -> Option<&str> {
+                self.0.get("created_by").and_then(Value::as_str)
+            }
+        }
+
+        impl From<$ty> for Map<String, Value> {
+            fn from(o: $ty) -> Self {
+                o.0
+            }
+        }
+    };
+}
+
+json_object!(VsVipJson, "vsvip", "VsVip");
+json_object!(SslJson, "sslkeyandcertificate", "SSLKeyAndCertificate");
+json_object!(PoolJson, "pool", "Pool");
+json_object!(PoolGroupJson, "poolgroup", "PoolGroup");
+json_object!(L4PolicySetJson, "l4policyset", "L4PolicySet");
+json_object!(HttpPolicySetJson, "httppolicyset", "HTTPPolicySet");
+json_object!(VirtualServiceJson, "virtualservice", "VirtualService");
+
+/// What a write did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// The object as the controller now holds it.
+    Stored(Existing),
+    /// Deleted (or already gone).
+    Deleted,
+}
+
+/// The kind of a virtual service read from the controller: an SNI child or any other.
+pub fn vs_kind(body: &Map<String, Value>) -> Kind {
+    match body.get("type").and_then(Value::as_str) {
+        Some("VS_TYPE_VH_CHILD") => Kind::VirtualServiceChild,
+        _ => Kind::VirtualService,
+    }
+}
+
+/// Builds the cached form of an object read from the controller.
+pub fn existing(kind: Kind, body: Map<String, Value>) -> Option<Existing> {
+    let uuid = body.get("uuid").and_then(Value::as_str)?.to_string();
+    let name = body.get("name").and_then(Value::as_str)?.to_string();
+    let created_by = body
+        .get("created_by")
+        .and_then(Value::as_str)
+        .map(String::from);
+    let kind = if kind.obj_type() == "virtualservice" {
+        vs_kind(&body)
+    } else {
+        kind
+    };
+    Some(Existing {
+        kind,
+        uuid,
+        name,
+        created_by,
+        body,
+    })
+}
+
+async fn write<A: AviApi, T: AviObject + Into<Map<String, Value>>>(
+    avi: &A,
+    step: &Step,
+    wrap: fn(Map<String, Value>) -> T,
+) -> Result<Applied, AviError> {
+    match step {
+        Step::Create { kind, body, .. } => {
+            let created = avi.create(&wrap(body.clone())).await?;
+            stored(*kind, created.object.into())
+        }
+        Step::Update { kind, body, .. } => {
+            let updated = avi.update(&wrap(body.clone())).await?;
+            stored(*kind, updated.into())
+        }
+        Step::Delete { uuid, .. } => {
+            avi.delete::<T>(uuid).await?;
+            Ok(Applied::Deleted)
+        }
+        Step::Conflict { .. } => Ok(Applied::Deleted),
+    }
+}
+
+fn stored(kind: Kind, body: Map<String, Value>) -> Result<Applied, AviError> {
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    existing(kind, body)
+        .map(Applied::Stored)
+        .ok_or(AviError::MissingUuid {
+            obj_type: kind.obj_type(),
+            name,
+        })
+}
+
+/// Executes one step.
+pub async fn execute<A: AviApi>(avi: &A, step: &Step) -> Result<Applied, AviError> {
+    match step.kind() {
+        Kind::VsVip => write(avi, step, VsVipJson).await,
+        Kind::SslKeyAndCertificate => write(avi, step, SslJson).await,
+        Kind::Pool => write(avi, step, PoolJson).await,
+        Kind::PoolGroup => write(avi, step, PoolGroupJson).await,
+        Kind::L4PolicySet => write(avi, step, L4PolicySetJson).await,
+        Kind::HttpPolicySet => write(avi, step, HttpPolicySetJson).await,
+        Kind::VirtualService | Kind::VirtualServiceChild => {
+            write(avi, step, VirtualServiceJson).await
+        }
+    }
+}
+
+async fn list_kind<A: AviApi, T: AviObject + Into<Map<String, Value>>>(
+    avi: &A,
+    kind: Kind,
+    owner: &str,
+) -> Result<Vec<Existing>, AviError> {
+    let query = ListQuery {
+        created_by: Some(owner.to_string()),
+        include_name: true,
+        ..ListQuery::default()
+    };
+    let objects: Vec<T> = avi.list(&query).await?;
+    Ok(objects
+        .into_iter()
+        .filter_map(|o| existing(kind, o.into()))
+        .collect())
+}
+
+/// Reads every object `owner` created, of every type ako writes (all pages). An error means the observation is
+/// incomplete, and the caller must not delete anything on its basis.
+pub async fn list_owned<A: AviApi>(avi: &A, owner: &str) -> Result<Vec<Existing>, AviError> {
+    let mut out = Vec::new();
+    out.extend(list_kind::<A, VsVipJson>(avi, Kind::VsVip, owner).await?);
+    out.extend(list_kind::<A, SslJson>(avi, Kind::SslKeyAndCertificate, owner).await?);
+    out.extend(list_kind::<A, PoolJson>(avi, Kind::Pool, owner).await?);
+    out.extend(list_kind::<A, PoolGroupJson>(avi, Kind::PoolGroup, owner).await?);
+    out.extend(list_kind::<A, L4PolicySetJson>(avi, Kind::L4PolicySet, owner).await?);
+    out.extend(list_kind::<A, HttpPolicySetJson>(avi, Kind::HttpPolicySet, owner).await?);
+    out.extend(list_kind::<A, VirtualServiceJson>(avi, Kind::VirtualService, owner).await?);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cached_form_reads_identity_and_child_kind() {
+        let body = json!({"uuid": "virtualservice-1", "name": "c--host", "type": "VS_TYPE_VH_CHILD", "created_by": "ako-c"});
+        let e = existing(
+            Kind::VirtualService,
+            body.as_object().cloned().unwrap_or_default(),
+        )
+        .expect("existing");
+        assert_eq!(e.kind, Kind::VirtualServiceChild);
+        assert_eq!(e.created_by.as_deref(), Some("ako-c"));
+        assert!(
+            existing(Kind::Pool, Map::new()).is_none(),
+            "an answer without uuid is not an object"
+        );
+    }
+}

@@ -1,0 +1,778 @@
+//! The reconciler: observe -> translate -> plan -> apply -> report.
+//!
+//! ```text
+//!  k8s::observe (watches) ──changes──► worker ──► core::l4::translate ──► core::plan::plan ──► apply (Avi client)
+//!                                        ▲                                                     │
+//!                                        └──── retry with backoff / full sync ◄── k8s::report ◄┘ (status, Events)
+//! ```
+//!
+//! - One worker owns the state: the cache of ako's Avi objects, and which objects each *group* (one Service, or
+//!   the Services sharing a VIP) produced last time. A change re-translates only the groups it touches, so one
+//!   edit costs the same with 10 or 5,000 Services; groups are applied concurrently, the steps of one group in
+//!   plan order.
+//! - A full sync (at start, on becoming leader, and every `fullSyncFrequency`) re-reads every owned object from
+//!   the controller, re-plans every group and deletes orphans: this is what repairs drift without a restart.
+//! - Deletions need certainty: the Kubernetes view must have been listed completely and the controller's objects
+//!   read completely. A failed list or watch stops deletions until both are known again.
+//! - A group that fails is retried with exponential backoff; the others go on.
+
+pub mod apply;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
+use tokio::sync::{mpsc, watch};
+
+use crate::avi::{AviApi, AviError};
+use crate::core::config::Config;
+use crate::core::index::ObjKey;
+use crate::core::intent::{self, Severity};
+use crate::core::l4::{self, L4Desired, Placement, ServiceInput, ServiceOutcome};
+use crate::core::plan::{self, Desired, Existing, Kind, Observed, Step};
+use crate::k8s::observe::{Change, View};
+use crate::k8s::report::{Notice, Sink};
+
+use apply::Applied;
+
+/// How the reconciler runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub placement: Placement,
+    /// `fullSyncFrequency`; `None` disables the periodic full sync (the one at start always runs).
+    pub full_sync: Option<Duration>,
+    /// Groups applied at the same time.
+    pub concurrency: usize,
+    /// First and longest delay before a failed group is tried again.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+impl Settings {
+    pub fn new(placement: Placement) -> Self {
+        Self {
+            placement,
+            full_sync: Some(Duration::from_secs(1800)),
+            concurrency: 16,
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A Service, or the Services of one namespace sharing a VIP under one key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupId {
+    pub namespace: String,
+    /// The Service name, or the shared-VIP key.
+    pub base: String,
+    pub shared: bool,
+}
+
+type ObjId = (&'static str, String);
+
+fn obj_id(kind: Kind, name: &str) -> ObjId {
+    (kind.obj_type(), name.to_string())
+}
+
+/// Counters the reconciler keeps (also the benchmarks' and tests' evidence).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub passes: u64,
+    pub full_syncs: u64,
+    pub creates: u64,
+    pub updates: u64,
+    pub deletes: u64,
+    pub failures: u64,
+    pub status_patches: u64,
+}
+
+/// What the worker publishes after each pass.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub stats: Stats,
+    /// Whether the last full sync read the controller completely and the view was synced.
+    pub converged_once: bool,
+    /// Groups waiting for a retry.
+    pub retrying: usize,
+}
+
+#[derive(Default)]
+struct State {
+    cache: HashMap<ObjId, Existing>,
+    /// Whether `cache` holds every owned object (the last full read succeeded).
+    cache_complete: bool,
+    members: HashMap<GroupId, BTreeSet<ObjKey>>,
+    group_of: HashMap<ObjKey, GroupId>,
+    /// Objects each group wanted at its last pass (kept while a pass fails, so a later one still cleans up).
+    produced: HashMap<GroupId, HashSet<ObjId>>,
+    retry: HashMap<GroupId, (u32, Instant)>,
+    /// Problems last reported per Service, so an unchanged problem is not re-announced at every pass.
+    reported: HashMap<ObjKey, Vec<String>>,
+    /// Services whose status ako wrote.
+    status_written: HashSet<ObjKey>,
+    stats: Stats,
+}
+
+/// The reconciler.
+pub struct Reconciler<A> {
+    avi: A,
+    view: Arc<View>,
+    cfg: Arc<Config>,
+    settings: Settings,
+    sink: Arc<dyn Sink>,
+    owner: String,
+}
+
+/// The group a Service belongs to, if it is a LoadBalancer Service of ako.
+fn group_of(svc: &Service, cfg: &Config) -> Option<GroupId> {
+    if !intent::service_is_ours(svc, cfg) {
+        return None;
+    }
+    let key = ObjKey::of(&svc.metadata);
+    let shared = svc
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::core::config::SHARED_VIP_ANNOTATION))
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty());
+    Some(match shared {
+        Some(k) => GroupId {
+            namespace: key.namespace,
+            base: k.to_string(),
+            shared: true,
+        },
+        None => GroupId {
+            namespace: key.namespace,
+            base: key.name,
+            shared: false,
+        },
+    })
+}
+
+/// The result of applying one group's plan.
+struct GroupResult {
+    group: GroupId,
+    applied: Vec<(Step, Applied)>,
+    error: Option<(Step, AviError)>,
+}
+
+impl<A: AviApi + Clone + 'static> Reconciler<A> {
+    pub fn new(
+        avi: A,
+        view: Arc<View>,
+        cfg: Arc<Config>,
+        settings: Settings,
+        sink: Arc<dyn Sink>,
+    ) -> Self {
+        let owner = settings.placement.owner();
+        Self {
+            avi,
+            view,
+            cfg,
+            settings,
+            sink,
+            owner,
+        }
+    }
+
+    /// Runs until `changes` closes. Writes only while `leader` is true; on becoming leader, a full sync.
+    pub async fn run(
+        self,
+        mut changes: mpsc::UnboundedReceiver<Change>,
+        mut leader: watch::Receiver<bool>,
+        progress: watch::Sender<Progress>,
+    ) {
+        let mut state = State::default();
+        let mut dirty: HashSet<ObjKey> = HashSet::new();
+        let mut nodes_changed = false;
+        let mut need_full = true;
+        let mut next_full: Option<Instant> = None;
+        loop {
+            // Wait for the view, leadership, a change, a retry or the next full sync.
+            let is_leader = *leader.borrow();
+            if is_leader && self.view.synced() && need_full {
+                self.full_sync(&mut state).await;
+                need_full = false;
+                dirty.clear();
+                nodes_changed = false;
+                next_full = self.settings.full_sync.map(|d| Instant::now() + d);
+                let _ = progress.send(self.progress(&state, true));
+                continue;
+            }
+            if is_leader && self.view.synced() && (!dirty.is_empty() || nodes_changed) {
+                let keys: Vec<ObjKey> = dirty.drain().collect();
+                let mut groups = self.regroup(&mut state, &keys);
+                if std::mem::take(&mut nodes_changed)
+                    && matches!(
+                        self.settings.placement.member_mode,
+                        l4::MemberMode::NodePort { .. }
+                    )
+                {
+                    groups.extend(state.members.keys().cloned());
+                }
+                self.pass(&mut state, groups).await;
+                let _ = progress.send(self.progress(&state, !need_full));
+                continue;
+            }
+            let now = Instant::now();
+            let due: Vec<GroupId> = state
+                .retry
+                .iter()
+                .filter(|(_, (_, at))| *at <= now)
+                .map(|(g, _)| g.clone())
+                .collect();
+            if is_leader && self.view.synced() && !due.is_empty() {
+                self.pass(&mut state, due.into_iter().collect()).await;
+                let _ = progress.send(self.progress(&state, !need_full));
+                continue;
+            }
+            let wake = state
+                .retry
+                .values()
+                .map(|(_, at)| *at)
+                .chain(next_full)
+                .min();
+            let sleep = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                change = changes.recv() => match change {
+                    Some(Change::Services(keys)) => dirty.extend(keys),
+                    Some(Change::Nodes) => nodes_changed = true,
+                    Some(Change::Resync) => need_full = true,
+                    None => return,
+                },
+                res = leader.changed() => {
+                    if res.is_err() {
+                        return;
+                    }
+                    if *leader.borrow() {
+                        tracing::info!("leading: full sync");
+                        need_full = true;
+                    } else {
+                        tracing::info!("no longer leading: writes stop");
+                    }
+                }
+                () = sleep => {
+                    if next_full.is_some_and(|at| at <= Instant::now()) {
+                        need_full = true;
+                    }
+                }
+            }
+            // Drain what else is queued, so a burst becomes one pass.
+            while let Ok(change) = changes.try_recv() {
+                match change {
+                    Change::Services(keys) => dirty.extend(keys),
+                    Change::Nodes => nodes_changed = true,
+                    Change::Resync => need_full = true,
+                }
+            }
+        }
+    }
+
+    fn progress(&self, state: &State, converged: bool) -> Progress {
+        Progress {
+            stats: state.stats.clone(),
+            converged_once: converged,
+            retrying: state.retry.len(),
+        }
+    }
+
+    /// Moves changed Services between groups; returns every group touched.
+    fn regroup(&self, state: &mut State, keys: &[ObjKey]) -> BTreeSet<GroupId> {
+        let mut touched = BTreeSet::new();
+        for key in keys {
+            let new = self.view.service(key).and_then(|s| group_of(&s, &self.cfg));
+            let old = state.group_of.get(key).cloned();
+            if let Some(o) = &old
+                && Some(o) != new.as_ref()
+            {
+                if let Some(m) = state.members.get_mut(o) {
+                    m.remove(key);
+                }
+                state.group_of.remove(key);
+            }
+            if let Some(n) = &new {
+                state
+                    .members
+                    .entry(n.clone())
+                    .or_default()
+                    .insert(key.clone());
+                state.group_of.insert(key.clone(), n.clone());
+                touched.insert(n.clone());
+            } else if state.status_written.contains(key) || old.is_some() {
+                // Left ako (or deleted): its status goes with it.
+                touched.extend(old.clone());
+            }
+            touched.extend(old);
+            if new.is_none() {
+                state.reported.remove(key);
+            }
+        }
+        touched
+    }
+
+    /// Reads every owned object from the controller, re-plans every group and deletes orphans.
+    async fn full_sync(&self, state: &mut State) {
+        state.stats.full_syncs += 1;
+        let started = Instant::now();
+        match apply::list_owned(&self.avi, &self.owner).await {
+            Ok(objects) => {
+                state.cache = objects
+                    .into_iter()
+                    .map(|e| ((e.kind.obj_type(), e.name.clone()), e))
+                    .collect();
+                state.cache_complete = true;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not read ako's objects from the controller; nothing will be deleted until they can be read");
+                state.cache_complete = false;
+            }
+        }
+        // Rebuild the groups from the whole view.
+        state.members.clear();
+        state.group_of.clear();
+        for svc in self.view.services() {
+            if let Some(g) = group_of(&svc, &self.cfg) {
+                let key = ObjKey::of(&svc.metadata);
+                state
+                    .members
+                    .entry(g.clone())
+                    .or_default()
+                    .insert(key.clone());
+                state.group_of.insert(key, g);
+            }
+        }
+        let mut groups: BTreeSet<GroupId> = state.members.keys().cloned().collect();
+        groups.extend(state.produced.keys().cloned());
+        groups.extend(
+            state
+                .status_written
+                .iter()
+                .filter_map(|k| state.group_of.get(k).cloned()),
+        );
+        state.retry.clear();
+        self.pass(state, groups).await;
+
+        // Orphans: owned objects no group wants.
+        if state.cache_complete && self.view.synced() {
+            let wanted: HashSet<&ObjId> = state.produced.values().flatten().collect();
+            let orphans: Vec<Existing> = state
+                .cache
+                .iter()
+                .filter(|(id, _)| !wanted.contains(id))
+                .map(|(_, e)| e.clone())
+                .collect();
+            if !orphans.is_empty() {
+                tracing::info!(
+                    objects = orphans.len(),
+                    "deleting objects no Service wants any more"
+                );
+                let steps = plan::plan(
+                    &[],
+                    &Observed {
+                        objects: orphans,
+                        complete: true,
+                    },
+                    &self.owner,
+                );
+                for step in steps {
+                    match apply::execute(&self.avi, &step).await {
+                        Ok(_) => {
+                            state.stats.deletes += 1;
+                            state.cache.remove(&obj_id(step.kind(), step.name()));
+                        }
+                        Err(error) => {
+                            state.stats.failures += 1;
+                            tracing::warn!(kind = step.kind().obj_type(), name = step.name(), %error, "orphan not deleted; the next full sync tries again");
+                        }
+                    }
+                }
+            }
+        }
+        tracing::info!(
+            groups = state.members.len(),
+            objects = state.cache.len(),
+            complete = state.cache_complete,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "full sync done"
+        );
+    }
+
+    /// Translates, plans, applies and reports the given groups.
+    async fn pass(&self, state: &mut State, groups: BTreeSet<GroupId>) {
+        if groups.is_empty() {
+            return;
+        }
+        state.stats.passes += 1;
+        let nodes = self.view.nodes();
+        let can_delete = state.cache_complete && self.view.synced();
+        let mut work: Vec<(GroupId, Vec<Step>, L4Desired)> = Vec::new();
+        for g in groups {
+            state.retry.remove(&g);
+            let members: Vec<Arc<Service>> = state
+                .members
+                .get(&g)
+                .into_iter()
+                .flatten()
+                .filter_map(|k| self.view.service(k))
+                .collect();
+            let endpoints: Vec<Vec<l4::EndpointGroup>> = members
+                .iter()
+                .map(|s| self.view.endpoints(&ObjKey::of(&s.metadata)))
+                .collect();
+            let inputs: Vec<ServiceInput<'_>> = members
+                .iter()
+                .zip(&endpoints)
+                .map(|(s, e)| ServiceInput {
+                    service: s,
+                    endpoints: e,
+                })
+                .collect();
+            let desired = l4::translate(&inputs, &nodes, &self.cfg, &self.settings.placement);
+            let mut ids: HashSet<ObjId> = state.produced.get(&g).cloned().unwrap_or_default();
+            ids.extend(desired.objects.iter().map(|d| obj_id(d.kind, &d.name)));
+            let observed = Observed {
+                objects: ids
+                    .iter()
+                    .filter_map(|id| state.cache.get(id).cloned())
+                    .collect(),
+                complete: can_delete,
+            };
+            let steps = plan::plan(&desired.objects, &observed, &self.owner);
+            let wanted: HashSet<ObjId> = desired
+                .objects
+                .iter()
+                .map(|d| obj_id(d.kind, &d.name))
+                .collect();
+            // Keep what is still to delete in `produced`, so a failed pass cleans up later.
+            let mut keep = wanted;
+            keep.extend(ids.into_iter().filter(|id| state.cache.contains_key(id)));
+            state.produced.insert(g.clone(), keep);
+            work.push((g, steps, desired));
+        }
+
+        // Apply: groups concurrently, the steps of a group in order, stopping at its first failure.
+        let futures: Vec<_> = work
+            .iter()
+            .map(|(g, steps, _)| apply_group(self.avi.clone(), g.clone(), steps.clone()))
+            .collect();
+        let results: Vec<GroupResult> = futures::stream::iter(futures)
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+
+        let mut results: HashMap<GroupId, GroupResult> =
+            results.into_iter().map(|r| (r.group.clone(), r)).collect();
+        for (g, steps, desired) in work {
+            let result = results.remove(&g);
+            let mut notices: Vec<Notice> = Vec::new();
+            let mut vs_written = None;
+            if let Some(r) = &result {
+                for (step, a) in &r.applied {
+                    let id = obj_id(step.kind(), step.name());
+                    match (step, a) {
+                        (Step::Create { .. }, Applied::Stored(e)) => {
+                            state.stats.creates += 1;
+                            state.cache.insert(id, e.clone());
+                        }
+                        (Step::Update { .. }, Applied::Stored(e)) => {
+                            state.stats.updates += 1;
+                            state.cache.insert(id, e.clone());
+                        }
+                        _ => {
+                            state.stats.deletes += 1;
+                            state.cache.remove(&id);
+                        }
+                    }
+                    if step.kind() == Kind::VirtualService && !matches!(step, Step::Delete { .. }) {
+                        vs_written =
+                            Some((step.name().to_string(), matches!(step, Step::Create { .. })));
+                    }
+                }
+                if let Some((step, error)) = &r.error {
+                    state.stats.failures += 1;
+                    let attempts = state.retry.get(&g).map_or(0, |(n, _)| *n) + 1;
+                    let delay = error.retry_after().unwrap_or_else(|| {
+                        backoff(self.settings.retry_base, self.settings.retry_max, attempts)
+                    });
+                    state
+                        .retry
+                        .insert(g.clone(), (attempts, Instant::now() + delay));
+                    if let AviError::Conflict { uuid, owner, .. } = error {
+                        // Remember the stranger's object so the next plans report it without writing.
+                        state.cache.insert(
+                            obj_id(step.kind(), step.name()),
+                            Existing {
+                                kind: step.kind(),
+                                uuid: uuid.clone().unwrap_or_default(),
+                                name: step.name().to_string(),
+                                created_by: owner.clone(),
+                                body: Default::default(),
+                            },
+                        );
+                    }
+                    tracing::warn!(group = ?g, kind = step.kind().obj_type(), name = step.name(), %error, retry_in_ms = delay.as_millis() as u64, "Avi write failed; retrying");
+                    notices.push(Notice::warning(
+                        "AviError",
+                        format!(
+                            "{} {}: {error}; retrying in {}s",
+                            step.kind().obj_type(),
+                            step.name(),
+                            delay.as_secs().max(1)
+                        ),
+                    ));
+                }
+            }
+            for step in &steps {
+                if let Step::Conflict { kind, name, owner } = step {
+                    notices.push(Notice::warning(
+                        "NameConflict",
+                        format!(
+                            "{} {name} already exists on the controller and was not created by ako ({}); ako does not overwrite it: rename or delete it there",
+                            kind.obj_type(),
+                            owner.as_deref().map_or("created_by unset".to_string(), |o| format!("created_by {o}"))
+                        ),
+                    ));
+                }
+            }
+            self.report(state, &g, &desired, &notices, vs_written).await;
+        }
+    }
+
+    /// Status and Events for the Services of one group.
+    async fn report(
+        &self,
+        state: &mut State,
+        g: &GroupId,
+        desired: &L4Desired,
+        group_notices: &[Notice],
+        vs_written: Option<(String, bool)>,
+    ) {
+        let mut outcomes: Vec<&ServiceOutcome> = desired.outcomes.iter().collect();
+        // Members that left the group (or ako) while it had status: cleared.
+        let in_outcomes: HashSet<&ObjKey> = outcomes.iter().map(|o| &o.key).collect();
+        let gone: Vec<ObjKey> = state
+            .status_written
+            .iter()
+            .filter(|k| !in_outcomes.contains(k) && !state.group_of.contains_key(*k))
+            .cloned()
+            .collect();
+        let placeholder: Vec<ServiceOutcome> = gone
+            .iter()
+            .map(|k| ServiceOutcome {
+                key: k.clone(),
+                vs_name: None,
+                fqdns: vec![],
+                problems: vec![],
+            })
+            .collect();
+        outcomes.extend(placeholder.iter());
+
+        for o in outcomes {
+            let svc = self.view.service(&o.key);
+            let vips: Vec<IpAddr> = o
+                .vs_name
+                .as_ref()
+                .and_then(|n| state.cache.get(&(Kind::VsVip.obj_type(), n.clone())))
+                .filter(|e| e.created_by.as_deref() == Some(self.owner.as_str()))
+                .map(|e| l4::vips_of(&e.body))
+                .unwrap_or_default();
+            let want = l4::load_balancer_ingress(o, &vips);
+            if let Some(s) = &svc {
+                let have: Vec<LoadBalancerIngress> = s
+                    .status
+                    .as_ref()
+                    .and_then(|st| st.load_balancer.as_ref())
+                    .and_then(|lb| lb.ingress.clone())
+                    .unwrap_or_default();
+                let ours_or_written = state.status_written.contains(&o.key) || o.vs_name.is_some();
+                if ours_or_written && !same_status(&have, &want) {
+                    match self.sink.service_status(&o.key, &want).await {
+                        Ok(()) => {
+                            state.stats.status_patches += 1;
+                            if want.is_empty() {
+                                state.status_written.remove(&o.key);
+                            } else {
+                                state.status_written.insert(o.key.clone());
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(service = %o.key, %error, "status not written; retried at the next pass");
+                            state
+                                .retry
+                                .entry(g.clone())
+                                .or_insert((1, Instant::now() + self.settings.retry_base));
+                        }
+                    }
+                } else if !want.is_empty() {
+                    state.status_written.insert(o.key.clone());
+                }
+            } else {
+                state.status_written.remove(&o.key);
+            }
+            let Some(s) = svc else { continue };
+            let uid = s.metadata.uid.as_deref();
+            // Problems: announced when they change.
+            let texts: Vec<String> = o.problems.iter().map(|p| p.message.clone()).collect();
+            if state.reported.get(&o.key) != Some(&texts) {
+                for p in &o.problems {
+                    let reason = if p.severity == Severity::Deny {
+                        "InvalidService"
+                    } else {
+                        "ServiceWarning"
+                    };
+                    let field = if p.field.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", p.field)
+                    };
+                    self.sink
+                        .service_event(
+                            &o.key,
+                            uid,
+                            &Notice::warning(reason, format!("{}{field}", p.message)),
+                        )
+                        .await;
+                }
+                state.reported.insert(o.key.clone(), texts);
+            }
+            for n in group_notices {
+                self.sink.service_event(&o.key, uid, n).await;
+            }
+            if let (Some((vs, created)), Some(_)) = (&vs_written, &o.vs_name) {
+                let vip = vips
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let verb = if *created { "created" } else { "updated" };
+                self.sink
+                    .service_event(
+                        &o.key,
+                        uid,
+                        &Notice::normal(
+                            "Synced",
+                            format!(
+                                "virtual service {vs} {verb} on the Avi controller (VIP {vip})"
+                            ),
+                        ),
+                    )
+                    .await;
+            }
+        }
+    }
+}
+
+/// Applies the steps of one group in order, stopping at the first failure.
+async fn apply_group<A: AviApi>(avi: A, group: GroupId, steps: Vec<Step>) -> GroupResult {
+    let mut applied = Vec::new();
+    for step in steps.into_iter().filter(Step::is_write) {
+        match apply::execute(&avi, &step).await {
+            Ok(a) => applied.push((step, a)),
+            Err(e) => {
+                return GroupResult {
+                    group,
+                    applied,
+                    error: Some((step, e)),
+                };
+            }
+        }
+    }
+    GroupResult {
+        group,
+        applied,
+        error: None,
+    }
+}
+
+fn same_status(have: &[LoadBalancerIngress], want: &[LoadBalancerIngress]) -> bool {
+    have.len() == want.len()
+        && have
+            .iter()
+            .zip(want)
+            .all(|(h, w)| h.ip == w.ip && h.hostname == w.hostname)
+}
+
+/// Exponential backoff: `base * 2^(attempts-1)`, at most `max`.
+pub fn backoff(base: Duration, max: Duration, attempts: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(attempts.saturating_sub(1).min(20))
+        .unwrap_or(u32::MAX);
+    base.saturating_mul(factor).min(max)
+}
+
+/// The desired objects of a whole view (benchmarks and tests).
+pub fn desired_of(view: &View, cfg: &Config, placement: &Placement) -> Vec<Desired> {
+    let services = view.services();
+    let endpoints: Vec<Vec<l4::EndpointGroup>> = services
+        .iter()
+        .map(|s| view.endpoints(&ObjKey::of(&s.metadata)))
+        .collect();
+    let inputs: Vec<ServiceInput<'_>> = services
+        .iter()
+        .zip(&endpoints)
+        .map(|(s, e)| ServiceInput {
+            service: s,
+            endpoints: e,
+        })
+        .collect();
+    l4::translate(&inputs, &view.nodes(), cfg, placement).objects
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let base = Duration::from_millis(500);
+        let max = Duration::from_secs(300);
+        let got: Vec<u64> = (1..=12)
+            .map(|n| backoff(base, max, n).as_millis() as u64)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                500, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000, 256000, 300000, 300000
+            ]
+        );
+        assert_eq!(backoff(base, max, u32::MAX), max);
+    }
+
+    #[test]
+    fn shared_vip_services_form_one_group_and_others_none() {
+        let cfg = Config::default();
+        let svc = |yaml: &str| -> Service { serde_yaml_ng::from_str(yaml).expect("yaml") };
+        let a = svc(
+            "metadata: {name: a, namespace: n, annotations: {ako.vmware.com/enable-shared-vip: web}}\nspec: {type: LoadBalancer}",
+        );
+        let b = svc("metadata: {name: b, namespace: n}\nspec: {type: LoadBalancer}");
+        let c = svc("metadata: {name: c, namespace: n}\nspec: {type: ClusterIP}");
+        assert_eq!(
+            group_of(&a, &cfg),
+            Some(GroupId {
+                namespace: "n".into(),
+                base: "web".into(),
+                shared: true
+            })
+        );
+        assert_eq!(
+            group_of(&b, &cfg),
+            Some(GroupId {
+                namespace: "n".into(),
+                base: "b".into(),
+                shared: false
+            })
+        );
+        assert_eq!(group_of(&c, &cfg), None);
+    }
+}

@@ -1,0 +1,580 @@
+//! The reconciler's whole pipeline (translate -> plan -> apply -> report) against the embedded Avi emulator, with
+//! the Kubernetes side as an in-memory view and a recording sink. The end-to-end tests with a real API server
+//! are in e2e_reconcile.rs; these pin the pipeline's behaviour: the seed's demo, zero writes when converged,
+//! drift repair, safe deletion, conflicts and faults.
+
+mod avi_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ako::avi::models::{Pool, VirtualService, VsVip};
+use ako::avi::{AviClient, ListQuery};
+use ako::core::config::Config;
+use ako::core::index::ObjKey;
+use ako::core::l4::{EndpointAddress, EndpointGroup, MemberMode, Placement};
+use ako::emulator::{EmulatorHandle, Faults};
+use ako::k8s::observe::{Change, View};
+use ako::k8s::report::{Notice, Sink};
+use ako::reconcile::{Progress, Reconciler, Settings};
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, watch};
+
+const OWNER: &str = "ako-veba-of";
+
+/// Records what the reconciler tells Kubernetes.
+#[derive(Default)]
+struct Recorder {
+    status: Mutex<Vec<(ObjKey, Vec<LoadBalancerIngress>)>>,
+    events: Mutex<Vec<(ObjKey, Notice)>>,
+    /// Status written back into the view, as the API server would.
+    view: Mutex<Option<Arc<View>>>,
+}
+
+impl Sink for Recorder {
+    fn service_status<'a>(
+        &'a self,
+        key: &'a ObjKey,
+        ingress: &'a [LoadBalancerIngress],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            self.status.lock().push((key.clone(), ingress.to_vec()));
+            let view = self.view.lock().clone();
+            if let Some(view) = view
+                && let Some(svc) = view.service(key)
+            {
+                let mut svc = (*svc).clone();
+                let st = svc.status.get_or_insert_with(Default::default);
+                st.load_balancer
+                    .get_or_insert_with(Default::default)
+                    .ingress = Some(ingress.to_vec());
+                view.upsert_service(svc);
+            }
+            Ok(())
+        })
+    }
+
+    fn service_event<'a>(
+        &'a self,
+        key: &'a ObjKey,
+        _uid: Option<&'a str>,
+        notice: &'a Notice,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            self.events.lock().push((key.clone(), notice.clone()));
+        })
+    }
+}
+
+impl Recorder {
+    fn last_status(&self, key: &ObjKey) -> Option<Vec<LoadBalancerIngress>> {
+        self.status
+            .lock()
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, s)| s.clone())
+    }
+    fn events_for(&self, key: &ObjKey) -> Vec<Notice> {
+        self.events
+            .lock()
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, n)| n.clone())
+            .collect()
+    }
+}
+
+fn cfg() -> Config {
+    Config {
+        cluster_name: "veba-of".into(),
+        dns_domains: vec!["avi.jarvis.lab".into()],
+        ..Config::default()
+    }
+}
+
+fn placement() -> Placement {
+    Placement {
+        cluster_name: "veba-of".into(),
+        tenant: "admin".into(),
+        cloud: "Default-Cloud".into(),
+        se_group: "vmug-se-group".into(),
+        vrf: "global".into(),
+        vip_network: Some(("dpg-sedatapath-18".into(), "10.10.18.0/26".parse().ok())),
+        member_mode: MemberMode::ClusterIp,
+    }
+}
+
+fn service(yaml: &str) -> Service {
+    serde_yaml_ng::from_str(yaml).expect("service yaml")
+}
+
+const DEMO: &str = r#"
+metadata: {name: avisvc-lb, namespace: vmug, uid: u-1, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  type: LoadBalancer
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: web, protocol: TCP}]
+"#;
+
+fn demo_key() -> ObjKey {
+    ObjKey::new("vmug", "avisvc-lb")
+}
+
+fn endpoints(ips: &[(&str, bool)]) -> EndpointGroup {
+    EndpointGroup {
+        ports: vec![(Some("http".into()), 8080, "TCP".into())],
+        addresses: ips
+            .iter()
+            .map(|(ip, ready)| EndpointAddress {
+                ip: ip.parse().expect("ip"),
+                ready: *ready,
+                terminating: false,
+            })
+            .collect(),
+    }
+}
+
+fn client(emu: &EmulatorHandle) -> AviClient {
+    AviClient::new(avi_support::client_config(emu).with_cluster_name("veba-of")).expect("client")
+}
+
+/// A running reconciler.
+struct Running {
+    tx: mpsc::UnboundedSender<Change>,
+    progress: watch::Receiver<Progress>,
+    leader: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    sink: Arc<Recorder>,
+}
+
+impl Running {
+    fn start(emu: &EmulatorHandle, view: Arc<View>, full_sync: Option<Duration>) -> Running {
+        let sink = Arc::new(Recorder::default());
+        *sink.view.lock() = Some(view.clone());
+        let mut settings = Settings::new(placement());
+        settings.full_sync = full_sync;
+        settings.retry_base = Duration::from_millis(50);
+        let r = Reconciler::new(client(emu), view, Arc::new(cfg()), settings, sink.clone());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (leader, leader_rx) = watch::channel(true);
+        let (ptx, progress) = watch::channel(Progress::default());
+        let task = tokio::spawn(r.run(rx, leader_rx, ptx));
+        Running {
+            tx,
+            progress,
+            leader,
+            task,
+            sink,
+        }
+    }
+
+    /// Waits until `f` holds for the published progress (bounded).
+    async fn until(&mut self, what: &str, f: impl Fn(&Progress) -> bool) -> Progress {
+        let wait = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if f(&self.progress.borrow_and_update()) {
+                    return self.progress.borrow().clone();
+                }
+                if self.progress.changed().await.is_err() {
+                    panic!("the reconciler stopped while waiting for {what}");
+                }
+            }
+        });
+        wait.await.unwrap_or_else(|_| {
+            panic!("timed out waiting for {what}: {:?}", self.progress.borrow())
+        })
+    }
+
+    /// Sends a change and waits for the pass it causes.
+    async fn change(&mut self, c: Change) -> Progress {
+        let before = self.progress.borrow().stats.passes + self.progress.borrow().stats.full_syncs;
+        self.tx.send(c).expect("reconciler running");
+        self.until("the next pass", |p| {
+            p.stats.passes + p.stats.full_syncs > before
+        })
+        .await
+    }
+
+    async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+async fn list<T: ako::avi::models::AviObject>(c: &AviClient) -> Vec<T> {
+    c.list(&ListQuery {
+        created_by: Some(OWNER.into()),
+        ..ListQuery::default()
+    })
+    .await
+    .expect("list")
+}
+
+fn writes(emu: &EmulatorHandle) -> u64 {
+    emu.counters().writes
+}
+
+#[tokio::test]
+async fn seed_demo_service_gets_a_vip_inside_the_network_and_its_fqdn() {
+    let emu = avi_support::start(None).await;
+    let view = Arc::new(View::from_parts(
+        vec![service(DEMO)],
+        vec![(
+            demo_key(),
+            endpoints(&[("10.244.0.5", true), ("10.244.0.6", false)]),
+        )],
+        vec![],
+    ));
+    let mut r = Running::start(&emu, view, None);
+    r.until("converged", |p| p.converged_once).await;
+
+    let status = r.sink.last_status(&demo_key()).expect("status written");
+    assert_eq!(status.len(), 1);
+    let ip: std::net::IpAddr = status[0]
+        .ip
+        .as_deref()
+        .expect("ip")
+        .parse()
+        .expect("an address");
+    let net: ipnet::IpNet = "10.10.18.0/26".parse().expect("net");
+    assert!(net.contains(&ip), "EXTERNAL-IP {ip} outside {net}");
+    assert_eq!(
+        status[0].hostname.as_deref(),
+        Some("avisvc-lb.vmug.avi.jarvis.lab")
+    );
+
+    let c = client(&emu);
+    let vs: Vec<VirtualService> = list(&c).await;
+    assert_eq!(vs.len(), 1);
+    assert_eq!(vs[0].name, "veba-of--vmug-avisvc-lb");
+    assert_eq!(vs[0].services.as_ref().map(|s| s.len()), Some(1));
+    let vips: Vec<VsVip> = list(&c).await;
+    let dns: Vec<String> = vips[0]
+        .dns_info
+        .iter()
+        .flatten()
+        .filter_map(|d| d.fqdn.clone())
+        .collect();
+    assert_eq!(dns, ["avisvc-lb.vmug.avi.jarvis.lab"]);
+    assert_eq!(avi_support::vip_addr(&vips[0]), ip.to_string());
+    let pools: Vec<Pool> = list(&c).await;
+    assert_eq!(pools.len(), 1);
+    assert_eq!(pools[0].name, "veba-of--vmug-avisvc-lb-TCP-80");
+    let servers: Vec<String> = pools[0]
+        .servers
+        .iter()
+        .flatten()
+        .filter_map(|s| s.ip.as_ref().and_then(|i| i.addr.clone()))
+        .collect();
+    assert_eq!(servers, ["10.244.0.5"], "only the ready endpoint");
+
+    let events = r.sink.events_for(&demo_key());
+    assert!(
+        events.iter().any(|n| !n.warning
+            && n.reason == "Synced"
+            && n.message.contains("veba-of--vmug-avisvc-lb")),
+        "{events:?}"
+    );
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn converged_state_makes_no_writes_after_a_restart_or_a_resync() {
+    let emu = avi_support::start(None).await;
+    let view = Arc::new(View::from_parts(
+        vec![service(DEMO)],
+        vec![(demo_key(), endpoints(&[("10.244.0.5", true)]))],
+        vec![],
+    ));
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once).await;
+    assert_eq!(
+        r.progress.borrow().stats.creates,
+        4,
+        "VsVip, Pool, L4PolicySet, VirtualService"
+    );
+    let before = writes(&emu);
+    let p = r.change(Change::Resync).await;
+    assert_eq!(
+        writes(&emu),
+        before,
+        "a resync of a converged system writes nothing: {p:?}"
+    );
+    r.stop().await;
+
+    let mut again = Running::start(&emu, view, None);
+    let p = again.until("converged", |p| p.converged_once).await;
+    assert_eq!(
+        writes(&emu),
+        before,
+        "a restart with nothing changed writes nothing: {p:?}"
+    );
+    assert_eq!(
+        again.sink.status.lock().len(),
+        0,
+        "the status is already right"
+    );
+    again.stop().await;
+}
+
+#[tokio::test]
+async fn members_follow_readiness_and_a_port_edit_touches_only_its_objects() {
+    let emu = avi_support::start(None).await;
+    let view = Arc::new(View::from_parts(
+        vec![service(DEMO)],
+        vec![(demo_key(), endpoints(&[("10.244.0.5", true)]))],
+        vec![],
+    ));
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once).await;
+    let c = client(&emu);
+
+    emu.reset_counters();
+    r.change(view.set_endpoints(
+        &demo_key(),
+        vec![endpoints(&[("10.244.0.5", false), ("10.244.0.7", true)])],
+    ))
+    .await;
+    let pools: Vec<Pool> = list(&c).await;
+    let servers: Vec<String> = pools[0]
+        .servers
+        .iter()
+        .flatten()
+        .filter_map(|s| s.ip.as_ref().and_then(|i| i.addr.clone()))
+        .collect();
+    assert_eq!(servers, ["10.244.0.7"]);
+    assert_eq!(
+        emu.counters().writes,
+        1,
+        "one pool update: {:?}",
+        emu.counters().by_method
+    );
+    assert_eq!(emu.counters().get("PUT", "pool"), 1);
+
+    // Add a port: a new pool, and the policy set and virtual service change; the VsVip does not.
+    emu.reset_counters();
+    let mut svc = service(DEMO);
+    if let Some(ports) = svc.spec.as_mut().and_then(|s| s.ports.as_mut()) {
+        ports.push(
+            serde_json::from_value(
+                serde_json::json!({"name": "https", "port": 443, "targetPort": 8443}),
+            )
+            .expect("port"),
+        );
+    }
+    r.change(view.upsert_service(svc)).await;
+    let counts = emu.counters();
+    assert_eq!(counts.get("POST", "pool"), 1, "{:?}", counts.by_method);
+    assert_eq!(
+        counts.get("PUT", "l4policyset"),
+        1,
+        "{:?}",
+        counts.by_method
+    );
+    assert_eq!(
+        counts.get("PUT", "virtualservice"),
+        1,
+        "{:?}",
+        counts.by_method
+    );
+    assert_eq!(counts.get("PUT", "vsvip"), 0, "{:?}", counts.by_method);
+    assert_eq!(counts.writes, 3, "{:?}", counts.by_method);
+
+    // Remove it again: the pool goes after the virtual service and policy set stop naming it.
+    emu.reset_counters();
+    r.change(view.upsert_service(service(DEMO))).await;
+    let counts = emu.counters();
+    assert_eq!(counts.get("DELETE", "pool"), 1, "{:?}", counts.by_method);
+    assert_eq!(counts.writes, 3, "{:?}", counts.by_method);
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_the_service_removes_its_objects_and_nothing_else() {
+    let emu = avi_support::start(None).await;
+    let other = service(
+        "metadata: {name: other, namespace: vmug}\nspec: {type: LoadBalancer, ports: [{port: 8080}]}",
+    );
+    let view = Arc::new(View::from_parts(vec![service(DEMO), other], vec![], vec![]));
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once).await;
+    let objects = emu.object_count();
+    r.change(view.remove_service(&demo_key())).await;
+    let c = client(&emu);
+    let vs: Vec<VirtualService> = list(&c).await;
+    assert_eq!(
+        vs.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
+        ["veba-of--vmug-other"]
+    );
+    assert_eq!(emu.object_count(), objects - 4);
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_virtual_service_deleted_or_edited_on_the_controller_is_restored_by_a_full_sync() {
+    let emu = avi_support::start(None).await;
+    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
+    let mut r = Running::start(&emu, view, Some(Duration::from_secs(3600)));
+    r.until("converged", |p| p.converged_once).await;
+    let c = client(&emu);
+    let vs: Vec<VirtualService> = list(&c).await;
+    let uuid = vs[0].uuid.clone().expect("uuid");
+    c.delete_if_exists::<VirtualService>(&uuid)
+        .await
+        .expect("deleted by hand");
+    let pools: Vec<Pool> = list(&c).await;
+    let mut edited = pools[0].clone();
+    edited.health_monitor_refs = Some(vec![]);
+    edited.lb_algorithm = Some("LB_ALGORITHM_ROUND_ROBIN".into());
+    c.update(&edited).await.expect("edited by hand");
+
+    r.change(Change::Resync).await;
+    let vs: Vec<VirtualService> = list(&c).await;
+    assert_eq!(vs.len(), 1, "the virtual service is back");
+    let pools: Vec<Pool> = list(&c).await;
+    let monitors = pools[0].health_monitor_refs.clone().unwrap_or_default();
+    assert_eq!(
+        monitors.len(),
+        1,
+        "the health monitor ako sets is back: {monitors:?}"
+    );
+    assert_eq!(
+        pools[0].lb_algorithm.as_deref(),
+        Some("LB_ALGORITHM_ROUND_ROBIN"),
+        "a field ako does not manage is kept"
+    );
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn nothing_is_deleted_while_the_controller_cannot_be_read() {
+    let emu = avi_support::start(None).await;
+    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once).await;
+    r.stop().await;
+    let objects = emu.object_count();
+
+    // ako restarts after the Service was deleted, and every read of the controller fails.
+    view.remove_service(&demo_key());
+    emu.set_faults(Faults {
+        error_rates: [(500, 1.0)].into(),
+        ..Faults::default()
+    });
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("a full sync attempt", |p| p.stats.full_syncs >= 1)
+        .await;
+    assert_eq!(
+        emu.object_count(),
+        objects,
+        "no deletion on an incomplete read"
+    );
+    assert_eq!(emu.counters().get("DELETE", "virtualservice"), 0);
+
+    // Once the controller answers, the orphans go.
+    emu.set_faults(Faults::default());
+    r.change(Change::Resync).await;
+    assert_eq!(emu.object_count(), objects - 4);
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn an_object_of_someone_else_with_our_name_is_reported_and_left_alone() {
+    let emu = avi_support::start(None).await;
+    // Someone created a VsVip with the name ako wants, without created_by.
+    let c = AviClient::new(avi_support::client_config(&emu)).expect("client");
+    c.create(&VsVip {
+        name: "veba-of--vmug-avisvc-lb".into(),
+        ..VsVip::default()
+    })
+    .await
+    .expect("foreign vsvip");
+    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
+    let mut r = Running::start(&emu, view, None);
+    r.until("converged", |p| p.converged_once).await;
+    let events = r.sink.events_for(&demo_key());
+    assert!(
+        events.iter().any(|n| n.warning
+            && n.message.contains("veba-of--vmug-avisvc-lb")
+            && n.message.contains("not created by")),
+        "{events:?}"
+    );
+    let theirs: Vec<VsVip> = c
+        .list(&ListQuery::by_name("veba-of--vmug-avisvc-lb"))
+        .await
+        .expect("list");
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].created_by, None, "not adopted, not overwritten");
+    assert!(
+        r.sink.last_status(&demo_key()).is_none(),
+        "no VIP of someone else's object is published"
+    );
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn injected_errors_latency_and_session_expiry_still_converge_without_duplicates() {
+    let emu = avi_support::start(None).await;
+    emu.set_faults(Faults {
+        latency_ms: 5,
+        error_rates: [(503, 0.2), (429, 0.1)].into(),
+        retry_after_secs: 0,
+        ..Faults::default()
+    });
+    let services: Vec<Service> = (0..10)
+        .map(|i| service(&format!("metadata: {{name: s{i}, namespace: vmug}}\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}")))
+        .collect();
+    let view = Arc::new(View::from_parts(services, vec![], vec![]));
+    let mut r = Running::start(&emu, view, None);
+    r.until("converged", |p| p.converged_once).await;
+    r.until("every retry done", |p| p.retrying == 0).await;
+    emu.expire_sessions();
+    r.change(Change::Resync).await;
+    r.until("every retry done", |p| p.retrying == 0).await;
+    let fired = emu.counters().faults;
+    assert!(
+        fired.injected.values().sum::<u64>() > 0,
+        "faults fired: {fired:?}"
+    );
+    assert!(fired.sessions_expired > 0, "{fired:?}");
+    emu.set_faults(Faults::default());
+    let c = client(&emu);
+    let vs: Vec<VirtualService> = list(&c).await;
+    assert_eq!(
+        vs.len(),
+        10,
+        "one virtual service per Service, no duplicate"
+    );
+    let pools: Vec<Pool> = list(&c).await;
+    assert_eq!(pools.len(), 10);
+    for i in 0..10 {
+        assert!(
+            r.sink
+                .last_status(&ObjKey::new("vmug", format!("s{i}")))
+                .is_some_and(|s| s.len() == 1)
+        );
+    }
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_follower_writes_nothing_until_it_leads() {
+    let emu = avi_support::start(None).await;
+    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once).await;
+    let before = writes(&emu);
+    r.leader.send(false).expect("leader flag");
+    // Changes arrive while following: nothing is written.
+    view.remove_service(&demo_key());
+    r.tx.send(Change::Services(vec![demo_key()])).expect("send");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(writes(&emu), before);
+    r.leader.send(true).expect("leader flag");
+    r.until("the full sync on leading", |p| p.stats.full_syncs >= 2)
+        .await;
+    assert!(writes(&emu) > before, "the leader deletes the orphans");
+    r.stop().await;
+}
