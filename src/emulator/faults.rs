@@ -92,10 +92,34 @@ pub fn parse_error_rate(s: &str) -> Result<(u16, f64), String> {
     Ok((status, rate))
 }
 
-/// Counts of API calls by method and object type.
+/// Counts of API calls by method and object type, and of the faults that actually fired.
 #[derive(Debug, Default)]
 pub struct Counters {
     inner: parking_lot::Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
+    fired: parking_lot::Mutex<FaultCounts>,
+}
+
+/// How often each fault fired (tests assert on these: a fault test must prove its fault happened).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FaultCounts {
+    /// Connections dropped without an answer.
+    pub dropped: u64,
+    /// Injected error answers by status.
+    pub injected: BTreeMap<u16, u64>,
+    /// Requests that presented an expired session (idle, `session_expiry_secs` or expired on demand).
+    pub sessions_expired: u64,
+    /// 401 answers for a missing, unknown or expired session.
+    pub unauthenticated: u64,
+}
+
+/// A fault that fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fired {
+    Dropped,
+    Injected(u16),
+    SessionExpired,
+    Unauthenticated,
 }
 
 /// Snapshot served by `GET /admin/counters`.
@@ -105,6 +129,8 @@ pub struct CounterSnapshot {
     /// POST + PUT + PATCH + DELETE on object types.
     pub writes: u64,
     pub by_method: BTreeMap<String, BTreeMap<String, u64>>,
+    #[serde(default)]
+    pub faults: FaultCounts,
 }
 
 impl CounterSnapshot {
@@ -152,11 +178,24 @@ impl Counters {
             total,
             writes,
             by_method,
+            faults: self.fired.lock().clone(),
+        }
+    }
+
+    /// Records that a fault fired.
+    pub fn fired(&self, what: Fired) {
+        let mut f = self.fired.lock();
+        match what {
+            Fired::Dropped => f.dropped += 1,
+            Fired::Injected(status) => *f.injected.entry(status).or_default() += 1,
+            Fired::SessionExpired => f.sessions_expired += 1,
+            Fired::Unauthenticated => f.unauthenticated += 1,
         }
     }
 
     pub fn reset(&self) {
         self.inner.lock().clear();
+        *self.fired.lock() = FaultCounts::default();
     }
 }
 
@@ -256,9 +295,27 @@ mod tests {
         ] {
             c.count(m, t);
         }
+        for f in [
+            Fired::Dropped,
+            Fired::Injected(503),
+            Fired::Injected(503),
+            Fired::SessionExpired,
+            Fired::Unauthenticated,
+        ] {
+            c.fired(f);
+        }
         let s = c.snapshot();
         assert_eq!((s.total, s.writes, s.get("POST", "pool")), (5, 3, 2));
+        assert_eq!(
+            s.faults,
+            FaultCounts {
+                dropped: 1,
+                injected: BTreeMap::from([(503, 2)]),
+                sessions_expired: 1,
+                unauthenticated: 1,
+            }
+        );
         c.reset();
-        assert_eq!(c.snapshot().total, 0);
+        assert_eq!(c.snapshot(), CounterSnapshot::default());
     }
 }

@@ -4,10 +4,10 @@
 //! Choices where the real controller is unknown (avi-api.md §8): an FQDN outside the DNS profile's
 //! domains gets 400 [`store::dns_domain_error`]; an expired session gets 401
 //! `{"error": "Authentication credentials were not provided."}`; a PUT with a stale `_last_modified`
-//! gets 412; PATCH `delete` removes list entries matching every field given.
+//! gets 412; PATCH `delete` removes list entries matching every field given; a write with
+//! `X-Avi-Tenant: *` gets 400 [`store::WILDCARD_WRITE`]; field rules are in [`store::validate`].
 
 pub mod faults;
-pub mod ipam;
 pub mod journal;
 pub mod server;
 pub mod store;
@@ -21,8 +21,8 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use serde_json::{Map, Value};
 
-pub use faults::{CounterSnapshot, Faults};
-pub use store::DnsPolicy;
+pub use faults::{CounterSnapshot, FaultCounts, Faults};
+pub use store::{DnsPolicy, ipam};
 
 use journal::{Journal, Record};
 use server::App;
@@ -67,8 +67,8 @@ pub enum TlsSource {
     Files { cert: PathBuf, key: PathBuf },
 }
 
-/// Emulator configuration.
-#[derive(Debug, Clone)]
+/// Emulator configuration. `Debug` redacts the admin password.
+#[derive(Clone)]
 pub struct EmulatorConfig {
     pub listen: SocketAddr,
     /// Persistence directory; `None` keeps everything in memory.
@@ -84,6 +84,30 @@ pub struct EmulatorConfig {
     pub fsync: bool,
     pub default_page_size: usize,
     pub faults: Faults,
+}
+
+/// What `Debug` shows instead of a secret.
+const REDACTED: &str = "<redacted>";
+
+impl std::fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("listen", &self.listen)
+            .field("state_dir", &self.state_dir)
+            .field("seed", &format_args!("<{} bytes>", self.seed.len()))
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| REDACTED),
+            )
+            .field("controller_version", &self.controller_version)
+            .field("tls", &self.tls)
+            .field("extra_sans", &self.extra_sans)
+            .field("dns_policy", &self.dns_policy)
+            .field("fsync", &self.fsync)
+            .field("default_page_size", &self.default_page_size)
+            .field("faults", &self.faults)
+            .finish()
+    }
 }
 
 impl Default for EmulatorConfig {
@@ -137,6 +161,10 @@ impl EmulatorHandle {
     }
     pub fn reset_counters(&self) {
         self.app.counters.reset();
+    }
+    /// Expires every session now (the next request of each client gets 401 and must log in again).
+    pub fn expire_sessions(&self) {
+        self.app.expire_sessions();
     }
     /// Number of stored objects.
     pub fn object_count(&self) -> usize {
@@ -276,13 +304,12 @@ fn open_state(config: &EmulatorConfig) -> Result<OpenedState, EmulatorError> {
             let n = records.len();
             for (i, r) in records.into_iter().enumerate() {
                 match r {
+                    // Restore is never stricter than writes: a record that cannot be indexed is
+                    // skipped with a warning instead of refusing the whole start.
                     Record::Put { t, o } => {
-                        store
-                            .restore(&t, o)
-                            .map_err(|reason| EmulatorError::State {
-                                path: config.state_dir.clone().unwrap_or_default(),
-                                reason: format!("record {} of {n}: {reason}", i + 1),
-                            })?
+                        if let Err(reason) = store.restore(&t, o) {
+                            tracing::warn!(record = i + 1, records = n, %reason, "journal record skipped");
+                        }
                     }
                     Record::Delete { u, .. } => store.restore_delete(&u),
                 }
@@ -396,8 +423,8 @@ pub async fn spawn(config: EmulatorConfig) -> Result<EmulatorHandle, EmulatorErr
     })
 }
 
-/// Command-line arguments of `ako emulator`.
-#[derive(Debug, Clone, clap::Args)]
+/// Command-line arguments of `ako emulator`. `Debug` redacts the admin password.
+#[derive(Clone, clap::Args)]
 pub struct EmulatorArgs {
     /// Address to listen on (HTTPS).
     #[arg(long, default_value = "127.0.0.1:8443", env = "AKO_EMULATOR_LISTEN")]
@@ -454,6 +481,33 @@ pub struct EmulatorArgs {
     /// Fault: probability of dropping a connection.
     #[arg(long, default_value_t = 0.0)]
     pub fault_drop_rate: f64,
+}
+
+impl std::fmt::Debug for EmulatorArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorArgs")
+            .field("listen", &self.listen)
+            .field("state_dir", &self.state_dir)
+            .field("ephemeral", &self.ephemeral)
+            .field("seed", &self.seed)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| REDACTED),
+            )
+            .field("controller_version", &self.controller_version)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("sans", &self.sans)
+            .field("dns_policy", &self.dns_policy)
+            .field("no_fsync", &self.no_fsync)
+            .field("page_size", &self.page_size)
+            .field("fault_latency_ms", &self.fault_latency_ms)
+            .field("fault_error_rates", &self.fault_error_rates)
+            .field("fault_retry_after_secs", &self.fault_retry_after_secs)
+            .field("fault_session_expiry_secs", &self.fault_session_expiry_secs)
+            .field("fault_drop_rate", &self.fault_drop_rate)
+            .finish()
+    }
 }
 
 impl EmulatorArgs {
@@ -548,6 +602,57 @@ mod tests {
             .clone();
         let (_, domains, _) = store.dns_domains(&cloud).expect("dns profile");
         assert_eq!(domains, vec!["avi.jarvis.lab".to_string()]);
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_admin_password() {
+        let secret = "s3cret-admin-pw";
+        let config = EmulatorConfig {
+            admin_password: Some(secret.into()),
+            seed: format!("users: [{{username: admin, password: {secret}}}]"),
+            ..EmulatorConfig::default()
+        };
+        let args = EmulatorArgs {
+            listen: config.listen,
+            state_dir: PathBuf::from("state"),
+            ephemeral: true,
+            seed: None,
+            admin_password: Some(secret.into()),
+            controller_version: "22.1.5".into(),
+            tls_cert: None,
+            tls_key: None,
+            sans: Vec::new(),
+            dns_policy: DnsPolicy::Reject,
+            no_fsync: false,
+            page_size: 25,
+            fault_latency_ms: 0,
+            fault_error_rates: Vec::new(),
+            fault_retry_after_secs: 1,
+            fault_session_expiry_secs: None,
+            fault_drop_rate: 0.0,
+        };
+        let (store, journal, users) = open_state(&config).expect("state");
+        let app = App::new(
+            store,
+            journal,
+            users,
+            Faults::default(),
+            "22.1.5".into(),
+            25,
+        );
+        for shown in [
+            format!("{config:?}"),
+            format!("{config:#?}"),
+            format!("{args:?}"),
+            format!("{app:?}"),
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(
+                shown.contains("admin_password") || shown.contains("users"),
+                "{shown}"
+            );
+        }
+        assert!(format!("{config:?}").contains(REDACTED));
     }
 
     #[test]

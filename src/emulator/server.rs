@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use rand::Rng;
 use serde_json::{Map, Value, json};
 
-use super::faults::{Counters, Faults};
+use super::faults::{Counters, Faults, Fired};
 use super::journal::{Journal, RecordRef};
 use super::store::{ApiError, Obj, Store, TenantSel, apply_patch, type_info};
 
@@ -28,6 +28,8 @@ struct Session {
     username: String,
     created: Instant,
     last_used: Instant,
+    /// Expired on demand ([`App::expire_sessions`]): refused at its next use like a timed-out one.
+    expired: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -37,8 +39,8 @@ struct TokenInfo {
     expires: chrono::DateTime<chrono::Utc>,
 }
 
-/// Shared emulator state.
-#[derive(Debug)]
+/// Shared emulator state. `Debug` shows counts only: users, tokens, sessions and stored objects
+/// hold passwords, tokens, CSRF secrets and private keys.
 pub struct App {
     pub store: parking_lot::Mutex<Store>,
     pub journal: parking_lot::Mutex<Option<Journal>>,
@@ -53,7 +55,29 @@ pub struct App {
     started: chrono::DateTime<chrono::Utc>,
 }
 
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("objects", &self.store.lock().len())
+            .field("users", &self.users.lock().len())
+            .field("tokens", &self.tokens.lock().len())
+            .field("sessions", &self.sessions.lock().len())
+            .field("faults", &*self.faults.lock())
+            .field("version", &self.version)
+            .field("default_page_size", &self.default_page_size)
+            .finish_non_exhaustive()
+    }
+}
+
 impl App {
+    /// Expires every current session now: each is refused with 401 at its next use, exactly as a
+    /// timed-out one (deterministic replacement for waiting out `session_expiry_secs`).
+    pub fn expire_sessions(&self) {
+        for s in self.sessions.lock().values_mut() {
+            s.expired = true;
+        }
+    }
+
     pub fn new(
         store: Store,
         journal: Option<Journal>,
@@ -94,21 +118,24 @@ fn random_token(len: usize, lower_only: bool) -> String {
         .collect()
 }
 
-fn cookie_expiry(max_age: u64) -> String {
-    let at = chrono::Utc::now()
-        + chrono::Duration::seconds(i64::try_from(max_age).unwrap_or(i64::MAX / 2));
-    at.format("%a, %d-%b-%Y %H:%M:%S GMT").to_string()
+/// A `Set-Cookie` value as the controller sends them: `expires`, `Max-Age`, `Path=/`, `Secure`.
+fn set_cookie(name: &'static str, value: &str, max_age: u64, http_only: bool) -> String {
+    let secs = i64::try_from(max_age).unwrap_or(i64::MAX / 2);
+    let expires = cookie::time::OffsetDateTime::now_utc() + cookie::time::Duration::seconds(secs);
+    cookie::Cookie::build((name, value.to_string()))
+        .expires(expires)
+        .max_age(cookie::time::Duration::seconds(secs))
+        .path("/")
+        .secure(true)
+        .http_only(http_only)
+        .build()
+        .to_string()
 }
 
 fn session_cookies(id: &str) -> [String; 2] {
-    let exp = cookie_expiry(SESSION_MAX_AGE);
     [
-        format!(
-            "avi-sessionid={id}; expires={exp}; HttpOnly; Max-Age={SESSION_MAX_AGE}; Path=/; Secure"
-        ),
-        format!(
-            "sessionid={id}; expires={exp}; HttpOnly; Max-Age={SESSION_MAX_AGE}; Path=/; Secure"
-        ),
+        set_cookie("avi-sessionid", id, SESSION_MAX_AGE, true),
+        set_cookie("sessionid", id, SESSION_MAX_AGE, true),
     ]
 }
 
@@ -148,23 +175,10 @@ fn err_resp(e: &ApiError) -> Response {
     json_resp(e.status, &json!({"error": e.message}))
 }
 
+/// Decodes the raw query. A valueless flag (`?include_name`) and an empty value both give `None`.
 fn parse_query(query: Option<&str>) -> Vec<(String, Option<String>)> {
-    let Some(q) = query else { return Vec::new() };
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = match p.split_once('=') {
-                Some((k, v)) => (k, Some(v)),
-                None => (p, None),
-            };
-            let dec = |s: &str| {
-                url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
-            };
-            (dec(k), v.map(dec))
-        })
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), (!v.is_empty()).then(|| v.into_owned())))
         .collect()
 }
 
@@ -182,16 +196,16 @@ fn param<'a>(q: &'a [(String, Option<String>)], key: &str) -> Option<&'a str> {
         .and_then(|(_, v)| v.as_deref())
 }
 
+/// The values of cookie `name` in the request's `Cookie` headers.
 fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|s| s.split(';'))
-        .filter_map(move |pair| {
-            let (k, v) = pair.trim().split_once('=')?;
-            (k == name).then_some(v)
-        })
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(move |c| c.name() == name)
+        .filter_map(|c| c.value_raw())
 }
 
 /// Entry point for every request.
@@ -241,6 +255,7 @@ pub async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     if drop {
+        app.counters.fired(Fired::Dropped);
         let stream = futures::stream::once(async {
             Err::<Bytes, std::io::Error>(std::io::Error::new(
                 std::io::ErrorKind::ConnectionReset,
@@ -279,6 +294,7 @@ pub async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
                 let mut rng = rand::rng();
                 f.pick_error(method.as_str(), || rng.random::<f64>())
             } {
+                app.counters.fired(Fired::Injected(status));
                 let retry_after = app.faults.lock().retry_after_secs;
                 let mut resp = json_resp(
                     status,
@@ -332,6 +348,10 @@ fn admin(app: &App, method: &Method, segs: &[&str], body: &[u8]) -> Response {
         }
         (&Method::DELETE, ["sessions"]) => {
             app.sessions.lock().clear();
+            raw(204, "application/json", Body::empty())
+        }
+        (&Method::POST, ["sessions", "expire"]) => {
+            app.expire_sessions();
             raw(204, "application/json", Body::empty())
         }
         _ => json_resp(404, &json!({"error": "Not found"})),
@@ -393,6 +413,7 @@ fn login(app: &App, headers: &HeaderMap, body: &[u8]) -> Response {
             username: username.clone(),
             created: now,
             last_used: now,
+            expired: false,
         },
     );
     let base = format!(
@@ -430,10 +451,7 @@ fn login(app: &App, headers: &HeaderMap, body: &[u8]) -> Response {
     });
     let mut resp = json_resp(200, &body);
     let h = resp.headers_mut();
-    let csrf_cookie = format!(
-        "csrftoken={csrf}; expires={}; Max-Age={CSRF_MAX_AGE}; Path=/; Secure",
-        cookie_expiry(CSRF_MAX_AGE)
-    );
+    let csrf_cookie = set_cookie("csrftoken", &csrf, CSRF_MAX_AGE, false);
     for c in std::iter::once(csrf_cookie).chain(session_cookies(&id)) {
         if let Ok(v) = HeaderValue::from_str(&c) {
             h.append(header::SET_COOKIE, v);
@@ -502,10 +520,12 @@ fn authenticate(
     let mut valid: Option<(String, bool)> = None;
     for id in ids {
         let Some(s) = sessions.get(&id) else { continue };
-        let expired = now.duration_since(s.last_used) > IDLE_TIMEOUT
+        let expired = s.expired
+            || now.duration_since(s.last_used) > IDLE_TIMEOUT
             || expiry.is_some_and(|e| now.duration_since(s.created) >= e);
         if expired {
             sessions.remove(&id);
+            app.counters.fired(Fired::SessionExpired);
             continue;
         }
         let csrf_ok = s.csrf == csrf_header;
@@ -514,6 +534,7 @@ fn authenticate(
         }
     }
     let Some((id, csrf_ok)) = valid else {
+        app.counters.fired(Fired::Unauthenticated);
         return Err(json_resp(401, &json!({"error": UNAUTHENTICATED})));
     };
     if write && !csrf_ok {
@@ -612,13 +633,15 @@ fn render_out(
         out.remove("name");
     }
     if obj.obj_type == "sslkeyandcertificate" {
+        // As recorded: the write answer has neither the key nor the PEM texts; a GET masks the key.
         if write_answer {
             out.remove("key");
             if let Some(c) = out.get_mut("certificate").and_then(Value::as_object_mut) {
                 c.remove("certificate");
+                c.remove("public_key");
             }
         } else if out.contains_key("key") {
-            out.insert("key".into(), json!("<sensitive>"));
+            out.insert("key".into(), json!(super::store::cert::SENSITIVE));
         }
     }
     if obj.obj_type == "vsvip" && !write_answer {
@@ -862,6 +885,7 @@ async fn api(
             let ack = {
                 let mut store = app.store.lock();
                 let sel = tenant_sel(&store, headers)?;
+                sel.write_tenant()?;
                 store.delete(t, uuid, &sel)?;
                 submit(app, RecordRef::Delete { t, u: uuid })?
             };
@@ -980,6 +1004,7 @@ async fn write(
     let (status, out, ack) = {
         let mut store = app.store.lock();
         let sel = tenant_sel(&store, headers)?;
+        sel.write_tenant()?;
         let (uuid, existing, body) = match (method, uuid) {
             (&Method::POST, None) => {
                 let slug = headers

@@ -1,0 +1,1055 @@
+//! Field rules of the object types the operator writes, checked on every create/update after refs
+//! are resolved (so a ref rule sees the canonical `/api/<type>/<uuid>`). One table per type: a rule is a
+//! path (`services[].port`: `[]` walks every list entry; a missing parent skips the rule) and a check.
+//!
+//! Errors are 400 with the controller's field-error shape (avi-api.md §2.9, tf-provider-avi#525): the
+//! message is a JSON-ish string keyed by field, nested per level, e.g.
+//! `{"services":"{"port":"This field is required."}"}`. The reason texts follow the controller's
+//! serializer wording where known (`This field is required.`, `"X" is not a valid choice.`, the
+//! `Ensure this value is …` range texts); address and ref-target texts are the emulator's own, the
+//! reference being silent on them.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use serde_json::{Map, Value};
+
+use super::{ApiError, type_info};
+
+/// What a rule checks at its path.
+#[derive(Debug, Clone, Copy)]
+pub enum Check {
+    /// Present, not null, not an empty string.
+    Required,
+    Str,
+    /// A JSON boolean, or the strings `true`/`false` (a recorded tenant `"local": "true"` was accepted).
+    Bool,
+    Enum(&'static [&'static str]),
+    Int {
+        min: i64,
+        max: i64,
+    },
+    /// A TCP/UDP port, 1..=65535.
+    Port,
+    /// `{addr, type}`: both required, `type` V4/V6/DNS, `addr` parses as that family.
+    IpAddr,
+    /// `{ip_addr: IpAddr, mask}`, mask within the family's width.
+    IpPrefix,
+    /// A ref to an object of this type.
+    Ref(&'static str),
+}
+
+/// One rule: where and what.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub path: &'static str,
+    pub check: Check,
+}
+
+const fn rule(path: &'static str, check: Check) -> Rule {
+    Rule { path, check }
+}
+
+use Check::{Bool, Enum, Int, IpAddr, IpPrefix, Port, Ref, Required, Str};
+
+const IP_TYPES: &[&str] = &["V4", "V6", "DNS"];
+const MATCH_OPS: &[&str] = &["IS_IN", "IS_NOT_IN"];
+const MATCH_CASE: &[&str] = &["SENSITIVE", "INSENSITIVE"];
+const STRING_MATCH: &[&str] = &[
+    "BEGINS_WITH",
+    "DOES_NOT_BEGIN_WITH",
+    "CONTAINS",
+    "DOES_NOT_CONTAIN",
+    "ENDS_WITH",
+    "DOES_NOT_END_WITH",
+    "EQUALS",
+    "DOES_NOT_EQUAL",
+    "REGEX_MATCH",
+    "REGEX_DOES_NOT_MATCH",
+];
+const HDR_MATCH: &[&str] = &[
+    "HDR_EXISTS",
+    "HDR_DOES_NOT_EXIST",
+    "HDR_BEGINS_WITH",
+    "HDR_DOES_NOT_BEGIN_WITH",
+    "HDR_CONTAINS",
+    "HDR_DOES_NOT_CONTAIN",
+    "HDR_ENDS_WITH",
+    "HDR_DOES_NOT_END_WITH",
+    "HDR_EQUALS",
+    "HDR_DOES_NOT_EQUAL",
+];
+const LB_ALGORITHMS: &[&str] = &[
+    "LB_ALGORITHM_LEAST_CONNECTIONS",
+    "LB_ALGORITHM_ROUND_ROBIN",
+    "LB_ALGORITHM_FASTEST_RESPONSE",
+    "LB_ALGORITHM_CONSISTENT_HASH",
+    "LB_ALGORITHM_LEAST_LOAD",
+    "LB_ALGORITHM_FEWEST_SERVERS",
+    "LB_ALGORITHM_RANDOM",
+    "LB_ALGORITHM_FEWEST_TASKS",
+    "LB_ALGORITHM_NEAREST_SERVER",
+    "LB_ALGORITHM_CORE_AFFINITY",
+    "LB_ALGORITHM_TOPOLOGY",
+];
+
+const VIRTUALSERVICE: &[Rule] = &[
+    rule("name", Str),
+    rule(
+        "type",
+        Enum(&["VS_TYPE_NORMAL", "VS_TYPE_VH_PARENT", "VS_TYPE_VH_CHILD"]),
+    ),
+    rule("vh_type", Enum(&["VS_TYPE_VH_SNI", "VS_TYPE_VH_ENHANCED"])),
+    rule("enabled", Bool),
+    rule("traffic_enabled", Bool),
+    rule("east_west_placement", Bool),
+    rule("services[].port", Required),
+    rule("services[].port", Port),
+    rule("services[].port_range_end", Port),
+    rule("services[].enable_ssl", Bool),
+    rule("services[].enable_http2", Bool),
+    rule(
+        "services[].override_network_profile_ref",
+        Ref("networkprofile"),
+    ),
+    rule(
+        "services[].override_application_profile_ref",
+        Ref("applicationprofile"),
+    ),
+    rule("vsvip_ref", Ref("vsvip")),
+    rule("pool_ref", Ref("pool")),
+    rule("pool_group_ref", Ref("poolgroup")),
+    rule("application_profile_ref", Ref("applicationprofile")),
+    rule("network_profile_ref", Ref("networkprofile")),
+    rule("se_group_ref", Ref("serviceenginegroup")),
+    rule("cloud_ref", Ref("cloud")),
+    rule("vrf_context_ref", Ref("vrfcontext")),
+    rule("tenant_ref", Ref("tenant")),
+    rule("analytics_profile_ref", Ref("analyticsprofile")),
+    rule("ssl_profile_ref", Ref("sslprofile")),
+    rule(
+        "ssl_key_and_certificate_refs[]",
+        Ref("sslkeyandcertificate"),
+    ),
+    rule("vh_parent_vs_ref", Ref("virtualservice")),
+    rule("http_policies[].index", Required),
+    rule(
+        "http_policies[].index",
+        Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+    ),
+    rule("http_policies[].http_policy_set_ref", Required),
+    rule("http_policies[].http_policy_set_ref", Ref("httppolicyset")),
+    rule("l4_policies[].index", Required),
+    rule("l4_policies[].l4_policy_set_ref", Required),
+    rule("l4_policies[].l4_policy_set_ref", Ref("l4policyset")),
+    rule("vs_datascripts[].index", Required),
+    rule("vs_datascripts[].vs_datascript_set_ref", Required),
+    rule(
+        "vs_datascripts[].vs_datascript_set_ref",
+        Ref("vsdatascriptset"),
+    ),
+    rule("vip[].ip_address", IpAddr),
+    rule("vh_domain_name[]", Str),
+];
+
+const VSVIP: &[Rule] = &[
+    rule("name", Str),
+    rule("cloud_ref", Ref("cloud")),
+    rule("tenant_ref", Ref("tenant")),
+    rule("vrf_context_ref", Ref("vrfcontext")),
+    rule("east_west_placement", Bool),
+    rule("vip[].vip_id", Str),
+    rule("vip[].ip_address", IpAddr),
+    rule("vip[].ip6_address", IpAddr),
+    rule("vip[].enabled", Bool),
+    rule("vip[].auto_allocate_ip", Bool),
+    rule(
+        "vip[].auto_allocate_ip_type",
+        Enum(&["V4_ONLY", "V6_ONLY", "V4_V6"]),
+    ),
+    rule("vip[].prefix_length", Int { min: 0, max: 128 }),
+    rule("vip[].ipam_network_subnet.network_ref", Ref("network")),
+    rule("vip[].ipam_network_subnet.subnet", IpPrefix),
+    rule("vip[].ipam_network_subnet.subnet6", IpPrefix),
+    rule("vip[].placement_networks[].network_ref", Ref("network")),
+    rule("vip[].placement_networks[].subnet", IpPrefix),
+    rule("dns_info[].fqdn", Str),
+    rule(
+        "dns_info[].type",
+        Enum(&[
+            "DNS_RECORD_A",
+            "DNS_RECORD_AAAA",
+            "DNS_RECORD_CNAME",
+            "DNS_RECORD_NS",
+            "DNS_RECORD_SRV",
+            "DNS_RECORD_TXT",
+            "DNS_RECORD_MX",
+            "DNS_RECORD_PTR",
+            "DNS_RECORD_SOA",
+            "DNS_RECORD_ANY",
+            "DNS_RECORD_OTHER",
+        ]),
+    ),
+    rule(
+        "dns_info[].ttl",
+        Int {
+            min: 0,
+            max: 604_800,
+        },
+    ),
+    rule(
+        "dns_info[].algorithm",
+        Enum(&[
+            "DNS_RECORD_RESPONSE_ROUND_ROBIN",
+            "DNS_RECORD_RESPONSE_CONSISTENT_HASH",
+        ]),
+    ),
+    rule(
+        "dns_info[].num_records_in_response",
+        Int { min: 0, max: 20 },
+    ),
+];
+
+const POOL: &[Rule] = &[
+    rule("name", Str),
+    rule("cloud_ref", Ref("cloud")),
+    rule("tenant_ref", Ref("tenant")),
+    rule("vrf_ref", Ref("vrfcontext")),
+    rule("enabled", Bool),
+    rule("default_server_port", Port),
+    rule("lb_algorithm", Enum(LB_ALGORITHMS)),
+    rule("health_monitor_refs[]", Ref("healthmonitor")),
+    rule("analytics_profile_ref", Ref("analyticsprofile")),
+    rule(
+        "application_persistence_profile_ref",
+        Ref("applicationpersistenceprofile"),
+    ),
+    rule("ssl_profile_ref", Ref("sslprofile")),
+    rule("ssl_key_and_certificate_ref", Ref("sslkeyandcertificate")),
+    rule("pki_profile_ref", Ref("pkiprofile")),
+    // Swagger: `ip` is "required if there is no resolvable host name"; the emulator resolves no names.
+    rule("servers[].ip", Required),
+    rule("servers[].ip", IpAddr),
+    // 0 means "use the pool's default_server_port".
+    rule("servers[].port", Int { min: 0, max: 65535 }),
+    rule("servers[].ratio", Int { min: 1, max: 20 }),
+    rule("servers[].enabled", Bool),
+];
+
+const POOLGROUP: &[Rule] = &[
+    rule("name", Str),
+    rule("cloud_ref", Ref("cloud")),
+    rule("tenant_ref", Ref("tenant")),
+    rule("members[].pool_ref", Required),
+    rule("members[].pool_ref", Ref("pool")),
+    rule("members[].ratio", Int { min: 0, max: 1000 }),
+    rule("members[].priority_label", Str),
+    rule("min_servers", Int { min: 0, max: 65535 }),
+];
+
+const HTTPPOLICYSET: &[Rule] = &[
+    rule("name", Str),
+    rule("tenant_ref", Ref("tenant")),
+    rule("is_internal_policy", Bool),
+    rule("http_request_policy.rules[].name", Required),
+    rule("http_request_policy.rules[].index", Required),
+    rule(
+        "http_request_policy.rules[].index",
+        Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+    ),
+    rule("http_request_policy.rules[].enable", Required),
+    rule("http_request_policy.rules[].enable", Bool),
+    rule(
+        "http_request_policy.rules[].match.host_hdr.match_criteria",
+        Required,
+    ),
+    rule(
+        "http_request_policy.rules[].match.host_hdr.match_criteria",
+        Enum(HDR_MATCH),
+    ),
+    rule(
+        "http_request_policy.rules[].match.host_hdr.match_case",
+        Enum(MATCH_CASE),
+    ),
+    rule("http_request_policy.rules[].match.host_hdr.value[]", Str),
+    rule(
+        "http_request_policy.rules[].match.path.match_criteria",
+        Enum(STRING_MATCH),
+    ),
+    rule(
+        "http_request_policy.rules[].match.path.match_case",
+        Enum(MATCH_CASE),
+    ),
+    rule("http_request_policy.rules[].match.path.match_str[]", Str),
+    rule(
+        "http_request_policy.rules[].match.path.string_group_refs[]",
+        Ref("stringgroup"),
+    ),
+    rule(
+        "http_request_policy.rules[].match.vs_port.match_criteria",
+        Required,
+    ),
+    rule(
+        "http_request_policy.rules[].match.vs_port.match_criteria",
+        Enum(MATCH_OPS),
+    ),
+    rule("http_request_policy.rules[].match.vs_port.ports[]", Port),
+    rule(
+        "http_request_policy.rules[].switching_action.action",
+        Required,
+    ),
+    rule(
+        "http_request_policy.rules[].switching_action.action",
+        Enum(&[
+            "HTTP_SWITCHING_SELECT_POOL",
+            "HTTP_SWITCHING_SELECT_LOCAL",
+            "HTTP_SWITCHING_SELECT_POOLGROUP",
+        ]),
+    ),
+    rule(
+        "http_request_policy.rules[].switching_action.pool_ref",
+        Ref("pool"),
+    ),
+    rule(
+        "http_request_policy.rules[].switching_action.pool_group_ref",
+        Ref("poolgroup"),
+    ),
+    rule(
+        "http_request_policy.rules[].switching_action.status_code",
+        Enum(&[
+            "HTTP_LOCAL_RESPONSE_STATUS_CODE_200",
+            "HTTP_LOCAL_RESPONSE_STATUS_CODE_204",
+            "HTTP_LOCAL_RESPONSE_STATUS_CODE_403",
+            "HTTP_LOCAL_RESPONSE_STATUS_CODE_404",
+            "HTTP_LOCAL_RESPONSE_STATUS_CODE_429",
+            "HTTP_LOCAL_RESPONSE_STATUS_CODE_501",
+        ]),
+    ),
+    rule(
+        "http_request_policy.rules[].redirect_action.protocol",
+        Enum(&["HTTP", "HTTPS"]),
+    ),
+    rule("http_request_policy.rules[].redirect_action.port", Port),
+    rule(
+        "http_request_policy.rules[].redirect_action.status_code",
+        Enum(&[
+            "HTTP_REDIRECT_STATUS_CODE_301",
+            "HTTP_REDIRECT_STATUS_CODE_302",
+            "HTTP_REDIRECT_STATUS_CODE_307",
+            "HTTP_REDIRECT_STATUS_CODE_308",
+        ]),
+    ),
+];
+
+const SSLKEYANDCERTIFICATE: &[Rule] = &[
+    rule("name", Str),
+    rule("tenant_ref", Ref("tenant")),
+    rule("certificate", Required),
+    rule("certificate.certificate", Required),
+    rule("certificate.certificate", Str),
+    rule("key", Str),
+    rule(
+        "type",
+        Enum(&[
+            "SSL_CERTIFICATE_TYPE_VIRTUALSERVICE",
+            "SSL_CERTIFICATE_TYPE_SYSTEM",
+            "SSL_CERTIFICATE_TYPE_CA",
+        ]),
+    ),
+    rule("format", Enum(&["SSL_PEM", "SSL_PKCS12"])),
+    rule("ca_certs[].ca_ref", Ref("sslkeyandcertificate")),
+];
+
+const L4POLICYSET: &[Rule] = &[
+    rule("name", Str),
+    rule("tenant_ref", Ref("tenant")),
+    rule("is_internal_policy", Bool),
+    rule("l4_connection_policy.rules[].index", Required),
+    rule(
+        "l4_connection_policy.rules[].index",
+        Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+    ),
+    rule("l4_connection_policy.rules[].enable", Bool),
+    rule(
+        "l4_connection_policy.rules[].action.select_pool.action_type",
+        Required,
+    ),
+    rule(
+        "l4_connection_policy.rules[].action.select_pool.action_type",
+        Enum(&[
+            "L4_RULE_ACTION_SELECT_POOL",
+            "L4_RULE_ACTION_SELECT_POOLGROUP",
+        ]),
+    ),
+    rule(
+        "l4_connection_policy.rules[].action.select_pool.pool_ref",
+        Ref("pool"),
+    ),
+    rule(
+        "l4_connection_policy.rules[].action.select_pool.pool_group_ref",
+        Ref("poolgroup"),
+    ),
+    rule(
+        "l4_connection_policy.rules[].match.port.match_criteria",
+        Required,
+    ),
+    rule(
+        "l4_connection_policy.rules[].match.port.match_criteria",
+        Enum(MATCH_OPS),
+    ),
+    rule("l4_connection_policy.rules[].match.port.ports[]", Port),
+    rule(
+        "l4_connection_policy.rules[].match.port.port_ranges[].start",
+        Port,
+    ),
+    rule(
+        "l4_connection_policy.rules[].match.port.port_ranges[].end",
+        Port,
+    ),
+    rule(
+        "l4_connection_policy.rules[].match.protocol.match_criteria",
+        Enum(MATCH_OPS),
+    ),
+    rule(
+        "l4_connection_policy.rules[].match.protocol.protocol",
+        Enum(&[
+            "PROTOCOL_TCP",
+            "PROTOCOL_UDP",
+            "PROTOCOL_ICMP",
+            "PROTOCOL_SCTP",
+        ]),
+    ),
+];
+
+const NETWORK: &[Rule] = &[
+    rule("name", Str),
+    rule("cloud_ref", Ref("cloud")),
+    rule("tenant_ref", Ref("tenant")),
+    rule("vrf_context_ref", Ref("vrfcontext")),
+    rule("dhcp_enabled", Bool),
+    rule("configured_subnets[].prefix", Required),
+    rule("configured_subnets[].prefix", IpPrefix),
+    rule("configured_subnets[].static_ip_ranges[].range", Required),
+    rule(
+        "configured_subnets[].static_ip_ranges[].range.begin",
+        Required,
+    ),
+    rule(
+        "configured_subnets[].static_ip_ranges[].range.begin",
+        IpAddr,
+    ),
+    rule(
+        "configured_subnets[].static_ip_ranges[].range.end",
+        Required,
+    ),
+    rule("configured_subnets[].static_ip_ranges[].range.end", IpAddr),
+    rule(
+        "configured_subnets[].static_ip_ranges[].type",
+        Enum(&[
+            "STATIC_IPS_FOR_VIP_AND_SE",
+            "STATIC_IPS_FOR_VIP",
+            "STATIC_IPS_FOR_SE",
+        ]),
+    ),
+    rule("configured_subnets[].static_ranges[].begin", IpAddr),
+    rule("configured_subnets[].static_ranges[].end", IpAddr),
+    rule("configured_subnets[].static_ips[]", IpAddr),
+];
+
+const IPAMDNSPROVIDERPROFILE: &[Rule] = &[
+    rule("name", Str),
+    rule("tenant_ref", Ref("tenant")),
+    rule("type", Required),
+    rule(
+        "type",
+        Enum(&[
+            "IPAMDNS_TYPE_INTERNAL",
+            "IPAMDNS_TYPE_INTERNAL_DNS",
+            "IPAMDNS_TYPE_INFOBLOX",
+            "IPAMDNS_TYPE_INFOBLOX_DNS",
+            "IPAMDNS_TYPE_AWS",
+            "IPAMDNS_TYPE_AWS_DNS",
+            "IPAMDNS_TYPE_AZURE",
+            "IPAMDNS_TYPE_AZURE_DNS",
+            "IPAMDNS_TYPE_OPENSTACK",
+            "IPAMDNS_TYPE_GCP",
+            "IPAMDNS_TYPE_OCI",
+            "IPAMDNS_TYPE_TENCENT",
+            "IPAMDNS_TYPE_CUSTOM",
+            "IPAMDNS_TYPE_CUSTOM_DNS",
+        ]),
+    ),
+    rule("allocate_ip_in_vrf", Bool),
+    rule(
+        "internal_profile.ttl",
+        Int {
+            min: 1,
+            max: 604_800,
+        },
+    ),
+    rule("internal_profile.usable_networks[].nw_ref", Required),
+    rule("internal_profile.usable_networks[].nw_ref", Ref("network")),
+    rule("internal_profile.usable_network_refs[]", Ref("network")),
+    rule(
+        "internal_profile.dns_service_domain[].domain_name",
+        Required,
+    ),
+    rule("internal_profile.dns_service_domain[].domain_name", Str),
+    rule("internal_profile.dns_service_domain[].pass_through", Bool),
+    rule(
+        "internal_profile.dns_virtualservice_ref",
+        Ref("virtualservice"),
+    ),
+];
+
+const CLOUD: &[Rule] = &[
+    rule("name", Str),
+    rule("tenant_ref", Ref("tenant")),
+    rule("vtype", Required),
+    rule(
+        "vtype",
+        Enum(&[
+            "CLOUD_NONE",
+            "CLOUD_VCENTER",
+            "CLOUD_OPENSTACK",
+            "CLOUD_AWS",
+            "CLOUD_VCA",
+            "CLOUD_APIC",
+            "CLOUD_MESOS",
+            "CLOUD_LINUXSERVER",
+            "CLOUD_DOCKER_UCP",
+            "CLOUD_RANCHER",
+            "CLOUD_OSHIFT_K8S",
+            "CLOUD_AZURE",
+            "CLOUD_GCP",
+            "CLOUD_NSXT",
+        ]),
+    ),
+    rule("ipam_provider_ref", Ref("ipamdnsproviderprofile")),
+    rule("dns_provider_ref", Ref("ipamdnsproviderprofile")),
+    rule("east_west_ipam_provider_ref", Ref("ipamdnsproviderprofile")),
+    rule("east_west_dns_provider_ref", Ref("ipamdnsproviderprofile")),
+    rule("state_based_dns_registration", Bool),
+];
+
+const SERVICEENGINEGROUP: &[Rule] = &[
+    rule("name", Str),
+    rule("cloud_ref", Ref("cloud")),
+    rule("tenant_ref", Ref("tenant")),
+    rule(
+        "ha_mode",
+        Enum(&[
+            "HA_MODE_SHARED_PAIR",
+            "HA_MODE_SHARED",
+            "HA_MODE_LEGACY_ACTIVE_STANDBY",
+        ]),
+    ),
+    rule("max_se", Int { min: 1, max: 1000 }),
+    rule("min_se", Int { min: 0, max: 1000 }),
+    rule("max_vs_per_se", Int { min: 1, max: 1000 }),
+];
+
+const VRFCONTEXT: &[Rule] = &[
+    rule("name", Str),
+    rule("cloud_ref", Ref("cloud")),
+    rule("tenant_ref", Ref("tenant")),
+    rule("system_default", Bool),
+    rule("static_routes[].prefix", IpPrefix),
+    rule("static_routes[].next_hop", IpAddr),
+];
+
+const TENANT: &[Rule] = &[rule("name", Str), rule("local", Bool)];
+
+const OTHER: &[Rule] = &[rule("name", Str)];
+
+/// The rules of a type; types without a table (profiles the emulator only seeds) get the name rule.
+pub fn rules_for(obj_type: &str) -> &'static [Rule] {
+    match obj_type {
+        "virtualservice" => VIRTUALSERVICE,
+        "vsvip" => VSVIP,
+        "pool" => POOL,
+        "poolgroup" => POOLGROUP,
+        "httppolicyset" => HTTPPOLICYSET,
+        "sslkeyandcertificate" => SSLKEYANDCERTIFICATE,
+        "l4policyset" => L4POLICYSET,
+        "network" => NETWORK,
+        "ipamdnsproviderprofile" => IPAMDNSPROVIDERPROFILE,
+        "cloud" => CLOUD,
+        "serviceenginegroup" => SERVICEENGINEGROUP,
+        "vrfcontext" => VRFCONTEXT,
+        "tenant" => TENANT,
+        _ => OTHER,
+    }
+}
+
+/// Checks a resolved body against its type's rules; the first failure is the 400.
+pub fn check(obj_type: &str, body: &Map<String, Value>) -> Result<(), ApiError> {
+    for r in rules_for(obj_type) {
+        let segs: Vec<&str> = r.path.split('.').collect();
+        let mut trail = Vec::with_capacity(segs.len() + 2);
+        walk(body, &segs, &mut trail, r.check)
+            .map_err(|(trail, reason)| ApiError::new(400, field_error(&trail, &reason)))?;
+    }
+    Ok(())
+}
+
+type Failure = (Vec<String>, String);
+
+fn walk(
+    map: &Map<String, Value>,
+    segs: &[&str],
+    trail: &mut Vec<String>,
+    check: Check,
+) -> Result<(), Failure> {
+    let Some((seg, rest)) = segs.split_first() else {
+        return Ok(());
+    };
+    let (field, each) = match seg.strip_suffix("[]") {
+        Some(f) => (f, true),
+        None => (*seg, false),
+    };
+    trail.push(field.to_string());
+    let value = map.get(field).filter(|v| !v.is_null());
+    let result = match (value, each, rest.is_empty()) {
+        (None, _, true) if matches!(check, Required) => Err(required(trail)),
+        (None, _, _) => Ok(()),
+        (Some(v), true, last) => {
+            let Value::Array(items) = v else {
+                return Err((
+                    trail.clone(),
+                    format!("Expected a list of items but got type \"{}\".", kind_of(v)),
+                ));
+            };
+            items.iter().try_for_each(|item| match (last, item) {
+                (true, item) => check_value(item, check, trail),
+                (false, Value::Object(m)) => walk(m, rest, trail, check),
+                (false, other) => Err(not_an_object(trail, other)),
+            })
+        }
+        (Some(v), false, true) => check_value(v, check, trail),
+        (Some(Value::Object(m)), false, false) => walk(m, rest, trail, check),
+        (Some(other), false, false) => Err(not_an_object(trail, other)),
+    };
+    trail.pop();
+    result
+}
+
+fn required(trail: &[String]) -> Failure {
+    (trail.to_vec(), "This field is required.".into())
+}
+
+fn not_an_object(trail: &[String], v: &Value) -> Failure {
+    (
+        trail.to_vec(),
+        format!(
+            "Invalid data. Expected a dictionary, but got {}.",
+            kind_of(v)
+        ),
+    )
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+/// The controller's nested field-error string: `{"a":"{"b":"reason"}"}`.
+pub fn field_error(trail: &[String], reason: &str) -> String {
+    trail.iter().rev().fold(reason.to_string(), |inner, field| {
+        format!("{{\"{field}\":\"{inner}\"}}")
+    })
+}
+
+fn as_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn check_value(v: &Value, check: Check, trail: &[String]) -> Result<(), Failure> {
+    let fail = |reason: String| Err((trail.to_vec(), reason));
+    match check {
+        Required => match v {
+            Value::String(s) if s.is_empty() => fail("This field may not be blank.".into()),
+            _ => Ok(()),
+        },
+        Str => match v {
+            Value::String(_) => Ok(()),
+            _ => fail("Not a valid string.".into()),
+        },
+        Bool => match v {
+            Value::Bool(_) => Ok(()),
+            Value::String(s)
+                if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") =>
+            {
+                Ok(())
+            }
+            _ => fail("Must be a valid boolean.".into()),
+        },
+        Enum(choices) => match v.as_str() {
+            Some(s) if choices.contains(&s) => Ok(()),
+            _ => fail(format!("\"{}\" is not a valid choice.", display(v))),
+        },
+        Int { min, max } => int_in(v, min, max).map_or(Ok(()), fail),
+        Port => int_in(v, 1, 65535).map_or(Ok(()), fail),
+        IpAddr => ip_addr(v).map(|_| ()).map_err(|(sub, reason)| {
+            let mut t = trail.to_vec();
+            t.extend(sub);
+            (t, reason)
+        }),
+        IpPrefix => ip_prefix(v).map_err(|(sub, reason)| {
+            let mut t = trail.to_vec();
+            t.extend(sub);
+            (t, reason)
+        }),
+        Ref(want) => {
+            let Some(s) = v.as_str() else {
+                return fail("Not a valid string.".into());
+            };
+            // Resolved refs are canonical `/api/<type>/<uuid>`; an empty ref means "unset".
+            let got = s.strip_prefix("/api/").and_then(|r| r.split('/').next());
+            match got {
+                _ if s.is_empty() => Ok(()),
+                Some(t) if t == want => Ok(()),
+                other => {
+                    let model = |t: &str| type_info(t).map_or("Object", |i| i.model);
+                    fail(format!(
+                        "Refers to a {} object; this field takes a {}",
+                        other.map_or("non-API", model),
+                        model(want)
+                    ))
+                }
+            }
+        }
+    }
+}
+
+fn display(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn int_in(v: &Value, min: i64, max: i64) -> Option<String> {
+    match as_int(v) {
+        None => Some("A valid integer is required.".into()),
+        Some(n) if n < min => Some(format!(
+            "Ensure this value is greater than or equal to {min}."
+        )),
+        Some(n) if n > max => Some(format!("Ensure this value is less than or equal to {max}.")),
+        Some(_) => None,
+    }
+}
+
+/// Which family an address object is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+    Dns,
+}
+
+type SubFailure = (Vec<String>, String);
+
+fn sub(field: &str, reason: impl Into<String>) -> SubFailure {
+    (vec![field.to_string()], reason.into())
+}
+
+/// Checks `{addr, type}`: both present, `type` known, `addr` of that family.
+pub fn ip_addr(v: &Value) -> Result<Family, SubFailure> {
+    let Value::Object(m) = v else {
+        return Err((Vec::new(), not_an_object(&[], v).1));
+    };
+    let addr = match m.get("addr") {
+        None | Some(Value::Null) => return Err(sub("addr", "This field is required.")),
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(sub("addr", "Not a valid string.")),
+    };
+    let family = match m.get("type").and_then(Value::as_str) {
+        None if m.get("type").is_none_or(Value::is_null) => {
+            return Err(sub("type", "This field is required."));
+        }
+        Some("V4") => Family::V4,
+        Some("V6") => Family::V6,
+        Some("DNS") => Family::Dns,
+        _ => {
+            let shown = m.get("type").map(display).unwrap_or_default();
+            return Err(sub(
+                "type",
+                format!("\"{shown}\" is not a valid choice. Choices: {IP_TYPES:?}"),
+            ));
+        }
+    };
+    let ok = match family {
+        Family::V4 => addr.parse::<Ipv4Addr>().is_ok(),
+        Family::V6 => addr.parse::<Ipv6Addr>().is_ok(),
+        Family::Dns => !addr.is_empty(),
+    };
+    if ok {
+        Ok(family)
+    } else {
+        Err(sub(
+            "addr",
+            format!("{addr} is not a valid {} address", family_name(family)),
+        ))
+    }
+}
+
+fn family_name(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "IPv4",
+        Family::V6 => "IPv6",
+        Family::Dns => "DNS",
+    }
+}
+
+fn ip_prefix(v: &Value) -> Result<(), SubFailure> {
+    let Value::Object(m) = v else {
+        return Err((Vec::new(), not_an_object(&[], v).1));
+    };
+    let ip = m
+        .get("ip_addr")
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| sub("ip_addr", "This field is required."))?;
+    let family = ip_addr(ip).map_err(|(mut t, r)| {
+        t.insert(0, "ip_addr".into());
+        (t, r)
+    })?;
+    let mask = m
+        .get("mask")
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| sub("mask", "This field is required."))?;
+    let max = if family == Family::V6 { 128 } else { 32 };
+    match int_in(mask, 0, max) {
+        Some(reason) => Err(sub("mask", reason)),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(t: &str, body: Value) -> Result<(), String> {
+        check(t, body.as_object().expect("object")).map_err(|e| {
+            assert_eq!(e.status, 400);
+            e.message
+        })
+    }
+
+    #[test]
+    fn each_rule_kind_accepts_good_values_and_names_the_field_of_a_bad_one() {
+        let vs = "/api/vsvip/vsvip-1";
+        let cases: Vec<(&str, Value, Option<&str>)> = vec![
+            // Required list entry fields and port ranges.
+            (
+                "virtualservice",
+                json!({"name": "v", "services": [{"port": 80}]}),
+                None,
+            ),
+            (
+                "virtualservice",
+                json!({"name": "v", "services": [{"enable_ssl": true}]}),
+                Some(r#"{"services":"{"port":"This field is required."}"}"#),
+            ),
+            (
+                "virtualservice",
+                json!({"name": "v", "services": [{"port": 0}]}),
+                Some(
+                    r#"{"services":"{"port":"Ensure this value is greater than or equal to 1."}"}"#,
+                ),
+            ),
+            (
+                "virtualservice",
+                json!({"name": "v", "services": [{"port": 65536}]}),
+                Some(
+                    r#"{"services":"{"port":"Ensure this value is less than or equal to 65535."}"}"#,
+                ),
+            ),
+            (
+                "virtualservice",
+                json!({"name": "v", "services": [{"port": "x"}]}),
+                Some(r#"{"services":"{"port":"A valid integer is required."}"}"#),
+            ),
+            (
+                "virtualservice",
+                json!({"name": "v", "services": {"port": 80}}),
+                Some(r#"{"services":"Expected a list of items but got type "dict"."}"#),
+            ),
+            // Enums.
+            (
+                "virtualservice",
+                json!({"name": "v", "type": "VS_TYPE_FANCY"}),
+                Some(r#"{"type":""VS_TYPE_FANCY" is not a valid choice."}"#),
+            ),
+            (
+                "pool",
+                json!({"name": "p", "lb_algorithm": "LB_ALGORITHM_ROUND_ROBIN"}),
+                None,
+            ),
+            (
+                "pool",
+                json!({"name": "p", "lb_algorithm": "FASTEST"}),
+                Some(r#"{"lb_algorithm":""FASTEST" is not a valid choice."}"#),
+            ),
+            // Ref targets.
+            (
+                "virtualservice",
+                json!({"name": "v", "vsvip_ref": vs}),
+                None,
+            ),
+            (
+                "virtualservice",
+                json!({"name": "v", "pool_ref": vs}),
+                Some(r#"{"pool_ref":"Refers to a VsVip object; this field takes a Pool"}"#),
+            ),
+            (
+                "virtualservice",
+                json!({"name": "v", "ssl_key_and_certificate_refs": ["/api/pool/pool-1"]}),
+                Some(
+                    r#"{"ssl_key_and_certificate_refs":"Refers to a Pool object; this field takes a SSLKeyAndCertificate"}"#,
+                ),
+            ),
+            // Addresses.
+            (
+                "vsvip",
+                json!({"name": "v", "vip": [{"ip_address": {"addr": "10.0.0.1", "type": "V4"}}]}),
+                None,
+            ),
+            (
+                "vsvip",
+                json!({"name": "v", "vip": [{"ip_address": {"addr": "fd00::1", "type": "V6"}}]}),
+                None,
+            ),
+            (
+                "vsvip",
+                json!({"name": "v", "vip": [{"ip_address": {"addr": "10.0.0.300", "type": "V4"}}]}),
+                Some(
+                    r#"{"vip":"{"ip_address":"{"addr":"10.0.0.300 is not a valid IPv4 address"}"}"}"#,
+                ),
+            ),
+            (
+                "vsvip",
+                json!({"name": "v", "vip": [{"ip_address": {"addr": "10.0.0.1", "type": "V6"}}]}),
+                Some(
+                    r#"{"vip":"{"ip_address":"{"addr":"10.0.0.1 is not a valid IPv6 address"}"}"}"#,
+                ),
+            ),
+            (
+                "vsvip",
+                json!({"name": "v", "vip": [{"ip_address": {"addr": "10.0.0.1"}}]}),
+                Some(r#"{"vip":"{"ip_address":"{"type":"This field is required."}"}"}"#),
+            ),
+            (
+                "pool",
+                json!({"name": "p", "servers": [{"port": 80}]}),
+                Some(r#"{"servers":"{"ip":"This field is required."}"}"#),
+            ),
+            (
+                "pool",
+                json!({"name": "p", "servers": [{"ip": {"addr": "1.1.1.1", "type": "V4"}, "port": 0}]}),
+                None,
+            ),
+            // Prefixes.
+            (
+                "network",
+                json!({"name": "n", "configured_subnets": [{"prefix": {"ip_addr": {"addr": "10.0.0.0", "type": "V4"}, "mask": 33}}]}),
+                Some(
+                    r#"{"configured_subnets":"{"prefix":"{"mask":"Ensure this value is less than or equal to 32."}"}"}"#,
+                ),
+            ),
+            // Nested required fields.
+            (
+                "poolgroup",
+                json!({"name": "g", "members": [{"ratio": 1}]}),
+                Some(r#"{"members":"{"pool_ref":"This field is required."}"}"#),
+            ),
+            (
+                "httppolicyset",
+                json!({"name": "h", "http_request_policy": {"rules": [{"name": "r", "index": 0, "enable": true,
+                    "switching_action": {"action": "HTTP_SWITCHING_SELECT_POOL", "pool_ref": "/api/pool/pool-1"}}]}}),
+                None,
+            ),
+            (
+                "httppolicyset",
+                json!({"name": "h", "http_request_policy": {"rules": [{"name": "r", "index": 0, "enable": true,
+                    "switching_action": {"pool_ref": "/api/pool/pool-1"}}]}}),
+                Some(
+                    r#"{"http_request_policy":"{"rules":"{"switching_action":"{"action":"This field is required."}"}"}"}"#,
+                ),
+            ),
+            (
+                "l4policyset",
+                json!({"name": "l", "l4_connection_policy": {"rules": [{"index": 0,
+                    "match": {"port": {"match_criteria": "IS_IN", "ports": [70000]}},
+                    "action": {"select_pool": {"action_type": "L4_RULE_ACTION_SELECT_POOL"}}}]}}),
+                Some(
+                    r#"{"l4_connection_policy":"{"rules":"{"match":"{"port":"{"ports":"Ensure this value is less than or equal to 65535."}"}"}"}"}"#,
+                ),
+            ),
+            (
+                "ipamdnsproviderprofile",
+                json!({"name": "i"}),
+                Some(r#"{"type":"This field is required."}"#),
+            ),
+            (
+                "sslkeyandcertificate",
+                json!({"name": "c", "certificate": {}}),
+                Some(r#"{"certificate":"{"certificate":"This field is required."}"}"#),
+            ),
+            ("tenant", json!({"name": "t", "local": "true"}), None),
+            (
+                "tenant",
+                json!({"name": "t", "local": "yes"}),
+                Some(r#"{"local":"Must be a valid boolean."}"#),
+            ),
+        ];
+        for (t, body, want) in cases {
+            let got = run(t, body.clone());
+            assert_eq!(got.err().as_deref(), want, "{t} {body}");
+        }
+    }
+
+    #[test]
+    fn every_operator_written_type_has_a_rule_table() {
+        for t in [
+            "virtualservice",
+            "vsvip",
+            "pool",
+            "poolgroup",
+            "httppolicyset",
+            "sslkeyandcertificate",
+            "l4policyset",
+            "network",
+            "ipamdnsproviderprofile",
+            "cloud",
+        ] {
+            assert!(rules_for(t).len() > 1, "{t}");
+            for r in rules_for(t) {
+                assert!(
+                    !r.path.is_empty() && !r.path.contains(".."),
+                    "{t}: {}",
+                    r.path
+                );
+            }
+        }
+    }
+}
