@@ -578,3 +578,38 @@ async fn a_follower_writes_nothing_until_it_leads() {
     assert!(writes(&emu) > before, "the leader deletes the orphans");
     r.stop().await;
 }
+
+#[tokio::test]
+async fn environment_check_reads_the_dns_profile_and_names_what_is_missing() {
+    let emu = avi_support::start(None).await;
+    let c = client(&emu);
+    let (env, problems) = ako::reconcile::env::check(&c, &placement())
+        .await
+        .expect("controller answers");
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(env.dns_domains, ["avi.jarvis.lab"]);
+
+    let mut wrong = placement();
+    wrong.se_group = "no-such-group".into();
+    wrong.vip_network = Some(("no-such-net".into(), None));
+    let (_, problems) = ako::reconcile::env::check(&c, &wrong)
+        .await
+        .expect("controller answers");
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].contains("serviceEngineGroupName \"no-such-group\" does not exist"),
+        "{problems:?}"
+    );
+    assert!(problems[1].contains("\"no-such-net\""), "{problems:?}");
+
+    let mut no_subnet = placement();
+    no_subnet.vip_network = Some(("dpg-sedatapath-18".into(), None));
+    let (env, _) = ako::reconcile::env::check(&c, &no_subnet)
+        .await
+        .expect("controller answers");
+    assert_eq!(
+        env.vip_subnet,
+        "10.10.18.0/26".parse().ok(),
+        "the subnet is read from the network"
+    );
+}

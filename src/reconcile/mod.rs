@@ -17,6 +17,7 @@
 //! - A group that fails is retried with exponential backoff; the others go on.
 
 pub mod apply;
+pub mod env;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
