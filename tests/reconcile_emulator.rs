@@ -228,7 +228,7 @@ async fn seed_demo_service_gets_a_vip_inside_the_network_and_its_fqdn() {
         vec![],
     ));
     let mut r = Running::start(&emu, view, None);
-    r.until("converged", |p| p.converged_once).await;
+    r.until("converged, events published", |p| p.converged_once && p.events_pending == 0).await;
 
     let status = r.sink.last_status(&demo_key()).expect("status written");
     assert_eq!(status.len(), 1);
@@ -493,7 +493,7 @@ async fn an_object_of_someone_else_with_our_name_is_reported_and_left_alone() {
     .expect("foreign vsvip");
     let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
     let mut r = Running::start(&emu, view, None);
-    r.until("converged", |p| p.converged_once).await;
+    r.until("converged, events published", |p| p.converged_once && p.events_pending == 0).await;
     let events = r.sink.events_for(&demo_key());
     assert!(
         events.iter().any(|n| n.warning

@@ -22,6 +22,7 @@ pub mod env;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -99,6 +100,8 @@ pub struct Progress {
     pub converged_once: bool,
     /// Groups waiting for a retry.
     pub retrying: usize,
+    /// Events queued and not yet published.
+    pub events_pending: usize,
 }
 
 #[derive(Default)]
@@ -126,6 +129,7 @@ pub struct Reconciler<A> {
     settings: Settings,
     sink: Arc<dyn Sink>,
     owner: String,
+    events: EventQueue,
 }
 
 /// The group a Service belongs to, if it is a LoadBalancer Service of ako.
@@ -155,6 +159,71 @@ fn group_of(svc: &Service, cfg: &Config) -> Option<GroupId> {
     })
 }
 
+/// Status writes and Events produced by a pass.
+#[derive(Default)]
+struct Outbox {
+    statuses: Vec<(GroupId, ObjKey, Vec<LoadBalancerIngress>)>,
+    events: Vec<(ObjKey, Option<String>, Notice)>,
+}
+
+type QueuedEvent = (ObjKey, Option<String>, Notice);
+
+/// Events are published by a task of their own, so a pass never waits for them; `pending` counts the queue.
+struct EventQueue {
+    tx: mpsc::UnboundedSender<QueuedEvent>,
+    rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<QueuedEvent>>>,
+    pending: Arc<AtomicUsize>,
+}
+
+impl EventQueue {
+    fn new() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Self {
+            tx,
+            rx: parking_lot::Mutex::new(Some(rx)),
+            pending: Arc::default(),
+        }
+    }
+
+    fn send(&self, e: QueuedEvent) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        if self.tx.send(e).is_err() {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Starts the publisher (once).
+    fn spawn(
+        &self,
+        sink: Arc<dyn Sink>,
+        progress: Arc<watch::Sender<Progress>>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let rx = self.rx.lock().take()?;
+        let pending = self.pending.clone();
+        Some(tokio::spawn(async move {
+            tokio_stream_unbounded(rx)
+                .for_each_concurrent(4, |(key, uid, notice)| {
+                    let sink = sink.clone();
+                    let pending = pending.clone();
+                    let progress = progress.clone();
+                    async move {
+                        sink.service_event(&key, uid.as_deref(), &notice).await;
+                        let left = pending.fetch_sub(1, Ordering::AcqRel) - 1;
+                        progress.send_modify(|p| p.events_pending = left);
+                    }
+                })
+                .await;
+        }))
+    }
+}
+
+/// An unbounded receiver as a stream.
+fn tokio_stream_unbounded<T: Send + 'static>(
+    rx: mpsc::UnboundedReceiver<T>,
+) -> impl futures::Stream<Item = T> {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
+}
+
 /// The result of applying one group's plan.
 struct GroupResult {
     group: GroupId,
@@ -178,6 +247,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             settings,
             sink,
             owner,
+            events: EventQueue::new(),
         }
     }
 
@@ -188,6 +258,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         mut leader: watch::Receiver<bool>,
         progress: watch::Sender<Progress>,
     ) {
+        let progress = Arc::new(progress);
+        let publisher = self.events.spawn(self.sink.clone(), progress.clone());
+        let _publisher = AbortOnDrop(publisher);
         let mut state = State::default();
         let mut dirty: HashSet<ObjKey> = HashSet::new();
         let mut nodes_changed = false;
@@ -284,6 +357,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             stats: state.stats.clone(),
             converged_once: converged,
             retrying: state.retry.len(),
+            events_pending: self.events.pending.load(Ordering::Acquire),
         }
     }
 
@@ -471,6 +545,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .collect()
             .await;
 
+        let mut outbox = Outbox::default();
         let mut results: HashMap<GroupId, GroupResult> =
             results.into_iter().map(|r| (r.group.clone(), r)).collect();
         for (g, steps, desired) in work {
@@ -545,30 +620,28 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     ));
                 }
             }
-            self.report(state, &g, &desired, &notices, vs_written).await;
+            self.report(state, &g, &desired, &notices, vs_written, &mut outbox);
         }
+        self.flush(state, outbox).await;
     }
 
-    /// Status and Events for the Services of one group.
-    async fn report(
+    /// Status and Events for the Services of one group, queued in `out`.
+    fn report(
         &self,
         state: &mut State,
         g: &GroupId,
         desired: &L4Desired,
         group_notices: &[Notice],
         vs_written: Option<(String, bool)>,
+        out: &mut Outbox,
     ) {
         let mut outcomes: Vec<&ServiceOutcome> = desired.outcomes.iter().collect();
-        // Members that left the group (or ako) while it had status: cleared.
+        // Services that left ako (or the group) while they had a status from ako: it is removed.
         let in_outcomes: HashSet<&ObjKey> = outcomes.iter().map(|o| &o.key).collect();
-        let gone: Vec<ObjKey> = state
+        let gone: Vec<ServiceOutcome> = state
             .status_written
             .iter()
             .filter(|k| !in_outcomes.contains(k) && !state.group_of.contains_key(*k))
-            .cloned()
-            .collect();
-        let placeholder: Vec<ServiceOutcome> = gone
-            .iter()
             .map(|k| ServiceOutcome {
                 key: k.clone(),
                 vs_name: None,
@@ -576,10 +649,13 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 problems: vec![],
             })
             .collect();
-        outcomes.extend(placeholder.iter());
+        outcomes.extend(gone.iter());
 
         for o in outcomes {
-            let svc = self.view.service(&o.key);
+            let Some(svc) = self.view.service(&o.key) else {
+                state.status_written.remove(&o.key);
+                continue;
+            };
             let vips: Vec<IpAddr> = o
                 .vs_name
                 .as_ref()
@@ -588,41 +664,21 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .map(|e| l4::vips_of(&e.body))
                 .unwrap_or_default();
             let want = l4::load_balancer_ingress(o, &vips);
-            if let Some(s) = &svc {
-                let have: Vec<LoadBalancerIngress> = s
-                    .status
-                    .as_ref()
-                    .and_then(|st| st.load_balancer.as_ref())
-                    .and_then(|lb| lb.ingress.clone())
-                    .unwrap_or_default();
-                let ours_or_written = state.status_written.contains(&o.key) || o.vs_name.is_some();
-                if ours_or_written && !same_status(&have, &want) {
-                    match self.sink.service_status(&o.key, &want).await {
-                        Ok(()) => {
-                            state.stats.status_patches += 1;
-                            if want.is_empty() {
-                                state.status_written.remove(&o.key);
-                            } else {
-                                state.status_written.insert(o.key.clone());
-                            }
-                        }
-                        Err(error) => {
-                            tracing::warn!(service = %o.key, %error, "status not written; retried at the next pass");
-                            state
-                                .retry
-                                .entry(g.clone())
-                                .or_insert((1, Instant::now() + self.settings.retry_base));
-                        }
-                    }
-                } else if !want.is_empty() {
-                    state.status_written.insert(o.key.clone());
-                }
-            } else {
-                state.status_written.remove(&o.key);
+            let have: Vec<LoadBalancerIngress> = svc
+                .status
+                .as_ref()
+                .and_then(|st| st.load_balancer.as_ref())
+                .and_then(|lb| lb.ingress.clone())
+                .unwrap_or_default();
+            let ours = state.status_written.contains(&o.key) || o.vs_name.is_some();
+            if ours && !same_status(&have, &want) {
+                out.statuses.push((g.clone(), o.key.clone(), want));
+            } else if !want.is_empty() {
+                state.status_written.insert(o.key.clone());
             }
-            let Some(s) = svc else { continue };
-            let uid = s.metadata.uid.as_deref();
-            // Problems: announced when they change.
+            let uid = svc.metadata.uid.clone();
+            let mut event = |n: Notice| out.events.push((o.key.clone(), uid.clone(), n));
+            // Problems: announced when they change, not at every pass.
             let texts: Vec<String> = o.problems.iter().map(|p| p.message.clone()).collect();
             if state.reported.get(&o.key) != Some(&texts) {
                 for p in &o.problems {
@@ -636,18 +692,12 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     } else {
                         format!(" ({})", p.field)
                     };
-                    self.sink
-                        .service_event(
-                            &o.key,
-                            uid,
-                            &Notice::warning(reason, format!("{}{field}", p.message)),
-                        )
-                        .await;
+                    event(Notice::warning(reason, format!("{}{field}", p.message)));
                 }
                 state.reported.insert(o.key.clone(), texts);
             }
             for n in group_notices {
-                self.sink.service_event(&o.key, uid, n).await;
+                event(n.clone());
             }
             if let (Some((vs, created)), Some(_)) = (&vs_written, &o.vs_name) {
                 let vip = vips
@@ -656,19 +706,46 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     .collect::<Vec<_>>()
                     .join(", ");
                 let verb = if *created { "created" } else { "updated" };
-                self.sink
-                    .service_event(
-                        &o.key,
-                        uid,
-                        &Notice::normal(
-                            "Synced",
-                            format!(
-                                "virtual service {vs} {verb} on the Avi controller (VIP {vip})"
-                            ),
-                        ),
-                    )
-                    .await;
+                event(Notice::normal(
+                    "Synced",
+                    format!("virtual service {vs} {verb} on the Avi controller (VIP {vip})"),
+                ));
             }
+        }
+    }
+
+    /// Writes the queued statuses (concurrently) and hands the Events to the publisher.
+    async fn flush(&self, state: &mut State, out: Outbox) {
+        let sink = &self.sink;
+        let results: Vec<(GroupId, ObjKey, bool, Result<(), String>)> =
+            futures::stream::iter(out.statuses.into_iter().map(|(g, key, want)| async move {
+                let res = sink.service_status(&key, &want).await;
+                (g, key, want.is_empty(), res)
+            }))
+            .buffer_unordered(self.settings.concurrency.max(1) * 2)
+            .collect()
+            .await;
+        for (g, key, cleared, res) in results {
+            match res {
+                Ok(()) => {
+                    state.stats.status_patches += 1;
+                    if cleared {
+                        state.status_written.remove(&key);
+                    } else {
+                        state.status_written.insert(key);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(service = %key, %error, "status not written; retrying");
+                    state
+                        .retry
+                        .entry(g)
+                        .or_insert((1, Instant::now() + self.settings.retry_base));
+                }
+            }
+        }
+        for e in out.events {
+            self.events.send(e);
         }
     }
 }
@@ -692,6 +769,17 @@ async fn apply_group<A: AviApi>(avi: A, group: GroupId, steps: Vec<Step>) -> Gro
         group,
         applied,
         error: None,
+    }
+}
+
+/// Aborts the task when dropped (the event publisher ends with the reconciler).
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            t.abort();
+        }
     }
 }
 
