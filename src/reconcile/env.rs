@@ -53,12 +53,12 @@ pub async fn check(
     .await?;
     exists::<VrfContext>(avi, &place.vrf, "vrfName", &mut problems).await?;
     if let Some((net, subnet)) = &place.vip_network {
-        if let Some(n) =
-            exists::<Network>(avi, net, "vipNetworkList networkName", &mut problems).await?
+        let found =
+            exists::<Network>(avi, net, "vipNetworkList networkName", &mut problems).await?;
+        if let Some(n) = found
+            && subnet.is_none()
         {
-            if subnet.is_none() {
-                env.vip_subnet = first_subnet(&n);
-            }
+            env.vip_subnet = first_subnet(&n);
         }
     } else {
         problems.push("no VIP network is configured (NetworkSettings.vipNetworkList): VIPs cannot be allocated".into());
