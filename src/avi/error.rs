@@ -79,6 +79,9 @@ pub enum AviError {
         retry_after: Duration,
         cap: Duration,
     },
+    /// Not sent: the caller's fence (leadership) no longer allows writes.
+    #[error("not sent: this replica is no longer the leader")]
+    Fenced,
     /// A POST or PATCH failed after it may have reached the controller (transport error once sent, 5xx)
     /// and the client could not learn whether the write was applied, so it did not repeat it.
     #[error(
@@ -174,7 +177,8 @@ impl AviError {
         match self {
             Self::Transport { .. }
             | Self::RetryAfterTooLong { .. }
-            | Self::OutcomeUnknown { .. } => true,
+            | Self::OutcomeUnknown { .. }
+            | Self::Fenced => true,
             Self::Status {
                 status, message, ..
             } => classify_transient(*status, message),

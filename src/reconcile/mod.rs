@@ -130,7 +130,12 @@ pub struct Reconciler<A> {
     sink: Arc<dyn Sink>,
     owner: String,
     events: EventQueue,
+    /// Checked before every write: false once this replica may no longer be the leader.
+    fence: Fence,
 }
+
+/// Whether this replica may still write.
+pub type Fence = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// The group a Service belongs to, if it is a LoadBalancer Service of ako.
 fn group_of(svc: &Service, cfg: &Config) -> Option<GroupId> {
@@ -248,7 +253,14 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             sink,
             owner,
             events: EventQueue::new(),
+            fence: Arc::new(|| true),
         }
+    }
+
+    /// Every write is preceded by `fence()`; a write it refuses fails the group (retried once leading again).
+    pub fn with_fence(mut self, fence: Fence) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// Runs until `changes` closes. Writes only while `leader` is true; on becoming leader, a full sync.
@@ -538,7 +550,14 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         // Apply: groups concurrently, the steps of a group in order, stopping at its first failure.
         let futures: Vec<_> = work
             .iter()
-            .map(|(g, steps, _)| apply_group(self.avi.clone(), g.clone(), steps.clone()))
+            .map(|(g, steps, _)| {
+                apply_group(
+                    self.avi.clone(),
+                    g.clone(),
+                    steps.clone(),
+                    self.fence.clone(),
+                )
+            })
             .collect();
         let results: Vec<GroupResult> = futures::stream::iter(futures)
             .buffer_unordered(self.settings.concurrency.max(1))
@@ -751,9 +770,22 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 }
 
 /// Applies the steps of one group in order, stopping at the first failure.
-async fn apply_group<A: AviApi>(avi: A, group: GroupId, steps: Vec<Step>) -> GroupResult {
+async fn apply_group<A: AviApi>(
+    avi: A,
+    group: GroupId,
+    steps: Vec<Step>,
+    fence: Fence,
+) -> GroupResult {
     let mut applied = Vec::new();
     for step in steps.into_iter().filter(Step::is_write) {
+        if !fence() {
+            let error = AviError::Fenced;
+            return GroupResult {
+                group,
+                applied,
+                error: Some((step, error)),
+            };
+        }
         match apply::execute(&avi, &step).await {
             Ok(a) => applied.push((step, a)),
             Err(e) => {
