@@ -1,0 +1,481 @@
+//! The reconciler's settings: AKO's `ControllerSettings` and the operator switches of `AKOSettings`,
+//! `L7Settings` and `NetworkSettings`, read from the same `avi-k8s-config` source as [`crate::core::config`]
+//! (file or mounted ConfigMap directory, then env, then flags), and the `avi-secret` credentials (a mounted
+//! Secret directory, or env). Every bad value is reported, one line each.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::core::config::{ConfigErrors, read_config_source};
+use crate::core::l4::MemberMode;
+
+/// Flags and env of the reconciler's settings (ConfigMap key in parentheses).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ControllerArgs {
+    /// Avi Controller address, host[:port] or https://host[:port] (controllerIP).
+    #[arg(long = "controller-host", env = "CTRL_IPADDRESS")]
+    pub controller_host: Option<String>,
+    /// Avi API version, e.g. 20.1.5; discovered when empty (controllerVersion).
+    #[arg(long, env = "CTRL_VERSION")]
+    pub controller_version: Option<String>,
+    /// Avi cloud (cloudName).
+    #[arg(long, env = "CLOUD_NAME")]
+    pub cloud_name: Option<String>,
+    /// Service Engine group (serviceEngineGroupName).
+    #[arg(long = "se-group", env = "SEG_NAME")]
+    pub se_group: Option<String>,
+    /// Avi tenant (tenantName).
+    #[arg(long, env = "TENANT_NAME")]
+    pub tenant_name: Option<String>,
+    /// VRF context (vrfName).
+    #[arg(long, env = "VRF_NAME")]
+    pub vrf_name: Option<String>,
+    /// Seconds between full syncs that repair drift; 0 disables (fullSyncFrequency).
+    #[arg(long, env = "FULL_SYNC_INTERVAL")]
+    pub full_sync_frequency: Option<String>,
+    /// true: remove every Avi object ako created (deleteConfig).
+    #[arg(long, env = "DELETE_CONFIG")]
+    pub delete_config: Option<String>,
+    /// ClusterIP or NodePort: where pool members come from (serviceType).
+    #[arg(long, env = "SERVICE_TYPE")]
+    pub service_type: Option<String>,
+    /// Node label key and value selecting NodePort members (nodeKey, nodeValue).
+    #[arg(long, env = "NODE_KEY")]
+    pub node_key: Option<String>,
+    #[arg(long, env = "NODE_VALUE")]
+    pub node_value: Option<String>,
+    /// Namespace label key and value ako serves (nsSelectorLabelKey, nsSelectorLabelValue).
+    #[arg(long, env = "NAMESPACE_SELECTOR_LABEL_KEY")]
+    pub ns_selector_key: Option<String>,
+    #[arg(long, env = "NAMESPACE_SELECTOR_LABEL_VALUE")]
+    pub ns_selector_value: Option<String>,
+    /// JSON list of namespaces ako ignores (blockedNamespaceList).
+    #[arg(long, env = "BLOCKED_NS_LIST")]
+    pub blocked_namespace_list: Option<String>,
+    /// Directory of the mounted avi-secret (files username, password or authtoken, certificateAuthorityData).
+    #[arg(
+        long = "avi-credentials-dir",
+        env = "AVI_CREDENTIALS_DIR",
+        value_name = "DIR"
+    )]
+    pub credentials_dir: Option<PathBuf>,
+    /// Avi user (avi-secret username).
+    #[arg(long, env = "AVI_USERNAME", hide_env_values = true)]
+    pub avi_username: Option<String>,
+    /// Avi password (avi-secret password).
+    #[arg(long, env = "AVI_PASSWORD", hide_env_values = true)]
+    pub avi_password: Option<Redacted>,
+    /// Avi auth token (avi-secret authtoken), instead of a password.
+    #[arg(long, env = "AVI_AUTHTOKEN", hide_env_values = true)]
+    pub avi_authtoken: Option<Redacted>,
+    /// PEM CA bundle of the controller (avi-secret certificateAuthorityData), or a path to one.
+    #[arg(long = "avi-ca", env = "AVI_CA_DATA")]
+    pub avi_ca: Option<String>,
+    /// Skip verification of the controller's certificate (insecure; logged).
+    #[arg(long, env = "AVI_INSECURE_SKIP_VERIFY")]
+    pub avi_insecure_skip_verify: bool,
+}
+
+/// A secret given on the command line or in env: `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Redacted(pub String);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Redacted {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Redacted(s.to_string()))
+    }
+}
+
+/// How ako logs in.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Login {
+    Password { username: String, password: String },
+    Token { username: String, token: String },
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Login::Password { username, .. } => write!(
+                f,
+                "Password {{ username: {username:?}, password: <redacted> }}"
+            ),
+            Login::Token { username, .. } => {
+                write!(f, "Token {{ username: {username:?}, token: <redacted> }}")
+            }
+        }
+    }
+}
+
+/// Validated reconciler settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerSettings {
+    pub controller_host: String,
+    pub controller_version: Option<String>,
+    pub cloud: String,
+    pub se_group: String,
+    pub tenant: String,
+    pub vrf: String,
+    /// `None`: periodic full sync disabled.
+    pub full_sync: Option<Duration>,
+    pub delete_config: bool,
+    pub member_mode: MemberMode,
+    pub namespace_selector: Option<(String, String)>,
+    pub blocked_namespaces: Vec<String>,
+    pub login: Login,
+    pub ca_pem: Option<String>,
+    pub insecure_skip_verify: bool,
+}
+
+fn read_secret_dir(dir: &Path, errors: &mut Vec<String>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for key in [
+        "username",
+        "password",
+        "authtoken",
+        "certificateAuthorityData",
+    ] {
+        let p = dir.join(key);
+        match std::fs::read_to_string(&p) {
+            Ok(v) => {
+                let v = v.trim().to_string();
+                if !v.is_empty() {
+                    out.insert(key.to_string(), v);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => errors.push(format!("avi-secret {}: {e}", p.display())),
+        }
+    }
+    out
+}
+
+fn parse_bool(key: &str, v: &str, errors: &mut Vec<String>) -> bool {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" => true,
+        "false" | "" => false,
+        _ => {
+            errors.push(format!("{key}: {v:?} is not true or false"));
+            false
+        }
+    }
+}
+
+impl ControllerArgs {
+    /// Merges the config source (`config_file`, the same as the webhook's) < env/flags and validates.
+    pub fn resolve(&self, config_file: Option<&Path>) -> Result<ControllerSettings, ConfigErrors> {
+        let file = match config_file {
+            Some(p) => read_config_source(p).map_err(|e| ConfigErrors(vec![e]))?,
+            None => BTreeMap::new(),
+        };
+        let mut errors = Vec::new();
+        let pick = |flag: &Option<String>, key: &str| {
+            flag.clone()
+                .or_else(|| file.get(key).cloned())
+                .filter(|v| !v.trim().is_empty())
+        };
+
+        let controller_host = pick(&self.controller_host, "controllerIP").unwrap_or_default();
+        if controller_host.is_empty() {
+            errors.push("controllerIP (--controller-host, CTRL_IPADDRESS): the Avi Controller address is required".into());
+        }
+        let full_sync = match pick(&self.full_sync_frequency, "fullSyncFrequency") {
+            None => Some(Duration::from_secs(1800)),
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(0) => None,
+                Ok(s) => Some(Duration::from_secs(s)),
+                Err(_) => {
+                    errors.push(format!(
+                        "fullSyncFrequency: {v:?} is not a number of seconds (0 disables)"
+                    ));
+                    None
+                }
+            },
+        };
+        let delete_config = pick(&self.delete_config, "deleteConfig")
+            .is_some_and(|v| parse_bool("deleteConfig", &v, &mut errors));
+        let node_selector = match (
+            pick(&self.node_key, "nodeKey"),
+            pick(&self.node_value, "nodeValue"),
+        ) {
+            (Some(k), Some(v)) => Some((k, v)),
+            (None, None) => None,
+            _ => {
+                errors
+                    .push("nodeKey and nodeValue (nodePortSelector) must be given together".into());
+                None
+            }
+        };
+        let member_mode = match pick(&self.service_type, "serviceType")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("ClusterIP") => MemberMode::ClusterIp,
+            Some("NodePort") => MemberMode::NodePort {
+                selector: node_selector,
+            },
+            Some(other) => {
+                errors.push(format!(
+                    "serviceType: {other:?} is not supported (accepted: ClusterIP, NodePort; NodePortLocal needs Antrea)"
+                ));
+                MemberMode::ClusterIp
+            }
+        };
+        let namespace_selector = match (
+            pick(&self.ns_selector_key, "nsSelectorLabelKey"),
+            pick(&self.ns_selector_value, "nsSelectorLabelValue"),
+        ) {
+            (Some(k), Some(v)) => Some((k, v)),
+            (None, None) => None,
+            _ => {
+                errors.push("nsSelectorLabelKey and nsSelectorLabelValue (namespaceSelector) must be given together".into());
+                None
+            }
+        };
+        let blocked_namespaces = match pick(&self.blocked_namespace_list, "blockedNamespaceList") {
+            None => Vec::new(),
+            Some(v) => match serde_json::from_str::<Vec<String>>(&v) {
+                Ok(list) => list,
+                Err(_) if !v.trim_start().starts_with('[') => v
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                Err(e) => {
+                    errors.push(format!(
+                        "blockedNamespaceList: {v:?} is not a JSON list of names: {e}"
+                    ));
+                    Vec::new()
+                }
+            },
+        };
+
+        let mut secret = match &self.credentials_dir {
+            Some(d) => read_secret_dir(d, &mut errors),
+            None => BTreeMap::new(),
+        };
+        let password = self.avi_password.as_ref().map(|r| r.0.clone());
+        let token = self.avi_authtoken.as_ref().map(|r| r.0.clone());
+        for (key, flag) in [
+            ("username", &self.avi_username),
+            ("password", &password),
+            ("authtoken", &token),
+            ("certificateAuthorityData", &self.avi_ca),
+        ] {
+            if let Some(v) = flag.as_ref().filter(|v| !v.is_empty()) {
+                secret.insert(key.into(), v.clone());
+            }
+        }
+        let username = secret.get("username").cloned().unwrap_or_default();
+        let login = match (secret.get("password"), secret.get("authtoken")) {
+            _ if username.is_empty() => {
+                errors.push("avi-secret username (AVI_USERNAME) is required".into());
+                Login::Password {
+                    username,
+                    password: String::new(),
+                }
+            }
+            (Some(p), _) => Login::Password {
+                username,
+                password: p.clone(),
+            },
+            (None, Some(t)) => Login::Token {
+                username,
+                token: t.clone(),
+            },
+            (None, None) => {
+                errors.push(
+                    "avi-secret password or authtoken (AVI_PASSWORD, AVI_AUTHTOKEN) is required"
+                        .into(),
+                );
+                Login::Password {
+                    username,
+                    password: String::new(),
+                }
+            }
+        };
+        let ca_pem = match secret.get("certificateAuthorityData") {
+            None => None,
+            Some(v) if v.contains("-----BEGIN") => Some(v.clone()),
+            Some(path) => {
+                match std::fs::read_to_string(path) {
+                    Ok(pem) => Some(pem),
+                    Err(e) => {
+                        errors.push(format!("certificateAuthorityData: neither PEM nor a readable file ({path}: {e})"));
+                        None
+                    }
+                }
+            }
+        };
+
+        let settings = ControllerSettings {
+            controller_host,
+            controller_version: pick(&self.controller_version, "controllerVersion"),
+            cloud: pick(&self.cloud_name, "cloudName").unwrap_or_else(|| "Default-Cloud".into()),
+            se_group: pick(&self.se_group, "serviceEngineGroupName")
+                .unwrap_or_else(|| "Default-Group".into()),
+            tenant: pick(&self.tenant_name, "tenantName").unwrap_or_else(|| "admin".into()),
+            vrf: pick(&self.vrf_name, "vrfName").unwrap_or_else(|| "global".into()),
+            full_sync,
+            delete_config,
+            member_mode,
+            namespace_selector,
+            blocked_namespaces,
+            login,
+            ca_pem,
+            insecure_skip_verify: self.avi_insecure_skip_verify,
+        };
+        if errors.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+/// Which namespaces ako serves: those carrying the selector's label (if one is set) and not blocked.
+pub fn namespace_in_scope(
+    name: &str,
+    labels: Option<&BTreeMap<String, String>>,
+    s: &ControllerSettings,
+) -> bool {
+    if s.blocked_namespaces.iter().any(|b| b == name) {
+        return false;
+    }
+    match &s.namespace_selector {
+        None => true,
+        Some((k, v)) => labels.and_then(|l| l.get(k)) == Some(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ControllerArgs {
+        ControllerArgs {
+            controller_host: Some("avi-ctrl.jarvis.lab".into()),
+            avi_username: Some("admin".into()),
+            avi_password: Some(Redacted("VMware1!".into())),
+            ..ControllerArgs::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_akos() {
+        let s = args().resolve(None).expect("valid");
+        assert_eq!(
+            (
+                s.cloud.as_str(),
+                s.se_group.as_str(),
+                s.tenant.as_str(),
+                s.vrf.as_str()
+            ),
+            ("Default-Cloud", "Default-Group", "admin", "global")
+        );
+        assert_eq!(s.full_sync, Some(Duration::from_secs(1800)));
+        assert!(!s.delete_config);
+        assert_eq!(s.member_mode, MemberMode::ClusterIp);
+    }
+
+    #[test]
+    fn config_file_keys_are_akos_and_flags_win() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("cm.yaml");
+        std::fs::write(
+            &file,
+            "controllerIP: from-file\ncloudName: Default-Cloud\nserviceEngineGroupName: vmug-se-group\nfullSyncFrequency: \"0\"\n\
+             serviceType: NodePort\nnodeKey: lb\nnodeValue: \"yes\"\nblockedNamespaceList: '[\"kube-system\"]'\ndeleteConfig: \"true\"\n",
+        )
+        .expect("write");
+        let mut a = args();
+        a.controller_host = None;
+        let s = a.resolve(Some(&file)).expect("valid");
+        assert_eq!(s.controller_host, "from-file");
+        assert_eq!(s.se_group, "vmug-se-group");
+        assert_eq!(s.full_sync, None, "0 disables");
+        assert_eq!(
+            s.member_mode,
+            MemberMode::NodePort {
+                selector: Some(("lb".into(), "yes".into()))
+            }
+        );
+        assert_eq!(s.blocked_namespaces, ["kube-system"]);
+        assert!(s.delete_config);
+        let mut b = args();
+        b.se_group = Some("flag-group".into());
+        assert_eq!(
+            b.resolve(Some(&file)).expect("valid").se_group,
+            "flag-group"
+        );
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_once() {
+        let a = ControllerArgs {
+            full_sync_frequency: Some("soon".into()),
+            service_type: Some("LoadBalancer".into()),
+            node_key: Some("lb".into()),
+            delete_config: Some("yes".into()),
+            ..ControllerArgs::default()
+        };
+        let errors = a.resolve(None).expect_err("invalid").0;
+        let text = errors.join("\n");
+        for want in [
+            "controllerIP",
+            "fullSyncFrequency",
+            "serviceType",
+            "nodeKey and nodeValue",
+            "deleteConfig",
+            "username",
+        ] {
+            assert!(text.contains(want), "missing {want}: {text}");
+        }
+        assert_eq!(errors.len(), 6, "{text}");
+    }
+
+    #[test]
+    fn credentials_come_from_the_mounted_secret_and_never_print() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("username"), "admin\n").expect("write");
+        std::fs::write(dir.path().join("authtoken"), "tok-123-secret").expect("write");
+        let a = ControllerArgs {
+            controller_host: Some("ctrl".into()),
+            credentials_dir: Some(dir.path().to_path_buf()),
+            ..ControllerArgs::default()
+        };
+        let s = a.resolve(None).expect("valid");
+        assert_eq!(
+            s.login,
+            Login::Token {
+                username: "admin".into(),
+                token: "tok-123-secret".into()
+            }
+        );
+        let printed = format!("{s:?} {a:?}");
+        assert!(!printed.contains("tok-123-secret"), "{printed}");
+        let p = args().resolve(None).expect("valid");
+        assert!(!format!("{p:?} {:?}", args()).contains("VMware1!"));
+    }
+
+    #[test]
+    fn namespace_scope_table() {
+        let mut s = args().resolve(None).expect("valid");
+        s.blocked_namespaces = vec!["kube-system".into()];
+        let labels: BTreeMap<String, String> = [("ako".to_string(), "yes".to_string())].into();
+        assert!(namespace_in_scope("vmug", None, &s));
+        assert!(!namespace_in_scope("kube-system", Some(&labels), &s));
+        s.namespace_selector = Some(("ako".into(), "yes".into()));
+        assert!(namespace_in_scope("vmug", Some(&labels), &s));
+        assert!(!namespace_in_scope("other", None, &s));
+    }
+}
