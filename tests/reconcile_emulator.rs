@@ -151,11 +151,20 @@ struct Running {
 
 impl Running {
     fn start(emu: &EmulatorHandle, view: Arc<View>, full_sync: Option<Duration>) -> Running {
+        Self::start_with(emu, view, |s| s.full_sync = full_sync)
+    }
+
+    fn start_with(
+        emu: &EmulatorHandle,
+        view: Arc<View>,
+        tune: impl FnOnce(&mut Settings),
+    ) -> Running {
         let sink = Arc::new(Recorder::default());
         *sink.view.lock() = Some(view.clone());
         let mut settings = Settings::new(placement());
-        settings.full_sync = full_sync;
+        settings.full_sync = None;
         settings.retry_base = Duration::from_millis(50);
+        tune(&mut settings);
         let r = Reconciler::new(client(emu), view, Arc::new(cfg()), settings, sink.clone());
         let (tx, rx) = mpsc::unbounded_channel();
         let (leader, leader_rx) = watch::channel(true);
@@ -228,7 +237,10 @@ async fn seed_demo_service_gets_a_vip_inside_the_network_and_its_fqdn() {
         vec![],
     ));
     let mut r = Running::start(&emu, view, None);
-    r.until("converged, events published", |p| p.converged_once && p.events_pending == 0).await;
+    r.until("converged, events published", |p| {
+        p.converged_once && p.events_pending == 0
+    })
+    .await;
 
     let status = r.sink.last_status(&demo_key()).expect("status written");
     assert_eq!(status.len(), 1);
@@ -493,7 +505,10 @@ async fn an_object_of_someone_else_with_our_name_is_reported_and_left_alone() {
     .expect("foreign vsvip");
     let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
     let mut r = Running::start(&emu, view, None);
-    r.until("converged, events published", |p| p.converged_once && p.events_pending == 0).await;
+    r.until("converged, events published", |p| {
+        p.converged_once && p.events_pending == 0
+    })
+    .await;
     let events = r.sink.events_for(&demo_key());
     assert!(
         events.iter().any(|n| n.warning
@@ -612,4 +627,37 @@ async fn environment_check_reads_the_dns_profile_and_names_what_is_missing() {
         "10.10.18.0/26".parse().ok(),
         "the subnet is read from the network"
     );
+}
+
+#[tokio::test]
+async fn delete_config_removes_every_owned_object_and_the_status() {
+    let emu = avi_support::start(None).await;
+    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once).await;
+    r.stop().await;
+    let seeded = emu.object_count() - 4;
+    let mut r = Running::start_with(&emu, view.clone(), |s| s.delete_all = true);
+    r.until("converged", |p| p.converged_once).await;
+    assert_eq!(
+        emu.object_count(),
+        seeded,
+        "only the seed's objects are left"
+    );
+    assert_eq!(
+        r.sink.last_status(&demo_key()),
+        Some(vec![]),
+        "the EXTERNAL-IP is removed"
+    );
+    r.stop().await;
+    // deleteConfig back to false: everything is rebuilt.
+    let mut r = Running::start(&emu, view, None);
+    r.until("converged", |p| p.converged_once).await;
+    assert_eq!(emu.object_count(), seeded + 4);
+    assert!(
+        r.sink
+            .last_status(&demo_key())
+            .is_some_and(|s| s.len() == 1)
+    );
+    r.stop().await;
 }

@@ -18,6 +18,7 @@
 
 pub mod apply;
 pub mod env;
+pub mod runtime;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
@@ -51,6 +52,8 @@ pub struct Settings {
     /// First and longest delay before a failed group is tried again.
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// `deleteConfig`: every object ako owns is deleted and no status is published.
+    pub delete_all: bool,
 }
 
 impl Settings {
@@ -61,6 +64,7 @@ impl Settings {
             concurrency: 16,
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(300),
+            delete_all: false,
         }
     }
 }
@@ -485,6 +489,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 }
             }
         }
+        if self.settings.delete_all && state.cache_complete && state.cache.is_empty() {
+            tracing::info!(owner = %self.owner, "deleteConfig: every Avi object ako created is deleted");
+        }
         tracing::info!(
             groups = state.members.len(),
             objects = state.cache.len(),
@@ -524,7 +531,22 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     endpoints: e,
                 })
                 .collect();
-            let desired = l4::translate(&inputs, &nodes, &self.cfg, &self.settings.placement);
+            let desired = if self.settings.delete_all {
+                L4Desired {
+                    objects: Vec::new(),
+                    outcomes: members
+                        .iter()
+                        .map(|s| ServiceOutcome {
+                            key: ObjKey::of(&s.metadata),
+                            vs_name: None,
+                            fqdns: Vec::new(),
+                            problems: Vec::new(),
+                        })
+                        .collect(),
+                }
+            } else {
+                l4::translate(&inputs, &nodes, &self.cfg, &self.settings.placement)
+            };
             let mut ids: HashSet<ObjId> = state.produced.get(&g).cloned().unwrap_or_default();
             ids.extend(desired.objects.iter().map(|d| obj_id(d.kind, &d.name)));
             let observed = Observed {
@@ -689,8 +711,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .and_then(|st| st.load_balancer.as_ref())
                 .and_then(|lb| lb.ingress.clone())
                 .unwrap_or_default();
-            let ours = state.status_written.contains(&o.key) || o.vs_name.is_some();
-            if ours && !same_status(&have, &want) {
+            // Every outcome is a Service ako is the load balancer of, or one it published a status for.
+            if !same_status(&have, &want) {
                 out.statuses.push((g.clone(), o.key.clone(), want));
             } else if !want.is_empty() {
                 state.status_written.insert(o.key.clone());

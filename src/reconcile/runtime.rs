@@ -1,0 +1,164 @@
+//! The running operator (`ako controller`, and the reconciler half of `ako run`): connects to the API server and
+//! the Avi Controller, checks the environment until it is usable (reporting what is missing instead of
+//! crash-looping), starts the watches, the leader election and the reconciler, and stops cleanly on shutdown
+//! (stepping down so another replica takes over at once).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::avi::{AviClient, ClientConfig, Credentials};
+use crate::core::config::Config;
+use crate::core::l4::Placement;
+use crate::core::settings::{ControllerSettings, Login};
+use crate::k8s::lease::{self, Timings};
+use crate::k8s::observe::{self, View};
+use crate::k8s::report::KubeSink;
+use crate::reconcile::{Progress, Reconciler, Settings, env};
+
+/// Errors that stop the operator before it runs.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("Kubernetes client: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("Avi client: {0}")]
+    Avi(#[from] crate::avi::AviError),
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// Process-level options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// ako's namespace (the Lease lives there).
+    pub namespace: String,
+    pub leader_election: bool,
+    /// `POD_NAME`, for Event reporting.
+    pub instance: Option<String>,
+}
+
+/// The Avi client for these settings.
+pub fn avi_client(cfg: &Config, s: &ControllerSettings) -> Result<AviClient, RuntimeError> {
+    let credentials = match &s.login {
+        Login::Password { username, password } => Credentials::password(username, password),
+        Login::Token { username, token } => Credentials::token(username, token),
+    };
+    let mut c = ClientConfig::new(s.controller_host.clone(), credentials)
+        .with_cluster_name(&cfg.cluster_name);
+    c.tenant = s.tenant.clone();
+    c.controller_version = s.controller_version.clone();
+    c.ca_pem = s.ca_pem.clone();
+    c.insecure_skip_verify = s.insecure_skip_verify;
+    Ok(AviClient::new(c)?)
+}
+
+/// Where ako's objects go, from the configuration.
+pub fn placement(cfg: &Config, s: &ControllerSettings) -> Placement {
+    let vip_network = cfg.vip_networks.first().and_then(|n| {
+        let name = n.network_name.clone().or_else(|| n.network_uuid.clone())?;
+        Some((name, n.cidr))
+    });
+    Placement {
+        cluster_name: cfg.cluster_name.clone(),
+        tenant: s.tenant.clone(),
+        cloud: s.cloud.clone(),
+        se_group: s.se_group.clone(),
+        vrf: s.vrf.clone(),
+        vip_network,
+        member_mode: s.member_mode.clone(),
+    }
+}
+
+/// Checks the environment until the controller answers and nothing is missing; returns the configuration with
+/// the DNS profile's subdomains (unless configured) and the placement with the VIP subnet filled in.
+pub async fn wait_for_environment(
+    avi: &AviClient,
+    mut cfg: Config,
+    mut place: Placement,
+) -> (Config, Placement) {
+    let mut delay = Duration::from_secs(2);
+    loop {
+        match env::check(avi, &place).await {
+            Ok((found, problems)) if problems.is_empty() => {
+                cfg.dns_domains = env::effective_domains(&cfg.dns_domains, &found.dns_domains);
+                if let (Some((_, subnet @ None)), Some(s)) =
+                    (&mut place.vip_network, found.vip_subnet)
+                {
+                    *subnet = Some(s);
+                }
+                tracing::info!(
+                    cloud = %place.cloud,
+                    se_group = %place.se_group,
+                    dns_domains = ?cfg.dns_domains,
+                    "environment validated against the Avi controller"
+                );
+                if cfg.dns_domains.is_empty() {
+                    tracing::warn!(
+                        "no DNS subdomain is configured or in the cloud's DNS profile: no FQDN will be published"
+                    );
+                }
+                return (cfg, place);
+            }
+            Ok((_, problems)) => {
+                for p in &problems {
+                    tracing::error!(problem = %p, retry_in_s = delay.as_secs(), "the Avi environment is not usable; fix the configuration or the controller");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in_s = delay.as_secs(), "the Avi controller cannot be reached");
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(60));
+    }
+}
+
+/// Runs the reconciler until `shutdown` resolves.
+pub async fn run(
+    cfg: Config,
+    s: ControllerSettings,
+    opts: Options,
+    client: kube::Client,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RuntimeError> {
+    let avi = avi_client(&cfg, &s)?;
+    let place = placement(&cfg, &s);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let (cfg, place) = tokio::select! {
+        r = wait_for_environment(&avi, cfg, place) => r,
+        () = &mut shutdown => return Ok(()),
+    };
+
+    let view = Arc::new(View::default());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let source = observe::endpoint_source(&client).await;
+    tracing::info!(?source, "endpoints read from");
+    let watches = observe::spawn(client.clone(), view.clone(), source, tx);
+
+    let handle = lease::start(
+        client.clone(),
+        &opts.namespace,
+        opts.leader_election,
+        Timings::default(),
+    );
+    let fence_handle = handle.clone();
+    let mut settings = Settings::new(place);
+    settings.full_sync = s.full_sync;
+    settings.delete_all = s.delete_config;
+    let sink = Arc::new(KubeSink::new(client, opts.instance.clone()));
+    let reconciler = Reconciler::new(avi, view, Arc::new(cfg), settings, sink)
+        .with_fence(Arc::new(move || fence_handle.is_leader()));
+    let (ptx, _prx) = watch::channel(Progress::default());
+    let task = tokio::spawn(reconciler.run(rx, handle.subscribe(), ptx));
+
+    shutdown.await;
+    tracing::info!("shutting down the reconciler");
+    task.abort();
+    for w in watches {
+        w.abort();
+    }
+    handle.step_down().await;
+    Ok(())
+}
