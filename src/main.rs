@@ -41,6 +41,32 @@ enum Command {
     Certs(CertsArgs),
     /// Run the embedded Avi controller emulator.
     Emulator(ako::emulator::EmulatorArgs),
+    /// Run the reconciler alone: LoadBalancer Services become Avi virtual services.
+    Controller(ControllerCmd),
+}
+
+#[derive(Debug, clap::Args)]
+struct ControllerCmd {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(flatten)]
+    controller: ako::core::settings::ControllerArgs,
+    #[command(flatten)]
+    process: ProcessArgs,
+}
+
+/// How this replica runs among others.
+#[derive(Debug, clap::Args)]
+struct ProcessArgs {
+    /// Elect one writer among replicas with the Lease ako-lease-lock (off: this replica always writes).
+    #[arg(long, env = "AKO_LEADER_ELECTION", default_value_t = false)]
+    leader_election: bool,
+    /// ako's namespace (where the Lease lives).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "avi-system")]
+    namespace: String,
+    /// This pod's name (Event source, Lease holder).
+    #[arg(long, env = "POD_NAME")]
+    pod_name: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -65,6 +91,23 @@ struct WebhookArgs {
     /// Threads of the admission listener's own (each a single-threaded runtime); 0 serves it on the main runtime.
     #[arg(long, env = "AKO_WEBHOOK_THREADS", default_value_t = 1)]
     webhook_threads: usize,
+    /// Each admission request is answered within this many milliseconds, or refused with 503 "overloaded".
+    /// Keep it below the webhook configuration's timeoutSeconds (5 s in webhook-config/).
+    #[arg(long, env = "AKO_WEBHOOK_DEADLINE_MS", default_value_t = 4000,
+          value_parser = clap::value_parser!(u64).range(100..=29_000))]
+    webhook_deadline_ms: u64,
+    /// Admission requests served at once; more wait for a slot until their deadline.
+    #[arg(long, env = "AKO_WEBHOOK_MAX_IN_FLIGHT", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    webhook_max_in_flight: u64,
+    /// Reviews over 64 KiB read and decided at once (off the listener thread).
+    #[arg(long, env = "AKO_WEBHOOK_MAX_LARGE_IN_FLIGHT", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    webhook_max_large_in_flight: u64,
+    /// Serve /claims (who claims a host or a VIP) on the health port. Off by default: it lists namespaces,
+    /// names and hosts to anyone who can reach the port, without authentication.
+    #[arg(long, env = "AKO_EXPOSE_CLAIMS", default_value_t = false)]
+    expose_claims: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -96,8 +139,9 @@ struct CertsArgs {
     /// IP SANs for local use.
     #[arg(long = "ip", default_value = "127.0.0.1")]
     ips: Vec<IpAddr>,
-    /// Validity of the serving certificate in days.
-    #[arg(long, default_value_t = 365)]
+    /// Validity of the serving certificate in days (1 to 36500).
+    #[arg(long, default_value_t = 365,
+          value_parser = clap::value_parser!(i64).range(1..=ako::certs::MAX_DAYS))]
     days: i64,
     /// Render these webhook configuration manifests with the caBundle filled in (to stdout).
     #[arg(long = "render")]
@@ -122,7 +166,47 @@ fn main() -> anyhow::Result<()> {
             let _guard = telemetry::init("info", cli.log_format);
             runtime()?.block_on(ako::emulator::run(args))
         }
+        Command::Controller(args) => {
+            let (cfg, settings) = resolve_controller(&args.config, &args.controller)?;
+            let _guard = telemetry::init(&cfg.log_level, cli.log_format);
+            runtime()?.block_on(run_controller(cfg, settings, args.process))
+        }
     }
+}
+
+/// Both configurations of the reconciler, every problem reported at once.
+fn resolve_controller(
+    config: &ConfigArgs,
+    controller: &ako::core::settings::ControllerArgs,
+) -> anyhow::Result<(ako::core::config::Config, ako::core::settings::ControllerSettings)> {
+    let mut problems = Vec::new();
+    let cfg = config.resolve().map_err(|e| problems.extend(e.0)).ok();
+    let settings = controller
+        .resolve(config.config_file.as_deref())
+        .map_err(|e| problems.extend(e.0))
+        .ok();
+    match (cfg, settings) {
+        (Some(c), Some(s)) => Ok((c, s)),
+        _ => Err(ako::core::config::ConfigErrors(problems).into()),
+    }
+}
+
+async fn run_controller(
+    cfg: ako::core::config::Config,
+    settings: ako::core::settings::ControllerSettings,
+    process: ProcessArgs,
+) -> anyhow::Result<()> {
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
+    let opts = ako::reconcile::runtime::Options {
+        namespace: process.namespace,
+        leader_election: process.leader_election,
+        instance: process.pod_name,
+    };
+    tracing::info!(cluster = %cfg.cluster_name, controller = %settings.controller_host, "ako controller starting");
+    ako::reconcile::runtime::run(cfg, settings, opts, client, shutdown_signal()).await?;
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -179,7 +263,7 @@ fn run_certs(args: CertsArgs) -> anyhow::Result<()> {
 async fn run_webhook(args: WebhookArgs, cfg: ako::core::config::Config) -> anyhow::Result<()> {
     if cfg.dns_domains.is_empty() {
         tracing::warn!(
-            "no delegated DNS subdomain configured: every host of ours will be denied; pass --dns-domain"
+            "no delegated DNS subdomain configured: hosts are served but get no DNS record, and rules without a host are denied; pass --dns-domain"
         );
     }
     let cfg = Arc::new(cfg);
@@ -196,10 +280,16 @@ async fn run_webhook(args: WebhookArgs, cfg: ako::core::config::Config) -> anyho
     let index = Arc::new(ako::core::index::Index::new(cfg.clone()));
     let watches = ako::k8s::watch::spawn_index_watches(client, index.clone());
 
-    let state = ako::webhook::AppState {
-        index,
-        metrics: Arc::new(ako::webhook::metrics::Metrics::new()),
+    let limits = ako::webhook::Limits {
+        deadline: Duration::from_millis(args.webhook_deadline_ms),
+        max_in_flight: usize::try_from(args.webhook_max_in_flight).unwrap_or(usize::MAX),
+        max_large_in_flight: usize::try_from(args.webhook_max_large_in_flight)
+            .unwrap_or(usize::MAX),
     };
+    let state =
+        ako::webhook::AppState::new(index, Arc::new(ako::webhook::metrics::Metrics::new()))
+            .with_limits(limits)
+            .with_claims(args.expose_claims);
     let https = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("binding {}", args.listen))?;
     let health = tokio::net::TcpListener::bind(args.health_listen)
