@@ -661,3 +661,58 @@ async fn delete_config_removes_every_owned_object_and_the_status() {
     );
     r.stop().await;
 }
+
+#[tokio::test]
+async fn a_namespace_leaving_the_selector_has_its_objects_removed() {
+    let emu = avi_support::start(None).await;
+    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
+    view.set_namespace("vmug", [("ako".to_string(), "on".to_string())].into());
+    let mut r = Running::start_with(&emu, view.clone(), |s| {
+        s.scope = ako::core::settings::Scope {
+            selector: Some(("ako".into(), "on".into())),
+            blocked: vec![],
+        }
+    });
+    r.until("converged", |p| p.converged_once).await;
+    let seeded = emu.object_count() - 4;
+    assert!(
+        r.sink
+            .last_status(&demo_key())
+            .is_some_and(|s| s.len() == 1)
+    );
+
+    r.change(view.set_namespace("vmug", Default::default()))
+        .await;
+    assert_eq!(
+        emu.object_count(),
+        seeded,
+        "the namespace left the selector"
+    );
+    assert_eq!(
+        r.sink.last_status(&demo_key()),
+        Some(vec![]),
+        "its EXTERNAL-IP is removed"
+    );
+
+    r.change(view.set_namespace("vmug", [("ako".to_string(), "on".to_string())].into()))
+        .await;
+    assert_eq!(emu.object_count(), seeded + 4, "back in scope, rebuilt");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_blocked_namespace_gets_nothing() {
+    let emu = avi_support::start(None).await;
+    let seeded = emu.object_count();
+    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
+    let mut r = Running::start_with(&emu, view, |s| {
+        s.scope = ako::core::settings::Scope {
+            selector: None,
+            blocked: vec!["vmug".into()],
+        }
+    });
+    r.until("converged", |p| p.converged_once).await;
+    assert_eq!(emu.object_count(), seeded);
+    assert!(r.sink.last_status(&demo_key()).is_none());
+    r.stop().await;
+}

@@ -129,8 +129,7 @@ pub struct ControllerSettings {
     pub full_sync: Option<Duration>,
     pub delete_config: bool,
     pub member_mode: MemberMode,
-    pub namespace_selector: Option<(String, String)>,
-    pub blocked_namespaces: Vec<String>,
+    pub scope: Scope,
     pub login: Login,
     pub ca_pem: Option<String>,
     pub insecure_skip_verify: bool,
@@ -328,8 +327,10 @@ impl ControllerArgs {
             full_sync,
             delete_config,
             member_mode,
-            namespace_selector,
-            blocked_namespaces,
+            scope: Scope {
+                selector: namespace_selector,
+                blocked: blocked_namespaces,
+            },
             login,
             ca_pem,
             insecure_skip_verify: self.avi_insecure_skip_verify,
@@ -342,18 +343,24 @@ impl ControllerArgs {
     }
 }
 
-/// Which namespaces ako serves: those carrying the selector's label (if one is set) and not blocked.
-pub fn namespace_in_scope(
-    name: &str,
-    labels: Option<&BTreeMap<String, String>>,
-    s: &ControllerSettings,
-) -> bool {
-    if s.blocked_namespaces.iter().any(|b| b == name) {
-        return false;
-    }
-    match &s.namespace_selector {
-        None => true,
-        Some((k, v)) => labels.and_then(|l| l.get(k)) == Some(v),
+/// Which namespaces ako serves (`namespaceSelector`, `blockedNamespaceList`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Only namespaces with this label key and value, if set.
+    pub selector: Option<(String, String)>,
+    pub blocked: Vec<String>,
+}
+
+impl Scope {
+    /// Whether ako serves namespace `name` with these labels (`None`: labels not known yet).
+    pub fn contains(&self, name: &str, labels: Option<&BTreeMap<String, String>>) -> bool {
+        if self.blocked.iter().any(|b| b == name) {
+            return false;
+        }
+        match &self.selector {
+            None => true,
+            Some((k, v)) => labels.and_then(|l| l.get(k)) == Some(v),
+        }
     }
 }
 
@@ -409,7 +416,7 @@ mod tests {
                 selector: Some(("lb".into(), "yes".into()))
             }
         );
-        assert_eq!(s.blocked_namespaces, ["kube-system"]);
+        assert_eq!(s.scope.blocked, ["kube-system"]);
         assert!(s.delete_config);
         let mut b = args();
         b.se_group = Some("flag-group".into());
@@ -469,13 +476,16 @@ mod tests {
 
     #[test]
     fn namespace_scope_table() {
-        let mut s = args().resolve(None).expect("valid");
-        s.blocked_namespaces = vec!["kube-system".into()];
+        let mut s = Scope {
+            selector: None,
+            blocked: vec!["kube-system".into()],
+        };
         let labels: BTreeMap<String, String> = [("ako".to_string(), "yes".to_string())].into();
-        assert!(namespace_in_scope("vmug", None, &s));
-        assert!(!namespace_in_scope("kube-system", Some(&labels), &s));
-        s.namespace_selector = Some(("ako".into(), "yes".into()));
-        assert!(namespace_in_scope("vmug", Some(&labels), &s));
-        assert!(!namespace_in_scope("other", None, &s));
+        assert!(s.contains("vmug", None));
+        assert!(!s.contains("kube-system", Some(&labels)));
+        s.selector = Some(("ako".into(), "yes".into()));
+        assert!(s.contains("vmug", Some(&labels)));
+        assert!(!s.contains("other", None));
+        assert!(!s.contains("other", Some(&BTreeMap::new())));
     }
 }

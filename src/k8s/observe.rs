@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{Endpoints, Node, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::runtime::WatchStreamExt;
@@ -44,6 +44,8 @@ pub enum Change {
     Services(Vec<ObjKey>),
     /// The nodes changed: every Service in NodePort mode is affected.
     Nodes,
+    /// A namespace's labels changed: its Services may enter or leave ako's scope.
+    Namespace(String),
     /// Asked for a full sync now (re-read the controller, re-plan everything, delete orphans).
     Resync,
 }
@@ -55,7 +57,10 @@ pub struct View {
     /// Service -> (slice or subset name -> group).
     endpoints: RwLock<HashMap<ObjKey, BTreeMap<String, EndpointGroup>>>,
     nodes: RwLock<BTreeMap<String, NodeInfo>>,
+    /// Namespace -> labels (for `namespaceSelector`).
+    namespaces: RwLock<HashMap<String, BTreeMap<String, String>>>,
     services_synced: AtomicBool,
+    namespaces_synced: AtomicBool,
     endpoints_synced: AtomicBool,
     nodes_synced: AtomicBool,
 }
@@ -66,6 +71,7 @@ impl View {
         self.services_synced.load(Ordering::Acquire)
             && self.endpoints_synced.load(Ordering::Acquire)
             && self.nodes_synced.load(Ordering::Acquire)
+            && self.namespaces_synced.load(Ordering::Acquire)
     }
 
     pub fn service(&self, key: &ObjKey) -> Option<Arc<Service>> {
@@ -90,6 +96,17 @@ impl View {
 
     pub fn nodes(&self) -> Vec<NodeInfo> {
         self.nodes.read().values().cloned().collect()
+    }
+
+    /// The labels of a namespace (`None`: not known).
+    pub fn namespace_labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        self.namespaces.read().get(name).cloned()
+    }
+
+    /// Sets a namespace's labels (what the Namespace watch does; also for tests).
+    pub fn set_namespace(&self, name: &str, labels: BTreeMap<String, String>) -> Change {
+        self.namespaces.write().insert(name.to_string(), labels);
+        Change::Namespace(name.to_string())
     }
 
     /// Inserts or replaces a Service (what a watch event does; also for tests and benchmarks).
@@ -136,7 +153,12 @@ impl View {
                 n.insert(node.name.clone(), node);
             }
         }
-        for f in [&v.services_synced, &v.endpoints_synced, &v.nodes_synced] {
+        for f in [
+            &v.services_synced,
+            &v.endpoints_synced,
+            &v.nodes_synced,
+            &v.namespaces_synced,
+        ] {
             f.store(true, Ordering::Release);
         }
         v
@@ -182,7 +204,10 @@ pub fn spawn(
     let services =
         watcher::watcher(Api::<Service>::all(client.clone()), cfg.clone()).default_backoff();
     let nodes = watcher::watcher(Api::<Node>::all(client.clone()), cfg.clone()).default_backoff();
+    let namespaces =
+        watcher::watcher(Api::<Namespace>::all(client.clone()), cfg.clone()).default_backoff();
     let mut tasks = vec![
+        tokio::spawn(drive(view.clone(), NamespacesFeed, namespaces, tx.clone())),
         tokio::spawn(drive(view.clone(), ServicesFeed, services, tx.clone())),
         tokio::spawn(drive(view.clone(), NodesFeed, nodes, tx.clone())),
     ];
@@ -251,6 +276,42 @@ impl Feed<Service> for ServicesFeed {
     }
     fn synced(view: &View) -> &AtomicBool {
         &view.services_synced
+    }
+}
+
+struct NamespacesFeed;
+impl Feed<Namespace> for NamespacesFeed {
+    const KIND: &'static str = "Namespace";
+    fn apply(view: &View, obj: Namespace) -> Option<Change> {
+        let name = obj.metadata.name.unwrap_or_default();
+        let labels = obj.metadata.labels.unwrap_or_default();
+        let mut ns = view.namespaces.write();
+        (ns.insert(name.clone(), labels.clone()).as_ref() != Some(&labels))
+            .then_some(Change::Namespace(name))
+    }
+    fn delete(view: &View, obj: Namespace) -> Option<Change> {
+        let name = obj.metadata.name.unwrap_or_default();
+        view.namespaces
+            .write()
+            .remove(&name)
+            .map(|_| Change::Namespace(name))
+    }
+    fn replace(view: &View, all: Vec<Namespace>) -> Option<Change> {
+        let new: HashMap<String, BTreeMap<String, String>> = all
+            .into_iter()
+            .map(|n| {
+                (
+                    n.metadata.name.unwrap_or_default(),
+                    n.metadata.labels.unwrap_or_default(),
+                )
+            })
+            .collect();
+        let old = std::mem::replace(&mut *view.namespaces.write(), new);
+        // A re-list after a watch failure: if labels moved meanwhile, a full sync re-evaluates the scope.
+        (!old.is_empty() && old != *view.namespaces.read()).then_some(Change::Resync)
+    }
+    fn synced(view: &View) -> &AtomicBool {
+        &view.namespaces_synced
     }
 }
 

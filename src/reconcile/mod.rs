@@ -36,6 +36,7 @@ use crate::core::index::ObjKey;
 use crate::core::intent::{self, Severity};
 use crate::core::l4::{self, L4Desired, Placement, ServiceInput, ServiceOutcome};
 use crate::core::plan::{self, Desired, Existing, Kind, Observed, Step};
+use crate::core::settings::Scope;
 use crate::k8s::observe::{Change, View};
 use crate::k8s::report::{Notice, Sink};
 
@@ -54,6 +55,8 @@ pub struct Settings {
     pub retry_max: Duration,
     /// `deleteConfig`: every object ako owns is deleted and no status is published.
     pub delete_all: bool,
+    /// Namespaces ako serves; Services elsewhere have their objects removed.
+    pub scope: Scope,
 }
 
 impl Settings {
@@ -65,6 +68,7 @@ impl Settings {
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(300),
             delete_all: false,
+            scope: Scope::default(),
         }
     }
 }
@@ -141,9 +145,15 @@ pub struct Reconciler<A> {
 /// Whether this replica may still write.
 pub type Fence = Arc<dyn Fn() -> bool + Send + Sync>;
 
-/// The group a Service belongs to, if it is a LoadBalancer Service of ako.
-fn group_of(svc: &Service, cfg: &Config) -> Option<GroupId> {
+/// The group a Service belongs to, if it is a LoadBalancer Service of ako in a namespace ako serves.
+fn group_of(svc: &Service, cfg: &Config, scope: &Scope, view: &View) -> Option<GroupId> {
     if !intent::service_is_ours(svc, cfg) {
+        return None;
+    }
+    let ns = svc.metadata.namespace.as_deref().unwrap_or_default();
+    if (scope.selector.is_some() || !scope.blocked.is_empty())
+        && !scope.contains(ns, view.namespace_labels(ns).as_ref())
+    {
         return None;
     }
     let key = ObjKey::of(&svc.metadata);
@@ -338,6 +348,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     Some(Change::Services(keys)) => dirty.extend(keys),
                     Some(Change::Nodes) => nodes_changed = true,
                     Some(Change::Resync) => need_full = true,
+                    Some(Change::Namespace(ns)) => dirty.extend(self.keys_in(&ns, &state)),
                     None => return,
                 },
                 res = leader.changed() => {
@@ -363,6 +374,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     Change::Services(keys) => dirty.extend(keys),
                     Change::Nodes => nodes_changed = true,
                     Change::Resync => need_full = true,
+                    Change::Namespace(ns) => dirty.extend(self.keys_in(&ns, &state)),
                 }
             }
         }
@@ -377,11 +389,27 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         }
     }
 
+    /// Every Service of a namespace, in the view or in a group.
+    fn keys_in(&self, ns: &str, state: &State) -> Vec<ObjKey> {
+        let mut keys: HashSet<ObjKey> = self
+            .view
+            .service_keys()
+            .into_iter()
+            .filter(|k| k.namespace == ns)
+            .collect();
+        keys.extend(state.group_of.keys().filter(|k| k.namespace == ns).cloned());
+        keys.into_iter().collect()
+    }
+
+    fn group(&self, svc: &Service) -> Option<GroupId> {
+        group_of(svc, &self.cfg, &self.settings.scope, &self.view)
+    }
+
     /// Moves changed Services between groups; returns every group touched.
     fn regroup(&self, state: &mut State, keys: &[ObjKey]) -> BTreeSet<GroupId> {
         let mut touched = BTreeSet::new();
         for key in keys {
-            let new = self.view.service(key).and_then(|s| group_of(&s, &self.cfg));
+            let new = self.view.service(key).and_then(|s| self.group(&s));
             let old = state.group_of.get(key).cloned();
             if let Some(o) = &old
                 && Some(o) != new.as_ref()
@@ -432,7 +460,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         state.members.clear();
         state.group_of.clear();
         for svc in self.view.services() {
-            if let Some(g) = group_of(&svc, &self.cfg) {
+            if let Some(g) = self.group(&svc) {
                 let key = ObjKey::of(&svc.metadata);
                 state
                     .members
@@ -900,8 +928,10 @@ mod tests {
         );
         let b = svc("metadata: {name: b, namespace: n}\nspec: {type: LoadBalancer}");
         let c = svc("metadata: {name: c, namespace: n}\nspec: {type: ClusterIP}");
+        let view = View::default();
+        let scope = Scope::default();
         assert_eq!(
-            group_of(&a, &cfg),
+            group_of(&a, &cfg, &scope, &view),
             Some(GroupId {
                 namespace: "n".into(),
                 base: "web".into(),
@@ -909,13 +939,18 @@ mod tests {
             })
         );
         assert_eq!(
-            group_of(&b, &cfg),
+            group_of(&b, &cfg, &scope, &view),
             Some(GroupId {
                 namespace: "n".into(),
                 base: "b".into(),
                 shared: false
             })
         );
-        assert_eq!(group_of(&c, &cfg), None);
+        assert_eq!(group_of(&c, &cfg, &scope, &view), None);
+        let blocked = Scope {
+            selector: None,
+            blocked: vec!["n".into()],
+        };
+        assert_eq!(group_of(&b, &cfg, &blocked, &view), None);
     }
 }

@@ -147,6 +147,7 @@ pub async fn run(
     let mut settings = Settings::new(place);
     settings.full_sync = s.full_sync;
     settings.delete_all = s.delete_config;
+    settings.scope = s.scope.clone();
     let sink = Arc::new(KubeSink::new(client, opts.instance.clone()));
     let reconciler = Reconciler::new(avi, view, Arc::new(cfg), settings, sink)
         .with_fence(Arc::new(move || fence_handle.is_leader()));
