@@ -42,7 +42,7 @@ enum Command {
     /// Run the embedded Avi controller emulator.
     Emulator(ako::emulator::EmulatorArgs),
     /// Run the reconciler alone: LoadBalancer Services become Avi virtual services.
-    Controller(ControllerCmd),
+    Controller(Box<ControllerCmd>),
 }
 
 #[derive(Debug, clap::Args)]
