@@ -67,6 +67,18 @@ struct ProcessArgs {
     /// This pod's name (Event source, Lease holder).
     #[arg(long, env = "POD_NAME")]
     pod_name: Option<String>,
+    /// How often the configuration (--config) is re-read for live settings, in seconds.
+    #[arg(long, env = "AKO_CONFIG_POLL_SECONDS", default_value_t = 5)]
+    config_poll_seconds: u64,
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -169,7 +181,7 @@ fn main() -> anyhow::Result<()> {
         Command::Controller(args) => {
             let (cfg, settings) = resolve_controller(&args.config, &args.controller)?;
             let _guard = telemetry::init(&cfg.log_level, cli.log_format);
-            runtime()?.block_on(run_controller(cfg, settings, args.process))
+            runtime()?.block_on(run_controller(cfg, settings, *args))
         }
     }
 }
@@ -178,7 +190,10 @@ fn main() -> anyhow::Result<()> {
 fn resolve_controller(
     config: &ConfigArgs,
     controller: &ako::core::settings::ControllerArgs,
-) -> anyhow::Result<(ako::core::config::Config, ako::core::settings::ControllerSettings)> {
+) -> anyhow::Result<(
+    ako::core::config::Config,
+    ako::core::settings::ControllerSettings,
+)> {
     let mut problems = Vec::new();
     let cfg = config.resolve().map_err(|e| problems.extend(e.0)).ok();
     let settings = controller
@@ -194,15 +209,37 @@ fn resolve_controller(
 async fn run_controller(
     cfg: ako::core::config::Config,
     settings: ako::core::settings::ControllerSettings,
-    process: ProcessArgs,
+    args: ControllerCmd,
 ) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
+    // The configuration source is re-read: deleteConfig, logLevel and the namespace scope are live.
+    let (live, _watcher) = match &args.config.config_file {
+        Some(path) => {
+            let first = ako::reconcile::live::Live {
+                delete_all: settings.delete_config,
+                scope: settings.scope.clone(),
+                log_level: cfg.log_level.clone(),
+            };
+            let (tx, rx) = tokio::sync::watch::channel(first);
+            let task = ako::reconcile::live::spawn(
+                path.clone(),
+                args.config.clone(),
+                args.controller.clone(),
+                Duration::from_secs(args.process.config_poll_seconds.max(1)),
+                tx,
+            );
+            (Some(rx), Some(AbortOnDrop(task)))
+        }
+        None => (None, None),
+    };
+    let process = args.process;
     let opts = ako::reconcile::runtime::Options {
         namespace: process.namespace,
         leader_election: process.leader_election,
         instance: process.pod_name,
+        live,
     };
     tracing::info!(cluster = %cfg.cluster_name, controller = %settings.controller_host, "ako controller starting");
     ako::reconcile::runtime::run(cfg, settings, opts, client, shutdown_signal()).await?;
@@ -286,10 +323,9 @@ async fn run_webhook(args: WebhookArgs, cfg: ako::core::config::Config) -> anyho
         max_large_in_flight: usize::try_from(args.webhook_max_large_in_flight)
             .unwrap_or(usize::MAX),
     };
-    let state =
-        ako::webhook::AppState::new(index, Arc::new(ako::webhook::metrics::Metrics::new()))
-            .with_limits(limits)
-            .with_claims(args.expose_claims);
+    let state = ako::webhook::AppState::new(index, Arc::new(ako::webhook::metrics::Metrics::new()))
+        .with_limits(limits)
+        .with_claims(args.expose_claims);
     let https = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("binding {}", args.listen))?;
     let health = tokio::net::TcpListener::bind(args.health_listen)

@@ -283,25 +283,56 @@ pub fn init(level: &str, format: LogFormat) -> FlushGuard {
 
 /// Like [`init`], writing to `out` (benchmarks pass a sink).
 pub fn init_with<W: Write + Send + 'static>(level: &str, format: LogFormat, out: W) -> FlushGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        let level = match level.to_ascii_uppercase().as_str() {
-            "WARNING" => "warn".to_string(),
-            other => other.to_ascii_lowercase(),
-        };
-        EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"))
-    });
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| filter_for(level));
     let (writer, guard) = BatchWriter::new(out);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
     let installed = match format {
-        LogFormat::Json => builder.event_format(JsonLines).try_init(),
-        LogFormat::Text => builder.with_target(false).try_init(),
+        LogFormat::Json => {
+            let b = builder.event_format(JsonLines).with_filter_reloading();
+            let handle = b.reload_handle();
+            remember_reloader(move |f| handle.reload(f).map_err(|e| e.to_string()));
+            b.try_init()
+        }
+        LogFormat::Text => {
+            let b = builder.with_target(false).with_filter_reloading();
+            let handle = b.reload_handle();
+            remember_reloader(move |f| handle.reload(f).map_err(|e| e.to_string()));
+            b.try_init()
+        }
     };
     if let Err(e) = installed {
         eprintln!("logging was already set up: {e}");
     }
     guard
+}
+
+/// The filter for one of AKO's level names (INFO, DEBUG, WARN/WARNING, ERROR) or an env-filter directive.
+fn filter_for(level: &str) -> EnvFilter {
+    let level = match level.to_ascii_uppercase().as_str() {
+        "WARNING" => "warn".to_string(),
+        other => other.to_ascii_lowercase(),
+    };
+    EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+type Reloader = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+static RELOADER: std::sync::OnceLock<Reloader> = std::sync::OnceLock::new();
+
+fn remember_reloader(f: impl Fn(EnvFilter) -> Result<(), String> + Send + Sync + 'static) {
+    let _ = RELOADER.set(Box::new(f));
+}
+
+/// Changes the log level of the running process (AKO's `logLevel` is live). Ignored when `RUST_LOG` is set.
+pub fn set_level(level: &str) -> Result<(), String> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        return Ok(());
+    }
+    match RELOADER.get() {
+        Some(reload) => reload(filter_for(level)),
+        None => Err("logging is not initialised".into()),
+    }
 }
 
 #[cfg(test)]

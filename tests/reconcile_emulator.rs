@@ -159,13 +159,25 @@ impl Running {
         view: Arc<View>,
         tune: impl FnOnce(&mut Settings),
     ) -> Running {
+        Self::start_live(emu, view, tune, None)
+    }
+
+    fn start_live(
+        emu: &EmulatorHandle,
+        view: Arc<View>,
+        tune: impl FnOnce(&mut Settings),
+        live: Option<watch::Receiver<ako::reconcile::live::Live>>,
+    ) -> Running {
         let sink = Arc::new(Recorder::default());
         *sink.view.lock() = Some(view.clone());
         let mut settings = Settings::new(placement());
         settings.full_sync = None;
         settings.retry_base = Duration::from_millis(50);
         tune(&mut settings);
-        let r = Reconciler::new(client(emu), view, Arc::new(cfg()), settings, sink.clone());
+        let mut r = Reconciler::new(client(emu), view, Arc::new(cfg()), settings, sink.clone());
+        if let Some(l) = live {
+            r = r.with_live(l);
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let (leader, leader_rx) = watch::channel(true);
         let (ptx, progress) = watch::channel(Progress::default());
@@ -714,5 +726,38 @@ async fn a_blocked_namespace_gets_nothing() {
     r.until("converged", |p| p.converged_once).await;
     assert_eq!(emu.object_count(), seeded);
     assert!(r.sink.last_status(&demo_key()).is_none());
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn delete_config_switched_live_removes_then_rebuilds() {
+    use ako::reconcile::live::Live;
+    let emu = avi_support::start(None).await;
+    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
+    let live = |delete_all| Live {
+        delete_all,
+        scope: Default::default(),
+        log_level: "INFO".into(),
+    };
+    let (tx, rx) = watch::channel(live(false));
+    let mut r = Running::start_live(&emu, view, |_| {}, Some(rx));
+    r.until("converged", |p| p.converged_once).await;
+    let seeded = emu.object_count() - 4;
+    let syncs = r.progress.borrow().stats.full_syncs;
+    tx.send(live(true)).expect("send");
+    r.until("a full sync", |p| p.stats.full_syncs > syncs).await;
+    assert_eq!(
+        emu.object_count(),
+        seeded,
+        "deleteConfig: true removed everything"
+    );
+    tx.send(live(false)).expect("send");
+    r.until("another full sync", |p| p.stats.full_syncs > syncs + 1)
+        .await;
+    assert_eq!(
+        emu.object_count(),
+        seeded + 4,
+        "deleteConfig: false rebuilt it"
+    );
     r.stop().await;
 }

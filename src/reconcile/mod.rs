@@ -18,6 +18,7 @@
 
 pub mod apply;
 pub mod env;
+pub mod live;
 pub mod runtime;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -140,6 +141,8 @@ pub struct Reconciler<A> {
     events: EventQueue,
     /// Checked before every write: false once this replica may no longer be the leader.
     fence: Fence,
+    /// Live settings (deleteConfig, namespace scope), if the configuration is watched.
+    live: Option<watch::Receiver<live::Live>>,
 }
 
 /// Whether this replica may still write.
@@ -268,7 +271,14 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             owner,
             events: EventQueue::new(),
             fence: Arc::new(|| true),
+            live: None,
         }
+    }
+
+    /// Follows live settings: a change of deleteConfig or of the namespace scope takes effect with a full sync.
+    pub fn with_live(mut self, live: watch::Receiver<live::Live>) -> Self {
+        self.live = Some(live);
+        self
     }
 
     /// Every write is preceded by `fence()`; a write it refuses fails the group (retried once leading again).
@@ -279,7 +289,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 
     /// Runs until `changes` closes. Writes only while `leader` is true; on becoming leader, a full sync.
     pub async fn run(
-        self,
+        mut self,
         mut changes: mpsc::UnboundedReceiver<Change>,
         mut leader: watch::Receiver<bool>,
         progress: watch::Sender<Progress>,
@@ -292,6 +302,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let mut nodes_changed = false;
         let mut need_full = true;
         let mut next_full: Option<Instant> = None;
+        let mut live = self.live.take();
         loop {
             // Wait for the view, leadership, a change, a retry or the next full sync.
             let is_leader = *leader.borrow();
@@ -351,6 +362,23 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     Some(Change::Namespace(ns)) => dirty.extend(self.keys_in(&ns, &state)),
                     None => return,
                 },
+                res = async {
+                    match live.as_mut() {
+                        Some(l) => l.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if res.is_err() {
+                        live = None;
+                    } else if let Some(l) = &live {
+                        let now = l.borrow().clone();
+                        if now.delete_all != self.settings.delete_all || now.scope != self.settings.scope {
+                            self.settings.delete_all = now.delete_all;
+                            self.settings.scope = now.scope;
+                            need_full = true;
+                        }
+                    }
+                }
                 res = leader.changed() => {
                     if res.is_err() {
                         return;

@@ -37,6 +37,8 @@ pub struct Options {
     pub leader_election: bool,
     /// `POD_NAME`, for Event reporting.
     pub instance: Option<String>,
+    /// Live settings from the watched configuration, if any.
+    pub live: Option<watch::Receiver<crate::reconcile::live::Live>>,
 }
 
 /// The Avi client for these settings.
@@ -149,8 +151,11 @@ pub async fn run(
     settings.delete_all = s.delete_config;
     settings.scope = s.scope.clone();
     let sink = Arc::new(KubeSink::new(client, opts.instance.clone()));
-    let reconciler = Reconciler::new(avi, view, Arc::new(cfg), settings, sink)
+    let mut reconciler = Reconciler::new(avi, view, Arc::new(cfg), settings, sink)
         .with_fence(Arc::new(move || fence_handle.is_leader()));
+    if let Some(live) = opts.live.clone() {
+        reconciler = reconciler.with_live(live);
+    }
     let (ptx, _prx) = watch::channel(Progress::default());
     let task = tokio::spawn(reconciler.run(rx, handle.subscribe(), ptx));
 
