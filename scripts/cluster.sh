@@ -6,6 +6,7 @@
 #   scripts/cluster.sh start DIR [--watch-pid PID] [--controller-manager]   # prints "KUBECONFIG=DIR/kubeconfig"
 #   scripts/cluster.sh stop DIR
 #
+# AKO_APISERVER_EXTRA_ARGS adds flags to kube-apiserver (benchmarks widen --service-node-port-range).
 # Ports are picked free at start. With --watch-pid, a watchdog stops the control plane when PID exits, so a
 # crashed test run never leaves servers behind. Run scripts/install-cluster.sh first (idempotent).
 set -euo pipefail
@@ -75,7 +76,7 @@ echo $! > "$dir/etcd.pid"
   --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --cert-dir="$dir/certs" \
   --service-account-key-file="$dir/sa.pub" --service-account-signing-key-file="$dir/sa.key" \
   --service-account-issuer=https://kubernetes.default.svc --token-auth-file="$dir/tokens.csv" \
-  --authorization-mode=RBAC --service-cluster-ip-range=10.96.0.0/16 \
+  --authorization-mode=RBAC --service-cluster-ip-range=10.96.0.0/16 ${AKO_APISERVER_EXTRA_ARGS:-} \
   >"$dir/kube-apiserver.log" 2>&1 &
 echo $! > "$dir/kube-apiserver.pid"
 
