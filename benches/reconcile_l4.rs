@@ -87,10 +87,10 @@ fn bench_seed(dir: &Path) -> PathBuf {
                 "range": {"begin": {"addr": "10.200.0.10", "type": "V4"}, "end": {"addr": "10.200.255.250", "type": "V4"}}}]}]
     }));
     for o in objects.iter_mut() {
-        if o["name"] == "ipam-jarvis" {
-            if let Some(nets) = o["internal_profile"]["usable_networks"].as_array_mut() {
-                nets.push(json!({"nw_ref": "/api/network/?name=bench-vip"}));
-            }
+        if o["name"] == "ipam-jarvis"
+            && let Some(nets) = o["internal_profile"]["usable_networks"].as_array_mut()
+        {
+            nets.push(json!({"nw_ref": "/api/network/?name=bench-vip"}));
         }
     }
     std::fs::create_dir_all(dir).expect("dir");
