@@ -114,7 +114,7 @@ fn main() {
         let index = Arc::new(Index::new(Arc::new(cfg)));
         let _watches = ako::k8s::watch::spawn_index_watches(client.clone(), index.clone());
         let metrics = Arc::new(Metrics::new());
-        let state = AppState { index: index.clone(), metrics: metrics.clone() };
+        let state = AppState::new(index.clone(), metrics.clone());
         let https = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let health = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let running = ako::webhook::serve(state, https, health, tls, Workers::Dedicated(1)).await.expect("serve");

@@ -81,10 +81,7 @@ fn ako_server(tls: Arc<rustls::ServerConfig>) -> std::net::SocketAddr {
             let claims = IngressClaims::of(&ing, index.config());
             index.write(|s| s.upsert_ingress(claims));
         }
-        let state = AppState {
-            index,
-            metrics: Arc::new(Metrics::new()),
-        };
+        let state = AppState::new(index, Arc::new(Metrics::new()));
         let https = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let health = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

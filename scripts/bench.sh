@@ -13,6 +13,7 @@ run() {
 }
 run admission
 run webhook_http
+run webhook_hostile
 run e2e_creates AKO_E2E_PAIRS=4
 run emulator
 run emulator EMULATOR=process

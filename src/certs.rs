@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rcgen::{
@@ -35,7 +35,18 @@ pub enum CertError {
     Key(rustls::Error),
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
+    #[error("a certificate must be valid for 1 to {MAX_DAYS} days, not {0}")]
+    Days(i64),
+    #[error("{path}: the private key does not belong to the certificate: {source}")]
+    Mismatch {
+        path: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
 }
+
+/// Longest validity accepted for a generated certificate, in days (100 years).
+pub const MAX_DAYS: i64 = 36_500;
 
 /// A CA (certificate + key), PEM encoded.
 pub struct GeneratedCa {
@@ -66,12 +77,17 @@ impl std::fmt::Debug for ServingCert {
     }
 }
 
-fn validity(days: i64) -> (time::OffsetDateTime, time::OffsetDateTime) {
+/// From an hour ago (clock skew) to `days` days from now; `days` outside 1..=[`MAX_DAYS`] is an error, not a
+/// panic in date arithmetic.
+fn validity(days: i64) -> Result<(time::OffsetDateTime, time::OffsetDateTime), CertError> {
+    if !(1..=MAX_DAYS).contains(&days) {
+        return Err(CertError::Days(days));
+    }
     let now = time::OffsetDateTime::now_utc();
-    (
-        now - time::Duration::hours(1),
-        now + time::Duration::days(days),
-    )
+    let end = now
+        .checked_add(time::Duration::days(days))
+        .ok_or(CertError::Days(days))?;
+    Ok((now - time::Duration::hours(1), end))
 }
 
 /// Generates a new CA valid for `days` days.
@@ -89,7 +105,7 @@ pub fn generate_ca(common_name: &str, days: i64) -> Result<GeneratedCa, CertErro
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    (params.not_before, params.not_after) = validity(days);
+    (params.not_before, params.not_after) = validity(days)?;
     let key = KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
     let key_pem = key.serialize_pem();
@@ -133,7 +149,7 @@ impl GeneratedCa {
             KeyUsagePurpose::KeyEncipherment,
         ];
         params.use_authority_key_identifier_extension = true;
-        (params.not_before, params.not_after) = validity(days);
+        (params.not_before, params.not_after) = validity(days)?;
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(ServingCert {
@@ -200,7 +216,15 @@ pub fn certified_key_from_pem(
         .key_provider
         .load_private_key(key)
         .map_err(CertError::Key)?;
-    Ok(CertifiedKey::new(certs, signing))
+    let certified = CertifiedKey::new(certs, signing);
+    // A rotation caught between writing the key and the certificate must not be served.
+    certified
+        .keys_match()
+        .map_err(|source| CertError::Mismatch {
+            path: origin.to_path_buf(),
+            source,
+        })?;
+    Ok(certified)
 }
 
 /// A certificate resolver that serves the current key pair and swaps it when the files change.
@@ -209,56 +233,64 @@ pub struct ReloadingResolver {
     current: ArcSwap<CertifiedKey>,
     cert_path: PathBuf,
     key_path: PathBuf,
-    stamp: parking_lot::Mutex<FileStamp>,
+    /// The file contents last loaded. Contents, not modification times: a rewrite within the file system's
+    /// timestamp granularity, with the same length, is still a change.
+    loaded: parking_lot::Mutex<Pair>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FileStamp {
-    cert: Option<(SystemTime, u64)>,
-    key: Option<(SystemTime, u64)>,
+#[derive(PartialEq, Eq)]
+struct Pair {
+    cert: Vec<u8>,
+    key: Vec<u8>,
 }
 
-fn stamp_of(path: &Path) -> Option<(SystemTime, u64)> {
-    // metadata() follows symlinks, so a swapped `..data` link shows up as a new mtime.
-    let md = std::fs::metadata(path).ok()?;
-    Some((md.modified().ok()?, md.len()))
+impl std::fmt::Debug for Pair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pair")
+            .field("cert_len", &self.cert.len())
+            .field("key", &"<redacted>")
+            .finish()
+    }
 }
 
 impl ReloadingResolver {
     /// Loads the certificate and key; fails if either cannot be read now.
     pub fn load(cert_path: &Path, key_path: &Path) -> Result<Self, CertError> {
-        let stamp = FileStamp {
-            cert: stamp_of(cert_path),
-            key: stamp_of(key_path),
+        let pair = Pair {
+            cert: read(cert_path)?,
+            key: read(key_path)?,
         };
-        let key = certified_key_from_pem(&read(cert_path)?, &read(key_path)?, cert_path)?;
+        let key = certified_key_from_pem(&pair.cert, &pair.key, cert_path)?;
         Ok(Self {
             current: ArcSwap::from_pointee(key),
             cert_path: cert_path.to_path_buf(),
             key_path: key_path.to_path_buf(),
-            stamp: parking_lot::Mutex::new(stamp),
+            loaded: parking_lot::Mutex::new(pair),
         })
     }
 
-    /// Re-reads the files if they changed. Returns `Ok(true)` when a new certificate was loaded. A broken
-    /// new pair (a half-written rotation) keeps the old certificate in service and reports the error.
+    /// Re-reads the files (following symlinks, so a swapped `..data` link is seen) and swaps in the new pair if
+    /// their contents changed. Returns `Ok(true)` when a new certificate was loaded. A broken new pair (a
+    /// half-written rotation, or a key that does not match the certificate) keeps the old certificate in service
+    /// and reports the error; the next call tries again.
     pub fn reload_if_changed(&self) -> Result<bool, CertError> {
-        let now = FileStamp {
-            cert: stamp_of(&self.cert_path),
-            key: stamp_of(&self.key_path),
+        let now = Pair {
+            cert: read(&self.cert_path)?,
+            key: read(&self.key_path)?,
         };
-        let mut last = self.stamp.lock();
+        let mut last = self.loaded.lock();
         if *last == now {
             return Ok(false);
         }
-        let key = certified_key_from_pem(
-            &read(&self.cert_path)?,
-            &read(&self.key_path)?,
-            &self.cert_path,
-        )?;
+        let key = certified_key_from_pem(&now.cert, &now.key, &self.cert_path)?;
         self.current.store(Arc::new(key));
         *last = now;
         Ok(true)
+    }
+
+    /// The certificate chain now served (leaf first), DER encoded.
+    pub fn current_chain(&self) -> Vec<CertificateDer<'static>> {
+        self.current.load().cert.clone()
     }
 
     /// Polls the files every `every` until the task is dropped.
@@ -454,10 +486,37 @@ mod tests {
         let resolver = ReloadingResolver::load(&files.cert, &files.key).expect("load");
         assert!(!resolver.reload_if_changed().expect("no change"));
         let before = resolver.current.load_full();
-        std::thread::sleep(Duration::from_millis(20));
+        // No wait: a change is seen from the contents, even within the same mtime tick.
         write_dev_certs(dir.path(), &["other.ako.svc".into()], &[], 30).expect("reissue");
         assert!(resolver.reload_if_changed().expect("reload"));
         assert_ne!(before.cert[0], resolver.current.load_full().cert[0]);
+    }
+
+    #[test]
+    fn a_key_that_does_not_match_the_certificate_keeps_the_previous_pair() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (files, _) =
+            write_dev_certs(dir.path(), &["a.example".into()], &[], 30).expect("certs");
+        let resolver = ReloadingResolver::load(&files.cert, &files.key).expect("load");
+        let before = resolver.current_chain();
+        // Half a rotation: a new key next to the old certificate.
+        let other = generate_ca("other", 1).expect("ca");
+        std::fs::write(&files.key, &other.key_pem).expect("write key");
+        let e = resolver.reload_if_changed().expect_err("mismatch");
+        assert!(e.to_string().contains("does not belong"), "{e}");
+        assert_eq!(resolver.current_chain(), before);
+    }
+
+    #[test]
+    fn validity_outside_one_day_to_a_century_is_an_error_not_a_panic() {
+        for days in [0, -1, MAX_DAYS + 1, i64::MAX, i64::MIN] {
+            let e = generate_ca("x", days).expect_err("out of range");
+            assert_eq!(
+                e.to_string(),
+                format!("a certificate must be valid for 1 to 36500 days, not {days}")
+            );
+        }
+        assert!(generate_ca("x", MAX_DAYS).is_ok());
     }
 
     #[test]

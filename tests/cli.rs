@@ -111,3 +111,21 @@ fn certs_render_fills_the_ca_bundle_of_every_webhook() {
         "the private key is readable by others"
     );
 }
+
+#[test]
+fn certs_with_an_out_of_range_validity_is_a_clear_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out_dir = dir.path().to_str().expect("path");
+    for days in ["99999999999999", "0", "-5", "36501"] {
+        let (code, _, err) = ako(&["certs", "--out-dir", out_dir, &format!("--days={days}")]);
+        assert_eq!(code, 2, "{days}: {err}");
+        assert!(
+            err.contains(&format!("invalid value '{days}' for '--days <DAYS>'"))
+                && err.contains("1..=36500"),
+            "{days}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{days}: {err}");
+    }
+    let (code, _, err) = ako(&["certs", "--out-dir", out_dir, "--days=36500"]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -22,6 +22,7 @@ fn env() -> &'static Env {
             &[
                 "--dns-domain=avi.jarvis.lab",
                 "--fqdn-reuse-policy=Strict",
+                "--expose-claims",
                 "--vip-network-list=[{\"networkName\":\"dpg-sedatapath-18\",\"cidr\":\"10.10.18.0/26\"}]",
             ],
         );

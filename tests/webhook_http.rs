@@ -1,14 +1,15 @@
 //! The webhook server over real TLS on loopback, without a cluster: the index is fed directly.
-//! Covers the HTTP contract: AdmissionReview in/out, 400 on malformed bodies, 413 over 3 MiB, metrics,
-//! health, and certificate rotation without restart.
+//! Covers the HTTP contract: AdmissionReview in/out, 400 on malformed bodies, 413 over 3 MiB, 503 when
+//! overloaded, metrics, health, `/claims` being opt-in, and certificate rotation without restart.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ako::core::config::{Config, FqdnReusePolicy};
 use ako::core::index::{Index, IngressClaims};
-use ako::webhook::{AppState, Workers, metrics::Metrics};
+use ako::webhook::{AppState, Limits, Workers, metrics::Metrics};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Server {
     base: String,
@@ -16,6 +17,7 @@ struct Server {
     ca_pem: String,
     dir: tempfile::TempDir,
     index: Arc<Index>,
+    metrics: Arc<Metrics>,
     running: ako::webhook::Running,
 }
 
@@ -24,6 +26,10 @@ async fn start() -> Server {
 }
 
 async fn start_with(workers: Workers) -> Server {
+    start_full(workers, Limits::default(), true).await
+}
+
+async fn start_full(workers: Workers, limits: Limits, expose_claims: bool) -> Server {
     ako::certs::install_crypto_provider();
     let dir = tempfile::tempdir().expect("tmp");
     let (files, ca_pem) = ako::certs::write_dev_certs(
@@ -43,10 +49,10 @@ async fn start_with(workers: Workers) -> Server {
         ..Config::default()
     };
     let index = Arc::new(Index::new(Arc::new(cfg)));
-    let state = AppState {
-        index: index.clone(),
-        metrics: Arc::new(Metrics::new()),
-    };
+    let metrics = Arc::new(Metrics::new());
+    let state = AppState::new(index.clone(), metrics.clone())
+        .with_limits(limits)
+        .with_claims(expose_claims);
     let https = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let health = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -60,6 +66,7 @@ async fn start_with(workers: Workers) -> Server {
         ca_pem,
         dir,
         index,
+        metrics,
         running,
     }
 }
@@ -384,8 +391,8 @@ async fn ownership_is_decided_from_the_index_and_readyz_follows_sync() {
 async fn a_rotated_certificate_is_served_without_restart() {
     let s = start().await;
     let (first, _) = peer_cert(&s).await;
-    // Re-issue under the same CA (write_dev_certs reuses ca.crt/ca.key in the directory).
-    std::thread::sleep(Duration::from_millis(1100));
+    // Re-issue under the same CA (write_dev_certs reuses ca.crt/ca.key in the directory). No wait before: the
+    // reloader compares contents, so a rewrite within the same mtime tick is seen.
     ako::certs::write_dev_certs(
         s.dir.path(),
         &["localhost".into(), "rotated.example".into()],
@@ -393,20 +400,275 @@ async fn a_rotated_certificate_is_served_without_restart() {
         1,
     )
     .expect("reissue");
+    // The reloader polls every 50 ms: poll for the observable result, bounded by a generous deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut rotated = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    while std::time::Instant::now() < deadline {
         let (cert, ok) = peer_cert(&s).await;
         if ok && cert != first {
             rotated = true;
             break;
         }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(rotated, "the new certificate was never served");
 }
 
-/// DER of the certificate the server presents, via a fresh TLS connection.
-async fn peer_cert(s: &Server) -> (Vec<u8>, bool) {
+#[tokio::test]
+async fn claims_are_off_unless_turned_on() {
+    let s = start_full(Workers::Dedicated(1), Limits::default(), false).await;
+    let r = reqwest::get(format!("{}/claims?host=a.avi.jarvis.lab", s.health))
+        .await
+        .expect("claims");
+    assert_eq!(r.status().as_u16(), 404);
+    let text = r.text().await.expect("text");
+    assert!(text.contains("--expose-claims"), "{text}");
+    for ok in ["/healthz", "/metrics"] {
+        let r = reqwest::get(format!("{}{ok}", s.health))
+            .await
+            .expect("get");
+        assert_eq!(r.status().as_u16(), 200, "{ok}");
+    }
+}
+
+#[tokio::test]
+async fn the_mutating_endpoint_allows_an_unreadable_object_unpatched() {
+    let s = start().await;
+    let c = client(&s.ca_pem);
+    let mut r = review("CREATE", ingress("vmug", "x", "x.avi.jarvis.lab"));
+    // Mutation reads the metadata and the class fields: make those unreadable.
+    r["request"]["object"]["metadata"]["annotations"] = json!(["not", "a", "map"]);
+    let body = serde_json::to_vec(&r).expect("json");
+    let (status, v) = post(&c, &format!("{}/mutate", s.base), body.clone()).await;
+    assert_eq!(status, 200);
+    let resp = &v["response"];
+    assert_eq!(resp["allowed"], true, "{v}");
+    assert_eq!(resp["uid"], "3b7a9e0c-0000-4000-8000-000000000001");
+    assert!(
+        resp.get("patch").is_none() && resp.get("status").is_none(),
+        "{v}"
+    );
+    // The validator still denies it, saying why.
+    let (_, v) = post(&c, &format!("{}/validate", s.base), body).await;
+    assert_eq!(v["response"]["allowed"], false, "{v}");
+}
+
+/// A TLS connection to the admission port that sends the headers of a POST announcing `content_length` bytes,
+/// and `sent` bytes of body: a request that holds its slot while the server waits for the rest.
+async fn partial_request(
+    s: &Server,
+    path: &str,
+    content_length: usize,
+    sent: usize,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut tls = tls_connect(s).await;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {content_length}\r\n\r\n"
+    );
+    tls.write_all(head.as_bytes()).await.expect("write head");
+    tls.write_all(&vec![b' '; sent]).await.expect("write body");
+    tls.flush().await.expect("flush");
+    tls
+}
+
+/// Reads one HTTP response from a raw connection: (status, body).
+async fn read_response(
+    tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+) -> (u16, String) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = tls.read(&mut chunk).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_string)
+                })
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if len.is_some_and(|l| body.len() >= l) {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+async fn metrics(s: &Server) -> String {
+    reqwest::get(format!("{}/metrics", s.health))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
+/// Waits (bounded) until `n` admission requests hold a slot. Reads the gauge directly: `/metrics` also reads the
+/// index, which a test may hold locked.
+async fn wait_in_flight(s: &Server, n: i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = s.metrics.in_flight.get();
+        if now == n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never {n} in flight (now {now})"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn overloaded_status(body: &str) -> Value {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    assert_eq!(v["kind"], "Status", "{body}");
+    assert_eq!(v["status"], "Failure", "{body}");
+    assert_eq!(v["reason"], "ServiceUnavailable", "{body}");
+    assert_eq!(v["code"], 503, "{body}");
+    v
+}
+
+#[tokio::test]
+async fn without_a_free_slot_or_past_the_deadline_a_review_gets_503_overloaded() {
+    let limits = Limits {
+        deadline: Duration::from_millis(300),
+        max_in_flight: 1,
+        max_large_in_flight: 1,
+    };
+    let s = start_full(Workers::Dedicated(1), limits, false).await;
+    let c = client(&s.ca_pem);
+    // Stall decisions: hold the index's write lock (as a long watch update would) until told to let go.
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let index = s.index.clone();
+    let writer = std::thread::spawn(move || {
+        index.write(|_| {
+            let _ = locked_tx.send(());
+            let _ = release_rx.recv();
+        })
+    });
+    locked_rx.recv().expect("index locked");
+    // A large review is decided off the listener thread; it cannot finish, so its answer misses the deadline,
+    // and its decision keeps the only slot until it is done.
+    let (status, v) = post(&c, &format!("{}/validate", s.base), large_review("big")).await;
+    assert_eq!(status, 503, "{v}");
+    let v = overloaded_status(&v.to_string());
+    assert_eq!(
+        v["message"],
+        "ako admission webhook is overloaded: the review was not received and decided within its 300 ms deadline; retry shortly"
+    );
+    wait_in_flight(&s, 1).await;
+    // Meanwhile a normal review gets no slot in time.
+    let body = serde_json::to_vec(&review("CREATE", ingress("vmug", "a", "a.avi.jarvis.lab")))
+        .expect("json");
+    let r = c
+        .post(format!("{}/validate", s.base))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(
+        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let v = overloaded_status(&r.text().await.expect("body"));
+    assert_eq!(
+        v["message"],
+        "ako admission webhook is overloaded: no free slot within its 300 ms deadline (at most 1 reviews at once, 1 of them large); retry shortly"
+    );
+    release_tx.send(()).expect("release");
+    writer.join().expect("writer");
+    wait_in_flight(&s, 0).await;
+    // With the slot free again, reviews are answered.
+    let (status, v) = post(&c, &format!("{}/validate", s.base), body).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["response"]["allowed"], true);
+    let m = metrics(&s).await;
+    for line in [
+        "ako_webhook_overloaded_requests_total{webhook=\"validate\",reason=\"no_slot\"} 1",
+        "ako_webhook_overloaded_requests_total{webhook=\"validate\",reason=\"deadline\"} 1",
+    ] {
+        assert!(m.contains(line), "{line} not in\n{m}");
+    }
+}
+
+#[tokio::test]
+async fn a_slow_large_review_holds_only_the_large_slot_and_is_cut_at_its_deadline() {
+    let limits = Limits {
+        deadline: Duration::from_millis(400),
+        max_in_flight: 8,
+        max_large_in_flight: 1,
+    };
+    let s = start_full(Workers::Dedicated(1), limits, false).await;
+    let c = client(&s.ca_pem);
+    // A client announces a large review and sends a little of it.
+    let mut holder = partial_request(&s, "/mutate", 2 * ako::webhook::LARGE_BODY, 1000).await;
+    wait_in_flight(&s, 1).await;
+    // Small reviews are answered meanwhile.
+    for i in 0..3 {
+        let small = serde_json::to_vec(&review(
+            "CREATE",
+            ingress("vmug", &format!("s{i}"), "s.avi.jarvis.lab"),
+        ))
+        .expect("json");
+        let (status, v) = post(&c, &format!("{}/validate", s.base), small).await;
+        assert_eq!(status, 200);
+        assert_eq!(v["response"]["allowed"], true);
+    }
+    // The slow one is answered 503 at its deadline, and its slots are freed.
+    let (status, text) = read_response(&mut holder).await;
+    assert_eq!(status, 503, "{text}");
+    overloaded_status(&text);
+    wait_in_flight(&s, 0).await;
+    // A large review is then decided (on the blocking pool) like any other.
+    let (status, v) = post(&c, &format!("{}/validate", s.base), large_review("big")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["response"]["allowed"], true, "{v}");
+    let m = metrics(&s).await;
+    assert!(
+        m.contains(
+            "ako_webhook_overloaded_requests_total{webhook=\"mutate\",reason=\"deadline\"} 1"
+        ),
+        "{m}"
+    );
+}
+
+/// A review of an Ingress padded with an annotation to more than `ako::webhook::LARGE_BODY` bytes.
+fn large_review(name: &str) -> Vec<u8> {
+    let mut ing = ingress("vmug", name, &format!("{name}.avi.jarvis.lab"));
+    ing["metadata"]["annotations"]["example.com/padding"] =
+        json!("x".repeat(ako::webhook::LARGE_BODY + 1));
+    serde_json::to_vec(&review("CREATE", ing)).expect("json")
+}
+
+/// A TLS connection to the admission port, trusting the test CA.
+async fn tls_connect(s: &Server) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    tls_handshake(s).await.expect("tls")
+}
+
+async fn tls_handshake(
+    s: &Server,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
     for c in ako::certs::parse_certs(s.ca_pem.as_bytes(), std::path::Path::new("ca")).expect("ca") {
         roots.add(c).expect("root");
@@ -419,11 +681,14 @@ async fn peer_cert(s: &Server) -> (Vec<u8>, bool) {
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
     let addr = s.base.trim_start_matches("https://").to_string();
-    let tcp = tokio::net::TcpStream::connect(&addr)
-        .await
-        .expect("connect");
+    let tcp = tokio::net::TcpStream::connect(&addr).await?;
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
-    match connector.connect(name, tcp).await {
+    connector.connect(name, tcp).await
+}
+
+/// DER of the certificate the server presents, via a fresh TLS connection.
+async fn peer_cert(s: &Server) -> (Vec<u8>, bool) {
+    match tls_handshake(s).await {
         Ok(tls) => {
             let (_, conn) = tls.get_ref();
             let der = conn

@@ -8,6 +8,8 @@
 //! ```
 //! Mutation never denies (its webhook uses failurePolicy Ignore; the validator re-checks everything).
 
+use std::collections::{HashMap, HashSet};
+
 use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
 use jsonptr::PointerBuf;
 use k8s_openapi::api::core::v1::Service;
@@ -55,6 +57,10 @@ impl Subject {
 
 /// Kubernetes asks warnings to stay within 120 characters.
 pub const MAX_WARNING: usize = 120;
+/// Most reasons in one denial; the last says how many more there were (kubectl prints them all on one line).
+pub const MAX_REASONS: usize = 20;
+/// Most warnings in one answer; the last says how many more there were.
+pub const MAX_WARNINGS: usize = 20;
 
 /// The outcome of one review.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -79,6 +85,33 @@ impl Decision {
 
     fn warn(&mut self, w: String) {
         self.warnings.push(shorten(w));
+    }
+
+    /// Sets `allowed` from the reasons, and keeps the answer readable and small however many problems a hostile
+    /// object has: at most [`MAX_REASONS`] reasons and [`MAX_WARNINGS`] warnings, the last one saying how many
+    /// more there were.
+    fn finish(&mut self) {
+        self.allowed = self.reasons.is_empty();
+        if self.reasons.len() > MAX_REASONS {
+            let more = self.reasons.len() - (MAX_REASONS - 1);
+            self.reasons.truncate(MAX_REASONS - 1);
+            self.reasons
+                .push(format!("and {more} more problems of the same kind"));
+        }
+        if self.warnings.len() > MAX_WARNINGS {
+            let more = self.warnings.len() - (MAX_WARNINGS - 1);
+            self.warnings.truncate(MAX_WARNINGS - 1);
+            self.warnings.push(format!("and {more} more warnings"));
+        }
+    }
+
+    /// An answer for the mutating webhook when the object cannot be read: allowed unpatched, since mutation never
+    /// denies (its webhook fails open and the validator reads the object again and denies, saying why).
+    pub fn unreadable_for_mutation() -> Self {
+        Self {
+            in_scope: true,
+            ..Self::allow()
+        }
     }
 
     /// A denial for a request whose object cannot be read; the reason tells the user what is wrong with it.
@@ -349,7 +382,11 @@ fn apply_problems(d: &mut Decision, problems: Vec<Problem>) {
     }
 }
 
-/// All rules for an Ingress of ours: hosts, TLS, ownership, duplicate paths, references.
+/// All rules for an Ingress of ours: size limits, hosts, TLS, ownership, duplicate paths, references.
+///
+/// The cost is linear in the size of the Ingress (plus the index's claims on the same hosts): an object beyond
+/// [`intent::limits`] is denied before it is translated, repeated hosts are grouped, and paths, TLS hosts and
+/// backends are looked up in hash sets rather than rescanned per element.
 pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decision {
     let class = intent::classify(ing);
     if !snap.classes.is_ours(&class, cfg) {
@@ -359,6 +396,12 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
         in_scope: true,
         ..Decision::allow()
     };
+    let too_big = intent::check_ingress_limits(ing);
+    if !too_big.is_empty() {
+        apply_problems(&mut d, too_big);
+        d.finish();
+        return d;
+    }
     let (intent, problems) = intent::translate_ingress(ing, cfg);
     apply_problems(&mut d, problems);
 
@@ -368,7 +411,17 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
         &intent.name,
     );
     let is_me = |k: &ObjKey| k.namespace == intent.namespace && k.name == intent.name;
+    // Rules naming the same host are checked together, once per host; the first rule names the field.
+    let mut groups: Vec<(&intent::HostRoutes, Vec<&intent::Route>)> = Vec::new();
+    let mut group_of: HashMap<&str, usize> = HashMap::with_capacity(intent.hosts.len());
     for hr in &intent.hosts {
+        let at = *group_of.entry(hr.host.as_str()).or_insert_with(|| {
+            groups.push((hr, Vec::new()));
+            groups.len() - 1
+        });
+        groups[at].1.extend(hr.routes.iter());
+    }
+    for (hr, routes) in &groups {
         let field = if hr.generated {
             format!("spec.rules[{}] (generated host)", hr.rule)
         } else {
@@ -380,15 +433,27 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
             .filter(|c| !is_me(&c.key) && snap.classes.is_ours(&c.class, cfg))
             .map(|c| &**c)
             .collect();
-        for other in others.iter().filter(|o| o.order() < my_order) {
-            for route in &hr.routes {
-                let clash = other.hosts.iter().any(|(h, paths)| {
-                    *h == hr.host
-                        && paths
-                            .iter()
-                            .any(|p| p.path == route.path && p.path_type == route.path_type)
-                });
-                if clash {
+        // Every path the older claims route on this host, with the oldest claim routing it.
+        let mut taken: HashMap<(&str, &str), &IngressClaims> = HashMap::new();
+        for other in others.iter().copied().filter(|o| o.order() < my_order) {
+            for p in other.paths_for(&hr.host) {
+                taken
+                    .entry((p.path.as_str(), p.path_type.as_str()))
+                    .and_modify(|o| {
+                        if other.order() < o.order() {
+                            *o = other
+                        }
+                    })
+                    .or_insert(other);
+            }
+        }
+        if !taken.is_empty() {
+            let mut reported: HashSet<(&str, &str)> = HashSet::new();
+            for route in routes {
+                let key = (route.path.as_str(), route.path_type.as_str());
+                if let Some(other) = taken.get(&key)
+                    && reported.insert(key)
+                {
                     d.reasons.push(format!(
                         "host {:?} path {:?} ({}) ({field}) is already routed by Ingress {}; one path cannot go to two backends, change the path or edit that Ingress",
                         hr.host, route.path, route.path_type, other.key
@@ -414,8 +479,10 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
         }
     }
 
+    let mut secrets_seen: HashSet<&str> = HashSet::new();
     for tls in &intent.tls {
         if let Some(secret) = &tls.secret
+            && secrets_seen.insert(secret.as_str())
             && snap.secret_exists(&ObjKey::new(&intent.namespace, secret)) == Some(false)
         {
             d.warn(format!(
@@ -424,17 +491,16 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
             ));
         }
     }
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     for svc in intent.backend_services() {
-        if seen.contains(&svc) {
+        if !seen.insert(svc) {
             continue;
         }
-        seen.push(svc);
         if snap.service_exists(&ObjKey::new(&intent.namespace, svc)) == Some(false) {
             d.warn(format!("backend Service {svc:?} not found in {:?}; its paths get no servers until it exists", intent.namespace));
         }
     }
-    d.allowed = d.reasons.is_empty();
+    d.finish();
     d
 }
 
@@ -452,7 +518,7 @@ pub fn validate_service(svc: &Service, cfg: &Config, snap: &Snapshot) -> Decisio
     if let Some(me) = VipClaim::from_intent(&intent, index::created(&svc.metadata)) {
         check_vip(&mut d, &me, snap);
     }
-    d.allowed = d.reasons.is_empty();
+    d.finish();
     d
 }
 
@@ -964,6 +1030,108 @@ mod tests {
             },
         );
         assert!(validate_ingress(&classless, &c, &snap).allowed);
+    }
+
+    /// An Ingress of ours with `rules` rules on `hosts` distinct hosts (rule i on host i % hosts), `paths` paths
+    /// per rule (`/p<j>`, or `/<prefix><j>`), and one TLS entry per host.
+    fn wide_ingress(
+        ns: &str,
+        name: &str,
+        created: Option<&str>,
+        rules: usize,
+        hosts: usize,
+        paths: usize,
+        prefix: &str,
+    ) -> Ingress {
+        let rules: Vec<serde_json::Value> = (0..rules)
+            .map(|i| {
+                let paths: Vec<serde_json::Value> = (0..paths)
+                    .map(|j| serde_json::json!({"path": format!("/{prefix}{i}-{j}"), "pathType": "Prefix",
+                        "backend": {"service": {"name": format!("svc-{}", j % 3), "port": {"number": 80}}}}))
+                    .collect();
+                serde_json::json!({"host": format!("h{}.avi.jarvis.lab", i % hosts), "http": {"paths": paths}})
+            })
+            .collect();
+        let tls: Vec<serde_json::Value> = (0..hosts)
+            .map(|i| serde_json::json!({"hosts": [format!("h{i}.avi.jarvis.lab")], "secretName": "tls"}))
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": ns, "creationTimestamp": created},
+            "spec": {"ingressClassName": "avi-lb", "rules": rules, "tls": tls},
+        }))
+        .expect("ingress")
+    }
+
+    #[test]
+    fn a_hostile_ingress_beyond_the_limits_is_denied_before_translation() {
+        // 20,000 rules of one path on 20,000 hosts, each host also in spec.tls: what fits in a 3 MiB review.
+        let hostile = wide_ingress("evil", "big", None, 20_000, 20_000, 1, "p");
+        let d = validate_ingress(&hostile, &cfg(), &Snapshot::default());
+        assert!(!d.allowed);
+        assert_eq!(
+            d.reasons,
+            [
+                "spec.rules has 20000 rules; ako accepts at most 2000 per Ingress; split it into several Ingresses",
+                "spec.rules[*].http.paths has 20000 paths in all; ako accepts at most 10000 per Ingress; split it into several Ingresses",
+                "spec.tls has 20000 entries; ako accepts at most 2000 per Ingress; split it into several Ingresses",
+                "spec.tls[*].hosts has 20000 hosts in all; ako accepts at most 5000 per Ingress; split it into several Ingresses",
+            ]
+        );
+        assert!(d.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_maximum_size_ingress_clashing_everywhere_is_decided_with_a_bounded_answer() {
+        use crate::core::intent::limits::{MAX_PATHS, MAX_RULES, MAX_TLS};
+        // The largest object the limits let through: 2,000 rules on 2,000 hosts, 10,000 paths, 2,000 TLS entries,
+        // against an older Ingress of the same size claiming every one of those host + path pairs.
+        let per_rule = MAX_PATHS / MAX_RULES;
+        let owner = wide_ingress(
+            "team-a",
+            "owner",
+            Some("2026-01-01T00:00:00Z"),
+            MAX_RULES,
+            MAX_TLS,
+            per_rule,
+            "p",
+        );
+        let strict = Config {
+            fqdn_reuse_policy: FqdnReusePolicy::Strict,
+            ..cfg()
+        };
+        let mut snap = snapshot_with(&strict, std::slice::from_ref(&owner));
+        snap.refs_synced = true;
+        let claims = snap.claims_for_host("h7.avi.jarvis.lab");
+        assert_eq!(claims.len(), 1);
+        assert_eq!(claims[0].paths_for("h7.avi.jarvis.lab").len(), per_rule);
+
+        let copy = wide_ingress("team-b", "copy", None, MAX_RULES, MAX_TLS, per_rule, "p");
+        let d = validate_ingress(&copy, &strict, &snap);
+        assert!(!d.allowed);
+        // 10,000 duplicate paths and 2,000 hosts owned by team-a: 12,000 problems, told in 20 reasons.
+        assert_eq!(d.reasons.len(), MAX_REASONS);
+        assert_eq!(
+            d.reasons[0],
+            "host \"h0.avi.jarvis.lab\" path \"/p0-0\" (Prefix) (spec.rules[0].host) is already routed by Ingress team-a/owner; one path cannot go to two backends, change the path or edit that Ingress"
+        );
+        assert_eq!(
+            d.reasons[MAX_REASONS - 1],
+            "and 11981 more problems of the same kind"
+        );
+        // The TLS Secret and the three backend Services do not exist: one warning each, not one per use.
+        assert_eq!(d.warnings.len(), 4, "{:?}", d.warnings);
+
+        // Other paths under fqdnReusePolicy InterNamespaceAllowed: allowed, with 2,000 shared-host warnings told
+        // in 20.
+        let other_paths = wide_ingress("team-b", "other", None, MAX_RULES, MAX_TLS, per_rule, "q");
+        let d = validate_ingress(&other_paths, &cfg(), &snapshot_with(&cfg(), &[owner]));
+        assert!(d.allowed, "{:?}", d.reasons);
+        assert_eq!(d.warnings.len(), MAX_WARNINGS);
+        assert_eq!(
+            d.warnings[0],
+            "host h0.avi.jarvis.lab is also used by Ingress team-a/owner in another namespace"
+        );
+        assert_eq!(d.warnings[MAX_WARNINGS - 1], "and 1981 more warnings");
     }
 
     #[test]

@@ -56,7 +56,8 @@ pub struct IngressClaims {
     /// creationTimestamp in seconds; `None` for an object not yet stored (it is the newest).
     pub created: Option<i64>,
     pub class: ClassRef,
-    /// Valid hosts (normalized, generated ones included) with their paths.
+    /// Valid hosts (normalized, generated ones included) with their paths, each host once, sorted by host (so
+    /// that [`IngressClaims::paths_for`] is a binary search).
     pub hosts: Vec<(String, Vec<PathClaim>)>,
 }
 
@@ -70,21 +71,41 @@ impl IngressClaims {
     /// Claims of an already translated Ingress.
     pub fn from_intent(intent: &intent::IngressIntent, created: Option<i64>) -> Self {
         let mut hosts: Vec<(String, Vec<PathClaim>)> = Vec::with_capacity(intent.hosts.len());
+        let mut at: HashMap<&str, usize> = HashMap::with_capacity(intent.hosts.len());
         for h in &intent.hosts {
             let paths = h.routes.iter().map(|r| PathClaim {
                 path: r.path.clone(),
                 path_type: r.path_type.clone(),
             });
-            match hosts.iter_mut().find(|(name, _)| *name == h.host) {
-                Some((_, existing)) => existing.extend(paths),
-                None => hosts.push((h.host.clone(), paths.collect())),
+            match at.get(h.host.as_str()) {
+                Some(&i) => hosts[i].1.extend(paths),
+                None => {
+                    at.insert(h.host.as_str(), hosts.len());
+                    hosts.push((h.host.clone(), paths.collect()));
+                }
             }
         }
+        hosts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Self {
             key: ObjKey::new(intent.namespace.clone(), intent.name.clone()),
             created,
             class: intent.class.clone(),
             hosts,
+        }
+    }
+}
+
+impl IngressClaims {
+    /// The paths this Ingress routes on `host` (none if it does not claim it).
+    pub fn paths_for(&self, host: &str) -> &[PathClaim] {
+        match self.hosts.binary_search_by(|(h, _)| h.as_str().cmp(host)) {
+            Ok(i) => &self.hosts[i].1,
+            // Claims built by hand may not be sorted: fall back to a scan rather than miss a path.
+            Err(_) => self
+                .hosts
+                .iter()
+                .find(|(h, _)| h == host)
+                .map_or(&[], |(_, p)| p.as_slice()),
         }
     }
 }

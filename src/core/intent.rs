@@ -8,7 +8,7 @@
 //!  Service ─► translate_service ─► ServiceIntent { fqdns, requested VIP, shared-VIP key } + [Problem]
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -231,12 +231,120 @@ pub fn generated_ingress_host(name: &str, namespace: &str, domain: &str) -> Stri
     format!("{name}.{namespace}.{domain}")
 }
 
+/// Size limits of one Ingress. Far above real use (the largest Ingresses seen in AKO and ingress-nginx
+/// deployments carry a few hundred hosts, each with a handful of paths) and low enough that a hostile object
+/// cannot make a review expensive. An object beyond any of them is denied before it is translated, with a
+/// message naming the field, the count and the limit (README, "Admission rules").
+pub mod limits {
+    /// `spec.rules` entries.
+    pub const MAX_RULES: usize = 2_000;
+    /// `spec.rules[i].http.paths` entries of one rule.
+    pub const MAX_PATHS_PER_RULE: usize = 1_000;
+    /// Paths over all rules.
+    pub const MAX_PATHS: usize = 10_000;
+    /// `spec.tls` entries.
+    pub const MAX_TLS: usize = 2_000;
+    /// `spec.tls[].hosts` entries over all TLS entries.
+    pub const MAX_TLS_HOSTS: usize = 5_000;
+}
+
+/// Checks an Ingress against [`limits`]; every limit exceeded is one deny problem. Costs one pass over the
+/// rule and TLS lists (the path lists are counted, not read).
+pub fn check_ingress_limits(ing: &Ingress) -> Vec<Problem> {
+    use limits::*;
+    let mut problems = Vec::new();
+    let Some(spec) = ing.spec.as_ref() else {
+        return problems;
+    };
+    let mut over = |field: String, what: &str, count: usize, limit: usize, per: &str| {
+        if count > limit {
+            problems.push(Problem::deny(
+                &field,
+                format!(
+                    "{field} has {count} {what}; ako accepts at most {limit} per {per}; split it into several Ingresses"
+                ),
+            ));
+        }
+    };
+    let rules = spec.rules.as_deref().unwrap_or_default();
+    over(
+        "spec.rules".into(),
+        "rules",
+        rules.len(),
+        MAX_RULES,
+        "Ingress",
+    );
+    let mut total_paths = 0usize;
+    let mut first_long_rule = None;
+    for (i, rule) in rules.iter().enumerate() {
+        let n = rule.http.as_ref().map_or(0, |h| h.paths.len());
+        total_paths += n;
+        if n > MAX_PATHS_PER_RULE && first_long_rule.is_none() {
+            first_long_rule = Some((i, n));
+        }
+    }
+    if let Some((i, n)) = first_long_rule {
+        over(
+            format!("spec.rules[{i}].http.paths"),
+            "paths",
+            n,
+            MAX_PATHS_PER_RULE,
+            "rule",
+        );
+    }
+    over(
+        "spec.rules[*].http.paths".into(),
+        "paths in all",
+        total_paths,
+        MAX_PATHS,
+        "Ingress",
+    );
+    let tls = spec.tls.as_deref().unwrap_or_default();
+    over("spec.tls".into(), "entries", tls.len(), MAX_TLS, "Ingress");
+    let tls_hosts: usize = tls
+        .iter()
+        .map(|t| t.hosts.as_ref().map_or(0, Vec::len))
+        .sum();
+    over(
+        "spec.tls[*].hosts".into(),
+        "hosts in all",
+        tls_hosts,
+        MAX_TLS_HOSTS,
+        "Ingress",
+    );
+    problems
+}
+
+/// Checks a host of ours. With delegated subdomains configured, the host must lie within one
+/// ([`hosts::check_host`]). With none, AKO publishes no FQDN but still serves the host: the host only has to be
+/// a valid DNS name, and the second value says that no DNS record will be published for it.
+fn check_our_host(raw: &str, cfg: &Config) -> Result<(String, bool), hosts::HostError> {
+    if cfg.dns_domains.is_empty() {
+        let host = hosts::normalize(raw);
+        return match hosts::validate_dns_name(&host) {
+            Ok(()) => Ok((host, true)),
+            Err(reason) => Err(hosts::HostError::Invalid { host, reason }),
+        };
+    }
+    hosts::check_host(raw, &cfg.dns_domains).map(|h| (h, false))
+}
+
+/// The warning for a host served without a DNS record (no delegated subdomain configured).
+fn no_dns_record(host: &str, field: &str) -> Problem {
+    Problem::warn(
+        field,
+        format!("no DNS record for host {host:?} ({field}): no DNS subdomain is configured"),
+    )
+}
+
 /// Converts an Ingress into what ako builds, with every problem found.
 pub fn translate_ingress(ing: &Ingress, cfg: &Config) -> (IngressIntent, Vec<Problem>) {
     let namespace = ing.metadata.namespace.clone().unwrap_or_default();
     let name = ing.metadata.name.clone().unwrap_or_default();
     let mut problems = Vec::new();
     let mut hosts_out: Vec<HostRoutes> = Vec::new();
+    // Hosts warned about having no DNS record, so each is named once.
+    let mut unpublished: HashSet<String> = HashSet::new();
     let spec = ing.spec.as_ref();
 
     for (i, rule) in spec
@@ -260,8 +368,13 @@ pub fn translate_ingress(ing: &Ingress, cfg: &Config) -> (IngressIntent, Vec<Pro
             })
             .unwrap_or_default();
         let (host, generated) = match rule.host.as_deref().filter(|h| !h.is_empty()) {
-            Some(h) => match hosts::check_host(h, &cfg.dns_domains) {
-                Ok(h) => (h, false),
+            Some(h) => match check_our_host(h, cfg) {
+                Ok((h, no_record)) => {
+                    if no_record && unpublished.insert(h.clone()) {
+                        problems.push(no_dns_record(&h, &format!("spec.rules[{i}].host")));
+                    }
+                    (h, false)
+                }
                 Err(e) => {
                     let field = format!("spec.rules[{i}].host");
                     problems.push(Problem::deny(&field, e.describe(Some(&field))));
@@ -295,6 +408,8 @@ pub fn translate_ingress(ing: &Ingress, cfg: &Config) -> (IngressIntent, Vec<Pro
         });
     }
 
+    // One set of the rules' hosts, so each TLS host is checked in constant time.
+    let rule_hosts: HashSet<&str> = hosts_out.iter().map(|r| r.host.as_str()).collect();
     let mut tls_out = Vec::new();
     for (i, tls) in spec
         .and_then(|s| s.tls.as_ref())
@@ -308,9 +423,9 @@ pub fn translate_ingress(ing: &Ingress, cfg: &Config) -> (IngressIntent, Vec<Pro
         };
         for (j, raw) in tls.hosts.iter().flatten().enumerate() {
             let field = format!("spec.tls[{i}].hosts[{j}]");
-            match hosts::check_host(raw, &cfg.dns_domains) {
-                Ok(h) => {
-                    if !hosts_out.iter().any(|r| r.host == h) {
+            match check_our_host(raw, cfg) {
+                Ok((h, _)) => {
+                    if !rule_hosts.contains(h.as_str()) {
                         problems.push(Problem::deny(
                             &field,
                             format!("TLS host {h:?} ({field}) does not appear in spec.rules; add a rule for it or remove it from spec.tls"),
@@ -394,9 +509,14 @@ pub fn translate_service(svc: &Service, cfg: &Config) -> (ServiceIntent, Vec<Pro
     if let Some(list) = annotations.and_then(|a| a.get(config::EXTERNAL_DNS_HOSTNAME)) {
         fqdn_source = FqdnSource::ExternalDnsAnnotation;
         let field = format!("metadata.annotations[{}]", config::EXTERNAL_DNS_HOSTNAME);
+        let mut seen: HashSet<String> = HashSet::new();
         for raw in list.split(',').map(str::trim).filter(|h| !h.is_empty()) {
-            match hosts::check_host(raw, &cfg.dns_domains) {
-                Ok(h) if !fqdns.contains(&h) => fqdns.push(h),
+            match check_our_host(raw, cfg) {
+                // Without a delegated subdomain nothing is published for a Service: say so.
+                Ok((h, true)) if seen.insert(h.clone()) => {
+                    problems.push(no_dns_record(&h, "external-dns hostname"))
+                }
+                Ok((h, false)) if seen.insert(h.clone()) => fqdns.push(h),
                 Ok(_) => {}
                 Err(e) => problems.push(Problem::deny(&field, e.describe(Some(&field)))),
             }
@@ -699,6 +819,139 @@ spec:
             "{}",
             problems[0]
         );
+    }
+
+    #[test]
+    fn without_a_delegated_subdomain_hosts_are_served_with_a_no_dns_record_warning() {
+        let none = Config::default();
+        // (spec, allowed hosts, problems as "Severity:text")
+        let cases: Vec<(&str, Vec<&str>, Vec<&str>)> = vec![
+            (
+                "rules: [{host: Shop.Example.com.}]",
+                vec!["shop.example.com"],
+                vec![
+                    "Warn:no DNS record for host \"shop.example.com\" (spec.rules[0].host): no DNS subdomain is configured",
+                ],
+            ),
+            (
+                "rules: [{host: a.example.com}, {host: a.example.com}, {host: b.example.com}]\n  tls: [{hosts: [a.example.com], secretName: s}]",
+                vec!["a.example.com", "a.example.com", "b.example.com"],
+                vec![
+                    "Warn:no DNS record for host \"a.example.com\" (spec.rules[0].host)",
+                    "Warn:no DNS record for host \"b.example.com\" (spec.rules[2].host)",
+                ],
+            ),
+            (
+                "rules: [{host: 'a..example.com'}]",
+                vec![],
+                vec!["Deny:not a valid DNS name"],
+            ),
+            (
+                "rules: [{host: a.example.com}]\n  tls: [{hosts: [b.example.com]}]",
+                vec!["a.example.com"],
+                vec!["Warn:no DNS record", "Deny:does not appear in spec.rules"],
+            ),
+            (
+                "rules: [{http: {paths: []}}]",
+                vec![],
+                vec!["Deny:no DNS subdomain is configured to generate"],
+            ),
+        ];
+        for (spec, hosts, wants) in cases {
+            let ing = ingress(&format!(
+                "metadata: {{name: a, namespace: n}}\nspec:\n  {spec}"
+            ));
+            let (intent, problems) = translate_ingress(&ing, &none);
+            let got: Vec<&str> = intent.hosts.iter().map(|h| h.host.as_str()).collect();
+            assert_eq!(got, hosts, "{spec}");
+            assert_eq!(problems.len(), wants.len(), "{spec}: {problems:?}");
+            for (p, want) in problems.iter().zip(wants) {
+                let (sev, text) = want.split_once(':').expect("sev:text");
+                assert_eq!(format!("{:?}", p.severity), sev, "{spec}");
+                assert!(
+                    p.message.contains(text),
+                    "{spec}: {} lacks {text}",
+                    p.message
+                );
+                if p.severity == Severity::Warn {
+                    assert!(p.message.chars().count() <= 120, "{}", p.message);
+                }
+            }
+        }
+        let svc = service(
+            "metadata: {name: s, namespace: n, annotations: {external-dns.alpha.kubernetes.io/hostname: 'a.example.com,a.example.com'}}\nspec: {type: LoadBalancer}",
+        );
+        let (intent, problems) = translate_service(&svc, &none);
+        assert!(intent.fqdns.is_empty());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].severity, Severity::Warn);
+        assert!(
+            problems[0]
+                .message
+                .contains("no DNS record for host \"a.example.com\"")
+        );
+    }
+
+    #[test]
+    fn size_limits_name_the_field_the_count_and_the_limit() {
+        let rules = |n: usize, paths: usize| -> Vec<serde_json::Value> {
+            (0..n)
+                .map(|i| {
+                    let paths: Vec<serde_json::Value> = (0..paths)
+                        .map(|j| serde_json::json!({"path": format!("/{j}"), "pathType": "Prefix",
+                            "backend": {"service": {"name": "web", "port": {"number": 80}}}}))
+                        .collect();
+                    serde_json::json!({"host": format!("h{i}.avi.jarvis.lab"), "http": {"paths": paths}})
+                })
+                .collect()
+        };
+        let ing = |spec: serde_json::Value| -> Ingress {
+            serde_json::from_value(
+                serde_json::json!({"metadata": {"name": "a", "namespace": "n"}, "spec": spec}),
+            )
+            .expect("ingress")
+        };
+        let at_limits = ing(serde_json::json!({
+            "rules": rules(limits::MAX_RULES, limits::MAX_PATHS / limits::MAX_RULES),
+            "tls": (0..limits::MAX_TLS).map(|i| serde_json::json!({"hosts": [format!("h{i}.avi.jarvis.lab")]})).collect::<Vec<_>>(),
+        }));
+        assert!(check_ingress_limits(&at_limits).is_empty());
+        let cases = [
+            (
+                serde_json::json!({"rules": rules(limits::MAX_RULES + 1, 0)}),
+                vec![
+                    "spec.rules has 2001 rules; ako accepts at most 2000 per Ingress; split it into several Ingresses",
+                ],
+            ),
+            (
+                serde_json::json!({"rules": [rules(1, 1).remove(0), rules(1, 1001).remove(0)]}),
+                vec!["spec.rules[1].http.paths has 1001 paths; ako accepts at most 1000 per rule"],
+            ),
+            (
+                serde_json::json!({"rules": rules(11, 1000)}),
+                vec![
+                    "spec.rules[*].http.paths has 11000 paths in all; ako accepts at most 10000 per Ingress",
+                ],
+            ),
+            (
+                serde_json::json!({"tls": vec![serde_json::json!({"hosts": vec!["a.avi.jarvis.lab"; 5001]})]}),
+                vec![
+                    "spec.tls[*].hosts has 5001 hosts in all; ako accepts at most 5000 per Ingress",
+                ],
+            ),
+            (
+                serde_json::json!({"tls": vec![serde_json::json!({}); 2001]}),
+                vec!["spec.tls has 2001 entries; ako accepts at most 2000 per Ingress"],
+            ),
+        ];
+        for (spec, wants) in cases {
+            let problems = check_ingress_limits(&ing(spec));
+            assert_eq!(problems.len(), wants.len(), "{problems:?}");
+            for (p, want) in problems.iter().zip(wants) {
+                assert_eq!(p.severity, Severity::Deny);
+                assert!(p.message.starts_with(want), "{} is not {want}", p.message);
+            }
+        }
     }
 
     #[test]

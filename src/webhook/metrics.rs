@@ -1,4 +1,5 @@
-//! Prometheus metrics of the webhook: decisions by kind and result, decision latency.
+//! Prometheus metrics of the webhook: decisions by kind and result, decision latency, requests refused before a
+//! decision (malformed, too large) and requests answered "overloaded" (no slot, or past the deadline).
 
 use std::time::Duration;
 
@@ -9,8 +10,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::WebhookError;
 use super::review::ReadError;
+use super::{Overload, WebhookError};
 use crate::core::admission::{Decision, Mode, Subject};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -37,6 +38,9 @@ pub struct Metrics {
     registry: Registry,
     pub decisions: Family<DecisionLabels, Counter>,
     pub rejected_requests: Family<RejectLabels, Counter>,
+    pub overloaded: Family<RejectLabels, Counter>,
+    /// Admission requests holding a slot (being read or decided).
+    pub in_flight: Gauge,
     pub latency: Family<WebhookLabel, Histogram>,
     pub indexed_ingresses: Gauge,
 }
@@ -62,6 +66,18 @@ impl Metrics {
             "Requests refused before a decision (400/413)",
             rejected_requests.clone(),
         );
+        let overloaded = Family::<RejectLabels, Counter>::default();
+        registry.register(
+            "overloaded_requests",
+            "Requests answered 503 overloaded: no slot free in time (no_slot) or not decided in time (deadline)",
+            overloaded.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "in_flight_requests",
+            "Admission requests holding a slot (being read or decided)",
+            in_flight.clone(),
+        );
         let latency = Family::<WebhookLabel, Histogram>::new_with_constructor(|| {
             // 5 us .. ~80 ms
             Histogram::new(exponential_buckets(0.000_005, 2.0, 15))
@@ -81,6 +97,8 @@ impl Metrics {
             registry,
             decisions,
             rejected_requests,
+            overloaded,
+            in_flight,
             latency,
             indexed_ingresses,
         }
@@ -113,6 +131,15 @@ impl Metrics {
             .get_or_create(&RejectLabels {
                 webhook: mode.as_str(),
                 reason,
+            })
+            .inc();
+    }
+
+    pub fn observe_overload(&self, mode: Mode, why: Overload) {
+        self.overloaded
+            .get_or_create(&RejectLabels {
+                webhook: mode.as_str(),
+                reason: why.as_str(),
             })
             .inc();
     }

@@ -7,6 +7,15 @@
 //!
 //! Malformed bodies get 400 with a message, bodies over 3 MiB get 413; every decision is one audit log line.
 //! The admission listener runs on threads of its own ([`Workers`]); the health listener on the caller's runtime.
+//! `/claims` lists namespaces, names and hosts, so it is off unless [`AppState::with_claims`] turns it on.
+//!
+//! Overload ([`Limits`]): every admission request must get a slot (at most `max_in_flight` at once) and be
+//! answered within `deadline`, which stays below the webhook configuration's `timeoutSeconds`. Reviews larger
+//! than [`LARGE_BODY`] are read under a second, smaller budget (`max_large_in_flight`) and decided on the
+//! blocking pool, so a flood of huge objects never holds up the listener thread that answers normal reviews. A
+//! request that gets no slot in time, or misses its deadline, is answered 503 with a `Status` saying the webhook
+//! is overloaded (the API server puts that message into its error; the validating webhook's failurePolicy Fail
+//! then refuses the write, the mutating webhook's Ignore lets it through unmutated), never by a timeout.
 
 pub mod metrics;
 pub mod review;
@@ -31,11 +40,141 @@ use review::RequestIn;
 /// Largest AdmissionReview accepted (the API server's own request limit is 3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
+/// Reviews with a body larger than this are decided on the blocking pool under [`Limits::max_large_in_flight`].
+/// A `kubectl apply` of an ordinary Ingress is 2 to 20 KiB.
+pub const LARGE_BODY: usize = 64 * 1024;
+
+/// The share of one core that each large-review slot may use: after a large review, its slot stays taken for
+/// three times as long as the review took.
+pub const LARGE_CPU_SHARE: f64 = 0.25;
+
+/// Overload protection of the admission endpoints (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// From the start of a request to its answer. Keep it below the webhook configuration's `timeoutSeconds`
+    /// (5 in webhook-config/), so that the API server gets ako's answer rather than a timeout.
+    pub deadline: Duration,
+    /// Admission requests served at once; more wait for a slot until their deadline.
+    pub max_in_flight: usize,
+    /// Large reviews (over [`LARGE_BODY`]) read and decided at once.
+    pub max_large_in_flight: usize,
+}
+
+impl Limits {
+    /// timeoutSeconds 5 (webhook-config/) minus a one-second margin for the network and the API server.
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(4);
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+    pub const DEFAULT_MAX_LARGE_IN_FLIGHT: usize = 1;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            deadline: Self::DEFAULT_DEADLINE,
+            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+            max_large_in_flight: Self::DEFAULT_MAX_LARGE_IN_FLIGHT,
+        }
+    }
+}
+
+/// The slots of [`Limits`].
+#[derive(Debug)]
+struct Guard {
+    limits: Limits,
+    all: Arc<tokio::sync::Semaphore>,
+    large: Arc<tokio::sync::Semaphore>,
+}
+
+impl Guard {
+    fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            all: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight.max(1))),
+            large: Arc::new(tokio::sync::Semaphore::new(
+                limits.max_large_in_flight.max(1),
+            )),
+        }
+    }
+}
+
 /// State shared by the handlers.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub index: Arc<Index>,
     pub metrics: Arc<Metrics>,
+    guard: Arc<Guard>,
+    /// Whether the health port serves `/claims`.
+    expose_claims: bool,
+}
+
+impl AppState {
+    /// Default [`Limits`], `/claims` off.
+    pub fn new(index: Arc<Index>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            index,
+            metrics,
+            guard: Arc::new(Guard::new(Limits::default())),
+            expose_claims: false,
+        }
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.guard = Arc::new(Guard::new(limits));
+        self
+    }
+
+    /// Serve `/claims` on the health port (it lists namespaces, names and hosts to anyone who can reach it).
+    pub fn with_claims(mut self, expose: bool) -> Self {
+        self.expose_claims = expose;
+        self
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.guard.limits
+    }
+}
+
+/// A slot of [`Limits::max_in_flight`], counted in the in-flight gauge while held.
+struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    gauge: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl Slot {
+    fn new(
+        permit: tokio::sync::OwnedSemaphorePermit,
+        gauge: &prometheus_client::metrics::gauge::Gauge,
+    ) -> Self {
+        gauge.inc();
+        Self {
+            _permit: permit,
+            gauge: gauge.clone(),
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+/// Why a request was answered "overloaded".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overload {
+    /// No slot became free before the deadline.
+    NoSlot,
+    /// The body was not received, or the decision not made, before the deadline.
+    Deadline,
+}
+
+impl Overload {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Overload::NoSlot => "no_slot",
+            Overload::Deadline => "deadline",
+        }
+    }
 }
 
 /// Errors that end a request before a decision; the one place they map to HTTP.
@@ -73,14 +212,26 @@ pub fn admission_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The plain-HTTP router with health and metrics.
+/// The plain-HTTP router with health and metrics (and `/claims` when turned on).
 pub fn health_router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .route("/claims", get(claims))
-        .with_state(state)
+        .route("/metrics", get(metrics_text));
+    let router = if state.expose_claims {
+        router.route("/claims", get(claims))
+    } else {
+        router.route("/claims", get(claims_off))
+    };
+    router.with_state(state)
+}
+
+async fn claims_off() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "/claims is off: it lists namespaces, names and hosts without authentication; start ako webhook with --expose-claims (AKO_EXPOSE_CLAIMS=true) to serve it",
+    )
+        .into_response()
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
@@ -186,11 +337,11 @@ async fn metrics_text(State(s): State<AppState>) -> Response {
 }
 
 async fn validate(State(s): State<AppState>, req: Request) -> Response {
-    review(s, Mode::Validate, req.into_body()).await
+    review(s, Mode::Validate, req).await
 }
 
 async fn mutate(State(s): State<AppState>, req: Request) -> Response {
-    review(s, Mode::Mutate, req.into_body()).await
+    review(s, Mode::Mutate, req).await
 }
 
 async fn read_body(body: Body) -> Result<Bytes, WebhookError> {
@@ -207,30 +358,141 @@ async fn read_body(body: Body) -> Result<Bytes, WebhookError> {
     })
 }
 
-async fn review(s: AppState, mode: Mode, body: Body) -> Response {
+/// One admission request under [`Limits`]: a slot, the body, the decision, all before the deadline.
+async fn review(s: AppState, mode: Mode, req: Request) -> Response {
     let started = Instant::now();
-    let bytes = match read_body(body).await {
-        Ok(b) => b,
-        Err(e) => return reject(&s, mode, e),
+    let deadline = tokio::time::Instant::from_std(started + s.guard.limits.deadline);
+    // The API server always sends Content-Length; a body of unknown length is treated as large.
+    let large = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_none_or(|n| n > LARGE_BODY);
+    // A large review waits for its own slot first, so that a queue of them never holds the slots everyone needs.
+    let large_slot = if large {
+        match tokio::time::timeout_at(deadline, s.guard.large.clone().acquire_owned()).await {
+            Ok(Ok(p)) => Some(p),
+            _ => return overloaded(&s, mode, Overload::NoSlot),
+        }
+    } else {
+        None
     };
-    let (req, object) = match review::read(&bytes, mode) {
+    let Ok(Ok(permit)) =
+        tokio::time::timeout_at(deadline, s.guard.all.clone().acquire_owned()).await
+    else {
+        return overloaded(&s, mode, Overload::NoSlot);
+    };
+    let slot = Slot::new(permit, &s.metrics.in_flight);
+    let bytes = match tokio::time::timeout_at(deadline, read_body(req.into_body())).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return reject(&s, mode, e),
+        Err(_) => return overloaded(&s, mode, Overload::Deadline),
+    };
+    if large_slot.is_none() {
+        // A small review costs microseconds: decided right here, on the listener thread.
+        return answer(&s, mode, &bytes, started);
+    }
+    // A large one is read and decided on the blocking pool, holding its slots until it is done (even if its
+    // answer comes too late), so the listener thread keeps answering the small ones meanwhile. After answering,
+    // it keeps the large slot for a while in proportion to the work done, so that large reviews get at most
+    // LARGE_CPU_SHARE of a core each: a flood of them queues (and meets its deadline) instead of taking the CPU
+    // that normal reviews need.
+    let state = s.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job = tokio::task::spawn_blocking(move || {
+        let work = Instant::now();
+        let response = answer(&state, mode, &bytes, started);
+        let _ = tx.send(response);
+        drop(slot);
+        std::thread::sleep(work.elapsed().mul_f64(1.0 / LARGE_CPU_SHARE - 1.0));
+        drop(large_slot);
+    });
+    drop(job);
+    match tokio::time::timeout_at(deadline, rx).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, mode = mode.as_str(), "admission review task ended without an answer (panicked)");
+            let body =
+                serde_json::json!({ "error": "the review could not be decided (internal error)" });
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+        Err(_) => overloaded(&s, mode, Overload::Deadline),
+    }
+}
+
+/// Reads, decides, logs and answers one review body.
+fn answer(s: &AppState, mode: Mode, bytes: &[u8], started: Instant) -> Response {
+    let (req, object) = match review::read(bytes, mode) {
         Ok(r) => (r.request, r.object),
-        Err(e) => return reject(&s, mode, e.into()),
+        Err(e) => return reject(s, mode, e.into()),
     };
     let meta = req.meta();
     let cfg = s.index.config();
-    let decision = match object {
-        Ok(object) => s
+    let decision = match (object, mode) {
+        (Ok(object), _) => s
             .index
             .read(|snap| admission::decide(&meta, object, mode, cfg, snap)),
+        // Mutation never denies: allow unpatched; the validator reads the object again and denies, saying why.
+        (Err(e), Mode::Mutate) => {
+            tracing::warn!(
+                target: "audit",
+                uid = req.uid.as_ref(),
+                mode = mode.as_str(),
+                error = %e,
+                "object cannot be read; allowed without mutation (the validating webhook denies it)"
+            );
+            Decision::unreadable_for_mutation()
+        }
         // A review we can read around an object we cannot: deny, saying why (kubectl shows it).
-        Err(e) => Decision::unreadable(&e),
+        (Err(e), Mode::Validate) => Decision::unreadable(&e),
     };
     let body = decision.review_json(&req.uid);
     let elapsed = started.elapsed();
     audit(&req, mode, &decision, elapsed);
     s.metrics.observe(mode, meta.subject, &decision, elapsed);
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// 503 with a Kubernetes `Status`: the API server shows its message in the error kubectl prints
+/// (`failed calling webhook "...": failed to call webhook: ako admission webhook is overloaded ...`).
+fn overloaded(s: &AppState, mode: Mode, why: Overload) -> Response {
+    s.metrics.observe_overload(mode, why);
+    let limits = s.guard.limits;
+    let ms = limits.deadline.as_millis();
+    let message = match why {
+        Overload::NoSlot => format!(
+            "ako admission webhook is overloaded: no free slot within its {ms} ms deadline (at most {} reviews at once, {} of them large); retry shortly",
+            limits.max_in_flight, limits.max_large_in_flight
+        ),
+        Overload::Deadline => format!(
+            "ako admission webhook is overloaded: the review was not received and decided within its {ms} ms deadline; retry shortly"
+        ),
+    };
+    tracing::warn!(target: "audit", mode = mode.as_str(), reason = why.as_str(), "admission request refused: overloaded");
+    let body = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": "ServiceUnavailable",
+        "code": 503,
+    });
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::RETRY_AFTER, "1"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn operation_name(op: &kube::core::admission::Operation) -> &'static str {
