@@ -50,6 +50,11 @@ pub trait Sink: Send + Sync + 'static {
         key: &'a ObjKey,
         ingress: &'a [LoadBalancerIngress],
     ) -> BoxFut<'a, Result<(), String>>;
+    /// Records an Event about ako itself (on its Pod when known, and always as a log line): environment
+    /// problems, deleteConfig done.
+    fn operator_event<'a>(&'a self, notice: &'a Notice) -> BoxFut<'a, ()> {
+        Box::pin(async move { log_notice(notice) })
+    }
     /// Records an Event on a Service.
     fn service_event<'a>(
         &'a self,
@@ -59,14 +64,29 @@ pub trait Sink: Send + Sync + 'static {
     ) -> BoxFut<'a, ()>;
 }
 
+fn log_notice(notice: &Notice) {
+    if notice.warning {
+        tracing::warn!(reason = %notice.reason, message = %notice.message, "operator event");
+    } else {
+        tracing::info!(reason = %notice.reason, message = %notice.message, "operator event");
+    }
+}
+
 /// The API server.
 pub struct KubeSink {
     client: Client,
     recorder: Recorder,
+    /// ako's own Pod (`POD_NAMESPACE`/`POD_NAME`), which operator Events are about.
+    pod: Option<ObjKey>,
 }
 
 impl KubeSink {
     pub fn new(client: Client, instance: Option<String>) -> Self {
+        Self::for_pod(client, instance, None)
+    }
+
+    /// Operator Events go to `pod` (namespace, name) when given.
+    pub fn for_pod(client: Client, instance: Option<String>, pod: Option<ObjKey>) -> Self {
         let reporter = Reporter {
             controller: "ako".into(),
             instance,
@@ -74,7 +94,44 @@ impl KubeSink {
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            pod,
         }
+    }
+
+    async fn publish(&self, reference: &ObjectReference, notice: &Notice) {
+        let mut note = notice.message.clone();
+        if note.len() > 1000 {
+            let mut cut = 1000;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+        }
+        let event = Event {
+            type_: if notice.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: notice.reason.clone(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, reference).await {
+            tracing::warn!(object = ?reference.name, %error, reason = %notice.reason, "could not record an Event");
+        }
+    }
+}
+
+fn reference(kind: &str, key: &ObjKey, uid: Option<&str>) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some(kind.into()),
+        namespace: Some(key.namespace.clone()),
+        name: Some(key.name.clone()),
+        uid: uid.map(String::from),
+        ..ObjectReference::default()
     }
 }
 
@@ -106,36 +163,14 @@ impl Sink for KubeSink {
         uid: Option<&'a str>,
         notice: &'a Notice,
     ) -> BoxFut<'a, ()> {
+        Box::pin(async move { self.publish(&reference("Service", key, uid), notice).await })
+    }
+
+    fn operator_event<'a>(&'a self, notice: &'a Notice) -> BoxFut<'a, ()> {
         Box::pin(async move {
-            let reference = ObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Service".into()),
-                namespace: Some(key.namespace.clone()),
-                name: Some(key.name.clone()),
-                uid: uid.map(String::from),
-                ..ObjectReference::default()
-            };
-            let mut note = notice.message.clone();
-            if note.len() > 1000 {
-                let mut cut = 1000;
-                while !note.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                note.truncate(cut);
-            }
-            let event = Event {
-                type_: if notice.warning {
-                    EventType::Warning
-                } else {
-                    EventType::Normal
-                },
-                reason: notice.reason.clone(),
-                note: Some(note),
-                action: "Reconcile".into(),
-                secondary: None,
-            };
-            if let Err(error) = self.recorder.publish(&event, &reference).await {
-                tracing::warn!(service = %key, %error, reason = %notice.reason, "could not record an Event");
+            log_notice(notice);
+            if let Some(pod) = &self.pod {
+                self.publish(&reference("Pod", pod, None), notice).await;
             }
         })
     }
