@@ -127,6 +127,8 @@ struct State {
     reported: HashMap<ObjKey, Vec<String>>,
     /// Services whose status ako wrote.
     status_written: HashSet<ObjKey>,
+    /// deleteConfig's completion was announced.
+    delete_reported: bool,
     stats: Stats,
 }
 
@@ -546,7 +548,18 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             }
         }
         if self.settings.delete_all && state.cache_complete && state.cache.is_empty() {
-            tracing::info!(owner = %self.owner, "deleteConfig: every Avi object ako created is deleted");
+            if !state.delete_reported {
+                state.delete_reported = true;
+                let msg = format!(
+                    "deleteConfig: every Avi object created by {} is deleted",
+                    self.owner
+                );
+                self.sink
+                    .operator_event(&Notice::normal("DeleteConfigDone", msg))
+                    .await;
+            }
+        } else if !self.settings.delete_all {
+            state.delete_reported = false;
         }
         tracing::info!(
             groups = state.members.len(),

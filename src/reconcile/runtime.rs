@@ -11,11 +11,12 @@ use tokio::sync::{mpsc, watch};
 
 use crate::avi::{AviClient, ClientConfig, Credentials};
 use crate::core::config::Config;
+use crate::core::index::ObjKey;
 use crate::core::l4::Placement;
 use crate::core::settings::{ControllerSettings, Login};
 use crate::k8s::lease::{self, Timings};
 use crate::k8s::observe::{self, View};
-use crate::k8s::report::KubeSink;
+use crate::k8s::report::{KubeSink, Notice, Sink};
 use crate::reconcile::{Progress, Reconciler, Settings, env};
 
 /// Errors that stop the operator before it runs.
@@ -77,6 +78,7 @@ pub fn placement(cfg: &Config, s: &ControllerSettings) -> Placement {
 /// the DNS profile's subdomains (unless configured) and the placement with the VIP subnet filled in.
 pub async fn wait_for_environment(
     avi: &AviClient,
+    sink: &dyn Sink,
     mut cfg: Config,
     mut place: Placement,
 ) -> (Config, Placement) {
@@ -105,7 +107,9 @@ pub async fn wait_for_environment(
             }
             Ok((_, problems)) => {
                 for p in &problems {
-                    tracing::error!(problem = %p, retry_in_s = delay.as_secs(), "the Avi environment is not usable; fix the configuration or the controller");
+                    let msg = format!("{p}; ako retries in {}s", delay.as_secs());
+                    sink.operator_event(&Notice::warning("InvalidEnvironment", msg))
+                        .await;
                 }
             }
             Err(error) => {
@@ -127,9 +131,18 @@ pub async fn run(
 ) -> Result<(), RuntimeError> {
     let avi = avi_client(&cfg, &s)?;
     let place = placement(&cfg, &s);
+    let pod = opts
+        .instance
+        .as_ref()
+        .map(|name| ObjKey::new(opts.namespace.clone(), name.clone()));
+    let sink = Arc::new(KubeSink::for_pod(
+        client.clone(),
+        opts.instance.clone(),
+        pod,
+    ));
     let mut shutdown = std::pin::pin!(shutdown);
     let (cfg, place) = tokio::select! {
-        r = wait_for_environment(&avi, cfg, place) => r,
+        r = wait_for_environment(&avi, sink.as_ref(), cfg, place) => r,
         () = &mut shutdown => return Ok(()),
     };
 
@@ -150,7 +163,6 @@ pub async fn run(
     settings.full_sync = s.full_sync;
     settings.delete_all = s.delete_config;
     settings.scope = s.scope.clone();
-    let sink = Arc::new(KubeSink::new(client, opts.instance.clone()));
     let mut reconciler = Reconciler::new(avi, view, Arc::new(cfg), settings, sink)
         .with_fence(Arc::new(move || fence_handle.is_leader()));
     if let Some(live) = opts.live.clone() {
