@@ -78,7 +78,7 @@ fn ako_server(tls: Arc<rustls::ServerConfig>) -> std::net::SocketAddr {
                     {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
             }))
             .expect("ingress");
-            let claims = IngressClaims::of(&ing, index.config());
+            let claims = IngressClaims::of(&ing, &index.config());
             index.write(|s| s.upsert_ingress(claims));
         }
         let state = AppState::new(index, Arc::new(Metrics::new()));

@@ -43,6 +43,18 @@ enum Command {
     Emulator(ako::emulator::EmulatorArgs),
     /// Run the reconciler alone: LoadBalancer Services become Avi virtual services.
     Controller(Box<ControllerCmd>),
+    /// Run the webhook and the reconciler in one process (what the Helm chart starts).
+    Run(Box<RunCmd>),
+}
+
+#[derive(Debug, clap::Args)]
+struct RunCmd {
+    #[command(flatten)]
+    webhook: WebhookArgs,
+    #[command(flatten)]
+    controller: ako::core::settings::ControllerArgs,
+    #[command(flatten)]
+    process: ProcessArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -178,6 +190,11 @@ fn main() -> anyhow::Result<()> {
             let _guard = telemetry::init("info", cli.log_format);
             runtime()?.block_on(ako::emulator::run(args))
         }
+        Command::Run(args) => {
+            let (cfg, settings) = resolve_controller(&args.webhook.config, &args.controller)?;
+            let _guard = telemetry::init(&cfg.log_level, cli.log_format);
+            runtime()?.block_on(run_all(cfg, settings, *args))
+        }
         Command::Controller(args) => {
             let (cfg, settings) = resolve_controller(&args.config, &args.controller)?;
             let _guard = telemetry::init(&cfg.log_level, cli.log_format);
@@ -206,16 +223,16 @@ fn resolve_controller(
     }
 }
 
-async fn run_controller(
-    cfg: ako::core::config::Config,
-    settings: ako::core::settings::ControllerSettings,
-    args: ControllerCmd,
-) -> anyhow::Result<()> {
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
+/// The reconciler's options; with a configuration file, the live-settings watcher (kept alive by the guard).
+fn controller_options(
+    cfg: &ako::core::config::Config,
+    settings: &ako::core::settings::ControllerSettings,
+    config: &ConfigArgs,
+    controller: &ako::core::settings::ControllerArgs,
+    process: ProcessArgs,
+) -> (ako::reconcile::runtime::Options, Option<AbortOnDrop>) {
     // The configuration source is re-read: deleteConfig, logLevel and the namespace scope are live.
-    let (live, _watcher) = match &args.config.config_file {
+    let (live, watcher) = match &config.config_file {
         Some(path) => {
             let first = ako::reconcile::live::Live {
                 delete_all: settings.delete_config,
@@ -225,24 +242,100 @@ async fn run_controller(
             let (tx, rx) = tokio::sync::watch::channel(first);
             let task = ako::reconcile::live::spawn(
                 path.clone(),
-                args.config.clone(),
-                args.controller.clone(),
-                Duration::from_secs(args.process.config_poll_seconds.max(1)),
+                config.clone(),
+                controller.clone(),
+                Duration::from_secs(process.config_poll_seconds.max(1)),
                 tx,
             );
             (Some(rx), Some(AbortOnDrop(task)))
         }
         None => (None, None),
     };
-    let process = args.process;
     let opts = ako::reconcile::runtime::Options {
         namespace: process.namespace,
         leader_election: process.leader_election,
         instance: process.pod_name,
         live,
+        resolved: None,
     };
+    (opts, watcher)
+}
+
+async fn run_controller(
+    cfg: ako::core::config::Config,
+    settings: ako::core::settings::ControllerSettings,
+    args: ControllerCmd,
+) -> anyhow::Result<()> {
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
+    let (opts, _watcher) =
+        controller_options(&cfg, &settings, &args.config, &args.controller, args.process);
     tracing::info!(cluster = %cfg.cluster_name, controller = %settings.controller_host, "ako controller starting");
     ako::reconcile::runtime::run(cfg, settings, opts, client, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `ako run`: the webhook and the reconciler in one process. The webhook serves at once with the configured
+/// subdomains; once the reconciler has read the cloud's DNS profile, the webhook uses the same list.
+async fn run_all(
+    cfg: ako::core::config::Config,
+    settings: ako::core::settings::ControllerSettings,
+    args: RunCmd,
+) -> anyhow::Result<()> {
+    let webhook = start_webhook(&args.webhook, cfg.clone()).await?;
+    let (mut opts, _watcher) = controller_options(
+        &cfg,
+        &settings,
+        &args.webhook.config,
+        &args.controller,
+        args.process,
+    );
+    let (resolved_tx, resolved_rx) = tokio::sync::oneshot::channel();
+    opts.resolved = Some(resolved_tx);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(ako::reconcile::runtime::run(
+        cfg.clone(),
+        settings,
+        opts,
+        webhook.client.clone(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let index = webhook.index.clone();
+    let client = webhook.client.clone();
+    let configured = cfg.dns_domains.clone();
+    let follow = tokio::spawn(async move {
+        let Ok(resolved) = resolved_rx.await else { return None };
+        if resolved.dns_domains == configured {
+            return None;
+        }
+        tracing::info!(dns_domains = ?resolved.dns_domains, "the webhook now uses the DNS profile's subdomains");
+        index.set_config(Arc::new(resolved));
+        // Re-list so every claim is recomputed with them.
+        Some(ako::k8s::watch::spawn_index_watches(client, index))
+    });
+    let failed = tokio::select! {
+        () = shutdown_signal() => None,
+        () = webhook.running.ended() => Some("the admission listener stopped (see the error above)"),
+    };
+    let _ = stop_tx.send(());
+    match controller.await {
+        Ok(Err(e)) => tracing::error!(error = %e, "the reconciler stopped"),
+        Err(e) => tracing::error!(error = %e, "the reconciler task failed"),
+        Ok(Ok(())) => {}
+    }
+    follow.abort();
+    if let Ok(Some(tasks)) = follow.await {
+        for t in tasks {
+            t.abort();
+        }
+    }
+    webhook.stop().await;
+    if let Some(why) = failed {
+        anyhow::bail!(why);
+    }
     Ok(())
 }
 
@@ -297,7 +390,26 @@ fn run_certs(args: CertsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_webhook(args: WebhookArgs, cfg: ako::core::config::Config) -> anyhow::Result<()> {
+/// The webhook, serving.
+struct Webhook {
+    running: ako::webhook::Running,
+    watches: Vec<tokio::task::JoinHandle<()>>,
+    index: Arc<ako::core::index::Index>,
+    client: kube::Client,
+}
+
+impl Webhook {
+    async fn stop(self) {
+        tracing::info!("shutting down");
+        self.running.shutdown(Duration::from_secs(5));
+        for w in self.watches {
+            w.abort();
+        }
+        self.running.wait(Duration::from_secs(6)).await;
+    }
+}
+
+async fn start_webhook(args: &WebhookArgs, cfg: ako::core::config::Config) -> anyhow::Result<Webhook> {
     if cfg.dns_domains.is_empty() {
         tracing::warn!(
             "no delegated DNS subdomain configured: hosts are served but get no DNS record, and rules without a host are denied; pass --dns-domain"
@@ -315,7 +427,7 @@ async fn run_webhook(args: WebhookArgs, cfg: ako::core::config::Config) -> anyho
         .await
         .context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
     let index = Arc::new(ako::core::index::Index::new(cfg.clone()));
-    let watches = ako::k8s::watch::spawn_index_watches(client, index.clone());
+    let watches = ako::k8s::watch::spawn_index_watches(client.clone(), index.clone());
 
     let limits = ako::webhook::Limits {
         deadline: Duration::from_millis(args.webhook_deadline_ms),
@@ -323,7 +435,7 @@ async fn run_webhook(args: WebhookArgs, cfg: ako::core::config::Config) -> anyho
         max_large_in_flight: usize::try_from(args.webhook_max_large_in_flight)
             .unwrap_or(usize::MAX),
     };
-    let state = ako::webhook::AppState::new(index, Arc::new(ako::webhook::metrics::Metrics::new()))
+    let state = ako::webhook::AppState::new(index.clone(), Arc::new(ako::webhook::metrics::Metrics::new()))
         .with_limits(limits)
         .with_claims(args.expose_claims);
     let https = std::net::TcpListener::bind(args.listen)
@@ -343,16 +455,16 @@ async fn run_webhook(args: WebhookArgs, cfg: ako::core::config::Config) -> anyho
         fqdn_reuse_policy = ?cfg.fqdn_reuse_policy,
         "ako webhook serving"
     );
+    Ok(Webhook { running, watches, index, client })
+}
+
+async fn run_webhook(args: WebhookArgs, cfg: ako::core::config::Config) -> anyhow::Result<()> {
+    let webhook = start_webhook(&args, cfg).await?;
     let listener_failed = tokio::select! {
         () = shutdown_signal() => false,
-        () = running.ended() => true,
+        () = webhook.running.ended() => true,
     };
-    tracing::info!("shutting down");
-    running.shutdown(Duration::from_secs(5));
-    for w in watches {
-        w.abort();
-    }
-    running.wait(Duration::from_secs(6)).await;
+    webhook.stop().await;
     if listener_failed {
         anyhow::bail!("the admission listener stopped (see the error above)");
     }

@@ -331,7 +331,7 @@ async fn ownership_is_decided_from_the_index_and_readyz_follows_sync() {
     owner["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
     let owner: k8s_openapi::api::networking::v1::Ingress =
         serde_json::from_value(owner).expect("ingress");
-    let claims = IngressClaims::of(&owner, s.index.config());
+    let claims = IngressClaims::of(&owner, &s.index.config());
     s.index.write(|snap| snap.upsert_ingress(claims));
     s.index.mark_synced(|st| {
         st.ingresses = true;
@@ -376,7 +376,7 @@ async fn ownership_is_decided_from_the_index_and_readyz_follows_sync() {
         "spec": {"type": "LoadBalancer", "loadBalancerIP": "10.10.18.20"}
     }))
     .expect("service");
-    let entry = ako::core::index::ServiceEntry::of(&svc, s.index.config());
+    let entry = ako::core::index::ServiceEntry::of(&svc, &s.index.config());
     s.index.write(|snap| snap.upsert_service(entry));
     let vip: Value = reqwest::get(format!("{}/claims?vip=10.10.18.20", s.health))
         .await

@@ -334,7 +334,7 @@ impl SyncState {
 pub struct Index {
     snapshot: RwLock<Snapshot>,
     sync: RwLock<SyncState>,
-    cfg: Arc<Config>,
+    cfg: arc_swap::ArcSwap<Config>,
 }
 
 impl Index {
@@ -342,12 +342,19 @@ impl Index {
         Self {
             snapshot: RwLock::new(Snapshot::default()),
             sync: RwLock::new(SyncState::default()),
-            cfg,
+            cfg: arc_swap::ArcSwap::new(cfg),
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.cfg
+    /// The configuration in force (cheap: no lock, no allocation).
+    pub fn config(&self) -> arc_swap::Guard<Arc<Config>> {
+        self.cfg.load()
+    }
+
+    /// Replaces the configuration (e.g. with the DNS subdomains read from the controller). Claims already in the
+    /// index were computed with the old one: re-list the watches to recompute them.
+    pub fn set_config(&self, cfg: Arc<Config>) {
+        self.cfg.store(cfg);
     }
 
     /// Runs `f` with a read view. Keep `f` short: writers wait for it.

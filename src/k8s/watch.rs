@@ -36,7 +36,7 @@ impl Feed<Ingress> for Ingresses {
     type Item = IngressClaims;
     const KIND: &'static str = "Ingress";
     fn item(&self, obj: &Ingress) -> IngressClaims {
-        IngressClaims::of(obj, self.0.config())
+        IngressClaims::of(obj, &self.0.config())
     }
     fn key(&self, obj: &Ingress) -> ObjKey {
         ObjKey::of(&obj.metadata)
@@ -110,7 +110,7 @@ impl Feed<Service> for Services {
     type Item = ServiceEntry;
     const KIND: &'static str = "Service";
     fn item(&self, obj: &Service) -> ServiceEntry {
-        ServiceEntry::of(obj, self.0.config())
+        ServiceEntry::of(obj, &self.0.config())
     }
     fn key(&self, obj: &Service) -> ObjKey {
         ObjKey::of(&obj.metadata)

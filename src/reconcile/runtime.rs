@@ -31,7 +31,7 @@ pub enum RuntimeError {
 }
 
 /// Process-level options.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Options {
     /// ako's namespace (the Lease lives there).
     pub namespace: String,
@@ -40,6 +40,9 @@ pub struct Options {
     pub instance: Option<String>,
     /// Live settings from the watched configuration, if any.
     pub live: Option<watch::Receiver<crate::reconcile::live::Live>>,
+    /// Told the configuration in force once the environment is validated (with the DNS profile's subdomains):
+    /// the webhook of `ako run` then uses the same list.
+    pub resolved: Option<tokio::sync::oneshot::Sender<Config>>,
 }
 
 /// The Avi client for these settings.
@@ -125,7 +128,7 @@ pub async fn wait_for_environment(
 pub async fn run(
     cfg: Config,
     s: ControllerSettings,
-    opts: Options,
+    mut opts: Options,
     client: kube::Client,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RuntimeError> {
@@ -146,6 +149,9 @@ pub async fn run(
         () = &mut shutdown => return Ok(()),
     };
 
+    if let Some(tx) = opts.resolved.take() {
+        let _ = tx.send(cfg.clone());
+    }
     let view = Arc::new(View::default());
     let (tx, rx) = mpsc::unbounded_channel();
     let source = observe::endpoint_source(&client).await;

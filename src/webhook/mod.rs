@@ -293,7 +293,7 @@ fn host_claims(s: &AppState, host: &str) -> Response {
                     .collect();
                 serde_json::json!({
                     "ingress": c.key.to_string(),
-                    "ours": snap.classes.is_ours(&c.class, cfg),
+                    "ours": snap.classes.is_ours(&c.class, &cfg),
                     "created": c.created,
                     "paths": paths,
                 })
@@ -437,7 +437,7 @@ fn answer(s: &AppState, mode: Mode, bytes: &[u8], started: Instant) -> Response 
     let decision = match (object, mode) {
         (Ok(object), _) => s
             .index
-            .read(|snap| admission::decide(&meta, object, mode, cfg, snap)),
+            .read(|snap| admission::decide(&meta, object, mode, &cfg, snap)),
         // Mutation never denies: allow unpatched; the validator reads the object again and denies, saying why.
         (Err(e), Mode::Mutate) => {
             tracing::warn!(
