@@ -164,7 +164,7 @@ fn main() {
         println!("ako index held {d} Ingresses at the end");
         // A cold start against the same API server: every watch lists from scratch (AKO's startup at 9k
         // Ingresses took 36 minutes; shared/docs/ako-anchor.md).
-        let fresh = Arc::new(Index::new(index.config().clone().into()));
+        let fresh = Arc::new(Index::new(Arc::clone(&index.config())));
         let started = Instant::now();
         let watches = ako::k8s::watch::spawn_index_watches(client.clone(), fresh.clone());
         while !fresh.is_ready() {
