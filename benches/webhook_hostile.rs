@@ -22,31 +22,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ako::core::config::{Config, FqdnReusePolicy};
-use ako::core::index::{Index, IngressClaims};
-use ako::webhook::{AppState, Workers, metrics::Metrics};
-use k8s_openapi::api::networking::v1::Ingress;
+use ako::webhook::Workers;
 use serde_json::json;
 
 fn ako_server(tls: Arc<rustls::ServerConfig>) -> std::net::SocketAddr {
     support::on_runtime("multi", move || async move {
-        let cfg = Config {
-            dns_domains: vec!["avi.jarvis.lab".into()],
-            fqdn_reuse_policy: FqdnReusePolicy::Strict,
-            ..Config::default()
-        };
-        let index = Arc::new(Index::new(Arc::new(cfg)));
-        for i in 0..10_000 {
-            let ing: Ingress = serde_json::from_value(json!({
-                "metadata": {"name": format!("ing-{i}"), "namespace": format!("ns-{}", i % 500), "creationTimestamp": "2026-01-01T00:00:00Z"},
-                "spec": {"ingressClassName": "avi-lb", "rules": [{"host": format!("app-{i}.avi.jarvis.lab"), "http": {"paths": [
-                    {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
-            }))
-            .expect("ingress");
-            let claims = IngressClaims::of(&ing, &index.config());
-            index.write(|s| s.upsert_ingress(claims));
-        }
-        let state = AppState::new(index, Arc::new(Metrics::new()));
+        let state = support::indexed_state(10_000);
         let https = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let health = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

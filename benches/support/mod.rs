@@ -184,3 +184,27 @@ pub fn api_server_review(ns: &str, name: &str, host: &str, path: &str) -> serde_
         }
     })
 }
+
+/// ako's admission state with `n` Ingresses indexed (hosts `app-<i>.avi.jarvis.lab` over 500 namespaces,
+/// fqdnReusePolicy Strict), as the webhook benchmarks serve it.
+pub fn indexed_state(n: usize) -> ako::webhook::AppState {
+    use ako::core::config::{Config, FqdnReusePolicy};
+    use ako::core::index::{Index, IngressClaims};
+    let cfg = Config {
+        dns_domains: vec!["avi.jarvis.lab".into()],
+        fqdn_reuse_policy: FqdnReusePolicy::Strict,
+        ..Config::default()
+    };
+    let index = Arc::new(Index::new(Arc::new(cfg)));
+    for i in 0..n {
+        let ing: k8s_openapi::api::networking::v1::Ingress = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("ing-{i}"), "namespace": format!("ns-{}", i % 500), "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"ingressClassName": "avi-lb", "rules": [{"host": format!("app-{i}.avi.jarvis.lab"), "http": {"paths": [
+                {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
+        }))
+        .expect("ingress");
+        let claims = IngressClaims::of(&ing, &index.config());
+        index.write(|s| s.upsert_ingress(claims));
+    }
+    ako::webhook::AppState::new(index, Arc::new(ako::webhook::metrics::Metrics::new()))
+}

@@ -209,6 +209,18 @@ pub struct ServiceOutcome {
     pub problems: Vec<Problem>,
 }
 
+impl ServiceOutcome {
+    /// A Service that gets no virtual service, and why.
+    pub fn left_out(key: ObjKey, problems: Vec<Problem>) -> Self {
+        Self {
+            key,
+            vs_name: None,
+            fqdns: Vec::new(),
+            problems,
+        }
+    }
+}
+
 /// The desired objects of all Services, and one outcome per Service.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct L4Desired {
@@ -350,12 +362,7 @@ pub fn translate(
             .iter()
             .any(|p| p.severity == intent::Severity::Deny)
         {
-            out.outcomes.push(ServiceOutcome {
-                key,
-                vs_name: None,
-                fqdns: Vec::new(),
-                problems,
-            });
+            out.outcomes.push(ServiceOutcome::left_out(key, problems));
             continue;
         }
         let group = intent
@@ -417,12 +424,8 @@ fn translate_group(
                     accepted.first().map_or_else(String::new, |a| a.key.to_string())
                 ),
             ));
-            out.outcomes.push(ServiceOutcome {
-                key: m.key,
-                vs_name: None,
-                fqdns: Vec::new(),
-                problems: m.problems,
-            });
+            out.outcomes
+                .push(ServiceOutcome::left_out(m.key, m.problems));
             continue;
         }
         let ports = m
@@ -444,12 +447,8 @@ fn translate_group(
                     protocol_of(p)
                 ),
             ));
-            out.outcomes.push(ServiceOutcome {
-                key: m.key,
-                vs_name: None,
-                fqdns: Vec::new(),
-                problems: m.problems,
-            });
+            out.outcomes
+                .push(ServiceOutcome::left_out(m.key, m.problems));
             continue;
         }
         for p in &ports {

@@ -8,6 +8,7 @@
 //! - [`index`]: the cross-object view (host claims, VIP claims, classes), fed by watches or by files.
 //! - [`admission`]: the admission decision, a pure function of request + config + index snapshot.
 //! - [`l4`]: LoadBalancer Services -> the VsVip, pools, L4PolicySet and virtual service they need.
+//! - [`l7`]: Ingresses -> shared (SNI parent/child) or dedicated virtual services, pools, policies, certificates.
 //! - [`settings`]: the reconciler's settings (ControllerSettings, credentials, namespace scope).
 //! - [`plan`]: the Avi objects that should exist against those that do -> ordered, owned-only writes.
 
@@ -17,6 +18,7 @@ pub mod hosts;
 pub mod index;
 pub mod intent;
 pub mod l4;
+pub mod l7;
 pub mod ownership;
 pub mod plan;
 pub mod settings;

@@ -7,7 +7,8 @@
 //! - A re-list replaces a kind's view at `InitDone`, and every key that was or is in it is reported as changed.
 //!   A failed list or watch keeps the last good view (and is logged); it never empties a view, so it can never
 //!   look like a deletion.
-//! - [`View::synced`] says when every kind has been listed once: before that nothing may be deleted.
+//! - [`View::synced`] says when every kind has been listed once; [`View::complete`] also needs every watch to be
+//!   delivering (a failing one makes the view possibly stale): nothing may be deleted unless it holds.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -61,11 +62,19 @@ pub struct View {
     namespaces: RwLock<HashMap<String, BTreeMap<String, String>>>,
     services_synced: AtomicBool,
     namespaces_synced: AtomicBool,
+    /// Kinds whose watch failed and has not delivered since: the view may be stale there.
+    failing: parking_lot::Mutex<HashSet<&'static str>>,
     endpoints_synced: AtomicBool,
     nodes_synced: AtomicBool,
 }
 
 impl View {
+    /// Whether every kind has been listed at least once and no watch is failing now: only then is the view
+    /// complete enough to delete on its basis.
+    pub fn complete(&self) -> bool {
+        self.synced() && self.failing.lock().is_empty()
+    }
+
     /// Whether every kind has been listed at least once.
     pub fn synced(&self) -> bool {
         self.services_synced.load(Ordering::Acquire)
@@ -452,6 +461,9 @@ where
     let mut stream = std::pin::pin!(stream);
     let mut staging: Vec<K> = Vec::new();
     while let Some(event) = stream.next().await {
+        if event.is_ok() {
+            view.failing.lock().remove(F::KIND);
+        }
         let change = match event {
             Ok(Event::Init) => {
                 staging.clear();
@@ -472,7 +484,8 @@ where
             Ok(Event::Apply(obj)) => F::apply(&view, obj),
             Ok(Event::Delete(obj)) => F::delete(&view, obj),
             Err(error) => {
-                tracing::warn!(kind = F::KIND, %error, "watch failed; retrying with backoff, the last view stays in use");
+                tracing::warn!(kind = F::KIND, %error, "watch failed; retrying with backoff, the last view stays in use and nothing is deleted until it delivers again");
+                view.failing.lock().insert(F::KIND);
                 None
             }
         };

@@ -512,7 +512,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         self.pass(state, groups).await;
 
         // Orphans: owned objects no group wants.
-        if state.cache_complete && self.view.synced() {
+        if state.cache_complete && self.view.complete() {
             let wanted: HashSet<&ObjId> = state.produced.values().flatten().collect();
             let orphans: Vec<Existing> = state
                 .cache
@@ -577,7 +577,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         }
         state.stats.passes += 1;
         let nodes = self.view.nodes();
-        let can_delete = state.cache_complete && self.view.synced();
+        let can_delete = state.cache_complete && self.view.complete();
         let mut work: Vec<(GroupId, Vec<Step>, L4Desired)> = Vec::new();
         for g in groups {
             state.retry.remove(&g);
@@ -588,33 +588,22 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .flatten()
                 .filter_map(|k| self.view.service(k))
                 .collect();
-            let endpoints: Vec<Vec<l4::EndpointGroup>> = members
-                .iter()
-                .map(|s| self.view.endpoints(&ObjKey::of(&s.metadata)))
-                .collect();
-            let inputs: Vec<ServiceInput<'_>> = members
-                .iter()
-                .zip(&endpoints)
-                .map(|(s, e)| ServiceInput {
-                    service: s,
-                    endpoints: e,
-                })
-                .collect();
             let desired = if self.settings.delete_all {
                 L4Desired {
                     objects: Vec::new(),
                     outcomes: members
                         .iter()
-                        .map(|s| ServiceOutcome {
-                            key: ObjKey::of(&s.metadata),
-                            vs_name: None,
-                            fqdns: Vec::new(),
-                            problems: Vec::new(),
-                        })
+                        .map(|s| ServiceOutcome::left_out(ObjKey::of(&s.metadata), Vec::new()))
                         .collect(),
                 }
             } else {
-                l4::translate(&inputs, &nodes, &self.cfg, &self.settings.placement)
+                translate(
+                    &self.view,
+                    &members,
+                    &nodes,
+                    &self.cfg,
+                    &self.settings.placement,
+                )
             };
             let mut ids: HashSet<ObjId> = state.produced.get(&g).cloned().unwrap_or_default();
             ids.extend(desired.objects.iter().map(|d| obj_id(d.kind, &d.name)));
@@ -752,12 +741,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .status_written
             .iter()
             .filter(|k| !in_outcomes.contains(k) && !state.group_of.contains_key(*k))
-            .map(|k| ServiceOutcome {
-                key: k.clone(),
-                vs_name: None,
-                fqdns: vec![],
-                problems: vec![],
-            })
+            .map(|k| ServiceOutcome::left_out(k.clone(), Vec::new()))
             .collect();
         outcomes.extend(gone.iter());
 
@@ -922,9 +906,14 @@ pub fn backoff(base: Duration, max: Duration, attempts: u32) -> Duration {
     base.saturating_mul(factor).min(max)
 }
 
-/// The desired objects of a whole view (benchmarks and tests).
-pub fn desired_of(view: &View, cfg: &Config, placement: &Placement) -> Vec<Desired> {
-    let services = view.services();
+/// Translates Services with their endpoints from the view.
+fn translate(
+    view: &View,
+    services: &[Arc<Service>],
+    nodes: &[l4::NodeInfo],
+    cfg: &Config,
+    placement: &Placement,
+) -> L4Desired {
     let endpoints: Vec<Vec<l4::EndpointGroup>> = services
         .iter()
         .map(|s| view.endpoints(&ObjKey::of(&s.metadata)))
@@ -937,7 +926,12 @@ pub fn desired_of(view: &View, cfg: &Config, placement: &Placement) -> Vec<Desir
             endpoints: e,
         })
         .collect();
-    l4::translate(&inputs, &view.nodes(), cfg, placement).objects
+    l4::translate(&inputs, nodes, cfg, placement)
+}
+
+/// The desired objects of a whole view (benchmarks and tests).
+pub fn desired_of(view: &View, cfg: &Config, placement: &Placement) -> Vec<Desired> {
+    translate(view, &view.services(), &view.nodes(), cfg, placement).objects
 }
 
 #[cfg(test)]

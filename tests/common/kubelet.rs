@@ -33,14 +33,24 @@ impl Kubelet {
         let reaper = tokio::spawn(async move {
             let mut events = std::pin::pin!(watcher::watcher(pods, watcher::Config::default()));
             while let Some(ev) = events.next().await {
-                let Ok(Event::Apply(pod) | Event::InitApply(pod)) = ev else { continue };
+                let Ok(Event::Apply(pod) | Event::InitApply(pod)) = ev else {
+                    continue;
+                };
                 if pod.metadata.deletion_timestamp.is_none() {
                     continue;
                 }
                 let ns = pod.metadata.namespace.clone().unwrap_or_default();
                 let name = pod.metadata.name.clone().unwrap_or_default();
                 let api: Api<Pod> = Api::namespaced(reaper_client.clone(), &ns);
-                let _ = api.delete(&name, &DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() }).await;
+                let _ = api
+                    .delete(
+                        &name,
+                        &DeleteParams {
+                            grace_period_seconds: Some(0),
+                            ..DeleteParams::default()
+                        },
+                    )
+                    .await;
             }
         });
         Kubelet { client, reaper }
@@ -49,16 +59,23 @@ impl Kubelet {
     /// Creates (or updates) a Ready Node with this InternalIP and labels.
     pub async fn node(&self, name: &str, internal_ip: &str, labels: &[(&str, &str)]) {
         let api: Api<Node> = Api::all(self.client.clone());
-        let labels: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let labels: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let node: Node = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": name, "labels": labels}
         }))
         .expect("node");
         let _ = api.create(&PostParams::default(), &node).await;
-        api.patch(name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": labels}})))
-            .await
-            .expect("node labels");
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": labels}})),
+        )
+        .await
+        .expect("node labels");
         api.patch_status(
             name,
             &PatchParams::default(),
@@ -73,9 +90,22 @@ impl Kubelet {
 
     /// Creates a Pod on `node` serving `port` (named `port_name`), with pod IP `ip` and the given readiness.
     #[allow(clippy::too_many_arguments)]
-    pub async fn pod(&self, ns: &str, name: &str, labels: &[(&str, &str)], port_name: &str, port: u16, node: &str, ip: &str, ready: bool) {
+    pub async fn pod(
+        &self,
+        ns: &str,
+        name: &str,
+        labels: &[(&str, &str)],
+        port_name: &str,
+        port: u16,
+        node: &str,
+        ip: &str,
+        ready: bool,
+    ) {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-        let labels: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let labels: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let pod: Pod = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": ns, "labels": labels},
@@ -85,7 +115,26 @@ impl Kubelet {
             }
         }))
         .expect("pod");
-        api.create(&PostParams::default(), &pod).await.expect("pod created");
+        // In a namespace just created, the ServiceAccount admission refuses Pods until the controller-manager
+        // made the `default` ServiceAccount and its token: retried for a bounded time, as a Deployment would be.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match api.create(&PostParams::default(), &pod).await {
+                Ok(_) => break,
+                Err(kube::Error::Api(s))
+                    if s.message.to_ascii_lowercase().contains("service account")
+                        || s.message.to_ascii_lowercase().contains("serviceaccount") =>
+                {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "pod {ns}/{name} refused for 30 s: {}",
+                        s.message
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("pod {ns}/{name} not created: {e}"),
+            }
+        }
         self.pod_status(ns, name, ip, ready).await;
     }
 

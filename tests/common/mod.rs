@@ -28,25 +28,7 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start() -> Cluster {
-        let dir = tempfile::Builder::new()
-            .prefix("ako-cluster-")
-            .tempdir()
-            .expect("tempdir");
-        let out = Command::new(repo().join("scripts/cluster.sh"))
-            .arg("start")
-            .arg(dir.path())
-            .arg("--watch-pid")
-            .arg(std::process::id().to_string())
-            .output()
-            .expect("running scripts/cluster.sh");
-        assert!(
-            out.status.success(),
-            "the control plane did not start (run scripts/install-cluster.sh first):\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let kubeconfig = dir.path().join("kubeconfig");
-        Cluster { dir, kubeconfig }
+        Self::start_with(&[])
     }
 
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
@@ -101,6 +83,49 @@ impl Cluster {
 
     pub fn namespace(&self, name: &str) {
         let _ = self.kubectl(&["create", "namespace", name], None);
+    }
+}
+
+/// Control planes with more than the API server, and stopping one before the test process ends.
+impl Cluster {
+    /// Like [`Cluster::start`], with the real kube-controller-manager 1.20.2 running too: Endpoints and
+    /// EndpointSlices, namespace deletion and garbage collection happen for real.
+    pub fn start_with_controller_manager() -> Cluster {
+        Self::start_with(&["--controller-manager"])
+    }
+
+    /// Starts a control plane with extra arguments of `scripts/cluster.sh start`.
+    pub fn start_with(extra: &[&str]) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("ako-cluster-")
+            .tempdir()
+            .expect("tempdir");
+        let out = Command::new(repo().join("scripts/cluster.sh"))
+            .arg("start")
+            .arg(dir.path())
+            .arg("--watch-pid")
+            .arg(std::process::id().to_string())
+            .args(extra)
+            .output()
+            .expect("running scripts/cluster.sh");
+        assert!(
+            out.status.success(),
+            "the control plane did not start (run scripts/install-cluster.sh first):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let kubeconfig = dir.path().join("kubeconfig");
+        Cluster { dir, kubeconfig }
+    }
+
+    /// Stops the control plane now (instead of when the test process exits).
+    pub fn stop(&self) {
+        let _ = Command::new(repo().join("scripts/cluster.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

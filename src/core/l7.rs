@@ -1,0 +1,1168 @@
+//! L7 translation: Ingresses of ako's class -> the Avi objects that should exist, with AKO's names so a cluster
+//! moving from AKO keeps its virtual services. Pure: Ingresses, backend Services with their endpoints, nodes and
+//! the TLS Secrets' PEM come in as values; [`crate::core::plan`] compares the result with the controller.
+//!
+//! Shared mode (`shardVSSize` LARGE 8, MEDIUM 4, SMALL 1 parents), per shard `n = fnv1a32(host) & (shards-1)`:
+//!
+//! ```text
+//!  VsVip           <cluster>--Shared-L7-<n>          dns_info: the shard's hosts inside the delegated subdomains
+//!  HTTPPolicySet   <cluster>--Shared-L7-<n>          insecure hosts: host+path -> PoolGroup; secure: 80 -> 443
+//!  VirtualService  <cluster>--Shared-L7-<n>          VS_TYPE_VH_PARENT, 80 + 443/SSL, System-HTTP
+//!  Pool, PoolGroup <cluster>--<host>_<path>-<ns>-<ing>          insecure route ('/' -> '_', AKO's GetL7PoolName)
+//!  per secure host:
+//!  SSLKeyAndCertificate <cluster>--<host>            the Secret's certificate and key
+//!  Pool, PoolGroup <cluster>--<ns>-<host>_<path>-<ing>          (AKO's GetSniPoolName / GetSniPGName)
+//!  HTTPPolicySet   <cluster>--<ns>-<host>            path -> PoolGroup (AKO's GetSniHttpPolName)
+//!  VirtualService  <cluster>--<host>                 VS_TYPE_VH_CHILD of its shard's parent, vh_domain_name [host]
+//! ```
+//!
+//! Dedicated mode: one `VS_TYPE_NORMAL` virtual service per host, `<cluster>--<host>-L7-dedicated`, with its own
+//! VsVip and HTTPPolicySet (same name); pools `<cluster>--<ns>-<host>_<path>-<ing>-L7-dedicated`; a secure host
+//! gets 443 with the certificate on the VS and an 80 -> 443 redirect.
+//!
+//! Routing follows Kubernetes path semantics ([`path_match`], [`path_criteria`]): Exact `/foo` is `EQUALS /foo`;
+//! Prefix `/foo` (or `/foo/`) is `EQUALS /foo` or `BEGINS_WITH /foo/`, so `/foobar` is not matched; Prefix `/` has
+//! no path match; ImplementationSpecific is Prefix. Rules are ordered by index so that the longest path wins and
+//! Exact comes before Prefix for the same path; exact hosts come before wildcard hosts.
+//!
+//! Decisions where AKO's references are silent or AKO behaves differently:
+//! - Several Ingresses on one host merge into one rule set. Under `fqdnReusePolicy: Strict` only the namespace of
+//!   the oldest claim keeps the host; Ingresses of other namespaces get a Warning naming the owner. A path (same
+//!   path and type) routed by two Ingresses goes to the oldest; the newer gets a Warning naming it (the webhook
+//!   denies such a newer Ingress; this is the reconciler's answer to one that slipped past).
+//! - A host is secure when the oldest Ingress giving it a TLS Secret gives a usable one (certificate and key parse
+//!   and match). Newer Ingresses naming another Secret for the host get a Warning. A missing or bad Secret: the
+//!   host is served over plain HTTP only, with a Warning saying why (AKO silently skips the SNI child).
+//! - A `spec.tls` entry without `secretName` uses the default certificate when given, else a Warning.
+//! - `ako.vmware.com/enable-tls: "true"` with the default certificate (Secret `router-certs-default`): the host
+//!   keeps answering on port 80 and also answers on 443 (no redirect), its SNI child switching to the same pool
+//!   groups as port 80. The certificate is one object, `<cluster>--router-certs-default`.
+//! - Wildcard hosts: `vh_domain_name` keeps `*.example.com`; the host header match is `HDR_ENDS_WITH
+//!   .example.com` (Avi has no one-label wildcard match, so `a.b.example.com` matches too); no DNS record.
+//! - A backend Service that does not exist, a port it does not have, or a NodePort without a nodePort: the pool
+//!   is created empty and the Ingress gets a Warning. Resource backends and `spec.defaultBackend` are not served.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::ServicePort;
+use k8s_openapi::api::networking::v1::Ingress;
+use serde_json::{Map, Value, json};
+
+use crate::core::config::{Config, FqdnReusePolicy};
+use crate::core::hosts;
+use crate::core::index::ObjKey;
+use crate::core::intent::{self, Backend, BackendPort, IngressIntent, Problem, Severity};
+use crate::core::l4::{NodeInfo, Placement, ServiceInput, avi_name, members};
+use crate::core::ownership::{self, Order};
+use crate::core::plan::{Desired, Kind, name_ref};
+
+/// The Ingress annotation asking for HTTPS with the default certificate.
+pub const ENABLE_TLS_ANNOTATION: &str = "ako.vmware.com/enable-tls";
+/// The Secret (in ako's namespace) holding the default certificate.
+pub const DEFAULT_CERT_SECRET: &str = "router-certs-default";
+/// `http_policies[].index` of ako's policy set on a virtual service (AKO starts at 11).
+pub const HTTP_POLICY_INDEX: u32 = 11;
+/// AKO's suffix of dedicated virtual services and their pools.
+pub const DEDICATED_SUFFIX: &str = "-L7-dedicated";
+
+/// `L7Settings.shardVSSize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardSize {
+    Large,
+    Medium,
+    Small,
+    Dedicated,
+}
+
+impl ShardSize {
+    /// AKO's values, case-insensitive.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "LARGE" => Some(Self::Large),
+            "MEDIUM" => Some(Self::Medium),
+            "SMALL" => Some(Self::Small),
+            "DEDICATED" => Some(Self::Dedicated),
+            _ => None,
+        }
+    }
+
+    /// Number of shared parents (a power of two); `None` in dedicated mode.
+    pub fn shards(self) -> Option<u32> {
+        match self {
+            Self::Large => Some(8),
+            Self::Medium => Some(4),
+            Self::Small => Some(1),
+            Self::Dedicated => None,
+        }
+    }
+}
+
+/// A TLS certificate (chain) and its private key, PEM.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsPair {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for TlsPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsPair")
+            .field("cert_len", &self.cert_pem.len())
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Everything the translation reads.
+#[derive(Debug, Clone, Copy)]
+pub struct L7Input<'a> {
+    /// Ingresses already known to be of ako's class.
+    pub ingresses: &'a [&'a Ingress],
+    /// The backend Services with their endpoints (a Service absent here does not exist).
+    pub services: &'a [ServiceInput<'a>],
+    /// Nodes, for NodePort member mode.
+    pub nodes: &'a [NodeInfo],
+    /// The referenced TLS Secrets: absent = not found; `None` = found without `tls.crt`/`tls.key`.
+    pub secrets: &'a BTreeMap<ObjKey, Option<TlsPair>>,
+    /// `router-certs-default` in ako's namespace, if present.
+    pub default_cert: Option<&'a TlsPair>,
+}
+
+/// How one host of an Ingress is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostOutcome {
+    pub host: String,
+    /// The virtual service carrying the host: SNI child, shared parent or dedicated VS.
+    pub vs_name: String,
+    /// The VsVip whose address the host resolves to (the parent's for an SNI child).
+    pub vip_name: String,
+    /// Served over HTTPS.
+    pub tls: bool,
+}
+
+/// What translation says about one Ingress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngressOutcome {
+    pub key: ObjKey,
+    /// The hosts it is (at least partly) served on, sorted.
+    pub hosts: Vec<HostOutcome>,
+    pub problems: Vec<Problem>,
+}
+
+/// The desired objects of all Ingresses, and one outcome per Ingress.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct L7Desired {
+    pub objects: Vec<Desired>,
+    pub outcomes: Vec<IngressOutcome>,
+}
+
+/// FNV-1a, 32 bits (Go's `hash/fnv` New32a, which AKO's `utils.Bkt` uses).
+pub fn fnv1a32(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// AKO's shard of a host: `fnv1a32(host) & (shards - 1)`.
+pub fn shard_of(host: &str, shards: u32) -> u32 {
+    fnv1a32(host.as_bytes()) & shards.saturating_sub(1)
+}
+
+/// `<cluster>--Shared-L7-<n>`: a shared parent, its VsVip and its HTTPPolicySet.
+pub fn shared_vs_name(cluster: &str, shard: u32) -> String {
+    avi_name(format!("{cluster}--Shared-L7-{shard}"))
+}
+
+/// `<cluster>--<host>-L7-dedicated`: the VS, VsVip and HTTPPolicySet of a host in dedicated mode.
+pub fn dedicated_vs_name(cluster: &str, host: &str) -> String {
+    avi_name(format!("{cluster}--{host}{DEDICATED_SUFFIX}"))
+}
+
+/// `<cluster>--<host>`: the SNI child and the SSLKeyAndCertificate of a secure host.
+pub fn sni_child_name(cluster: &str, host: &str) -> String {
+    avi_name(format!("{cluster}--{host}"))
+}
+
+/// `<cluster>--<ns>-<host>`: the HTTPPolicySet of an SNI child.
+pub fn sni_policy_name(cluster: &str, namespace: &str, host: &str) -> String {
+    avi_name(format!("{cluster}--{namespace}-{host}"))
+}
+
+/// `<cluster>--<host>_<path>-<ns>-<ing>`: pool and pool group of an insecure route (`/` -> `_`).
+pub fn insecure_pool_name(
+    cluster: &str,
+    host: &str,
+    path: &str,
+    namespace: &str,
+    ingress: &str,
+) -> String {
+    let label = format!("{host}{path}").replace('/', "_");
+    avi_name(format!("{cluster}--{label}-{namespace}-{ingress}"))
+}
+
+/// `<cluster>--<ns>-<host>_<path>-<ing>`: pool and pool group of a secure route; dedicated mode adds
+/// `-L7-dedicated`.
+pub fn secure_pool_name(
+    cluster: &str,
+    namespace: &str,
+    host: &str,
+    path: &str,
+    ingress: &str,
+    dedicated: bool,
+) -> String {
+    let path = path.replace('/', "_");
+    let suffix = if dedicated { DEDICATED_SUFFIX } else { "" };
+    avi_name(format!(
+        "{cluster}--{namespace}-{host}{path}-{ingress}{suffix}"
+    ))
+}
+
+/// `<cluster>--router-certs-default`: the SSLKeyAndCertificate of the default certificate.
+pub fn default_cert_name(cluster: &str) -> String {
+    avi_name(format!("{cluster}--{DEFAULT_CERT_SECRET}"))
+}
+
+/// A Kubernetes path match, normalized.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PathMatch {
+    /// `Exact`: the path as written.
+    Exact(String),
+    /// `Prefix` / `ImplementationSpecific`: without trailing slashes; `/` matches everything.
+    Prefix(String),
+}
+
+impl PathMatch {
+    fn path(&self) -> &str {
+        match self {
+            Self::Exact(p) | Self::Prefix(p) => p,
+        }
+    }
+
+    fn type_name(&self) -> &'static str {
+        match self {
+            Self::Exact(_) => "Exact",
+            Self::Prefix(_) => "Prefix",
+        }
+    }
+
+    /// Rule order: longest path first, Exact before Prefix for the same path, then by path.
+    fn order_key(&self) -> (Reverse<usize>, u8, &str) {
+        let exact = u8::from(!matches!(self, Self::Exact(_)));
+        (Reverse(self.path().len()), exact, self.path())
+    }
+}
+
+/// Reads an Ingress path and pathType. ImplementationSpecific (and anything unknown) is Prefix; a Prefix path
+/// loses its trailing slashes (`/foo/` = `/foo`), and an empty one is `/`.
+pub fn path_match(path: &str, path_type: &str) -> PathMatch {
+    if path_type == "Exact" {
+        return PathMatch::Exact(if path.is_empty() { "/".into() } else { path.into() });
+    }
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        PathMatch::Prefix("/".into())
+    } else {
+        PathMatch::Prefix(trimmed.into())
+    }
+}
+
+/// The Avi path match criteria expressing a [`PathMatch`], one per policy rule (Avi has no OR within a match):
+/// `None` means no path match (everything). Paths are case-sensitive, as in Kubernetes.
+pub fn path_criteria(m: &PathMatch) -> Vec<Option<Value>> {
+    let crit = |c: &str, s: &str| {
+        Some(json!({"match_criteria": c, "match_case": "SENSITIVE", "match_str": [s]}))
+    };
+    match m {
+        PathMatch::Exact(p) => vec![crit("EQUALS", p)],
+        PathMatch::Prefix(p) if p == "/" => vec![None],
+        PathMatch::Prefix(p) => vec![crit("EQUALS", p), crit("BEGINS_WITH", &format!("{p}/"))],
+    }
+}
+
+/// Checks that a certificate and key are usable for TLS: the certificate parses (X.509), the key parses, and
+/// the key belongs to the certificate. The error names the problem, never the key material.
+pub fn check_tls_pair(pair: &TlsPair) -> Result<(), String> {
+    let certs: Vec<_> = rustls_pemfile::certs(&mut pair.cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("tls.crt does not parse as PEM ({e})"))?;
+    let Some(leaf) = certs.first() else {
+        return Err("tls.crt holds no PEM certificate".into());
+    };
+    x509_parser::parse_x509_certificate(leaf.as_ref())
+        .map_err(|e| format!("tls.crt is not an X.509 certificate ({e})"))?;
+    let key = rustls_pemfile::private_key(&mut pair.key_pem.as_bytes())
+        .map_err(|_| "tls.key does not parse as PEM".to_string())?
+        .ok_or_else(|| "tls.key holds no private key".to_string())?;
+    let signing = rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|_| "tls.key is not a supported private key".to_string())?;
+    rustls::sign::CertifiedKey::new(certs, signing)
+        .keys_match()
+        .map_err(|_| "tls.key does not belong to the certificate in tls.crt".to_string())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+struct Claimant {
+    key: ObjKey,
+    created: Option<i64>,
+    intent: IngressIntent,
+    enable_tls: bool,
+    /// Position in the input.
+    pos: usize,
+}
+
+impl Claimant {
+    fn order(&self) -> Order<'_> {
+        Order::new(self.created, &self.key.namespace, &self.key.name)
+    }
+}
+
+/// One accepted route of a host.
+#[derive(Debug, Clone)]
+struct RoutePlan {
+    claimant: usize,
+    m: PathMatch,
+    raw_path: String,
+    backend: Backend,
+    field: String,
+}
+
+#[derive(Debug, Clone)]
+enum CertSource {
+    Secret(ObjKey, TlsPair),
+    Default,
+}
+
+struct HostPlan {
+    host: String,
+    owner_ns: String,
+    /// Accepted claimants, oldest first.
+    claimants: Vec<usize>,
+    routes: Vec<RoutePlan>,
+    cert: Option<CertSource>,
+    /// HTTP is redirected to HTTPS (a `spec.tls` certificate); false for the default certificate of
+    /// `enable-tls`, which adds HTTPS next to HTTP.
+    redirect: bool,
+}
+
+/// A route with the pool group it switches to.
+struct Routed {
+    m: PathMatch,
+    pool_group: String,
+}
+
+struct Ctx<'a> {
+    cfg: &'a Config,
+    place: &'a Placement,
+    cluster: &'a str,
+    owner: String,
+    tenant_ref: String,
+    cloud_ref: String,
+    services: HashMap<ObjKey, ServiceInput<'a>>,
+    nodes: &'a [NodeInfo],
+    names: HashSet<(Kind, String)>,
+    objects: Vec<Desired>,
+}
+
+fn marker(key: &str, value: &str) -> Value {
+    json!({"key": key, "values": [value]})
+}
+
+fn markers_list(key: &str, values: &BTreeSet<String>) -> Value {
+    json!({"key": key, "values": values.iter().collect::<Vec<_>>()})
+}
+
+fn ip_json(ip: IpAddr) -> Value {
+    json!({"addr": ip.to_string(), "type": if ip.is_ipv4() { "V4" } else { "V6" }})
+}
+
+fn host_match(host: &str) -> Value {
+    match host.strip_prefix('*') {
+        Some(suffix) => {
+            json!({"match_criteria": "HDR_ENDS_WITH", "match_case": "INSENSITIVE", "value": [suffix]})
+        }
+        None => json!({"match_criteria": "HDR_EQUALS", "match_case": "INSENSITIVE", "value": [host]}),
+    }
+}
+
+/// Host order in a policy: exact hosts first (by name), then wildcards, longest suffix first.
+fn host_order(host: &str) -> (bool, Reverse<usize>, &str) {
+    (host.starts_with('*'), Reverse(host.len()), host)
+}
+
+fn resolve_port<'s>(svc: &'s ServiceInput<'_>, port: &BackendPort) -> Option<&'s ServicePort> {
+    let ports = svc.service.spec.as_ref()?.ports.as_deref()?;
+    match port {
+        BackendPort::Number(n) => ports.iter().find(|p| p.port == *n),
+        BackendPort::Name(name) => ports.iter().find(|p| p.name.as_deref() == Some(name)),
+        BackendPort::Unset => match ports {
+            [only] => Some(only),
+            _ => None,
+        },
+    }
+}
+
+fn port_text(port: &BackendPort) -> String {
+    match port {
+        BackendPort::Number(n) => n.to_string(),
+        BackendPort::Name(n) => format!("{n:?}"),
+        BackendPort::Unset => "(unset)".into(),
+    }
+}
+
+impl Ctx<'_> {
+    fn push(&mut self, kind: Kind, name: &str, body: Value) {
+        if !self.names.insert((kind, name.to_string())) {
+            return;
+        }
+        let body = match body {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        self.objects.push(Desired {
+            kind,
+            name: name.to_string(),
+            body,
+        });
+    }
+
+    /// A pool name not yet used: an Exact route whose AKO name collides with a Prefix route of the same path
+    /// (AKO's names carry no path type) gets `-exact`.
+    fn free_pool_name(&self, base: String, m: &PathMatch) -> String {
+        if !self.names.contains(&(Kind::Pool, base.clone())) {
+            return base;
+        }
+        let tagged = avi_name(format!("{base}-{}", m.type_name().to_ascii_lowercase()));
+        if !self.names.contains(&(Kind::Pool, tagged.clone())) {
+            return tagged;
+        }
+        (2..)
+            .map(|i| avi_name(format!("{base}-{i}")))
+            .find(|n| !self.names.contains(&(Kind::Pool, n.clone())))
+            .unwrap_or(base)
+    }
+
+    fn servers(
+        &self,
+        key: &ObjKey,
+        route: &RoutePlan,
+        host: &str,
+        problems: &mut Vec<Problem>,
+    ) -> Vec<Value> {
+        let b = &route.backend;
+        let svc_key = ObjKey::new(&key.namespace, &b.service);
+        let Some(svc) = self.services.get(&svc_key) else {
+            problems.push(Problem::warn(
+                format!("{}.service.name", route.field),
+                format!(
+                    "backend Service {:?} of host {host} path {} not found in {:?}; the pool has no servers until it exists",
+                    b.service, route.raw_path, key.namespace
+                ),
+            ));
+            return Vec::new();
+        };
+        let Some(port) = resolve_port(svc, &b.port) else {
+            problems.push(Problem::warn(
+                format!("{}.service.port", route.field),
+                format!(
+                    "backend Service {:?} has no port {} (host {host} path {}); name the port, or give its number",
+                    b.service,
+                    port_text(&b.port),
+                    route.raw_path
+                ),
+            ));
+            return Vec::new();
+        };
+        match members(port, svc.endpoints, self.nodes, &self.place.member_mode) {
+            Ok(list) => list
+                .into_iter()
+                .map(|(ip, port)| json!({"ip": ip_json(ip), "port": port, "enabled": true}))
+                .collect(),
+            Err(reason) => {
+                problems.push(Problem::warn(
+                    format!("{}.service", route.field),
+                    format!("backend Service {:?}: {reason}", b.service),
+                ));
+                Vec::new()
+            }
+        }
+    }
+
+    /// The pools and pool groups of a host's routes (in claim order, so the oldest gets AKO's plain name),
+    /// returned sorted in rule order.
+    fn route_objects(
+        &mut self,
+        hp: &HostPlan,
+        claimants: &[Claimant],
+        outcomes: &mut [IngressOutcome],
+        name_of: &dyn Fn(&Claimant, &RoutePlan) -> String,
+    ) -> Vec<Routed> {
+        let mut out = Vec::new();
+        for route in &hp.routes {
+            let c = &claimants[route.claimant];
+            let name = self.free_pool_name(name_of(c, route), &route.m);
+            let servers = self.servers(
+                &c.key,
+                route,
+                &hp.host,
+                &mut outcomes[route.claimant].problems,
+            );
+            let markers = json!([
+                marker("clustername", self.cluster),
+                marker("Namespace", &c.key.namespace),
+                marker("IngressName", &c.key.name),
+                marker("Host", &hp.host),
+                marker("Path", &route.raw_path),
+                marker("ServiceName", &route.backend.service),
+            ]);
+            let pool = json!({
+                "name": name,
+                "created_by": self.owner,
+                "tenant_ref": self.tenant_ref,
+                "cloud_ref": self.cloud_ref,
+                "servers": servers,
+                "markers": markers,
+            });
+            self.push(Kind::Pool, &name, pool);
+            let pg = json!({
+                "name": name,
+                "created_by": self.owner,
+                "tenant_ref": self.tenant_ref,
+                "cloud_ref": self.cloud_ref,
+                "members": [{"pool_ref": name_ref("pool", &name), "ratio": 100}],
+                "markers": markers,
+            });
+            self.push(Kind::PoolGroup, &name, pg);
+            out.push(Routed {
+                m: route.m.clone(),
+                pool_group: name,
+            });
+        }
+        out.sort_by(|a, b| a.m.order_key().cmp(&b.m.order_key()));
+        out
+    }
+
+    fn vsvip(&mut self, name: &str, hosts: &BTreeSet<String>) {
+        let fqdns: Vec<Value> = hosts
+            .iter()
+            .filter(|h| !h.starts_with('*'))
+            .filter(|h| hosts::delegated_domain(h, &self.cfg.dns_domains).is_some())
+            .map(|f| json!({"fqdn": f}))
+            .collect();
+        let mut vip = Map::new();
+        vip.insert("vip_id".into(), json!("0"));
+        vip.insert("auto_allocate_ip".into(), json!(true));
+        if let Some((net, subnet)) = &self.place.vip_network {
+            let mut ipam = Map::new();
+            ipam.insert("network_ref".into(), json!(name_ref("network", net)));
+            if let Some(s) = subnet {
+                ipam.insert(
+                    "subnet".into(),
+                    json!({"ip_addr": ip_json(s.network()), "mask": s.prefix_len()}),
+                );
+            }
+            vip.insert("ipam_network_subnet".into(), Value::Object(ipam));
+        }
+        let body = json!({
+            "name": name,
+            "created_by": self.owner,
+            "tenant_ref": self.tenant_ref,
+            "cloud_ref": self.cloud_ref,
+            "vrf_context_ref": name_ref("vrfcontext", &self.place.vrf),
+            "east_west_placement": false,
+            "vip": [Value::Object(vip)],
+            "dns_info": fqdns,
+            "markers": [marker("clustername", self.cluster)],
+        });
+        self.push(Kind::VsVip, name, body);
+    }
+
+    fn policy_set(&mut self, name: &str, rules: Vec<Value>, hosts: &BTreeSet<String>) {
+        let body = json!({
+            "name": name,
+            "created_by": self.owner,
+            "tenant_ref": self.tenant_ref,
+            "is_internal_policy": false,
+            "http_request_policy": {"rules": rules},
+            "markers": [marker("clustername", self.cluster), markers_list("Host", hosts)],
+        });
+        self.push(Kind::HttpPolicySet, name, body);
+    }
+
+    fn certificate(&mut self, name: &str, pair: &TlsPair, markers: Value) {
+        let body = json!({
+            "name": name,
+            "created_by": self.owner,
+            "tenant_ref": self.tenant_ref,
+            "type": "SSL_CERTIFICATE_TYPE_VIRTUALSERVICE",
+            "format": "SSL_PEM",
+            "certificate": {"certificate": pair.cert_pem},
+            "key": pair.key_pem,
+            "markers": markers,
+        });
+        self.push(Kind::SslKeyAndCertificate, name, body);
+    }
+
+    /// The SSLKeyAndCertificate of a secure host; returns its name.
+    fn host_certificate(&mut self, hp: &HostPlan, default: Option<&TlsPair>) -> Option<String> {
+        match hp.cert.as_ref()? {
+            CertSource::Secret(key, pair) => {
+                let name = sni_child_name(self.cluster, &hp.host);
+                let markers = json!([
+                    marker("clustername", self.cluster),
+                    marker("Namespace", &key.namespace),
+                    marker("Host", &hp.host),
+                ]);
+                self.certificate(&name, pair, markers);
+                Some(name)
+            }
+            CertSource::Default => {
+                let pair = default?;
+                let name = default_cert_name(self.cluster);
+                self.certificate(
+                    &name,
+                    pair,
+                    json!([marker("clustername", self.cluster)]),
+                );
+                Some(name)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn virtual_service(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        vs_type: &str,
+        services: Value,
+        policy: &str,
+        cert: Option<&str>,
+        app_profile: &str,
+        extra: Map<String, Value>,
+        markers: Value,
+    ) {
+        let mut body = json!({
+            "name": name,
+            "created_by": self.owner,
+            "tenant_ref": self.tenant_ref,
+            "cloud_ref": self.cloud_ref,
+            "se_group_ref": name_ref("serviceenginegroup", &self.place.se_group),
+            "vrf_context_ref": name_ref("vrfcontext", &self.place.vrf),
+            "type": vs_type,
+            "enabled": true,
+            "traffic_enabled": true,
+            "application_profile_ref": name_ref("applicationprofile", app_profile),
+            "network_profile_ref": name_ref("networkprofile", "System-TCP-Proxy"),
+            "http_policies": [{"index": HTTP_POLICY_INDEX, "http_policy_set_ref": name_ref("httppolicyset", policy)}],
+            "markers": markers,
+        });
+        if let Some(m) = body.as_object_mut() {
+            if !services.is_null() {
+                m.insert("services".into(), services);
+            }
+            if let Some(c) = cert {
+                m.insert(
+                    "ssl_key_and_certificate_refs".into(),
+                    json!([name_ref("sslkeyandcertificate", c)]),
+                );
+            }
+            m.extend(extra);
+        }
+        self.push(kind, name, body);
+    }
+}
+
+fn switching_rules(host: &str, routed: &[Routed], rules: &mut Vec<Value>) {
+    for r in routed {
+        for path in path_criteria(&r.m) {
+            let mut m = Map::new();
+            m.insert("host_hdr".into(), host_match(host));
+            if let Some(p) = path {
+                m.insert("path".into(), p);
+            }
+            let index = rules.len();
+            rules.push(json!({
+                "name": format!("{host}-{index}"),
+                "index": index,
+                "enable": true,
+                "match": Value::Object(m),
+                "switching_action": {
+                    "action": "HTTP_SWITCHING_SELECT_POOLGROUP",
+                    "pool_group_ref": name_ref("poolgroup", &r.pool_group),
+                },
+            }));
+        }
+    }
+}
+
+fn redirect_rule(host: &str, rules: &mut Vec<Value>) {
+    let index = rules.len();
+    rules.push(json!({
+        "name": format!("{host}-{index}"),
+        "index": index,
+        "enable": true,
+        "match": {
+            "host_hdr": host_match(host),
+            "vs_port": {"match_criteria": "IS_IN", "ports": [80]},
+        },
+        "redirect_action": {
+            "protocol": "HTTPS",
+            "port": 443,
+            "status_code": "HTTP_REDIRECT_STATUS_CODE_302",
+            "keep_query": true,
+        },
+    }));
+}
+
+/// Translates the Ingresses of ako. See the module documentation for the objects and the decisions.
+pub fn translate(
+    input: &L7Input<'_>,
+    cfg: &Config,
+    place: &Placement,
+    shard: ShardSize,
+) -> L7Desired {
+    // Outcomes of Ingresses refused before translation, by input position; the rest are parallel to `claimants`.
+    let mut refused: Vec<(usize, IngressOutcome)> = Vec::new();
+    let mut claimants: Vec<Claimant> = Vec::new();
+    let mut c_outcomes: Vec<IngressOutcome> = Vec::new();
+    for (pos, ing) in input.ingresses.iter().enumerate() {
+        let key = ObjKey::of(&ing.metadata);
+        let too_big = intent::check_ingress_limits(ing);
+        if !too_big.is_empty() {
+            refused.push((
+                pos,
+                IngressOutcome {
+                    key,
+                    hosts: Vec::new(),
+                    problems: too_big,
+                },
+            ));
+            continue;
+        }
+        let (intent, problems) = intent::translate_ingress(ing, cfg);
+        let enable_tls = ing
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ENABLE_TLS_ANNOTATION))
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        claimants.push(Claimant {
+            key: key.clone(),
+            created: ownership::created(&ing.metadata),
+            intent,
+            enable_tls,
+            pos,
+        });
+        c_outcomes.push(IngressOutcome {
+            key,
+            hosts: Vec::new(),
+            problems,
+        });
+    }
+
+    let plans = plan_hosts(&claimants, &mut c_outcomes, cfg, input);
+
+    let mut ctx = Ctx {
+        cfg,
+        place,
+        cluster: &place.cluster_name,
+        owner: place.owner(),
+        tenant_ref: name_ref("tenant", &place.tenant),
+        cloud_ref: name_ref("cloud", &place.cloud),
+        services: input
+            .services
+            .iter()
+            .map(|s| (ObjKey::of(&s.service.metadata), *s))
+            .collect(),
+        nodes: input.nodes,
+        names: HashSet::new(),
+        objects: Vec::new(),
+    };
+
+    match shard.shards() {
+        Some(n) => build_shared(&mut ctx, &plans, &claimants, &mut c_outcomes, n, input),
+        None => build_dedicated(&mut ctx, &plans, &claimants, &mut c_outcomes, input),
+    }
+
+    let mut outcomes: Vec<(usize, IngressOutcome)> = claimants
+        .iter()
+        .map(|c| c.pos)
+        .zip(c_outcomes)
+        .chain(refused)
+        .collect();
+    outcomes.sort_by_key(|(pos, _)| *pos);
+    let outcomes = outcomes
+        .into_iter()
+        .map(|(_, mut o)| {
+            o.hosts.sort_by(|a, b| a.host.cmp(&b.host));
+            o.hosts.dedup_by(|a, b| a.host == b.host);
+            o
+        })
+        .collect();
+    L7Desired {
+        objects: ctx.objects,
+        outcomes,
+    }
+}
+
+/// Decides, per host, who serves it, which routes and which certificate.
+fn plan_hosts(
+    claimants: &[Claimant],
+    outcomes: &mut [IngressOutcome],
+    cfg: &Config,
+    input: &L7Input<'_>,
+) -> Vec<HostPlan> {
+    let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (ci, c) in claimants.iter().enumerate() {
+        for hr in &c.intent.hosts {
+            let v = by_host.entry(hr.host.as_str()).or_default();
+            if !v.contains(&ci) {
+                v.push(ci);
+            }
+        }
+    }
+    let mut plans = Vec::new();
+    for (host, mut cis) in by_host {
+        cis.sort_by(|a, b| claimants[*a].order().cmp(&claimants[*b].order()));
+        let owner = cis[0];
+        let owner_ns = claimants[owner].key.namespace.clone();
+        let mut accepted = Vec::new();
+        for ci in cis {
+            let c = &claimants[ci];
+            if cfg.fqdn_reuse_policy == FqdnReusePolicy::Strict && c.key.namespace != owner_ns {
+                let field = c
+                    .intent
+                    .hosts
+                    .iter()
+                    .find(|h| h.host == host)
+                    .map_or_else(|| "spec.rules".to_string(), |h| format!("spec.rules[{}].host", h.rule));
+                outcomes[ci].problems.push(Problem::warn(
+                    &field,
+                    format!(
+                        "host {host:?} ({field}) belongs to namespace {owner_ns:?} (Ingress {}, the oldest claim); fqdnReusePolicy Strict lets only one namespace use a host, so this Ingress is not served on it",
+                        claimants[owner].key
+                    ),
+                ));
+                continue;
+            }
+            accepted.push(ci);
+        }
+
+        // Routes: oldest claim first; a path already routed goes to the older claim.
+        let mut routes: Vec<RoutePlan> = Vec::new();
+        let mut taken: HashMap<PathMatch, usize> = HashMap::new();
+        for &ci in &accepted {
+            let c = &claimants[ci];
+            for hr in c.intent.hosts.iter().filter(|h| h.host == host) {
+                for (j, r) in hr.routes.iter().enumerate() {
+                    let field = format!("spec.rules[{}].http.paths[{j}]", hr.rule);
+                    let Some(backend) = r.backend.clone() else {
+                        outcomes[ci].problems.push(Problem::warn(
+                            format!("{field}.backend"),
+                            format!("{field}.backend is not a Service; ako routes only to Services, so path {} of host {host} is not served", r.path),
+                        ));
+                        continue;
+                    };
+                    let m = path_match(&r.path, &r.path_type);
+                    if let Some(&holder) = taken.get(&m) {
+                        let by = if holder == ci {
+                            "an earlier rule of this Ingress".to_string()
+                        } else {
+                            format!("Ingress {}", claimants[holder].key)
+                        };
+                        outcomes[ci].problems.push(Problem::warn(
+                            &field,
+                            format!(
+                                "host {host:?} path {:?} ({}) ({field}) is already routed by {by}; one path cannot go to two backends, so this one is not served",
+                                r.path, m.type_name()
+                            ),
+                        ));
+                        continue;
+                    }
+                    taken.insert(m.clone(), ci);
+                    routes.push(RoutePlan {
+                        claimant: ci,
+                        m,
+                        raw_path: r.path.clone(),
+                        backend,
+                        field,
+                    });
+                }
+            }
+        }
+
+        let (cert, redirect) = choose_cert(host, &accepted, claimants, outcomes, input);
+        plans.push(HostPlan {
+            host: host.to_string(),
+            owner_ns,
+            claimants: accepted,
+            routes,
+            cert,
+            redirect,
+        });
+    }
+    plans
+}
+
+/// The certificate of a host: the oldest `spec.tls` entry naming it decides; without one, `enable-tls` and the
+/// default certificate add HTTPS. Returns the source and whether HTTP redirects to HTTPS.
+fn choose_cert(
+    host: &str,
+    accepted: &[usize],
+    claimants: &[Claimant],
+    outcomes: &mut [IngressOutcome],
+    input: &L7Input<'_>,
+) -> (Option<CertSource>, bool) {
+    let mut chosen: Option<(usize, Option<String>)> = None;
+    for &ci in accepted {
+        let c = &claimants[ci];
+        let Some((i, tls)) = c
+            .intent
+            .tls
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.hosts.iter().any(|h| h == host))
+        else {
+            continue;
+        };
+        match &chosen {
+            None => chosen = Some((ci, tls.secret.clone())),
+            Some((first, secret)) if *secret != tls.secret && claimants[*first].key != c.key => {
+                outcomes[ci].problems.push(Problem::warn(
+                    format!("spec.tls[{i}]"),
+                    format!(
+                        "host {host:?} is served with the TLS Secret of Ingress {} (the oldest claim); spec.tls[{i}] of this Ingress is ignored for it",
+                        claimants[*first].key
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some((ci, secret)) = chosen {
+        let c = &claimants[ci];
+        let field = c
+            .intent
+            .tls
+            .iter()
+            .position(|t| t.hosts.iter().any(|h| h == host))
+            .map_or_else(|| "spec.tls".to_string(), |i| format!("spec.tls[{i}]"));
+        let Some(secret) = secret else {
+            if input.default_cert.is_some() {
+                return (Some(CertSource::Default), true);
+            }
+            outcomes[ci].problems.push(Problem::warn(
+                &field,
+                format!("{field} names no secretName and there is no default certificate (Secret {DEFAULT_CERT_SECRET}); host {host} is served over HTTP only"),
+            ));
+            return (None, false);
+        };
+        let key = ObjKey::new(&c.key.namespace, &secret);
+        let reason = match input.secrets.get(&key) {
+            None => format!("TLS Secret {secret:?} ({field}) not found in {:?}", c.key.namespace),
+            Some(None) => format!("TLS Secret {key} ({field}) has no tls.crt and tls.key"),
+            Some(Some(pair)) => match check_tls_pair(pair) {
+                Ok(()) => return (Some(CertSource::Secret(key, pair.clone())), true),
+                Err(e) => format!("TLS Secret {key} ({field}) is not usable: {e}"),
+            },
+        };
+        outcomes[ci].problems.push(Problem::warn(
+            &field,
+            format!("{reason}; host {host} is served over HTTP only until it is fixed"),
+        ));
+        return (None, false);
+    }
+    let asking: Vec<usize> = accepted
+        .iter()
+        .copied()
+        .filter(|ci| claimants[*ci].enable_tls)
+        .collect();
+    if asking.is_empty() {
+        return (None, false);
+    }
+    match input.default_cert.map(check_tls_pair) {
+        Some(Ok(())) => (Some(CertSource::Default), false),
+        other => {
+            let why = match other {
+                Some(Err(e)) => format!("is not usable: {e}"),
+                _ => "does not exist".to_string(),
+            };
+            for ci in asking {
+                outcomes[ci].problems.push(Problem::warn(
+                    format!("metadata.annotations[{ENABLE_TLS_ANNOTATION}]"),
+                    format!("{ENABLE_TLS_ANNOTATION} asks for HTTPS with the default certificate, but Secret {DEFAULT_CERT_SECRET} {why}; host {host} is served over HTTP only"),
+                ));
+            }
+            (None, false)
+        }
+    }
+}
+
+fn record(outcomes: &mut [IngressOutcome], hp: &HostPlan, vs: &str, vip: &str) {
+    for &ci in &hp.claimants {
+        outcomes[ci].hosts.push(HostOutcome {
+            host: hp.host.clone(),
+            vs_name: vs.to_string(),
+            vip_name: vip.to_string(),
+            tls: hp.cert.is_some(),
+        });
+    }
+}
+
+fn ingress_markers(cluster: &str, hp: &HostPlan, claimants: &[Claimant]) -> Value {
+    let namespaces: BTreeSet<String> = hp
+        .claimants
+        .iter()
+        .map(|ci| claimants[*ci].key.namespace.clone())
+        .collect();
+    let names: BTreeSet<String> = hp
+        .claimants
+        .iter()
+        .map(|ci| claimants[*ci].key.name.clone())
+        .collect();
+    json!([
+        marker("clustername", cluster),
+        marker("Host", &hp.host),
+        markers_list("Namespace", &namespaces),
+        markers_list("IngressName", &names),
+    ])
+}
+
+fn build_shared(
+    ctx: &mut Ctx<'_>,
+    plans: &[HostPlan],
+    claimants: &[Claimant],
+    outcomes: &mut [IngressOutcome],
+    shards: u32,
+    input: &L7Input<'_>,
+) {
+    let cluster = ctx.cluster;
+    let mut by_shard: BTreeMap<u32, Vec<&HostPlan>> = BTreeMap::new();
+    for hp in plans.iter().filter(|hp| !hp.claimants.is_empty()) {
+        by_shard
+            .entry(shard_of(&hp.host, shards))
+            .or_default()
+            .push(hp);
+    }
+    for (n, mut hps) in by_shard {
+        hps.sort_by(|a, b| host_order(&a.host).cmp(&host_order(&b.host)));
+        let parent = shared_vs_name(cluster, n);
+        let hosts: BTreeSet<String> = hps.iter().map(|h| h.host.clone()).collect();
+        let mut rules = Vec::new();
+        for hp in hps {
+            let insecure_name = |c: &Claimant, r: &RoutePlan| {
+                insecure_pool_name(cluster, &hp.host, &r.raw_path, &c.key.namespace, &c.key.name)
+            };
+            let secure_name = |c: &Claimant, r: &RoutePlan| {
+                secure_pool_name(cluster, &c.key.namespace, &hp.host, &r.raw_path, &c.key.name, false)
+            };
+            let cert = ctx.host_certificate(hp, input.default_cert);
+            let Some(cert) = cert else {
+                let routed = ctx.route_objects(hp, claimants, outcomes, &insecure_name);
+                switching_rules(&hp.host, &routed, &mut rules);
+                record(outcomes, hp, &parent, &parent);
+                continue;
+            };
+            let routed = if hp.redirect {
+                redirect_rule(&hp.host, &mut rules);
+                ctx.route_objects(hp, claimants, outcomes, &secure_name)
+            } else {
+                // HTTPS next to HTTP: both ports switch to the same pool groups.
+                let routed = ctx.route_objects(hp, claimants, outcomes, &insecure_name);
+                switching_rules(&hp.host, &routed, &mut rules);
+                routed
+            };
+            let child = sni_child_name(cluster, &hp.host);
+            let policy = sni_policy_name(cluster, &hp.owner_ns, &hp.host);
+            let mut child_rules = Vec::new();
+            switching_rules(&hp.host, &routed, &mut child_rules);
+            let one: BTreeSet<String> = [hp.host.clone()].into();
+            ctx.policy_set(&policy, child_rules, &one);
+            let mut extra = Map::new();
+            extra.insert("vh_parent_vs_ref".into(), json!(name_ref("virtualservice", &parent)));
+            extra.insert("vh_domain_name".into(), json!([hp.host]));
+            ctx.virtual_service(
+                Kind::VirtualServiceChild,
+                &child,
+                "VS_TYPE_VH_CHILD",
+                Value::Null,
+                &policy,
+                Some(&cert),
+                "System-Secure-HTTP",
+                extra,
+                ingress_markers(cluster, hp, claimants),
+            );
+            record(outcomes, hp, &child, &parent);
+        }
+        ctx.vsvip(&parent, &hosts);
+        ctx.policy_set(&parent, rules, &hosts);
+        let mut extra = Map::new();
+        extra.insert("vsvip_ref".into(), json!(name_ref("vsvip", &parent)));
+        ctx.virtual_service(
+            Kind::VirtualService,
+            &parent,
+            "VS_TYPE_VH_PARENT",
+            json!([{"port": 80, "enable_ssl": false}, {"port": 443, "enable_ssl": true}]),
+            &parent,
+            None,
+            "System-HTTP",
+            extra,
+            json!([marker("clustername", cluster)]),
+        );
+    }
+}
+
+fn build_dedicated(
+    ctx: &mut Ctx<'_>,
+    plans: &[HostPlan],
+    claimants: &[Claimant],
+    outcomes: &mut [IngressOutcome],
+    input: &L7Input<'_>,
+) {
+    let cluster = ctx.cluster;
+    for hp in plans.iter().filter(|hp| !hp.claimants.is_empty()) {
+        let name = dedicated_vs_name(cluster, &hp.host);
+        let pool_name = |c: &Claimant, r: &RoutePlan| {
+            secure_pool_name(cluster, &c.key.namespace, &hp.host, &r.raw_path, &c.key.name, true)
+        };
+        let cert = ctx.host_certificate(hp, input.default_cert);
+        let routed = ctx.route_objects(hp, claimants, outcomes, &pool_name);
+        let mut rules = Vec::new();
+        if cert.is_some() && hp.redirect {
+            redirect_rule(&hp.host, &mut rules);
+        }
+        switching_rules(&hp.host, &routed, &mut rules);
+        let one: BTreeSet<String> = [hp.host.clone()].into();
+        ctx.vsvip(&name, &one);
+        ctx.policy_set(&name, rules, &one);
+        let services = if cert.is_some() {
+            json!([{"port": 80, "enable_ssl": false}, {"port": 443, "enable_ssl": true}])
+        } else {
+            json!([{"port": 80, "enable_ssl": false}])
+        };
+        let mut extra = Map::new();
+        extra.insert("vsvip_ref".into(), json!(name_ref("vsvip", &name)));
+        ctx.virtual_service(
+            Kind::VirtualService,
+            &name,
+            "VS_TYPE_NORMAL",
+            services,
+            &name,
+            cert.as_deref(),
+            "System-HTTP",
+            extra,
+            ingress_markers(cluster, hp, claimants),
+        );
+        record(outcomes, hp, &name, &name);
+    }
+}
+
+/// Whether any problem of an outcome is a [`Severity::Deny`] (the webhook would have refused the Ingress).
+pub fn has_denial(outcome: &IngressOutcome) -> bool {
+    outcome.problems.iter().any(|p| p.severity == Severity::Deny)
+}

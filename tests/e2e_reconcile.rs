@@ -1,0 +1,1282 @@
+//! End-to-end tests of the L4 reconciler: a real kube-apiserver 1.20.2 + etcd + kube-controller-manager 1.20.2
+//! (scripts/cluster.sh --controller-manager), `ako emulator` and `ako controller` as processes (the binary under
+//! test), Pods played by the kubelet stand-in (tests/common/kubelet.rs). The Avi side is read with ako's own
+//! client and the emulator's `/admin/counters`.
+//!
+//! Each test has its own control plane, emulator and controller(s): a controller serves every namespace of its
+//! cluster, and the write counters are per emulator, so sharing either would mix the tests' evidence. Waits are
+//! bounded polls; the few "nothing happens" checks observe for a bounded time after the controller said it is
+//! done. Pod IPs (10.244.0.0/16) are data only: nothing connects to them.
+
+mod common;
+#[path = "common/kubelet.rs"]
+mod kubelet;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ako::avi::models::VirtualService;
+use ako::avi::{AviClient, ClientConfig, Credentials};
+use ako::emulator::CounterSnapshot;
+use common::Cluster;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
+use serde_json::Value;
+
+const CLUSTER_NAME: &str = "veba-of";
+const OWNER: &str = "ako-veba-of";
+const PASSWORD: &str = "e2e-reconcile-pw";
+const VIP_NETWORKS: &str = r#"[{"networkName":"dpg-sedatapath-18","cidr":"10.10.18.0/26"}]"#;
+const VIP_NET: &str = "10.10.18.0/26";
+const DOMAIN: &str = "avi.jarvis.lab";
+/// Bound of the waits for an expected state.
+const WAIT: Duration = Duration::from_secs(30);
+/// The object types ako writes for an L4 Service.
+const L4_TYPES: [&str; 4] = ["vsvip", "pool", "l4policyset", "virtualservice"];
+
+fn ako() -> &'static str {
+    env!("CARGO_BIN_EXE_ako")
+}
+
+/// A process started through scripts/run-while.sh (so it never outlives the test process), stopped on drop.
+struct Proc {
+    name: String,
+    wrapper: Child,
+    log: PathBuf,
+    pid: Option<u32>,
+}
+
+impl Proc {
+    fn spawn(name: &str, log: PathBuf, args: &[String], env: &[(String, String)]) -> Proc {
+        let file = std::fs::File::create(&log).expect("log file");
+        let wrapper = Command::new(common::repo().join("scripts/run-while.sh"))
+            .arg(std::process::id().to_string())
+            .arg(ako())
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {name}: {e}"));
+        let mut p = Proc {
+            name: name.to_string(),
+            wrapper,
+            log,
+            pid: None,
+        };
+        p.pid = Some(p.find_pid());
+        p
+    }
+
+    /// The ako process the wrapper started (a child of the wrapper running the ako binary).
+    fn find_pid(&self) -> u32 {
+        let exe = std::fs::canonicalize(ako()).expect("ako binary");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = Command::new("pgrep")
+                .arg("-P")
+                .arg(self.wrapper.id().to_string())
+                .output()
+                .expect("pgrep");
+            for pid in String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok())
+            {
+                if std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe) {
+                    return pid;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not start; log:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.log().matches(needle).count()
+    }
+
+    fn signal(&self, sig: &str) {
+        if let Some(pid) = self.pid {
+            let _ = Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(pid.to_string())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
+    /// Waits (bounded) until the wrapper has exited, which it does once the ako process is gone.
+    fn wait_exit(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if matches!(self.wrapper.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// SIGTERM (ako shuts down cleanly), SIGKILL after 15 s; whether it stopped on SIGTERM.
+    fn stop(&mut self) -> bool {
+        if self.pid.is_none() {
+            return true;
+        }
+        self.signal("TERM");
+        let clean = self.wait_exit(Duration::from_secs(15));
+        if !clean {
+            self.signal("KILL");
+            let _ = self.wrapper.kill();
+            let _ = self.wrapper.wait();
+        }
+        self.pid = None;
+        clean
+    }
+
+    /// SIGKILL: no clean shutdown, no step-down.
+    fn kill_hard(&mut self) {
+        self.signal("KILL");
+        assert!(
+            self.wait_exit(Duration::from_secs(10)),
+            "{} still running",
+            self.name
+        );
+        self.pid = None;
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// One test's world: a control plane with controller-manager, an `ako emulator`, and clients of both.
+struct Lab {
+    cluster: Cluster,
+    emulator: Option<Proc>,
+    avi_host: String,
+    ca_path: PathBuf,
+    http: reqwest::Client,
+    avi: AviClient,
+    kube: Client,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut e) = self.emulator.take() {
+            let _ = e.stop();
+        }
+        self.cluster.stop();
+    }
+}
+
+impl Lab {
+    async fn start() -> Lab {
+        ako::certs::install_crypto_provider();
+        let cluster = Cluster::start_with_controller_manager();
+        let state = cluster.dir.path().join("emulator");
+        let port = common::free_port();
+        let avi_host = format!("127.0.0.1:{port}");
+        let emulator = Proc::spawn(
+            "ako emulator",
+            cluster.dir.path().join("emulator.log"),
+            &[
+                "--log-format".into(),
+                "text".into(),
+                "emulator".into(),
+                "--listen".into(),
+                avi_host.clone(),
+                "--state-dir".into(),
+                state.display().to_string(),
+                "--admin-password".into(),
+                PASSWORD.into(),
+                "--no-fsync".into(),
+            ],
+            &[],
+        );
+        let ca_path = state.join("ca.crt");
+        let deadline = Instant::now() + WAIT;
+        let (http, ca) = loop {
+            if let Ok(ca) = std::fs::read_to_string(&ca_path)
+                && ca.contains("END CERTIFICATE")
+            {
+                let tls = ako::avi::tls::client_tls_config(Some(&ca), false).expect("tls");
+                let http = reqwest::Client::builder()
+                    .tls_backend_preconfigured(tls)
+                    .build()
+                    .expect("http client");
+                if http
+                    .get(format!("https://{avi_host}/admin/counters"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+                {
+                    break (http, ca);
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the emulator did not answer; log:\n{}",
+                emulator.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let mut c = ClientConfig::new(avi_host.clone(), Credentials::password("admin", PASSWORD));
+        c.ca_pem = Some(ca);
+        let avi = AviClient::new(c).expect("avi client");
+        let kubeconfig = Kubeconfig::read_from(&cluster.kubeconfig).expect("kubeconfig");
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .expect("kube config");
+        let kube = Client::try_from(config).expect("kube client");
+        Lab {
+            cluster,
+            emulator: Some(emulator),
+            avi_host,
+            ca_path,
+            http,
+            avi,
+            kube,
+        }
+    }
+
+    /// Starts `ako controller` (id: its POD_NAME and log name) with the lab's configuration plus `extra`
+    /// arguments and `env` (which may override KUBECONFIG).
+    fn controller(&self, id: &str, extra: &[&str], env: &[(&str, &str)]) -> Proc {
+        let mut args: Vec<String> = [
+            "--log-format",
+            "text",
+            "controller",
+            "--controller-host",
+            &self.avi_host,
+            "--se-group",
+            "vmug-se-group",
+            "--vip-network-list",
+            VIP_NETWORKS,
+            "--log-level",
+            "INFO",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut vars: Vec<(String, String)> = vec![
+            (
+                "KUBECONFIG".into(),
+                self.cluster.kubeconfig.display().to_string(),
+            ),
+            ("CLUSTER_NAME".into(), CLUSTER_NAME.into()),
+            ("AVI_USERNAME".into(), "admin".into()),
+            ("AVI_PASSWORD".into(), PASSWORD.into()),
+            ("AVI_CA_DATA".into(), self.ca_path.display().to_string()),
+            ("POD_NAME".into(), id.into()),
+        ];
+        for (k, v) in env {
+            vars.retain(|(have, _)| have != k);
+            vars.push((k.to_string(), v.to_string()));
+        }
+        Proc::spawn(
+            id,
+            self.cluster.dir.path().join(format!("{id}.log")),
+            &args,
+            &vars,
+        )
+    }
+
+    /// The last lines of every process log of this lab (for failure messages).
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        let Ok(dir) = std::fs::read_dir(self.cluster.dir.path()) else {
+            return out;
+        };
+        let mut files: Vec<PathBuf> = dir
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .filter(|p| {
+                let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                n.starts_with("ako") || n == "emulator.log"
+            })
+            .collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(40)..];
+            out.push_str(&format!(
+                "--- {} (last {} lines)\n{}\n",
+                f.display(),
+                tail.len(),
+                tail.join("\n")
+            ));
+        }
+        out
+    }
+
+    /// Polls `probe` until it yields a value, at most `within`.
+    async fn wait<T>(
+        &self,
+        what: &str,
+        within: Duration,
+        mut probe: impl AsyncFnMut() -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(v) = probe().await {
+                return v;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {within:?} waiting for {what}\n{}",
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until `p`'s log holds `needle` at least `n` times.
+    async fn wait_log(&self, p: &Proc, needle: &str, n: usize, within: Duration) {
+        self.wait(
+            &format!("{n}x {needle:?} in the log of {}", p.name),
+            within,
+            async || (p.count(needle) >= n).then_some(()),
+        )
+        .await;
+    }
+
+    fn kubectl(&self, args: &[&str]) -> String {
+        self.cluster.must(args, None)
+    }
+
+    fn apply(&self, yaml: &str) {
+        self.cluster.must(&["apply", "-f", "-"], Some(yaml));
+    }
+
+    fn namespace(&self, ns: &str) {
+        self.cluster.namespace(ns);
+    }
+
+    async fn service(&self, ns: &str, name: &str) -> Option<Service> {
+        Api::<Service>::namespaced(self.kube.clone(), ns)
+            .get_opt(name)
+            .await
+            .expect("read Service")
+    }
+
+    /// `status.loadBalancer.ingress` as (ip, hostname) pairs.
+    async fn ingress(&self, ns: &str, name: &str) -> Vec<(Option<String>, Option<String>)> {
+        self.service(ns, name)
+            .await
+            .and_then(|s| s.status?.load_balancer?.ingress)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| (i.ip, i.hostname))
+            .collect()
+    }
+
+    /// Waits for the Service's VIP (an address inside the VIP network) in its status.
+    async fn wait_vip(&self, ns: &str, name: &str) -> std::net::IpAddr {
+        let net: ipnet::IpNet = VIP_NET.parse().expect("net");
+        self.wait(
+            &format!("a VIP in the status of Service {ns}/{name}"),
+            WAIT,
+            async || {
+                self.ingress(ns, name)
+                    .await
+                    .into_iter()
+                    .filter_map(|(ip, _)| ip?.parse::<std::net::IpAddr>().ok())
+                    .find(|ip| net.contains(ip))
+            },
+        )
+        .await
+    }
+
+    /// The `Synced` Events of a Service, as `kubectl get events` lists them (waits until there is one).
+    async fn synced_events(&self, ns: &str, name: &str) -> Vec<Value> {
+        let selector =
+            format!("involvedObject.kind=Service,involvedObject.name={name},reason=Synced");
+        self.wait(
+            &format!("a Synced Event on Service {ns}/{name}"),
+            WAIT,
+            async || {
+                let out = self.kubectl(&[
+                    "get",
+                    "events",
+                    "-n",
+                    ns,
+                    "--field-selector",
+                    &selector,
+                    "-o",
+                    "json",
+                ]);
+                let v: Value = serde_json::from_str(&out).expect("events json");
+                let items = v["items"].as_array().cloned().unwrap_or_default();
+                (!items.is_empty()).then_some(items)
+            },
+        )
+        .await
+    }
+
+    /// Every object of type `ty` ako created (raw JSON as the controller returns it).
+    async fn objects(&self, ty: &str) -> Vec<Value> {
+        let page: Value = self
+            .avi
+            .get_json(&format!("/api/{ty}?created_by={OWNER}&page_size=200"))
+            .await
+            .unwrap_or_else(|e| panic!("listing {ty}: {e}"));
+        page["results"].as_array().cloned().unwrap_or_default()
+    }
+
+    async fn object(&self, ty: &str, name: &str) -> Option<Value> {
+        let page: Value = self
+            .avi
+            .get_json(&format!("/api/{ty}?name={name}"))
+            .await
+            .unwrap_or_else(|e| panic!("reading {ty} {name}: {e}"));
+        page["results"].as_array()?.first().cloned()
+    }
+
+    /// Names of every object ako created, as `type/name`.
+    async fn owned(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for ty in L4_TYPES {
+            for o in self.objects(ty).await {
+                out.insert(format!("{ty}/{}", o["name"].as_str().unwrap_or_default()));
+            }
+        }
+        out
+    }
+
+    /// A pool's servers as sorted `ip:port`, `None` while the pool does not exist.
+    async fn pool_servers(&self, name: &str) -> Option<Vec<String>> {
+        let pool = self.object("pool", name).await?;
+        let mut servers: Vec<String> = pool["servers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| format!("{}:{}", s["ip"]["addr"].as_str().unwrap_or("?"), s["port"]))
+            .collect();
+        servers.sort();
+        Some(servers)
+    }
+
+    async fn counters(&self) -> CounterSnapshot {
+        self.http
+            .get(format!("https://{}/admin/counters", self.avi_host))
+            .send()
+            .await
+            .expect("counters")
+            .json()
+            .await
+            .expect("counters json")
+    }
+
+    async fn reset_counters(&self) {
+        let r = self
+            .http
+            .delete(format!("https://{}/admin/counters", self.avi_host))
+            .send()
+            .await
+            .expect("reset counters");
+        assert!(r.status().is_success());
+    }
+
+    /// The write counters once they stopped moving for 2 s (bounded by 20 s): what a pass wrote, in full.
+    async fn settled_counters(&self) -> CounterSnapshot {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = self.counters().await;
+        let mut since = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = self.counters().await;
+            if now.writes == last.writes && since.elapsed() >= Duration::from_secs(2) {
+                return now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the controller kept writing: {:?}\n{}",
+                now.by_method,
+                self.logs()
+            );
+            if now.writes != last.writes {
+                last = now;
+                since = Instant::now();
+            }
+        }
+    }
+
+    /// POSTs of ako's object types (logins left out).
+    fn posts(c: &CounterSnapshot) -> u64 {
+        L4_TYPES.iter().map(|t| c.get("POST", t)).sum()
+    }
+}
+
+fn demo_service(ns: &str, name: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  type: LoadBalancer
+  selector: {{app: web}}
+  ports: [{{name: http, port: 80, targetPort: web, protocol: TCP}}]
+"#
+    )
+}
+
+fn vs_name(ns: &str, svc: &str) -> String {
+    format!("{CLUSTER_NAME}--{ns}-{svc}")
+}
+
+fn pool_name(ns: &str, svc: &str, proto: &str, port: u16) -> String {
+    format!("{CLUSTER_NAME}--{ns}-{svc}-{proto}-{port}")
+}
+
+/// The object names of one single-port Service.
+fn objects_of(ns: &str, svc: &str, port: u16) -> BTreeSet<String> {
+    let vs = vs_name(ns, svc);
+    [
+        format!("vsvip/{vs}"),
+        format!("pool/{}", pool_name(ns, svc, "TCP", port)),
+        format!("l4policyset/{vs}"),
+        format!("virtualservice/{vs}"),
+    ]
+    .into_iter()
+    .collect()
+}
+
+fn marker(o: &Value, key: &str) -> Option<Vec<String>> {
+    o["markers"]
+        .as_array()?
+        .iter()
+        .find(|m| m["key"] == key)
+        .and_then(|m| m["values"].as_array())
+        .map(|v| {
+            v.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_demo_service_gets_an_external_ip_in_the_vip_network_its_fqdn_marked_objects_and_a_synced_event()
+ {
+    let lab = Lab::start().await;
+    let _ctl = lab.controller("ako-0", &[], &[]);
+    lab.namespace("vmug");
+    lab.apply(&demo_service("vmug", "avisvc-lb"));
+    let vip = lab.wait_vip("vmug", "avisvc-lb").await;
+
+    // What an operator sees: `kubectl get svc` shows the VIP as EXTERNAL-IP (the column shows an entry's ip,
+    // its hostname only when it has no ip), and the hostname is in the status next to it.
+    let line = lab.kubectl(&["get", "svc", "-n", "vmug", "avisvc-lb", "--no-headers"]);
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cols.get(1), Some(&"LoadBalancer"), "{line}");
+    assert_eq!(cols.get(3), Some(&vip.to_string().as_str()), "{line}");
+    let fqdn = format!("avisvc-lb.vmug.{DOMAIN}");
+    let hostname = lab.kubectl(&[
+        "get",
+        "svc",
+        "-n",
+        "vmug",
+        "avisvc-lb",
+        "-o",
+        "jsonpath={.status.loadBalancer.ingress[*].hostname}",
+    ]);
+    assert_eq!(hostname, fqdn);
+    let net: ipnet::IpNet = VIP_NET.parse().expect("net");
+    assert!(net.contains(&vip), "{vip} outside {net}");
+    assert_eq!(
+        lab.ingress("vmug", "avisvc-lb").await,
+        [(Some(vip.to_string()), Some(fqdn.clone()))]
+    );
+
+    // The Avi objects: exactly the four of the Service, ako's, marked with cluster, namespace and Service.
+    assert_eq!(lab.owned().await, objects_of("vmug", "avisvc-lb", 80));
+    let vs = vs_name("vmug", "avisvc-lb");
+    let pool = pool_name("vmug", "avisvc-lb", "TCP", 80);
+    for (ty, name) in [
+        ("vsvip", vs.as_str()),
+        ("pool", pool.as_str()),
+        ("l4policyset", vs.as_str()),
+        ("virtualservice", vs.as_str()),
+    ] {
+        let o = lab
+            .object(ty, name)
+            .await
+            .unwrap_or_else(|| panic!("{ty} {name} missing"));
+        assert_eq!(o["created_by"], OWNER, "{ty} {name}");
+        assert_eq!(
+            marker(&o, "clustername"),
+            Some(vec![CLUSTER_NAME.into()]),
+            "{ty} {o}"
+        );
+        assert_eq!(marker(&o, "Namespace"), Some(vec!["vmug".into()]), "{ty}");
+        assert_eq!(
+            marker(&o, "ServiceName"),
+            Some(vec!["avisvc-lb".into()]),
+            "{ty}"
+        );
+    }
+    let vsvip = lab.object("vsvip", &vs).await.expect("vsvip");
+    let dns: Vec<&str> = vsvip["dns_info"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["fqdn"].as_str())
+        .collect();
+    assert_eq!(dns, [fqdn.as_str()]);
+    assert_eq!(vsvip["vip"][0]["ip_address"]["addr"], vip.to_string());
+    let virtual_service = lab.object("virtualservice", &vs).await.expect("vs");
+    let se_group = lab
+        .object("serviceenginegroup", "vmug-se-group")
+        .await
+        .expect("SE group of the seed");
+    let se_uuid = se_group["uuid"].as_str().expect("uuid");
+    assert!(
+        virtual_service["se_group_ref"]
+            .as_str()
+            .is_some_and(|r| r.ends_with(&format!("/{se_uuid}"))),
+        "placed in vmug-se-group: {virtual_service}"
+    );
+    assert_eq!(virtual_service["services"][0]["port"], 80);
+
+    // A Normal `Synced` Event on the Service, as `kubectl get events` shows it.
+    let events = lab.synced_events("vmug", "avisvc-lb").await;
+    assert!(events.iter().all(|e| e["type"] == "Normal"), "{events:?}");
+    assert!(
+        events.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&vs) && m.contains(&vip.to_string()))),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_members_follow_pods_becoming_ready_and_not_ready_through_the_endpointslice_controller()
+ {
+    let lab = Lab::start().await;
+    let kubelet = kubelet::Kubelet::start(lab.kube.clone());
+    kubelet.node("node-1", "127.0.0.2", &[]).await;
+    let ctl = lab.controller("ako-0", &[], &[]);
+    lab.namespace("vmug");
+    let app = [("app", "web")];
+    kubelet
+        .pod(
+            "vmug",
+            "web-1",
+            &app,
+            "web",
+            8080,
+            "node-1",
+            "10.244.1.5",
+            true,
+        )
+        .await;
+    kubelet
+        .pod(
+            "vmug",
+            "web-2",
+            &app,
+            "web",
+            8080,
+            "node-1",
+            "10.244.1.6",
+            false,
+        )
+        .await;
+    lab.apply(&demo_service("vmug", "avisvc-lb"));
+    lab.wait_vip("vmug", "avisvc-lb").await;
+    let pool = pool_name("vmug", "avisvc-lb", "TCP", 80);
+    let members = async |want: &[&str]| {
+        let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+        lab.wait(&format!("pool members {want:?}"), WAIT, async || {
+            (lab.pool_servers(&pool).await.as_ref() == Some(&want)).then_some(())
+        })
+        .await;
+    };
+    // The named target port resolves to the Pods' containerPort; only the ready Pod is a member.
+    members(&["10.244.1.5:8080"]).await;
+    assert!(
+        ctl.log().contains("SliceV1beta1"),
+        "members come from discovery.k8s.io/v1beta1 EndpointSlices on 1.20:\n{}",
+        ctl.log()
+    );
+    kubelet
+        .pod_status("vmug", "web-2", "10.244.1.6", true)
+        .await;
+    members(&["10.244.1.5:8080", "10.244.1.6:8080"]).await;
+    kubelet
+        .pod_status("vmug", "web-1", "10.244.1.5", false)
+        .await;
+    members(&["10.244.1.6:8080"]).await;
+    kubelet
+        .pod_status("vmug", "web-2", "10.244.1.6", false)
+        .await;
+    members(&[]).await;
+    // The VIP stays while the pool is empty.
+    assert_eq!(
+        lab.owned().await,
+        objects_of("vmug", "avisvc-lb", 80),
+        "the objects stay"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_added_with_kubectl_patch_writes_a_new_pool_and_updates_only_the_policy_set_and_virtual_service()
+ {
+    let lab = Lab::start().await;
+    let _ctl = lab.controller("ako-0", &[], &[]);
+    lab.namespace("vmug");
+    lab.apply(&demo_service("vmug", "avisvc-lb"));
+    let vip = lab.wait_vip("vmug", "avisvc-lb").await;
+    lab.settled_counters().await;
+    lab.reset_counters().await;
+
+    lab.kubectl(&[
+        "patch",
+        "svc",
+        "-n",
+        "vmug",
+        "avisvc-lb",
+        "--type=json",
+        "-p",
+        r#"[{"op":"add","path":"/spec/ports/-","value":{"name":"https","port":443,"targetPort":8443,"protocol":"TCP"}}]"#,
+    ]);
+    let vs = vs_name("vmug", "avisvc-lb");
+    lab.wait("the virtual service serving 80 and 443", WAIT, async || {
+        let v = lab.object("virtualservice", &vs).await?;
+        let ports: Vec<u64> = v["services"]
+            .as_array()?
+            .iter()
+            .filter_map(|s| s["port"].as_u64())
+            .collect();
+        (ports == [80, 443]).then_some(())
+    })
+    .await;
+    let c = lab.settled_counters().await;
+    assert_eq!(c.get("POST", "pool"), 1, "{:?}", c.by_method);
+    assert_eq!(c.get("PUT", "l4policyset"), 1, "{:?}", c.by_method);
+    assert_eq!(c.get("PUT", "virtualservice"), 1, "{:?}", c.by_method);
+    assert_eq!(c.get("PUT", "vsvip"), 0, "{:?}", c.by_method);
+    assert_eq!(c.get("PUT", "pool"), 0, "{:?}", c.by_method);
+    assert_eq!(c.writes, 3, "{:?}", c.by_method);
+    let mut want = objects_of("vmug", "avisvc-lb", 80);
+    want.insert(format!(
+        "pool/{}",
+        pool_name("vmug", "avisvc-lb", "TCP", 443)
+    ));
+    assert_eq!(lab.owned().await, want);
+    assert_eq!(lab.wait_vip("vmug", "avisvc-lb").await, vip, "same VIP");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_service_or_its_namespace_removes_its_avi_objects_and_nothing_else() {
+    let lab = Lab::start().await;
+    let kubelet = kubelet::Kubelet::start(lab.kube.clone());
+    kubelet.node("node-1", "127.0.0.2", &[]).await;
+    let _ctl = lab.controller("ako-0", &[], &[]);
+    lab.namespace("vmug");
+    lab.namespace("shop");
+    lab.apply(&demo_service("vmug", "avisvc-lb"));
+    lab.apply(&demo_service("vmug", "keep"));
+    lab.apply(&demo_service("shop", "cart"));
+    kubelet
+        .pod(
+            "shop",
+            "web-1",
+            &[("app", "web")],
+            "web",
+            8080,
+            "node-1",
+            "10.244.2.5",
+            true,
+        )
+        .await;
+    for (ns, svc) in [("vmug", "avisvc-lb"), ("vmug", "keep"), ("shop", "cart")] {
+        lab.wait_vip(ns, svc).await;
+    }
+    let cart_pool = pool_name("shop", "cart", "TCP", 80);
+    lab.wait("the shop Pod as a member", WAIT, async || {
+        (lab.pool_servers(&cart_pool).await? == ["10.244.2.5:8080"]).then_some(())
+    })
+    .await;
+    let all: BTreeSet<String> = [
+        objects_of("vmug", "avisvc-lb", 80),
+        objects_of("vmug", "keep", 80),
+        objects_of("shop", "cart", 80),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    assert_eq!(lab.owned().await, all);
+
+    lab.kubectl(&["delete", "svc", "-n", "vmug", "avisvc-lb"]);
+    let mut want: BTreeSet<String> = all
+        .difference(&objects_of("vmug", "avisvc-lb", 80))
+        .cloned()
+        .collect();
+    lab.wait("the deleted Service's objects gone", WAIT, async || {
+        (lab.owned().await == want).then_some(())
+    })
+    .await;
+
+    // The namespace: the controller-manager deletes its Service, EndpointSlices and Pod (the kubelet stand-in
+    // finishes the Pod), then the namespace itself.
+    lab.kubectl(&["delete", "namespace", "shop", "--wait=false"]);
+    want = objects_of("vmug", "keep", 80);
+    lab.wait("the deleted namespace's objects gone", WAIT, async || {
+        (lab.owned().await == want).then_some(())
+    })
+    .await;
+    let namespaces: Api<Namespace> = Api::all(lab.kube.clone());
+    lab.wait(
+        "namespace shop deleted",
+        Duration::from_secs(60),
+        async || {
+            namespaces
+                .get_opt("shop")
+                .await
+                .expect("read namespace")
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        !lab.ingress("vmug", "keep").await.is_empty(),
+        "the other Service keeps its status"
+    );
+    let c = lab.settled_counters().await;
+    assert_eq!(
+        c.by_method
+            .get("DELETE")
+            .map(|m| m.values().sum::<u64>())
+            .unwrap_or(0),
+        8,
+        "two Services' objects deleted once each: {:?}",
+        c.by_method
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_controller_with_nothing_changed_makes_zero_writes() {
+    let lab = Lab::start().await;
+    let kubelet = kubelet::Kubelet::start(lab.kube.clone());
+    kubelet.node("node-1", "127.0.0.2", &[]).await;
+    lab.namespace("vmug");
+    kubelet
+        .pod(
+            "vmug",
+            "web-1",
+            &[("app", "web")],
+            "web",
+            8080,
+            "node-1",
+            "10.244.1.5",
+            true,
+        )
+        .await;
+    lab.apply(&demo_service("vmug", "avisvc-lb"));
+    lab.apply(&demo_service("vmug", "second"));
+    let mut first = lab.controller("ako-0", &[], &[]);
+    lab.wait_vip("vmug", "avisvc-lb").await;
+    lab.wait_vip("vmug", "second").await;
+    let pool = pool_name("vmug", "avisvc-lb", "TCP", 80);
+    lab.wait("the Pod as a member", WAIT, async || {
+        (lab.pool_servers(&pool).await? == ["10.244.1.5:8080"]).then_some(())
+    })
+    .await;
+    let before = lab.settled_counters().await;
+    assert_eq!(Lab::posts(&before), 8, "{:?}", before.by_method);
+    assert!(first.stop(), "ako controller did not stop on SIGTERM");
+    let version = |s: Option<Service>| s.and_then(|s| s.metadata.resource_version);
+    let rv = version(lab.service("vmug", "avisvc-lb").await);
+
+    let again = lab.controller("ako-1", &[], &[]);
+    lab.wait_log(&again, "full sync done", 1, WAIT).await;
+    let after = lab.settled_counters().await;
+    assert_eq!(
+        after.writes, before.writes,
+        "writes after the restart: before {:?}, after {:?}",
+        before.by_method, after.by_method
+    );
+    assert!(
+        after.get("GET", "virtualservice") > before.get("GET", "virtualservice"),
+        "the restarted controller did read the controller: {:?}",
+        after.by_method
+    );
+    assert_eq!(
+        version(lab.service("vmug", "avisvc-lb").await),
+        rv,
+        "the Service (status) was not written"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_virtual_service_deleted_on_the_controller_is_restored_within_one_full_sync() {
+    let lab = Lab::start().await;
+    let ctl = lab.controller("ako-0", &["--full-sync-frequency", "3"], &[]);
+    lab.namespace("vmug");
+    lab.apply(&demo_service("vmug", "avisvc-lb"));
+    let vip = lab.wait_vip("vmug", "avisvc-lb").await;
+    lab.settled_counters().await;
+    let syncs = ctl.count("full sync done");
+    let vs = vs_name("vmug", "avisvc-lb");
+    let old = lab.object("virtualservice", &vs).await.expect("vs");
+    let old_uuid = old["uuid"].as_str().expect("uuid").to_string();
+    lab.avi
+        .delete::<VirtualService>(&old_uuid)
+        .await
+        .expect("deleted by hand");
+    let deleted = Instant::now();
+    let restored = lab
+        .wait("the virtual service restored", WAIT, async || {
+            lab.object("virtualservice", &vs).await
+        })
+        .await;
+    let took = deleted.elapsed();
+    assert!(
+        took < Duration::from_secs(8),
+        "restored after {took:?}, more than one full sync (3 s) and slack"
+    );
+    lab.wait_log(&ctl, "full sync done", syncs + 1, WAIT).await;
+    assert_ne!(restored["uuid"], old_uuid, "a new object");
+    assert_eq!(restored["created_by"], OWNER);
+    assert!(
+        restored["vsvip_ref"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{restored}"
+    );
+    assert_eq!(lab.owned().await, objects_of("vmug", "avisvc-lb", 80));
+    assert_eq!(lab.wait_vip("vmug", "avisvc-lb").await, vip, "same VIP");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_port_mode_members_are_the_selected_nodes_internal_ips_with_the_node_port() {
+    let lab = Lab::start().await;
+    let kubelet = kubelet::Kubelet::start(lab.kube.clone());
+    kubelet.node("node-a", "127.0.0.2", &[("lb", "yes")]).await;
+    kubelet.node("node-b", "127.0.0.3", &[]).await;
+    let _ctl = lab.controller(
+        "ako-0",
+        &[
+            "--service-type",
+            "NodePort",
+            "--node-key",
+            "lb",
+            "--node-value",
+            "yes",
+        ],
+        &[],
+    );
+    lab.namespace("vmug");
+    lab.apply(&demo_service("vmug", "avisvc-lb"));
+    lab.wait_vip("vmug", "avisvc-lb").await;
+    let node_port = lab
+        .service("vmug", "avisvc-lb")
+        .await
+        .and_then(|s| s.spec?.ports?.first()?.node_port)
+        .expect("nodePort allocated");
+    let pool = pool_name("vmug", "avisvc-lb", "TCP", 80);
+    let members = async |want: Vec<String>| {
+        lab.wait(&format!("pool members {want:?}"), WAIT, async || {
+            (lab.pool_servers(&pool).await.as_ref() == Some(&want)).then_some(())
+        })
+        .await;
+    };
+    members(vec![format!("127.0.0.2:{node_port}")]).await;
+    // Labelling the other node makes it a member too.
+    lab.kubectl(&["label", "node", "node-b", "lb=yes"]);
+    members(vec![
+        format!("127.0.0.2:{node_port}"),
+        format!("127.0.0.3:{node_port}"),
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_leader_election_only_the_leader_writes_and_the_other_replica_takes_over_when_it_is_killed()
+ {
+    let lab = Lab::start().await;
+    let leases: Api<Lease> = Api::namespaced(lab.kube.clone(), "default");
+    let holder = async || {
+        leases
+            .get_opt(ako::k8s::lease::LEASE_NAME)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|l| l.spec?.holder_identity)
+            .filter(|h| !h.is_empty())
+    };
+    let env = [("POD_NAMESPACE", "default")];
+    let mut a = lab.controller("ako-a", &["--leader-election"], &env);
+    let mut b = lab.controller("ako-b", &["--leader-election"], &env);
+    let first = lab
+        .wait("a Lease holder", WAIT, async || holder().await)
+        .await;
+    let a_leads = first.starts_with("ako-a");
+    assert!(a_leads || first.starts_with("ako-b"), "holder {first:?}");
+    lab.namespace("vmug");
+    lab.apply(&demo_service("vmug", "avisvc-lb"));
+    lab.wait_vip("vmug", "avisvc-lb").await;
+    let c = lab.settled_counters().await;
+    assert_eq!(
+        Lab::posts(&c),
+        4,
+        "one create per object, no duplicate: {:?}",
+        c.by_method
+    );
+    let (leader, follower) = if a_leads {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    assert!(
+        leader.count("full sync done") >= 1,
+        "the leader synced:\n{}",
+        leader.log()
+    );
+    assert_eq!(
+        follower.count("full sync done"),
+        0,
+        "the follower reconciled:\n{}",
+        follower.log()
+    );
+
+    // The leader dies without stepping down: the other replica takes over once the Lease expires.
+    let reporters = |events: &[Value]| -> BTreeSet<String> {
+        events
+            .iter()
+            .filter_map(|e| e["reportingInstance"].as_str().map(String::from))
+            .collect()
+    };
+    let events = lab.synced_events("vmug", "avisvc-lb").await;
+    assert_eq!(
+        reporters(&events),
+        BTreeSet::from([leader.name.clone()]),
+        "{events:?}"
+    );
+    leader.kill_hard();
+    lab.apply(&demo_service("vmug", "after-failover"));
+    // The Lease (15 s) expires, the other replica acquires it (retry 2 s) and syncs.
+    lab.wait(
+        "the new Service programmed after the fail-over",
+        Duration::from_secs(60),
+        async || (!lab.ingress("vmug", "after-failover").await.is_empty()).then_some(()),
+    )
+    .await;
+    let events = lab.synced_events("vmug", "after-failover").await;
+    assert_eq!(
+        reporters(&events),
+        BTreeSet::from([follower.name.clone()]),
+        "{events:?}"
+    );
+    let now = holder().await.unwrap_or_default();
+    assert!(
+        now.starts_with(&follower.name),
+        "the Lease is held by {now:?}, not {}",
+        follower.name
+    );
+    let c = lab.settled_counters().await;
+    assert_eq!(
+        Lab::posts(&c),
+        8,
+        "the new leader created only the new Service's objects: {:?}",
+        c.by_method
+    );
+    assert_eq!(
+        c.writes, 8,
+        "and rewrote nothing of the first one: {:?}",
+        c.by_method
+    );
+    let mut want = objects_of("vmug", "avisvc-lb", 80);
+    want.extend(objects_of("vmug", "after-failover", 80));
+    assert_eq!(lab.owned().await, want);
+    assert!(follower.count("full sync done") >= 1, "{}", follower.log());
+}
+
+/// A kubeconfig like the lab's, authenticating with `token`.
+fn kubeconfig_with_token(lab: &Lab, token: &str, path: &Path) {
+    let admin = std::fs::read_to_string(&lab.cluster.kubeconfig).expect("kubeconfig");
+    let text: Vec<String> = admin
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("token:") {
+                format!("    token: {token}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(path, text.join("\n") + "\n").expect("write kubeconfig");
+}
+
+/// Everything `ako controller` reads and writes in Kubernetes, except listing and watching Services.
+const RBAC_WITHOUT_SERVICES: &str = r#"apiVersion: v1
+kind: ServiceAccount
+metadata: {name: ako-limited, namespace: default}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: ako-limited}
+rules:
+- apiGroups: [""]
+  resources: [nodes, namespaces, endpoints, pods]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [services/status]
+  verbs: [get, patch, update]
+- apiGroups: ["", events.k8s.io]
+  resources: [events]
+  verbs: [create, patch, update]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch]
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, create, update]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ako-limited}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ako-limited}
+subjects: [{kind: ServiceAccount, name: ako-limited, namespace: default}]
+"#;
+
+const RBAC_SERVICES: &str = r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: ako-limited-services}
+rules:
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ako-limited-services}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ako-limited-services}
+subjects: [{kind: ServiceAccount, name: ako-limited, namespace: default}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_whose_service_list_is_forbidden_deletes_nothing_and_recovers_without_writes()
+{
+    let lab = Lab::start().await;
+    lab.namespace("vmug");
+    lab.apply(&demo_service("vmug", "avisvc-lb"));
+    lab.apply(&demo_service("vmug", "second"));
+    let mut first = lab.controller("ako-0", &[], &[]);
+    lab.wait_vip("vmug", "avisvc-lb").await;
+    lab.wait_vip("vmug", "second").await;
+    let programmed = lab.owned().await;
+    assert_eq!(programmed.len(), 8, "{programmed:?}");
+    lab.settled_counters().await;
+    assert!(first.stop(), "ako controller did not stop on SIGTERM");
+    lab.reset_counters().await;
+
+    // The restarted controller runs as a ServiceAccount that may not list Services (an RBAC mistake).
+    lab.apply(RBAC_WITHOUT_SERVICES);
+    let secret = lab
+        .wait("the ServiceAccount's token Secret", WAIT, async || {
+            let name = lab.kubectl(&[
+                "get",
+                "serviceaccount",
+                "-n",
+                "default",
+                "ako-limited",
+                "-o",
+                "jsonpath={.secrets[0].name}",
+            ]);
+            (!name.trim().is_empty()).then(|| name.trim().to_string())
+        })
+        .await;
+    let token_b64 = lab.kubectl(&[
+        "get",
+        "secret",
+        "-n",
+        "default",
+        &secret,
+        "-o",
+        "jsonpath={.data.token}",
+    ]);
+    use base64::Engine;
+    let token = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(token_b64.trim())
+            .expect("token base64"),
+    )
+    .expect("token");
+    let limited = lab.cluster.dir.path().join("limited.kubeconfig");
+    kubeconfig_with_token(&lab, &token, &limited);
+    let denied = lab.cluster.kubectl(
+        &[
+            "--kubeconfig",
+            limited.to_str().expect("path"),
+            "get",
+            "services",
+            "-A",
+        ],
+        None,
+    );
+    assert!(
+        !denied.status.success() && String::from_utf8_lossy(&denied.stderr).contains("forbidden"),
+        "the token may list Services: {}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+
+    let limited_path = limited.display().to_string();
+    let ctl = lab.controller(
+        "ako-1",
+        &["--full-sync-frequency", "1"],
+        &[("KUBECONFIG", limited_path.as_str())],
+    );
+    lab.wait_log(&ctl, "environment validated", 1, WAIT).await;
+    lab.wait(
+        "the Service list failing in the controller's log",
+        WAIT,
+        async || {
+            let log = ctl.log();
+            (log.contains("watch failed") && log.contains("forbidden")).then_some(())
+        },
+    )
+    .await;
+    // Bounded observation: the list keeps failing (each retry is logged), nothing is deleted or written.
+    let failures = ctl.count("watch failed");
+    lab.wait(
+        "two more failed lists",
+        Duration::from_secs(20),
+        async || (ctl.count("watch failed") >= failures + 2).then_some(()),
+    )
+    .await;
+    let c = lab.counters().await;
+    assert_eq!(c.writes, 0, "writes while blind: {:?}", c.by_method);
+    assert!(!c.by_method.contains_key("DELETE"), "{:?}", c.by_method);
+    assert_eq!(lab.owned().await, programmed, "every object is kept");
+    assert_eq!(ctl.count("full sync done"), 0, "no sync on a partial view");
+
+    // Once the permission is granted, the controller syncs and finds nothing to do.
+    lab.apply(RBAC_SERVICES);
+    lab.wait_log(&ctl, "full sync done", 1, Duration::from_secs(60))
+        .await;
+    let c = lab.settled_counters().await;
+    assert_eq!(c.writes, 0, "writes after recovery: {:?}", c.by_method);
+    assert_eq!(lab.owned().await, programmed);
+}
