@@ -269,8 +269,13 @@ async fn run_controller(
     let client = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
-    let (opts, _watcher) =
-        controller_options(&cfg, &settings, &args.config, &args.controller, args.process);
+    let (opts, _watcher) = controller_options(
+        &cfg,
+        &settings,
+        &args.config,
+        &args.controller,
+        args.process,
+    );
     tracing::info!(cluster = %cfg.cluster_name, controller = %settings.controller_host, "ako controller starting");
     ako::reconcile::runtime::run(cfg, settings, opts, client, shutdown_signal()).await?;
     Ok(())
@@ -307,7 +312,9 @@ async fn run_all(
     let client = webhook.client.clone();
     let configured = cfg.dns_domains.clone();
     let follow = tokio::spawn(async move {
-        let Ok(resolved) = resolved_rx.await else { return None };
+        let Ok(resolved) = resolved_rx.await else {
+            return None;
+        };
         if resolved.dns_domains == configured {
             return None;
         }
@@ -409,7 +416,10 @@ impl Webhook {
     }
 }
 
-async fn start_webhook(args: &WebhookArgs, cfg: ako::core::config::Config) -> anyhow::Result<Webhook> {
+async fn start_webhook(
+    args: &WebhookArgs,
+    cfg: ako::core::config::Config,
+) -> anyhow::Result<Webhook> {
     if cfg.dns_domains.is_empty() {
         tracing::warn!(
             "no delegated DNS subdomain configured: hosts are served but get no DNS record, and rules without a host are denied; pass --dns-domain"
@@ -435,9 +445,12 @@ async fn start_webhook(args: &WebhookArgs, cfg: ako::core::config::Config) -> an
         max_large_in_flight: usize::try_from(args.webhook_max_large_in_flight)
             .unwrap_or(usize::MAX),
     };
-    let state = ako::webhook::AppState::new(index.clone(), Arc::new(ako::webhook::metrics::Metrics::new()))
-        .with_limits(limits)
-        .with_claims(args.expose_claims);
+    let state = ako::webhook::AppState::new(
+        index.clone(),
+        Arc::new(ako::webhook::metrics::Metrics::new()),
+    )
+    .with_limits(limits)
+    .with_claims(args.expose_claims);
     let https = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("binding {}", args.listen))?;
     let health = tokio::net::TcpListener::bind(args.health_listen)
@@ -455,7 +468,12 @@ async fn start_webhook(args: &WebhookArgs, cfg: ako::core::config::Config) -> an
         fqdn_reuse_policy = ?cfg.fqdn_reuse_policy,
         "ako webhook serving"
     );
-    Ok(Webhook { running, watches, index, client })
+    Ok(Webhook {
+        running,
+        watches,
+        index,
+        client,
+    })
 }
 
 async fn run_webhook(args: WebhookArgs, cfg: ako::core::config::Config) -> anyhow::Result<()> {
