@@ -258,7 +258,11 @@ impl PathMatch {
 /// loses its trailing slashes (`/foo/` = `/foo`), and an empty one is `/`.
 pub fn path_match(path: &str, path_type: &str) -> PathMatch {
     if path_type == "Exact" {
-        return PathMatch::Exact(if path.is_empty() { "/".into() } else { path.into() });
+        return PathMatch::Exact(if path.is_empty() {
+            "/".into()
+        } else {
+            path.into()
+        });
     }
     let trimmed = path.trim_end_matches('/');
     if trimmed.is_empty() {
@@ -385,7 +389,9 @@ fn host_match(host: &str) -> Value {
         Some(suffix) => {
             json!({"match_criteria": "HDR_ENDS_WITH", "match_case": "INSENSITIVE", "value": [suffix]})
         }
-        None => json!({"match_criteria": "HDR_EQUALS", "match_case": "INSENSITIVE", "value": [host]}),
+        None => {
+            json!({"match_criteria": "HDR_EQUALS", "match_case": "INSENSITIVE", "value": [host]})
+        }
     }
 }
 
@@ -623,11 +629,7 @@ impl Ctx<'_> {
             CertSource::Default => {
                 let pair = default?;
                 let name = default_cert_name(self.cluster);
-                self.certificate(
-                    &name,
-                    pair,
-                    json!([marker("clustername", self.cluster)]),
-                );
+                self.certificate(&name, pair, json!([marker("clustername", self.cluster)]));
                 Some(name)
             }
         }
@@ -817,6 +819,11 @@ fn plan_hosts(
     cfg: &Config,
     input: &L7Input<'_>,
 ) -> Vec<HostPlan> {
+    let mut checks = CertChecks {
+        input,
+        default: None,
+        secrets: HashMap::new(),
+    };
     let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (ci, c) in claimants.iter().enumerate() {
         for hr in &c.intent.hosts {
@@ -835,12 +842,10 @@ fn plan_hosts(
         for ci in cis {
             let c = &claimants[ci];
             if cfg.fqdn_reuse_policy == FqdnReusePolicy::Strict && c.key.namespace != owner_ns {
-                let field = c
-                    .intent
-                    .hosts
-                    .iter()
-                    .find(|h| h.host == host)
-                    .map_or_else(|| "spec.rules".to_string(), |h| format!("spec.rules[{}].host", h.rule));
+                let field = c.intent.hosts.iter().find(|h| h.host == host).map_or_else(
+                    || "spec.rules".to_string(),
+                    |h| format!("spec.rules[{}].host", h.rule),
+                );
                 outcomes[ci].problems.push(Problem::warn(
                     &field,
                     format!(
@@ -896,7 +901,7 @@ fn plan_hosts(
             }
         }
 
-        let (cert, redirect) = choose_cert(host, &accepted, claimants, outcomes, input);
+        let (cert, redirect) = choose_cert(host, &accepted, claimants, outcomes, &mut checks);
         plans.push(HostPlan {
             host: host.to_string(),
             owner_ns,
@@ -909,6 +914,33 @@ fn plan_hosts(
     plans
 }
 
+/// Certificate checks, each certificate parsed once per translation.
+struct CertChecks<'a> {
+    input: &'a L7Input<'a>,
+    default: Option<Result<(), String>>,
+    secrets: HashMap<ObjKey, Result<(), String>>,
+}
+
+impl CertChecks<'_> {
+    /// Whether the default certificate is usable; the error completes "Secret router-certs-default ...".
+    fn default_cert(&mut self) -> Result<(), String> {
+        let input = self.input;
+        self.default
+            .get_or_insert_with(|| match input.default_cert {
+                None => Err("does not exist".into()),
+                Some(pair) => check_tls_pair(pair).map_err(|e| format!("is not usable: {e}")),
+            })
+            .clone()
+    }
+
+    fn secret(&mut self, key: &ObjKey, pair: &TlsPair) -> Result<(), String> {
+        self.secrets
+            .entry(key.clone())
+            .or_insert_with(|| check_tls_pair(pair))
+            .clone()
+    }
+}
+
 /// The certificate of a host: the oldest `spec.tls` entry naming it decides; without one, `enable-tls` and the
 /// default certificate add HTTPS. Returns the source and whether HTTP redirects to HTTPS.
 fn choose_cert(
@@ -916,7 +948,7 @@ fn choose_cert(
     accepted: &[usize],
     claimants: &[Claimant],
     outcomes: &mut [IngressOutcome],
-    input: &L7Input<'_>,
+    checks: &mut CertChecks<'_>,
 ) -> (Option<CertSource>, bool) {
     let mut chosen: Option<(usize, Option<String>)> = None;
     for &ci in accepted {
@@ -953,20 +985,25 @@ fn choose_cert(
             .position(|t| t.hosts.iter().any(|h| h == host))
             .map_or_else(|| "spec.tls".to_string(), |i| format!("spec.tls[{i}]"));
         let Some(secret) = secret else {
-            if input.default_cert.is_some() {
-                return (Some(CertSource::Default), true);
-            }
-            outcomes[ci].problems.push(Problem::warn(
-                &field,
-                format!("{field} names no secretName and there is no default certificate (Secret {DEFAULT_CERT_SECRET}); host {host} is served over HTTP only"),
-            ));
-            return (None, false);
+            return match checks.default_cert() {
+                Ok(()) => (Some(CertSource::Default), true),
+                Err(why) => {
+                    outcomes[ci].problems.push(Problem::warn(
+                        &field,
+                        format!("{field} names no secretName and the default certificate (Secret {DEFAULT_CERT_SECRET}) {why}; host {host} is served over HTTP only"),
+                    ));
+                    (None, false)
+                }
+            };
         };
         let key = ObjKey::new(&c.key.namespace, &secret);
-        let reason = match input.secrets.get(&key) {
-            None => format!("TLS Secret {secret:?} ({field}) not found in {:?}", c.key.namespace),
+        let reason = match checks.input.secrets.get(&key) {
+            None => format!(
+                "TLS Secret {secret:?} ({field}) not found in {:?}",
+                c.key.namespace
+            ),
             Some(None) => format!("TLS Secret {key} ({field}) has no tls.crt and tls.key"),
-            Some(Some(pair)) => match check_tls_pair(pair) {
+            Some(Some(pair)) => match checks.secret(&key, pair) {
                 Ok(()) => return (Some(CertSource::Secret(key, pair.clone())), true),
                 Err(e) => format!("TLS Secret {key} ({field}) is not usable: {e}"),
             },
@@ -985,13 +1022,9 @@ fn choose_cert(
     if asking.is_empty() {
         return (None, false);
     }
-    match input.default_cert.map(check_tls_pair) {
-        Some(Ok(())) => (Some(CertSource::Default), false),
-        other => {
-            let why = match other {
-                Some(Err(e)) => format!("is not usable: {e}"),
-                _ => "does not exist".to_string(),
-            };
+    match checks.default_cert() {
+        Ok(()) => (Some(CertSource::Default), false),
+        Err(why) => {
             for ci in asking {
                 outcomes[ci].problems.push(Problem::warn(
                     format!("metadata.annotations[{ENABLE_TLS_ANNOTATION}]"),
@@ -1056,10 +1089,23 @@ fn build_shared(
         let mut rules = Vec::new();
         for hp in hps {
             let insecure_name = |c: &Claimant, r: &RoutePlan| {
-                insecure_pool_name(cluster, &hp.host, &r.raw_path, &c.key.namespace, &c.key.name)
+                insecure_pool_name(
+                    cluster,
+                    &hp.host,
+                    &r.raw_path,
+                    &c.key.namespace,
+                    &c.key.name,
+                )
             };
             let secure_name = |c: &Claimant, r: &RoutePlan| {
-                secure_pool_name(cluster, &c.key.namespace, &hp.host, &r.raw_path, &c.key.name, false)
+                secure_pool_name(
+                    cluster,
+                    &c.key.namespace,
+                    &hp.host,
+                    &r.raw_path,
+                    &c.key.name,
+                    false,
+                )
             };
             let cert = ctx.host_certificate(hp, input.default_cert);
             let Some(cert) = cert else {
@@ -1084,7 +1130,10 @@ fn build_shared(
             let one: BTreeSet<String> = [hp.host.clone()].into();
             ctx.policy_set(&policy, child_rules, &one);
             let mut extra = Map::new();
-            extra.insert("vh_parent_vs_ref".into(), json!(name_ref("virtualservice", &parent)));
+            extra.insert(
+                "vh_parent_vs_ref".into(),
+                json!(name_ref("virtualservice", &parent)),
+            );
             extra.insert("vh_domain_name".into(), json!([hp.host]));
             ctx.virtual_service(
                 Kind::VirtualServiceChild,
@@ -1128,7 +1177,14 @@ fn build_dedicated(
     for hp in plans.iter().filter(|hp| !hp.claimants.is_empty()) {
         let name = dedicated_vs_name(cluster, &hp.host);
         let pool_name = |c: &Claimant, r: &RoutePlan| {
-            secure_pool_name(cluster, &c.key.namespace, &hp.host, &r.raw_path, &c.key.name, true)
+            secure_pool_name(
+                cluster,
+                &c.key.namespace,
+                &hp.host,
+                &r.raw_path,
+                &c.key.name,
+                true,
+            )
         };
         let cert = ctx.host_certificate(hp, input.default_cert);
         let routed = ctx.route_objects(hp, claimants, outcomes, &pool_name);
@@ -1164,5 +1220,1000 @@ fn build_dedicated(
 
 /// Whether any problem of an outcome is a [`Severity::Deny`] (the webhook would have refused the Ingress).
 pub fn has_denial(outcome: &IngressOutcome) -> bool {
-    outcome.problems.iter().any(|p| p.severity == Severity::Deny)
+    outcome
+        .problems
+        .iter()
+        .any(|p| p.severity == Severity::Deny)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::l4::{EndpointAddress, EndpointGroup, MemberMode};
+    use k8s_openapi::api::core::v1::Service;
+
+    const C: &str = "veba-of";
+
+    fn cfg() -> Config {
+        Config {
+            cluster_name: C.into(),
+            dns_domains: vec!["avi.jarvis.lab".into()],
+            ..Config::default()
+        }
+    }
+
+    fn place(mode: MemberMode) -> Placement {
+        Placement {
+            cluster_name: C.into(),
+            tenant: "admin".into(),
+            cloud: "Default-Cloud".into(),
+            se_group: "vmug-se-group".into(),
+            vrf: "global".into(),
+            vip_network: Some(("dpg-sedatapath-18".into(), "10.10.18.0/26".parse().ok())),
+            member_mode: mode,
+        }
+    }
+
+    fn ing(yaml: &str) -> Ingress {
+        serde_yaml_ng::from_str(yaml).expect("ingress yaml")
+    }
+
+    fn svc(yaml: &str) -> Service {
+        serde_yaml_ng::from_str(yaml).expect("service yaml")
+    }
+
+    fn web_endpoints() -> Vec<EndpointGroup> {
+        vec![EndpointGroup {
+            ports: vec![(Some("http".into()), 8080, "TCP".into())],
+            addresses: vec![EndpointAddress {
+                ip: "10.244.0.5".parse().expect("ip"),
+                ready: true,
+                terminating: false,
+            }],
+        }]
+    }
+
+    fn pair() -> TlsPair {
+        let ca = crate::certs::generate_ca("shop.avi.jarvis.lab", 30).expect("cert");
+        TlsPair {
+            cert_pem: ca.cert_pem,
+            key_pem: ca.key_pem,
+        }
+    }
+
+    /// A world: Ingresses (YAML), the Services `web` and `api` in every namespace used, Secrets.
+    struct World {
+        ingresses: Vec<Ingress>,
+        services: Vec<Service>,
+        endpoints: Vec<EndpointGroup>,
+        secrets: BTreeMap<ObjKey, Option<TlsPair>>,
+        default_cert: Option<TlsPair>,
+    }
+
+    impl World {
+        fn new(ingresses: &[&str]) -> Self {
+            let ingresses: Vec<Ingress> = ingresses.iter().map(|y| ing(y)).collect();
+            let namespaces: BTreeSet<String> = ingresses
+                .iter()
+                .filter_map(|i| i.metadata.namespace.clone())
+                .collect();
+            let services = namespaces
+                .iter()
+                .flat_map(|ns| {
+                    ["web", "api"].map(|n| {
+                        svc(&format!(
+                            "metadata: {{name: {n}, namespace: {ns}}}\nspec: {{ports: [{{name: http, port: 80, targetPort: http, nodePort: 30080}}]}}"
+                        ))
+                    })
+                })
+                .collect();
+            Self {
+                ingresses,
+                services,
+                endpoints: web_endpoints(),
+                secrets: BTreeMap::new(),
+                default_cert: None,
+            }
+        }
+
+        fn run(&self, shard: ShardSize, cfg: &Config) -> L7Desired {
+            self.run_mode(shard, cfg, MemberMode::ClusterIp)
+        }
+
+        fn run_mode(&self, shard: ShardSize, cfg: &Config, mode: MemberMode) -> L7Desired {
+            let refs: Vec<&Ingress> = self.ingresses.iter().collect();
+            let inputs: Vec<ServiceInput<'_>> = self
+                .services
+                .iter()
+                .map(|s| ServiceInput {
+                    service: s,
+                    endpoints: &self.endpoints,
+                })
+                .collect();
+            let nodes = [NodeInfo {
+                name: "n1".into(),
+                internal_ip: "127.0.0.2".parse().ok(),
+                labels: BTreeMap::new(),
+            }];
+            let input = L7Input {
+                ingresses: &refs,
+                services: &inputs,
+                nodes: &nodes,
+                secrets: &self.secrets,
+                default_cert: self.default_cert.as_ref(),
+            };
+            translate(&input, cfg, &place(mode), shard)
+        }
+    }
+
+    fn find<'a>(d: &'a L7Desired, kind: Kind, name: &str) -> &'a Map<String, Value> {
+        &d.objects
+            .iter()
+            .find(|o| o.kind == kind && o.name == name)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {kind:?} {name} in {:#?}",
+                    d.objects
+                        .iter()
+                        .map(|o| (o.kind, &o.name))
+                        .collect::<Vec<_>>()
+                )
+            })
+            .body
+    }
+
+    fn names(d: &L7Desired, kind: Kind) -> Vec<&str> {
+        d.objects
+            .iter()
+            .filter(|o| o.kind == kind)
+            .map(|o| o.name.as_str())
+            .collect()
+    }
+
+    fn outcome<'a>(d: &'a L7Desired, name: &str) -> &'a IngressOutcome {
+        d.outcomes
+            .iter()
+            .find(|o| o.key.name == name)
+            .expect("outcome")
+    }
+
+    /// What Avi does with a request (host, path, port) on a policy: rules by index, the first match acts.
+    /// Returns the pool group chosen, `redirect`, or `none`.
+    fn route(policy: &Map<String, Value>, host: &str, path: &str, port: u16) -> String {
+        let mut rules: Vec<&Value> = policy["http_request_policy"]["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .collect();
+        rules.sort_by_key(|r| r["index"].as_u64());
+        let strs = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .expect("list")
+                .iter()
+                .map(|s| s.as_str().expect("str").to_string())
+                .collect()
+        };
+        for r in rules {
+            let m = &r["match"];
+            let h = &m["host_hdr"];
+            let host_ok = match h["match_criteria"].as_str() {
+                Some("HDR_EQUALS") => strs(&h["value"])
+                    .iter()
+                    .any(|v| v.eq_ignore_ascii_case(host)),
+                Some("HDR_ENDS_WITH") => strs(&h["value"])
+                    .iter()
+                    .any(|v| host.to_ascii_lowercase().ends_with(&v.to_ascii_lowercase())),
+                other => panic!("host criteria {other:?}"),
+            };
+            let p = &m["path"];
+            let path_ok = p.is_null()
+                || match p["match_criteria"].as_str() {
+                    Some("EQUALS") => strs(&p["match_str"]).iter().any(|s| s == path),
+                    Some("BEGINS_WITH") => strs(&p["match_str"])
+                        .iter()
+                        .any(|s| path.starts_with(s.as_str())),
+                    other => panic!("path criteria {other:?}"),
+                };
+            let port_ok = m["vs_port"].is_null()
+                || m["vs_port"]["ports"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p.as_u64() == Some(u64::from(port))));
+            if host_ok && path_ok && port_ok {
+                if !r["redirect_action"].is_null() {
+                    return "redirect".into();
+                }
+                let pg = r["switching_action"]["pool_group_ref"]
+                    .as_str()
+                    .expect("pg ref");
+                return pg.trim_start_matches("/api/poolgroup/?name=").to_string();
+            }
+        }
+        "none".into()
+    }
+
+    #[test]
+    fn fnv_and_shard_table() {
+        // FNV-1a 32 reference vectors, then hosts (value computed from the algorithm: start 0x811c9dc5, per byte
+        // xor then multiply by 0x01000193 mod 2^32); shard = value & (n - 1).
+        let vectors = [
+            ("", 0x811c_9dc5_u32),
+            ("a", 0xe40c_292c),
+            ("foobar", 0xbf9c_f968),
+        ];
+        for (s, want) in vectors {
+            assert_eq!(fnv1a32(s.as_bytes()), want, "{s:?}");
+        }
+        let hosts = [
+            ("hackazon.avi.jarvis.lab", 0xc71e_0eb8_u32, 0, 0),
+            ("a.avi.jarvis.lab", 0x710a_e766, 6, 2),
+            ("shop.avi.jarvis.lab", 0xddc3_a3f9, 1, 1),
+        ];
+        for (h, hash, large, medium) in hosts {
+            assert_eq!(fnv1a32(h.as_bytes()), hash, "{h}");
+            assert_eq!(shard_of(h, 8), large, "{h} LARGE");
+            assert_eq!(shard_of(h, 4), medium, "{h} MEDIUM");
+            assert_eq!(shard_of(h, 1), 0, "{h} SMALL");
+        }
+        assert_eq!(ShardSize::parse("large"), Some(ShardSize::Large));
+        assert_eq!(
+            ShardSize::parse("DEDICATED").and_then(ShardSize::shards),
+            None
+        );
+        assert_eq!(
+            ShardSize::parse("MEDIUM").and_then(ShardSize::shards),
+            Some(4)
+        );
+        assert_eq!(ShardSize::parse("HUGE"), None);
+    }
+
+    #[test]
+    fn path_type_table() {
+        // (path, type, normalized, criteria, requests that match, requests that do not)
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            PathMatch,
+            Value,
+            Vec<&'a str>,
+            Vec<&'a str>,
+        );
+        let eq = |s: &str| json!({"match_criteria": "EQUALS", "match_case": "SENSITIVE", "match_str": [s]});
+        let bw = |s: &str| json!({"match_criteria": "BEGINS_WITH", "match_case": "SENSITIVE", "match_str": [s]});
+        let cases: Vec<Case<'_>> = vec![
+            (
+                "/foo",
+                "Exact",
+                PathMatch::Exact("/foo".into()),
+                json!([eq("/foo")]),
+                vec!["/foo"],
+                vec!["/foo/", "/foo/bar", "/foobar", "/Foo"],
+            ),
+            (
+                "/foo/",
+                "Exact",
+                PathMatch::Exact("/foo/".into()),
+                json!([eq("/foo/")]),
+                vec!["/foo/"],
+                vec!["/foo", "/foo/bar"],
+            ),
+            (
+                "/foo",
+                "Prefix",
+                PathMatch::Prefix("/foo".into()),
+                json!([eq("/foo"), bw("/foo/")]),
+                vec!["/foo", "/foo/", "/foo/bar"],
+                vec!["/foobar", "/fo", "/"],
+            ),
+            (
+                "/foo/",
+                "Prefix",
+                PathMatch::Prefix("/foo".into()),
+                json!([eq("/foo"), bw("/foo/")]),
+                vec!["/foo", "/foo/bar"],
+                vec!["/foobar"],
+            ),
+            (
+                "/foo//",
+                "ImplementationSpecific",
+                PathMatch::Prefix("/foo".into()),
+                json!([eq("/foo"), bw("/foo/")]),
+                vec!["/foo"],
+                vec!["/foobar"],
+            ),
+            (
+                "/",
+                "Prefix",
+                PathMatch::Prefix("/".into()),
+                json!([null]),
+                vec!["/", "/anything/at/all"],
+                vec![],
+            ),
+            (
+                "",
+                "ImplementationSpecific",
+                PathMatch::Prefix("/".into()),
+                json!([null]),
+                vec!["/x"],
+                vec![],
+            ),
+            (
+                "/",
+                "Exact",
+                PathMatch::Exact("/".into()),
+                json!([eq("/")]),
+                vec!["/"],
+                vec!["/x"],
+            ),
+        ];
+        for (path, ty, want, criteria, yes, no) in cases {
+            let m = path_match(path, ty);
+            assert_eq!(m, want, "{path} {ty}");
+            let got = path_criteria(&m);
+            assert_eq!(json!(got), criteria, "{path} {ty}");
+            let hit = |req: &str| {
+                got.iter().any(|c| match c {
+                    None => true,
+                    Some(c) => {
+                        let s = c["match_str"][0].as_str().unwrap_or_default();
+                        match c["match_criteria"].as_str() {
+                            Some("EQUALS") => req == s,
+                            Some("BEGINS_WITH") => req.starts_with(s),
+                            _ => false,
+                        }
+                    }
+                })
+            };
+            for r in yes {
+                assert!(hit(r), "{path} {ty} should match {r}");
+            }
+            for r in no {
+                assert!(!hit(r), "{path} {ty} should not match {r}");
+            }
+        }
+    }
+
+    const HACKAZON: &str = r#"
+metadata: {name: hackazon, namespace: vmug, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  rules:
+  - host: hackazon.avi.jarvis.lab
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /foo, pathType: Prefix, backend: {service: {name: api, port: {name: http}}}}
+      - {path: /foo, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /foo/bar/, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}
+"#;
+
+    #[test]
+    fn shared_insecure_host_is_routed_on_its_shards_parent() {
+        let w = World::new(&[HACKAZON]);
+        let d = w.run(ShardSize::Large, &cfg());
+        let parent = "veba-of--Shared-L7-0";
+        assert_eq!(names(&d, Kind::VirtualService), vec![parent]);
+        assert!(names(&d, Kind::VirtualServiceChild).is_empty());
+        let vs = find(&d, Kind::VirtualService, parent);
+        assert_eq!(vs["type"], json!("VS_TYPE_VH_PARENT"));
+        assert_eq!(
+            vs["services"],
+            json!([{"port": 80, "enable_ssl": false}, {"port": 443, "enable_ssl": true}])
+        );
+        assert_eq!(
+            vs["application_profile_ref"],
+            json!("/api/applicationprofile/?name=System-HTTP")
+        );
+        assert_eq!(
+            vs["network_profile_ref"],
+            json!("/api/networkprofile/?name=System-TCP-Proxy")
+        );
+        assert_eq!(
+            vs["se_group_ref"],
+            json!("/api/serviceenginegroup/?name=vmug-se-group")
+        );
+        assert_eq!(vs["vsvip_ref"], json!(format!("/api/vsvip/?name={parent}")));
+        assert_eq!(
+            vs["http_policies"],
+            json!([{"index": 11, "http_policy_set_ref": format!("/api/httppolicyset/?name={parent}")}])
+        );
+        assert_eq!(vs["created_by"], json!("ako-veba-of"));
+        let vip = find(&d, Kind::VsVip, parent);
+        assert_eq!(
+            vip["dns_info"],
+            json!([{"fqdn": "hackazon.avi.jarvis.lab"}])
+        );
+        assert_eq!(
+            vip["vip"][0]["ipam_network_subnet"]["network_ref"],
+            json!("/api/network/?name=dpg-sedatapath-18")
+        );
+        // AKO's insecure pool names: <cluster>--<host>_<path>-<ns>-<ing>; Exact /foo collides with Prefix /foo.
+        let pools = names(&d, Kind::Pool);
+        assert_eq!(
+            pools,
+            vec![
+                "veba-of--hackazon.avi.jarvis.lab_-vmug-hackazon",
+                "veba-of--hackazon.avi.jarvis.lab_foo-vmug-hackazon",
+                "veba-of--hackazon.avi.jarvis.lab_foo-vmug-hackazon-exact",
+                "veba-of--hackazon.avi.jarvis.lab_foo_bar_-vmug-hackazon",
+            ]
+        );
+        assert_eq!(names(&d, Kind::PoolGroup), pools);
+        let pool = find(&d, Kind::Pool, pools[0]);
+        assert_eq!(
+            pool["servers"],
+            json!([{"ip": {"addr": "10.244.0.5", "type": "V4"}, "port": 8080, "enabled": true}])
+        );
+        let markers = pool["markers"].as_array().expect("markers");
+        for (k, v) in [
+            ("clustername", C),
+            ("Namespace", "vmug"),
+            ("IngressName", "hackazon"),
+            ("Host", "hackazon.avi.jarvis.lab"),
+            ("Path", "/"),
+            ("ServiceName", "web"),
+        ] {
+            assert!(markers.contains(&marker(k, v)), "{k}");
+        }
+        let pg = find(&d, Kind::PoolGroup, pools[1]);
+        assert_eq!(
+            pg["members"],
+            json!([{"pool_ref": format!("/api/pool/?name={}", pools[1]), "ratio": 100}])
+        );
+
+        let policy = find(&d, Kind::HttpPolicySet, parent);
+        let h = "hackazon.avi.jarvis.lab";
+        let table = [
+            ("/", pools[0]),
+            ("/index.php", pools[0]),
+            ("/foo", pools[2]),
+            ("/foo/", pools[1]),
+            ("/foobar", pools[0]),
+            ("/foo/bar", pools[3]),
+            ("/foo/bar/baz", pools[3]),
+            ("/foo/barn", pools[1]),
+        ];
+        for (path, want) in table {
+            assert_eq!(route(policy, h, path, 80), want, "{path}");
+        }
+        assert_eq!(route(policy, "other.avi.jarvis.lab", "/", 80), "none");
+        let o = outcome(&d, "hackazon");
+        assert!(o.problems.is_empty(), "{:?}", o.problems);
+        assert_eq!(
+            o.hosts,
+            vec![HostOutcome {
+                host: h.into(),
+                vs_name: parent.into(),
+                vip_name: parent.into(),
+                tls: false
+            }]
+        );
+    }
+
+    const SHOP_TLS: &str = r#"
+metadata: {name: shop, namespace: vmug, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  tls: [{hosts: [shop.avi.jarvis.lab], secretName: shop-tls}]
+  rules:
+  - host: shop.avi.jarvis.lab
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+"#;
+
+    #[test]
+    fn secure_host_gets_an_sni_child_with_its_certificate_and_a_redirect_on_the_parent() {
+        let mut w = World::new(&[SHOP_TLS, HACKAZON]);
+        let tls = pair();
+        w.secrets
+            .insert(ObjKey::new("vmug", "shop-tls"), Some(tls.clone()));
+        let d = w.run(ShardSize::Medium, &cfg());
+        let h = "shop.avi.jarvis.lab";
+        // shop hashes to shard 1 of 4, hackazon to 0.
+        let parent = "veba-of--Shared-L7-1";
+        assert_eq!(
+            names(&d, Kind::VirtualService),
+            vec!["veba-of--Shared-L7-0", parent]
+        );
+        let child = find(
+            &d,
+            Kind::VirtualServiceChild,
+            "veba-of--shop.avi.jarvis.lab",
+        );
+        assert_eq!(child["type"], json!("VS_TYPE_VH_CHILD"));
+        assert_eq!(
+            child["vh_parent_vs_ref"],
+            json!(format!("/api/virtualservice/?name={parent}"))
+        );
+        assert_eq!(child["vh_domain_name"], json!([h]));
+        assert!(child.get("vsvip_ref").is_none() && child.get("services").is_none());
+        assert_eq!(
+            child["ssl_key_and_certificate_refs"],
+            json!(["/api/sslkeyandcertificate/?name=veba-of--shop.avi.jarvis.lab"])
+        );
+        let cert = find(
+            &d,
+            Kind::SslKeyAndCertificate,
+            "veba-of--shop.avi.jarvis.lab",
+        );
+        assert_eq!(cert["type"], json!("SSL_CERTIFICATE_TYPE_VIRTUALSERVICE"));
+        assert_eq!(cert["certificate"]["certificate"], json!(tls.cert_pem));
+        assert_eq!(cert["key"], json!(tls.key_pem));
+        let pool = "veba-of--vmug-shop.avi.jarvis.lab_-shop";
+        find(&d, Kind::Pool, pool);
+        find(&d, Kind::PoolGroup, pool);
+        let child_policy = find(&d, Kind::HttpPolicySet, "veba-of--vmug-shop.avi.jarvis.lab");
+        assert_eq!(route(child_policy, h, "/cart", 443), pool);
+        assert_eq!(
+            child["http_policies"][0]["http_policy_set_ref"],
+            json!("/api/httppolicyset/?name=veba-of--vmug-shop.avi.jarvis.lab")
+        );
+        let parent_policy = find(&d, Kind::HttpPolicySet, parent);
+        assert_eq!(route(parent_policy, h, "/cart", 80), "redirect");
+        let rule = &parent_policy["http_request_policy"]["rules"][0];
+        assert_eq!(rule["redirect_action"]["protocol"], json!("HTTPS"));
+        assert_eq!(rule["redirect_action"]["port"], json!(443));
+        assert_eq!(
+            find(&d, Kind::VsVip, parent)["dns_info"],
+            json!([{"fqdn": h}])
+        );
+        let o = outcome(&d, "shop");
+        assert!(o.problems.is_empty(), "{:?}", o.problems);
+        assert_eq!(
+            o.hosts,
+            vec![HostOutcome {
+                host: h.into(),
+                vs_name: "veba-of--shop.avi.jarvis.lab".into(),
+                vip_name: parent.into(),
+                tls: true
+            }]
+        );
+    }
+
+    #[test]
+    fn a_missing_or_bad_secret_leaves_the_host_on_http_with_a_warning() {
+        let good = pair();
+        let other = pair();
+        let cases: Vec<(&str, Option<Option<TlsPair>>, &str)> = vec![
+            (
+                "missing",
+                None,
+                "TLS Secret \"shop-tls\" (spec.tls[0]) not found in \"vmug\"",
+            ),
+            ("no data", Some(None), "has no tls.crt and tls.key"),
+            (
+                "garbage",
+                Some(Some(TlsPair {
+                    cert_pem: "nope".into(),
+                    key_pem: good.key_pem.clone(),
+                })),
+                "tls.crt holds no PEM certificate",
+            ),
+            (
+                "mismatched key",
+                Some(Some(TlsPair {
+                    cert_pem: good.cert_pem.clone(),
+                    key_pem: other.key_pem.clone(),
+                })),
+                "tls.key does not belong to the certificate",
+            ),
+        ];
+        for (name, secret, want) in cases {
+            let mut w = World::new(&[SHOP_TLS]);
+            if let Some(s) = secret {
+                w.secrets.insert(ObjKey::new("vmug", "shop-tls"), s);
+            }
+            let d = w.run(ShardSize::Small, &cfg());
+            assert!(names(&d, Kind::VirtualServiceChild).is_empty(), "{name}");
+            assert!(names(&d, Kind::SslKeyAndCertificate).is_empty(), "{name}");
+            let o = outcome(&d, "shop");
+            assert_eq!(o.problems.len(), 1, "{name}: {:?}", o.problems);
+            assert_eq!(o.problems[0].severity, Severity::Warn);
+            assert!(
+                o.problems[0].message.contains(want),
+                "{name}: {}",
+                o.problems[0]
+            );
+            assert!(
+                o.problems[0].message.contains("served over HTTP only"),
+                "{name}"
+            );
+            assert!(!o.hosts[0].tls);
+            let policy = find(&d, Kind::HttpPolicySet, "veba-of--Shared-L7-0");
+            assert_eq!(
+                route(policy, "shop.avi.jarvis.lab", "/", 80),
+                "veba-of--shop.avi.jarvis.lab_-vmug-shop"
+            );
+        }
+    }
+
+    #[test]
+    fn several_ingresses_on_one_host_merge_and_the_oldest_keeps_a_path() {
+        let a = r#"
+metadata: {name: a, namespace: vmug, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  rules:
+  - host: shop.avi.jarvis.lab
+    http: {paths: [{path: /api, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}
+"#;
+        let b = r#"
+metadata: {name: b, namespace: vmug, creationTimestamp: "2026-01-02T00:00:00Z"}
+spec:
+  rules:
+  - host: shop.avi.jarvis.lab
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /api/, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /api/v2, pathType: ImplementationSpecific, backend: {service: {name: web, port: {number: 80}}}}
+"#;
+        let other_ns = r#"
+metadata: {name: c, namespace: other, creationTimestamp: "2026-01-03T00:00:00Z"}
+spec:
+  rules:
+  - host: shop.avi.jarvis.lab
+    http: {paths: [{path: /other, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}]}
+"#;
+        let w = World::new(&[other_ns, b, a]);
+        let h = "shop.avi.jarvis.lab";
+
+        // InterNamespaceAllowed (default): all three merge.
+        let d = w.run(ShardSize::Small, &cfg());
+        let policy = find(&d, Kind::HttpPolicySet, "veba-of--Shared-L7-0");
+        let table = [
+            ("/api", "veba-of--shop.avi.jarvis.lab_api-vmug-a"),
+            ("/api/v1", "veba-of--shop.avi.jarvis.lab_api-vmug-a"),
+            ("/api/v2/x", "veba-of--shop.avi.jarvis.lab_api_v2-vmug-b"),
+            ("/apix", "veba-of--shop.avi.jarvis.lab_-vmug-b"),
+            ("/other", "veba-of--shop.avi.jarvis.lab_other-other-c"),
+            ("/other/x", "veba-of--shop.avi.jarvis.lab_-vmug-b"),
+        ];
+        for (path, want) in table {
+            assert_eq!(route(policy, h, path, 80), want, "{path}");
+        }
+        let pb = &outcome(&d, "b").problems;
+        assert_eq!(pb.len(), 1, "{pb:?}");
+        assert!(pb[0].message.contains("path \"/api/\" (Prefix) (spec.rules[0].http.paths[1]) is already routed by Ingress vmug/a"), "{}", pb[0]);
+        assert!(outcome(&d, "a").problems.is_empty());
+        assert!(outcome(&d, "c").problems.is_empty());
+        assert_eq!(outcome(&d, "c").hosts.len(), 1);
+        // Outcomes come in input order.
+        let order: Vec<&str> = d.outcomes.iter().map(|o| o.key.name.as_str()).collect();
+        assert_eq!(order, ["c", "b", "a"]);
+
+        // Strict: the namespace of the oldest claim keeps the host.
+        let strict = Config {
+            fqdn_reuse_policy: FqdnReusePolicy::Strict,
+            ..cfg()
+        };
+        let d = w.run(ShardSize::Small, &strict);
+        let policy = find(&d, Kind::HttpPolicySet, "veba-of--Shared-L7-0");
+        assert_eq!(
+            route(policy, h, "/other", 80),
+            "veba-of--shop.avi.jarvis.lab_-vmug-b"
+        );
+        assert!(
+            names(&d, Kind::Pool)
+                .iter()
+                .all(|p| !p.contains("-other-c"))
+        );
+        let pc = &outcome(&d, "c");
+        assert!(pc.hosts.is_empty());
+        assert_eq!(pc.problems.len(), 1);
+        assert!(
+            pc.problems[0]
+                .message
+                .contains("belongs to namespace \"vmug\" (Ingress vmug/a, the oldest claim)"),
+            "{}",
+            pc.problems[0]
+        );
+    }
+
+    #[test]
+    fn wildcard_hosts_match_by_suffix_after_exact_hosts_and_get_no_dns_record() {
+        let w = World::new(&[r#"
+metadata: {name: wild, namespace: vmug}
+spec:
+  rules:
+  - host: '*.shop.avi.jarvis.lab'
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+  - host: eu.shop.avi.jarvis.lab
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}
+"#]);
+        let d = w.run(ShardSize::Small, &cfg());
+        let parent = "veba-of--Shared-L7-0";
+        let policy = find(&d, Kind::HttpPolicySet, parent);
+        assert_eq!(
+            route(policy, "us.shop.avi.jarvis.lab", "/", 80),
+            "veba-of--*.shop.avi.jarvis.lab_-vmug-wild"
+        );
+        assert_eq!(
+            route(policy, "EU.shop.avi.jarvis.lab", "/", 80),
+            "veba-of--eu.shop.avi.jarvis.lab_-vmug-wild"
+        );
+        assert_eq!(route(policy, "shop.avi.jarvis.lab", "/", 80), "none");
+        assert_eq!(
+            find(&d, Kind::VsVip, parent)["dns_info"],
+            json!([{"fqdn": "eu.shop.avi.jarvis.lab"}])
+        );
+    }
+
+    #[test]
+    fn a_rule_without_host_is_served_on_the_generated_host() {
+        let w = World::new(&[
+            "metadata: {name: web, namespace: shop}\nspec: {rules: [{http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}}]}",
+        ]);
+        let d = w.run(ShardSize::Small, &cfg());
+        let o = outcome(&d, "web");
+        assert_eq!(o.hosts[0].host, "web.shop.avi.jarvis.lab");
+        find(&d, Kind::Pool, "veba-of--web.shop.avi.jarvis.lab_-shop-web");
+        assert_eq!(
+            find(&d, Kind::VsVip, "veba-of--Shared-L7-0")["dns_info"],
+            json!([{"fqdn": "web.shop.avi.jarvis.lab"}])
+        );
+    }
+
+    #[test]
+    fn enable_tls_adds_https_with_the_default_certificate() {
+        let yaml = r#"
+metadata: {name: shop, namespace: vmug, annotations: {ako.vmware.com/enable-tls: "true"}}
+spec:
+  rules:
+  - host: shop.avi.jarvis.lab
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+"#;
+        let mut w = World::new(&[yaml]);
+        let h = "shop.avi.jarvis.lab";
+        let pool = "veba-of--shop.avi.jarvis.lab_-vmug-shop";
+
+        // Without the default Secret: HTTP only, with a warning.
+        let d = w.run(ShardSize::Small, &cfg());
+        assert!(names(&d, Kind::VirtualServiceChild).is_empty());
+        let p = &outcome(&d, "shop").problems;
+        assert!(
+            p.len() == 1 && p[0].message.contains("router-certs-default does not exist"),
+            "{p:?}"
+        );
+
+        w.default_cert = Some(pair());
+        let d = w.run(ShardSize::Small, &cfg());
+        assert!(outcome(&d, "shop").problems.is_empty());
+        let child = find(
+            &d,
+            Kind::VirtualServiceChild,
+            "veba-of--shop.avi.jarvis.lab",
+        );
+        assert_eq!(
+            child["ssl_key_and_certificate_refs"],
+            json!(["/api/sslkeyandcertificate/?name=veba-of--router-certs-default"])
+        );
+        find(
+            &d,
+            Kind::SslKeyAndCertificate,
+            "veba-of--router-certs-default",
+        );
+        // HTTP keeps being served (no redirect) and HTTPS reaches the same pool group.
+        assert_eq!(
+            route(
+                find(&d, Kind::HttpPolicySet, "veba-of--Shared-L7-0"),
+                h,
+                "/",
+                80
+            ),
+            pool
+        );
+        assert_eq!(
+            route(
+                find(&d, Kind::HttpPolicySet, "veba-of--vmug-shop.avi.jarvis.lab"),
+                h,
+                "/",
+                443
+            ),
+            pool
+        );
+        assert!(outcome(&d, "shop").hosts[0].tls);
+    }
+
+    #[test]
+    fn tls_without_secret_uses_the_default_certificate_and_the_oldest_secret_wins() {
+        let no_secret = r#"
+metadata: {name: a, namespace: vmug, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  tls: [{hosts: [shop.avi.jarvis.lab]}]
+  rules:
+  - host: shop.avi.jarvis.lab
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+"#;
+        let newer = r#"
+metadata: {name: b, namespace: vmug, creationTimestamp: "2026-01-02T00:00:00Z"}
+spec:
+  tls: [{hosts: [shop.avi.jarvis.lab], secretName: other-tls}]
+  rules:
+  - host: shop.avi.jarvis.lab
+    http: {paths: [{path: /b, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+"#;
+        let mut w = World::new(&[newer, no_secret]);
+        w.secrets
+            .insert(ObjKey::new("vmug", "other-tls"), Some(pair()));
+        let d = w.run(ShardSize::Small, &cfg());
+        // No default certificate: the oldest claim decides, so no TLS at all.
+        assert!(names(&d, Kind::VirtualServiceChild).is_empty());
+        let pa = &outcome(&d, "a").problems;
+        assert!(pa.len() == 1 && pa[0].message.contains("names no secretName and the default certificate (Secret router-certs-default) does not exist"), "{pa:?}");
+        let pb = &outcome(&d, "b").problems;
+        assert!(
+            pb.len() == 1
+                && pb[0]
+                    .message
+                    .contains("served with the TLS Secret of Ingress vmug/a"),
+            "{pb:?}"
+        );
+
+        w.default_cert = Some(TlsPair {
+            cert_pem: "bad".into(),
+            key_pem: "bad".into(),
+        });
+        let d = w.run(ShardSize::Small, &cfg());
+        assert!(names(&d, Kind::VirtualServiceChild).is_empty());
+        assert!(
+            outcome(&d, "a").problems[0]
+                .message
+                .contains("is not usable")
+        );
+
+        w.default_cert = Some(pair());
+        let d = w.run(ShardSize::Small, &cfg());
+        let child = find(
+            &d,
+            Kind::VirtualServiceChild,
+            "veba-of--shop.avi.jarvis.lab",
+        );
+        assert_eq!(
+            child["ssl_key_and_certificate_refs"],
+            json!(["/api/sslkeyandcertificate/?name=veba-of--router-certs-default"])
+        );
+        // A spec.tls host redirects HTTP to HTTPS; both Ingresses' paths are on the child.
+        let h = "shop.avi.jarvis.lab";
+        assert_eq!(
+            route(
+                find(&d, Kind::HttpPolicySet, "veba-of--Shared-L7-0"),
+                h,
+                "/b",
+                80
+            ),
+            "redirect"
+        );
+        let child_policy = find(&d, Kind::HttpPolicySet, "veba-of--vmug-shop.avi.jarvis.lab");
+        assert_eq!(
+            route(child_policy, h, "/b/x", 443),
+            "veba-of--vmug-shop.avi.jarvis.lab_b-b"
+        );
+        assert_eq!(
+            route(child_policy, h, "/bx", 443),
+            "veba-of--vmug-shop.avi.jarvis.lab_-a"
+        );
+        assert!(outcome(&d, "b").hosts[0].tls);
+    }
+
+    #[test]
+    fn dedicated_mode_builds_one_virtual_service_per_host() {
+        let mut w = World::new(&[SHOP_TLS, HACKAZON]);
+        w.secrets
+            .insert(ObjKey::new("vmug", "shop-tls"), Some(pair()));
+        let d = w.run(ShardSize::Dedicated, &cfg());
+        assert_eq!(
+            names(&d, Kind::VirtualService),
+            vec![
+                "veba-of--hackazon.avi.jarvis.lab-L7-dedicated",
+                "veba-of--shop.avi.jarvis.lab-L7-dedicated"
+            ]
+        );
+        assert!(names(&d, Kind::VirtualServiceChild).is_empty());
+        let shop = "veba-of--shop.avi.jarvis.lab-L7-dedicated";
+        let vs = find(&d, Kind::VirtualService, shop);
+        assert_eq!(vs["type"], json!("VS_TYPE_NORMAL"));
+        assert_eq!(
+            vs["services"],
+            json!([{"port": 80, "enable_ssl": false}, {"port": 443, "enable_ssl": true}])
+        );
+        assert_eq!(vs["vsvip_ref"], json!(format!("/api/vsvip/?name={shop}")));
+        assert_eq!(
+            vs["ssl_key_and_certificate_refs"],
+            json!(["/api/sslkeyandcertificate/?name=veba-of--shop.avi.jarvis.lab"])
+        );
+        assert_eq!(
+            find(&d, Kind::VsVip, shop)["dns_info"],
+            json!([{"fqdn": "shop.avi.jarvis.lab"}])
+        );
+        let policy = find(&d, Kind::HttpPolicySet, shop);
+        let pool = "veba-of--vmug-shop.avi.jarvis.lab_-shop-L7-dedicated";
+        assert_eq!(route(policy, "shop.avi.jarvis.lab", "/", 80), "redirect");
+        assert_eq!(route(policy, "shop.avi.jarvis.lab", "/", 443), pool);
+        let hk = "veba-of--hackazon.avi.jarvis.lab-L7-dedicated";
+        let vs = find(&d, Kind::VirtualService, hk);
+        assert_eq!(vs["services"], json!([{"port": 80, "enable_ssl": false}]));
+        assert!(vs.get("ssl_key_and_certificate_refs").is_none());
+        assert_eq!(
+            route(
+                find(&d, Kind::HttpPolicySet, hk),
+                "hackazon.avi.jarvis.lab",
+                "/foobar",
+                80
+            ),
+            "veba-of--vmug-hackazon.avi.jarvis.lab_-hackazon-L7-dedicated"
+        );
+        assert_eq!(outcome(&d, "shop").hosts[0].vs_name, shop);
+        assert_eq!(outcome(&d, "shop").hosts[0].vip_name, shop);
+    }
+
+    #[test]
+    fn backend_problems_leave_an_empty_pool_and_a_warning() {
+        let yaml = r#"
+metadata: {name: app, namespace: vmug}
+spec:
+  rules:
+  - host: app.avi.jarvis.lab
+    http:
+      paths:
+      - {path: /gone, pathType: Prefix, backend: {service: {name: gone, port: {number: 80}}}}
+      - {path: /port, pathType: Prefix, backend: {service: {name: web, port: {number: 8443}}}}
+      - {path: /named, pathType: Prefix, backend: {service: {name: web, port: {name: http}}}}
+      - {path: /res, pathType: Prefix, backend: {resource: {kind: Bucket, name: b}}}
+"#;
+        let w = World::new(&[yaml]);
+        let d = w.run(ShardSize::Small, &cfg());
+        let empty = |p: &str| find(&d, Kind::Pool, p)["servers"] == json!([]);
+        assert!(empty("veba-of--app.avi.jarvis.lab_gone-vmug-app"));
+        assert!(empty("veba-of--app.avi.jarvis.lab_port-vmug-app"));
+        assert!(!empty("veba-of--app.avi.jarvis.lab_named-vmug-app"));
+        let p: Vec<String> = outcome(&d, "app")
+            .problems
+            .iter()
+            .map(|p| p.message.clone())
+            .collect();
+        assert_eq!(p.len(), 3, "{p:?}");
+        for want in [
+            "backend Service \"gone\" of host app.avi.jarvis.lab path /gone not found in \"vmug\"",
+            "backend Service \"web\" has no port 8443",
+            "spec.rules[0].http.paths[3].backend is not a Service",
+        ] {
+            assert!(p.iter().any(|m| m.contains(want)), "{want} not in {p:?}");
+        }
+        assert!(
+            outcome(&d, "app")
+                .problems
+                .iter()
+                .all(|p| p.severity == Severity::Warn)
+        );
+
+        // NodePort mode: nodes and the nodePort.
+        let d = w.run_mode(
+            ShardSize::Small,
+            &cfg(),
+            MemberMode::NodePort { selector: None },
+        );
+        assert_eq!(
+            find(&d, Kind::Pool, "veba-of--app.avi.jarvis.lab_named-vmug-app")["servers"],
+            json!([{"ip": {"addr": "127.0.0.2", "type": "V4"}, "port": 30080, "enabled": true}])
+        );
+    }
+
+    #[test]
+    fn long_names_are_shortened_and_denied_hosts_are_not_served() {
+        let long = "x".repeat(240);
+        let w = World::new(&[&format!(
+            "metadata: {{name: {long}, namespace: vmug}}\nspec: {{rules: [{{host: a.avi.jarvis.lab, http: {{paths: [{{path: /{long}, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}}}, {{host: evil.example.com}}]}}"
+        )]);
+        let d = w.run(ShardSize::Small, &cfg());
+        assert!(
+            d.objects
+                .iter()
+                .all(|o| o.name.len() <= crate::core::l4::MAX_NAME)
+        );
+        let pool = names(&d, Kind::Pool)[0];
+        assert!(pool.starts_with("veba-of--a.avi.jarvis.lab_xxx"), "{pool}");
+        assert_eq!(names(&d, Kind::PoolGroup)[0], pool);
+        let o = &d.outcomes[0];
+        assert_eq!(o.hosts.len(), 1);
+        assert!(has_denial(o), "the outside host is a deny problem");
+        assert!(d.objects.iter().all(|o| !o.name.contains("evil")));
+    }
 }
