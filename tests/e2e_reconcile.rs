@@ -1280,3 +1280,61 @@ async fn a_controller_whose_service_list_is_forbidden_deletes_nothing_and_recove
     assert_eq!(c.writes, 0, "writes after recovery: {:?}", c.by_method);
     assert_eq!(lab.owned().await, programmed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_503_429_latency_and_session_expiry_still_converge_with_no_duplicate_or_leaked_object()
+ {
+    let lab = Lab::start().await;
+    lab.namespace("vmug");
+    // Faults before ako starts: a fifth of the API calls fail with 503 or 429, each call is 20 ms slower, and
+    // sessions expire every 2 s.
+    let faults = serde_json::json!({
+        "latency_ms": 20,
+        "error_rates": {"503": 0.15, "429": 0.1},
+        "retry_after_secs": 0,
+        "session_expiry_secs": 2
+    });
+    let put = lab
+        .http
+        .put(format!("https://{}/admin/faults", lab.avi_host))
+        .json(&faults)
+        .send()
+        .await
+        .expect("set faults");
+    assert!(
+        put.status().is_success(),
+        "faults refused: {}",
+        put.status()
+    );
+    let names: Vec<String> = (0..6).map(|i| format!("svc-{i}")).collect();
+    for n in &names {
+        lab.apply(&demo_service("vmug", n));
+    }
+    let _ctl = lab.controller("ako-0", &[], &[]);
+    for n in &names {
+        lab.wait_vip("vmug", n).await;
+    }
+    // Two Services go while the faults continue: their objects go too.
+    lab.kubectl(&["-n", "vmug", "delete", "service", "svc-0", "svc-1"]);
+    let mut want = BTreeSet::new();
+    for n in &names[2..] {
+        want.extend(objects_of("vmug", n, 80));
+    }
+    lab.wait(
+        "exactly the objects of the four remaining Services",
+        WAIT,
+        async || (lab.owned().await == want).then_some(()),
+    )
+    .await;
+    let fired = lab.counters().await.faults;
+    assert!(
+        fired.injected.values().sum::<u64>() > 0
+            && fired.sessions_expired + fired.unauthenticated > 0,
+        "the faults fired: {fired:?}"
+    );
+    // No duplicate: one virtual service per remaining Service, each with one VsVip address.
+    let vs = lab.objects("virtualservice").await;
+    assert_eq!(vs.len(), 4, "{vs:?}");
+    let vips = lab.objects("vsvip").await;
+    assert_eq!(vips.len(), 4);
+}

@@ -62,6 +62,9 @@ pub struct View {
     namespaces: RwLock<HashMap<String, BTreeMap<String, String>>>,
     services_synced: AtomicBool,
     namespaces_synced: AtomicBool,
+    /// Whether namespace labels matter (a `namespaceSelector` is set): only then must Namespaces be listed before
+    /// the view counts as synced.
+    namespaces_required: AtomicBool,
     /// Kinds whose watch failed and has not delivered since: the view may be stale there.
     failing: parking_lot::Mutex<HashSet<&'static str>>,
     endpoints_synced: AtomicBool,
@@ -80,7 +83,8 @@ impl View {
         self.services_synced.load(Ordering::Acquire)
             && self.endpoints_synced.load(Ordering::Acquire)
             && self.nodes_synced.load(Ordering::Acquire)
-            && self.namespaces_synced.load(Ordering::Acquire)
+            && (self.namespaces_synced.load(Ordering::Acquire)
+                || !self.namespaces_required.load(Ordering::Acquire))
     }
 
     pub fn service(&self, key: &ObjKey) -> Option<Arc<Service>> {
@@ -105,6 +109,12 @@ impl View {
 
     pub fn nodes(&self) -> Vec<NodeInfo> {
         self.nodes.read().values().cloned().collect()
+    }
+
+    /// Namespace labels decide the scope (a `namespaceSelector` is set): the view is synced only once Namespaces
+    /// are listed.
+    pub fn require_namespaces(&self, required: bool) {
+        self.namespaces_required.store(required, Ordering::Release);
     }
 
     /// The labels of a namespace (`None`: not known).

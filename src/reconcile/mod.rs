@@ -305,6 +305,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let mut need_full = true;
         let mut next_full: Option<Instant> = None;
         let mut live = self.live.take();
+        self.view
+            .require_namespaces(self.settings.scope.selector.is_some());
         loop {
             // Wait for the view, leadership, a change, a retry or the next full sync.
             let is_leader = *leader.borrow();
@@ -377,6 +379,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                         if now.delete_all != self.settings.delete_all || now.scope != self.settings.scope {
                             self.settings.delete_all = now.delete_all;
                             self.settings.scope = now.scope;
+                            self.view.require_namespaces(self.settings.scope.selector.is_some());
                             need_full = true;
                         }
                     }

@@ -40,7 +40,8 @@ use review::RequestIn;
 /// Largest AdmissionReview accepted (the API server's own request limit is 3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
-/// Reviews with a body larger than this are decided on the blocking pool under [`Limits::max_large_in_flight`].
+/// Reviews with a body larger than this are decided on idle-priority threads of their own under
+/// [`Limits::max_large_in_flight`].
 /// A `kubectl apply` of an ordinary Ingress is 2 to 20 KiB.
 pub const LARGE_BODY: usize = 64 * 1024;
 
@@ -83,17 +84,83 @@ struct Guard {
     limits: Limits,
     all: Arc<tokio::sync::Semaphore>,
     large: Arc<tokio::sync::Semaphore>,
+    lane: LargeLane,
 }
 
 impl Guard {
     fn new(limits: Limits) -> Self {
+        let large = limits.max_large_in_flight.max(1);
         Self {
             limits,
             all: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight.max(1))),
-            large: Arc::new(tokio::sync::Semaphore::new(
-                limits.max_large_in_flight.max(1),
-            )),
+            large: Arc::new(tokio::sync::Semaphore::new(large)),
+            lane: LargeLane::new(large),
         }
+    }
+}
+
+type LaneJob = Box<dyn FnOnce() + Send>;
+
+/// Threads of their own that decide large reviews at idle CPU priority (Linux `SCHED_IDLE`): they run only when
+/// nothing else wants the CPU, so a flood of 3 MiB reviews never delays the listener thread that answers everyone
+/// else. Under a CPU saturated by other work, a large review may then miss its deadline (503), by design.
+struct LargeLane {
+    tx: std::sync::mpsc::Sender<LaneJob>,
+}
+
+impl std::fmt::Debug for LargeLane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LargeLane")
+    }
+}
+
+impl LargeLane {
+    fn new(threads: usize) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<LaneJob>();
+        let rx = Arc::new(parking_lot::Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("ako-large-review-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = rx.lock().recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return, // the state was dropped
+                        }
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "could not start a large-review thread");
+            }
+        }
+        Self { tx }
+    }
+
+    /// Runs `job` on a lane thread; `false` if no lane thread is running.
+    fn run(&self, job: LaneJob) -> bool {
+        self.tx.send(job).is_ok()
+    }
+}
+
+/// Idle scheduling priority for the calling thread (best effort: logged when refused).
+fn lower_priority() {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+        thread_native_id,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(error) = set_thread_priority_and_policy(
+        thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        idle,
+    ) {
+        tracing::debug!(
+            ?error,
+            "large reviews run at normal priority (SCHED_IDLE refused)"
+        );
     }
 }
 
@@ -393,22 +460,24 @@ async fn review(s: AppState, mode: Mode, req: Request) -> Response {
         // A small review costs microseconds: decided right here, on the listener thread.
         return answer(&s, mode, &bytes, started);
     }
-    // A large one is read and decided on the blocking pool, holding its slots until it is done (even if its
+    // A large one is decided on an idle-priority lane thread, holding its slots until it is done (even if its
     // answer comes too late), so the listener thread keeps answering the small ones meanwhile. After answering,
     // it keeps the large slot for a while in proportion to the work done, so that large reviews get at most
     // LARGE_CPU_SHARE of a core each: a flood of them queues (and meets its deadline) instead of taking the CPU
     // that normal reviews need.
     let state = s.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let job = tokio::task::spawn_blocking(move || {
+    let queued = s.guard.lane.run(Box::new(move || {
         let work = Instant::now();
         let response = answer(&state, mode, &bytes, started);
         let _ = tx.send(response);
         drop(slot);
         std::thread::sleep(work.elapsed().mul_f64(1.0 / LARGE_CPU_SHARE - 1.0));
         drop(large_slot);
-    });
-    drop(job);
+    }));
+    if !queued {
+        return overloaded(&s, mode, Overload::NoSlot);
+    }
     match tokio::time::timeout_at(deadline, rx).await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => {
