@@ -17,3 +17,5 @@ run webhook_hostile
 run e2e_creates AKO_E2E_PAIRS=4
 run emulator
 run emulator EMULATOR=process
+cargo build --quiet --release --bin ako   # reconcile_l4 runs the release ako binary as its own process
+run reconcile_l4
