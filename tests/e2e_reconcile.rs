@@ -392,10 +392,15 @@ impl Lab {
 
     /// Waits for the Service's VIP (an address inside the VIP network) in its status.
     async fn wait_vip(&self, ns: &str, name: &str) -> std::net::IpAddr {
+        self.wait_vip_within(ns, name, WAIT).await
+    }
+
+    /// Like `wait_vip`, with another bound (injected faults make convergence slower: retries back off).
+    async fn wait_vip_within(&self, ns: &str, name: &str, within: Duration) -> std::net::IpAddr {
         let net: ipnet::IpNet = VIP_NET.parse().expect("net");
         self.wait(
             &format!("a VIP in the status of Service {ns}/{name}"),
-            WAIT,
+            within,
             async || {
                 self.ingress(ns, name)
                     .await
@@ -1311,8 +1316,10 @@ async fn injected_503_429_latency_and_session_expiry_still_converge_with_no_dupl
         lab.apply(&demo_service("vmug", n));
     }
     let _ctl = lab.controller("ako-0", &[], &[]);
+    // A group that keeps drawing faults backs off (0.5 s, 1 s, 2 s, ...): allow for a few rounds.
     for n in &names {
-        lab.wait_vip("vmug", n).await;
+        lab.wait_vip_within("vmug", n, Duration::from_secs(120))
+            .await;
     }
     // Two Services go while the faults continue: their objects go too.
     lab.kubectl(&["-n", "vmug", "delete", "service", "svc-0", "svc-1"]);

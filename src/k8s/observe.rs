@@ -47,6 +47,10 @@ pub enum Change {
     Nodes,
     /// A namespace's labels changed: its Services may enter or leave ako's scope.
     Namespace(String),
+    /// A kind finished a (re-)list: nothing in particular changed, but the view may have become complete, so
+    /// whoever waits for it must look again (without this, a last list that changes nothing, such as an empty
+    /// Node list, would leave the reconciler waiting).
+    Listed,
     /// Asked for a full sync now (re-read the controller, re-plan everything, delete orphans).
     Resync,
 }
@@ -489,7 +493,7 @@ where
                 let change = F::replace(&view, all);
                 F::synced(&view).store(true, Ordering::Release);
                 tracing::info!(kind = F::KIND, objects = n, "reconciler view synced");
-                change
+                Some(change.unwrap_or(Change::Listed))
             }
             Ok(Event::Apply(obj)) => F::apply(&view, obj),
             Ok(Event::Delete(obj)) => F::delete(&view, obj),

@@ -363,6 +363,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     Some(Change::Services(keys)) => dirty.extend(keys),
                     Some(Change::Nodes) => nodes_changed = true,
                     Some(Change::Resync) => need_full = true,
+                    Some(Change::Listed) => {}
                     Some(Change::Namespace(ns)) => dirty.extend(self.keys_in(&ns, &state)),
                     None => return,
                 },
@@ -407,6 +408,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     Change::Services(keys) => dirty.extend(keys),
                     Change::Nodes => nodes_changed = true,
                     Change::Resync => need_full = true,
+                    Change::Listed => {}
                     Change::Namespace(ns) => dirty.extend(self.keys_in(&ns, &state)),
                 }
             }
@@ -679,8 +681,16 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 if let Some((step, error)) = &r.error {
                     state.stats.failures += 1;
                     let attempts = state.retry.get(&g).map_or(0, |(n, _)| *n) + 1;
+                    // Transient errors (transport, 5xx, 429, IPAM exhausted...) back off from `retry_base`; a
+                    // permanent one (a 4xx the same write will get again) starts 64 times later, since only a
+                    // change on either side can fix it, and the change itself triggers a pass.
+                    let steps = if error.is_transient() {
+                        attempts
+                    } else {
+                        attempts + 6
+                    };
                     let delay = error.retry_after().unwrap_or_else(|| {
-                        backoff(self.settings.retry_base, self.settings.retry_max, attempts)
+                        backoff(self.settings.retry_base, self.settings.retry_max, steps)
                     });
                     state
                         .retry
