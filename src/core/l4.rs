@@ -258,12 +258,21 @@ pub fn pool_name(cluster: &str, namespace: &str, name: &str, protocol: &str, por
     avi_name(format!("{cluster}--{namespace}-{name}-{protocol}-{port}"))
 }
 
-fn marker(key: &str, value: &str) -> Value {
+/// An Avi marker `{key, values: [value]}` (AKO labels every object with them).
+pub(crate) fn marker(key: &str, value: &str) -> Value {
     json!({"key": key, "values": [value]})
 }
 
-fn ip_json(ip: IpAddr) -> Value {
+/// An Avi `IpAddr`: `{addr, type: V4|V6}`.
+pub(crate) fn ip_json(ip: IpAddr) -> Value {
     json!({"addr": ip.to_string(), "type": if ip.is_ipv4() { "V4" } else { "V6" }})
+}
+
+fn ports_of(svc: &Service) -> Vec<ServicePort> {
+    svc.spec
+        .as_ref()
+        .and_then(|s| s.ports.clone())
+        .unwrap_or_default()
 }
 
 fn protocol_of(port: &ServicePort) -> String {
@@ -428,13 +437,7 @@ fn translate_group(
                 .push(ServiceOutcome::left_out(m.key, m.problems));
             continue;
         }
-        let ports = m
-            .input
-            .service
-            .spec
-            .as_ref()
-            .and_then(|s| s.ports.clone())
-            .unwrap_or_default();
+        let ports = ports_of(m.input.service);
         let clash = ports
             .iter()
             .find_map(|p| used_ports.get(&(protocol_of(p), p.port)).map(|k| (p, k)));
@@ -470,13 +473,7 @@ fn translate_group(
                 fqdns.push(f.clone());
             }
         }
-        let ports = m
-            .input
-            .service
-            .spec
-            .as_ref()
-            .and_then(|s| s.ports.clone())
-            .unwrap_or_default();
+        let ports = ports_of(m.input.service);
         for p in &ports {
             let proto = protocol_of(p);
             let Ok(port) = u16::try_from(p.port) else {
@@ -566,23 +563,7 @@ fn translate_group(
         markers.push(json!({"key": "ServiceName", "values": accepted.iter().map(|m| m.key.name.clone()).collect::<Vec<_>>()}));
     }
 
-    let mut vip = Map::new();
-    vip.insert("vip_id".into(), json!("0"));
-    vip.insert("auto_allocate_ip".into(), json!(true));
-    if let Some(ip) = requested {
-        vip.insert("ip_address".into(), ip_json(ip));
-    }
-    if let Some((net, subnet)) = &place.vip_network {
-        let mut ipam = Map::new();
-        ipam.insert("network_ref".into(), json!(name_ref("network", net)));
-        if let Some(s) = subnet {
-            ipam.insert(
-                "subnet".into(),
-                json!({"ip_addr": ip_json(s.network()), "mask": s.prefix_len()}),
-            );
-        }
-        vip.insert("ipam_network_subnet".into(), Value::Object(ipam));
-    }
+    let vip = vip_request(requested, &place.vip_network);
     let vsvip = json!({
         "name": name,
         "created_by": owner,
@@ -590,7 +571,7 @@ fn translate_group(
         "cloud_ref": cloud_ref,
         "vrf_context_ref": vrf_ref,
         "east_west_placement": false,
-        "vip": [Value::Object(vip)],
+        "vip": [vip],
         "dns_info": fqdns.iter().map(|f| json!({"fqdn": f})).collect::<Vec<_>>(),
         "markers": markers,
     });
@@ -670,6 +651,32 @@ pub fn load_balancer_ingress(
             ..LoadBalancerIngress::default()
         })
         .collect()
+}
+
+/// The one VIP of a VsVip as ako asks for it: allocated by IPAM from the VIP network (and its subnet when known),
+/// at the `requested` address if any.
+pub(crate) fn vip_request(
+    requested: Option<IpAddr>,
+    network: &Option<(String, Option<IpNet>)>,
+) -> Value {
+    let mut vip = Map::new();
+    vip.insert("vip_id".into(), json!("0"));
+    vip.insert("auto_allocate_ip".into(), json!(true));
+    if let Some(ip) = requested {
+        vip.insert("ip_address".into(), ip_json(ip));
+    }
+    if let Some((net, subnet)) = network {
+        let mut ipam = Map::new();
+        ipam.insert("network_ref".into(), json!(name_ref("network", net)));
+        if let Some(s) = subnet {
+            ipam.insert(
+                "subnet".into(),
+                json!({"ip_addr": ip_json(s.network()), "mask": s.prefix_len()}),
+            );
+        }
+        vip.insert("ipam_network_subnet".into(), Value::Object(ipam));
+    }
+    Value::Object(vip)
 }
 
 fn desired(kind: Kind, name: &str, body: Value) -> Desired {

@@ -44,7 +44,6 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::ServicePort;
 use k8s_openapi::api::networking::v1::Ingress;
@@ -54,7 +53,9 @@ use crate::core::config::{Config, FqdnReusePolicy};
 use crate::core::hosts;
 use crate::core::index::ObjKey;
 use crate::core::intent::{self, Backend, BackendPort, IngressIntent, Problem, Severity};
-use crate::core::l4::{NodeInfo, Placement, ServiceInput, avi_name, members};
+use crate::core::l4::{
+    NodeInfo, Placement, ServiceInput, avi_name, ip_json, marker, members, vip_request,
+};
 use crate::core::ownership::{self, Order};
 use crate::core::plan::{Desired, Kind, name_ref};
 
@@ -372,16 +373,8 @@ struct Ctx<'a> {
     objects: Vec<Desired>,
 }
 
-fn marker(key: &str, value: &str) -> Value {
-    json!({"key": key, "values": [value]})
-}
-
 fn markers_list(key: &str, values: &BTreeSet<String>) -> Value {
     json!({"key": key, "values": values.iter().collect::<Vec<_>>()})
-}
-
-fn ip_json(ip: IpAddr) -> Value {
-    json!({"addr": ip.to_string(), "type": if ip.is_ipv4() { "V4" } else { "V6" }})
 }
 
 fn host_match(host: &str) -> Value {
@@ -559,20 +552,7 @@ impl Ctx<'_> {
             .filter(|h| hosts::delegated_domain(h, &self.cfg.dns_domains).is_some())
             .map(|f| json!({"fqdn": f}))
             .collect();
-        let mut vip = Map::new();
-        vip.insert("vip_id".into(), json!("0"));
-        vip.insert("auto_allocate_ip".into(), json!(true));
-        if let Some((net, subnet)) = &self.place.vip_network {
-            let mut ipam = Map::new();
-            ipam.insert("network_ref".into(), json!(name_ref("network", net)));
-            if let Some(s) = subnet {
-                ipam.insert(
-                    "subnet".into(),
-                    json!({"ip_addr": ip_json(s.network()), "mask": s.prefix_len()}),
-                );
-            }
-            vip.insert("ipam_network_subnet".into(), Value::Object(ipam));
-        }
+        let vip = vip_request(None, &self.place.vip_network);
         let body = json!({
             "name": name,
             "created_by": self.owner,
@@ -580,7 +560,7 @@ impl Ctx<'_> {
             "cloud_ref": self.cloud_ref,
             "vrf_context_ref": name_ref("vrfcontext", &self.place.vrf),
             "east_west_placement": false,
-            "vip": [Value::Object(vip)],
+            "vip": [vip],
             "dns_info": fqdns,
             "markers": [marker("clustername", self.cluster)],
         });
