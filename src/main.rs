@@ -84,15 +84,6 @@ struct ProcessArgs {
     config_poll_seconds: u64,
 }
 
-/// Aborts a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 #[derive(Debug, clap::Args)]
 struct WebhookArgs {
     #[command(flatten)]
@@ -230,7 +221,10 @@ fn controller_options(
     config: &ConfigArgs,
     controller: &ako::core::settings::ControllerArgs,
     process: ProcessArgs,
-) -> (ako::reconcile::runtime::Options, Option<AbortOnDrop>) {
+) -> (
+    ako::reconcile::runtime::Options,
+    Option<ako::reconcile::AbortOnDrop>,
+) {
     // The configuration source is re-read: deleteConfig, logLevel and the namespace scope are live.
     let (live, watcher) = match &config.config_file {
         Some(path) => {
@@ -247,7 +241,7 @@ fn controller_options(
                 Duration::from_secs(process.config_poll_seconds.max(1)),
                 tx,
             );
-            (Some(rx), Some(AbortOnDrop(task)))
+            (Some(rx), Some(ako::reconcile::AbortOnDrop(task)))
         }
         None => (None, None),
     };

@@ -402,13 +402,13 @@ mod tests {
             ),
             (
                 "a write-only key shown as <sensitive>",
-                json!({"key": "-----BEGIN PRIVATE KEY-----", "certificate": {"certificate": "A"}}),
+                json!({"key": "the key PEM ako sent", "certificate": {"certificate": "A"}}),
                 json!({"key": "<sensitive>", "certificate": {"certificate": "A", "subject": {}}}),
                 true,
             ),
             (
                 "a rotated certificate",
-                json!({"key": "-----BEGIN PRIVATE KEY-----", "certificate": {"certificate": "B"}}),
+                json!({"key": "the key PEM ako sent", "certificate": {"certificate": "B"}}),
                 json!({"key": "<sensitive>", "certificate": {"certificate": "A"}}),
                 false,
             ),

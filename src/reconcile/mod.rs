@@ -36,7 +36,7 @@ use crate::core::config::Config;
 use crate::core::index::ObjKey;
 use crate::core::intent::{self, Severity};
 use crate::core::l4::{self, L4Desired, Placement, ServiceInput, ServiceOutcome};
-use crate::core::plan::{self, Desired, Existing, Kind, Observed, Step};
+use crate::core::plan::{self, Existing, Kind, Observed, Step};
 use crate::core::settings::Scope;
 use crate::k8s::observe::{Change, View};
 use crate::k8s::report::{Notice, Sink};
@@ -298,7 +298,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     ) {
         let progress = Arc::new(progress);
         let publisher = self.events.spawn(self.sink.clone(), progress.clone());
-        let _publisher = AbortOnDrop(publisher);
+        let _publisher = publisher.map(AbortOnDrop);
         let mut state = State::default();
         let mut dirty: HashSet<ObjKey> = HashSet::new();
         let mut nodes_changed = false;
@@ -892,14 +892,12 @@ async fn apply_group<A: AviApi>(
     }
 }
 
-/// Aborts the task when dropped (the event publisher ends with the reconciler).
-struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+/// Aborts a background task when dropped (the event publisher ends with the reconciler; `ako run`'s watchers).
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        if let Some(t) = &self.0 {
-            t.abort();
-        }
+        self.0.abort();
     }
 }
 
@@ -940,11 +938,6 @@ fn translate(
         })
         .collect();
     l4::translate(&inputs, nodes, cfg, placement)
-}
-
-/// The desired objects of a whole view (benchmarks and tests).
-pub fn desired_of(view: &View, cfg: &Config, placement: &Placement) -> Vec<Desired> {
-    translate(view, &view.services(), &view.nodes(), cfg, placement).objects
 }
 
 #[cfg(test)]
