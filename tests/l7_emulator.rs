@@ -122,6 +122,7 @@ fn apply_all(shard: ShardSize) -> (Store, l7::L7Desired) {
         nodes: &nodes,
         secrets: &secrets,
         default_cert: Some(&default_cert),
+        part: None,
     };
     let cfg = Config {
         cluster_name: "veba-of".into(),

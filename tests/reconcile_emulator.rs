@@ -13,11 +13,13 @@ use ako::avi::{AviClient, ListQuery};
 use ako::core::config::Config;
 use ako::core::index::ObjKey;
 use ako::core::l4::{EndpointAddress, EndpointGroup, MemberMode, Placement};
+use ako::core::l7::TlsPair;
 use ako::emulator::{EmulatorHandle, Faults};
 use ako::k8s::observe::{Change, View};
-use ako::k8s::report::{Notice, Sink};
+use ako::k8s::report::{Notice, Sink, Target};
 use ako::reconcile::{Progress, Reconciler, Settings};
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
+use k8s_openapi::api::networking::v1::{Ingress, IngressLoadBalancerIngress};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 
@@ -28,41 +30,79 @@ const OWNER: &str = "ako-veba-of";
 struct Recorder {
     status: Mutex<Vec<(ObjKey, Vec<LoadBalancerIngress>)>>,
     events: Mutex<Vec<(ObjKey, Notice)>>,
+    ingress_status: Mutex<Vec<(ObjKey, Vec<LoadBalancerIngress>)>>,
+    ingress_events: Mutex<Vec<(ObjKey, Notice)>>,
     /// Status written back into the view, as the API server would.
     view: Mutex<Option<Arc<View>>>,
 }
 
 impl Sink for Recorder {
-    fn service_status<'a>(
+    fn status<'a>(
         &'a self,
+        target: Target,
         key: &'a ObjKey,
         ingress: &'a [LoadBalancerIngress],
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
         Box::pin(async move {
-            self.status.lock().push((key.clone(), ingress.to_vec()));
             let view = self.view.lock().clone();
-            if let Some(view) = view
-                && let Some(svc) = view.service(key)
-            {
-                let mut svc = (*svc).clone();
-                let st = svc.status.get_or_insert_with(Default::default);
-                st.load_balancer
-                    .get_or_insert_with(Default::default)
-                    .ingress = Some(ingress.to_vec());
-                view.upsert_service(svc);
+            match target {
+                Target::Service => {
+                    self.status.lock().push((key.clone(), ingress.to_vec()));
+                    if let Some(view) = view
+                        && let Some(svc) = view.service(key)
+                    {
+                        let mut svc = (*svc).clone();
+                        let st = svc.status.get_or_insert_with(Default::default);
+                        st.load_balancer
+                            .get_or_insert_with(Default::default)
+                            .ingress = Some(ingress.to_vec());
+                        view.upsert_service(svc);
+                    }
+                }
+                Target::Ingress => {
+                    self.ingress_status
+                        .lock()
+                        .push((key.clone(), ingress.to_vec()));
+                    if let Some(view) = view
+                        && let Some(ing) = view.ingress(key)
+                    {
+                        let mut ing = (*ing).clone();
+                        let list = ingress
+                            .iter()
+                            .map(|i| IngressLoadBalancerIngress {
+                                ip: i.ip.clone(),
+                                hostname: i.hostname.clone(),
+                                ..Default::default()
+                            })
+                            .collect();
+                        ing.status
+                            .get_or_insert_with(Default::default)
+                            .load_balancer
+                            .get_or_insert_with(Default::default)
+                            .ingress = Some(list);
+                        view.upsert_ingress(ing);
+                    }
+                }
             }
             Ok(())
         })
     }
 
-    fn service_event<'a>(
+    fn event<'a>(
         &'a self,
+        target: Target,
         key: &'a ObjKey,
         _uid: Option<&'a str>,
         notice: &'a Notice,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
         Box::pin(async move {
-            self.events.lock().push((key.clone(), notice.clone()));
+            match target {
+                Target::Service => self.events.lock().push((key.clone(), notice.clone())),
+                Target::Ingress => self
+                    .ingress_events
+                    .lock()
+                    .push((key.clone(), notice.clone())),
+            }
         })
     }
 }
@@ -758,6 +798,462 @@ async fn delete_config_switched_live_removes_then_rebuilds() {
         emu.object_count(),
         seeded + 4,
         "deleteConfig: false rebuilt it"
+    );
+    r.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ingresses (L7): the same pipeline with core::l7, parts planned independently.
+
+fn ingress(yaml: &str) -> Ingress {
+    serde_yaml_ng::from_str(yaml).expect("ingress yaml")
+}
+
+const HACKAZON_ING: &str = r#"
+metadata: {name: hackazon, namespace: vmug, uid: i-1, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  ingressClassName: avi-lb
+  rules:
+  - host: hackazon.avi.jarvis.lab
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+"#;
+
+/// A second application, in a namespace of its own; shop.avi.jarvis.lab hashes to shard 1 of 8.
+const SHOP_ING: &str = r#"
+metadata: {name: shop, namespace: shop, uid: i-2, creationTimestamp: "2026-01-02T00:00:00Z"}
+spec:
+  ingressClassName: avi-lb
+  tls: [{hosts: [shop.avi.jarvis.lab], secretName: shop-tls}]
+  rules:
+  - host: shop.avi.jarvis.lab
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+"#;
+
+fn web_service(ns: &str) -> Service {
+    service(&format!(
+        "metadata: {{name: web, namespace: {ns}}}\nspec: {{type: ClusterIP, ports: [{{name: http, port: 80, targetPort: 8080}}]}}"
+    ))
+}
+
+/// A view with the web Services of `vmug` and `shop` (ready endpoints), and these Ingresses.
+fn l7_view(ingresses: &[&str]) -> Arc<View> {
+    let view = Arc::new(View::from_parts(
+        vec![web_service("vmug"), web_service("shop")],
+        vec![
+            (
+                ObjKey::new("vmug", "web"),
+                endpoints(&[("10.244.0.5", true)]),
+            ),
+            (
+                ObjKey::new("shop", "web"),
+                endpoints(&[("10.244.1.5", true)]),
+            ),
+        ],
+        vec![],
+    ));
+    for y in ingresses {
+        view.upsert_ingress(ingress(y));
+    }
+    view
+}
+
+fn tls_pair(cn: &str) -> TlsPair {
+    let ca = ako::certs::generate_ca(cn, 30).expect("certificate");
+    TlsPair {
+        cert_pem: ca.cert_pem,
+        key_pem: ca.key_pem,
+    }
+}
+
+impl Recorder {
+    fn last_ingress_status(&self, key: &ObjKey) -> Option<Vec<LoadBalancerIngress>> {
+        self.ingress_status
+            .lock()
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, s)| s.clone())
+    }
+    fn ingress_events_for(&self, key: &ObjKey) -> Vec<Notice> {
+        self.ingress_events
+            .lock()
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, n)| n.clone())
+            .collect()
+    }
+}
+
+async fn get_named(c: &AviClient, kind: &str, name: &str) -> Option<serde_json::Value> {
+    let page: serde_json::Value = c
+        .get_json(&format!("/api/{kind}?name={name}"))
+        .await
+        .expect("get");
+    page["results"].as_array().and_then(|r| r.first()).cloned()
+}
+
+/// (kind, name, uuid) of every object ako owns.
+async fn owned(c: &AviClient) -> std::collections::BTreeSet<(String, String, String)> {
+    ako::reconcile::apply::list_owned(c, OWNER)
+        .await
+        .expect("list owned")
+        .into_iter()
+        .map(|e| (e.kind.obj_type().to_string(), e.name, e.uuid))
+        .collect()
+}
+
+fn addr_of(status: &[LoadBalancerIngress], host: &str) -> std::net::IpAddr {
+    status
+        .iter()
+        .find(|s| s.hostname.as_deref() == Some(host))
+        .and_then(|s| s.ip.as_deref())
+        .unwrap_or_else(|| panic!("no address for {host} in {status:?}"))
+        .parse()
+        .expect("an address")
+}
+
+#[tokio::test]
+async fn seed_ingress_gets_a_shared_parent_on_80_and_443_and_a_second_app_another_vip() {
+    let emu = avi_support::start(None).await;
+    let view = l7_view(&[HACKAZON_ING, SHOP_ING]);
+    let mut r = Running::start(&emu, view, None);
+    r.until("converged, events published", |p| {
+        p.converged_once && p.events_pending == 0
+    })
+    .await;
+
+    let hack = ObjKey::new("vmug", "hackazon");
+    let status = r.sink.last_ingress_status(&hack).expect("status written");
+    assert_eq!(status.len(), 1, "{status:?}");
+    let ip = addr_of(&status, "hackazon.avi.jarvis.lab");
+    let net: ipnet::IpNet = "10.10.18.0/26".parse().expect("net");
+    assert!(net.contains(&ip), "ADDRESS {ip} outside {net}");
+
+    let c = client(&emu);
+    let parent = get_named(&c, "virtualservice", "veba-of--Shared-L7-0")
+        .await
+        .expect("the shard's parent");
+    assert_eq!(parent["type"], "VS_TYPE_VH_PARENT");
+    let ports: Vec<(u64, bool)> = parent["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .map(|s| {
+            (
+                s["port"].as_u64().unwrap_or_default(),
+                s["enable_ssl"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(ports, [(80, false), (443, true)]);
+    let vsvip = get_named(&c, "vsvip", "veba-of--Shared-L7-0")
+        .await
+        .expect("vsvip");
+    assert_eq!(vsvip["dns_info"][0]["fqdn"], "hackazon.avi.jarvis.lab");
+    assert_eq!(
+        vsvip["vip"][0]["ip_address"]["addr"].as_str(),
+        Some(ip.to_string().as_str())
+    );
+    let pool = get_named(
+        &c,
+        "pool",
+        "veba-of--hackazon.avi.jarvis.lab_-vmug-hackazon",
+    )
+    .await
+    .expect("the route's pool");
+    assert_eq!(pool["servers"][0]["ip"]["addr"], "10.244.0.5");
+    assert_eq!(pool["servers"][0]["port"], 8080);
+    let events = r.sink.ingress_events_for(&hack);
+    assert!(
+        events.iter().any(|e| e.reason == "Synced"
+            && e.message.contains("veba-of--Shared-L7-0")
+            && e.message.contains(&ip.to_string())),
+        "{events:?}"
+    );
+
+    // The second application: another shard, another virtual service, another VIP. Its Secret is missing,
+    // so it is served over HTTP with a Warning saying why.
+    let shop = ObjKey::new("shop", "shop");
+    let shop_ip = addr_of(
+        &r.sink.last_ingress_status(&shop).expect("status"),
+        "shop.avi.jarvis.lab",
+    );
+    assert_ne!(shop_ip, ip);
+    assert!(
+        get_named(&c, "virtualservice", "veba-of--Shared-L7-1")
+            .await
+            .is_some()
+    );
+    let warn = r.sink.ingress_events_for(&shop);
+    assert!(
+        warn.iter()
+            .any(|e| e.warning && e.message.contains("TLS Secret \"shop-tls\"")),
+        "{warn:?}"
+    );
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_path_edit_touches_only_its_objects_and_a_restart_writes_nothing() {
+    let emu = avi_support::start(None).await;
+    let view = l7_view(&[HACKAZON_ING, SHOP_ING]);
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    let c = client(&emu);
+    let before = owned(&c).await;
+    let w0 = writes(&emu);
+
+    // Add a path: a pool and a pool group appear, the parent's policy set changes; nothing else is written.
+    let edited = HACKAZON_ING.replace(
+        "      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}",
+        "      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}\n      - {path: /api, pathType: Exact, backend: {service: {name: web, port: {name: http}}}}",
+    );
+    let p = r.change(view.upsert_ingress(ingress(&edited))).await;
+    assert_eq!(p.stats.failures, 0);
+    assert_eq!(
+        writes(&emu) - w0,
+        3,
+        "pool + pool group + policy set update"
+    );
+    let after = owned(&c).await;
+    let added: Vec<_> = after.difference(&before).collect();
+    assert_eq!(added.len(), 2, "{added:?}");
+    assert!(before.is_subset(&after), "nothing replaced");
+    let policy = get_named(&c, "httppolicyset", "veba-of--Shared-L7-0")
+        .await
+        .expect("policy");
+    let rules = policy["http_request_policy"]["rules"]
+        .as_array()
+        .expect("rules");
+    assert_eq!(
+        rules[0]["match"]["path"]["match_criteria"], "EQUALS",
+        "the Exact path comes before Prefix /"
+    );
+    r.stop().await;
+
+    // A restart with nothing changed: zero writes.
+    let w1 = writes(&emu);
+    let mut r = Running::start(&emu, view, None);
+    r.until("converged again", |p| p.converged_once).await;
+    assert_eq!(writes(&emu), w1, "a converged restart writes nothing");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn tls_secret_makes_an_sni_child_and_rotation_updates_the_certificate_in_place() {
+    let emu = avi_support::start(None).await;
+    let view = l7_view(&[HACKAZON_ING, SHOP_ING]);
+    let secret = ObjKey::new("shop", "shop-tls");
+    view.set_tls_secret(&secret, Some(Some(tls_pair("shop.avi.jarvis.lab"))));
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    let c = client(&emu);
+    let child = get_named(&c, "virtualservice", "veba-of--shop.avi.jarvis.lab")
+        .await
+        .expect("SNI child");
+    assert_eq!(child["type"], "VS_TYPE_VH_CHILD");
+    assert_eq!(child["vh_domain_name"][0], "shop.avi.jarvis.lab");
+    let cert = get_named(&c, "sslkeyandcertificate", "veba-of--shop.avi.jarvis.lab")
+        .await
+        .expect("certificate");
+    let parent_policy = get_named(&c, "httppolicyset", "veba-of--Shared-L7-1")
+        .await
+        .expect("parent policy");
+    assert_eq!(
+        parent_policy["http_request_policy"]["rules"][0]["redirect_action"]["protocol"],
+        "HTTPS"
+    );
+    let shop = ObjKey::new("shop", "shop");
+    assert!(
+        !r.sink.ingress_events_for(&shop).iter().any(|e| e.warning),
+        "{:?}",
+        r.sink.ingress_events_for(&shop)
+    );
+
+    // Rotation: one write, the certificate keeps its uuid.
+    let w0 = writes(&emu);
+    r.change(view.set_tls_secret(&secret, Some(Some(tls_pair("shop.avi.jarvis.lab")))))
+        .await;
+    assert_eq!(writes(&emu) - w0, 1, "only the certificate is written");
+    let rotated = get_named(&c, "sslkeyandcertificate", "veba-of--shop.avi.jarvis.lab")
+        .await
+        .expect("certificate");
+    assert_eq!(rotated["uuid"], cert["uuid"]);
+    assert_ne!(
+        rotated["certificate"]["certificate"],
+        cert["certificate"]["certificate"]
+    );
+
+    // A Secret that stops being a usable pair: back to HTTP only, with a Warning; the child goes.
+    r.change(view.set_tls_secret(&secret, Some(None))).await;
+    r.until("events published", |p| p.events_pending == 0).await;
+    assert!(
+        get_named(&c, "virtualservice", "veba-of--shop.avi.jarvis.lab")
+            .await
+            .is_none()
+    );
+    assert!(
+        r.sink
+            .ingress_events_for(&shop)
+            .iter()
+            .any(|e| e.warning && e.message.contains("no tls.crt and tls.key")),
+        "{:?}",
+        r.sink.ingress_events_for(&shop)
+    );
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_an_ingress_removes_what_only_it_used_and_its_status_goes_with_a_class_change() {
+    let emu = avi_support::start(None).await;
+    let second_on_shard0 = r#"
+metadata: {name: other, namespace: vmug, uid: i-3, creationTimestamp: "2026-01-03T00:00:00Z"}
+spec:
+  ingressClassName: avi-lb
+  rules:
+  - host: hackazon.avi.jarvis.lab
+    http:
+      paths:
+      - {path: /other, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+"#;
+    let view = l7_view(&[HACKAZON_ING, SHOP_ING, second_on_shard0]);
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    let c = client(&emu);
+    let with_all = owned(&c).await;
+
+    // Two Ingresses on one host merge; deleting one removes its route only, the parent stays.
+    let other = ObjKey::new("vmug", "other");
+    r.change(view.remove_ingress(&other)).await;
+    let after = owned(&c).await;
+    let gone: Vec<_> = with_all
+        .difference(&after)
+        .map(|(k, n, _)| (k.as_str(), n.as_str()))
+        .collect();
+    assert_eq!(
+        gone,
+        [
+            ("pool", "veba-of--hackazon.avi.jarvis.lab_other-vmug-other"),
+            (
+                "poolgroup",
+                "veba-of--hackazon.avi.jarvis.lab_other-vmug-other"
+            )
+        ]
+    );
+
+    // Moving hackazon to another class: its objects go (the shard has no other host), its status is cleared.
+    let hack = ObjKey::new("vmug", "hackazon");
+    let mut moved =
+        ingress(&HACKAZON_ING.replace("ingressClassName: avi-lb", "ingressClassName: nginx"));
+    // As the API server does, the status survives a spec edit.
+    moved.status = view.ingress(&hack).and_then(|i| i.status.clone());
+    r.change(view.upsert_ingress(moved)).await;
+    let left = owned(&c).await;
+    assert!(
+        left.iter()
+            .all(|(_, n, _)| !n.contains("Shared-L7-0") && !n.contains("hackazon")),
+        "{left:?}"
+    );
+    assert!(
+        left.iter().any(|(_, n, _)| n == "veba-of--Shared-L7-1"),
+        "shop's parent stays"
+    );
+    assert_eq!(r.sink.last_ingress_status(&hack), Some(vec![]));
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_backend_is_a_warning_and_an_empty_pool_that_fills_when_it_appears() {
+    let emu = avi_support::start(None).await;
+    let view = l7_view(&[&HACKAZON_ING.replace("name: web,", "name: later,")]);
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    let hack = ObjKey::new("vmug", "hackazon");
+    assert!(
+        r.sink
+            .ingress_events_for(&hack)
+            .iter()
+            .any(|e| e.warning && e.message.contains("backend Service \"later\"")),
+        "{:?}",
+        r.sink.ingress_events_for(&hack)
+    );
+    let c = client(&emu);
+    let pool_name = "veba-of--hackazon.avi.jarvis.lab_-vmug-hackazon";
+    let pool = get_named(&c, "pool", pool_name).await.expect("pool");
+    assert!(pool["servers"].as_array().is_none_or(Vec::is_empty));
+
+    let mut later = web_service("vmug");
+    later.metadata.name = Some("later".into());
+    view.upsert_service(later);
+    r.change(view.set_endpoints(
+        &ObjKey::new("vmug", "later"),
+        vec![endpoints(&[("10.244.0.9", true)])],
+    ))
+    .await;
+    let pool = get_named(&c, "pool", pool_name).await.expect("pool");
+    assert_eq!(pool["servers"][0]["ip"]["addr"], "10.244.0.9");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_path_conflict_that_slipped_past_admission_goes_to_the_oldest_and_the_other_is_told() {
+    let emu = avi_support::start(None).await;
+    // Another namespace routes the same host and path (fqdnReusePolicy InterNamespaceAllowed lets namespaces
+    // share a host, not a path): the oldest Ingress keeps it.
+    let thief = r#"
+metadata: {name: thief, namespace: shop, uid: i-9, creationTimestamp: "2026-03-01T00:00:00Z"}
+spec:
+  ingressClassName: avi-lb
+  rules:
+  - host: hackazon.avi.jarvis.lab
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+"#;
+    let view = l7_view(&[HACKAZON_ING, thief]);
+    let mut r = Running::start(&emu, view, None);
+    r.until("converged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    let loser = ObjKey::new("shop", "thief");
+    let events = r.sink.ingress_events_for(&loser);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.warning && e.message.contains("vmug/hackazon")),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e.reason == "Synced"),
+        "not served: {events:?}"
+    );
+    assert!(
+        r.sink
+            .last_ingress_status(&loser)
+            .unwrap_or_default()
+            .is_empty()
+    );
+    let c = client(&emu);
+    assert!(
+        get_named(&c, "pool", "veba-of--hackazon.avi.jarvis.lab_-shop-thief")
+            .await
+            .is_none()
+    );
+    assert!(
+        get_named(
+            &c,
+            "pool",
+            "veba-of--hackazon.avi.jarvis.lab_-vmug-hackazon"
+        )
+        .await
+        .is_some()
     );
     r.stop().await;
 }

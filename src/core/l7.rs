@@ -129,6 +129,42 @@ pub struct L7Input<'a> {
     pub secrets: &'a BTreeMap<ObjKey, Option<TlsPair>>,
     /// `router-certs-default` in ako's namespace, if present.
     pub default_cert: Option<&'a TlsPair>,
+    /// Translate only the hosts of this part (`None`: every host). Problems that are not about a host (the
+    /// Ingress's own) are reported whatever the part.
+    pub part: Option<&'a Part>,
+}
+
+/// An independently planned piece of the L7 configuration: a shared parent with every host hashed to it, or
+/// (dedicated mode) one host. Every object a host produces belongs to the host's part, and every Ingress
+/// claiming a host is needed to plan it, so a change re-plans only the parts of the hosts it touches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Part {
+    /// Shard `index` of `of` shared parents.
+    Shard {
+        index: u32,
+        of: u32,
+    },
+    Host(String),
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Part::Shard { index, .. } => write!(f, "Shared-L7-{index}"),
+            Part::Host(h) => write!(f, "{h}{DEDICATED_SUFFIX}"),
+        }
+    }
+}
+
+/// The part a host belongs to.
+pub fn part_of(host: &str, shard: ShardSize) -> Part {
+    match shard.shards() {
+        Some(of) => Part::Shard {
+            index: shard_of(host, of),
+            of,
+        },
+        None => Part::Host(host.to_string()),
+    }
 }
 
 /// How one host of an Ingress is served.
@@ -815,6 +851,9 @@ fn plan_hosts(
     }
     let mut plans = Vec::new();
     for (host, mut cis) in by_host {
+        if input.part.is_some_and(|p| !in_part(host, p)) {
+            continue;
+        }
         cis.sort_by(|a, b| claimants[*a].order().cmp(&claimants[*b].order()));
         let owner = cis[0];
         let owner_ns = claimants[owner].key.namespace.clone();
@@ -892,6 +931,13 @@ fn plan_hosts(
         });
     }
     plans
+}
+
+fn in_part(host: &str, part: &Part) -> bool {
+    match part {
+        Part::Shard { index, of } => shard_of(host, *of) == *index,
+        Part::Host(h) => h == host,
+    }
 }
 
 /// Certificate checks, each certificate parsed once per translation.
@@ -1016,8 +1062,16 @@ fn choose_cert(
     }
 }
 
+/// Marks the host as served for the claimants with at least one route on it (one whose every path went to an
+/// older claim is not served there) or whose certificate the host uses.
 fn record(outcomes: &mut [IngressOutcome], hp: &HostPlan, vs: &str, vip: &str) {
     for &ci in &hp.claimants {
+        let routed = hp.routes.iter().any(|r| r.claimant == ci);
+        let cert_owner = matches!(&hp.cert, Some(CertSource::Secret(k, _)) if *k.namespace == outcomes[ci].key.namespace)
+            && hp.claimants.first() == Some(&ci);
+        if !routed && !cert_owner {
+            continue;
+        }
         outcomes[ci].hosts.push(HostOutcome {
             host: hp.host.clone(),
             vs_name: vs.to_string(),
@@ -1321,8 +1375,51 @@ mod tests {
                 nodes: &nodes,
                 secrets: &self.secrets,
                 default_cert: self.default_cert.as_ref(),
+                part: None,
             };
             translate(&input, cfg, &place(mode), shard)
+        }
+
+        /// Translates each part on its own (as the reconciler does) and merges the results.
+        fn run_by_part(&self, shard: ShardSize, cfg: &Config) -> L7Desired {
+            let whole = self.run(shard, cfg);
+            let parts: BTreeSet<Part> = whole
+                .outcomes
+                .iter()
+                .flat_map(|o| o.hosts.iter().map(|h| part_of(&h.host, shard)))
+                .collect();
+            let refs: Vec<&Ingress> = self.ingresses.iter().collect();
+            let inputs: Vec<ServiceInput<'_>> = self
+                .services
+                .iter()
+                .map(|s| ServiceInput {
+                    service: s,
+                    endpoints: &self.endpoints,
+                })
+                .collect();
+            let mut merged = L7Desired::default();
+            for part in &parts {
+                let input = L7Input {
+                    ingresses: &refs,
+                    services: &inputs,
+                    nodes: &[],
+                    secrets: &self.secrets,
+                    default_cert: self.default_cert.as_ref(),
+                    part: Some(part),
+                };
+                let d = translate(&input, cfg, &place(MemberMode::ClusterIp), shard);
+                for o in d.objects {
+                    if !merged
+                        .objects
+                        .iter()
+                        .any(|m| m.kind == o.kind && m.name == o.name)
+                    {
+                        merged.objects.push(o);
+                    }
+                }
+                merged.outcomes.extend(d.outcomes);
+            }
+            merged
         }
     }
 
@@ -1678,6 +1775,60 @@ spec:
       paths:
       - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
 "#;
+
+    #[test]
+    fn translating_part_by_part_gives_the_same_objects_and_hosts_as_translating_everything() {
+        let two_hosts = r#"
+metadata: {name: two, namespace: other, creationTimestamp: "2026-02-01T00:00:00Z"}
+spec:
+  rules:
+  - host: a.avi.jarvis.lab
+    http: {paths: [{path: /x, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}]}
+  - host: hackazon.avi.jarvis.lab
+    http: {paths: [{path: /y, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}
+"#;
+        let mut w = World::new(&[SHOP_TLS, HACKAZON, two_hosts]);
+        w.secrets
+            .insert(ObjKey::new("vmug", "shop-tls"), Some(pair()));
+        for shard in [
+            ShardSize::Large,
+            ShardSize::Medium,
+            ShardSize::Small,
+            ShardSize::Dedicated,
+        ] {
+            let whole = w.run(shard, &cfg());
+            let merged = w.run_by_part(shard, &cfg());
+            let sorted = |d: &L7Desired| {
+                let mut v: Vec<(Kind, String, Value)> = d
+                    .objects
+                    .iter()
+                    .map(|o| (o.kind, o.name.clone(), Value::Object(o.body.clone())))
+                    .collect();
+                v.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+                v
+            };
+            assert_eq!(sorted(&whole), sorted(&merged), "{shard:?}");
+            for o in &whole.outcomes {
+                let mut hosts: Vec<HostOutcome> = merged
+                    .outcomes
+                    .iter()
+                    .filter(|m| m.key == o.key)
+                    .flat_map(|m| m.hosts.clone())
+                    .collect();
+                hosts.sort_by(|a, b| a.host.cmp(&b.host));
+                assert_eq!(hosts, o.hosts, "{shard:?} {}", o.key);
+            }
+        }
+        // A part holds only its hosts: with LARGE, shop (shard 1) is not in shard 0's translation.
+        assert_eq!(
+            part_of("shop.avi.jarvis.lab", ShardSize::Large),
+            Part::Shard { index: 1, of: 8 }
+        );
+        assert_eq!(
+            part_of("x.avi.jarvis.lab", ShardSize::Dedicated),
+            Part::Host("x.avi.jarvis.lab".into())
+        );
+    }
 
     #[test]
     fn secure_host_gets_an_sni_child_with_its_certificate_and_a_redirect_on_the_parent() {

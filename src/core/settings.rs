@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::core::config::{ConfigErrors, read_config_source};
 use crate::core::l4::MemberMode;
+use crate::core::l7::ShardSize;
 
 /// Flags and env of the reconciler's settings (ConfigMap key in parentheses).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -41,6 +42,10 @@ pub struct ControllerArgs {
     /// ClusterIP or NodePort: where pool members come from (serviceType).
     #[arg(long, env = "SERVICE_TYPE")]
     pub service_type: Option<String>,
+    /// LARGE (8 shared L7 parents), MEDIUM (4), SMALL (1) or DEDICATED (one virtual service per host)
+    /// (L7Settings.shardVSSize).
+    #[arg(long = "shard-vs-size", env = "SHARD_VS_SIZE")]
+    pub shard_vs_size: Option<String>,
     /// Node label key and value selecting NodePort members (nodeKey, nodeValue).
     #[arg(long, env = "NODE_KEY")]
     pub node_key: Option<String>,
@@ -129,6 +134,8 @@ pub struct ControllerSettings {
     pub full_sync: Option<Duration>,
     pub delete_config: bool,
     pub member_mode: MemberMode,
+    /// `shardVSSize` (LARGE by default, as AKO).
+    pub shard_size: ShardSize,
     pub scope: Scope,
     pub login: Login,
     pub ca_pem: Option<String>,
@@ -229,6 +236,15 @@ impl ControllerArgs {
                 MemberMode::ClusterIp
             }
         };
+        let shard_size = match pick(&self.shard_vs_size, "shardVSSize") {
+            None => ShardSize::Large,
+            Some(v) => ShardSize::parse(&v).unwrap_or_else(|| {
+                errors.push(format!(
+                    "shardVSSize: {v:?} is not supported (accepted: LARGE, MEDIUM, SMALL, DEDICATED)"
+                ));
+                ShardSize::Large
+            }),
+        };
         let namespace_selector = match (
             pick(&self.ns_selector_key, "nsSelectorLabelKey"),
             pick(&self.ns_selector_value, "nsSelectorLabelValue"),
@@ -327,6 +343,7 @@ impl ControllerArgs {
             full_sync,
             delete_config,
             member_mode,
+            shard_size,
             scope: Scope {
                 selector: namespace_selector,
                 blocked: blocked_namespaces,
@@ -401,7 +418,8 @@ mod tests {
         std::fs::write(
             &file,
             "controllerIP: from-file\ncloudName: Default-Cloud\nserviceEngineGroupName: vmug-se-group\nfullSyncFrequency: \"0\"\n\
-             serviceType: NodePort\nnodeKey: lb\nnodeValue: \"yes\"\nblockedNamespaceList: '[\"kube-system\"]'\ndeleteConfig: \"true\"\n",
+             serviceType: NodePort\nnodeKey: lb\nnodeValue: \"yes\"\nblockedNamespaceList: '[\"kube-system\"]'\ndeleteConfig: \"true\"\n\
+             shardVSSize: MEDIUM\n",
         )
         .expect("write");
         let mut a = args();
@@ -418,6 +436,7 @@ mod tests {
         );
         assert_eq!(s.scope.blocked, ["kube-system"]);
         assert!(s.delete_config);
+        assert_eq!(s.shard_size, ShardSize::Medium);
         let mut b = args();
         b.se_group = Some("flag-group".into());
         assert_eq!(
@@ -433,6 +452,7 @@ mod tests {
             service_type: Some("LoadBalancer".into()),
             node_key: Some("lb".into()),
             delete_config: Some("yes".into()),
+            shard_vs_size: Some("HUGE".into()),
             ..ControllerArgs::default()
         };
         let errors = a.resolve(None).expect_err("invalid").0;
@@ -443,11 +463,12 @@ mod tests {
             "serviceType",
             "nodeKey and nodeValue",
             "deleteConfig",
+            "shardVSSize",
             "username",
         ] {
             assert!(text.contains(want), "missing {want}: {text}");
         }
-        assert_eq!(errors.len(), 6, "{text}");
+        assert_eq!(errors.len(), 7, "{text}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The reconciler's view of Kubernetes: Services, their endpoints and the nodes, kept in memory from watches,
-//! and a stream of the Service keys each change affects.
+//! The reconciler's view of Kubernetes: Services, their endpoints, the nodes, Ingresses, IngressClasses and
+//! the TLS Secrets Ingresses name, kept in memory from watches, and a stream of the keys each change affects.
 //!
 //! - Endpoints come from `discovery.k8s.io/v1` EndpointSlices, or `v1beta1` where the API server has no v1 (the
 //!   1.20 test server), or v1 Endpoints where it has neither. Only what translation needs is kept
@@ -7,17 +7,22 @@
 //! - A re-list replaces a kind's view at `InitDone`, and every key that was or is in it is reported as changed.
 //!   A failed list or watch keeps the last good view (and is logged); it never empties a view, so it can never
 //!   look like a deletion.
+//! - Ingresses are kept without `managedFields` and the `last-applied-configuration` annotation.
+//! - TLS Secrets: only their metadata is watched (`type=kubernetes.io/tls`, cluster-wide); the data of a Secret
+//!   is read ([`View::tls_secrets`]) only when an Ingress of ako names it, and read again only when its
+//!   resourceVersion changes. No other Secret's data is ever fetched or held.
 //! - [`View::synced`] says when every kind has been listed once; [`View::complete`] also needs every watch to be
 //!   delivering (a failing one makes the view possibly stale): nothing may be deleted unless it holds.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, PartialObjectMeta};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
@@ -25,7 +30,9 @@ use parking_lot::RwLock;
 use tokio::sync::mpsc;
 
 use crate::core::index::ObjKey;
+use crate::core::intent::{ClassInfo, ClassView};
 use crate::core::l4::{EndpointGroup, NodeInfo, slice_from_json};
+use crate::core::l7::TlsPair;
 
 /// The label EndpointSlices carry with their Service's name.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -53,6 +60,19 @@ pub enum Change {
     Listed,
     /// Asked for a full sync now (re-read the controller, re-plan everything, delete orphans).
     Resync,
+    /// These Ingresses changed (or appeared, or went).
+    Ingresses(Vec<ObjKey>),
+    /// These TLS Secrets changed (their resourceVersion), appeared or went.
+    Secrets(Vec<ObjKey>),
+    /// The IngressClasses changed: which Ingresses are ako's may have changed.
+    Classes,
+}
+
+/// What ako holds of a TLS Secret whose data it read.
+#[derive(Clone)]
+struct SecretData {
+    version: String,
+    pair: Option<TlsPair>,
 }
 
 /// The in-memory view.
@@ -73,6 +93,48 @@ pub struct View {
     failing: parking_lot::Mutex<HashSet<&'static str>>,
     endpoints_synced: AtomicBool,
     nodes_synced: AtomicBool,
+    ingresses: RwLock<HashMap<ObjKey, Arc<Ingress>>>,
+    classes: RwLock<ClassView>,
+    /// TLS Secrets by key: resourceVersion (metadata only).
+    secret_versions: RwLock<HashMap<ObjKey, String>>,
+    /// The data of the TLS Secrets ako read (Ingresses name them).
+    secret_data: RwLock<HashMap<ObjKey, SecretData>>,
+    /// Reads Secret data; `None` in views filled by hand.
+    client: parking_lot::Mutex<Option<Client>>,
+    ingresses_synced: AtomicBool,
+    classes_synced: AtomicBool,
+    secrets_synced: AtomicBool,
+}
+
+/// Reading a TLS Secret failed (not "not found": that is an answer).
+#[derive(Debug, thiserror::Error)]
+#[error("reading Secret {key}: {reason}")]
+pub struct SecretReadError {
+    pub key: ObjKey,
+    pub reason: String,
+}
+
+/// Drops what the reconciler never reads and what costs the most memory in an Ingress.
+fn slim_ingress(mut ing: Ingress) -> Ingress {
+    ing.metadata.managed_fields = None;
+    if let Some(a) = ing.metadata.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+    ing
+}
+
+/// `tls.crt` and `tls.key` of a Secret, if both are there and are text.
+fn tls_pair_of(secret: &Secret) -> Option<TlsPair> {
+    let data = secret.data.as_ref()?;
+    let text = |k: &str| {
+        data.get(k)
+            .and_then(|b| String::from_utf8(b.0.clone()).ok())
+            .filter(|s| !s.trim().is_empty())
+    };
+    Some(TlsPair {
+        cert_pem: text("tls.crt")?,
+        key_pem: text("tls.key")?,
+    })
 }
 
 impl View {
@@ -89,6 +151,149 @@ impl View {
             && self.nodes_synced.load(Ordering::Acquire)
             && (self.namespaces_synced.load(Ordering::Acquire)
                 || !self.namespaces_required.load(Ordering::Acquire))
+            && self.ingresses_synced.load(Ordering::Acquire)
+            && self.classes_synced.load(Ordering::Acquire)
+            && self.secrets_synced.load(Ordering::Acquire)
+    }
+
+    pub fn ingress(&self, key: &ObjKey) -> Option<Arc<Ingress>> {
+        self.ingresses.read().get(key).cloned()
+    }
+
+    pub fn ingresses(&self) -> Vec<Arc<Ingress>> {
+        self.ingresses.read().values().cloned().collect()
+    }
+
+    pub fn ingress_keys(&self) -> Vec<ObjKey> {
+        self.ingresses.read().keys().cloned().collect()
+    }
+
+    /// Inserts or replaces an Ingress (a watch event; also for tests and benchmarks).
+    pub fn upsert_ingress(&self, ing: Ingress) -> Change {
+        let key = ObjKey::of(&ing.metadata);
+        self.ingresses
+            .write()
+            .insert(key.clone(), Arc::new(slim_ingress(ing)));
+        Change::Ingresses(vec![key])
+    }
+
+    pub fn remove_ingress(&self, key: &ObjKey) -> Change {
+        self.ingresses.write().remove(key);
+        Change::Ingresses(vec![key.clone()])
+    }
+
+    /// The IngressClasses, for deciding which Ingresses are ako's.
+    pub fn classes(&self) -> ClassView {
+        self.classes.read().clone()
+    }
+
+    /// Sets (or with `None` removes) an IngressClass (a watch event; also for tests).
+    pub fn set_class(&self, name: &str, info: Option<ClassInfo>) -> Change {
+        let mut c = self.classes.write();
+        match info {
+            Some(i) => c.classes.insert(name.to_string(), i),
+            None => c.classes.remove(name),
+        };
+        Change::Classes
+    }
+
+    /// Sets a TLS Secret by hand (tests and benchmarks): `None` removes it, `Some(None)` is a Secret without a
+    /// usable `tls.crt`/`tls.key`.
+    pub fn set_tls_secret(&self, key: &ObjKey, pair: Option<Option<TlsPair>>) -> Change {
+        match pair {
+            None => {
+                self.secret_versions.write().remove(key);
+                self.secret_data.write().remove(key);
+            }
+            Some(pair) => {
+                let mut versions = self.secret_versions.write();
+                let version = versions
+                    .get(key)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .map_or(1, |v| v + 1)
+                    .to_string();
+                versions.insert(key.clone(), version.clone());
+                self.secret_data
+                    .write()
+                    .insert(key.clone(), SecretData { version, pair });
+            }
+        }
+        Change::Secrets(vec![key.clone()])
+    }
+
+    /// The TLS Secrets asked for: absent from the answer = no such TLS Secret; `None` = no usable
+    /// `tls.crt`/`tls.key`. Data is read from the API server only for a Secret not read before or whose
+    /// resourceVersion changed since; a failed read is an error (never taken for "not found").
+    pub async fn tls_secrets(
+        &self,
+        keys: &BTreeSet<ObjKey>,
+    ) -> Result<BTreeMap<ObjKey, Option<TlsPair>>, SecretReadError> {
+        let mut out = BTreeMap::new();
+        let mut fetch: Vec<(ObjKey, String)> = Vec::new();
+        {
+            let versions = self.secret_versions.read();
+            let data = self.secret_data.read();
+            for key in keys {
+                let Some(version) = versions.get(key) else {
+                    continue;
+                };
+                match data.get(key) {
+                    Some(d) if d.version == *version => {
+                        out.insert(key.clone(), d.pair.clone());
+                    }
+                    _ => fetch.push((key.clone(), version.clone())),
+                }
+            }
+        }
+        if fetch.is_empty() {
+            return Ok(out);
+        }
+        let client = self.client.lock().clone();
+        let Some(client) = client else {
+            // A view filled by hand knows only what it was given.
+            return Ok(out);
+        };
+        let reads = futures::stream::iter(fetch.into_iter().map(|(key, version)| {
+            let client = client.clone();
+            async move {
+                let api: Api<Secret> = Api::namespaced(client, &key.namespace);
+                let got = api.get_opt(&key.name).await;
+                (key, version, got)
+            }
+        }))
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+        let mut data = self.secret_data.write();
+        for (key, version, got) in reads {
+            match got {
+                Ok(Some(secret)) => {
+                    let is_tls = secret.type_.as_deref() == Some("kubernetes.io/tls");
+                    let pair = if is_tls { tls_pair_of(&secret) } else { None };
+                    let version = secret.metadata.resource_version.clone().unwrap_or(version);
+                    data.insert(
+                        key.clone(),
+                        SecretData {
+                            version,
+                            pair: pair.clone(),
+                        },
+                    );
+                    if is_tls {
+                        out.insert(key, pair);
+                    }
+                }
+                Ok(None) => {
+                    data.remove(&key);
+                }
+                Err(e) => {
+                    return Err(SecretReadError {
+                        key,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     pub fn service(&self, key: &ObjKey) -> Option<Arc<Service>> {
@@ -181,6 +386,9 @@ impl View {
             &v.endpoints_synced,
             &v.nodes_synced,
             &v.namespaces_synced,
+            &v.ingresses_synced,
+            &v.classes_synced,
+            &v.secrets_synced,
         ] {
             f.store(true, Ordering::Release);
         }
@@ -229,10 +437,23 @@ pub fn spawn(
     let nodes = watcher::watcher(Api::<Node>::all(client.clone()), cfg.clone()).default_backoff();
     let namespaces =
         watcher::watcher(Api::<Namespace>::all(client.clone()), cfg.clone()).default_backoff();
+    let ingresses =
+        watcher::watcher(Api::<Ingress>::all(client.clone()), cfg.clone()).default_backoff();
+    let classes =
+        watcher::watcher(Api::<IngressClass>::all(client.clone()), cfg.clone()).default_backoff();
+    let secrets = watcher::watcher(
+        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+        cfg.clone().fields("type=kubernetes.io/tls"),
+    )
+    .default_backoff();
+    *view.client.lock() = Some(client.clone());
     let mut tasks = vec![
         tokio::spawn(drive(view.clone(), NamespacesFeed, namespaces, tx.clone())),
         tokio::spawn(drive(view.clone(), ServicesFeed, services, tx.clone())),
         tokio::spawn(drive(view.clone(), NodesFeed, nodes, tx.clone())),
+        tokio::spawn(drive(view.clone(), ClassesFeed, classes, tx.clone())),
+        tokio::spawn(drive(view.clone(), SecretsFeed, secrets, tx.clone())),
+        tokio::spawn(drive(view.clone(), IngressesFeed, ingresses, tx.clone())),
     ];
     tasks.push(match source {
         EndpointSource::SliceV1 => {
@@ -299,6 +520,112 @@ impl Feed<Service> for ServicesFeed {
     }
     fn synced(view: &View) -> &AtomicBool {
         &view.services_synced
+    }
+}
+
+struct IngressesFeed;
+impl Feed<Ingress> for IngressesFeed {
+    const KIND: &'static str = "Ingress";
+    fn apply(view: &View, obj: Ingress) -> Option<Change> {
+        Some(view.upsert_ingress(obj))
+    }
+    fn delete(view: &View, obj: Ingress) -> Option<Change> {
+        Some(view.remove_ingress(&ObjKey::of(&obj.metadata)))
+    }
+    fn replace(view: &View, all: Vec<Ingress>) -> Option<Change> {
+        let new: HashMap<ObjKey, Arc<Ingress>> = all
+            .into_iter()
+            .map(|i| (ObjKey::of(&i.metadata), Arc::new(slim_ingress(i))))
+            .collect();
+        let mut keys: HashSet<ObjKey> = new.keys().cloned().collect();
+        let old = std::mem::replace(&mut *view.ingresses.write(), new);
+        keys.extend(old.into_keys());
+        Some(Change::Ingresses(keys.into_iter().collect()))
+    }
+    fn synced(view: &View) -> &AtomicBool {
+        &view.ingresses_synced
+    }
+}
+
+struct ClassesFeed;
+impl Feed<IngressClass> for ClassesFeed {
+    const KIND: &'static str = "IngressClass";
+    fn apply(view: &View, obj: IngressClass) -> Option<Change> {
+        let info = ClassInfo::from_ingress_class(&obj);
+        let name = obj.metadata.name.unwrap_or_default();
+        let mut c = view.classes.write();
+        (c.classes.insert(name, info.clone()).as_ref() != Some(&info)).then_some(Change::Classes)
+    }
+    fn delete(view: &View, obj: IngressClass) -> Option<Change> {
+        let name = obj.metadata.name.unwrap_or_default();
+        view.classes
+            .write()
+            .classes
+            .remove(&name)
+            .map(|_| Change::Classes)
+    }
+    fn replace(view: &View, all: Vec<IngressClass>) -> Option<Change> {
+        let new = ClassView {
+            classes: all
+                .iter()
+                .map(|ic| {
+                    (
+                        ic.metadata.name.clone().unwrap_or_default(),
+                        ClassInfo::from_ingress_class(ic),
+                    )
+                })
+                .collect(),
+        };
+        let old = std::mem::replace(&mut *view.classes.write(), new.clone());
+        (old != new).then_some(Change::Classes)
+    }
+    fn synced(view: &View) -> &AtomicBool {
+        &view.classes_synced
+    }
+}
+
+/// TLS Secrets, metadata only.
+struct SecretsFeed;
+impl Feed<PartialObjectMeta<Secret>> for SecretsFeed {
+    const KIND: &'static str = "Secret";
+    fn apply(view: &View, obj: PartialObjectMeta<Secret>) -> Option<Change> {
+        let key = ObjKey::of(&obj.metadata);
+        let version = obj.metadata.resource_version.unwrap_or_default();
+        let mut v = view.secret_versions.write();
+        (v.insert(key.clone(), version.clone()).as_ref() != Some(&version))
+            .then(|| Change::Secrets(vec![key]))
+    }
+    fn delete(view: &View, obj: PartialObjectMeta<Secret>) -> Option<Change> {
+        let key = ObjKey::of(&obj.metadata);
+        view.secret_data.write().remove(&key);
+        view.secret_versions
+            .write()
+            .remove(&key)
+            .map(|_| Change::Secrets(vec![key]))
+    }
+    fn replace(view: &View, all: Vec<PartialObjectMeta<Secret>>) -> Option<Change> {
+        let new: HashMap<ObjKey, String> = all
+            .into_iter()
+            .map(|s| {
+                (
+                    ObjKey::of(&s.metadata),
+                    s.metadata.resource_version.unwrap_or_default(),
+                )
+            })
+            .collect();
+        let mut versions = view.secret_versions.write();
+        let mut changed: Vec<ObjKey> = new
+            .iter()
+            .filter(|(k, v)| versions.get(*k) != Some(*v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        changed.extend(versions.keys().filter(|k| !new.contains_key(*k)).cloned());
+        view.secret_data.write().retain(|k, _| new.contains_key(k));
+        *versions = new;
+        Some(Change::Secrets(changed))
+    }
+    fn synced(view: &View) -> &AtomicBool {
+        &view.secrets_synced
     }
 }
 

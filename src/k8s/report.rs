@@ -1,5 +1,5 @@
 //! Report: what the reconciler tells Kubernetes. `status.loadBalancer.ingress` of Services (kubectl's
-//! EXTERNAL-IP) and Events on the objects (kubectl describe): Normal when a virtual service is programmed, Warning
+//! EXTERNAL-IP) and of Ingresses (kubectl's ADDRESS), and Events on the objects (kubectl describe): Normal when a virtual service is programmed, Warning
 //! for everything that cannot be, in words a user can act on. kube's event recorder aggregates repeats into a
 //! series, so a failure retried every few seconds does not flood.
 
@@ -7,6 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, ObjectReference, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client};
@@ -42,11 +43,34 @@ impl Notice {
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// The kind of object a status or an Event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    Service,
+    Ingress,
+}
+
+impl Target {
+    fn api_version(self) -> &'static str {
+        match self {
+            Target::Service => "v1",
+            Target::Ingress => "networking.k8s.io/v1",
+        }
+    }
+    fn kind(self) -> &'static str {
+        match self {
+            Target::Service => "Service",
+            Target::Ingress => "Ingress",
+        }
+    }
+}
+
 /// Where status and Events go: the API server, or a recorder in tests.
 pub trait Sink: Send + Sync + 'static {
-    /// Sets (or, with an empty list, removes) `status.loadBalancer.ingress` of a Service.
-    fn service_status<'a>(
+    /// Sets (or, with an empty list, removes) `status.loadBalancer.ingress` of a Service or an Ingress.
+    fn status<'a>(
         &'a self,
+        target: Target,
         key: &'a ObjKey,
         ingress: &'a [LoadBalancerIngress],
     ) -> BoxFut<'a, Result<(), String>>;
@@ -55,9 +79,10 @@ pub trait Sink: Send + Sync + 'static {
     fn operator_event<'a>(&'a self, notice: &'a Notice) -> BoxFut<'a, ()> {
         Box::pin(async move { log_notice(notice) })
     }
-    /// Records an Event on a Service.
-    fn service_event<'a>(
+    /// Records an Event on a Service or an Ingress.
+    fn event<'a>(
         &'a self,
+        target: Target,
         key: &'a ObjKey,
         uid: Option<&'a str>,
         notice: &'a Notice,
@@ -124,9 +149,9 @@ impl KubeSink {
     }
 }
 
-fn reference(kind: &str, key: &ObjKey, uid: Option<&str>) -> ObjectReference {
+fn reference(api_version: &str, kind: &str, key: &ObjKey, uid: Option<&str>) -> ObjectReference {
     ObjectReference {
-        api_version: Some("v1".into()),
+        api_version: Some(api_version.into()),
         kind: Some(kind.into()),
         namespace: Some(key.namespace.clone()),
         name: Some(key.name.clone()),
@@ -136,41 +161,54 @@ fn reference(kind: &str, key: &ObjKey, uid: Option<&str>) -> ObjectReference {
 }
 
 impl Sink for KubeSink {
-    fn service_status<'a>(
+    fn status<'a>(
         &'a self,
+        target: Target,
         key: &'a ObjKey,
         ingress: &'a [LoadBalancerIngress],
     ) -> BoxFut<'a, Result<(), String>> {
         Box::pin(async move {
-            let api: Api<Service> = Api::namespaced(self.client.clone(), &key.namespace);
-            // A merge patch: null removes the list when the Service leaves ako.
+            // A merge patch: null removes the list when the object leaves ako.
             let value = if ingress.is_empty() {
                 json!(null)
             } else {
                 json!(ingress)
             };
             let patch = json!({"status": {"loadBalancer": {"ingress": value}}});
-            api.patch_status(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            let (pp, patch) = (PatchParams::default(), Patch::Merge(&patch));
+            let res = match target {
+                Target::Service => Api::<Service>::namespaced(self.client.clone(), &key.namespace)
+                    .patch_status(&key.name, &pp, &patch)
+                    .await
+                    .map(|_| ()),
+                Target::Ingress => Api::<Ingress>::namespaced(self.client.clone(), &key.namespace)
+                    .patch_status(&key.name, &pp, &patch)
+                    .await
+                    .map(|_| ()),
+            };
+            res.map_err(|e| e.to_string())
         })
     }
 
-    fn service_event<'a>(
+    fn event<'a>(
         &'a self,
+        target: Target,
         key: &'a ObjKey,
         uid: Option<&'a str>,
         notice: &'a Notice,
     ) -> BoxFut<'a, ()> {
-        Box::pin(async move { self.publish(&reference("Service", key, uid), notice).await })
+        Box::pin(async move {
+            let r = reference(target.api_version(), target.kind(), key, uid);
+            self.publish(&r, notice).await
+        })
     }
 
     fn operator_event<'a>(&'a self, notice: &'a Notice) -> BoxFut<'a, ()> {
         Box::pin(async move {
             log_notice(notice);
             if let Some(pod) = &self.pod {
-                self.publish(&reference("Pod", pod, None), notice).await;
+                self.publish(&reference("v1", "Pod", pod, None), notice)
+                    .await;
             }
         })
     }

@@ -1,13 +1,16 @@
 //! The reconciler: observe -> translate -> plan -> apply -> report.
 //!
 //! ```text
-//!  k8s::observe (watches) ──changes──► worker ──► core::l4::translate ──► core::plan::plan ──► apply (Avi client)
+//!  k8s::observe (watches) ──changes──► worker ──► core::l4 / core::l7 translate ──► core::plan::plan ──► apply
 //!                                        ▲                                                     │
 //!                                        └──── retry with backoff / full sync ◄── k8s::report ◄┘ (status, Events)
 //! ```
 //!
-//! - One worker owns the state: the cache of ako's Avi objects, and which objects each *group* (one Service, or
-//!   the Services sharing a VIP) produced last time. A change re-translates only the groups it touches, so one
+//! - One worker owns the state: the cache of ako's Avi objects, and which objects each *group* produced last
+//!   time. A group is one Service, the Services sharing a VIP, or one L7 part: a shared parent virtual service
+//!   with every host hashed to it, or one host in dedicated mode ([`crate::core::l7::Part`]). An Ingress is in
+//!   the parts of its hosts; a change of an Ingress, of a backend Service it names or of its TLS Secret
+//!   re-plans only those parts. A change re-translates only the groups it touches, so one
 //!   edit costs the same with 10 or 5,000 Services; groups are applied concurrently, the steps of one group in
 //!   plan order.
 //! - A full sync (at start, on becoming leader, and every `fullSyncFrequency`) re-reads every owned object from
@@ -18,10 +21,11 @@
 
 pub mod apply;
 pub mod env;
+pub mod ingress;
 pub mod live;
 pub mod runtime;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use tokio::sync::{mpsc, watch};
 
 use crate::avi::{AviApi, AviError};
@@ -36,10 +41,11 @@ use crate::core::config::Config;
 use crate::core::index::ObjKey;
 use crate::core::intent::{self, Severity};
 use crate::core::l4::{self, L4Desired, Placement, ServiceInput, ServiceOutcome};
-use crate::core::plan::{self, Existing, Kind, Observed, Step};
+use crate::core::l7::{self, IngressOutcome, L7Input, Part, ShardSize, TlsPair};
+use crate::core::plan::{self, Desired, Existing, Kind, Observed, Step};
 use crate::core::settings::Scope;
 use crate::k8s::observe::{Change, View};
-use crate::k8s::report::{Notice, Sink};
+use crate::k8s::report::{Notice, Sink, Target};
 
 use apply::Applied;
 
@@ -56,8 +62,12 @@ pub struct Settings {
     pub retry_max: Duration,
     /// `deleteConfig`: every object ako owns is deleted and no status is published.
     pub delete_all: bool,
-    /// Namespaces ako serves; Services elsewhere have their objects removed.
+    /// Namespaces ako serves; Services and Ingresses elsewhere have their objects removed.
     pub scope: Scope,
+    /// `shardVSSize`: shared L7 parents, or one virtual service per host.
+    pub shard: ShardSize,
+    /// The default certificate's Secret (`router-certs-default` in ako's namespace).
+    pub default_cert: Option<ObjKey>,
 }
 
 impl Settings {
@@ -70,17 +80,27 @@ impl Settings {
             retry_max: Duration::from_secs(300),
             delete_all: false,
             scope: Scope::default(),
+            shard: ShardSize::Large,
+            default_cert: None,
         }
     }
 }
 
 /// A Service, or the Services of one namespace sharing a VIP under one key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct GroupId {
+pub struct ServiceGroup {
     pub namespace: String,
     /// The Service name, or the shared-VIP key.
     pub base: String,
     pub shared: bool,
+}
+
+/// What is planned and applied as one: its objects depend on nothing outside it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GroupId {
+    Service(ServiceGroup),
+    /// A shared L7 parent with its hosts, or one host in dedicated mode.
+    L7(Part),
 }
 
 type ObjId = (&'static str, String);
@@ -99,6 +119,8 @@ pub struct Stats {
     pub deletes: u64,
     pub failures: u64,
     pub status_patches: u64,
+    /// Passes of L7 parts.
+    pub l7_parts: u64,
 }
 
 /// What the worker publishes after each pass.
@@ -129,7 +151,47 @@ struct State {
     status_written: HashSet<ObjKey>,
     /// deleteConfig's completion was announced.
     delete_reported: bool,
+    /// Ingresses: what they name, their parts' outcomes, what was reported.
+    l7: ingress::L7State,
     stats: Stats,
+}
+
+/// What changed since the last pass.
+#[derive(Default)]
+struct Dirty {
+    services: HashSet<ObjKey>,
+    ingresses: HashSet<ObjKey>,
+    secrets: HashSet<ObjKey>,
+    nodes: bool,
+    classes: bool,
+    full: bool,
+}
+
+impl Dirty {
+    fn absorb(&mut self, change: Change) {
+        match change {
+            Change::Services(keys) => self.services.extend(keys),
+            Change::Ingresses(keys) => self.ingresses.extend(keys),
+            Change::Secrets(keys) => self.secrets.extend(keys),
+            Change::Nodes => self.nodes = true,
+            Change::Classes => self.classes = true,
+            Change::Resync => self.full = true,
+            Change::Listed => {}
+            Change::Namespace(ns) => {
+                // Resolved against the view and the state at the next pass.
+                self.services.insert(ObjKey::new(ns.clone(), String::new()));
+                self.ingresses.insert(ObjKey::new(ns, String::new()));
+            }
+        }
+    }
+
+    fn pending(&self) -> bool {
+        !self.services.is_empty()
+            || !self.ingresses.is_empty()
+            || !self.secrets.is_empty()
+            || self.nodes
+            || self.classes
+    }
 }
 
 /// The reconciler.
@@ -150,15 +212,18 @@ pub struct Reconciler<A> {
 /// Whether this replica may still write.
 pub type Fence = Arc<dyn Fn() -> bool + Send + Sync>;
 
+fn in_scope(ns: &str, scope: &Scope, view: &View) -> bool {
+    (scope.selector.is_none() && scope.blocked.is_empty())
+        || scope.contains(ns, view.namespace_labels(ns).as_ref())
+}
+
 /// The group a Service belongs to, if it is a LoadBalancer Service of ako in a namespace ako serves.
 fn group_of(svc: &Service, cfg: &Config, scope: &Scope, view: &View) -> Option<GroupId> {
     if !intent::service_is_ours(svc, cfg) {
         return None;
     }
     let ns = svc.metadata.namespace.as_deref().unwrap_or_default();
-    if (scope.selector.is_some() || !scope.blocked.is_empty())
-        && !scope.contains(ns, view.namespace_labels(ns).as_ref())
-    {
+    if !in_scope(ns, scope, view) {
         return None;
     }
     let key = ObjKey::of(&svc.metadata);
@@ -169,28 +234,41 @@ fn group_of(svc: &Service, cfg: &Config, scope: &Scope, view: &View) -> Option<G
         .and_then(|a| a.get(crate::core::config::SHARED_VIP_ANNOTATION))
         .map(|v| v.trim())
         .filter(|v| !v.is_empty());
-    Some(match shared {
-        Some(k) => GroupId {
+    Some(GroupId::Service(match shared {
+        Some(k) => ServiceGroup {
             namespace: key.namespace,
             base: k.to_string(),
             shared: true,
         },
-        None => GroupId {
+        None => ServiceGroup {
             namespace: key.namespace,
             base: key.name,
             shared: false,
         },
-    })
+    }))
+}
+
+/// Whether an Ingress is ako's (its class) in a namespace ako serves.
+fn ingress_is_ours(ing: &Ingress, cfg: &Config, scope: &Scope, view: &View) -> bool {
+    let ns = ing.metadata.namespace.as_deref().unwrap_or_default();
+    view.classes().is_ours(&intent::classify(ing), cfg) && in_scope(ns, scope, view)
 }
 
 /// Status writes and Events produced by a pass.
 #[derive(Default)]
 struct Outbox {
-    statuses: Vec<(GroupId, ObjKey, Vec<LoadBalancerIngress>)>,
-    events: Vec<(ObjKey, Option<String>, Notice)>,
+    /// The groups to retry if the write fails (none: the next full sync writes it).
+    statuses: Vec<(Vec<GroupId>, Target, ObjKey, Vec<LoadBalancerIngress>)>,
+    events: Vec<QueuedEvent>,
 }
 
-type QueuedEvent = (ObjKey, Option<String>, Notice);
+type QueuedEvent = (Target, ObjKey, Option<String>, Notice);
+
+/// A group's translation.
+enum Translated {
+    L4(L4Desired),
+    L7(Part, Vec<IngressOutcome>),
+}
 
 /// Events are published by a task of their own, so a pass never waits for them; `pending` counts the queue.
 struct EventQueue {
@@ -226,12 +304,12 @@ impl EventQueue {
         let pending = self.pending.clone();
         Some(tokio::spawn(async move {
             tokio_stream_unbounded(rx)
-                .for_each_concurrent(4, |(key, uid, notice)| {
+                .for_each_concurrent(4, |(target, key, uid, notice)| {
                     let sink = sink.clone();
                     let pending = pending.clone();
                     let progress = progress.clone();
                     async move {
-                        sink.service_event(&key, uid.as_deref(), &notice).await;
+                        sink.event(target, &key, uid.as_deref(), &notice).await;
                         let left = pending.fetch_sub(1, Ordering::AcqRel) - 1;
                         progress.send_modify(|p| p.events_pending = left);
                     }
@@ -300,9 +378,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let publisher = self.events.spawn(self.sink.clone(), progress.clone());
         let _publisher = publisher.map(AbortOnDrop);
         let mut state = State::default();
-        let mut dirty: HashSet<ObjKey> = HashSet::new();
-        let mut nodes_changed = false;
-        let mut need_full = true;
+        let mut dirty = Dirty {
+            full: true,
+            ..Dirty::default()
+        };
         let mut next_full: Option<Instant> = None;
         let mut live = self.live.take();
         self.view
@@ -310,28 +389,17 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         loop {
             // Wait for the view, leadership, a change, a retry or the next full sync.
             let is_leader = *leader.borrow();
-            if is_leader && self.view.synced() && need_full {
+            if is_leader && self.view.synced() && dirty.full {
                 self.full_sync(&mut state).await;
-                need_full = false;
-                dirty.clear();
-                nodes_changed = false;
+                dirty = Dirty::default();
                 next_full = self.settings.full_sync.map(|d| Instant::now() + d);
                 let _ = progress.send(self.progress(&state, true));
                 continue;
             }
-            if is_leader && self.view.synced() && (!dirty.is_empty() || nodes_changed) {
-                let keys: Vec<ObjKey> = dirty.drain().collect();
-                let mut groups = self.regroup(&mut state, &keys);
-                if std::mem::take(&mut nodes_changed)
-                    && matches!(
-                        self.settings.placement.member_mode,
-                        l4::MemberMode::NodePort { .. }
-                    )
-                {
-                    groups.extend(state.members.keys().cloned());
-                }
-                self.pass(&mut state, groups).await;
-                let _ = progress.send(self.progress(&state, !need_full));
+            if is_leader && self.view.synced() && dirty.pending() {
+                let (groups, report) = self.regroup_all(&mut state, std::mem::take(&mut dirty));
+                self.pass(&mut state, groups, report).await;
+                let _ = progress.send(self.progress(&state, true));
                 continue;
             }
             let now = Instant::now();
@@ -342,8 +410,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .map(|(g, _)| g.clone())
                 .collect();
             if is_leader && self.view.synced() && !due.is_empty() {
-                self.pass(&mut state, due.into_iter().collect()).await;
-                let _ = progress.send(self.progress(&state, !need_full));
+                self.pass(&mut state, due.into_iter().collect(), BTreeSet::new())
+                    .await;
+                let _ = progress.send(self.progress(&state, !dirty.full));
                 continue;
             }
             let wake = state
@@ -360,11 +429,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             };
             tokio::select! {
                 change = changes.recv() => match change {
-                    Some(Change::Services(keys)) => dirty.extend(keys),
-                    Some(Change::Nodes) => nodes_changed = true,
-                    Some(Change::Resync) => need_full = true,
-                    Some(Change::Listed) => {}
-                    Some(Change::Namespace(ns)) => dirty.extend(self.keys_in(&ns, &state)),
+                    Some(c) => dirty.absorb(c),
                     None => return,
                 },
                 res = async {
@@ -381,7 +446,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                             self.settings.delete_all = now.delete_all;
                             self.settings.scope = now.scope;
                             self.view.require_namespaces(self.settings.scope.selector.is_some());
-                            need_full = true;
+                            dirty.full = true;
                         }
                     }
                 }
@@ -391,26 +456,20 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     }
                     if *leader.borrow() {
                         tracing::info!("leading: full sync");
-                        need_full = true;
+                        dirty.full = true;
                     } else {
                         tracing::info!("no longer leading: writes stop");
                     }
                 }
                 () = sleep => {
                     if next_full.is_some_and(|at| at <= Instant::now()) {
-                        need_full = true;
+                        dirty.full = true;
                     }
                 }
             }
             // Drain what else is queued, so a burst becomes one pass.
             while let Ok(change) = changes.try_recv() {
-                match change {
-                    Change::Services(keys) => dirty.extend(keys),
-                    Change::Nodes => nodes_changed = true,
-                    Change::Resync => need_full = true,
-                    Change::Listed => {}
-                    Change::Namespace(ns) => dirty.extend(self.keys_in(&ns, &state)),
-                }
+                dirty.absorb(change);
             }
         }
     }
@@ -425,7 +484,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     }
 
     /// Every Service of a namespace, in the view or in a group.
-    fn keys_in(&self, ns: &str, state: &State) -> Vec<ObjKey> {
+    fn service_keys_in(&self, ns: &str, state: &State) -> Vec<ObjKey> {
         let mut keys: HashSet<ObjKey> = self
             .view
             .service_keys()
@@ -436,8 +495,77 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         keys.into_iter().collect()
     }
 
+    /// Every Ingress of a namespace, in the view or known as ako's.
+    fn ingress_keys_in(&self, ns: &str, state: &State) -> Vec<ObjKey> {
+        let mut keys: HashSet<ObjKey> = self
+            .view
+            .ingress_keys()
+            .into_iter()
+            .filter(|k| k.namespace == ns)
+            .collect();
+        keys.extend(state.l7.refs.keys().filter(|k| k.namespace == ns).cloned());
+        keys.into_iter().collect()
+    }
+
     fn group(&self, svc: &Service) -> Option<GroupId> {
         group_of(svc, &self.cfg, &self.settings.scope, &self.view)
+    }
+
+    /// What an Ingress names, if it is ako's.
+    fn ingress_refs(&self, key: &ObjKey) -> Option<ingress::IngressRefs> {
+        let ing = self.view.ingress(key)?;
+        ingress_is_ours(&ing, &self.cfg, &self.settings.scope, &self.view)
+            .then(|| ingress::refs_of(&ing, &self.cfg, self.settings.shard))
+    }
+
+    /// Turns what changed into the groups to pass and the Ingresses to report on.
+    fn regroup_all(&self, state: &mut State, d: Dirty) -> (BTreeSet<GroupId>, BTreeSet<ObjKey>) {
+        // A namespace change arrives as a key with an empty name: every object of the namespace.
+        let mut services: Vec<ObjKey> = Vec::new();
+        for k in d.services {
+            if k.name.is_empty() {
+                services.extend(self.service_keys_in(&k.namespace, state));
+            } else {
+                services.push(k);
+            }
+        }
+        let mut ingresses: BTreeSet<ObjKey> = BTreeSet::new();
+        if d.classes {
+            ingresses.extend(self.view.ingress_keys());
+            ingresses.extend(state.l7.refs.keys().cloned());
+        }
+        for k in d.ingresses {
+            if k.name.is_empty() {
+                ingresses.extend(self.ingress_keys_in(&k.namespace, state));
+            } else {
+                ingresses.insert(k);
+            }
+        }
+        let mut groups = self.regroup(state, &services);
+        // Backend Services of Ingresses (a Service, its endpoints).
+        for k in &services {
+            groups.extend(state.l7.parts_using_service(k).into_iter().map(GroupId::L7));
+        }
+        for k in &ingresses {
+            let refs = self.ingress_refs(k);
+            groups.extend(state.l7.set(k, refs).into_iter().map(GroupId::L7));
+        }
+        for k in &d.secrets {
+            if self.settings.default_cert.as_ref() == Some(k) {
+                groups.extend(state.l7.members.keys().cloned().map(GroupId::L7));
+            }
+            groups.extend(state.l7.parts_using_secret(k).into_iter().map(GroupId::L7));
+        }
+        if d.nodes
+            && matches!(
+                self.settings.placement.member_mode,
+                l4::MemberMode::NodePort { .. }
+            )
+        {
+            groups.extend(state.members.keys().cloned());
+            groups.extend(state.l7.members.keys().cloned().map(GroupId::L7));
+        }
+        (groups, ingresses)
     }
 
     /// Moves changed Services between groups; returns every group touched.
@@ -505,7 +633,22 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 state.group_of.insert(key, g);
             }
         }
+        state.l7.clear_refs();
+        let mut report: BTreeSet<ObjKey> = state.l7.status_written.iter().cloned().collect();
+        for key in self.view.ingress_keys() {
+            let refs = self.ingress_refs(&key);
+            state.l7.set(&key, refs);
+            report.insert(key);
+        }
         let mut groups: BTreeSet<GroupId> = state.members.keys().cloned().collect();
+        groups.extend(
+            state
+                .l7
+                .members
+                .iter()
+                .filter(|(_, m)| !m.is_empty())
+                .map(|(p, _)| GroupId::L7(p.clone())),
+        );
         groups.extend(state.produced.keys().cloned());
         groups.extend(
             state
@@ -514,7 +657,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .filter_map(|k| state.group_of.get(k).cloned()),
         );
         state.retry.clear();
-        self.pass(state, groups).await;
+        self.pass(state, groups, report).await;
 
         // Orphans: owned objects no group wants.
         if state.cache_complete && self.view.complete() {
@@ -528,7 +671,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             if !orphans.is_empty() {
                 tracing::info!(
                     objects = orphans.len(),
-                    "deleting objects no Service wants any more"
+                    "deleting objects no Service or Ingress wants any more"
                 );
                 let steps = plan::plan(
                     &[],
@@ -568,6 +711,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         }
         tracing::info!(
             groups = state.members.len(),
+            ingresses = state.l7.refs.len(),
             objects = state.cache.len(),
             complete = state.cache_complete,
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -575,43 +719,64 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         );
     }
 
-    /// Translates, plans, applies and reports the given groups.
-    async fn pass(&self, state: &mut State, groups: BTreeSet<GroupId>) {
-        if groups.is_empty() {
+    /// Translates, plans, applies and reports the given groups, then reports on `report` and on every Ingress
+    /// of the L7 parts passed.
+    async fn pass(&self, state: &mut State, groups: BTreeSet<GroupId>, report: BTreeSet<ObjKey>) {
+        if groups.is_empty() && report.is_empty() {
             return;
         }
         state.stats.passes += 1;
         let nodes = self.view.nodes();
         let can_delete = state.cache_complete && self.view.complete();
-        let mut work: Vec<(GroupId, Vec<Step>, L4Desired)> = Vec::new();
+
+        // The TLS Secrets the parts need, read once for the pass (unchanged ones come from memory).
+        let mut secret_keys: BTreeSet<ObjKey> = BTreeSet::new();
+        for g in &groups {
+            if let GroupId::L7(part) = g {
+                secret_keys.extend(state.l7.names_of_part(part).1);
+            }
+        }
+        let secrets =
+            if secret_keys.is_empty() && !groups.iter().any(|g| matches!(g, GroupId::L7(_))) {
+                Ok(BTreeMap::new())
+            } else {
+                secret_keys.extend(self.settings.default_cert.clone());
+                self.view.tls_secrets(&secret_keys).await
+            };
+
+        let mut work: Vec<(GroupId, Vec<Step>, Translated)> = Vec::new();
         for g in groups {
             state.retry.remove(&g);
-            let members: Vec<Arc<Service>> = state
-                .members
-                .get(&g)
-                .into_iter()
-                .flatten()
-                .filter_map(|k| self.view.service(k))
-                .collect();
-            let desired = if self.settings.delete_all {
-                L4Desired {
-                    objects: Vec::new(),
-                    outcomes: members
-                        .iter()
-                        .map(|s| ServiceOutcome::left_out(ObjKey::of(&s.metadata), Vec::new()))
-                        .collect(),
+            let (objects, translated) = match &g {
+                GroupId::Service(_) => {
+                    let d = self.translate_services(state, &g, &nodes);
+                    (d.objects.clone(), Translated::L4(d))
                 }
-            } else {
-                translate(
-                    &self.view,
-                    &members,
-                    &nodes,
-                    &self.cfg,
-                    &self.settings.placement,
-                )
+                GroupId::L7(part) => {
+                    let secrets = match &secrets {
+                        Ok(s) => s,
+                        Err(error) => {
+                            // Not knowing a certificate is not its absence: plan nothing, try again later.
+                            tracing::warn!(part = %part, %error, "TLS Secret not readable; the part is retried");
+                            let attempts = state.retry.get(&g).map_or(0, |(n, _)| *n) + 1;
+                            let delay = backoff(
+                                self.settings.retry_base,
+                                self.settings.retry_max,
+                                attempts,
+                            );
+                            state
+                                .retry
+                                .insert(g.clone(), (attempts, Instant::now() + delay));
+                            continue;
+                        }
+                    };
+                    state.stats.l7_parts += 1;
+                    let (objects, outcomes) = self.translate_part(state, part, &nodes, secrets);
+                    (objects, Translated::L7(part.clone(), outcomes))
+                }
             };
             let mut ids: HashSet<ObjId> = state.produced.get(&g).cloned().unwrap_or_default();
-            ids.extend(desired.objects.iter().map(|d| obj_id(d.kind, &d.name)));
+            ids.extend(objects.iter().map(|d| obj_id(d.kind, &d.name)));
             let observed = Observed {
                 objects: ids
                     .iter()
@@ -619,17 +784,17 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     .collect(),
                 complete: can_delete,
             };
-            let steps = plan::plan(&desired.objects, &observed, &self.owner);
-            let wanted: HashSet<ObjId> = desired
-                .objects
-                .iter()
-                .map(|d| obj_id(d.kind, &d.name))
-                .collect();
+            let steps = plan::plan(&objects, &observed, &self.owner);
+            let wanted: HashSet<ObjId> = objects.iter().map(|d| obj_id(d.kind, &d.name)).collect();
             // Keep what is still to delete in `produced`, so a failed pass cleans up later.
             let mut keep = wanted;
             keep.extend(ids.into_iter().filter(|id| state.cache.contains_key(id)));
-            state.produced.insert(g.clone(), keep);
-            work.push((g, steps, desired));
+            if keep.is_empty() {
+                state.produced.remove(&g);
+            } else {
+                state.produced.insert(g.clone(), keep);
+            }
+            work.push((g, steps, translated));
         }
 
         // Apply: groups concurrently, the steps of a group in order, stopping at its first failure.
@@ -650,12 +815,14 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .await;
 
         let mut outbox = Outbox::default();
+        let mut report = report;
         let mut results: HashMap<GroupId, GroupResult> =
             results.into_iter().map(|r| (r.group.clone(), r)).collect();
-        for (g, steps, desired) in work {
+        for (g, steps, translated) in work {
             let result = results.remove(&g);
             let mut notices: Vec<Notice> = Vec::new();
             let mut vs_written = None;
+            let mut failed = false;
             if let Some(r) = &result {
                 for (step, a) in &r.applied {
                     let id = obj_id(step.kind(), step.name());
@@ -679,45 +846,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     }
                 }
                 if let Some((step, error)) = &r.error {
-                    state.stats.failures += 1;
-                    let attempts = state.retry.get(&g).map_or(0, |(n, _)| *n) + 1;
-                    // Transient errors (transport, 5xx, 429, IPAM exhausted...) back off from `retry_base`; a
-                    // permanent one (a 4xx the same write will get again) starts 64 times later, since only a
-                    // change on either side can fix it, and the change itself triggers a pass.
-                    let steps = if error.is_transient() {
-                        attempts
-                    } else {
-                        attempts + 6
-                    };
-                    let delay = error.retry_after().unwrap_or_else(|| {
-                        backoff(self.settings.retry_base, self.settings.retry_max, steps)
-                    });
-                    state
-                        .retry
-                        .insert(g.clone(), (attempts, Instant::now() + delay));
-                    if let AviError::Conflict { uuid, owner, .. } = error {
-                        // Remember the stranger's object so the next plans report it without writing.
-                        state.cache.insert(
-                            obj_id(step.kind(), step.name()),
-                            Existing {
-                                kind: step.kind(),
-                                uuid: uuid.clone().unwrap_or_default(),
-                                name: step.name().to_string(),
-                                created_by: owner.clone(),
-                                body: Default::default(),
-                            },
-                        );
-                    }
-                    tracing::warn!(group = ?g, kind = step.kind().obj_type(), name = step.name(), %error, retry_in_ms = delay.as_millis() as u64, "Avi write failed; retrying");
-                    notices.push(Notice::warning(
-                        "AviError",
-                        format!(
-                            "{} {}: {error}; retrying in {}s",
-                            step.kind().obj_type(),
-                            step.name(),
-                            delay.as_secs().max(1)
-                        ),
-                    ));
+                    failed = true;
+                    notices.push(self.failed(state, &g, step, error));
                 }
             }
             for step in &steps {
@@ -732,9 +862,280 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     ));
                 }
             }
-            self.report(state, &g, &desired, &notices, vs_written, &mut outbox);
+            match translated {
+                Translated::L4(desired) => {
+                    self.report(state, &g, &desired, &notices, vs_written, &mut outbox);
+                }
+                Translated::L7(part, outcomes) => {
+                    report.extend(state.l7.store(&part, outcomes));
+                    state.l7.applied.insert(part.clone(), !failed);
+                    let texts: Vec<String> = notices.iter().map(|n| n.message.clone()).collect();
+                    if texts.is_empty() {
+                        state.l7.part_notices.remove(&part);
+                    } else {
+                        state.l7.part_notices.insert(part.clone(), texts);
+                    }
+                    if state.l7.members.get(&part).is_some_and(BTreeSet::is_empty)
+                        && !state.produced.contains_key(&g)
+                    {
+                        state.l7.members.remove(&part);
+                        state.l7.outcomes.remove(&part);
+                        state.l7.applied.remove(&part);
+                    }
+                }
+            }
+        }
+        for key in &report {
+            self.report_ingress(state, key, &mut outbox);
         }
         self.flush(state, outbox).await;
+    }
+
+    /// Schedules the retry of a group whose write failed; returns the Warning to report.
+    fn failed(&self, state: &mut State, g: &GroupId, step: &Step, error: &AviError) -> Notice {
+        state.stats.failures += 1;
+        let attempts = state.retry.get(g).map_or(0, |(n, _)| *n) + 1;
+        // Transient errors (transport, 5xx, 429, IPAM exhausted...) back off from `retry_base`; a permanent one
+        // (a 4xx the same write will get again) starts 64 times later, since only a change on either side can
+        // fix it, and the change itself triggers a pass.
+        let steps = if error.is_transient() {
+            attempts
+        } else {
+            attempts + 6
+        };
+        let delay = error
+            .retry_after()
+            .unwrap_or_else(|| backoff(self.settings.retry_base, self.settings.retry_max, steps));
+        state
+            .retry
+            .insert(g.clone(), (attempts, Instant::now() + delay));
+        if let AviError::Conflict { uuid, owner, .. } = error {
+            // Remember the stranger's object so the next plans report it without writing.
+            state.cache.insert(
+                obj_id(step.kind(), step.name()),
+                Existing {
+                    kind: step.kind(),
+                    uuid: uuid.clone().unwrap_or_default(),
+                    name: step.name().to_string(),
+                    created_by: owner.clone(),
+                    body: Default::default(),
+                },
+            );
+        }
+        tracing::warn!(group = ?g, kind = step.kind().obj_type(), name = step.name(), %error, retry_in_ms = delay.as_millis() as u64, "Avi write failed; retrying");
+        Notice::warning(
+            "AviError",
+            format!(
+                "{} {}: {error}; retrying in {}s",
+                step.kind().obj_type(),
+                step.name(),
+                delay.as_secs().max(1)
+            ),
+        )
+    }
+
+    /// The desired objects of a Service group.
+    fn translate_services(&self, state: &State, g: &GroupId, nodes: &[l4::NodeInfo]) -> L4Desired {
+        let members: Vec<Arc<Service>> = state
+            .members
+            .get(g)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.view.service(k))
+            .collect();
+        if self.settings.delete_all {
+            return L4Desired {
+                objects: Vec::new(),
+                outcomes: members
+                    .iter()
+                    .map(|s| ServiceOutcome::left_out(ObjKey::of(&s.metadata), Vec::new()))
+                    .collect(),
+            };
+        }
+        translate(
+            &self.view,
+            &members,
+            nodes,
+            &self.cfg,
+            &self.settings.placement,
+        )
+    }
+
+    /// The desired objects of an L7 part, and what they mean for each of its Ingresses.
+    fn translate_part(
+        &self,
+        state: &State,
+        part: &Part,
+        nodes: &[l4::NodeInfo],
+        secrets: &BTreeMap<ObjKey, Option<TlsPair>>,
+    ) -> (Vec<Desired>, Vec<IngressOutcome>) {
+        let members: Vec<Arc<Ingress>> = state
+            .l7
+            .members
+            .get(part)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.view.ingress(k))
+            .collect();
+        if self.settings.delete_all {
+            let outcomes = members
+                .iter()
+                .map(|i| IngressOutcome {
+                    key: ObjKey::of(&i.metadata),
+                    hosts: Vec::new(),
+                    problems: Vec::new(),
+                })
+                .collect();
+            return (Vec::new(), outcomes);
+        }
+        let (service_keys, _) = state.l7.names_of_part(part);
+        let services: Vec<Arc<Service>> = service_keys
+            .iter()
+            .filter_map(|k| self.view.service(k))
+            .collect();
+        let endpoints: Vec<Vec<l4::EndpointGroup>> = services
+            .iter()
+            .map(|s| self.view.endpoints(&ObjKey::of(&s.metadata)))
+            .collect();
+        let inputs: Vec<ServiceInput<'_>> = services
+            .iter()
+            .zip(&endpoints)
+            .map(|(s, e)| ServiceInput {
+                service: s,
+                endpoints: e,
+            })
+            .collect();
+        let refs: Vec<&Ingress> = members.iter().map(AsRef::as_ref).collect();
+        let default_cert = self
+            .settings
+            .default_cert
+            .as_ref()
+            .and_then(|k| secrets.get(k))
+            .and_then(Option::as_ref);
+        let input = L7Input {
+            ingresses: &refs,
+            services: &inputs,
+            nodes,
+            secrets,
+            default_cert,
+            part: Some(part),
+        };
+        let d = l7::translate(
+            &input,
+            &self.cfg,
+            &self.settings.placement,
+            self.settings.shard,
+        );
+        (d.objects, d.outcomes)
+    }
+
+    /// Status and Events of one Ingress, from what its parts' last translations said about it.
+    fn report_ingress(&self, state: &mut State, key: &ObjKey, out: &mut Outbox) {
+        let Some(ing) = self.view.ingress(key) else {
+            state.l7.forget(key);
+            return;
+        };
+        let have = ingress::current_status(&ing);
+        let uid = ing.metadata.uid.clone();
+        let Some(refs) = state.l7.refs.get(key) else {
+            // Not ako's (any more): its status goes if ako wrote it.
+            if state.l7.status_written.contains(key) && !have.is_empty() {
+                out.statuses
+                    .push((Vec::new(), Target::Ingress, key.clone(), Vec::new()));
+            }
+            state.l7.reported.remove(key);
+            state.l7.announced.remove(key);
+            return;
+        };
+        let parts: Vec<Part> = refs.parts.iter().cloned().collect();
+        let (hosts, problems) = state.l7.merged(key);
+        let mut vips: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
+        for h in &hosts {
+            let ips = state
+                .cache
+                .get(&(Kind::VsVip.obj_type(), h.vip_name.clone()))
+                .filter(|e| e.created_by.as_deref() == Some(self.owner.as_str()))
+                .map(|e| l4::vips_of(&e.body))
+                .unwrap_or_default();
+            vips.insert(h.vip_name.clone(), ips);
+        }
+        let want = ingress::status_of(&hosts, &vips);
+        let groups: Vec<GroupId> = parts.iter().cloned().map(GroupId::L7).collect();
+        if !same_status(&have, &want) {
+            out.statuses
+                .push((groups, Target::Ingress, key.clone(), want.clone()));
+        } else if !want.is_empty() {
+            state.l7.status_written.insert(key.clone());
+        }
+        let mut event = |n: Notice| {
+            out.events
+                .push((Target::Ingress, key.clone(), uid.clone(), n))
+        };
+
+        // Problems and the Avi errors of its parts: announced when they change.
+        let mut texts: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
+        for p in &parts {
+            texts.extend(state.l7.part_notices.get(p).into_iter().flatten().cloned());
+        }
+        if state.l7.reported.get(key) != Some(&texts) {
+            let before: HashSet<String> = state
+                .l7
+                .reported
+                .get(key)
+                .map(|v| v.iter().cloned().collect())
+                .unwrap_or_default();
+            for p in &problems {
+                if before.contains(&p.message) {
+                    continue;
+                }
+                let reason = if p.severity == Severity::Deny {
+                    "InvalidIngress"
+                } else {
+                    "IngressWarning"
+                };
+                let field = if p.field.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", p.field)
+                };
+                event(Notice::warning(reason, format!("{}{field}", p.message)));
+            }
+            for p in &parts {
+                for t in state.l7.part_notices.get(p).into_iter().flatten() {
+                    if !before.contains(t) {
+                        event(Notice::warning("AviError", t.clone()));
+                    }
+                }
+            }
+            state.l7.reported.insert(key.clone(), texts);
+        }
+
+        // Hosts programmed (their part applied and their VIP known): a Normal Event per new or moved host.
+        let mut lines: BTreeSet<String> = BTreeSet::new();
+        for h in &hosts {
+            let part = l7::part_of(&h.host, self.settings.shard);
+            let ips = vips.get(&h.vip_name).cloned().unwrap_or_default();
+            if ips.is_empty() || !state.l7.applied.get(&part).copied().unwrap_or(false) {
+                continue;
+            }
+            let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
+            let proto = if h.tls { "HTTP and HTTPS" } else { "HTTP" };
+            lines.insert(format!(
+                "host {} is served by virtual service {} on the Avi controller (VIP {}, {proto})",
+                h.host,
+                h.vs_name,
+                ips.join(", ")
+            ));
+        }
+        let before = state.l7.announced.get(key).cloned().unwrap_or_default();
+        for l in lines.difference(&before) {
+            event(Notice::normal("Synced", l.clone()));
+        }
+        if lines.is_empty() {
+            state.l7.announced.remove(key);
+        } else {
+            state.l7.announced.insert(key.clone(), lines);
+        }
     }
 
     /// Status and Events for the Services of one group, queued in `out`.
@@ -779,12 +1180,16 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .unwrap_or_default();
             // Every outcome is a Service ako is the load balancer of, or one it published a status for.
             if !same_status(&have, &want) {
-                out.statuses.push((g.clone(), o.key.clone(), want));
+                out.statuses
+                    .push((vec![g.clone()], Target::Service, o.key.clone(), want));
             } else if !want.is_empty() {
                 state.status_written.insert(o.key.clone());
             }
             let uid = svc.metadata.uid.clone();
-            let mut event = |n: Notice| out.events.push((o.key.clone(), uid.clone(), n));
+            let mut event = |n: Notice| {
+                out.events
+                    .push((Target::Service, o.key.clone(), uid.clone(), n))
+            };
             // Problems: announced when they change, not at every pass.
             let texts: Vec<String> = o.problems.iter().map(|p| p.message.clone()).collect();
             if state.reported.get(&o.key) != Some(&texts) {
@@ -824,30 +1229,41 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     /// Writes the queued statuses (concurrently) and hands the Events to the publisher.
     async fn flush(&self, state: &mut State, out: Outbox) {
         let sink = &self.sink;
-        let results: Vec<(GroupId, ObjKey, bool, Result<(), String>)> =
-            futures::stream::iter(out.statuses.into_iter().map(|(g, key, want)| async move {
-                let res = sink.service_status(&key, &want).await;
-                (g, key, want.is_empty(), res)
-            }))
-            .buffer_unordered(self.settings.concurrency.max(1) * 2)
-            .collect()
-            .await;
-        for (g, key, cleared, res) in results {
+        type Written = (Vec<GroupId>, Target, ObjKey, bool, Result<(), String>);
+        let results: Vec<Written> = futures::stream::iter(out.statuses.into_iter().map(
+            |(groups, target, key, want)| async move {
+                let res = sink.status(target, &key, &want).await;
+                (groups, target, key, want.is_empty(), res)
+            },
+        ))
+        .buffer_unordered(self.settings.concurrency.max(1) * 2)
+        .collect()
+        .await;
+        for (groups, target, key, cleared, res) in results {
+            let written = match target {
+                Target::Service => &mut state.status_written,
+                Target::Ingress => &mut state.l7.status_written,
+            };
             match res {
                 Ok(()) => {
                     state.stats.status_patches += 1;
                     if cleared {
-                        state.status_written.remove(&key);
+                        written.remove(&key);
                     } else {
-                        state.status_written.insert(key);
+                        written.insert(key);
                     }
                 }
                 Err(error) => {
-                    tracing::warn!(service = %key, %error, "status not written; retrying");
-                    state
-                        .retry
-                        .entry(g)
-                        .or_insert((1, Instant::now() + self.settings.retry_base));
+                    tracing::warn!(kind = ?target, object = %key, %error, "status not written; retrying");
+                    if groups.is_empty() {
+                        tracing::warn!(kind = ?target, object = %key, "the next full sync writes this status");
+                    }
+                    for g in groups {
+                        state
+                            .retry
+                            .entry(g)
+                            .or_insert((1, Instant::now() + self.settings.retry_base));
+                    }
                 }
             }
         }
@@ -973,19 +1389,19 @@ mod tests {
         let scope = Scope::default();
         assert_eq!(
             group_of(&a, &cfg, &scope, &view),
-            Some(GroupId {
+            Some(GroupId::Service(ServiceGroup {
                 namespace: "n".into(),
                 base: "web".into(),
                 shared: true
-            })
+            }))
         );
         assert_eq!(
             group_of(&b, &cfg, &scope, &view),
-            Some(GroupId {
+            Some(GroupId::Service(ServiceGroup {
                 namespace: "n".into(),
                 base: "b".into(),
                 shared: false
-            })
+            }))
         );
         assert_eq!(group_of(&c, &cfg, &scope, &view), None);
         let blocked = Scope {

@@ -169,6 +169,11 @@ pub async fn run(
     settings.full_sync = s.full_sync;
     settings.delete_all = s.delete_config;
     settings.scope = s.scope.clone();
+    settings.shard = s.shard_size;
+    settings.default_cert = Some(ObjKey::new(
+        opts.namespace.clone(),
+        crate::core::l7::DEFAULT_CERT_SECRET,
+    ));
     let mut reconciler = Reconciler::new(avi, view, Arc::new(cfg), settings, sink)
         .with_fence(Arc::new(move || fence_handle.is_leader()));
     if let Some(live) = opts.live.clone() {
