@@ -1,4 +1,4 @@
-//! End-to-end tests of the L4 reconciler: a real kube-apiserver 1.20.2 + etcd + kube-controller-manager 1.20.2
+//! End-to-end tests of the reconciler (Services and Ingresses): a real kube-apiserver 1.20.2 + etcd + kube-controller-manager 1.20.2
 //! (scripts/cluster.sh --controller-manager), `ako emulator` and `ako controller` as processes (the binary under
 //! test), Pods played by the kubelet stand-in (tests/common/kubelet.rs). The Avi side is read with ako's own
 //! client and the emulator's `/admin/counters`.
@@ -37,6 +37,16 @@ const DOMAIN: &str = "avi.jarvis.lab";
 const WAIT: Duration = Duration::from_secs(30);
 /// The object types ako writes for an L4 Service.
 const L4_TYPES: [&str; 4] = ["vsvip", "pool", "l4policyset", "virtualservice"];
+/// Every object type ako writes.
+const ALL_TYPES: [&str; 7] = [
+    "vsvip",
+    "sslkeyandcertificate",
+    "pool",
+    "poolgroup",
+    "l4policyset",
+    "httppolicyset",
+    "virtualservice",
+];
 
 fn ako() -> &'static str {
     env!("CARGO_BIN_EXE_ako")
@@ -460,7 +470,7 @@ impl Lab {
     /// Names of every object ako created, as `type/name`.
     async fn owned(&self) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        for ty in L4_TYPES {
+        for ty in ALL_TYPES {
             for o in self.objects(ty).await {
                 out.insert(format!("{ty}/{}", o["name"].as_str().unwrap_or_default()));
             }
@@ -1155,6 +1165,15 @@ rules:
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
   verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses, ingressclasses]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses/status]
+  verbs: [get, patch, update]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, watch]
 - apiGroups: [coordination.k8s.io]
   resources: [leases]
   verbs: [get, create, update]
@@ -1344,4 +1363,288 @@ async fn injected_503_429_latency_and_session_expiry_still_converge_with_no_dupl
     assert_eq!(vs.len(), 4, "{vs:?}");
     let vips = lab.objects("vsvip").await;
     assert_eq!(vips.len(), 4);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ingresses (L7).
+
+const DEMO_YAML: &str = include_str!("../examples/demo/demo.yaml");
+
+/// The second application: its own namespace, a backend Service and an Ingress with a TLS Secret.
+const SHOP_YAML: &str = r#"apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: shop, namespace: shop}
+spec:
+  ingressClassName: avi-lb
+  tls: [{hosts: [shop.avi.jarvis.lab], secretName: shop-tls}]
+  rules:
+  - host: shop.avi.jarvis.lab
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+"#;
+
+impl Lab {
+    /// `status.loadBalancer.ingress` of an Ingress as (ip, hostname) pairs.
+    async fn ingress_status(&self, ns: &str, name: &str) -> Vec<(Option<String>, Option<String>)> {
+        let ing =
+            Api::<k8s_openapi::api::networking::v1::Ingress>::namespaced(self.kube.clone(), ns)
+                .get_opt(name)
+                .await
+                .expect("read Ingress");
+        ing.and_then(|i| i.status?.load_balancer?.ingress)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| (i.ip, i.hostname))
+            .collect()
+    }
+
+    /// Waits for the address of `host` in an Ingress's status (inside the VIP network).
+    async fn wait_ingress_vip(&self, ns: &str, name: &str, host: &str) -> std::net::IpAddr {
+        let net: ipnet::IpNet = VIP_NET.parse().expect("net");
+        self.wait(
+            &format!("the address of {host} in the status of Ingress {ns}/{name}"),
+            WAIT,
+            async || {
+                self.ingress_status(ns, name)
+                    .await
+                    .into_iter()
+                    .filter(|(_, h)| h.as_deref() == Some(host))
+                    .filter_map(|(ip, _)| ip?.parse::<std::net::IpAddr>().ok())
+                    .find(|ip| net.contains(ip))
+            },
+        )
+        .await
+    }
+
+    /// Creates (or replaces) the TLS Secret `shop/shop-tls` with a new certificate for the shop's host.
+    fn shop_secret(&self) {
+        let ca = ako::certs::generate_ca("shop.avi.jarvis.lab", 30).expect("certificate");
+        let dir = self.cluster.dir.path();
+        let (crt, key) = (dir.join("shop.crt"), dir.join("shop.key"));
+        std::fs::write(&crt, &ca.cert_pem).expect("write crt");
+        std::fs::write(&key, &ca.key_pem).expect("write key");
+        let yaml = self.kubectl(&[
+            "create",
+            "secret",
+            "tls",
+            "shop-tls",
+            "-n",
+            "shop",
+            "--cert",
+            crt.to_str().expect("path"),
+            "--key",
+            key.to_str().expect("path"),
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ]);
+        self.apply(&yaml);
+    }
+
+    /// The Events of an Ingress with this reason (waits until there is one).
+    async fn ingress_events(&self, ns: &str, name: &str, reason: &str) -> Vec<Value> {
+        let selector =
+            format!("involvedObject.kind=Ingress,involvedObject.name={name},reason={reason}");
+        self.wait(
+            &format!("a {reason} Event on Ingress {ns}/{name}"),
+            WAIT,
+            async || {
+                let out = self.kubectl(&[
+                    "get",
+                    "events",
+                    "-n",
+                    ns,
+                    "--field-selector",
+                    &selector,
+                    "-o",
+                    "json",
+                ]);
+                let v: Value = serde_json::from_str(&out).expect("events json");
+                let items = v["items"].as_array().cloned().unwrap_or_default();
+                (!items.is_empty()).then_some(items)
+            },
+        )
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_demo_ingress_gets_an_address_and_a_parent_on_80_and_443_and_a_tls_app_its_own_vip_and_sni_child()
+ {
+    let lab = Lab::start().await;
+    let _ctl = lab.controller("ako-0", &[], &[]);
+    lab.apply(DEMO_YAML);
+    let host = format!("hackazon.{DOMAIN}");
+    let vip = lab.wait_ingress_vip("vmug", "hackazon", &host).await;
+
+    // `kubectl get ingress`: the ADDRESS column shows the VIP.
+    let line = lab.kubectl(&["get", "ingress", "-n", "vmug", "hackazon", "--no-headers"]);
+    assert!(
+        line.split_whitespace().any(|c| c == vip.to_string()),
+        "ADDRESS missing: {line}"
+    );
+    assert_eq!(
+        lab.ingress_status("vmug", "hackazon").await,
+        [(Some(vip.to_string()), Some(host.clone()))]
+    );
+    // The shard's parent listens on 80 and, automatically, 443; its VsVip publishes the host.
+    let parent = format!("{CLUSTER_NAME}--Shared-L7-0");
+    let vs = lab.object("virtualservice", &parent).await.expect("parent");
+    assert_eq!(vs["type"], "VS_TYPE_VH_PARENT");
+    let ports: Vec<(u64, bool)> = vs["services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (
+                s["port"].as_u64().unwrap_or_default(),
+                s["enable_ssl"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(ports, [(80, false), (443, true)]);
+    let vsvip = lab.object("vsvip", &parent).await.expect("vsvip");
+    assert_eq!(vsvip["dns_info"][0]["fqdn"], host);
+    assert_eq!(vsvip["vip"][0]["ip_address"]["addr"], vip.to_string());
+    let pool = format!("{CLUSTER_NAME}--{host}_-vmug-hackazon");
+    assert!(lab.object("pool", &pool).await.is_some(), "{pool}");
+    assert!(lab.object("poolgroup", &pool).await.is_some(), "{pool}");
+    let synced = lab.ingress_events("vmug", "hackazon", "Synced").await;
+    assert!(
+        synced.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&parent) && m.contains(&vip.to_string()))),
+        "{synced:?}"
+    );
+
+    // The second application, with TLS: another shard, another VIP, an SNI child with its certificate.
+    lab.namespace("shop");
+    lab.shop_secret();
+    lab.apply(SHOP_YAML);
+    let shop_host = format!("shop.{DOMAIN}");
+    let shop_vip = lab.wait_ingress_vip("shop", "shop", &shop_host).await;
+    assert_ne!(shop_vip, vip);
+    let child_name = format!("{CLUSTER_NAME}--{shop_host}");
+    let child = lab
+        .wait("the SNI child", WAIT, async || {
+            lab.object("virtualservice", &child_name).await
+        })
+        .await;
+    assert_eq!(child["type"], "VS_TYPE_VH_CHILD");
+    let shop_parent = lab
+        .object("virtualservice", &format!("{CLUSTER_NAME}--Shared-L7-1"))
+        .await
+        .expect("the shop's parent");
+    let parent_uuid = shop_parent["uuid"].as_str().expect("uuid");
+    assert!(
+        child["vh_parent_vs_ref"]
+            .as_str()
+            .is_some_and(|r| r.ends_with(parent_uuid)),
+        "{child}"
+    );
+    let cert = lab
+        .object("sslkeyandcertificate", &child_name)
+        .await
+        .expect("certificate");
+    assert!(
+        cert["certificate"]["subject"]["common_name"]
+            .as_str()
+            .is_some_and(|cn| cn.contains("shop")),
+        "{cert}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingress_path_edit_and_a_secret_rotation_write_only_their_objects_delete_cleans_up_and_a_restart_writes_nothing()
+ {
+    let lab = Lab::start().await;
+    let mut ctl = lab.controller("ako-0", &[], &[]);
+    lab.apply(DEMO_YAML);
+    lab.namespace("shop");
+    lab.shop_secret();
+    lab.apply(SHOP_YAML);
+    let host = format!("hackazon.{DOMAIN}");
+    lab.wait_ingress_vip("vmug", "hackazon", &host).await;
+    lab.wait_ingress_vip("shop", "shop", &format!("shop.{DOMAIN}"))
+        .await;
+    let child_name = format!("{CLUSTER_NAME}--shop.{DOMAIN}");
+    lab.wait("the SNI child", WAIT, async || {
+        lab.object("virtualservice", &child_name).await
+    })
+    .await;
+    lab.settled_counters().await;
+    let before = lab.owned().await;
+    lab.reset_counters().await;
+
+    // A path added: its pool and pool group are created and the parent's policy set is updated; nothing else.
+    let edited = DEMO_YAML.replace(
+        "        backend: {service: {name: hackazon, port: {number: 80}}}",
+        "        backend: {service: {name: hackazon, port: {number: 80}}}\n      - path: /api\n        pathType: Exact\n        backend: {service: {name: hackazon, port: {name: http}}}",
+    );
+    assert_ne!(edited, DEMO_YAML);
+    lab.apply(&edited);
+    let new_pool = format!("{CLUSTER_NAME}--{host}_api-vmug-hackazon");
+    lab.wait("the new path's pool", WAIT, async || {
+        lab.object("pool", &new_pool).await
+    })
+    .await;
+    let c = lab.settled_counters().await;
+    assert_eq!(c.get("POST", "pool"), 1, "{:?}", c.by_method);
+    assert_eq!(c.get("POST", "poolgroup"), 1, "{:?}", c.by_method);
+    assert_eq!(c.get("PUT", "httppolicyset"), 1, "{:?}", c.by_method);
+    assert_eq!(c.writes, 3, "{:?}", c.by_method);
+    let after = lab.owned().await;
+    assert!(before.is_subset(&after));
+    assert_eq!(after.len(), before.len() + 2);
+
+    // A rotated certificate: the SSLKeyAndCertificate is updated in place, nothing else is written.
+    let cert = lab
+        .object("sslkeyandcertificate", &child_name)
+        .await
+        .expect("certificate");
+    lab.reset_counters().await;
+    lab.shop_secret();
+    let rotated = lab
+        .wait("the rotated certificate", WAIT, async || {
+            let now = lab.object("sslkeyandcertificate", &child_name).await?;
+            (now["certificate"]["certificate"] != cert["certificate"]["certificate"]).then_some(now)
+        })
+        .await;
+    assert_eq!(rotated["uuid"], cert["uuid"]);
+    let c = lab.settled_counters().await;
+    assert_eq!(c.writes, 1, "{:?}", c.by_method);
+
+    // Deleting the demo Ingress removes everything only it used; the shop's objects stay.
+    lab.kubectl(&["delete", "ingress", "-n", "vmug", "hackazon"]);
+    lab.wait("the demo's objects removed", WAIT, async || {
+        let left = lab.owned().await;
+        (!left
+            .iter()
+            .any(|o| o.contains("hackazon") || o.contains("Shared-L7-0")))
+        .then_some(())
+    })
+    .await;
+    let left = lab.owned().await;
+    assert!(
+        left.iter()
+            .any(|o| o == &format!("virtualservice/{child_name}")),
+        "{left:?}"
+    );
+
+    // A restart with nothing changed writes nothing.
+    lab.settled_counters().await;
+    assert!(ctl.stop(), "ako controller did not stop on SIGTERM");
+    lab.reset_counters().await;
+    let ctl = lab.controller("ako-1", &[], &[]);
+    lab.wait_log(&ctl, "full sync done", 1, WAIT).await;
+    let c = lab.settled_counters().await;
+    assert_eq!(c.writes, 0, "{:?}", c.by_method);
+    assert_eq!(lab.owned().await, left);
 }
