@@ -2,7 +2,8 @@
 # One-command demo on the embedded defaults: a real local control plane (etcd + kube-apiserver 1.20.2 +
 # kube-controller-manager), the embedded Avi controller emulator with the seed's lab, and `ako run` (webhook +
 # reconciler) registered with the API server. Applies the lab's demo Service and Ingress (admitted; the legacy
-# class annotation is rewritten; the Service gets its VIP: `kubectl get svc` shows the EXTERNAL-IP) and an Ingress
+# class annotation is rewritten; the Service and the Ingress get their VIPs: `kubectl get svc,ingress` shows
+# EXTERNAL-IP and ADDRESS) and an Ingress
 # whose host is outside the delegated subdomain (denied), then keeps everything running until Ctrl-C (or exits
 # with --exit).
 set -euo pipefail
@@ -53,13 +54,16 @@ echo "stored spec.ingressClassName: $(kubectl get ingress -n vmug hackazon -o js
 say "kubectl apply -f examples/demo/outside.yaml   (denied)"
 kubectl apply -f examples/demo/outside.yaml || true
 
-say "kubectl -n vmug get svc   (the reconciler programs the virtual service and writes the EXTERNAL-IP)"
+say "kubectl -n vmug get svc,ingress   (the reconciler programs the virtual services, writes EXTERNAL-IP and ADDRESS)"
 for _ in $(seq 1 100); do
-  [ -n "$(kubectl -n vmug get svc avisvc-lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}')" ] && break; sleep 0.2
+  [ -n "$(kubectl -n vmug get svc avisvc-lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}')" ] &&
+    [ -n "$(kubectl -n vmug get ingress hackazon -o jsonpath='{.status.loadBalancer.ingress[0].ip}')" ] && break
+  sleep 0.2
 done
-kubectl -n vmug get svc
+kubectl -n vmug get svc,ingress
 kubectl -n vmug get svc avisvc-lb -o jsonpath='{.status.loadBalancer.ingress[0].hostname}{"\n"}'
 kubectl -n vmug get events --field-selector involvedObject.name=avisvc-lb
+kubectl -n vmug get events --field-selector involvedObject.kind=Ingress,involvedObject.name=hackazon
 
 say "the virtual service on the Avi controller emulator"
 curl -fsk -c "$DEMO/avi.cookies" --data-urlencode username=admin --data-urlencode "password=$AVI_PASSWORD" \
@@ -69,6 +73,12 @@ avi_get '/api/virtualservice?name=veba-of--vmug-avisvc-lb&include_name=true' \
   | python3 -c 'import json,sys; v=json.load(sys.stdin)["results"][0]; print(json.dumps({k: v.get(k) for k in ("name","created_by","services","vsvip_ref","se_group_ref","application_profile_ref")}, indent=1))'
 avi_get '/api/vsvip?name=veba-of--vmug-avisvc-lb' \
   | python3 -c 'import json,sys; v=json.load(sys.stdin)["results"][0]; print(json.dumps({"vip": [x.get("ip_address") for x in v["vip"]], "dns_info": v.get("dns_info")}, indent=1))'
+
+say "the Ingress's shared parent virtual service (80 and 443) and its routing policy"
+avi_get '/api/virtualservice?name=veba-of--Shared-L7-0' \
+  | python3 -c 'import json,sys; v=json.load(sys.stdin)["results"][0]; print(json.dumps({k: v.get(k) for k in ("name","type","services")}, indent=1))'
+avi_get '/api/httppolicyset?name=veba-of--Shared-L7-0&include_name=true' \
+  | python3 -c 'import json,sys; v=json.load(sys.stdin)["results"][0]; print(json.dumps([{"match": r["match"], "pool_group": r.get("switching_action",{}).get("pool_group_ref","").split("#")[-1]} for r in v["http_request_policy"]["rules"]], indent=1))'
 
 say "the audit lines of these decisions ($DEMO/ako.log)"
 grep '"admission decision"' "$DEMO/ako.log" | grep -v '"result":"not-ours"' | tail -n 4
