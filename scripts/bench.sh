@@ -17,5 +17,6 @@ run webhook_hostile
 run e2e_creates AKO_E2E_PAIRS=4
 run emulator
 run emulator EMULATOR=process
-cargo build --quiet --release --bin ako   # reconcile_l4 runs the release ako binary as its own process
+cargo build --quiet --release --bin ako   # reconcile_l4 and _l7 run the release ako binary as their own process
 run reconcile_l4
+run reconcile_l7

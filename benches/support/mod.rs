@@ -2,6 +2,8 @@
 //! the floor any webhook pays), certificates, and wrk output parsing.
 #![allow(dead_code)]
 
+pub mod reconcile;
+
 use std::sync::Arc;
 
 use axum::Router;

@@ -1273,7 +1273,13 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     }
 }
 
-/// Applies the steps of one group in order, stopping at the first failure.
+/// Writes of one kind applied at the same time within a group (an L7 part creates thousands of pools).
+const WAVE_CONCURRENCY: usize = 8;
+
+/// Applies the steps of one group in plan order, stopping at the first failure. Consecutive steps of the same
+/// kind and direction (a *wave*: say, every pool to create) depend on none of each other and are applied
+/// concurrently; the next wave starts only once the previous one fully succeeded, so a reference never names
+/// an object not yet written and no object is deleted while still referenced.
 async fn apply_group<A: AviApi>(
     avi: A,
     group: GroupId,
@@ -1281,24 +1287,52 @@ async fn apply_group<A: AviApi>(
     fence: Fence,
 ) -> GroupResult {
     let mut applied = Vec::new();
+    let mut waves: Vec<Vec<Step>> = Vec::new();
     for step in steps.into_iter().filter(Step::is_write) {
-        if !fence() {
-            let error = AviError::Fenced;
+        let key = (matches!(step, Step::Delete { .. }), step.kind());
+        match waves.last_mut() {
+            Some(w)
+                if w.first()
+                    .is_some_and(|f| (matches!(f, Step::Delete { .. }), f.kind()) == key) =>
+            {
+                w.push(step);
+            }
+            _ => waves.push(vec![step]),
+        }
+    }
+    for wave in waves {
+        let results: Vec<(Step, Result<Applied, AviError>)> = futures::stream::iter(wave)
+            .map(|step| {
+                let avi = &avi;
+                let fence = &fence;
+                async move {
+                    if !fence() {
+                        return (step, Err(AviError::Fenced));
+                    }
+                    let r = apply::execute(avi, &step).await;
+                    (step, r)
+                }
+            })
+            .buffer_unordered(WAVE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut error = None;
+        for (step, r) in results {
+            match r {
+                Ok(a) => applied.push((step, a)),
+                Err(e) => {
+                    if error.is_none() {
+                        error = Some((step, e));
+                    }
+                }
+            }
+        }
+        if error.is_some() {
             return GroupResult {
                 group,
                 applied,
-                error: Some((step, error)),
+                error,
             };
-        }
-        match apply::execute(&avi, &step).await {
-            Ok(a) => applied.push((step, a)),
-            Err(e) => {
-                return GroupResult {
-                    group,
-                    applied,
-                    error: Some((step, e)),
-                };
-            }
         }
     }
     GroupResult {
