@@ -34,7 +34,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the validating and mutating admission webhook over HTTPS.
-    Webhook(WebhookArgs),
+    Webhook(Box<WebhookArgs>),
     /// Check manifests offline with the webhook's rules; exit 1 if anything would be denied.
     Check(CheckArgs),
     /// Generate a CA and a serving certificate for the webhook; print the caBundle.
@@ -123,6 +123,12 @@ struct WebhookArgs {
     /// names and hosts to anyone who can reach the port, without authentication.
     #[arg(long, env = "AKO_EXPOSE_CLAIMS", default_value_t = false)]
     expose_claims: bool,
+    /// After SIGTERM, keep answering admission requests this many seconds (while the API server and kube-proxy
+    /// stop sending new ones) before shutting down.
+    #[arg(long, env = "AKO_SHUTDOWN_DELAY_SECONDS", default_value_t = 0)]
+    shutdown_delay_seconds: u64,
+    #[command(flatten)]
+    self_certs: ako::k8s::webhook_certs::SelfCertArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -175,7 +181,7 @@ fn main() -> anyhow::Result<()> {
         Command::Webhook(args) => {
             let cfg = args.config.resolve()?;
             let _guard = telemetry::init(&cfg.log_level, cli.log_format);
-            runtime()?.block_on(run_webhook(args, cfg))
+            runtime()?.block_on(run_webhook(*args, cfg))
         }
         Command::Emulator(args) => {
             let _guard = telemetry::init("info", cli.log_format);
@@ -333,6 +339,9 @@ async fn run_all(
             t.abort();
         }
     }
+    if failed.is_none() {
+        drain_delay(args.webhook.shutdown_delay_seconds).await;
+    }
     webhook.stop().await;
     if let Some(why) = failed {
         anyhow::bail!(why);
@@ -391,10 +400,23 @@ fn run_certs(args: CertsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Keeps answering admission requests for `seconds` after SIGTERM.
+async fn drain_delay(seconds: u64) {
+    if seconds > 0 {
+        tracing::info!(
+            seconds,
+            "terminating: still answering admission requests before shutting down"
+        );
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+    }
+}
+
 /// The webhook, serving.
 struct Webhook {
     running: ako::webhook::Running,
     watches: Vec<tokio::task::JoinHandle<()>>,
+    /// `webhook.certificates: self`: renews the certificate and keeps the caBundles current.
+    cert_keeper: Option<tokio::task::JoinHandle<()>>,
     index: Arc<ako::core::index::Index>,
     client: kube::Client,
 }
@@ -405,6 +427,9 @@ impl Webhook {
         self.running.shutdown(Duration::from_secs(5));
         for w in self.watches {
             w.abort();
+        }
+        if let Some(k) = self.cert_keeper {
+            k.abort();
         }
         self.running.wait(Duration::from_secs(6)).await;
     }
@@ -420,6 +445,24 @@ async fn start_webhook(
         );
     }
     let cfg = Arc::new(cfg);
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
+    let cert_keeper = match ako::k8s::webhook_certs::Keeper::new(
+        client.clone(),
+        &args.self_certs,
+        &args.tls_cert,
+        &args.tls_key,
+    ) {
+        Some(keeper) => {
+            keeper
+                .first_sync()
+                .await
+                .context("preparing the webhook certificate (webhook.certificates=self)")?;
+            Some(keeper.spawn(Duration::from_secs(args.self_certs.check_seconds.max(1))))
+        }
+        None => None,
+    };
     let resolver = Arc::new(
         ako::certs::ReloadingResolver::load(&args.tls_cert, &args.tls_key)
             .context("loading the serving certificate")?,
@@ -427,9 +470,6 @@ async fn start_webhook(
     let _reloader = resolver.spawn_reloader(Duration::from_secs(args.cert_reload_seconds.max(1)));
     let tls = Arc::new(ako::certs::server_config(resolver)?);
 
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
     let index = Arc::new(ako::core::index::Index::new(cfg.clone()));
     let watches = ako::k8s::watch::spawn_index_watches(client.clone(), index.clone());
 
@@ -465,6 +505,7 @@ async fn start_webhook(
     Ok(Webhook {
         running,
         watches,
+        cert_keeper,
         index,
         client,
     })
@@ -476,6 +517,9 @@ async fn run_webhook(args: WebhookArgs, cfg: ako::core::config::Config) -> anyho
         () = shutdown_signal() => false,
         () = webhook.running.ended() => true,
     };
+    if !listener_failed {
+        drain_delay(args.shutdown_delay_seconds).await;
+    }
     webhook.stop().await;
     if listener_failed {
         anyhow::bail!("the admission listener stopped (see the error above)");

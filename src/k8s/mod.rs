@@ -5,3 +5,4 @@ pub mod lease;
 pub mod observe;
 pub mod report;
 pub mod watch;
+pub mod webhook_certs;
