@@ -1166,6 +1166,33 @@ fn ako_runs_as_the_charts_service_account_and_the_seeds_demos_converge() {
             .is_none(),
         "{ing}"
     );
+    // ...and the reconciler, with the chart's RBAC, programs it: the ADDRESS is in the VIP network, and the
+    // Ingress has a Synced Event naming its shared parent.
+    let address = wait_for("the ADDRESS of vmug/hackazon", WAIT, || {
+        let ing = kubectl_json(&cluster, &["-n", "vmug", "get", "ingress", "hackazon"]);
+        let lb = &ing["status"]["loadBalancer"]["ingress"][0];
+        (lb["hostname"] == "hackazon.avi.jarvis.lab")
+            .then(|| lb["ip"].as_str()?.parse::<std::net::IpAddr>().ok())
+            .flatten()
+            .filter(|ip| net.contains(ip))
+    });
+    assert_ne!(address, vip);
+    wait_for("a Synced Event on the Ingress hackazon", WAIT, || {
+        let e = cluster.must(
+            &[
+                "-n",
+                "vmug",
+                "get",
+                "events",
+                "--field-selector",
+                "involvedObject.kind=Ingress,involvedObject.name=hackazon,reason=Synced",
+                "-o",
+                "json",
+            ],
+            None,
+        );
+        e.contains("veba-of--Shared-L7-0").then_some(())
+    });
     // The chart's validating webhook answers with ako's rules (the DNS profile's subdomain avi.jarvis.lab).
     let out = cluster.kubectl(
         &[
