@@ -198,7 +198,7 @@ async fn writes(http: &reqwest::Client, port: u16) -> u64 {
     v["writes"].as_u64().unwrap_or(0)
 }
 
-fn service(i: usize) -> Service {
+pub fn service(i: usize) -> Service {
     serde_json::from_value(json!({
         "metadata": {"name": format!("svc-{i}"), "namespace": NS},
         "spec": {"type": "LoadBalancer", "ports": [{"name": "tcp", "port": 80, "targetPort": 8080}]}
@@ -206,12 +206,12 @@ fn service(i: usize) -> Service {
     .expect("service")
 }
 
-fn tls_secret_name(i: usize) -> Option<String> {
+pub fn tls_secret_name(i: usize) -> Option<String> {
     (i % 10 == 0).then(|| format!("tls-{i}"))
 }
 
 /// Ingress `i`: host `ing-<i>.avi.jarvis.lab`, a Prefix and an Exact path to two Services of the workload.
-fn ingress(i: usize, services: usize, exact_path: &str) -> Ingress {
+pub fn ingress(i: usize, services: usize, exact_path: &str) -> Ingress {
     let backend = |k: usize| json!({"service": {"name": format!("svc-{}", k % services.max(1)), "port": {"number": 80}}});
     let host = format!("ing-{i}.avi.jarvis.lab");
     let mut spec = json!({
@@ -231,7 +231,7 @@ fn ingress(i: usize, services: usize, exact_path: &str) -> Ingress {
     .expect("ingress")
 }
 
-fn tls_pair() -> TlsPair {
+pub fn tls_pair() -> TlsPair {
     let ca = ako::certs::generate_ca("bench.avi.jarvis.lab", 30).expect("certificate");
     TlsPair {
         cert_pem: ca.cert_pem,
