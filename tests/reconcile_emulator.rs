@@ -1257,3 +1257,84 @@ spec:
     );
     r.stop().await;
 }
+
+#[tokio::test]
+async fn hosts_of_one_shard_are_planned_one_by_one_and_a_full_sync_agrees_with_every_increment() {
+    let emu = avi_support::start(None).await;
+    // g.avi.jarvis.lab hashes to shard 0 of 8, like hackazon: both on veba-of--Shared-L7-0.
+    let g_ing = r#"
+metadata: {name: g, namespace: vmug, uid: i-4, creationTimestamp: "2026-01-04T00:00:00Z"}
+spec:
+  ingressClassName: avi-lb
+  tls: [{hosts: [g.avi.jarvis.lab], secretName: g-tls}]
+  rules:
+  - host: g.avi.jarvis.lab
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+"#;
+    let view = l7_view(&[HACKAZON_ING, g_ing, SHOP_ING]);
+    view.set_tls_secret(
+        &ObjKey::new("vmug", "g-tls"),
+        Some(Some(tls_pair("g.avi.jarvis.lab"))),
+    );
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    let c = client(&emu);
+    let parent_policy = get_named(&c, "httppolicyset", "veba-of--Shared-L7-0")
+        .await
+        .expect("parent policy");
+
+    // A path added to the TLS host: its pool, pool group and SNI child policy; the parent is not rewritten.
+    let before = emu.counters();
+    r.change(view.upsert_ingress(ingress(&g_ing.replace(
+        "      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}",
+        "      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}\n      - {path: /x, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}",
+    ))))
+    .await;
+    let after = emu.counters();
+    assert_eq!(after.writes - before.writes, 3, "{:?}", after.by_method);
+    assert_eq!(
+        get_named(&c, "httppolicyset", "veba-of--Shared-L7-0")
+            .await
+            .expect("parent policy")["_last_modified"],
+        parent_policy["_last_modified"],
+        "the parent's policy set is untouched"
+    );
+    assert!(
+        get_named(&c, "pool", "veba-of--vmug-g.avi.jarvis.lab_x-g")
+            .await
+            .is_some()
+    );
+
+    // The other host of the shard goes: its route leaves the parent, the parent stays for g.
+    r.change(view.remove_ingress(&ObjKey::new("vmug", "hackazon")))
+        .await;
+    let policy = get_named(&c, "httppolicyset", "veba-of--Shared-L7-0")
+        .await
+        .expect("parent policy");
+    let text = policy["http_request_policy"].to_string();
+    assert!(
+        !text.contains("hackazon") && text.contains("g.avi.jarvis.lab"),
+        "{text}"
+    );
+    let vsvip = get_named(&c, "vsvip", "veba-of--Shared-L7-0")
+        .await
+        .expect("vsvip");
+    assert_eq!(
+        vsvip["dns_info"].as_array().map(Vec::len),
+        Some(1),
+        "{vsvip}"
+    );
+
+    // A full sync translates everything from scratch: it finds nothing to write.
+    let w = writes(&emu);
+    r.change(Change::Resync).await;
+    assert_eq!(
+        writes(&emu),
+        w,
+        "the increments left the same state as a full translation"
+    );
+    r.stop().await;
+}

@@ -449,6 +449,31 @@ fn port_text(port: &BackendPort) -> String {
     }
 }
 
+impl<'a> Ctx<'a> {
+    fn new(
+        cfg: &'a Config,
+        place: &'a Placement,
+        services: &'a [ServiceInput<'a>],
+        nodes: &'a [NodeInfo],
+    ) -> Self {
+        Ctx {
+            cfg,
+            place,
+            cluster: &place.cluster_name,
+            owner: place.owner(),
+            tenant_ref: name_ref("tenant", &place.tenant),
+            cloud_ref: name_ref("cloud", &place.cloud),
+            services: services
+                .iter()
+                .map(|s| (ObjKey::of(&s.service.metadata), *s))
+                .collect(),
+            nodes,
+            names: HashSet::new(),
+            objects: Vec::new(),
+        }
+    }
+}
+
 impl Ctx<'_> {
     fn push(&mut self, kind: Kind, name: &str, body: Value) {
         if !self.names.insert((kind, name.to_string())) {
@@ -737,13 +762,32 @@ fn redirect_rule(host: &str, rules: &mut Vec<Value>) {
     }));
 }
 
-/// Translates the Ingresses of ako. See the module documentation for the objects and the decisions.
-pub fn translate(
+/// What one host produces: its own objects, its part in its shared parent, and what it means for the Ingresses
+/// claiming it. The reconciler keeps these per host, so an edit re-translates only the hosts it touches and
+/// re-assembles the parent from the others' fragments ([`assemble_parent`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostFragment {
+    pub host: String,
+    pub part: Part,
+    /// Shared mode: its pools, pool groups, and SNI child with its policy set and certificate. Dedicated mode:
+    /// every object of its virtual service.
+    pub objects: Vec<Desired>,
+    /// Shared mode: its rules on the parent's policy set (renumbered by [`assemble_parent`]).
+    pub parent_rules: Vec<Value>,
+    /// Per claiming Ingress: the host if it is served for it, and the problems about this host.
+    pub outcomes: Vec<IngressOutcome>,
+}
+
+/// Per-host translation: a fragment for each host of the input's Ingresses (in `input.part`, and among `only`
+/// when given) that at least one Ingress may use, and one outcome per Ingress with what is not about a host
+/// (refused over the size limits, the problems of the Ingress itself).
+pub fn translate_hosts(
     input: &L7Input<'_>,
     cfg: &Config,
     place: &Placement,
     shard: ShardSize,
-) -> L7Desired {
+    only: Option<&BTreeSet<String>>,
+) -> (Vec<HostFragment>, Vec<IngressOutcome>) {
     // Outcomes of Ingresses refused before translation, by input position; the rest are parallel to `claimants`.
     let mut refused: Vec<(usize, IngressOutcome)> = Vec::new();
     let mut claimants: Vec<Claimant> = Vec::new();
@@ -783,28 +827,47 @@ pub fn translate(
         });
     }
 
-    let plans = plan_hosts(&claimants, &mut c_outcomes, cfg, input);
-
-    let mut ctx = Ctx {
-        cfg,
-        place,
-        cluster: &place.cluster_name,
-        owner: place.owner(),
-        tenant_ref: name_ref("tenant", &place.tenant),
-        cloud_ref: name_ref("cloud", &place.cloud),
-        services: input
-            .services
-            .iter()
-            .map(|s| (ObjKey::of(&s.service.metadata), *s))
-            .collect(),
-        nodes: input.nodes,
-        names: HashSet::new(),
-        objects: Vec::new(),
+    let mut checks = CertChecks {
+        input,
+        default: None,
+        secrets: HashMap::new(),
     };
-
-    match shard.shards() {
-        Some(n) => build_shared(&mut ctx, &plans, &claimants, &mut c_outcomes, n, input),
-        None => build_dedicated(&mut ctx, &plans, &claimants, &mut c_outcomes, input),
+    let mut ctx = Ctx::new(cfg, place, input.services, input.nodes);
+    let blank: Vec<IngressOutcome> = c_outcomes
+        .iter()
+        .map(|o| IngressOutcome {
+            key: o.key.clone(),
+            hosts: Vec::new(),
+            problems: Vec::new(),
+        })
+        .collect();
+    let mut fragments = Vec::new();
+    for (host, cis) in index_hosts(&claimants, input, only) {
+        let mut outcomes = blank.clone();
+        let hp = plan_host(host, cis, &claimants, &mut outcomes, cfg, &mut checks);
+        let part = part_of(host, shard);
+        let mut parent_rules = Vec::new();
+        ctx.names.clear();
+        if !hp.claimants.is_empty() {
+            match &part {
+                Part::Shard { index, .. } => {
+                    let parent = shared_vs_name(ctx.cluster, *index);
+                    parent_rules =
+                        shared_host(&mut ctx, &hp, &claimants, &mut outcomes, &parent, input);
+                }
+                Part::Host(_) => dedicated_host(&mut ctx, &hp, &claimants, &mut outcomes, input),
+            }
+        }
+        fragments.push(HostFragment {
+            host: host.to_string(),
+            part,
+            objects: std::mem::take(&mut ctx.objects),
+            parent_rules,
+            outcomes: outcomes
+                .into_iter()
+                .filter(|o| !o.hosts.is_empty() || !o.problems.is_empty())
+                .collect(),
+        });
     }
 
     let mut outcomes: Vec<(usize, IngressOutcome)> = claimants
@@ -814,46 +877,88 @@ pub fn translate(
         .chain(refused)
         .collect();
     outcomes.sort_by_key(|(pos, _)| *pos);
-    let outcomes = outcomes
-        .into_iter()
-        .map(|(_, mut o)| {
-            o.hosts.sort_by(|a, b| a.host.cmp(&b.host));
-            o.hosts.dedup_by(|a, b| a.host == b.host);
-            o
-        })
-        .collect();
-    L7Desired {
-        objects: ctx.objects,
-        outcomes,
-    }
+    (fragments, outcomes.into_iter().map(|(_, o)| o).collect())
 }
 
-/// Decides, per host, who serves it, which routes and which certificate.
-fn plan_hosts(
-    claimants: &[Claimant],
-    outcomes: &mut [IngressOutcome],
-    cfg: &Config,
+/// Translates the Ingresses of ako (those of `input.part`, or all). See the module documentation for the objects
+/// and the decisions.
+pub fn translate(
     input: &L7Input<'_>,
-) -> Vec<HostPlan> {
-    let mut checks = CertChecks {
-        input,
-        default: None,
-        secrets: HashMap::new(),
-    };
+    cfg: &Config,
+    place: &Placement,
+    shard: ShardSize,
+) -> L7Desired {
+    let (fragments, mut outcomes) = translate_hosts(input, cfg, place, shard, None);
+    let mut objects: Vec<Desired> = Vec::new();
+    let mut seen: HashSet<(Kind, String)> = HashSet::new();
+    let mut parts: BTreeMap<&Part, Vec<&HostFragment>> = BTreeMap::new();
+    for f in &fragments {
+        if !f.objects.is_empty() || !f.parent_rules.is_empty() {
+            parts.entry(&f.part).or_default().push(f);
+        }
+        for o in &f.objects {
+            // The default certificate is one object, whichever hosts use it.
+            if seen.insert((o.kind, o.name.clone())) {
+                objects.push(o.clone());
+            }
+        }
+    }
+    for (part, frs) in parts {
+        objects.extend(assemble_parent(cfg, place, part, &frs));
+    }
+    let index: HashMap<ObjKey, usize> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.key.clone(), i))
+        .collect();
+    for f in &fragments {
+        for o in &f.outcomes {
+            if let Some(&i) = index.get(&o.key) {
+                outcomes[i].hosts.extend(o.hosts.iter().cloned());
+                outcomes[i].problems.extend(o.problems.iter().cloned());
+            }
+        }
+    }
+    for o in &mut outcomes {
+        o.hosts.sort_by(|a, b| a.host.cmp(&b.host));
+        o.hosts.dedup_by(|a, b| a.host == b.host);
+    }
+    L7Desired { objects, outcomes }
+}
+
+/// The claimants of each host to translate (in the input's part, and among `only` when given).
+fn index_hosts<'c>(
+    claimants: &'c [Claimant],
+    input: &L7Input<'_>,
+    only: Option<&BTreeSet<String>>,
+) -> BTreeMap<&'c str, Vec<usize>> {
     let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (ci, c) in claimants.iter().enumerate() {
         for hr in &c.intent.hosts {
+            if input.part.is_some_and(|p| !in_part(&hr.host, p))
+                || only.is_some_and(|o| !o.contains(&hr.host))
+            {
+                continue;
+            }
             let v = by_host.entry(hr.host.as_str()).or_default();
             if !v.contains(&ci) {
                 v.push(ci);
             }
         }
     }
-    let mut plans = Vec::new();
-    for (host, mut cis) in by_host {
-        if input.part.is_some_and(|p| !in_part(host, p)) {
-            continue;
-        }
+    by_host
+}
+
+/// Decides who serves a host, which routes and which certificate.
+fn plan_host(
+    host: &str,
+    mut cis: Vec<usize>,
+    claimants: &[Claimant],
+    outcomes: &mut [IngressOutcome],
+    cfg: &Config,
+    checks: &mut CertChecks<'_>,
+) -> HostPlan {
+    {
         cis.sort_by(|a, b| claimants[*a].order().cmp(&claimants[*b].order()));
         let owner = cis[0];
         let owner_ns = claimants[owner].key.namespace.clone();
@@ -920,17 +1025,16 @@ fn plan_hosts(
             }
         }
 
-        let (cert, redirect) = choose_cert(host, &accepted, claimants, outcomes, &mut checks);
-        plans.push(HostPlan {
+        let (cert, redirect) = choose_cert(host, &accepted, claimants, outcomes, checks);
+        HostPlan {
             host: host.to_string(),
             owner_ns,
             claimants: accepted,
             routes,
             cert,
             redirect,
-        });
+        }
     }
-    plans
 }
 
 fn in_part(host: &str, part: &Part) -> bool {
@@ -1100,156 +1204,183 @@ fn ingress_markers(cluster: &str, hp: &HostPlan, claimants: &[Claimant]) -> Valu
     ])
 }
 
-fn build_shared(
+/// The objects of one host in shared mode (pushed to `ctx`); returns its rules on the parent's policy set
+/// (numbered when the parent is assembled).
+fn shared_host(
     ctx: &mut Ctx<'_>,
-    plans: &[HostPlan],
+    hp: &HostPlan,
     claimants: &[Claimant],
     outcomes: &mut [IngressOutcome],
-    shards: u32,
+    parent: &str,
+    input: &L7Input<'_>,
+) -> Vec<Value> {
+    let cluster = ctx.cluster;
+    let mut rules = Vec::new();
+    let insecure_name = |c: &Claimant, r: &RoutePlan| {
+        insecure_pool_name(
+            cluster,
+            &hp.host,
+            &r.raw_path,
+            &c.key.namespace,
+            &c.key.name,
+        )
+    };
+    let secure_name = |c: &Claimant, r: &RoutePlan| {
+        secure_pool_name(
+            cluster,
+            &c.key.namespace,
+            &hp.host,
+            &r.raw_path,
+            &c.key.name,
+            false,
+        )
+    };
+    let Some(cert) = ctx.host_certificate(hp, input.default_cert) else {
+        let routed = ctx.route_objects(hp, claimants, outcomes, &insecure_name);
+        switching_rules(&hp.host, &routed, &mut rules);
+        record(outcomes, hp, parent, parent);
+        return rules;
+    };
+    let routed = if hp.redirect {
+        redirect_rule(&hp.host, &mut rules);
+        ctx.route_objects(hp, claimants, outcomes, &secure_name)
+    } else {
+        // HTTPS next to HTTP: both ports switch to the same pool groups.
+        let routed = ctx.route_objects(hp, claimants, outcomes, &insecure_name);
+        switching_rules(&hp.host, &routed, &mut rules);
+        routed
+    };
+    let child = sni_child_name(cluster, &hp.host);
+    let policy = sni_policy_name(cluster, &hp.owner_ns, &hp.host);
+    let mut child_rules = Vec::new();
+    switching_rules(&hp.host, &routed, &mut child_rules);
+    let one: BTreeSet<String> = [hp.host.clone()].into();
+    ctx.policy_set(&policy, child_rules, &one);
+    let mut extra = Map::new();
+    extra.insert(
+        "vh_parent_vs_ref".into(),
+        json!(name_ref("virtualservice", parent)),
+    );
+    extra.insert("vh_domain_name".into(), json!([hp.host]));
+    ctx.virtual_service(
+        Kind::VirtualServiceChild,
+        &child,
+        "VS_TYPE_VH_CHILD",
+        Value::Null,
+        &policy,
+        Some(&cert),
+        "System-Secure-HTTP",
+        extra,
+        ingress_markers(cluster, hp, claimants),
+    );
+    record(outcomes, hp, &child, parent);
+    rules
+}
+
+/// Every object of one host in dedicated mode (pushed to `ctx`).
+fn dedicated_host(
+    ctx: &mut Ctx<'_>,
+    hp: &HostPlan,
+    claimants: &[Claimant],
+    outcomes: &mut [IngressOutcome],
     input: &L7Input<'_>,
 ) {
     let cluster = ctx.cluster;
-    let mut by_shard: BTreeMap<u32, Vec<&HostPlan>> = BTreeMap::new();
-    for hp in plans.iter().filter(|hp| !hp.claimants.is_empty()) {
-        by_shard
-            .entry(shard_of(&hp.host, shards))
-            .or_default()
-            .push(hp);
+    let name = dedicated_vs_name(cluster, &hp.host);
+    let pool_name = |c: &Claimant, r: &RoutePlan| {
+        secure_pool_name(
+            cluster,
+            &c.key.namespace,
+            &hp.host,
+            &r.raw_path,
+            &c.key.name,
+            true,
+        )
+    };
+    let cert = ctx.host_certificate(hp, input.default_cert);
+    let routed = ctx.route_objects(hp, claimants, outcomes, &pool_name);
+    let mut rules = Vec::new();
+    if cert.is_some() && hp.redirect {
+        redirect_rule(&hp.host, &mut rules);
     }
-    for (n, mut hps) in by_shard {
-        hps.sort_by(|a, b| host_order(&a.host).cmp(&host_order(&b.host)));
-        let parent = shared_vs_name(cluster, n);
-        let hosts: BTreeSet<String> = hps.iter().map(|h| h.host.clone()).collect();
-        let mut rules = Vec::new();
-        for hp in hps {
-            let insecure_name = |c: &Claimant, r: &RoutePlan| {
-                insecure_pool_name(
-                    cluster,
-                    &hp.host,
-                    &r.raw_path,
-                    &c.key.namespace,
-                    &c.key.name,
-                )
-            };
-            let secure_name = |c: &Claimant, r: &RoutePlan| {
-                secure_pool_name(
-                    cluster,
-                    &c.key.namespace,
-                    &hp.host,
-                    &r.raw_path,
-                    &c.key.name,
-                    false,
-                )
-            };
-            let cert = ctx.host_certificate(hp, input.default_cert);
-            let Some(cert) = cert else {
-                let routed = ctx.route_objects(hp, claimants, outcomes, &insecure_name);
-                switching_rules(&hp.host, &routed, &mut rules);
-                record(outcomes, hp, &parent, &parent);
-                continue;
-            };
-            let routed = if hp.redirect {
-                redirect_rule(&hp.host, &mut rules);
-                ctx.route_objects(hp, claimants, outcomes, &secure_name)
-            } else {
-                // HTTPS next to HTTP: both ports switch to the same pool groups.
-                let routed = ctx.route_objects(hp, claimants, outcomes, &insecure_name);
-                switching_rules(&hp.host, &routed, &mut rules);
-                routed
-            };
-            let child = sni_child_name(cluster, &hp.host);
-            let policy = sni_policy_name(cluster, &hp.owner_ns, &hp.host);
-            let mut child_rules = Vec::new();
-            switching_rules(&hp.host, &routed, &mut child_rules);
-            let one: BTreeSet<String> = [hp.host.clone()].into();
-            ctx.policy_set(&policy, child_rules, &one);
-            let mut extra = Map::new();
-            extra.insert(
-                "vh_parent_vs_ref".into(),
-                json!(name_ref("virtualservice", &parent)),
-            );
-            extra.insert("vh_domain_name".into(), json!([hp.host]));
-            ctx.virtual_service(
-                Kind::VirtualServiceChild,
-                &child,
-                "VS_TYPE_VH_CHILD",
-                Value::Null,
-                &policy,
-                Some(&cert),
-                "System-Secure-HTTP",
-                extra,
-                ingress_markers(cluster, hp, claimants),
-            );
-            record(outcomes, hp, &child, &parent);
+    switching_rules(&hp.host, &routed, &mut rules);
+    let one: BTreeSet<String> = [hp.host.clone()].into();
+    ctx.vsvip(&name, &one);
+    ctx.policy_set(&name, rules, &one);
+    let services = if cert.is_some() {
+        json!([{"port": 80, "enable_ssl": false}, {"port": 443, "enable_ssl": true}])
+    } else {
+        json!([{"port": 80, "enable_ssl": false}])
+    };
+    let mut extra = Map::new();
+    extra.insert("vsvip_ref".into(), json!(name_ref("vsvip", &name)));
+    ctx.virtual_service(
+        Kind::VirtualService,
+        &name,
+        "VS_TYPE_NORMAL",
+        services,
+        &name,
+        cert.as_deref(),
+        "System-HTTP",
+        extra,
+        ingress_markers(cluster, hp, claimants),
+    );
+    record(outcomes, hp, &name, &name);
+}
+
+/// Renumbers a host's parent rules at their place in the parent's policy set.
+fn number_rules(host: &str, rules: &[Value], out: &mut Vec<Value>) {
+    for r in rules {
+        let mut r = r.clone();
+        let index = out.len();
+        if let Some(m) = r.as_object_mut() {
+            m.insert("name".into(), json!(format!("{host}-{index}")));
+            m.insert("index".into(), json!(index));
         }
-        ctx.vsvip(&parent, &hosts);
-        ctx.policy_set(&parent, rules, &hosts);
-        let mut extra = Map::new();
-        extra.insert("vsvip_ref".into(), json!(name_ref("vsvip", &parent)));
-        ctx.virtual_service(
-            Kind::VirtualService,
-            &parent,
-            "VS_TYPE_VH_PARENT",
-            json!([{"port": 80, "enable_ssl": false}, {"port": 443, "enable_ssl": true}]),
-            &parent,
-            None,
-            "System-HTTP",
-            extra,
-            json!([marker("clustername", cluster)]),
-        );
+        out.push(r);
     }
 }
 
-fn build_dedicated(
-    ctx: &mut Ctx<'_>,
-    plans: &[HostPlan],
-    claimants: &[Claimant],
-    outcomes: &mut [IngressOutcome],
-    input: &L7Input<'_>,
-) {
-    let cluster = ctx.cluster;
-    for hp in plans.iter().filter(|hp| !hp.claimants.is_empty()) {
-        let name = dedicated_vs_name(cluster, &hp.host);
-        let pool_name = |c: &Claimant, r: &RoutePlan| {
-            secure_pool_name(
-                cluster,
-                &c.key.namespace,
-                &hp.host,
-                &r.raw_path,
-                &c.key.name,
-                true,
-            )
-        };
-        let cert = ctx.host_certificate(hp, input.default_cert);
-        let routed = ctx.route_objects(hp, claimants, outcomes, &pool_name);
-        let mut rules = Vec::new();
-        if cert.is_some() && hp.redirect {
-            redirect_rule(&hp.host, &mut rules);
-        }
-        switching_rules(&hp.host, &routed, &mut rules);
-        let one: BTreeSet<String> = [hp.host.clone()].into();
-        ctx.vsvip(&name, &one);
-        ctx.policy_set(&name, rules, &one);
-        let services = if cert.is_some() {
-            json!([{"port": 80, "enable_ssl": false}, {"port": 443, "enable_ssl": true}])
-        } else {
-            json!([{"port": 80, "enable_ssl": false}])
-        };
-        let mut extra = Map::new();
-        extra.insert("vsvip_ref".into(), json!(name_ref("vsvip", &name)));
-        ctx.virtual_service(
-            Kind::VirtualService,
-            &name,
-            "VS_TYPE_NORMAL",
-            services,
-            &name,
-            cert.as_deref(),
-            "System-HTTP",
-            extra,
-            ingress_markers(cluster, hp, claimants),
-        );
-        record(outcomes, hp, &name, &name);
+/// The shared parent of a part (VsVip, HTTPPolicySet, VirtualService) from its hosts' fragments; nothing in
+/// dedicated mode (a dedicated host's fragment holds its virtual service) or when no host is left.
+pub fn assemble_parent(
+    cfg: &Config,
+    place: &Placement,
+    part: &Part,
+    fragments: &[&HostFragment],
+) -> Vec<Desired> {
+    let Part::Shard { index, .. } = part else {
+        return Vec::new();
+    };
+    if fragments.is_empty() {
+        return Vec::new();
     }
+    let mut ctx = Ctx::new(cfg, place, &[], &[]);
+    let cluster = ctx.cluster;
+    let parent = shared_vs_name(cluster, *index);
+    let mut sorted: Vec<&&HostFragment> = fragments.iter().collect();
+    sorted.sort_by(|a, b| host_order(&a.host).cmp(&host_order(&b.host)));
+    let mut rules = Vec::new();
+    for f in &sorted {
+        number_rules(&f.host, &f.parent_rules, &mut rules);
+    }
+    let hosts: BTreeSet<String> = sorted.iter().map(|f| f.host.clone()).collect();
+    ctx.vsvip(&parent, &hosts);
+    ctx.policy_set(&parent, rules, &hosts);
+    let mut extra = Map::new();
+    extra.insert("vsvip_ref".into(), json!(name_ref("vsvip", &parent)));
+    ctx.virtual_service(
+        Kind::VirtualService,
+        &parent,
+        "VS_TYPE_VH_PARENT",
+        json!([{"port": 80, "enable_ssl": false}, {"port": 443, "enable_ssl": true}]),
+        &parent,
+        None,
+        "System-HTTP",
+        extra,
+        json!([marker("clustername", cluster)]),
+    );
+    ctx.objects
 }
 
 /// Whether any problem of an outcome is a [`Severity::Deny`] (the webhook would have refused the Ingress).

@@ -98,11 +98,11 @@ async fn write<A: AviApi, T: AviObject + Into<Map<String, Value>>>(
     match step {
         Step::Create { kind, body, .. } => {
             let created = avi.create(&wrap(body.clone())).await?;
-            stored(*kind, created.object.into())
+            stored(*kind, as_read(*kind, created.object.into(), body))
         }
         Step::Update { kind, body, .. } => {
             let updated = avi.update(&wrap(body.clone())).await?;
-            stored(*kind, updated.into())
+            stored(*kind, as_read(*kind, updated.into(), body))
         }
         Step::Delete { uuid, .. } => {
             avi.delete::<T>(uuid).await?;
@@ -111,6 +111,34 @@ async fn write<A: AviApi, T: AviObject + Into<Map<String, Value>>>(
         Step::Conflict { .. } => Ok(Applied::Deleted),
     }
 }
+
+/// A write's answer as a later read would show it. The controller answers a write of an SSLKeyAndCertificate
+/// without the key and without the PEM texts (recorded), where a read masks the key and shows the certificate:
+/// without this, every later comparison would see a changed certificate and write it again.
+fn as_read(
+    kind: Kind,
+    mut answer: Map<String, Value>,
+    sent: &Map<String, Value>,
+) -> Map<String, Value> {
+    if kind != Kind::SslKeyAndCertificate {
+        return answer;
+    }
+    if sent.contains_key("key") && !answer.contains_key("key") {
+        answer.insert("key".into(), Value::String(SENSITIVE.into()));
+    }
+    if let Some(pem) = sent
+        .get("certificate")
+        .and_then(|c| c.get("certificate"))
+        .cloned()
+        && let Some(c) = answer.get_mut("certificate").and_then(Value::as_object_mut)
+    {
+        c.entry("certificate").or_insert(pem);
+    }
+    answer
+}
+
+/// What the controller shows in place of a write-only secret.
+const SENSITIVE: &str = "<sensitive>";
 
 fn stored(kind: Kind, body: Map<String, Value>) -> Result<Applied, AviError> {
     let name = body
@@ -176,6 +204,21 @@ pub async fn list_owned<A: AviApi>(avi: &A, owner: &str) -> Result<Vec<Existing>
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_certificate_write_answer_is_cached_as_a_read_shows_it() {
+        let sent =
+            json!({"name": "c--h", "key": "PEM KEY", "certificate": {"certificate": "PEM CERT"}});
+        let answer = json!({"uuid": "sslkeyandcertificate-1", "name": "c--h", "certificate": {"subject": {}}});
+        let (Value::Object(sent), Value::Object(answer)) = (sent, answer) else {
+            panic!("objects")
+        };
+        let cached = as_read(Kind::SslKeyAndCertificate, answer.clone(), &sent);
+        assert_eq!(cached["key"], "<sensitive>");
+        assert_eq!(cached["certificate"]["certificate"], "PEM CERT");
+        assert!(crate::core::plan::converged(&sent, &cached));
+        assert_eq!(as_read(Kind::Pool, answer.clone(), &sent), answer);
+    }
 
     #[test]
     fn cached_form_reads_identity_and_child_kind() {

@@ -12,11 +12,13 @@ use k8s_openapi::api::networking::v1::Ingress;
 use crate::core::config::Config;
 use crate::core::index::ObjKey;
 use crate::core::intent::{self, Problem};
-use crate::core::l7::{HostOutcome, IngressOutcome, Part, ShardSize, part_of};
+use crate::core::l7::{HostFragment, HostOutcome, Part, ShardSize, part_of};
 
 /// What one Ingress of ako names.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IngressRefs {
+    /// Its valid hosts.
+    pub hosts: BTreeSet<String>,
     /// The parts of its hosts.
     pub parts: BTreeSet<Part>,
     /// Backend Services (in its namespace).
@@ -39,12 +41,10 @@ pub fn refs_of(ing: &Ingress, cfg: &Config, shard: ShardSize) -> IngressRefs {
     }
     let (intent, problems) = intent::translate_ingress(ing, cfg);
     let ns = &intent.namespace;
+    let hosts: BTreeSet<String> = intent.hosts.iter().map(|h| h.host.clone()).collect();
     IngressRefs {
-        parts: intent
-            .hosts
-            .iter()
-            .map(|h| part_of(&h.host, shard))
-            .collect(),
+        parts: hosts.iter().map(|h| part_of(h, shard)).collect(),
+        hosts,
         services: intent
             .backend_services()
             .map(|s| ObjKey::new(ns.clone(), s))
@@ -59,17 +59,31 @@ pub fn refs_of(ing: &Ingress, cfg: &Config, shard: ShardSize) -> IngressRefs {
     }
 }
 
+/// Which hosts of a part must be translated again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirtyHosts {
+    All,
+    Some(BTreeSet<String>),
+}
+
 /// The Ingress side of the reconciler's state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct L7State {
+    shard: ShardSize,
     /// Ingresses of ako, with what they name.
     pub refs: HashMap<ObjKey, IngressRefs>,
-    /// Part -> Ingresses with a host in it.
-    pub members: HashMap<Part, BTreeSet<ObjKey>>,
+    /// Host -> Ingresses claiming it.
+    host_members: HashMap<String, BTreeSet<ObjKey>>,
+    /// Part -> hosts claimed in it.
+    part_hosts: HashMap<Part, BTreeSet<String>>,
     by_service: HashMap<ObjKey, BTreeSet<ObjKey>>,
     by_secret: HashMap<ObjKey, BTreeSet<ObjKey>>,
-    /// Part -> what its last translation said about each of its Ingresses.
-    pub outcomes: HashMap<Part, HashMap<ObjKey, IngressOutcome>>,
+    /// Host -> its last translation.
+    pub fragments: HashMap<String, HostFragment>,
+    /// Hosts to translate again, per part.
+    dirty: HashMap<Part, DirtyHosts>,
+    /// Parts whose every object must be compared again (after a failure, at a full sync).
+    replan: HashSet<Part>,
     /// Parts whose last pass wrote everything it planned.
     pub applied: HashMap<Part, bool>,
     /// Part -> Warning texts of its last pass (Avi errors, name conflicts).
@@ -103,89 +117,231 @@ fn index_remove(
     }
 }
 
+impl Default for L7State {
+    fn default() -> Self {
+        Self::new(ShardSize::Large)
+    }
+}
+
 impl L7State {
-    /// Records what an Ingress names now (`None`: not ako's, or gone); returns every part it was or is in.
+    pub fn new(shard: ShardSize) -> Self {
+        Self {
+            shard,
+            refs: HashMap::new(),
+            host_members: HashMap::new(),
+            part_hosts: HashMap::new(),
+            by_service: HashMap::new(),
+            by_secret: HashMap::new(),
+            fragments: HashMap::new(),
+            dirty: HashMap::new(),
+            replan: HashSet::new(),
+            applied: HashMap::new(),
+            part_notices: HashMap::new(),
+            status_written: HashSet::new(),
+            reported: HashMap::new(),
+            announced: HashMap::new(),
+        }
+    }
+
+    /// Marks hosts to translate again; returns their parts.
+    pub fn mark_hosts<'h>(
+        &mut self,
+        hosts: impl IntoIterator<Item = &'h String>,
+    ) -> BTreeSet<Part> {
+        let mut parts = BTreeSet::new();
+        for h in hosts {
+            let part = part_of(h, self.shard);
+            match self
+                .dirty
+                .entry(part.clone())
+                .or_insert_with(|| DirtyHosts::Some(BTreeSet::new()))
+            {
+                DirtyHosts::All => {}
+                DirtyHosts::Some(set) => {
+                    set.insert(h.clone());
+                }
+            }
+            parts.insert(part);
+        }
+        parts
+    }
+
+    /// Marks every host of a part to translate, and every object of it to compare.
+    pub fn mark_all(&mut self, part: &Part) {
+        self.dirty.insert(part.clone(), DirtyHosts::All);
+        self.replan.insert(part.clone());
+    }
+
+    /// Every object of the part is compared at its next pass (its last one failed).
+    pub fn replan(&mut self, part: &Part) {
+        self.replan.insert(part.clone());
+    }
+
+    /// Records what an Ingress names now (`None`: not ako's, or gone); marks every host it had or has, and
+    /// returns their parts.
     pub fn set(&mut self, key: &ObjKey, refs: Option<IngressRefs>) -> BTreeSet<Part> {
-        let mut touched = BTreeSet::new();
+        let mut touched: BTreeSet<String> = BTreeSet::new();
         if let Some(old) = self.refs.remove(key) {
-            for p in &old.parts {
-                if let Some(m) = self.members.get_mut(p) {
+            for h in &old.hosts {
+                if let Some(m) = self.host_members.get_mut(h) {
                     m.remove(key);
+                    if m.is_empty() {
+                        self.host_members.remove(h);
+                        let part = part_of(h, self.shard);
+                        if let Some(ph) = self.part_hosts.get_mut(&part) {
+                            ph.remove(h);
+                        }
+                    }
                 }
             }
             index_remove(&mut self.by_service, &old.services, key);
             index_remove(&mut self.by_secret, &old.secrets, key);
-            touched.extend(old.parts);
+            touched.extend(old.hosts);
         }
         if let Some(new) = refs {
-            for p in &new.parts {
-                self.members
-                    .entry(p.clone())
+            for h in &new.hosts {
+                self.host_members
+                    .entry(h.clone())
                     .or_default()
                     .insert(key.clone());
+                self.part_hosts
+                    .entry(part_of(h, self.shard))
+                    .or_default()
+                    .insert(h.clone());
             }
             index_add(&mut self.by_service, &new.services, key);
             index_add(&mut self.by_secret, &new.secrets, key);
-            touched.extend(new.parts.iter().cloned());
+            touched.extend(new.hosts.iter().cloned());
             self.refs.insert(key.clone(), new);
         }
-        touched
+        self.mark_hosts(&touched)
     }
 
-    /// Forgets every Ingress (a full sync rebuilds them); keeps outcomes and what was reported.
+    /// Forgets every Ingress (a full sync rebuilds them); keeps fragments and what was reported.
     pub fn clear_refs(&mut self) {
         self.refs.clear();
+        self.host_members.clear();
+        self.part_hosts.clear();
         self.by_service.clear();
         self.by_secret.clear();
-        for m in self.members.values_mut() {
-            m.clear();
-        }
     }
 
-    /// The parts of the Ingresses naming this backend Service.
-    pub fn parts_using_service(&self, svc: &ObjKey) -> BTreeSet<Part> {
-        self.parts_of_all(self.by_service.get(svc))
-    }
-
-    /// The parts of the Ingresses naming this TLS Secret.
-    pub fn parts_using_secret(&self, secret: &ObjKey) -> BTreeSet<Part> {
-        self.parts_of_all(self.by_secret.get(secret))
-    }
-
-    fn parts_of_all(&self, keys: Option<&BTreeSet<ObjKey>>) -> BTreeSet<Part> {
+    fn hosts_of_ingresses(&self, keys: Option<&BTreeSet<ObjKey>>) -> BTreeSet<String> {
         keys.into_iter()
             .flatten()
             .filter_map(|k| self.refs.get(k))
-            .flat_map(|r| r.parts.iter().cloned())
+            .flat_map(|r| r.hosts.iter().cloned())
             .collect()
     }
 
-    /// The Services and Secrets the Ingresses of a part name.
-    pub fn names_of_part(&self, part: &Part) -> (BTreeSet<ObjKey>, BTreeSet<ObjKey>) {
+    /// A backend Service changed: marks the hosts of the Ingresses naming it; returns their parts.
+    pub fn touch_service(&mut self, svc: &ObjKey) -> BTreeSet<Part> {
+        let hosts = self.hosts_of_ingresses(self.by_service.get(svc));
+        self.mark_hosts(&hosts)
+    }
+
+    /// A TLS Secret changed: marks the hosts of the Ingresses naming it; returns their parts.
+    pub fn touch_secret(&mut self, secret: &ObjKey) -> BTreeSet<Part> {
+        let hosts = self.hosts_of_ingresses(self.by_secret.get(secret));
+        self.mark_hosts(&hosts)
+    }
+
+    /// Every part with a claimed host or a translated one.
+    pub fn parts(&self) -> BTreeSet<Part> {
+        let mut parts: BTreeSet<Part> = self
+            .part_hosts
+            .iter()
+            .filter(|(_, h)| !h.is_empty())
+            .map(|(p, _)| p.clone())
+            .collect();
+        parts.extend(self.fragments.values().map(|f| f.part.clone()));
+        parts
+    }
+
+    /// Every host of a part: claimed now, or translated before (a host no longer claimed must be translated once
+    /// more, to nothing).
+    pub fn hosts_of_part(&self, part: &Part) -> BTreeSet<String> {
+        let mut hosts = self.part_hosts.get(part).cloned().unwrap_or_default();
+        hosts.extend(
+            self.fragments
+                .values()
+                .filter(|f| f.part == *part)
+                .map(|f| f.host.clone()),
+        );
+        hosts
+    }
+
+    /// Takes what must be done for a part: the hosts to translate again and whether to compare every object.
+    pub fn take_work(&mut self, part: &Part) -> (BTreeSet<String>, bool) {
+        let replan = self.replan.remove(part);
+        let hosts = match self.dirty.remove(part) {
+            Some(DirtyHosts::All) => self.hosts_of_part(part),
+            Some(DirtyHosts::Some(set)) => set,
+            None => BTreeSet::new(),
+        };
+        (hosts, replan)
+    }
+
+    /// The Ingresses claiming these hosts, and the Services and Secrets they name.
+    pub fn claimants_of(
+        &self,
+        hosts: &BTreeSet<String>,
+    ) -> (BTreeSet<ObjKey>, BTreeSet<ObjKey>, BTreeSet<ObjKey>) {
+        let mut ingresses = BTreeSet::new();
+        for h in hosts {
+            ingresses.extend(self.host_members.get(h).into_iter().flatten().cloned());
+        }
         let mut services = BTreeSet::new();
         let mut secrets = BTreeSet::new();
-        for k in self.members.get(part).into_iter().flatten() {
+        for k in &ingresses {
             if let Some(r) = self.refs.get(k) {
                 services.extend(r.services.iter().cloned());
                 secrets.extend(r.secrets.iter().cloned());
             }
         }
-        (services, secrets)
+        (ingresses, services, secrets)
     }
 
-    /// Stores a part's translation; returns the Ingresses it was or is about (their report may have changed).
-    pub fn store(&mut self, part: &Part, outcomes: Vec<IngressOutcome>) -> BTreeSet<ObjKey> {
-        let new: HashMap<ObjKey, IngressOutcome> =
-            outcomes.into_iter().map(|o| (o.key.clone(), o)).collect();
-        let mut keys: BTreeSet<ObjKey> = new.keys().cloned().collect();
-        if let Some(old) = self.outcomes.insert(part.clone(), new) {
-            keys.extend(old.into_keys());
+    /// The Ingresses of a part.
+    pub fn ingresses_of_part(&self, part: &Part) -> BTreeSet<ObjKey> {
+        self.claimants_of(&self.hosts_of_part(part)).0
+    }
+
+    /// Stores the new translation of these hosts (a host without fragment is gone); returns the Ingresses the
+    /// old or new fragments are about (their report may have changed).
+    pub fn store(
+        &mut self,
+        hosts: &BTreeSet<String>,
+        fragments: Vec<HostFragment>,
+    ) -> BTreeSet<ObjKey> {
+        let mut keys = BTreeSet::new();
+        for h in hosts {
+            if let Some(old) = self.fragments.remove(h) {
+                keys.extend(old.outcomes.into_iter().map(|o| o.key));
+            }
+        }
+        for f in fragments {
+            keys.extend(f.outcomes.iter().map(|o| o.key.clone()));
+            if !f.objects.is_empty() || !f.parent_rules.is_empty() || !f.outcomes.is_empty() {
+                self.fragments.insert(f.host.clone(), f);
+            }
         }
         keys
     }
 
-    /// Everything translation said about one Ingress over its parts: its hosts (sorted) and its problems
-    /// (each once, those found before planning first).
+    /// The fragments of a part that serve something (the parent is built from them).
+    pub fn serving_fragments(&self, part: &Part) -> Vec<&HostFragment> {
+        let mut v: Vec<&HostFragment> = self
+            .fragments
+            .values()
+            .filter(|f| f.part == *part && (!f.objects.is_empty() || !f.parent_rules.is_empty()))
+            .collect();
+        v.sort_by(|a, b| a.host.cmp(&b.host));
+        v
+    }
+
+    /// Everything translation said about one Ingress over its hosts: its hosts (sorted) and its problems (each
+    /// once, those found before planning first).
     pub fn merged(&self, key: &ObjKey) -> (Vec<HostOutcome>, Vec<Problem>) {
         let Some(refs) = self.refs.get(key) else {
             return (Vec::new(), Vec::new());
@@ -196,8 +352,12 @@ impl L7State {
             .iter()
             .map(|p| (p.field.clone(), p.message.clone()))
             .collect();
-        for part in &refs.parts {
-            let Some(o) = self.outcomes.get(part).and_then(|m| m.get(key)) else {
+        for h in &refs.hosts {
+            let Some(o) = self
+                .fragments
+                .get(h)
+                .and_then(|f| f.outcomes.iter().find(|o| o.key == *key))
+            else {
                 continue;
             };
             hosts.extend(o.hosts.iter().cloned());
@@ -314,31 +474,37 @@ spec:
 
     #[test]
     fn indexes_follow_an_ingress_as_it_changes_and_goes() {
-        let mut s = L7State::default();
+        let mut s = L7State::new(ShardSize::Large);
         let key = ObjKey::new("vmug", "shop");
         let r = refs_of(&ing(TWO_HOSTS), &cfg(), ShardSize::Large);
         let touched = s.set(&key, Some(r));
         assert_eq!(touched.len(), 2);
+        let shard1 = Part::Shard { index: 1, of: 8 };
+        assert_eq!(
+            s.take_work(&shard1),
+            (BTreeSet::from(["shop.avi.jarvis.lab".to_string()]), false)
+        );
         let web = ObjKey::new("vmug", "web");
         let tls = ObjKey::new("vmug", "shop-tls");
-        assert_eq!(s.parts_using_service(&web).len(), 2);
-        assert_eq!(
-            s.parts_using_secret(&tls),
-            BTreeSet::from([Part::Shard { index: 1, of: 8 }])
-        );
-        let (services, secrets) = s.names_of_part(&Part::Shard { index: 1, of: 8 });
-        assert!(services.contains(&web) && secrets.contains(&tls));
-        // Gone: every part it was in is touched, and nothing names it any more.
+        assert_eq!(s.touch_service(&web).len(), 2);
+        // A Secret change re-translates the hosts of the Ingresses naming it.
+        assert_eq!(s.touch_secret(&tls).len(), 2);
+        let (ingresses, services, secrets) =
+            s.claimants_of(&BTreeSet::from(["shop.avi.jarvis.lab".to_string()]));
+        assert!(ingresses.contains(&key) && services.contains(&web) && secrets.contains(&tls));
+        // Gone: every host it had is marked, and nothing names it any more.
         let touched = s.set(&key, None);
         assert_eq!(touched.len(), 2);
-        assert!(s.parts_using_service(&web).is_empty());
-        assert!(s.parts_using_secret(&tls).is_empty());
-        assert!(s.members.values().all(BTreeSet::is_empty));
+        assert!(s.touch_service(&web).is_empty());
+        assert!(s.touch_secret(&tls).is_empty());
+        assert!(s.ingresses_of_part(&shard1).is_empty());
+        s.mark_all(&shard1);
+        assert_eq!(s.take_work(&shard1), (BTreeSet::new(), true));
     }
 
     #[test]
-    fn merged_outcome_joins_hosts_of_every_part_and_names_each_problem_once() {
-        let mut s = L7State::default();
+    fn merged_outcome_joins_hosts_of_every_fragment_and_names_each_problem_once() {
+        let mut s = L7State::new(ShardSize::Large);
         let key = ObjKey::new("vmug", "shop");
         s.set(
             &key,
@@ -351,21 +517,27 @@ spec:
             tls: false,
         };
         let warn = Problem::warn("spec.rules[1]", "backend Service \"api\" not found");
-        s.store(
-            &Part::Shard { index: 1, of: 8 },
-            vec![IngressOutcome {
+        let fragment = |h: &str, vs: &str, index: u32| HostFragment {
+            host: h.into(),
+            part: Part::Shard { index, of: 8 },
+            objects: Vec::new(),
+            parent_rules: vec![serde_json::json!({"enable": true})],
+            outcomes: vec![crate::core::l7::IngressOutcome {
                 key: key.clone(),
-                hosts: vec![host("shop.avi.jarvis.lab", "p1")],
+                hosts: vec![host(h, vs)],
                 problems: vec![warn.clone()],
             }],
-        );
+        };
+        let hosts = BTreeSet::from([
+            "shop.avi.jarvis.lab".to_string(),
+            "hackazon.avi.jarvis.lab".to_string(),
+        ]);
         let touched = s.store(
-            &Part::Shard { index: 0, of: 8 },
-            vec![IngressOutcome {
-                key: key.clone(),
-                hosts: vec![host("hackazon.avi.jarvis.lab", "p0")],
-                problems: vec![warn.clone()],
-            }],
+            &hosts,
+            vec![
+                fragment("shop.avi.jarvis.lab", "p1", 1),
+                fragment("hackazon.avi.jarvis.lab", "p0", 0),
+            ],
         );
         assert_eq!(touched, BTreeSet::from([key.clone()]));
         let (hosts, problems) = s.merged(&key);
@@ -378,6 +550,10 @@ spec:
             problems
                 .iter()
                 .any(|p| p.message.contains("outside.example.com"))
+        );
+        assert_eq!(
+            s.serving_fragments(&Part::Shard { index: 0, of: 8 }).len(),
+            1
         );
 
         let vips = BTreeMap::from([

@@ -41,7 +41,7 @@ use crate::core::config::Config;
 use crate::core::index::ObjKey;
 use crate::core::intent::{self, Severity};
 use crate::core::l4::{self, L4Desired, Placement, ServiceInput, ServiceOutcome};
-use crate::core::l7::{self, IngressOutcome, L7Input, Part, ShardSize, TlsPair};
+use crate::core::l7::{self, HostFragment, L7Input, Part, ShardSize, TlsPair};
 use crate::core::plan::{self, Desired, Existing, Kind, Observed, Step};
 use crate::core::settings::Scope;
 use crate::k8s::observe::{Change, View};
@@ -151,8 +151,10 @@ struct State {
     status_written: HashSet<ObjKey>,
     /// deleteConfig's completion was announced.
     delete_reported: bool,
-    /// Ingresses: what they name, their parts' outcomes, what was reported.
+    /// Ingresses: what they name, their hosts' translations, what was reported.
     l7: ingress::L7State,
+    /// Host -> the objects it produced (wanted, or still to delete).
+    produced_host: HashMap<String, HashSet<ObjId>>,
     stats: Stats,
 }
 
@@ -267,7 +269,8 @@ type QueuedEvent = (Target, ObjKey, Option<String>, Notice);
 /// A group's translation.
 enum Translated {
     L4(L4Desired),
-    L7(Part, Vec<IngressOutcome>),
+    /// A part, and whether every object of it was compared.
+    L7(Part, bool),
 }
 
 /// Events are published by a task of their own, so a pass never waits for them; `pending` counts the queue.
@@ -377,7 +380,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let progress = Arc::new(progress);
         let publisher = self.events.spawn(self.sink.clone(), progress.clone());
         let _publisher = publisher.map(AbortOnDrop);
-        let mut state = State::default();
+        let mut state = State {
+            l7: ingress::L7State::new(self.settings.shard),
+            ..State::default()
+        };
         let mut dirty = Dirty {
             full: true,
             ..Dirty::default()
@@ -544,7 +550,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let mut groups = self.regroup(state, &services);
         // Backend Services of Ingresses (a Service, its endpoints).
         for k in &services {
-            groups.extend(state.l7.parts_using_service(k).into_iter().map(GroupId::L7));
+            groups.extend(state.l7.touch_service(k).into_iter().map(GroupId::L7));
         }
         for k in &ingresses {
             let refs = self.ingress_refs(k);
@@ -552,9 +558,12 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         }
         for k in &d.secrets {
             if self.settings.default_cert.as_ref() == Some(k) {
-                groups.extend(state.l7.members.keys().cloned().map(GroupId::L7));
+                for p in state.l7.parts() {
+                    state.l7.mark_all(&p);
+                    groups.insert(GroupId::L7(p));
+                }
             }
-            groups.extend(state.l7.parts_using_secret(k).into_iter().map(GroupId::L7));
+            groups.extend(state.l7.touch_secret(k).into_iter().map(GroupId::L7));
         }
         if d.nodes
             && matches!(
@@ -563,7 +572,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             )
         {
             groups.extend(state.members.keys().cloned());
-            groups.extend(state.l7.members.keys().cloned().map(GroupId::L7));
+            for p in state.l7.parts() {
+                state.l7.mark_all(&p);
+                groups.insert(GroupId::L7(p));
+            }
         }
         (groups, ingresses)
     }
@@ -641,15 +653,16 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             report.insert(key);
         }
         let mut groups: BTreeSet<GroupId> = state.members.keys().cloned().collect();
-        groups.extend(
-            state
-                .l7
-                .members
-                .iter()
-                .filter(|(_, m)| !m.is_empty())
-                .map(|(p, _)| GroupId::L7(p.clone())),
-        );
         groups.extend(state.produced.keys().cloned());
+        let mut parts = state.l7.parts();
+        parts.extend(groups.iter().filter_map(|g| match g {
+            GroupId::L7(p) => Some(p.clone()),
+            GroupId::Service(_) => None,
+        }));
+        for p in parts {
+            state.l7.mark_all(&p);
+            groups.insert(GroupId::L7(p));
+        }
         groups.extend(
             state
                 .status_written
@@ -721,7 +734,12 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 
     /// Translates, plans, applies and reports the given groups, then reports on `report` and on every Ingress
     /// of the L7 parts passed.
-    async fn pass(&self, state: &mut State, groups: BTreeSet<GroupId>, report: BTreeSet<ObjKey>) {
+    async fn pass(
+        &self,
+        state: &mut State,
+        groups: BTreeSet<GroupId>,
+        mut report: BTreeSet<ObjKey>,
+    ) {
         if groups.is_empty() && report.is_empty() {
             return;
         }
@@ -729,20 +747,23 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let nodes = self.view.nodes();
         let can_delete = state.cache_complete && self.view.complete();
 
-        // The TLS Secrets the parts need, read once for the pass (unchanged ones come from memory).
+        // What each L7 part must do: the hosts to translate again, whether to compare every object.
+        let mut l7_work: HashMap<Part, (BTreeSet<String>, bool)> = HashMap::new();
         let mut secret_keys: BTreeSet<ObjKey> = BTreeSet::new();
         for g in &groups {
             if let GroupId::L7(part) = g {
-                secret_keys.extend(state.l7.names_of_part(part).1);
+                let (hosts, all) = state.l7.take_work(part);
+                secret_keys.extend(state.l7.claimants_of(&hosts).2);
+                l7_work.insert(part.clone(), (hosts, all));
             }
         }
-        let secrets =
-            if secret_keys.is_empty() && !groups.iter().any(|g| matches!(g, GroupId::L7(_))) {
-                Ok(BTreeMap::new())
-            } else {
-                secret_keys.extend(self.settings.default_cert.clone());
-                self.view.tls_secrets(&secret_keys).await
-            };
+        // The TLS Secrets those hosts need, read once for the pass (unchanged ones come from memory).
+        let secrets = if l7_work.is_empty() {
+            Ok(BTreeMap::new())
+        } else {
+            secret_keys.extend(self.settings.default_cert.clone());
+            self.view.tls_secrets(&secret_keys).await
+        };
 
         let mut work: Vec<(GroupId, Vec<Step>, Translated)> = Vec::new();
         for g in groups {
@@ -753,11 +774,17 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     (d.objects.clone(), Translated::L4(d))
                 }
                 GroupId::L7(part) => {
+                    let part = &part.clone();
+                    let (hosts, all) = l7_work.remove(part).unwrap_or_default();
                     let secrets = match &secrets {
                         Ok(s) => s,
                         Err(error) => {
                             // Not knowing a certificate is not its absence: plan nothing, try again later.
                             tracing::warn!(part = %part, %error, "TLS Secret not readable; the part is retried");
+                            state.l7.mark_hosts(&hosts);
+                            if all {
+                                state.l7.replan(part);
+                            }
                             let attempts = state.retry.get(&g).map_or(0, |(n, _)| *n) + 1;
                             let delay = backoff(
                                 self.settings.retry_base,
@@ -771,29 +798,17 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                         }
                     };
                     state.stats.l7_parts += 1;
-                    let (objects, outcomes) = self.translate_part(state, part, &nodes, secrets);
-                    (objects, Translated::L7(part.clone(), outcomes))
+                    let fragments = self.translate_hosts(state, part, &hosts, &nodes, secrets);
+                    report.extend(state.l7.store(&hosts, fragments));
+                    let (objects, ids) = self.part_objects(state, part, &hosts, all);
+                    let steps = self.plan_ids(state, &g, &objects, ids, can_delete);
+                    self.update_produced_hosts(state, part, &hosts, all);
+                    work.push((g, steps, Translated::L7(part.clone(), all)));
+                    continue;
                 }
             };
-            let mut ids: HashSet<ObjId> = state.produced.get(&g).cloned().unwrap_or_default();
-            ids.extend(objects.iter().map(|d| obj_id(d.kind, &d.name)));
-            let observed = Observed {
-                objects: ids
-                    .iter()
-                    .filter_map(|id| state.cache.get(id).cloned())
-                    .collect(),
-                complete: can_delete,
-            };
-            let steps = plan::plan(&objects, &observed, &self.owner);
-            let wanted: HashSet<ObjId> = objects.iter().map(|d| obj_id(d.kind, &d.name)).collect();
-            // Keep what is still to delete in `produced`, so a failed pass cleans up later.
-            let mut keep = wanted;
-            keep.extend(ids.into_iter().filter(|id| state.cache.contains_key(id)));
-            if keep.is_empty() {
-                state.produced.remove(&g);
-            } else {
-                state.produced.insert(g.clone(), keep);
-            }
+            let ids: HashSet<ObjId> = state.produced.get(&g).cloned().unwrap_or_default();
+            let steps = self.plan_ids(state, &g, &objects, ids, can_delete);
             work.push((g, steps, translated));
         }
 
@@ -815,7 +830,6 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .await;
 
         let mut outbox = Outbox::default();
-        let mut report = report;
         let mut results: HashMap<GroupId, GroupResult> =
             results.into_iter().map(|r| (r.group.clone(), r)).collect();
         for (g, steps, translated) in work {
@@ -866,8 +880,19 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 Translated::L4(desired) => {
                     self.report(state, &g, &desired, &notices, vs_written, &mut outbox);
                 }
-                Translated::L7(part, outcomes) => {
-                    report.extend(state.l7.store(&part, outcomes));
+                Translated::L7(part, all) => {
+                    // A new or changed VIP (or a full re-plan) concerns every Ingress of the part.
+                    let vip_written = result.as_ref().is_some_and(|r| {
+                        r.applied.iter().any(|(s, _)| {
+                            s.kind() == Kind::VsVip && !matches!(s, Step::Delete { .. })
+                        })
+                    });
+                    if vip_written || all || failed {
+                        report.extend(state.l7.ingresses_of_part(&part));
+                    }
+                    if failed {
+                        state.l7.replan(&part);
+                    }
                     state.l7.applied.insert(part.clone(), !failed);
                     let texts: Vec<String> = notices.iter().map(|n| n.message.clone()).collect();
                     if texts.is_empty() {
@@ -875,12 +900,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     } else {
                         state.l7.part_notices.insert(part.clone(), texts);
                     }
-                    if state.l7.members.get(&part).is_some_and(BTreeSet::is_empty)
-                        && !state.produced.contains_key(&g)
+                    if state.l7.hosts_of_part(&part).is_empty() && !state.produced.contains_key(&g)
                     {
-                        state.l7.members.remove(&part);
-                        state.l7.outcomes.remove(&part);
                         state.l7.applied.remove(&part);
+                        state.l7.part_notices.remove(&part);
                     }
                 }
             }
@@ -961,34 +984,23 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         )
     }
 
-    /// The desired objects of an L7 part, and what they mean for each of its Ingresses.
-    fn translate_part(
+    /// Translates these hosts of a part again (each with every Ingress claiming it).
+    fn translate_hosts(
         &self,
         state: &State,
         part: &Part,
+        hosts: &BTreeSet<String>,
         nodes: &[l4::NodeInfo],
         secrets: &BTreeMap<ObjKey, Option<TlsPair>>,
-    ) -> (Vec<Desired>, Vec<IngressOutcome>) {
-        let members: Vec<Arc<Ingress>> = state
-            .l7
-            .members
-            .get(part)
-            .into_iter()
-            .flatten()
+    ) -> Vec<HostFragment> {
+        if hosts.is_empty() || self.settings.delete_all {
+            return Vec::new();
+        }
+        let (ingress_keys, service_keys, _) = state.l7.claimants_of(hosts);
+        let members: Vec<Arc<Ingress>> = ingress_keys
+            .iter()
             .filter_map(|k| self.view.ingress(k))
             .collect();
-        if self.settings.delete_all {
-            let outcomes = members
-                .iter()
-                .map(|i| IngressOutcome {
-                    key: ObjKey::of(&i.metadata),
-                    hosts: Vec::new(),
-                    problems: Vec::new(),
-                })
-                .collect();
-            return (Vec::new(), outcomes);
-        }
-        let (service_keys, _) = state.l7.names_of_part(part);
         let services: Vec<Arc<Service>> = service_keys
             .iter()
             .filter_map(|k| self.view.service(k))
@@ -1020,13 +1032,175 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             default_cert,
             part: Some(part),
         };
-        let d = l7::translate(
+        l7::translate_hosts(
             &input,
             &self.cfg,
             &self.settings.placement,
             self.settings.shard,
+            Some(hosts),
+        )
+        .0
+    }
+
+    /// The objects of a part to compare: its parent (from every host's fragment) and the objects of the hosts
+    /// in scope (those translated again, or all); with the ids of every object they had or have.
+    fn part_objects(
+        &self,
+        state: &State,
+        part: &Part,
+        hosts: &BTreeSet<String>,
+        all: bool,
+    ) -> (Vec<Desired>, HashSet<ObjId>) {
+        let serving = state.l7.serving_fragments(part);
+        let mut objects = l7::assemble_parent(&self.cfg, &self.settings.placement, part, &serving);
+        let mut ids: HashSet<ObjId> = HashSet::new();
+        if let Part::Shard { index, .. } = part {
+            let parent = l7::shared_vs_name(&self.cfg.cluster_name, *index);
+            for kind in [Kind::VsVip, Kind::HttpPolicySet, Kind::VirtualService] {
+                ids.insert(obj_id(kind, &parent));
+            }
+        }
+        let scope: Vec<&String> = if all {
+            let mut s: BTreeSet<&String> = hosts.iter().collect();
+            s.extend(serving.iter().map(|f| &f.host));
+            s.extend(
+                state
+                    .produced_host
+                    .iter()
+                    .filter(|(h, _)| l7::part_of(h, self.settings.shard) == *part)
+                    .map(|(h, _)| h),
+            );
+            s.into_iter().collect()
+        } else {
+            hosts.iter().collect()
+        };
+        let mut seen: HashSet<ObjId> = objects.iter().map(|d| obj_id(d.kind, &d.name)).collect();
+        for h in scope {
+            ids.extend(state.produced_host.get(h).into_iter().flatten().cloned());
+            if let Some(f) = state.l7.fragments.get(h) {
+                for o in &f.objects {
+                    if seen.insert(obj_id(o.kind, &o.name)) {
+                        objects.push(o.clone());
+                    }
+                }
+            }
+        }
+        // The default certificate is shared by every host using it: while any host anywhere wants it, it is
+        // not this part's to delete.
+        let default_cert = obj_id(
+            Kind::SslKeyAndCertificate,
+            &l7::default_cert_name(&self.cfg.cluster_name),
         );
-        (d.objects, d.outcomes)
+        if !seen.contains(&default_cert)
+            && state.l7.fragments.values().any(|f| {
+                f.objects
+                    .iter()
+                    .any(|o| obj_id(o.kind, &o.name) == default_cert)
+            })
+        {
+            ids.remove(&default_cert);
+        }
+        (objects, ids)
+    }
+
+    /// Plans a group's objects against what ako holds of `ids` and the objects themselves; records what the
+    /// group now produces (what it wants, and what is still to delete) for a Service group.
+    fn plan_ids(
+        &self,
+        state: &mut State,
+        g: &GroupId,
+        objects: &[Desired],
+        mut ids: HashSet<ObjId>,
+        can_delete: bool,
+    ) -> Vec<Step> {
+        ids.extend(objects.iter().map(|d| obj_id(d.kind, &d.name)));
+        let observed = Observed {
+            objects: ids
+                .iter()
+                .filter_map(|id| state.cache.get(id).cloned())
+                .collect(),
+            complete: can_delete,
+        };
+        let steps = plan::plan(objects, &observed, &self.owner);
+        if let GroupId::Service(_) = g {
+            // Keep what is still to delete in `produced`, so a failed pass cleans up later.
+            let mut keep: HashSet<ObjId> =
+                objects.iter().map(|d| obj_id(d.kind, &d.name)).collect();
+            keep.extend(ids.into_iter().filter(|id| state.cache.contains_key(id)));
+            if keep.is_empty() {
+                state.produced.remove(g);
+            } else {
+                state.produced.insert(g.clone(), keep);
+            }
+        }
+        steps
+    }
+
+    /// Records what each host of a part in scope produces (what it wants, and what is still to delete), and the
+    /// part's whole set (full syncs delete only what no group produces).
+    fn update_produced_hosts(
+        &self,
+        state: &mut State,
+        part: &Part,
+        hosts: &BTreeSet<String>,
+        all: bool,
+    ) {
+        let scope: BTreeSet<String> = if all {
+            let mut s = hosts.clone();
+            s.extend(
+                state
+                    .l7
+                    .serving_fragments(part)
+                    .iter()
+                    .map(|f| f.host.clone()),
+            );
+            s.extend(
+                state
+                    .produced_host
+                    .keys()
+                    .filter(|h| l7::part_of(h, self.settings.shard) == *part)
+                    .cloned(),
+            );
+            s
+        } else {
+            hosts.clone()
+        };
+        for h in &scope {
+            let mut keep: HashSet<ObjId> = state
+                .l7
+                .fragments
+                .get(h)
+                .map(|f| f.objects.iter().map(|o| obj_id(o.kind, &o.name)).collect())
+                .unwrap_or_default();
+            if let Some(old) = state.produced_host.remove(h) {
+                keep.extend(old.into_iter().filter(|id| state.cache.contains_key(id)));
+            }
+            if !keep.is_empty() {
+                state.produced_host.insert(h.clone(), keep);
+            }
+        }
+        let g = GroupId::L7(part.clone());
+        let mut all_ids: HashSet<ObjId> = HashSet::new();
+        if let Part::Shard { index, .. } = part {
+            let parent = l7::shared_vs_name(&self.cfg.cluster_name, *index);
+            let wanted = !state.l7.serving_fragments(part).is_empty();
+            for kind in [Kind::VsVip, Kind::HttpPolicySet, Kind::VirtualService] {
+                let id = obj_id(kind, &parent);
+                if wanted || state.cache.contains_key(&id) {
+                    all_ids.insert(id);
+                }
+            }
+        }
+        for (h, ids) in &state.produced_host {
+            if l7::part_of(h, self.settings.shard) == *part {
+                all_ids.extend(ids.iter().cloned());
+            }
+        }
+        if all_ids.is_empty() {
+            state.produced.remove(&g);
+        } else {
+            state.produced.insert(g, all_ids);
+        }
     }
 
     /// Status and Events of one Ingress, from what its parts' last translations said about it.
