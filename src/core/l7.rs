@@ -614,7 +614,7 @@ impl Ctx<'_> {
             .map(|f| json!({"fqdn": f}))
             .collect();
         let vip = vip_request(None, &self.place.vip_network);
-        let body = json!({
+        let mut body = json!({
             "name": name,
             "created_by": self.owner,
             "tenant_ref": self.tenant_ref,
@@ -622,21 +622,32 @@ impl Ctx<'_> {
             "vrf_context_ref": name_ref("vrfcontext", &self.place.vrf),
             "east_west_placement": false,
             "vip": [vip],
-            "dns_info": fqdns,
             "markers": [marker("clustername", self.cluster)],
         });
+        // Moved in, not serialized again by json! (a shared parent has thousands).
+        if let Some(m) = body.as_object_mut() {
+            m.insert("dns_info".into(), Value::Array(fqdns));
+        }
         self.push(Kind::VsVip, name, body);
     }
 
     fn policy_set(&mut self, name: &str, rules: Vec<Value>, hosts: &BTreeSet<String>) {
-        let body = json!({
+        let mut body = json!({
             "name": name,
             "created_by": self.owner,
             "tenant_ref": self.tenant_ref,
             "is_internal_policy": false,
-            "http_request_policy": {"rules": rules},
             "markers": [marker("clustername", self.cluster), markers_list("Host", hosts)],
         });
+        // The rules are moved in, not serialized again by json! (a shared parent has thousands).
+        if let Some(m) = body.as_object_mut() {
+            let mut policy = Map::new();
+            policy.insert("rules".into(), Value::Array(rules));
+            m.insert("http_request_policy".into(), Value::Object(policy));
+            if let Some(markers) = m.remove("markers") {
+                m.insert("markers".into(), markers);
+            }
+        }
         self.push(Kind::HttpPolicySet, name, body);
     }
 
@@ -833,7 +844,9 @@ pub fn translate_hosts(
         secrets: HashMap::new(),
     };
     let mut ctx = Ctx::new(cfg, place, input.services, input.nodes);
-    let blank: Vec<IngressOutcome> = c_outcomes
+    // One scratch outcome per claimant, reused host after host: only a host's claimants are touched by it, and
+    // what they got is taken out right after (so the cost is per claim, not per host and claimant).
+    let mut scratch: Vec<IngressOutcome> = c_outcomes
         .iter()
         .map(|o| IngressOutcome {
             key: o.key.clone(),
@@ -843,8 +856,8 @@ pub fn translate_hosts(
         .collect();
     let mut fragments = Vec::new();
     for (host, cis) in index_hosts(&claimants, input, only) {
-        let mut outcomes = blank.clone();
-        let hp = plan_host(host, cis, &claimants, &mut outcomes, cfg, &mut checks);
+        let touched = cis.clone();
+        let hp = plan_host(host, cis, &claimants, &mut scratch, cfg, &mut checks);
         let part = part_of(host, shard);
         let mut parent_rules = Vec::new();
         ctx.names.clear();
@@ -853,20 +866,28 @@ pub fn translate_hosts(
                 Part::Shard { index, .. } => {
                     let parent = shared_vs_name(ctx.cluster, *index);
                     parent_rules =
-                        shared_host(&mut ctx, &hp, &claimants, &mut outcomes, &parent, input);
+                        shared_host(&mut ctx, &hp, &claimants, &mut scratch, &parent, input);
                 }
-                Part::Host(_) => dedicated_host(&mut ctx, &hp, &claimants, &mut outcomes, input),
+                Part::Host(_) => dedicated_host(&mut ctx, &hp, &claimants, &mut scratch, input),
             }
         }
+        let outcomes = touched
+            .iter()
+            .filter_map(|&ci| {
+                let o = &mut scratch[ci];
+                (!o.hosts.is_empty() || !o.problems.is_empty()).then(|| IngressOutcome {
+                    key: o.key.clone(),
+                    hosts: std::mem::take(&mut o.hosts),
+                    problems: std::mem::take(&mut o.problems),
+                })
+            })
+            .collect();
         fragments.push(HostFragment {
             host: host.to_string(),
             part,
             objects: std::mem::take(&mut ctx.objects),
             parent_rules,
-            outcomes: outcomes
-                .into_iter()
-                .filter(|o| !o.hosts.is_empty() || !o.problems.is_empty())
-                .collect(),
+            outcomes,
         });
     }
 

@@ -114,13 +114,23 @@ pub struct SecretReadError {
     pub reason: String,
 }
 
-/// Drops what the reconciler never reads and what costs the most memory in an Ingress.
-fn slim_ingress(mut ing: Ingress) -> Ingress {
-    ing.metadata.managed_fields = None;
-    if let Some(a) = ing.metadata.annotations.as_mut() {
+/// Drops what the reconciler never reads and what costs the most memory in an object's metadata (managedFields
+/// alone are about half of a Service).
+fn slim_meta(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
         a.remove("kubectl.kubernetes.io/last-applied-configuration");
     }
+}
+
+fn slim_ingress(mut ing: Ingress) -> Ingress {
+    slim_meta(&mut ing.metadata);
     ing
+}
+
+fn slim_service(mut svc: Service) -> Service {
+    slim_meta(&mut svc.metadata);
+    svc
 }
 
 /// `tls.crt` and `tls.key` of a Secret, if both are there and are text.
@@ -340,7 +350,9 @@ impl View {
     /// Inserts or replaces a Service (what a watch event does; also for tests and benchmarks).
     pub fn upsert_service(&self, svc: Service) -> Change {
         let key = ObjKey::of(&svc.metadata);
-        self.services.write().insert(key.clone(), Arc::new(svc));
+        self.services
+            .write()
+            .insert(key.clone(), Arc::new(slim_service(svc)));
         Change::Services(vec![key])
     }
 
@@ -511,7 +523,7 @@ impl Feed<Service> for ServicesFeed {
     fn replace(view: &View, all: Vec<Service>) -> Option<Change> {
         let new: HashMap<ObjKey, Arc<Service>> = all
             .into_iter()
-            .map(|s| (ObjKey::of(&s.metadata), Arc::new(s)))
+            .map(|s| (ObjKey::of(&s.metadata), Arc::new(slim_service(s))))
             .collect();
         let mut keys: HashSet<ObjKey> = new.keys().cloned().collect();
         let old = std::mem::replace(&mut *view.services.write(), new);

@@ -173,30 +173,44 @@ async fn list_kind<A: AviApi, T: AviObject + Into<Map<String, Value>>>(
     avi: &A,
     kind: Kind,
     owner: &str,
-) -> Result<Vec<Existing>, AviError> {
+    f: &mut impl FnMut(Existing),
+) -> Result<(), AviError> {
     let query = ListQuery {
         created_by: Some(owner.to_string()),
         include_name: true,
         ..ListQuery::default()
     };
     let objects: Vec<T> = avi.list(&query).await?;
-    Ok(objects
-        .into_iter()
-        .filter_map(|o| existing(kind, o.into()))
-        .collect())
+    for o in objects {
+        if let Some(e) = existing(kind, o.into()) {
+            f(e);
+        }
+    }
+    Ok(())
 }
 
-/// Reads every object `owner` created, of every type ako writes (all pages). An error means the observation is
-/// incomplete, and the caller must not delete anything on its basis.
+/// Reads every object `owner` created, of every type ako writes (all pages), handing each to `f` as its type
+/// is read (so a caller keeping a compact form never holds every parsed object at once). An error means the
+/// observation is incomplete, and the caller must not delete anything on its basis.
+pub async fn for_each_owned<A: AviApi>(
+    avi: &A,
+    owner: &str,
+    mut f: impl FnMut(Existing),
+) -> Result<(), AviError> {
+    list_kind::<A, VsVipJson>(avi, Kind::VsVip, owner, &mut f).await?;
+    list_kind::<A, SslJson>(avi, Kind::SslKeyAndCertificate, owner, &mut f).await?;
+    list_kind::<A, PoolJson>(avi, Kind::Pool, owner, &mut f).await?;
+    list_kind::<A, PoolGroupJson>(avi, Kind::PoolGroup, owner, &mut f).await?;
+    list_kind::<A, L4PolicySetJson>(avi, Kind::L4PolicySet, owner, &mut f).await?;
+    list_kind::<A, HttpPolicySetJson>(avi, Kind::HttpPolicySet, owner, &mut f).await?;
+    list_kind::<A, VirtualServiceJson>(avi, Kind::VirtualService, owner, &mut f).await?;
+    Ok(())
+}
+
+/// Every object `owner` created, of every type ako writes (all pages); see [`for_each_owned`].
 pub async fn list_owned<A: AviApi>(avi: &A, owner: &str) -> Result<Vec<Existing>, AviError> {
     let mut out = Vec::new();
-    out.extend(list_kind::<A, VsVipJson>(avi, Kind::VsVip, owner).await?);
-    out.extend(list_kind::<A, SslJson>(avi, Kind::SslKeyAndCertificate, owner).await?);
-    out.extend(list_kind::<A, PoolJson>(avi, Kind::Pool, owner).await?);
-    out.extend(list_kind::<A, PoolGroupJson>(avi, Kind::PoolGroup, owner).await?);
-    out.extend(list_kind::<A, L4PolicySetJson>(avi, Kind::L4PolicySet, owner).await?);
-    out.extend(list_kind::<A, HttpPolicySetJson>(avi, Kind::HttpPolicySet, owner).await?);
-    out.extend(list_kind::<A, VirtualServiceJson>(avi, Kind::VirtualService, owner).await?);
+    for_each_owned(avi, owner, |e| out.push(e)).await?;
     Ok(out)
 }
 

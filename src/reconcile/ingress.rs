@@ -308,25 +308,43 @@ impl L7State {
     }
 
     /// Stores the new translation of these hosts (a host without fragment is gone); returns the Ingresses the
-    /// old or new fragments are about (their report may have changed).
+    /// old or new fragments are about (their report may have changed), and whether the shared parent changes
+    /// (a host's rules on it, or which hosts it serves).
     pub fn store(
         &mut self,
         hosts: &BTreeSet<String>,
         fragments: Vec<HostFragment>,
-    ) -> BTreeSet<ObjKey> {
+    ) -> (BTreeSet<ObjKey>, bool) {
+        fn serving(f: &HostFragment) -> bool {
+            !f.objects.is_empty() || !f.parent_rules.is_empty()
+        }
         let mut keys = BTreeSet::new();
+        let mut old: HashMap<String, HostFragment> = HashMap::new();
         for h in hosts {
-            if let Some(old) = self.fragments.remove(h) {
-                keys.extend(old.outcomes.into_iter().map(|o| o.key));
+            if let Some(f) = self.fragments.remove(h) {
+                old.insert(h.clone(), f);
             }
         }
+        let mut parent_changed = false;
         for f in fragments {
             keys.extend(f.outcomes.iter().map(|o| o.key.clone()));
-            if !f.objects.is_empty() || !f.parent_rules.is_empty() || !f.outcomes.is_empty() {
+            match old.remove(&f.host) {
+                Some(o) => {
+                    parent_changed |=
+                        serving(&o) != serving(&f) || o.parent_rules != f.parent_rules;
+                    keys.extend(o.outcomes.into_iter().map(|o| o.key));
+                }
+                None => parent_changed |= serving(&f),
+            }
+            if serving(&f) || !f.outcomes.is_empty() {
                 self.fragments.insert(f.host.clone(), f);
             }
         }
-        keys
+        for (_, o) in old {
+            parent_changed |= serving(&o);
+            keys.extend(o.outcomes.into_iter().map(|o| o.key));
+        }
+        (keys, parent_changed)
     }
 
     /// The fragments of a part that serve something (the parent is built from them).
@@ -532,7 +550,7 @@ spec:
             "shop.avi.jarvis.lab".to_string(),
             "hackazon.avi.jarvis.lab".to_string(),
         ]);
-        let touched = s.store(
+        let (touched, parent_changed) = s.store(
             &hosts,
             vec![
                 fragment("shop.avi.jarvis.lab", "p1", 1),
@@ -540,6 +558,13 @@ spec:
             ],
         );
         assert_eq!(touched, BTreeSet::from([key.clone()]));
+        assert!(parent_changed, "two hosts appeared on their parents");
+        let again = vec![fragment("shop.avi.jarvis.lab", "p1", 1)];
+        let shop: BTreeSet<String> = ["shop.avi.jarvis.lab".to_string()].into();
+        assert!(
+            !s.store(&shop, again).1,
+            "the same fragment again leaves the parent as it is"
+        );
         let (hosts, problems) = s.merged(&key);
         assert_eq!(
             hosts.iter().map(|h| h.host.as_str()).collect::<Vec<_>>(),

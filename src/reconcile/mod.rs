@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
 use k8s_openapi::api::networking::v1::Ingress;
+use serde_json::Map;
 use tokio::sync::{mpsc, watch};
 
 use crate::avi::{AviApi, AviError};
@@ -135,9 +136,49 @@ pub struct Progress {
     pub events_pending: usize,
 }
 
+/// An object ako owns, as kept between passes: its identity, the controller's body as compact JSON text (parsed
+/// only when the object is planned: a parsed body costs about seven times its text), and a VsVip's addresses.
+#[derive(Debug, Clone)]
+struct Cached {
+    kind: Kind,
+    uuid: String,
+    created_by: Option<String>,
+    json: Box<str>,
+    vips: Vec<IpAddr>,
+}
+
+impl Cached {
+    fn of(e: &Existing) -> Self {
+        Cached {
+            kind: e.kind,
+            uuid: e.uuid.clone(),
+            created_by: e.created_by.clone(),
+            json: serde_json::to_string(&e.body)
+                .unwrap_or_default()
+                .into_boxed_str(),
+            vips: if e.kind == Kind::VsVip {
+                l4::vips_of(&e.body)
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// The object as the planner reads it (the text is ako's own serialization, so it parses).
+    fn existing(&self, name: &str) -> Existing {
+        Existing {
+            kind: self.kind,
+            uuid: self.uuid.clone(),
+            name: name.to_string(),
+            created_by: self.created_by.clone(),
+            body: serde_json::from_str(&self.json).unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
-    cache: HashMap<ObjId, Existing>,
+    cache: HashMap<ObjId, Cached>,
     /// Whether `cache` holds every owned object (the last full read succeeded).
     cache_complete: bool,
     members: HashMap<GroupId, BTreeSet<ObjKey>>,
@@ -332,8 +373,29 @@ fn tokio_stream_unbounded<T: Send + 'static>(
 /// The result of applying one group's plan.
 struct GroupResult {
     group: GroupId,
-    applied: Vec<(Step, Applied)>,
+    /// Each write done, without its body, with what the controller now holds (`None`: deleted).
+    applied: Vec<(Step, Option<Cached>)>,
     error: Option<(Step, AviError)>,
+}
+
+/// A step without its body (what is kept of a write once it is done).
+fn lighten(step: Step) -> Step {
+    match step {
+        Step::Create { kind, name, .. } => Step::Create {
+            kind,
+            name,
+            body: Map::new(),
+        },
+        Step::Update {
+            kind, name, uuid, ..
+        } => Step::Update {
+            kind,
+            name,
+            uuid,
+            body: Map::new(),
+        },
+        other => other,
+    }
 }
 
 impl<A: AviApi + Clone + 'static> Reconciler<A> {
@@ -618,12 +680,14 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     async fn full_sync(&self, state: &mut State) {
         state.stats.full_syncs += 1;
         let started = Instant::now();
-        match apply::list_owned(&self.avi, &self.owner).await {
-            Ok(objects) => {
-                state.cache = objects
-                    .into_iter()
-                    .map(|e| ((e.kind.obj_type(), e.name.clone()), e))
-                    .collect();
+        let mut read: HashMap<ObjId, Cached> = HashMap::new();
+        match apply::for_each_owned(&self.avi, &self.owner, |e| {
+            read.insert((e.kind.obj_type(), e.name.clone()), Cached::of(&e));
+        })
+        .await
+        {
+            Ok(()) => {
+                state.cache = read;
                 state.cache_complete = true;
             }
             Err(error) => {
@@ -670,7 +734,35 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .filter_map(|k| state.group_of.get(k).cloned()),
         );
         state.retry.clear();
-        self.pass(state, groups, report).await;
+        // In batches, so what a pass holds (plans, steps, answers) stays bounded whatever the cluster's size; the
+        // L7 parts (the longest groups) first, so the Services fill the other slots while they run.
+        let mut ordered: Vec<GroupId> = groups
+            .iter()
+            .filter(|g| matches!(g, GroupId::L7(_)))
+            .cloned()
+            .collect();
+        ordered.extend(
+            groups
+                .into_iter()
+                .filter(|g| matches!(g, GroupId::Service(_))),
+        );
+        let batches: Vec<BTreeSet<GroupId>> = ordered
+            .chunks(FULL_SYNC_BATCH)
+            .map(|c| c.iter().cloned().collect())
+            .collect();
+        let last = batches.len().saturating_sub(1);
+        let mut report = Some(report);
+        for (i, batch) in batches.into_iter().enumerate() {
+            let r = if i == last {
+                report.take().unwrap_or_default()
+            } else {
+                BTreeSet::new()
+            };
+            self.pass(state, batch, r).await;
+        }
+        if let Some(r) = report {
+            self.pass(state, BTreeSet::new(), r).await;
+        }
 
         // Orphans: owned objects no group wants.
         if state.cache_complete && self.view.complete() {
@@ -679,7 +771,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .cache
                 .iter()
                 .filter(|(id, _)| !wanted.contains(id))
-                .map(|(_, e)| e.clone())
+                .map(|(id, c)| c.existing(&id.1))
                 .collect();
             if !orphans.is_empty() {
                 tracing::info!(
@@ -770,8 +862,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             state.retry.remove(&g);
             let (objects, translated) = match &g {
                 GroupId::Service(_) => {
-                    let d = self.translate_services(state, &g, &nodes);
-                    (d.objects.clone(), Translated::L4(d))
+                    let mut d = self.translate_services(state, &g, &nodes);
+                    (std::mem::take(&mut d.objects), Translated::L4(d))
                 }
                 GroupId::L7(part) => {
                     let part = &part.clone();
@@ -799,8 +891,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     };
                     state.stats.l7_parts += 1;
                     let fragments = self.translate_hosts(state, part, &hosts, &nodes, secrets);
-                    report.extend(state.l7.store(&hosts, fragments));
-                    let (objects, ids) = self.part_objects(state, part, &hosts, all);
+                    let (keys, parent_changed) = state.l7.store(&hosts, fragments);
+                    report.extend(keys);
+                    let (objects, ids) =
+                        self.part_objects(state, part, &hosts, all, all || parent_changed);
                     let steps = self.plan_ids(state, &g, &objects, ids, can_delete);
                     self.update_produced_hosts(state, part, &hosts, all);
                     work.push((g, steps, Translated::L7(part.clone(), all)));
@@ -812,16 +906,24 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             work.push((g, steps, translated));
         }
 
-        // Apply: groups concurrently, the steps of a group in order, stopping at its first failure.
-        let futures: Vec<_> = work
-            .iter()
-            .map(|(g, steps, _)| {
-                apply_group(
+        // Apply: groups concurrently, the steps of a group in order, stopping at its first failure. The steps
+        // move into the writes; only the conflicts (nothing to write, something to report) stay.
+        let mut futures = Vec::with_capacity(work.len());
+        let work: Vec<(GroupId, Vec<Step>, Translated)> = work
+            .into_iter()
+            .map(|(g, steps, translated)| {
+                let conflicts: Vec<Step> = steps
+                    .iter()
+                    .filter(|s| matches!(s, Step::Conflict { .. }))
+                    .cloned()
+                    .collect();
+                futures.push(apply_group(
                     self.avi.clone(),
                     g.clone(),
-                    steps.clone(),
+                    steps,
                     self.fence.clone(),
-                )
+                ));
+                (g, conflicts, translated)
             })
             .collect();
         let results: Vec<GroupResult> = futures::stream::iter(futures)
@@ -841,13 +943,13 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 for (step, a) in &r.applied {
                     let id = obj_id(step.kind(), step.name());
                     match (step, a) {
-                        (Step::Create { .. }, Applied::Stored(e)) => {
+                        (Step::Create { .. }, Some(c)) => {
                             state.stats.creates += 1;
-                            state.cache.insert(id, e.clone());
+                            state.cache.insert(id, c.clone());
                         }
-                        (Step::Update { .. }, Applied::Stored(e)) => {
+                        (Step::Update { .. }, Some(c)) => {
                             state.stats.updates += 1;
-                            state.cache.insert(id, e.clone());
+                            state.cache.insert(id, c.clone());
                         }
                         _ => {
                             state.stats.deletes += 1;
@@ -936,13 +1038,13 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             // Remember the stranger's object so the next plans report it without writing.
             state.cache.insert(
                 obj_id(step.kind(), step.name()),
-                Existing {
+                Cached::of(&Existing {
                     kind: step.kind(),
                     uuid: uuid.clone().unwrap_or_default(),
                     name: step.name().to_string(),
                     created_by: owner.clone(),
                     body: Default::default(),
-                },
+                }),
             );
         }
         tracing::warn!(group = ?g, kind = step.kind().obj_type(), name = step.name(), %error, retry_in_ms = delay.as_millis() as u64, "Avi write failed; retrying");
@@ -1042,19 +1144,25 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         .0
     }
 
-    /// The objects of a part to compare: its parent (from every host's fragment) and the objects of the hosts
-    /// in scope (those translated again, or all); with the ids of every object they had or have.
+    /// The objects of a part to compare: its parent (from every host's fragment, when `parent`: it may have
+    /// changed) and the objects of the hosts in scope (those translated again, or all); with the ids of every
+    /// object they had or have.
     fn part_objects(
         &self,
         state: &State,
         part: &Part,
         hosts: &BTreeSet<String>,
         all: bool,
+        parent: bool,
     ) -> (Vec<Desired>, HashSet<ObjId>) {
         let serving = state.l7.serving_fragments(part);
-        let mut objects = l7::assemble_parent(&self.cfg, &self.settings.placement, part, &serving);
+        let mut objects = if parent {
+            l7::assemble_parent(&self.cfg, &self.settings.placement, part, &serving)
+        } else {
+            Vec::new()
+        };
         let mut ids: HashSet<ObjId> = HashSet::new();
-        if let Part::Shard { index, .. } = part {
+        if parent && let Part::Shard { index, .. } = part {
             let parent = l7::shared_vs_name(&self.cfg.cluster_name, *index);
             for kind in [Kind::VsVip, Kind::HttpPolicySet, Kind::VirtualService] {
                 ids.insert(obj_id(kind, &parent));
@@ -1117,7 +1225,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let observed = Observed {
             objects: ids
                 .iter()
-                .filter_map(|id| state.cache.get(id).cloned())
+                .filter_map(|id| state.cache.get(id).map(|c| c.existing(&id.1)))
                 .collect(),
             complete: can_delete,
         };
@@ -1228,8 +1336,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             let ips = state
                 .cache
                 .get(&(Kind::VsVip.obj_type(), h.vip_name.clone()))
-                .filter(|e| e.created_by.as_deref() == Some(self.owner.as_str()))
-                .map(|e| l4::vips_of(&e.body))
+                .filter(|c| c.created_by.as_deref() == Some(self.owner.as_str()))
+                .map(|c| c.vips.clone())
                 .unwrap_or_default();
             vips.insert(h.vip_name.clone(), ips);
         }
@@ -1342,8 +1450,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .vs_name
                 .as_ref()
                 .and_then(|n| state.cache.get(&(Kind::VsVip.obj_type(), n.clone())))
-                .filter(|e| e.created_by.as_deref() == Some(self.owner.as_str()))
-                .map(|e| l4::vips_of(&e.body))
+                .filter(|c| c.created_by.as_deref() == Some(self.owner.as_str()))
+                .map(|c| c.vips.clone())
                 .unwrap_or_default();
             let want = l4::load_balancer_ingress(o, &vips);
             let have: Vec<LoadBalancerIngress> = svc
@@ -1447,6 +1555,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     }
 }
 
+/// Groups per pass of a full sync.
+const FULL_SYNC_BATCH: usize = 256;
+
 /// Writes of one kind applied at the same time within a group (an L7 part creates thousands of pools).
 const WAVE_CONCURRENCY: usize = 8;
 
@@ -1493,7 +1604,13 @@ async fn apply_group<A: AviApi>(
         let mut error = None;
         for (step, r) in results {
             match r {
-                Ok(a) => applied.push((step, a)),
+                Ok(a) => {
+                    let cached = match a {
+                        Applied::Stored(e) => Some(Cached::of(&e)),
+                        Applied::Deleted => None,
+                    };
+                    applied.push((lighten(step), cached));
+                }
                 Err(e) => {
                     if error.is_none() {
                         error = Some((step, e));
