@@ -646,6 +646,56 @@ async fn a_follower_writes_nothing_until_it_leads() {
     r.stop().await;
 }
 
+/// CPU seconds this process has used (user + system), from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat; 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+#[tokio::test]
+async fn a_leader_that_loses_the_lease_with_a_retry_pending_sleeps_instead_of_spinning() {
+    let emu = avi_support::start(None).await;
+    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once).await;
+    // Every write fails from now on: the edit leaves a retry pending.
+    emu.set_faults(Faults {
+        error_rates: [(503, 1.0)].into(),
+        retry_after_secs: 0,
+        ..Faults::default()
+    });
+    let mut edited = service(DEMO);
+    if let Some(p) = edited.spec.as_mut().and_then(|s| s.ports.as_mut()) {
+        p[0].port = 81;
+    }
+    r.change(view.upsert_service(edited)).await;
+    r.until("a retry pending", |p| p.retrying > 0).await;
+    r.leader.send(false).expect("leader flag");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Demoted with a retry due: the worker must wait for leadership, not loop on a past deadline (which burns a
+    // whole core). A second of wall time must cost far less than a second of CPU.
+    let cpu = cpu_seconds();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let used = cpu_seconds() - cpu;
+    assert!(used < 0.25, "{used:.2} s of CPU in 1 s while following");
+    emu.set_faults(Faults::default());
+    r.leader.send(true).expect("leader flag");
+    r.until("the retry done once leading", |p| p.retrying == 0)
+        .await;
+    r.stop().await;
+}
+
 #[tokio::test]
 async fn environment_check_reads_the_dns_profile_and_names_what_is_missing() {
     let emu = avi_support::start(None).await;

@@ -483,10 +483,15 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 let _ = progress.send(self.progress(&state, !dirty.full));
                 continue;
             }
+            // Retries wake the worker only when it could run them (leading, view synced): a follower, or a
+            // leader that lost its lease with retries pending, must sleep until something changes, not spin on
+            // deadlines already past. The full-sync deadline fires once (below).
+            let can_run = is_leader && self.view.synced();
             let wake = state
                 .retry
                 .values()
                 .map(|(_, at)| *at)
+                .filter(|_| can_run)
                 .chain(next_full)
                 .min();
             let sleep = async {
@@ -531,7 +536,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 }
                 () = sleep => {
                     if next_full.is_some_and(|at| at <= Instant::now()) {
+                        // Due: it runs once leading and synced, and sets the next deadline then.
                         dirty.full = true;
+                        next_full = None;
                     }
                 }
             }
