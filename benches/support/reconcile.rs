@@ -207,7 +207,7 @@ pub fn service(i: usize) -> Service {
 }
 
 pub fn tls_secret_name(i: usize) -> Option<String> {
-    (i % 10 == 0).then(|| format!("tls-{i}"))
+    i.is_multiple_of(10).then(|| format!("tls-{i}"))
 }
 
 /// Ingress `i`: host `ing-<i>.avi.jarvis.lab`, a Prefix and an Exact path to two Services of the workload.

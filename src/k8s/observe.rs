@@ -515,7 +515,18 @@ struct ServicesFeed;
 impl Feed<Service> for ServicesFeed {
     const KIND: &'static str = "Service";
     fn apply(view: &View, obj: Service) -> Option<Change> {
-        Some(view.upsert_service(obj))
+        // A status-only update (ako's own status write coming back) changes nothing ako translates: the view
+        // keeps it (status is compared before writing), no pass is due.
+        let key = ObjKey::of(&obj.metadata);
+        let obj = slim_service(obj);
+        let same = view.services.read().get(&key).is_some_and(|old| {
+            old.spec == obj.spec
+                && old.metadata.annotations == obj.metadata.annotations
+                && old.metadata.labels == obj.metadata.labels
+                && old.metadata.deletion_timestamp == obj.metadata.deletion_timestamp
+        });
+        let change = view.upsert_service(obj);
+        (!same).then_some(change)
     }
     fn delete(view: &View, obj: Service) -> Option<Change> {
         Some(view.remove_service(&ObjKey::of(&obj.metadata)))
@@ -539,7 +550,17 @@ struct IngressesFeed;
 impl Feed<Ingress> for IngressesFeed {
     const KIND: &'static str = "Ingress";
     fn apply(view: &View, obj: Ingress) -> Option<Change> {
-        Some(view.upsert_ingress(obj))
+        // As for Services: a status-only update is kept, and causes no pass.
+        let key = ObjKey::of(&obj.metadata);
+        let slim = slim_ingress(obj);
+        let same = view.ingresses.read().get(&key).is_some_and(|old| {
+            old.spec == slim.spec
+                && old.metadata.annotations == slim.metadata.annotations
+                && old.metadata.labels == slim.metadata.labels
+                && old.metadata.deletion_timestamp == slim.metadata.deletion_timestamp
+        });
+        let change = view.upsert_ingress(slim);
+        (!same).then_some(change)
     }
     fn delete(view: &View, obj: Ingress) -> Option<Change> {
         Some(view.remove_ingress(&ObjKey::of(&obj.metadata)))
