@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-cluster.sh
+scripts/install-tools.sh   # dig and Chromium for the emulator DNS and analytics page tests
 export AKO_LOG_FORMAT=text
 scripts/install-helm.sh >/dev/null
 echo "== cargo fmt --check"

@@ -6,7 +6,15 @@
 //! `{"error": "Authentication credentials were not provided."}`; a PUT with a stale `_last_modified`
 //! gets 412; PATCH `delete` removes list entries matching every field given; a write with
 //! `X-Avi-Tenant: *` gets 400 [`store::WILDCARD_WRITE`]; field rules are in [`store::validate`].
+//!
+//! Traffic (issue 11): `--dns-listen` serves the Avi DNS ([`dns`]), `--dataplane` carries the virtual services'
+//! traffic on loopback VIPs ([`dataplane`]), `--loopback-vips` seeds the lab with `dpg-sedatapath-18` on
+//! 127.10.18.0/26. Choices: a Host header is matched without its port; a request no rule routes and no default
+//! pool takes gets 503; pool servers start up and are taken out by failed connections and monitors; unknown
+//! `lb_algorithm`s act as least connections; UDP and PING monitors are not run (they pass).
 
+pub mod dataplane;
+pub mod dns;
 pub mod faults;
 pub mod journal;
 pub mod server;
@@ -30,6 +38,8 @@ use store::Store;
 
 /// The default seed (the lab of the seed cluster).
 pub const DEFAULT_SEED: &str = include_str!("seed.yaml");
+/// The same lab with the VIP network `dpg-sedatapath-18` on loopback (127.10.18.0/26), for traffic.
+pub const LOOPBACK_SEED: &str = include_str!("seed-loopback.yaml");
 
 /// Errors starting the emulator.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +64,10 @@ pub enum EmulatorError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Dns(#[from] dns::DnsError),
+    #[error("data plane: {0}")]
+    DataPlane(#[source] std::io::Error),
 }
 
 /// Where the serving certificate comes from.
@@ -84,6 +98,10 @@ pub struct EmulatorConfig {
     pub fsync: bool,
     pub default_page_size: usize,
     pub faults: Faults,
+    /// Serve the Avi DNS on this address (UDP and TCP; port 0 picks one).
+    pub dns_listen: Option<SocketAddr>,
+    /// Run the data plane (VIP listeners, proxies, health monitors, analytics).
+    pub dataplane: Option<dataplane::DataPlaneConfig>,
 }
 
 /// What `Debug` shows instead of a secret.
@@ -106,6 +124,8 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("fsync", &self.fsync)
             .field("default_page_size", &self.default_page_size)
             .field("faults", &self.faults)
+            .field("dns_listen", &self.dns_listen)
+            .field("dataplane", &self.dataplane)
             .finish()
     }
 }
@@ -124,6 +144,8 @@ impl Default for EmulatorConfig {
             fsync: true,
             default_page_size: 25,
             faults: Faults::default(),
+            dns_listen: None,
+            dataplane: None,
         }
     }
 }
@@ -136,6 +158,8 @@ pub struct EmulatorHandle {
     server: axum_server::Handle<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     app: Arc<App>,
+    dns: Option<dns::DnsHandle>,
+    dataplane: Option<dataplane::DataPlaneHandle>,
 }
 
 impl EmulatorHandle {
@@ -170,8 +194,26 @@ impl EmulatorHandle {
     pub fn object_count(&self) -> usize {
         self.app.store.lock().len()
     }
+    /// The Avi DNS address (UDP and TCP), when it runs.
+    pub fn dns_addr(&self) -> Option<SocketAddr> {
+        self.dns.as_ref().map(dns::DnsHandle::addr)
+    }
+    /// The number of configuration changes so far (the data plane and the DNS follow it).
+    pub fn generation(&self) -> u64 {
+        self.app.store.lock().generation()
+    }
+    /// The data plane, when it runs.
+    pub fn dataplane(&self) -> Option<&Arc<dataplane::Plane>> {
+        self.dataplane
+            .as_ref()
+            .map(dataplane::DataPlaneHandle::plane)
+    }
     /// Stops serving, flushes and closes the journal.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
+        self.dataplane.take();
+        if let Some(d) = self.dns.take() {
+            d.shutdown().await;
+        }
         self.server.shutdown();
         let _ = self.task.await;
         if let Some(mut j) = self.app.journal.lock().take() {
@@ -413,6 +455,18 @@ pub async fn spawn(config: EmulatorConfig) -> Result<EmulatorHandle, EmulatorErr
     )
     .map_err(|source| EmulatorError::Bind { addr, source })?
     .handle(handle.clone());
+    let dns = match config.dns_listen {
+        Some(listen) => Some(dns::spawn(Arc::clone(&app), listen).await?),
+        None => None,
+    };
+    let dataplane = match config.dataplane.clone() {
+        Some(c) => {
+            let dp = dataplane::spawn(&app, c).map_err(EmulatorError::DataPlane)?;
+            let _ = app.dataplane.set(Arc::clone(dp.plane()));
+            Some(dp)
+        }
+        None => None,
+    };
     let task = tokio::spawn(server.serve(router.into_make_service()));
     Ok(EmulatorHandle {
         addr,
@@ -420,6 +474,8 @@ pub async fn spawn(config: EmulatorConfig) -> Result<EmulatorHandle, EmulatorErr
         server: handle,
         task,
         app,
+        dns,
+        dataplane,
     })
 }
 
@@ -440,8 +496,28 @@ pub struct EmulatorArgs {
     #[arg(long)]
     pub ephemeral: bool,
     /// Seed YAML for a fresh state (default: the embedded lab seed).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "loopback_vips")]
     pub seed: Option<PathBuf>,
+    /// Use the lab seed with its VIP network dpg-sedatapath-18 on loopback (127.10.18.0/26), so the data
+    /// plane can serve every VIP on this machine.
+    #[arg(long)]
+    pub loopback_vips: bool,
+    /// Serve the Avi DNS (authoritative for the DNS profile's domains) on this address, UDP and TCP.
+    #[arg(long, env = "AKO_EMULATOR_DNS_LISTEN")]
+    pub dns_listen: Option<SocketAddr>,
+    /// Run the data plane: listen on the loopback VIPs of enabled virtual services and carry their traffic.
+    #[arg(long)]
+    pub dataplane: bool,
+    /// Network (CIDR) besides loopback whose pool servers the data plane may connect to, repeatable (only for
+    /// network namespaces you created yourself).
+    #[arg(long = "dataplane-allow", requires = "dataplane")]
+    pub dataplane_allow: Vec<ipnet::IpNet>,
+    /// Health monitor interval override in milliseconds (default: each monitor's send_interval).
+    #[arg(long, requires = "dataplane")]
+    pub health_interval_ms: Option<u64>,
+    /// Worker threads of the data plane.
+    #[arg(long, default_value_t = 1)]
+    pub dataplane_threads: usize,
     /// Password of user `admin`.
     #[arg(long, env = "AKO_EMULATOR_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
@@ -490,6 +566,12 @@ impl std::fmt::Debug for EmulatorArgs {
             .field("state_dir", &self.state_dir)
             .field("ephemeral", &self.ephemeral)
             .field("seed", &self.seed)
+            .field("loopback_vips", &self.loopback_vips)
+            .field("dns_listen", &self.dns_listen)
+            .field("dataplane", &self.dataplane)
+            .field("dataplane_allow", &self.dataplane_allow)
+            .field("health_interval_ms", &self.health_interval_ms)
+            .field("dataplane_threads", &self.dataplane_threads)
             .field(
                 "admin_password",
                 &self.admin_password.as_ref().map(|_| REDACTED),
@@ -516,8 +598,16 @@ impl EmulatorArgs {
             Some(p) => {
                 std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
             }
+            None if self.loopback_vips => LOOPBACK_SEED.to_string(),
             None => DEFAULT_SEED.to_string(),
         };
+        let dataplane = self.dataplane.then(|| dataplane::DataPlaneConfig {
+            allowed_networks: self.dataplane_allow.clone(),
+            health_interval: self
+                .health_interval_ms
+                .map(|ms| std::time::Duration::from_millis(ms.max(10))),
+            threads: self.dataplane_threads,
+        });
         let faults = Faults {
             latency_ms: self.fault_latency_ms,
             error_rates: self.fault_error_rates.into_iter().collect(),
@@ -545,6 +635,8 @@ impl EmulatorArgs {
             fsync: !self.no_fsync,
             default_page_size: self.page_size,
             faults,
+            dns_listen: self.dns_listen,
+            dataplane,
         })
     }
 }
@@ -556,6 +648,15 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
     let handle = spawn(config).await?;
     tracing::info!(url = %handle.base_url(), "Avi controller emulator listening");
     println!("ako emulator listening on {}", handle.base_url());
+    if let Some(dns) = handle.dns_addr() {
+        println!("Avi DNS listening on {dns} (UDP and TCP)");
+    }
+    if handle.dataplane().is_some() {
+        println!(
+            "data plane running; analytics page: {}/admin/analytics",
+            handle.base_url()
+        );
+    }
     match (&state_dir, handle.ca_pem()) {
         (Some(dir), Some(_)) => println!("CA certificate: {}", dir.join("ca.crt").display()),
         (None, Some(pem)) => println!("CA certificate (ephemeral):\n{pem}"),
@@ -605,6 +706,29 @@ mod tests {
     }
 
     #[test]
+    fn the_loopback_seed_puts_the_lab_vip_network_on_loopback_under_the_same_name() {
+        let (_, entries) = parse_seed(LOOPBACK_SEED).expect("seed parses");
+        let mut store = Store::new(DnsPolicy::Reject);
+        store.load_seed(entries).expect("seed loads");
+        let net = store
+            .find_by_name("network", "dpg-sedatapath-18", "admin", None)
+            .expect("network");
+        let ranges = ipam::vip_ranges(&net.body);
+        assert!(!ranges.is_empty());
+        assert!(
+            ranges
+                .iter()
+                .all(|r| r.contains("127.10.18.10".parse().expect("ip"))
+                    || r.contains("127.10.18.62".parse().expect("ip")))
+        );
+        assert!(
+            !ranges
+                .iter()
+                .any(|r| r.contains("10.10.18.10".parse().expect("ip")))
+        );
+    }
+
+    #[test]
     fn debug_output_never_shows_the_admin_password() {
         let secret = "s3cret-admin-pw";
         let config = EmulatorConfig {
@@ -617,6 +741,12 @@ mod tests {
             state_dir: PathBuf::from("state"),
             ephemeral: true,
             seed: None,
+            loopback_vips: false,
+            dns_listen: None,
+            dataplane: false,
+            dataplane_allow: Vec::new(),
+            health_interval_ms: None,
+            dataplane_threads: 1,
             admin_password: Some(secret.into()),
             controller_version: "22.1.5".into(),
             tls_cert: None,

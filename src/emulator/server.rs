@@ -53,6 +53,8 @@ pub struct App {
     pub default_page_size: usize,
     cluster_uuid: String,
     started: chrono::DateTime<chrono::Utc>,
+    /// The data plane, when it runs: runtime state and analytics come from it.
+    pub dataplane: std::sync::OnceLock<Arc<super::dataplane::Plane>>,
 }
 
 impl std::fmt::Debug for App {
@@ -98,6 +100,7 @@ impl App {
             default_page_size,
             cluster_uuid: format!("cluster-{}", uuid::Uuid::new_v4()),
             started: chrono::Utc::now(),
+            dataplane: std::sync::OnceLock::new(),
         }
     }
 }
@@ -354,6 +357,25 @@ fn admin(app: &App, method: &Method, segs: &[&str], body: &[u8]) -> Response {
             app.expire_sessions();
             raw(204, "application/json", Body::empty())
         }
+        (&Method::GET, ["dataplane"]) => match app.dataplane.get() {
+            Some(p) => json_resp(200, &p.runtime()),
+            None => json_resp(
+                404,
+                &json!({"error": "the data plane is not running (start the emulator with --dataplane)"}),
+            ),
+        },
+        (&Method::GET, ["analytics"]) => match app.dataplane.get() {
+            Some(p) => raw(
+                200,
+                "text/html; charset=utf-8",
+                super::dataplane::analytics::page(&p.runtime()),
+            ),
+            None => raw(
+                404,
+                "text/plain; charset=utf-8",
+                "the data plane is not running (start the emulator with --dataplane)\n",
+            ),
+        },
         _ => json_resp(404, &json!({"error": "Not found"})),
     }
 }
@@ -591,8 +613,11 @@ fn oper_state(store: &Store, vs: &Obj) -> &'static str {
     "OPER_UP"
 }
 
-fn vs_runtime(store: &Store, vs: &Obj) -> Value {
-    let state = oper_state(store, vs);
+fn vs_runtime(app: &App, store: &Store, vs: &Obj) -> Value {
+    let (state, reasons) = match app.dataplane.get().and_then(|p| p.oper_status(&vs.uuid)) {
+        Some((state, reasons)) => (state, Some(reasons)),
+        None => (oper_state(store, vs), None),
+    };
     let vips: Vec<Value> = vs
         .body
         .get("vsvip_ref")
@@ -605,13 +630,15 @@ fn vs_runtime(store: &Store, vs: &Obj) -> Value {
         .map(|v| json!({"vip_id": v.get("vip_id").cloned().unwrap_or(json!("0")), "oper_status": {"state": state},
                          "ip_address": v.get("ip_address").cloned().unwrap_or(Value::Null)}))
         .collect();
-    let reason = if state == "OPER_UP" {
-        "Virtual Service is up"
-    } else {
-        "Virtual Service is disabled"
-    };
+    let reason: Vec<String> = reasons.unwrap_or_else(|| {
+        vec![if state == "OPER_UP" {
+            "Virtual Service is up".into()
+        } else {
+            "Virtual Service is disabled".into()
+        }]
+    });
     json!({"name": vs.name, "uuid": vs.uuid,
-           "oper_status": {"state": state, "reason": [reason], "reason_code_string": state,
+           "oper_status": {"state": state, "reason": reason, "reason_code_string": state,
                            "last_changed_time": {"secs": vs.body.get("_last_modified").and_then(Value::as_str)
                                .and_then(|s| s.parse::<u64>().ok()).map_or(0, |us| us / 1_000_000), "usecs": 0}},
            "vip_summary": vips, "percent_ses_up": if state == "OPER_UP" { 100 } else { 0 }})
@@ -781,7 +808,7 @@ async fn api(
                     .map(|r| json!(format!("https://{host}{r}")))
                     .collect();
                 json!({"uuid": vs.uuid, "url": format!("https://{host}/api/virtualservice-inventory/{}", vs.uuid),
-                       "config": config, "runtime": vs_runtime(&store, vs),
+                       "config": config, "runtime": vs_runtime(app, &store, vs),
                        "health_score": {"health_score": 100.0}, "pools": pools,
                        "app_profile_type": "APPLICATION_PROFILE_TYPE_HTTP"})
             };
@@ -848,7 +875,7 @@ async fn api(
                                 fields,
                             );
                             if runtime && o.obj_type == "virtualservice" {
-                                m.insert("runtime".into(), vs_runtime(&store, o));
+                                m.insert("runtime".into(), vs_runtime(app, &store, o));
                             }
                             Value::Object(m)
                         })
@@ -866,15 +893,46 @@ async fn api(
                 param(query, "fields"),
             );
             if param(query, "join_subresources") == Some("runtime") && *t == "virtualservice" {
-                m.insert("runtime".into(), vs_runtime(&store, obj));
+                m.insert("runtime".into(), vs_runtime(app, &store, obj));
             }
             Ok(json_resp(200, &Value::Object(m)))
+        }
+        (&Method::GET, ["pool", uuid, "runtime", ..]) => {
+            let store = app.store.lock();
+            let sel = tenant_sel(&store, headers)?;
+            let obj = store.get("pool", uuid, &sel)?;
+            let detail = app
+                .dataplane
+                .get()
+                .and_then(|p| p.pool_runtime(&obj.uuid))
+                .unwrap_or_else(|| {
+                    json!({"name": obj.name, "uuid": obj.uuid, "oper_status": {"state": "OPER_UNKNOWN",
+                           "reason": ["the data plane is not running"]}})
+                });
+            Ok(json_resp(200, &json!([detail])))
+        }
+        (&Method::GET, ["analytics", "metrics", "virtualservice", uuid]) => {
+            let store = app.store.lock();
+            let sel = tenant_sel(&store, headers)?;
+            let obj = store.get("virtualservice", uuid, &sel)?;
+            let plane = app
+                .dataplane
+                .get()
+                .ok_or_else(|| ApiError::new(404, "the data plane is not running"))?;
+            let rt = plane
+                .vs_runtime(&obj.uuid)
+                .ok_or_else(|| ApiError::new(404, "VirtualService object not found!"))?;
+            Ok(json_resp(
+                200,
+                &json!({"entity_uuid": obj.uuid, "name": obj.name, "metrics": rt["analytics"],
+                        "oper_status": rt["oper_status"]}),
+            ))
         }
         (&Method::GET, ["virtualservice", uuid, "runtime", ..]) => {
             let store = app.store.lock();
             let sel = tenant_sel(&store, headers)?;
             let obj = store.get("virtualservice", uuid, &sel)?;
-            Ok(json_resp(200, &vs_runtime(&store, obj)))
+            Ok(json_resp(200, &vs_runtime(app, &store, obj)))
         }
         (&Method::POST, [t]) => write(app, ctx, method, t, None, headers, body).await,
         (&Method::PUT | &Method::PATCH, [t, uuid]) => {

@@ -141,6 +141,17 @@ impl TenantSel {
     }
 }
 
+/// Change notification: the store's generation, bumped by every commit and delete, so the data plane and the
+/// DNS server follow the configuration live.
+#[derive(Debug)]
+pub struct ChangeFeed(tokio::sync::watch::Sender<u64>);
+
+impl Default for ChangeFeed {
+    fn default() -> Self {
+        Self(tokio::sync::watch::Sender::new(0))
+    }
+}
+
 /// The in-memory state.
 #[derive(Debug, Default)]
 pub struct Store {
@@ -156,6 +167,7 @@ pub struct Store {
     seq: u64,
     last_modified: u64,
     pub dns_policy: DnsPolicy,
+    changes: ChangeFeed,
 }
 
 fn now_micros() -> u64 {
@@ -173,6 +185,20 @@ impl Store {
 
     pub fn len(&self) -> usize {
         self.objects.len()
+    }
+
+    /// The number of changes committed so far.
+    pub fn generation(&self) -> u64 {
+        *self.changes.0.borrow()
+    }
+
+    /// A receiver that sees the generation change after each commit and delete.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.0.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.0.send_modify(|g| *g += 1);
     }
 
     pub fn is_empty(&self) -> bool {

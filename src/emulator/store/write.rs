@@ -188,6 +188,7 @@ impl Store {
     pub fn commit(&mut self, mut obj: Obj) -> &Obj {
         let lm = self.next_last_modified();
         obj.body.insert("_last_modified".into(), Value::String(lm));
+        self.changed();
         self.insert_indexed(obj)
     }
 
@@ -286,6 +287,7 @@ impl Store {
             .remove(uuid)
             .ok_or_else(|| not_found(obj_type))?;
         self.unindex(&obj);
+        self.changed();
         Ok(obj)
     }
 }
