@@ -20,3 +20,5 @@ run emulator EMULATOR=process
 cargo build --quiet --release --bin ako   # reconcile_l4 and _l7 run the release ako binary as their own process
 run reconcile_l4
 run reconcile_l7
+run l7_part
+run dataplane
