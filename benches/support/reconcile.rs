@@ -593,6 +593,18 @@ pub fn run(w: Workload) {
             let what = if w.ingresses > 0 { "Ingress path" } else { "Service port" };
             println!("== one {what} edit with everything loaded: API server write -> first Avi write p50 {p50:.1} ms, p99 {p99:.1} ms ({} edits)", w.edits);
         }
+        // Let the last edits' writes (a shard's policy set is large) land before stopping the controller, so the
+        // warm restart finds nothing of them left to do.
+        let mut last = writes(&http, port).await;
+        let mut quiet_since = Instant::now();
+        while quiet_since.elapsed() < Duration::from_secs(3) {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = writes(&http, port).await;
+            if now != last {
+                last = now;
+                quiet_since = Instant::now();
+            }
+        }
         drop(ctl);
 
         // 3. Warm restart.

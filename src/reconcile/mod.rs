@@ -1377,17 +1377,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 if before.contains(&p.message) {
                     continue;
                 }
-                let reason = if p.severity == Severity::Deny {
-                    "InvalidIngress"
-                } else {
-                    "IngressWarning"
-                };
-                let field = if p.field.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", p.field)
-                };
-                event(Notice::warning(reason, format!("{}{field}", p.message)));
+                event(problem_notice(p, Target::Ingress));
             }
             for p in &parts {
                 for t in state.l7.part_notices.get(p).into_iter().flatten() {
@@ -1483,17 +1473,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             let texts: Vec<String> = o.problems.iter().map(|p| p.message.clone()).collect();
             if state.reported.get(&o.key) != Some(&texts) {
                 for p in &o.problems {
-                    let reason = if p.severity == Severity::Deny {
-                        "InvalidService"
-                    } else {
-                        "ServiceWarning"
-                    };
-                    let field = if p.field.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", p.field)
-                    };
-                    event(Notice::warning(reason, format!("{}{field}", p.message)));
+                    event(problem_notice(p, Target::Service));
                 }
                 state.reported.insert(o.key.clone(), texts);
             }
@@ -1647,6 +1627,23 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// The Warning Event of a translation problem: `Invalid*` for what the webhook would deny, `*Warning` otherwise,
+/// with the field when there is one.
+fn problem_notice(p: &intent::Problem, target: Target) -> Notice {
+    let reason = match (p.severity == Severity::Deny, target) {
+        (true, Target::Service) => "InvalidService",
+        (false, Target::Service) => "ServiceWarning",
+        (true, Target::Ingress) => "InvalidIngress",
+        (false, Target::Ingress) => "IngressWarning",
+    };
+    let field = if p.field.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", p.field)
+    };
+    Notice::warning(reason, format!("{}{field}", p.message))
 }
 
 fn same_status(have: &[LoadBalancerIngress], want: &[LoadBalancerIngress]) -> bool {
