@@ -646,9 +646,10 @@ async fn a_follower_writes_nothing_until_it_leads() {
     r.stop().await;
 }
 
-/// CPU seconds this process has used (user + system), from /proc/self/stat.
+/// CPU seconds the calling thread has used (user + system), from /proc/thread-self/stat. A `#[tokio::test]` runs
+/// its runtime, and so the reconciler, on the test's own thread; the other tests of the binary run on theirs.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
@@ -684,11 +685,11 @@ async fn a_leader_that_loses_the_lease_with_a_retry_pending_sleeps_instead_of_sp
     r.leader.send(false).expect("leader flag");
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Demoted with a retry due: the worker must wait for leadership, not loop on a past deadline (which burns a
-    // whole core). A second of wall time must cost far less than a second of CPU.
+    // whole core). A second of wall time must cost far less than a second of CPU on the runtime's thread.
     let cpu = cpu_seconds();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let used = cpu_seconds() - cpu;
-    assert!(used < 0.25, "{used:.2} s of CPU in 1 s while following");
+    assert!(used < 0.2, "{used:.2} s of CPU in 1 s while following");
     emu.set_faults(Faults::default());
     r.leader.send(true).expect("leader flag");
     r.until("the retry done once leading", |p| p.retrying == 0)
