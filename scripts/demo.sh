@@ -24,7 +24,7 @@ kubectl get namespaces
 
 say "starting the Avi controller emulator (https://127.0.0.1:9443, admin / ${AVI_PASSWORD:=avi123})"
 scripts/run-while.sh $$ "$AKO" --log-format text emulator --listen 127.0.0.1:9443 --state-dir "$DEMO/emulator" \
-  --admin-password "$AVI_PASSWORD" >"$DEMO/emulator.log" 2>&1 &
+  --admin-password "$AVI_PASSWORD" --dns-listen 127.0.0.1:5353 >"$DEMO/emulator.log" 2>&1 &
 
 for _ in $(seq 1 100); do curl -fsk https://127.0.0.1:9443/api/cluster/status >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fsk https://127.0.0.1:9443/api/cluster/status || { echo "emulator not up:"; tail -20 "$DEMO/emulator.log"; exit 1; }
@@ -79,6 +79,16 @@ avi_get '/api/virtualservice?name=veba-of--Shared-L7-0' \
   | python3 -c 'import json,sys; v=json.load(sys.stdin)["results"][0]; print(json.dumps({k: v.get(k) for k in ("name","type","services")}, indent=1))'
 avi_get '/api/httppolicyset?name=veba-of--Shared-L7-0&include_name=true' \
   | python3 -c 'import json,sys; v=json.load(sys.stdin)["results"][0]; print(json.dumps([{"match": r["match"], "pool_group": r.get("switching_action",{}).get("pool_group_ref","").split("#")[-1]} for r in v["http_request_policy"]["rules"]], indent=1))'
+
+say "the Avi DNS (the emulator's, on 127.0.0.1:5353) answers for the FQDNs ako published"
+if command -v dig >/dev/null 2>&1; then
+  echo "\$ dig @127.0.0.1 -p 5353 avisvc-lb.vmug.avi.jarvis.lab +short"
+  dig @127.0.0.1 -p 5353 avisvc-lb.vmug.avi.jarvis.lab +short
+  echo "\$ dig @127.0.0.1 -p 5353 hackazon.avi.jarvis.lab +short"
+  dig @127.0.0.1 -p 5353 hackazon.avi.jarvis.lab +short
+else
+  echo "(dig not installed: scripts/install-tools.sh installs it)"
+fi
 
 say "the audit lines of these decisions ($DEMO/ako.log)"
 grep '"admission decision"' "$DEMO/ako.log" | grep -v '"result":"not-ours"' | tail -n 4
