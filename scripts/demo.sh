@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # One-command demo on the embedded defaults: a real local control plane (etcd + kube-apiserver 1.20.2 +
-# kube-controller-manager), the embedded Avi controller emulator with the seed's lab, and `ako run` (webhook +
-# reconciler) registered with the API server. Applies the lab's demo Service and Ingress (admitted; the legacy
-# class annotation is rewritten; the Service and the Ingress get their VIPs: `kubectl get svc,ingress` shows
-# EXTERNAL-IP and ADDRESS) and an Ingress
-# whose host is outside the delegated subdomain (denied), then keeps everything running until Ctrl-C (or exits
-# with --exit).
+# kube-controller-manager), the embedded Avi controller emulator with the seed's lab on its loopback twin network,
+# its DNS and data plane, and `ako run` (webhook + reconciler, NodePort mode as in the seed) registered with the API
+# server. Applies the lab's demo Service and Ingress (admitted; the legacy class annotation is rewritten; both get
+# VIPs: `kubectl get svc,ingress` shows EXTERNAL-IP and ADDRESS), resolves their names with the emulator's DNS,
+# reaches small backends on the Nodes' loopback addresses through the VIPs by name, shows an Ingress whose host is
+# outside the delegated subdomain denied, then keeps everything running until Ctrl-C (or exits with --exit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exit_after=0; [ "${1:-}" = "--exit" ] && exit_after=1
@@ -22,9 +22,13 @@ scripts/cluster.sh start "$DEMO/cluster" --watch-pid $$ --controller-manager >/d
 export KUBECONFIG="$DEMO/cluster/kubeconfig"
 kubectl get namespaces
 
-say "starting the Avi controller emulator (https://127.0.0.1:9443, admin / ${AVI_PASSWORD:=avi123})"
+# Traffic may only use loopback here: the lab's VIP network dpg-sedatapath-18 is its loopback twin 127.10.18.0/26,
+# the Nodes' InternalIPs are 127.0.0.2 and 127.0.0.3, and NodePort mode (the seed's serviceType) sends the
+# emulator's data plane to small backends on NodeIP:nodePort, standing in for kube-proxy.
+say "starting the Avi controller emulator (https://127.0.0.1:9443, admin / ${AVI_PASSWORD:=avi123}), its DNS and data plane"
 scripts/run-while.sh $$ "$AKO" --log-format text emulator --listen 127.0.0.1:9443 --state-dir "$DEMO/emulator" \
-  --admin-password "$AVI_PASSWORD" --dns-listen 127.0.0.1:5353 >"$DEMO/emulator.log" 2>&1 &
+  --admin-password "$AVI_PASSWORD" --dns-listen 127.0.0.1:5353 \
+  --loopback-vips --dataplane --health-interval-ms 1000 >"$DEMO/emulator.log" 2>&1 &
 
 for _ in $(seq 1 100); do curl -fsk https://127.0.0.1:9443/api/cluster/status >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fsk https://127.0.0.1:9443/api/cluster/status || { echo "emulator not up:"; tail -20 "$DEMO/emulator.log"; exit 1; }
@@ -37,8 +41,8 @@ say "starting ako run: webhook (https://127.0.0.1:8443, health http://127.0.0.1:
 CLUSTER_NAME=veba-of AVI_USERNAME=admin AVI_PASSWORD="$AVI_PASSWORD" AVI_CA_DATA="$DEMO/emulator/ca.crt" \
 scripts/run-while.sh $$ "$AKO" --log-format json run --listen 127.0.0.1:8443 --health-listen 127.0.0.1:8080 \
   --tls-cert "$DEMO/certs/tls.crt" --tls-key "$DEMO/certs/tls.key" \
-  --controller-host 127.0.0.1:9443 --cloud-name Default-Cloud --se-group vmug-se-group \
-  --vip-network-list '[{"networkName":"dpg-sedatapath-18","cidr":"10.10.18.0/26"}]' --log-level INFO \
+  --controller-host 127.0.0.1:9443 --cloud-name Default-Cloud --se-group vmug-se-group --service-type NodePort \
+  --vip-network-list '[{"networkName":"dpg-sedatapath-18","cidr":"127.10.18.0/26"}]' --log-level INFO \
   >"$DEMO/ako.log" 2>&1 &
 for _ in $(seq 1 100); do curl -fs http://127.0.0.1:8080/readyz >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fs http://127.0.0.1:8080/readyz || { echo "webhook not ready:"; tail -20 "$DEMO/ako.log"; exit 1; }
@@ -47,8 +51,28 @@ echo
   | kubectl apply -f -
 kubectl apply -f webhook-config/ingressclass.yaml
 
-say "kubectl apply -f examples/demo/demo.yaml   (admitted)"
-kubectl apply -f examples/demo/demo.yaml
+say "two Nodes with loopback InternalIPs (no kubelet runs here: their status is written directly)"
+api=$(awk '/server:/ {print $2; exit}' "$KUBECONFIG"); token=$(awk '/token:/ {print $2; exit}' "$KUBECONFIG")
+for n in 2 3; do
+  printf 'apiVersion: v1\nkind: Node\nmetadata: {name: node-%s}\n' "$n" | kubectl apply -f - >/dev/null
+  curl -fsk -X PATCH -H "Authorization: Bearer $token" -H 'Content-Type: application/merge-patch+json' \
+    "$api/api/v1/nodes/node-$n/status" \
+    -d "{\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"127.0.0.$n\"}],\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"Demo\",\"message\":\"played by demo.sh\"}]}}" >/dev/null
+done
+kubectl get nodes -o wide | cut -c1-90
+
+say "kubectl apply -f examples/demo/demo.yaml   (admitted; in NodePort mode the Ingress's backend is a NodePort Service)"
+sed '/^metadata: {name: hackazon, namespace: vmug}$/{n;s/^spec:$/spec:\n  type: NodePort/}' examples/demo/demo.yaml \
+  | kubectl apply -f -
+for svc in avisvc-lb hackazon; do
+  port=$(kubectl -n vmug get svc "$svc" -o jsonpath='{.spec.ports[0].nodePort}')
+  mkdir -p "$DEMO/www/$svc"; echo "hello from $svc" > "$DEMO/www/$svc/index.html"
+  for n in 2 3; do
+    scripts/run-while.sh $$ python3 -m http.server --bind "127.0.0.$n" --directory "$DEMO/www/$svc" "$port" \
+      >"$DEMO/backend-$svc-$n.log" 2>&1 &
+  done
+  echo "backend of $svc on 127.0.0.2:$port and 127.0.0.3:$port"
+done
 echo "stored spec.ingressClassName: $(kubectl get ingress -n vmug hackazon -o jsonpath='{.spec.ingressClassName}')"
 
 say "kubectl apply -f examples/demo/outside.yaml   (denied)"
@@ -89,6 +113,17 @@ if command -v dig >/dev/null 2>&1; then
 else
   echo "(dig not installed: scripts/install-tools.sh installs it)"
 fi
+
+say "traffic by name: DNS -> VIP -> virtual service -> pool member (the backends above)"
+vip=$(kubectl -n vmug get svc avisvc-lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
+ing_vip=$(kubectl -n vmug get ingress hackazon -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
+for _ in $(seq 1 50); do curl -fsI --max-time 1 "http://$vip/" >/dev/null 2>&1 && break; sleep 0.2; done
+echo "\$ curl -I http://avisvc-lb.vmug.avi.jarvis.lab/   (resolved by the emulator's DNS: $vip)"
+curl -sI --max-time 5 --resolve "avisvc-lb.vmug.avi.jarvis.lab:80:$vip" http://avisvc-lb.vmug.avi.jarvis.lab/ | head -3
+for _ in $(seq 1 50); do curl -fs --max-time 1 --resolve "hackazon.avi.jarvis.lab:80:$ing_vip" http://hackazon.avi.jarvis.lab/ >/dev/null 2>&1 && break; sleep 0.2; done
+echo "\$ curl http://hackazon.avi.jarvis.lab/   (the Ingress, through the shared parent's host rule: $ing_vip)"
+curl -s --max-time 5 --resolve "hackazon.avi.jarvis.lab:80:$ing_vip" http://hackazon.avi.jarvis.lab/
+echo "analytics: https://127.0.0.1:9443/admin/analytics"
 
 say "the audit lines of these decisions ($DEMO/ako.log)"
 grep '"admission decision"' "$DEMO/ako.log" | grep -v '"result":"not-ours"' | tail -n 4
