@@ -114,6 +114,13 @@ else
   echo "(dig not installed: scripts/install-tools.sh installs it)"
 fi
 
+say "HTTPS for the Ingress host: the default certificate (Secret router-certs-default in ako's namespace) and the enable-tls annotation"
+"$AKO" certs --out-dir "$DEMO/hackazon-tls" --dns-name hackazon.avi.jarvis.lab >/dev/null 2>&1
+kubectl create namespace avi-system >/dev/null 2>&1 || true
+kubectl -n avi-system create secret tls router-certs-default \
+  --cert "$DEMO/hackazon-tls/tls.crt" --key "$DEMO/hackazon-tls/tls.key"
+kubectl -n vmug annotate ingress hackazon ako.vmware.com/enable-tls=true
+
 say "traffic by name: DNS -> VIP -> virtual service -> pool member (the backends above)"
 vip=$(kubectl -n vmug get svc avisvc-lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
 ing_vip=$(kubectl -n vmug get ingress hackazon -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
@@ -123,6 +130,14 @@ curl -sI --max-time 5 --resolve "avisvc-lb.vmug.avi.jarvis.lab:80:$vip" http://a
 for _ in $(seq 1 50); do curl -fs --max-time 1 --resolve "hackazon.avi.jarvis.lab:80:$ing_vip" http://hackazon.avi.jarvis.lab/ >/dev/null 2>&1 && break; sleep 0.2; done
 echo "\$ curl http://hackazon.avi.jarvis.lab/   (the Ingress, through the shared parent's host rule: $ing_vip)"
 curl -s --max-time 5 --resolve "hackazon.avi.jarvis.lab:80:$ing_vip" http://hackazon.avi.jarvis.lab/
+for _ in $(seq 1 50); do
+  curl -fs --max-time 1 --cacert "$DEMO/hackazon-tls/ca.crt" --resolve "hackazon.avi.jarvis.lab:443:$ing_vip" \
+    https://hackazon.avi.jarvis.lab/ >/dev/null 2>&1 && break
+  sleep 0.2
+done
+echo "\$ curl https://hackazon.avi.jarvis.lab/   (SNI child of the parent, the default certificate)"
+curl -s --max-time 5 --cacert "$DEMO/hackazon-tls/ca.crt" --resolve "hackazon.avi.jarvis.lab:443:$ing_vip" \
+  https://hackazon.avi.jarvis.lab/
 echo "analytics: https://127.0.0.1:9443/admin/analytics"
 
 say "the audit lines of these decisions ($DEMO/ako.log)"
