@@ -9,6 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exit_after=0; [ "${1:-}" = "--exit" ] && exit_after=1
+failed=()
+# check DESCRIPTION CMD...: runs CMD (quietly); a failure is listed at the end, and with --exit makes the demo fail.
+check() { local what="$1"; shift; if "$@" >/dev/null 2>&1; then echo "  ok: $what"; else echo "  FAILED: $what"; failed+=("$what"); fi; }
 
 scripts/install-cluster.sh
 cargo build --quiet
@@ -77,6 +80,7 @@ echo "stored spec.ingressClassName: $(kubectl get ingress -n vmug hackazon -o js
 
 say "kubectl apply -f examples/demo/outside.yaml   (denied)"
 kubectl apply -f examples/demo/outside.yaml || true
+check "outside.yaml is denied" bash -c '! kubectl apply --dry-run=server -f examples/demo/outside.yaml' 
 
 say "kubectl -n vmug get svc,ingress   (the reconciler programs the virtual services, writes EXTERNAL-IP and ADDRESS)"
 for _ in $(seq 1 100); do
@@ -124,6 +128,14 @@ kubectl -n vmug annotate ingress hackazon ako.vmware.com/enable-tls=true
 say "traffic by name: DNS -> VIP -> virtual service -> pool member (the backends above)"
 vip=$(kubectl -n vmug get svc avisvc-lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
 ing_vip=$(kubectl -n vmug get ingress hackazon -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
+check "the Service has an EXTERNAL-IP in 127.10.18.0/26" bash -c "[[ '$vip' == 127.10.18.* ]]"
+check "the Ingress has an ADDRESS in 127.10.18.0/26" bash -c "[[ '$ing_vip' == 127.10.18.* ]]"
+if command -v dig >/dev/null 2>&1; then
+  check "the emulator's DNS answers the Service's FQDN with its VIP" \
+    bash -c "[ \"\$(dig @127.0.0.1 -p 5353 avisvc-lb.vmug.avi.jarvis.lab +short)\" = '$vip' ]"
+  check "the emulator's DNS answers the Ingress host with its VIP" \
+    bash -c "[ \"\$(dig @127.0.0.1 -p 5353 hackazon.avi.jarvis.lab +short)\" = '$ing_vip' ]"
+fi
 for _ in $(seq 1 50); do curl -fsI --max-time 1 "http://$vip/" >/dev/null 2>&1 && break; sleep 0.2; done
 echo "\$ curl -I http://avisvc-lb.vmug.avi.jarvis.lab/   (resolved by the emulator's DNS: $vip)"
 curl -sI --max-time 5 --resolve "avisvc-lb.vmug.avi.jarvis.lab:80:$vip" http://avisvc-lb.vmug.avi.jarvis.lab/ | head -3
@@ -138,6 +150,12 @@ done
 echo "\$ curl https://hackazon.avi.jarvis.lab/   (SNI child of the parent, the default certificate)"
 curl -s --max-time 5 --cacert "$DEMO/hackazon-tls/ca.crt" --resolve "hackazon.avi.jarvis.lab:443:$ing_vip" \
   https://hackazon.avi.jarvis.lab/
+check "the Service answers 200 by name through its VIP" \
+  bash -c "curl -fsI --max-time 5 --resolve avisvc-lb.vmug.avi.jarvis.lab:80:$vip http://avisvc-lb.vmug.avi.jarvis.lab/ | head -1 | grep -q ' 200 '"
+check "the Ingress host answers on http" \
+  bash -c "curl -fs --max-time 5 --resolve hackazon.avi.jarvis.lab:80:$ing_vip http://hackazon.avi.jarvis.lab/ | grep -q 'hello from hackazon'"
+check "the Ingress host answers on https with a certificate for it" \
+  bash -c "curl -fs --max-time 5 --cacert '$DEMO/hackazon-tls/ca.crt' --resolve hackazon.avi.jarvis.lab:443:$ing_vip https://hackazon.avi.jarvis.lab/ | grep -q 'hello from hackazon'"
 echo "analytics: https://127.0.0.1:9443/admin/analytics"
 
 say "the audit lines of these decisions ($DEMO/ako.log)"
@@ -146,6 +164,10 @@ grep '"admission decision"' "$DEMO/ako.log" | grep -v '"result":"not-ours"' | ta
 say "offline: ako check -f examples/demo --dns-domain avi.jarvis.lab"
 "$AKO" check -f examples/demo --dns-domain avi.jarvis.lab || true
 
+if [ "${#failed[@]}" -gt 0 ]; then
+  say "${#failed[@]} check(s) failed: ${failed[*]}"
+  [ "$exit_after" = 1 ] && exit 1
+fi
 if [ "$exit_after" = 1 ]; then exit 0; fi
 say "running; KUBECONFIG=$KUBECONFIG. Ctrl-C stops everything."
 while true; do sleep 3600; done

@@ -13,3 +13,5 @@ echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --lib --bins --tests --no-fail-fast
+echo "== scripts/demo.sh --exit (the one-command demo, its checks must pass)"
+AKO_DEMO_DIR="$(mktemp -d)/demo" scripts/demo.sh --exit
