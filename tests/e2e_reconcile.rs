@@ -424,10 +424,15 @@ impl Lab {
 
     /// The `Synced` Events of a Service, as `kubectl get events` lists them (waits until there is one).
     async fn synced_events(&self, ns: &str, name: &str) -> Vec<Value> {
+        self.events("Service", ns, name, "Synced").await
+    }
+
+    /// The Events of an object with this reason, as `kubectl get events` lists them (waits until there is one).
+    async fn events(&self, kind: &str, ns: &str, name: &str, reason: &str) -> Vec<Value> {
         let selector =
-            format!("involvedObject.kind=Service,involvedObject.name={name},reason=Synced");
+            format!("involvedObject.kind={kind},involvedObject.name={name},reason={reason}");
         self.wait(
-            &format!("a Synced Event on Service {ns}/{name}"),
+            &format!("a {reason} Event on {kind} {ns}/{name}"),
             WAIT,
             async || {
                 let out = self.kubectl(&[
@@ -1447,32 +1452,6 @@ impl Lab {
         ]);
         self.apply(&yaml);
     }
-
-    /// The Events of an Ingress with this reason (waits until there is one).
-    async fn ingress_events(&self, ns: &str, name: &str, reason: &str) -> Vec<Value> {
-        let selector =
-            format!("involvedObject.kind=Ingress,involvedObject.name={name},reason={reason}");
-        self.wait(
-            &format!("a {reason} Event on Ingress {ns}/{name}"),
-            WAIT,
-            async || {
-                let out = self.kubectl(&[
-                    "get",
-                    "events",
-                    "-n",
-                    ns,
-                    "--field-selector",
-                    &selector,
-                    "-o",
-                    "json",
-                ]);
-                let v: Value = serde_json::from_str(&out).expect("events json");
-                let items = v["items"].as_array().cloned().unwrap_or_default();
-                (!items.is_empty()).then_some(items)
-            },
-        )
-        .await
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1516,7 +1495,7 @@ async fn seed_demo_ingress_gets_an_address_and_a_parent_on_80_and_443_and_a_tls_
     let pool = format!("{CLUSTER_NAME}--{host}_-vmug-hackazon");
     assert!(lab.object("pool", &pool).await.is_some(), "{pool}");
     assert!(lab.object("poolgroup", &pool).await.is_some(), "{pool}");
-    let synced = lab.ingress_events("vmug", "hackazon", "Synced").await;
+    let synced = lab.events("Ingress", "vmug", "hackazon", "Synced").await;
     assert!(
         synced.iter().any(|e| e["message"]
             .as_str()

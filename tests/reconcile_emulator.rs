@@ -107,22 +107,36 @@ impl Sink for Recorder {
     }
 }
 
+/// The last value recorded for a key.
+fn last_for<T: Clone>(log: &Mutex<Vec<(ObjKey, T)>>, key: &ObjKey) -> Option<T> {
+    log.lock()
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+}
+
+/// Every value recorded for a key, in order.
+fn all_for<T: Clone>(log: &Mutex<Vec<(ObjKey, T)>>, key: &ObjKey) -> Vec<T> {
+    log.lock()
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
 impl Recorder {
     fn last_status(&self, key: &ObjKey) -> Option<Vec<LoadBalancerIngress>> {
-        self.status
-            .lock()
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, s)| s.clone())
+        last_for(&self.status, key)
     }
     fn events_for(&self, key: &ObjKey) -> Vec<Notice> {
-        self.events
-            .lock()
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, n)| n.clone())
-            .collect()
+        all_for(&self.events, key)
+    }
+    fn last_ingress_status(&self, key: &ObjKey) -> Option<Vec<LoadBalancerIngress>> {
+        last_for(&self.ingress_status, key)
+    }
+    fn ingress_events_for(&self, key: &ObjKey) -> Vec<Notice> {
+        all_for(&self.ingress_events, key)
     }
 }
 
@@ -917,25 +931,6 @@ fn tls_pair(cn: &str) -> TlsPair {
     TlsPair {
         cert_pem: ca.cert_pem,
         key_pem: ca.key_pem,
-    }
-}
-
-impl Recorder {
-    fn last_ingress_status(&self, key: &ObjKey) -> Option<Vec<LoadBalancerIngress>> {
-        self.ingress_status
-            .lock()
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, s)| s.clone())
-    }
-    fn ingress_events_for(&self, key: &ObjKey) -> Vec<Notice> {
-        self.ingress_events
-            .lock()
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, n)| n.clone())
-            .collect()
     }
 }
 

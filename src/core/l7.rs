@@ -1507,6 +1507,17 @@ mod tests {
         }
 
         fn run_mode(&self, shard: ShardSize, cfg: &Config, mode: MemberMode) -> L7Desired {
+            self.run_part(shard, cfg, mode, None)
+        }
+
+        /// Translates the world, or only one part of it.
+        fn run_part(
+            &self,
+            shard: ShardSize,
+            cfg: &Config,
+            mode: MemberMode,
+            part: Option<&Part>,
+        ) -> L7Desired {
             let refs: Vec<&Ingress> = self.ingresses.iter().collect();
             let inputs: Vec<ServiceInput<'_>> = self
                 .services
@@ -1527,7 +1538,7 @@ mod tests {
                 nodes: &nodes,
                 secrets: &self.secrets,
                 default_cert: self.default_cert.as_ref(),
-                part: None,
+                part,
             };
             translate(&input, cfg, &place(mode), shard)
         }
@@ -1540,26 +1551,9 @@ mod tests {
                 .iter()
                 .flat_map(|o| o.hosts.iter().map(|h| part_of(&h.host, shard)))
                 .collect();
-            let refs: Vec<&Ingress> = self.ingresses.iter().collect();
-            let inputs: Vec<ServiceInput<'_>> = self
-                .services
-                .iter()
-                .map(|s| ServiceInput {
-                    service: s,
-                    endpoints: &self.endpoints,
-                })
-                .collect();
             let mut merged = L7Desired::default();
             for part in &parts {
-                let input = L7Input {
-                    ingresses: &refs,
-                    services: &inputs,
-                    nodes: &[],
-                    secrets: &self.secrets,
-                    default_cert: self.default_cert.as_ref(),
-                    part: Some(part),
-                };
-                let d = translate(&input, cfg, &place(MemberMode::ClusterIp), shard);
+                let d = self.run_part(shard, cfg, MemberMode::ClusterIp, Some(part));
                 for o in d.objects {
                     if !merged
                         .objects

@@ -123,6 +123,17 @@ fn slim_meta(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMe
     }
 }
 
+/// Whether two versions of an object's metadata are the same for ako (annotations, labels, deletion): with the
+/// same spec, an update that differs in nothing else is a status write.
+fn same_meta(
+    a: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    b: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> bool {
+    a.annotations == b.annotations
+        && a.labels == b.labels
+        && a.deletion_timestamp == b.deletion_timestamp
+}
+
 fn slim_ingress(mut ing: Ingress) -> Ingress {
     slim_meta(&mut ing.metadata);
     ing
@@ -519,12 +530,11 @@ impl Feed<Service> for ServicesFeed {
         // keeps it (status is compared before writing), no pass is due.
         let key = ObjKey::of(&obj.metadata);
         let obj = slim_service(obj);
-        let same = view.services.read().get(&key).is_some_and(|old| {
-            old.spec == obj.spec
-                && old.metadata.annotations == obj.metadata.annotations
-                && old.metadata.labels == obj.metadata.labels
-                && old.metadata.deletion_timestamp == obj.metadata.deletion_timestamp
-        });
+        let same = view
+            .services
+            .read()
+            .get(&key)
+            .is_some_and(|old| old.spec == obj.spec && same_meta(&old.metadata, &obj.metadata));
         let change = view.upsert_service(obj);
         (!same).then_some(change)
     }
@@ -553,12 +563,10 @@ impl Feed<Ingress> for IngressesFeed {
         // As for Services: a status-only update is kept, and causes no pass.
         let key = ObjKey::of(&obj.metadata);
         let slim = slim_ingress(obj);
-        let same = view.ingresses.read().get(&key).is_some_and(|old| {
-            old.spec == slim.spec
-                && old.metadata.annotations == slim.metadata.annotations
-                && old.metadata.labels == slim.metadata.labels
-                && old.metadata.deletion_timestamp == slim.metadata.deletion_timestamp
-        });
+        let same =
+            view.ingresses.read().get(&key).is_some_and(|old| {
+                old.spec == slim.spec && same_meta(&old.metadata, &slim.metadata)
+            });
         let change = view.upsert_ingress(slim);
         (!same).then_some(change)
     }

@@ -900,10 +900,11 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     let fragments = self.translate_hosts(state, part, &hosts, &nodes, secrets);
                     let (keys, parent_changed) = state.l7.store(&hosts, fragments);
                     report.extend(keys);
+                    let scope = self.plan_scope(state, part, &hosts, all);
                     let (objects, ids) =
-                        self.part_objects(state, part, &hosts, all, all || parent_changed);
+                        self.part_objects(state, part, &scope, all || parent_changed);
                     let steps = self.plan_ids(state, &g, &objects, ids, can_delete);
-                    self.update_produced_hosts(state, part, &hosts, all);
+                    self.update_produced_hosts(state, part, &scope);
                     work.push((g, steps, Translated::L7(part.clone(), all)));
                     continue;
                 }
@@ -1151,6 +1152,49 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         .0
     }
 
+    /// The objects of a shared parent (none in dedicated mode: a host's fragment holds its virtual service).
+    fn parent_ids(&self, part: &Part) -> Vec<ObjId> {
+        match part {
+            Part::Shard { index, .. } => {
+                let parent = l7::shared_vs_name(&self.cfg.cluster_name, *index);
+                [Kind::VsVip, Kind::HttpPolicySet, Kind::VirtualService]
+                    .into_iter()
+                    .map(|kind| obj_id(kind, &parent))
+                    .collect()
+            }
+            Part::Host(_) => Vec::new(),
+        }
+    }
+
+    /// The hosts of a part whose objects a pass compares: those translated again, or (`all`) every host the part
+    /// serves or produced objects for.
+    fn plan_scope(
+        &self,
+        state: &State,
+        part: &Part,
+        hosts: &BTreeSet<String>,
+        all: bool,
+    ) -> BTreeSet<String> {
+        let mut scope = hosts.clone();
+        if all {
+            scope.extend(
+                state
+                    .l7
+                    .serving_fragments(part)
+                    .iter()
+                    .map(|f| f.host.clone()),
+            );
+            scope.extend(
+                state
+                    .produced_host
+                    .keys()
+                    .filter(|h| l7::part_of(h, self.settings.shard) == *part)
+                    .cloned(),
+            );
+        }
+        scope
+    }
+
     /// The objects of a part to compare: its parent (from every host's fragment, when `parent`: it may have
     /// changed) and the objects of the hosts in scope (those translated again, or all); with the ids of every
     /// object they had or have.
@@ -1158,8 +1202,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         &self,
         state: &State,
         part: &Part,
-        hosts: &BTreeSet<String>,
-        all: bool,
+        scope: &BTreeSet<String>,
         parent: bool,
     ) -> (Vec<Desired>, HashSet<ObjId>) {
         let serving = state.l7.serving_fragments(part);
@@ -1169,26 +1212,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             Vec::new()
         };
         let mut ids: HashSet<ObjId> = HashSet::new();
-        if parent && let Part::Shard { index, .. } = part {
-            let parent = l7::shared_vs_name(&self.cfg.cluster_name, *index);
-            for kind in [Kind::VsVip, Kind::HttpPolicySet, Kind::VirtualService] {
-                ids.insert(obj_id(kind, &parent));
-            }
+        if parent {
+            ids.extend(self.parent_ids(part));
         }
-        let scope: Vec<&String> = if all {
-            let mut s: BTreeSet<&String> = hosts.iter().collect();
-            s.extend(serving.iter().map(|f| &f.host));
-            s.extend(
-                state
-                    .produced_host
-                    .iter()
-                    .filter(|(h, _)| l7::part_of(h, self.settings.shard) == *part)
-                    .map(|(h, _)| h),
-            );
-            s.into_iter().collect()
-        } else {
-            hosts.iter().collect()
-        };
         let mut seen: HashSet<ObjId> = objects.iter().map(|d| obj_id(d.kind, &d.name)).collect();
         for h in scope {
             ids.extend(state.produced_host.get(h).into_iter().flatten().cloned());
@@ -1253,34 +1279,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 
     /// Records what each host of a part in scope produces (what it wants, and what is still to delete), and the
     /// part's whole set (full syncs delete only what no group produces).
-    fn update_produced_hosts(
-        &self,
-        state: &mut State,
-        part: &Part,
-        hosts: &BTreeSet<String>,
-        all: bool,
-    ) {
-        let scope: BTreeSet<String> = if all {
-            let mut s = hosts.clone();
-            s.extend(
-                state
-                    .l7
-                    .serving_fragments(part)
-                    .iter()
-                    .map(|f| f.host.clone()),
-            );
-            s.extend(
-                state
-                    .produced_host
-                    .keys()
-                    .filter(|h| l7::part_of(h, self.settings.shard) == *part)
-                    .cloned(),
-            );
-            s
-        } else {
-            hosts.clone()
-        };
-        for h in &scope {
+    fn update_produced_hosts(&self, state: &mut State, part: &Part, scope: &BTreeSet<String>) {
+        for h in scope {
             let mut keep: HashSet<ObjId> = state
                 .l7
                 .fragments
@@ -1296,16 +1296,12 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         }
         let g = GroupId::L7(part.clone());
         let mut all_ids: HashSet<ObjId> = HashSet::new();
-        if let Part::Shard { index, .. } = part {
-            let parent = l7::shared_vs_name(&self.cfg.cluster_name, *index);
-            let wanted = !state.l7.serving_fragments(part).is_empty();
-            for kind in [Kind::VsVip, Kind::HttpPolicySet, Kind::VirtualService] {
-                let id = obj_id(kind, &parent);
-                if wanted || state.cache.contains_key(&id) {
-                    all_ids.insert(id);
-                }
-            }
-        }
+        let wanted = !state.l7.serving_fragments(part).is_empty();
+        all_ids.extend(
+            self.parent_ids(part)
+                .into_iter()
+                .filter(|id| wanted || state.cache.contains_key(id)),
+        );
         for (h, ids) in &state.produced_host {
             if l7::part_of(h, self.settings.shard) == *part {
                 all_ids.extend(ids.iter().cloned());
