@@ -127,7 +127,11 @@ fn main() {
         fragments.retain(|f| f.host != edited_host);
         let host_objects: Vec<Desired> = new.iter().flat_map(|f| f.objects.clone()).collect();
         fragments.append(&mut new);
-        let serving: Vec<&l7::HostFragment> = fragments.iter().collect();
+        let serving: Vec<(&str, Option<&str>)> = fragments
+            .iter()
+            .filter(|f| !f.objects.is_empty())
+            .map(|f| (f.host.as_str(), f.parent_policy.as_deref()))
+            .collect();
         let mut objects = l7::assemble_parent(&cfg, &place, &part, &serving);
         objects.extend(host_objects);
         let names: BTreeSet<(&'static str, &str)> = objects

@@ -103,9 +103,9 @@ avi_get '/api/vsvip?name=veba-of--vmug-avisvc-lb' \
   | python3 -c 'import json,sys; v=json.load(sys.stdin)["results"][0]; print(json.dumps({"vip": [x.get("ip_address") for x in v["vip"]], "dns_info": v.get("dns_info")}, indent=1))'
 
 say "the Ingress's shared parent virtual service (80 and 443) and its routing policy"
-avi_get '/api/virtualservice?name=veba-of--Shared-L7-0' \
-  | python3 -c 'import json,sys; v=json.load(sys.stdin)["results"][0]; print(json.dumps({k: v.get(k) for k in ("name","type","services")}, indent=1))'
-avi_get '/api/httppolicyset?name=veba-of--Shared-L7-0&include_name=true' \
+avi_get '/api/virtualservice?name=veba-of--Shared-L7-0&include_name=true' \
+  | python3 -c 'import json,sys; v=json.load(sys.stdin)["results"][0]; print(json.dumps({"name": v["name"], "type": v["type"], "services": v["services"], "http_policies": [p["http_policy_set_ref"].split("#")[-1] for p in v.get("http_policies", [])]}, indent=1))'
+avi_get '/api/httppolicyset?name=veba-of--Shared-L7-0--hackazon.avi.jarvis.lab&include_name=true' \
   | python3 -c 'import json,sys; v=json.load(sys.stdin)["results"][0]; print(json.dumps([{"match": r["match"], "pool_group": r.get("switching_action",{}).get("pool_group_ref","").split("#")[-1]} for r in v["http_request_policy"]["rules"]], indent=1))'
 
 say "the Avi DNS (the emulator's, on 127.0.0.1:5353) answers for the FQDNs ako published"

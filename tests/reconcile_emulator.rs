@@ -1070,9 +1070,13 @@ async fn a_path_edit_touches_only_its_objects_and_a_restart_writes_nothing() {
     let added: Vec<_> = after.difference(&before).collect();
     assert_eq!(added.len(), 2, "{added:?}");
     assert!(before.is_subset(&after), "nothing replaced");
-    let policy = get_named(&c, "httppolicyset", "veba-of--Shared-L7-0")
-        .await
-        .expect("policy");
+    let policy = get_named(
+        &c,
+        "httppolicyset",
+        "veba-of--Shared-L7-0--hackazon.avi.jarvis.lab",
+    )
+    .await
+    .expect("the host's policy set on its parent");
     let rules = policy["http_request_policy"]["rules"]
         .as_array()
         .expect("rules");
@@ -1108,9 +1112,13 @@ async fn tls_secret_makes_an_sni_child_and_rotation_updates_the_certificate_in_p
     let cert = get_named(&c, "sslkeyandcertificate", "veba-of--shop.avi.jarvis.lab")
         .await
         .expect("certificate");
-    let parent_policy = get_named(&c, "httppolicyset", "veba-of--Shared-L7-1")
-        .await
-        .expect("parent policy");
+    let parent_policy = get_named(
+        &c,
+        "httppolicyset",
+        "veba-of--Shared-L7-1--shop.avi.jarvis.lab",
+    )
+    .await
+    .expect("the host's policy set on its parent");
     assert_eq!(
         parent_policy["http_request_policy"]["rules"][0]["redirect_action"]["protocol"],
         "HTTPS"
@@ -1328,9 +1336,16 @@ spec:
     r.until("converged", |p| p.converged_once && p.events_pending == 0)
         .await;
     let c = client(&emu);
-    let parent_policy = get_named(&c, "httppolicyset", "veba-of--Shared-L7-0")
+    let parent = get_named(&c, "virtualservice", "veba-of--Shared-L7-0")
         .await
-        .expect("parent policy");
+        .expect("parent");
+    let g_on_parent = get_named(
+        &c,
+        "httppolicyset",
+        "veba-of--Shared-L7-0--g.avi.jarvis.lab",
+    )
+    .await
+    .expect("g's policy set on the parent");
 
     // A path added to the TLS host: its pool, pool group and SNI child policy; the parent is not rewritten.
     let before = emu.counters();
@@ -1341,29 +1356,53 @@ spec:
     .await;
     let after = emu.counters();
     assert_eq!(after.writes - before.writes, 3, "{:?}", after.by_method);
-    assert_eq!(
-        get_named(&c, "httppolicyset", "veba-of--Shared-L7-0")
-            .await
-            .expect("parent policy")["_last_modified"],
-        parent_policy["_last_modified"],
-        "the parent's policy set is untouched"
-    );
+    for (obj_type, name, before) in [
+        ("virtualservice", "veba-of--Shared-L7-0", &parent),
+        (
+            "httppolicyset",
+            "veba-of--Shared-L7-0--g.avi.jarvis.lab",
+            &g_on_parent,
+        ),
+    ] {
+        assert_eq!(
+            get_named(&c, obj_type, name).await.expect(name)["_last_modified"],
+            before["_last_modified"],
+            "{name} is untouched"
+        );
+    }
     assert!(
         get_named(&c, "pool", "veba-of--vmug-g.avi.jarvis.lab_x-g")
             .await
             .is_some()
     );
 
-    // The other host of the shard goes: its route leaves the parent, the parent stays for g.
+    // The other host of the shard goes: its policy set leaves the parent (and the controller), the parent stays
+    // for g.
     r.change(view.remove_ingress(&ObjKey::new("vmug", "hackazon")))
         .await;
-    let policy = get_named(&c, "httppolicyset", "veba-of--Shared-L7-0")
+    let parent = get_named(&c, "virtualservice", "veba-of--Shared-L7-0")
         .await
-        .expect("parent policy");
-    let text = policy["http_request_policy"].to_string();
+        .expect("parent");
+    let policies = parent["http_policies"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let g_uuid = g_on_parent["uuid"].as_str().expect("uuid");
     assert!(
-        !text.contains("hackazon") && text.contains("g.avi.jarvis.lab"),
-        "{text}"
+        policies.len() == 1
+            && policies[0]["http_policy_set_ref"]
+                .as_str()
+                .is_some_and(|r| r.ends_with(g_uuid)),
+        "{policies:?}"
+    );
+    assert!(
+        get_named(
+            &c,
+            "httppolicyset",
+            "veba-of--Shared-L7-0--hackazon.avi.jarvis.lab"
+        )
+        .await
+        .is_none()
     );
     let vsvip = get_named(&c, "vsvip", "veba-of--Shared-L7-0")
         .await

@@ -6,8 +6,10 @@
 //!
 //! ```text
 //!  VsVip           <cluster>--Shared-L7-<n>          dns_info: the shard's hosts inside the delegated subdomains
-//!  HTTPPolicySet   <cluster>--Shared-L7-<n>          insecure hosts: host+path -> PoolGroup; secure: 80 -> 443
-//!  VirtualService  <cluster>--Shared-L7-<n>          VS_TYPE_VH_PARENT, 80 + 443/SSL, System-HTTP
+//!  VirtualService  <cluster>--Shared-L7-<n>          VS_TYPE_VH_PARENT, 80 + 443/SSL, System-HTTP,
+//!                                                    http_policies: one set per host, in host order
+//!  per host:
+//!  HTTPPolicySet   <cluster>--Shared-L7-<n>--<host>  on the parent: insecure host+path -> PoolGroup; secure 80 -> 443
 //!  Pool, PoolGroup <cluster>--<host>_<path>-<ns>-<ing>          insecure route ('/' -> '_', AKO's GetL7PoolName)
 //!  per secure host:
 //!  SSLKeyAndCertificate <cluster>--<host>            the Secret's certificate and key
@@ -26,6 +28,10 @@
 //! Exact comes before Prefix for the same path; exact hosts come before wildcard hosts.
 //!
 //! Decisions where AKO's references are silent or AKO behaves differently:
+//! - Routing on a shared parent is one HTTPPolicySet per host (AKO uses a DataScript and a priority-labelled
+//!   PoolGroup), listed in the parent's `http_policies` in host order (exact hosts first, then wildcards, longest
+//!   first). Avi evaluates the sets by `index` and the first matching rule decides, as one set in that order would;
+//!   per host, an edit of its paths rewrites only its own small set, never a set holding every host of the shard.
 //! - Several Ingresses on one host merge into one rule set. Under `fqdnReusePolicy: Strict` only the namespace of
 //!   the oldest claim keeps the host; Ingresses of other namespaces get a Warning naming the owner. A path (same
 //!   path and type) routed by two Ingresses goes to the oldest; the newer gets a Warning naming it (the webhook
@@ -215,6 +221,11 @@ pub fn shared_vs_name(cluster: &str, shard: u32) -> String {
 /// `<cluster>--<host>-L7-dedicated`: the VS, VsVip and HTTPPolicySet of a host in dedicated mode.
 pub fn dedicated_vs_name(cluster: &str, host: &str) -> String {
     avi_name(format!("{cluster}--{host}{DEDICATED_SUFFIX}"))
+}
+
+/// `<cluster>--Shared-L7-<n>--<host>`: a host's HTTPPolicySet on its shared parent.
+pub fn parent_policy_name(cluster: &str, shard: u32, host: &str) -> String {
+    avi_name(format!("{cluster}--Shared-L7-{shard}--{host}"))
 }
 
 /// `<cluster>--<host>`: the SNI child and the SSLKeyAndCertificate of a secure host.
@@ -694,7 +705,7 @@ impl Ctx<'_> {
         name: &str,
         vs_type: &str,
         services: Value,
-        policy: &str,
+        policies: &[&str],
         cert: Option<&str>,
         app_profile: &str,
         extra: Map<String, Value>,
@@ -712,10 +723,15 @@ impl Ctx<'_> {
             "traffic_enabled": true,
             "application_profile_ref": name_ref("applicationprofile", app_profile),
             "network_profile_ref": name_ref("networkprofile", "System-TCP-Proxy"),
-            "http_policies": [{"index": HTTP_POLICY_INDEX, "http_policy_set_ref": name_ref("httppolicyset", policy)}],
             "markers": markers,
         });
         if let Some(m) = body.as_object_mut() {
+            let policies: Vec<Value> = policies
+                .iter()
+                .zip(HTTP_POLICY_INDEX..)
+                .map(|(p, index)| json!({"index": index, "http_policy_set_ref": name_ref("httppolicyset", p)}))
+                .collect();
+            m.insert("http_policies".into(), Value::Array(policies));
             if !services.is_null() {
                 m.insert("services".into(), services);
             }
@@ -783,8 +799,8 @@ pub struct HostFragment {
     /// Shared mode: its pools, pool groups, and SNI child with its policy set and certificate. Dedicated mode:
     /// every object of its virtual service.
     pub objects: Vec<Desired>,
-    /// Shared mode: its rules on the parent's policy set (renumbered by [`assemble_parent`]).
-    pub parent_rules: Vec<Value>,
+    /// Shared mode: the name of its HTTPPolicySet on the parent (one of `objects`), which the parent lists.
+    pub parent_policy: Option<String>,
     /// Per claiming Ingress: the host if it is served for it, and the problems about this host.
     pub outcomes: Vec<IngressOutcome>,
 }
@@ -859,14 +875,20 @@ pub fn translate_hosts(
         let touched = cis.clone();
         let hp = plan_host(host, cis, &claimants, &mut scratch, cfg, &mut checks);
         let part = part_of(host, shard);
-        let mut parent_rules = Vec::new();
+        let mut parent_policy = None;
         ctx.names.clear();
         if !hp.claimants.is_empty() {
             match &part {
                 Part::Shard { index, .. } => {
                     let parent = shared_vs_name(ctx.cluster, *index);
-                    parent_rules =
+                    let rules =
                         shared_host(&mut ctx, &hp, &claimants, &mut scratch, &parent, input);
+                    if !rules.is_empty() {
+                        let name = parent_policy_name(ctx.cluster, *index, host);
+                        let one: BTreeSet<String> = [host.to_string()].into();
+                        ctx.policy_set(&name, rules, &one);
+                        parent_policy = Some(name);
+                    }
                 }
                 Part::Host(_) => dedicated_host(&mut ctx, &hp, &claimants, &mut scratch, input),
             }
@@ -886,7 +908,7 @@ pub fn translate_hosts(
             host: host.to_string(),
             part,
             objects: std::mem::take(&mut ctx.objects),
-            parent_rules,
+            parent_policy,
             outcomes,
         });
     }
@@ -912,10 +934,13 @@ pub fn translate(
     let (fragments, mut outcomes) = translate_hosts(input, cfg, place, shard, None);
     let mut objects: Vec<Desired> = Vec::new();
     let mut seen: HashSet<(Kind, String)> = HashSet::new();
-    let mut parts: BTreeMap<&Part, Vec<&HostFragment>> = BTreeMap::new();
+    let mut parts: BTreeMap<&Part, Vec<(&str, Option<&str>)>> = BTreeMap::new();
     for f in &fragments {
-        if !f.objects.is_empty() || !f.parent_rules.is_empty() {
-            parts.entry(&f.part).or_default().push(f);
+        if !f.objects.is_empty() {
+            parts
+                .entry(&f.part)
+                .or_default()
+                .push((&f.host, f.parent_policy.as_deref()));
         }
         for o in &f.objects {
             // The default certificate is one object, whichever hosts use it.
@@ -1225,8 +1250,8 @@ fn ingress_markers(cluster: &str, hp: &HostPlan, claimants: &[Claimant]) -> Valu
     ])
 }
 
-/// The objects of one host in shared mode (pushed to `ctx`); returns its rules on the parent's policy set
-/// (numbered when the parent is assembled).
+/// The objects of one host in shared mode (pushed to `ctx`); returns its rules on the parent (the caller puts
+/// them in the host's own policy set there).
 fn shared_host(
     ctx: &mut Ctx<'_>,
     hp: &HostPlan,
@@ -1288,7 +1313,7 @@ fn shared_host(
         &child,
         "VS_TYPE_VH_CHILD",
         Value::Null,
-        &policy,
+        &[&policy],
         Some(&cert),
         "System-Secure-HTTP",
         extra,
@@ -1340,7 +1365,7 @@ fn dedicated_host(
         &name,
         "VS_TYPE_NORMAL",
         services,
-        &name,
+        &[&name],
         cert.as_deref(),
         "System-HTTP",
         extra,
@@ -1349,45 +1374,29 @@ fn dedicated_host(
     record(outcomes, hp, &name, &name);
 }
 
-/// Renumbers a host's parent rules at their place in the parent's policy set.
-fn number_rules(host: &str, rules: &[Value], out: &mut Vec<Value>) {
-    for r in rules {
-        let mut r = r.clone();
-        let index = out.len();
-        if let Some(m) = r.as_object_mut() {
-            m.insert("name".into(), json!(format!("{host}-{index}")));
-            m.insert("index".into(), json!(index));
-        }
-        out.push(r);
-    }
-}
-
-/// The shared parent of a part (VsVip, HTTPPolicySet, VirtualService) from its hosts' fragments; nothing in
-/// dedicated mode (a dedicated host's fragment holds its virtual service) or when no host is left.
+/// The shared parent of a part (VsVip and VirtualService, listing its hosts' policy sets in host order) from the
+/// hosts it serves, each with its policy set on the parent if it has one; nothing in dedicated mode (a dedicated
+/// host's fragment holds its virtual service) or when no host is left.
 pub fn assemble_parent(
     cfg: &Config,
     place: &Placement,
     part: &Part,
-    fragments: &[&HostFragment],
+    serving: &[(&str, Option<&str>)],
 ) -> Vec<Desired> {
     let Part::Shard { index, .. } = part else {
         return Vec::new();
     };
-    if fragments.is_empty() {
+    if serving.is_empty() {
         return Vec::new();
     }
     let mut ctx = Ctx::new(cfg, place, &[], &[]);
     let cluster = ctx.cluster;
     let parent = shared_vs_name(cluster, *index);
-    let mut sorted: Vec<&&HostFragment> = fragments.iter().collect();
-    sorted.sort_by(|a, b| host_order(&a.host).cmp(&host_order(&b.host)));
-    let mut rules = Vec::new();
-    for f in &sorted {
-        number_rules(&f.host, &f.parent_rules, &mut rules);
-    }
-    let hosts: BTreeSet<String> = sorted.iter().map(|f| f.host.clone()).collect();
+    let mut sorted: Vec<&(&str, Option<&str>)> = serving.iter().collect();
+    sorted.sort_by(|a, b| host_order(a.0).cmp(&host_order(b.0)));
+    let policies: Vec<&str> = sorted.iter().filter_map(|(_, p)| *p).collect();
+    let hosts: BTreeSet<String> = sorted.iter().map(|(h, _)| (*h).to_string()).collect();
     ctx.vsvip(&parent, &hosts);
-    ctx.policy_set(&parent, rules, &hosts);
     let mut extra = Map::new();
     extra.insert("vsvip_ref".into(), json!(name_ref("vsvip", &parent)));
     ctx.virtual_service(
@@ -1395,7 +1404,7 @@ pub fn assemble_parent(
         &parent,
         "VS_TYPE_VH_PARENT",
         json!([{"port": 80, "enable_ssl": false}, {"port": 443, "enable_ssl": true}]),
-        &parent,
+        &policies,
         None,
         "System-HTTP",
         extra,
@@ -1598,6 +1607,38 @@ mod tests {
             .iter()
             .find(|o| o.key.name == name)
             .expect("outcome")
+    }
+
+    /// The rules of a shared parent's policy sets as one set, in the order Avi evaluates them (sets by their
+    /// `http_policies` index, rules by theirs), renumbered.
+    fn parent_routes(d: &L7Desired, parent: &str) -> Map<String, Value> {
+        let vs = find(d, Kind::VirtualService, parent);
+        let mut sets: Vec<&Value> = vs["http_policies"]
+            .as_array()
+            .expect("policies")
+            .iter()
+            .collect();
+        sets.sort_by_key(|p| p["index"].as_u64());
+        let mut rules = Vec::new();
+        for p in sets {
+            let name = p["http_policy_set_ref"]
+                .as_str()
+                .expect("ref")
+                .trim_start_matches("/api/httppolicyset/?name=");
+            let set = find(d, Kind::HttpPolicySet, name);
+            let mut own: Vec<Value> = set["http_request_policy"]["rules"]
+                .as_array()
+                .expect("rules")
+                .clone();
+            own.sort_by_key(|r| r["index"].as_u64());
+            for mut r in own {
+                r["index"] = json!(rules.len());
+                rules.push(r);
+            }
+        }
+        let mut out = Map::new();
+        out.insert("http_request_policy".into(), json!({ "rules": rules }));
+        out
     }
 
     /// What Avi does with a request (host, path, port) on a policy: rules by index, the first match acts.
@@ -1836,7 +1877,7 @@ spec:
         assert_eq!(vs["vsvip_ref"], json!(format!("/api/vsvip/?name={parent}")));
         assert_eq!(
             vs["http_policies"],
-            json!([{"index": 11, "http_policy_set_ref": format!("/api/httppolicyset/?name={parent}")}])
+            json!([{"index": 11, "http_policy_set_ref": format!("/api/httppolicyset/?name={parent}--hackazon.avi.jarvis.lab")}])
         );
         assert_eq!(vs["created_by"], json!("ako-veba-of"));
         let vip = find(&d, Kind::VsVip, parent);
@@ -1882,7 +1923,7 @@ spec:
             json!([{"pool_ref": format!("/api/pool/?name={}", pools[1]), "ratio": 100}])
         );
 
-        let policy = find(&d, Kind::HttpPolicySet, parent);
+        let policy = &parent_routes(&d, parent);
         let h = "hackazon.avi.jarvis.lab";
         let table = [
             ("/", pools[0]),
@@ -2023,7 +2064,7 @@ spec:
             child["http_policies"][0]["http_policy_set_ref"],
             json!("/api/httppolicyset/?name=veba-of--vmug-shop.avi.jarvis.lab")
         );
-        let parent_policy = find(&d, Kind::HttpPolicySet, parent);
+        let parent_policy = &parent_routes(&d, parent);
         assert_eq!(route(parent_policy, h, "/cart", 80), "redirect");
         let rule = &parent_policy["http_request_policy"]["rules"][0];
         assert_eq!(rule["redirect_action"]["protocol"], json!("HTTPS"));
@@ -2094,7 +2135,7 @@ spec:
                 "{name}"
             );
             assert!(!o.hosts[0].tls);
-            let policy = find(&d, Kind::HttpPolicySet, "veba-of--Shared-L7-0");
+            let policy = &parent_routes(&d, "veba-of--Shared-L7-0");
             assert_eq!(
                 route(policy, "shop.avi.jarvis.lab", "/", 80),
                 "veba-of--shop.avi.jarvis.lab_-vmug-shop"
@@ -2134,7 +2175,7 @@ spec:
 
         // InterNamespaceAllowed (default): all three merge.
         let d = w.run(ShardSize::Small, &cfg());
-        let policy = find(&d, Kind::HttpPolicySet, "veba-of--Shared-L7-0");
+        let policy = &parent_routes(&d, "veba-of--Shared-L7-0");
         let table = [
             ("/api", "veba-of--shop.avi.jarvis.lab_api-vmug-a"),
             ("/api/v1", "veba-of--shop.avi.jarvis.lab_api-vmug-a"),
@@ -2162,7 +2203,7 @@ spec:
             ..cfg()
         };
         let d = w.run(ShardSize::Small, &strict);
-        let policy = find(&d, Kind::HttpPolicySet, "veba-of--Shared-L7-0");
+        let policy = &parent_routes(&d, "veba-of--Shared-L7-0");
         assert_eq!(
             route(policy, h, "/other", 80),
             "veba-of--shop.avi.jarvis.lab_-vmug-b"
@@ -2197,7 +2238,7 @@ spec:
 "#]);
         let d = w.run(ShardSize::Small, &cfg());
         let parent = "veba-of--Shared-L7-0";
-        let policy = find(&d, Kind::HttpPolicySet, parent);
+        let policy = &parent_routes(&d, parent);
         assert_eq!(
             route(policy, "us.shop.avi.jarvis.lab", "/", 80),
             "veba-of--*.shop.avi.jarvis.lab_-vmug-wild"
@@ -2269,12 +2310,7 @@ spec:
         );
         // HTTP keeps being served (no redirect) and HTTPS reaches the same pool group.
         assert_eq!(
-            route(
-                find(&d, Kind::HttpPolicySet, "veba-of--Shared-L7-0"),
-                h,
-                "/",
-                80
-            ),
+            route(&parent_routes(&d, "veba-of--Shared-L7-0"), h, "/", 80),
             pool
         );
         assert_eq!(
@@ -2350,12 +2386,7 @@ spec:
         // A spec.tls host redirects HTTP to HTTPS; both Ingresses' paths are on the child.
         let h = "shop.avi.jarvis.lab";
         assert_eq!(
-            route(
-                find(&d, Kind::HttpPolicySet, "veba-of--Shared-L7-0"),
-                h,
-                "/b",
-                80
-            ),
+            route(&parent_routes(&d, "veba-of--Shared-L7-0"), h, "/b", 80),
             "redirect"
         );
         let child_policy = find(&d, Kind::HttpPolicySet, "veba-of--vmug-shop.avi.jarvis.lab");

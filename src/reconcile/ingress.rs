@@ -12,7 +12,28 @@ use k8s_openapi::api::networking::v1::Ingress;
 use crate::core::config::Config;
 use crate::core::index::ObjKey;
 use crate::core::intent::{self, Problem};
-use crate::core::l7::{HostFragment, HostOutcome, Part, ShardSize, part_of};
+use crate::core::l7::{HostFragment, HostOutcome, IngressOutcome, Part, ShardSize, part_of};
+use crate::core::plan::{Desired, Kind};
+
+/// What is kept of a host's last translation between passes: not its objects' bodies (a pass translates again
+/// the hosts it plans), only what they are called, its policy set on its parent, and what it said about each
+/// Ingress claiming it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostState {
+    pub part: Part,
+    /// The objects it wants (kind and name).
+    pub ids: Vec<(Kind, String)>,
+    /// Its HTTPPolicySet on its shared parent.
+    pub parent_policy: Option<String>,
+    pub outcomes: Vec<IngressOutcome>,
+}
+
+impl HostState {
+    /// Whether its parent serves it (it has objects or routes there).
+    pub fn serving(&self) -> bool {
+        !self.ids.is_empty() || self.parent_policy.is_some()
+    }
+}
 
 /// What one Ingress of ako names.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -78,8 +99,8 @@ pub struct L7State {
     part_hosts: HashMap<Part, BTreeSet<String>>,
     by_service: HashMap<ObjKey, BTreeSet<ObjKey>>,
     by_secret: HashMap<ObjKey, BTreeSet<ObjKey>>,
-    /// Host -> its last translation.
-    pub fragments: HashMap<String, HostFragment>,
+    /// Host -> what its last translation produced.
+    pub fragments: HashMap<String, HostState>,
     /// Hosts to translate again, per part.
     dirty: HashMap<Part, DirtyHosts>,
     /// Parts whose every object must be compared again (after a failure, at a full sync).
@@ -172,9 +193,9 @@ impl L7State {
         self.replan.insert(part.clone());
     }
 
-    /// Every object of the part is compared at its next pass (its last one failed).
+    /// Every host of the part is translated and every object compared at its next pass (its last one failed).
     pub fn replan(&mut self, part: &Part) {
-        self.replan.insert(part.clone());
+        self.mark_all(part);
     }
 
     /// Records what an Ingress names now (`None`: not ako's, or gone); marks every host it had or has, and
@@ -264,9 +285,9 @@ impl L7State {
         let mut hosts = self.part_hosts.get(part).cloned().unwrap_or_default();
         hosts.extend(
             self.fragments
-                .values()
-                .filter(|f| f.part == *part)
-                .map(|f| f.host.clone()),
+                .iter()
+                .filter(|(_, f)| f.part == *part)
+                .map(|(h, _)| h.clone()),
         );
         hosts
     }
@@ -308,53 +329,60 @@ impl L7State {
     }
 
     /// Stores the new translation of these hosts (a host without fragment is gone); returns the Ingresses the
-    /// old or new fragments are about (their report may have changed), and whether the shared parent changes
-    /// (a host's rules on it, or which hosts it serves).
+    /// old or new fragments are about (their report may have changed), whether the shared parent changes (which
+    /// hosts it serves, or which of them have a policy set on it; a change inside a host's set is that host's own
+    /// object), and the new fragments' objects (the pass plans them; they are not kept).
     pub fn store(
         &mut self,
         hosts: &BTreeSet<String>,
         fragments: Vec<HostFragment>,
-    ) -> (BTreeSet<ObjKey>, bool) {
-        fn serving(f: &HostFragment) -> bool {
-            !f.objects.is_empty() || !f.parent_rules.is_empty()
-        }
+    ) -> (BTreeSet<ObjKey>, bool, Vec<Desired>) {
         let mut keys = BTreeSet::new();
-        let mut old: HashMap<String, HostFragment> = HashMap::new();
+        let mut old: HashMap<String, HostState> = HashMap::new();
         for h in hosts {
             if let Some(f) = self.fragments.remove(h) {
                 old.insert(h.clone(), f);
             }
         }
         let mut parent_changed = false;
+        let mut objects = Vec::new();
         for f in fragments {
             keys.extend(f.outcomes.iter().map(|o| o.key.clone()));
+            let new = HostState {
+                part: f.part,
+                ids: f.objects.iter().map(|o| (o.kind, o.name.clone())).collect(),
+                parent_policy: f.parent_policy,
+                outcomes: f.outcomes,
+            };
+            objects.extend(f.objects);
             match old.remove(&f.host) {
                 Some(o) => {
                     parent_changed |=
-                        serving(&o) != serving(&f) || o.parent_rules != f.parent_rules;
+                        o.serving() != new.serving() || o.parent_policy != new.parent_policy;
                     keys.extend(o.outcomes.into_iter().map(|o| o.key));
                 }
-                None => parent_changed |= serving(&f),
+                None => parent_changed |= new.serving(),
             }
-            if serving(&f) || !f.outcomes.is_empty() {
-                self.fragments.insert(f.host.clone(), f);
+            if new.serving() || !new.outcomes.is_empty() {
+                self.fragments.insert(f.host, new);
             }
         }
         for (_, o) in old {
-            parent_changed |= serving(&o);
+            parent_changed |= o.serving();
             keys.extend(o.outcomes.into_iter().map(|o| o.key));
         }
-        (keys, parent_changed)
+        (keys, parent_changed, objects)
     }
 
-    /// The fragments of a part that serve something (the parent is built from them).
-    pub fn serving_fragments(&self, part: &Part) -> Vec<&HostFragment> {
-        let mut v: Vec<&HostFragment> = self
+    /// The hosts of a part that its parent serves, sorted, with what is kept of them.
+    pub fn serving_hosts(&self, part: &Part) -> Vec<(&str, &HostState)> {
+        let mut v: Vec<(&str, &HostState)> = self
             .fragments
-            .values()
-            .filter(|f| f.part == *part && (!f.objects.is_empty() || !f.parent_rules.is_empty()))
+            .iter()
+            .filter(|(_, f)| f.part == *part && f.serving())
+            .map(|(h, f)| (h.as_str(), f))
             .collect();
-        v.sort_by(|a, b| a.host.cmp(&b.host));
+        v.sort_by(|a, b| a.0.cmp(b.0));
         v
     }
 
@@ -539,7 +567,7 @@ spec:
             host: h.into(),
             part: Part::Shard { index, of: 8 },
             objects: Vec::new(),
-            parent_rules: vec![serde_json::json!({"enable": true})],
+            parent_policy: Some(format!("veba-of--Shared-L7-{index}--{h}")),
             outcomes: vec![crate::core::l7::IngressOutcome {
                 key: key.clone(),
                 hosts: vec![host(h, vs)],
@@ -550,7 +578,7 @@ spec:
             "shop.avi.jarvis.lab".to_string(),
             "hackazon.avi.jarvis.lab".to_string(),
         ]);
-        let (touched, parent_changed) = s.store(
+        let (touched, parent_changed, _) = s.store(
             &hosts,
             vec![
                 fragment("shop.avi.jarvis.lab", "p1", 1),
@@ -576,10 +604,7 @@ spec:
                 .iter()
                 .any(|p| p.message.contains("outside.example.com"))
         );
-        assert_eq!(
-            s.serving_fragments(&Part::Shard { index: 0, of: 8 }).len(),
-            1
-        );
+        assert_eq!(s.serving_hosts(&Part::Shard { index: 0, of: 8 }).len(), 1);
 
         let vips = BTreeMap::from([
             ("p0".to_string(), vec!["10.10.18.19".parse().expect("ip")]),

@@ -898,11 +898,11 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     };
                     state.stats.l7_parts += 1;
                     let fragments = self.translate_hosts(state, part, &hosts, &nodes, secrets);
-                    let (keys, parent_changed) = state.l7.store(&hosts, fragments);
+                    let (keys, parent_changed, fresh) = state.l7.store(&hosts, fragments);
                     report.extend(keys);
                     let scope = self.plan_scope(state, part, &hosts, all);
                     let (objects, ids) =
-                        self.part_objects(state, part, &scope, all || parent_changed);
+                        self.part_objects(state, part, &scope, all || parent_changed, fresh);
                     let steps = self.plan_ids(state, &g, &objects, ids, can_delete);
                     self.update_produced_hosts(state, part, &scope);
                     work.push((g, steps, Translated::L7(part.clone(), all)));
@@ -1152,7 +1152,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         .0
     }
 
-    /// The objects of a shared parent (none in dedicated mode: a host's fragment holds its virtual service).
+    /// The objects of a shared parent (none in dedicated mode: a host's fragment holds its virtual service),
+    /// with the one HTTPPolicySet of every host that parents had before the per-host sets (deleted when found).
     fn parent_ids(&self, part: &Part) -> Vec<ObjId> {
         match part {
             Part::Shard { index, .. } => {
@@ -1180,9 +1181,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             scope.extend(
                 state
                     .l7
-                    .serving_fragments(part)
+                    .serving_hosts(part)
                     .iter()
-                    .map(|f| f.host.clone()),
+                    .map(|(h, _)| (*h).to_string()),
             );
             scope.extend(
                 state
@@ -1195,18 +1196,24 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         scope
     }
 
-    /// The objects of a part to compare: its parent (from every host's fragment, when `parent`: it may have
-    /// changed) and the objects of the hosts in scope (those translated again, or all); with the ids of every
-    /// object they had or have.
+    /// The objects of a part to compare: its parent (from the hosts it serves, when `parent`: it may have
+    /// changed) and `fresh`, the objects of the hosts translated again (every host of the part when a pass
+    /// compares everything); with the ids of every object the hosts in scope had or have.
     fn part_objects(
         &self,
         state: &State,
         part: &Part,
         scope: &BTreeSet<String>,
         parent: bool,
+        fresh: Vec<Desired>,
     ) -> (Vec<Desired>, HashSet<ObjId>) {
-        let serving = state.l7.serving_fragments(part);
         let mut objects = if parent {
+            let serving: Vec<(&str, Option<&str>)> = state
+                .l7
+                .serving_hosts(part)
+                .into_iter()
+                .map(|(h, f)| (h, f.parent_policy.as_deref()))
+                .collect();
             l7::assemble_parent(&self.cfg, &self.settings.placement, part, &serving)
         } else {
             Vec::new()
@@ -1215,31 +1222,30 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         if parent {
             ids.extend(self.parent_ids(part));
         }
-        let mut seen: HashSet<ObjId> = objects.iter().map(|d| obj_id(d.kind, &d.name)).collect();
         for h in scope {
             ids.extend(state.produced_host.get(h).into_iter().flatten().cloned());
-            if let Some(f) = state.l7.fragments.get(h) {
-                for o in &f.objects {
-                    if seen.insert(obj_id(o.kind, &o.name)) {
-                        objects.push(o.clone());
-                    }
-                }
+        }
+        let mut seen: HashSet<ObjId> = objects.iter().map(|d| obj_id(d.kind, &d.name)).collect();
+        for o in fresh {
+            // The default certificate is one object, whichever hosts use it.
+            if seen.insert(obj_id(o.kind, &o.name)) {
+                objects.push(o);
             }
         }
         // The default certificate is shared by every host using it: while any host anywhere wants it, it is
         // not this part's to delete.
-        let default_cert = obj_id(
+        let default_cert = (
             Kind::SslKeyAndCertificate,
-            &l7::default_cert_name(&self.cfg.cluster_name),
+            l7::default_cert_name(&self.cfg.cluster_name),
         );
-        if !seen.contains(&default_cert)
-            && state.l7.fragments.values().any(|f| {
-                f.objects
-                    .iter()
-                    .any(|o| obj_id(o.kind, &o.name) == default_cert)
-            })
+        if !seen.contains(&obj_id(default_cert.0, &default_cert.1))
+            && state
+                .l7
+                .fragments
+                .values()
+                .any(|f| f.ids.contains(&default_cert))
         {
-            ids.remove(&default_cert);
+            ids.remove(&obj_id(default_cert.0, &default_cert.1));
         }
         (objects, ids)
     }
@@ -1285,7 +1291,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .l7
                 .fragments
                 .get(h)
-                .map(|f| f.objects.iter().map(|o| obj_id(o.kind, &o.name)).collect())
+                .map(|f| f.ids.iter().map(|(k, n)| obj_id(*k, n)).collect())
                 .unwrap_or_default();
             if let Some(old) = state.produced_host.remove(h) {
                 keep.extend(old.into_iter().filter(|id| state.cache.contains_key(id)));
@@ -1296,7 +1302,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         }
         let g = GroupId::L7(part.clone());
         let mut all_ids: HashSet<ObjId> = HashSet::new();
-        let wanted = !state.l7.serving_fragments(part).is_empty();
+        let wanted = !state.l7.serving_hosts(part).is_empty();
         all_ids.extend(
             self.parent_ids(part)
                 .into_iter()
