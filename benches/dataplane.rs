@@ -79,6 +79,36 @@ async fn sink() -> SocketAddr {
     addr
 }
 
+/// The machine's busy and total CPU time so far, in clock ticks (`/proc/stat`): how many cores a run kept busy,
+/// and so whether it was bound by the CPU rather than by the path it measured.
+fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    let total: u64 = fields.iter().take(8).sum();
+    (total - idle, total)
+}
+
+/// Runs `f` and returns its result with the cores it kept busy on average and the busy CPU seconds.
+fn with_cpu<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
+    let ticks_per_s = 100.0; // USER_HZ
+    let cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
+    let (b0, t0) = cpu_ticks();
+    let out = f();
+    let (b1, t1) = cpu_ticks();
+    let busy_s = (b1 - b0) as f64 / ticks_per_s;
+    let wall_cores = (t1 - t0) as f64 / ticks_per_s;
+    (out, cores * busy_s / wall_cores.max(1e-9), busy_s)
+}
+
 fn wrk(url: &str, seconds: u64, conns: u64) -> support::WrkResult {
     let out = std::process::Command::new("wrk")
         .args([
@@ -184,23 +214,41 @@ fn main() {
 
     println!("L7: wrk -t1 -c{conns} -d{seconds}s, GET / (13-byte body), Host {HOST}");
     println!(
-        "{:<8} {:<10} {:>12} {:>9} {:>9}  errors",
-        "round", "target", "requests/s", "p50 ms", "p99 ms"
+        "{:<8} {:<10} {:>12} {:>9} {:>9} {:>11} {:>13}  errors",
+        "round", "target", "requests/s", "p50 ms", "p99 ms", "cores busy", "CPU us/req"
     );
     let mut l7 = Vec::new();
+    let mut l7_cpu: Vec<(&str, f64)> = Vec::new();
     for round in 1..=rounds {
         for (label, url) in [
             ("direct", format!("http://{http_backend}/")),
             ("VIP", format!("http://{l7_vip}/")),
         ] {
-            let r = wrk(&url, seconds, conns);
+            let (r, cores, busy) = with_cpu(|| wrk(&url, seconds, conns));
+            let per_req = 1e6 * busy / (r.rps * seconds as f64).max(1.0);
             println!(
-                "{round:<8} {label:<10} {:>12.0} {:>9.3} {:>9.3}  {}",
+                "{round:<8} {label:<10} {:>12.0} {:>9.3} {:>9.3} {cores:>11.2} {per_req:>13.1}  {}",
                 r.rps, r.p50_ms, r.p99_ms, r.errors
             );
+            l7_cpu.push((label, per_req));
             l7.push((label, r));
         }
     }
+    let cpu_mean = |v: &[(&str, f64)], label: &str| {
+        let x: Vec<f64> = v
+            .iter()
+            .filter(|(l, _)| *l == label)
+            .map(|(_, c)| *c)
+            .collect();
+        x.iter().sum::<f64>() / x.len().max(1) as f64
+    };
+    println!(
+        "L7 CPU per request (the whole machine: load tool, proxy, backend, kernel): direct {:.1} us, VIP {:.1} us; \
+         when both runs keep every core busy, VIP/direct requests/s cannot exceed direct/VIP CPU = {:.1}%",
+        cpu_mean(&l7_cpu, "direct"),
+        cpu_mean(&l7_cpu, "VIP"),
+        100.0 * cpu_mean(&l7_cpu, "direct") / cpu_mean(&l7_cpu, "VIP").max(1e-9)
+    );
     let mean = |label: &str, f: &dyn Fn(&support::WrkResult) -> f64| {
         let v: Vec<f64> = l7
             .iter()
@@ -218,13 +266,25 @@ fn main() {
 
     println!("L4: {streams} connections x {mib} MiB pushed, until the peer closes");
     let mut l4 = Vec::new();
+    let mut l4_cpu: Vec<(&str, f64)> = Vec::new();
     for round in 1..=rounds {
         for (label, addr) in [("direct", tcp_sink), ("VIP", l4_vip)] {
-            let g = push(addr, streams, mib);
-            println!("{round:<8} {label:<10} {g:>9.2} Gbit/s");
+            let (g, cores, busy) = with_cpu(|| push(addr, streams, mib));
+            let per_gib = busy / (streams * mib) as f64 * 1024.0;
+            println!(
+                "{round:<8} {label:<10} {g:>9.2} Gbit/s  cores busy {cores:.2}  CPU {per_gib:.3} s/GiB"
+            );
+            l4_cpu.push((label, per_gib));
             l4.push((label, g));
         }
     }
+    println!(
+        "L4 CPU per GiB (whole machine): direct {:.3} s, VIP {:.3} s; with every core busy, VIP/direct throughput \
+         cannot exceed {:.1}%",
+        cpu_mean(&l4_cpu, "direct"),
+        cpu_mean(&l4_cpu, "VIP"),
+        100.0 * cpu_mean(&l4_cpu, "direct") / cpu_mean(&l4_cpu, "VIP").max(1e-9)
+    );
     let avg = |label: &str| {
         let v: Vec<f64> = l4
             .iter()

@@ -319,6 +319,9 @@ struct EventQueue {
     tx: mpsc::UnboundedSender<QueuedEvent>,
     rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<QueuedEvent>>>,
     pending: Arc<AtomicUsize>,
+    /// Open unless a full sync runs: its Events (one per object at a cold start) wait for it to end, so the
+    /// status writes, which users wait for, do not share the API server with thousands of Event creations.
+    open: watch::Sender<bool>,
 }
 
 impl EventQueue {
@@ -328,7 +331,13 @@ impl EventQueue {
             tx,
             rx: parking_lot::Mutex::new(Some(rx)),
             pending: Arc::default(),
+            open: watch::Sender::new(true),
         }
+    }
+
+    /// Holds (`false`) or releases (`true`) the publication of queued Events.
+    fn gate(&self, open: bool) {
+        self.open.send_replace(open);
     }
 
     fn send(&self, e: QueuedEvent) {
@@ -346,13 +355,17 @@ impl EventQueue {
     ) -> Option<tokio::task::JoinHandle<()>> {
         let rx = self.rx.lock().take()?;
         let pending = self.pending.clone();
+        let open = self.open.subscribe();
         Some(tokio::spawn(async move {
             tokio_stream_unbounded(rx)
                 .for_each_concurrent(4, |(target, key, uid, notice)| {
                     let sink = sink.clone();
                     let pending = pending.clone();
                     let progress = progress.clone();
+                    let mut open = open.clone();
                     async move {
+                        // A closed sender (the worker is gone) publishes what is left.
+                        let _ = open.wait_for(|o| *o).await;
                         sink.event(target, &key, uid.as_deref(), &notice).await;
                         let left = pending.fetch_sub(1, Ordering::AcqRel) - 1;
                         progress.send_modify(|p| p.events_pending = left);
@@ -684,7 +697,20 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     }
 
     /// Reads every owned object from the controller, re-plans every group and deletes orphans.
+    /// Events found meanwhile wait for it to end (see [`EventQueue::open`]).
     async fn full_sync(&self, state: &mut State) {
+        struct Release<'a>(&'a EventQueue);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                self.0.gate(true);
+            }
+        }
+        self.events.gate(false);
+        let _release = Release(&self.events);
+        self.full_sync_inner(state).await;
+    }
+
+    async fn full_sync_inner(&self, state: &mut State) {
         state.stats.full_syncs += 1;
         let started = Instant::now();
         let mut read: HashMap<ObjId, Cached> = HashMap::new();
