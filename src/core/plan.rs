@@ -14,7 +14,7 @@
 //! - Deletions only happen when the caller says the observed state is complete ([`Observed::complete`]); a failed
 //!   list or watch must never turn into deletions.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
@@ -147,23 +147,29 @@ impl Step {
 /// Compares desired and observed objects and returns the writes that make them equal, in a safe order:
 /// conflicts first (nothing to do), then creates and updates bottom-up, then deletes top-down.
 pub fn plan(desired: &[Desired], observed: &Observed, owner: &str) -> Vec<Step> {
+    plan_owned(desired.to_vec(), observed, owner)
+}
+
+/// [`plan`], taking the desired objects: a create moves its body into its step instead of copying it (a cold
+/// start creates every object).
+pub fn plan_owned(desired: Vec<Desired>, observed: &Observed, owner: &str) -> Vec<Step> {
     let mut existing: HashMap<(&'static str, &str), &Existing> = HashMap::new();
     for e in &observed.objects {
         existing.insert((e.kind.obj_type(), e.name.as_str()), e);
     }
     let mut conflicts = Vec::new();
-    let mut writes: BTreeMap<(Kind, &str), Step> = BTreeMap::new();
-    let mut wanted: HashMap<(&'static str, &str), ()> = HashMap::new();
+    let mut writes: BTreeMap<(Kind, String), Step> = BTreeMap::new();
+    let mut wanted: HashSet<(&'static str, String)> = HashSet::new();
     for d in desired {
-        wanted.insert((d.kind.obj_type(), d.name.as_str()), ());
+        wanted.insert((d.kind.obj_type(), d.name.clone()));
         match existing.get(&(d.kind.obj_type(), d.name.as_str())) {
             None => {
                 writes.insert(
-                    (d.kind, &d.name),
+                    (d.kind, d.name.clone()),
                     Step::Create {
                         kind: d.kind,
-                        name: d.name.clone(),
-                        body: d.body.clone(),
+                        name: d.name,
+                        body: d.body,
                     },
                 );
             }
@@ -175,12 +181,12 @@ pub fn plan(desired: &[Desired], observed: &Observed, owner: &str) -> Vec<Step> 
             Some(e) => {
                 if !converged(&d.body, &e.body) {
                     writes.insert(
-                        (d.kind, &d.name),
+                        (d.kind, d.name.clone()),
                         Step::Update {
                             kind: d.kind,
-                            name: d.name.clone(),
                             uuid: e.uuid.clone(),
                             body: overlay(&e.body, &d.body),
+                            name: d.name,
                         },
                     );
                 }
@@ -194,7 +200,7 @@ pub fn plan(desired: &[Desired], observed: &Observed, owner: &str) -> Vec<Step> 
             .objects
             .iter()
             .filter(|e| e.created_by.as_deref() == Some(owner))
-            .filter(|e| !wanted.contains_key(&(e.kind.obj_type(), e.name.as_str())))
+            .filter(|e| !wanted.contains(&(e.kind.obj_type(), e.name.clone())))
             .collect();
         deletes.sort_by(|a, b| b.kind.cmp(&a.kind).then_with(|| a.name.cmp(&b.name)));
         steps.extend(deletes.into_iter().map(|e| Step::Delete {

@@ -767,22 +767,29 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .filter_map(|k| state.group_of.get(k).cloned()),
         );
         state.retry.clear();
-        // In batches, so what a pass holds (plans, steps, answers) stays bounded whatever the cluster's size; the
-        // L7 parts (the longest groups) first, so the Services fill the other slots while they run.
-        let mut ordered: Vec<GroupId> = groups
-            .iter()
-            .filter(|g| matches!(g, GroupId::L7(_)))
-            .cloned()
-            .collect();
-        ordered.extend(
-            groups
-                .into_iter()
-                .filter(|g| matches!(g, GroupId::Service(_))),
+        // In batches, so what a pass holds (plans, steps, answers) stays bounded whatever the cluster's size: at
+        // most FULL_SYNC_BATCH groups, of which at most L7_PARTS_PER_BATCH L7 parts (a shared parent with a
+        // thousand hosts plans thousands of objects), first in their batch so the Services fill the other slots
+        // while they run.
+        let (l7_parts, services): (Vec<GroupId>, Vec<GroupId>) = groups
+            .into_iter()
+            .partition(|g| matches!(g, GroupId::L7(_)));
+        let mut batches: Vec<BTreeSet<GroupId>> = Vec::new();
+        let mut services = services.into_iter();
+        for parts in l7_parts.chunks(L7_PARTS_PER_BATCH) {
+            let mut batch: BTreeSet<GroupId> = parts.iter().cloned().collect();
+            batch.extend(
+                services
+                    .by_ref()
+                    .take(FULL_SYNC_BATCH.saturating_sub(parts.len())),
+            );
+            batches.push(batch);
+        }
+        let rest: Vec<GroupId> = services.collect();
+        batches.extend(
+            rest.chunks(FULL_SYNC_BATCH)
+                .map(|c| c.iter().cloned().collect()),
         );
-        let batches: Vec<BTreeSet<GroupId>> = ordered
-            .chunks(FULL_SYNC_BATCH)
-            .map(|c| c.iter().cloned().collect())
-            .collect();
         let last = batches.len().saturating_sub(1);
         let mut report = Some(report);
         for (i, batch) in batches.into_iter().enumerate() {
@@ -890,8 +897,14 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             self.view.tls_secrets(&secret_keys).await
         };
 
+        // L7 parts first: they are the longest groups, so their writes start at once and the Services fill the
+        // other slots while they run.
+        let (mut ordered, services): (Vec<GroupId>, Vec<GroupId>) = groups
+            .into_iter()
+            .partition(|g| matches!(g, GroupId::L7(_)));
+        ordered.extend(services);
         let mut work: Vec<(GroupId, Vec<Step>, Translated)> = Vec::new();
-        for g in groups {
+        for g in ordered {
             state.retry.remove(&g);
             let (objects, translated) = match &g {
                 GroupId::Service(_) => {
@@ -929,14 +942,14 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     let scope = self.plan_scope(state, part, &hosts, all);
                     let (objects, ids) =
                         self.part_objects(state, part, &scope, all || parent_changed, fresh);
-                    let steps = self.plan_ids(state, &g, &objects, ids, can_delete);
+                    let steps = self.plan_ids(state, &g, objects, ids, can_delete);
                     self.update_produced_hosts(state, part, &scope);
                     work.push((g, steps, Translated::L7(part.clone(), all)));
                     continue;
                 }
             };
             let ids: HashSet<ObjId> = state.produced.get(&g).cloned().unwrap_or_default();
-            let steps = self.plan_ids(state, &g, &objects, ids, can_delete);
+            let steps = self.plan_ids(state, &g, objects, ids, can_delete);
             work.push((g, steps, translated));
         }
 
@@ -1282,11 +1295,15 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         &self,
         state: &mut State,
         g: &GroupId,
-        objects: &[Desired],
+        objects: Vec<Desired>,
         mut ids: HashSet<ObjId>,
         can_delete: bool,
     ) -> Vec<Step> {
         ids.extend(objects.iter().map(|d| obj_id(d.kind, &d.name)));
+        let wanted: Vec<ObjId> = match g {
+            GroupId::Service(_) => objects.iter().map(|d| obj_id(d.kind, &d.name)).collect(),
+            GroupId::L7(_) => Vec::new(),
+        };
         let observed = Observed {
             objects: ids
                 .iter()
@@ -1294,11 +1311,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .collect(),
             complete: can_delete,
         };
-        let steps = plan::plan(objects, &observed, &self.owner);
+        let steps = plan::plan_owned(objects, &observed, &self.owner);
         if let GroupId::Service(_) = g {
             // Keep what is still to delete in `produced`, so a failed pass cleans up later.
-            let mut keep: HashSet<ObjId> =
-                objects.iter().map(|d| obj_id(d.kind, &d.name)).collect();
+            let mut keep: HashSet<ObjId> = wanted.into_iter().collect();
             keep.extend(ids.into_iter().filter(|id| state.cache.contains_key(id)));
             if keep.is_empty() {
                 state.produced.remove(g);
@@ -1572,6 +1588,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 
 /// Groups per pass of a full sync.
 const FULL_SYNC_BATCH: usize = 256;
+
+/// L7 parts per pass of a full sync.
+const L7_PARTS_PER_BATCH: usize = 2;
 
 /// Writes of one kind applied at the same time within a group (an L7 part creates thousands of pools).
 const WAVE_CONCURRENCY: usize = 8;
