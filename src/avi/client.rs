@@ -904,19 +904,30 @@ impl AviClient {
 
     /// Every object matching the query, following `next` links.
     pub async fn list<T: AviObject>(&self, query: &ListQuery) -> Result<Vec<T>, AviError> {
+        let mut out = Vec::new();
+        self.list_each(query, |o| out.push(o)).await?;
+        Ok(out)
+    }
+
+    /// Every object matching the query, handed to `f` page by page as the pages arrive (following `next`
+    /// links), so a caller that keeps a compact form never holds every object of a large collection at once.
+    pub async fn list_each<T: AviObject>(
+        &self,
+        query: &ListQuery,
+        mut f: impl FnMut(T) + Send,
+    ) -> Result<(), AviError> {
         let mut path = format!(
             "/api/{}?{}",
             T::OBJ_TYPE,
             query.to_query(self.inner.config.page_size)
         );
-        let mut out = Vec::new();
         loop {
             let page: CollectionPage<T> = self.get_json(&path).await?;
             let n = page.results.len();
-            out.extend(page.results);
+            page.results.into_iter().for_each(&mut f);
             match page.next.as_deref().and_then(next_path) {
                 Some(next) if n > 0 && next != path => path = next,
-                _ => return Ok(out),
+                _ => return Ok(()),
             }
         }
     }
@@ -1131,6 +1142,12 @@ pub trait AviApi: Send + Sync {
         &self,
         query: &ListQuery,
     ) -> impl Future<Output = Result<Vec<T>, AviError>> + Send;
+    /// Every object matching the query, handed to `f` as the pages arrive.
+    fn list_each<T: AviObject>(
+        &self,
+        query: &ListQuery,
+        f: impl FnMut(T) + Send,
+    ) -> impl Future<Output = Result<(), AviError>> + Send;
     fn get<T: AviObject>(
         &self,
         uuid: &str,
@@ -1160,6 +1177,13 @@ pub trait AviApi: Send + Sync {
 impl AviApi for AviClient {
     async fn list<T: AviObject>(&self, query: &ListQuery) -> Result<Vec<T>, AviError> {
         AviClient::list(self, query).await
+    }
+    async fn list_each<T: AviObject>(
+        &self,
+        query: &ListQuery,
+        f: impl FnMut(T) + Send,
+    ) -> Result<(), AviError> {
+        AviClient::list_each(self, query, f).await
     }
     async fn get<T: AviObject>(&self, uuid: &str) -> Result<Option<T>, AviError> {
         self.get_opt(uuid).await

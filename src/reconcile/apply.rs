@@ -173,29 +173,28 @@ async fn list_kind<A: AviApi, T: AviObject + Into<Map<String, Value>>>(
     avi: &A,
     kind: Kind,
     owner: &str,
-    f: &mut impl FnMut(Existing),
+    f: &mut (impl FnMut(Existing) + Send),
 ) -> Result<(), AviError> {
     let query = ListQuery {
         created_by: Some(owner.to_string()),
         include_name: true,
         ..ListQuery::default()
     };
-    let objects: Vec<T> = avi.list(&query).await?;
-    for o in objects {
+    avi.list_each(&query, |o: T| {
         if let Some(e) = existing(kind, o.into()) {
             f(e);
         }
-    }
-    Ok(())
+    })
+    .await
 }
 
-/// Reads every object `owner` created, of every type ako writes (all pages), handing each to `f` as its type
-/// is read (so a caller keeping a compact form never holds every parsed object at once). An error means the
+/// Reads every object `owner` created, of every type ako writes (all pages), handing each to `f` as its page
+/// arrives (so a caller keeping a compact form never holds more than a page of parsed objects). An error means the
 /// observation is incomplete, and the caller must not delete anything on its basis.
 pub async fn for_each_owned<A: AviApi>(
     avi: &A,
     owner: &str,
-    mut f: impl FnMut(Existing),
+    mut f: impl FnMut(Existing) + Send,
 ) -> Result<(), AviError> {
     list_kind::<A, VsVipJson>(avi, Kind::VsVip, owner, &mut f).await?;
     list_kind::<A, SslJson>(avi, Kind::SslKeyAndCertificate, owner, &mut f).await?;
