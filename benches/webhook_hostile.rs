@@ -11,12 +11,9 @@
 //! - Hostile load: AKO_HOSTILE_CONNS connections (default 4), each sending hostile reviews back to back: just
 //!   under 3 MiB each, alternating an Ingress beyond the size limits (about 16,000 rules and TLS hosts) and one
 //!   at the limits (2,000 rules, 10,000 long paths, 2,000 TLS entries), which is translated and checked in full.
-//! - The hostile senders run on one thread at AKO_HOSTILE_PRIORITY: `idle` (default, Linux `SCHED_IDLE`) or
-//!   `normal`. On a cluster the attackers' CPU is not the webhook's node's; here they share two cores with the
-//!   webhook and the normal clients, and at normal priority the sender's encryption of 3 MiB bodies takes CPU
-//!   time slices from both, which measures the machine's scheduler rather than ako. At idle priority it still
-//!   sends as fast as spare CPU allows (the hostile reviews/s line says how many arrived); `normal` measures the
-//!   co-located case.
+//! - The hostile senders run on one thread at AKO_HOSTILE_PRIORITY: `normal` (default) or `idle` (Linux
+//!   `SCHED_IDLE`: they use only CPU nobody else wants, as attackers on other machines would), to tell the
+//!   webhook's own share of the tail from the senders' encryption competing for the same two cores.
 //! - Phases of AKO_PHASE_SECONDS (default 8) in the order quiet, hostile, hostile, quiet, after a 1 s warm-up.
 //!   Bounded: 4 phases, at most normal rate x phase length normal requests each.
 //!
@@ -165,7 +162,7 @@ fn main() {
     let normal_conns = support::env_num::<usize>("AKO_NORMAL_CONNS", 4);
     let period = Duration::from_micros(support::env_num::<u64>("AKO_NORMAL_PERIOD_US", 4000));
     let hostile_conns = support::env_num::<usize>("AKO_HOSTILE_CONNS", 4);
-    let hostile_idle = std::env::var("AKO_HOSTILE_PRIORITY").map_or(true, |v| v != "normal");
+    let hostile_idle = std::env::var("AKO_HOSTILE_PRIORITY").is_ok_and(|v| v == "idle");
     let dir = tempfile::tempdir().expect("tmp");
     let _guard =
         ako::telemetry::init_with("INFO", ako::telemetry::LogFormat::Json, std::io::sink());
@@ -216,7 +213,7 @@ fn main() {
                     thread_priority::ThreadPriority::Min,
                     ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
                 )
-                .expect("SCHED_IDLE for the hostile senders (AKO_HOSTILE_PRIORITY=normal to skip)");
+                .expect("SCHED_IDLE for the hostile senders");
             }
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

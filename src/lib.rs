@@ -21,7 +21,9 @@
 #![forbid(unsafe_code)]
 
 /// mimalloc as the process allocator: the admission path is allocation-heavy (JSON), and mimalloc cut the
-/// webhook's CPU per request by about a quarter against glibc malloc (see BENCHMARKS.md).
+/// webhook's CPU per request by about a quarter against glibc malloc (see BENCHMARKS.md). The `system-alloc`
+/// feature keeps the system allocator instead, for heap profilers that hook malloc (heaptrack).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -143,8 +143,19 @@ fn start_emulator(dir: &Path, port: u16, latency_ms: u64) -> Proc {
     Proc(child)
 }
 
+/// `ako controller`, or `AKO_BENCH_CONTROLLER_WRAP` (a profiler such as `heaptrack`) running it; its binary is
+/// `AKO_BENCH_AKO_BIN` when set (say, a build with `--features system-alloc` for a heap profiler).
 fn start_controller(kubeconfig: &Path, emu_dir: &Path, port: u16, log: &Path) -> Proc {
-    let child = Command::new(ako_bin())
+    let bin = std::env::var_os("AKO_BENCH_AKO_BIN").map_or_else(ako_bin, PathBuf::from);
+    let mut cmd = match std::env::var_os("AKO_BENCH_CONTROLLER_WRAP") {
+        Some(wrap) => {
+            let mut c = Command::new(wrap);
+            c.arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let child = cmd
         .args([
             "--log-format",
             "json",
@@ -557,6 +568,9 @@ pub fn run(w: Workload) {
         println!("   every status written after {:.2} s ({:.2}x the larger floor, {:.2} s)", cold.as_secs_f64(), cold.as_secs_f64() / larger_floor.as_secs_f64(), larger_floor.as_secs_f64());
         println!("   Avi writes: {cold_writes} (minimum {minimum})");
         println!("   peak RSS of ako controller: {rss_cold:.0} MiB");
+        if std::env::var_os("AKO_BENCH_COLD_ONLY").is_some() {
+            return;
+        }
 
         // 4. Edit latency, everything loaded.
         until_log(&log1, "full sync done", 1, Duration::from_secs(300));

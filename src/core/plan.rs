@@ -153,8 +153,50 @@ pub fn plan(desired: &[Desired], observed: &Observed, owner: &str) -> Vec<Step> 
 /// [`plan`], taking the desired objects: a create moves its body into its step instead of copying it (a cold
 /// start creates every object).
 pub fn plan_owned(desired: Vec<Desired>, observed: &Observed, owner: &str) -> Vec<Step> {
-    let mut existing: HashMap<(&'static str, &str), &Existing> = HashMap::new();
-    for e in &observed.objects {
+    let known: Vec<Known> = observed
+        .objects
+        .iter()
+        .map(|e| Known {
+            kind: e.kind,
+            uuid: e.uuid.clone(),
+            name: e.name.clone(),
+            created_by: e.created_by.clone(),
+        })
+        .collect();
+    let bodies: HashMap<(&'static str, &str), &Map<String, Value>> = observed
+        .objects
+        .iter()
+        .map(|e| ((e.kind.obj_type(), e.name.as_str()), &e.body))
+        .collect();
+    plan_with(desired, &known, observed.complete, owner, |k| {
+        bodies
+            .get(&(k.kind.obj_type(), k.name.as_str()))
+            .map(|b| (*b).clone())
+            .unwrap_or_default()
+    })
+}
+
+/// What is known of an object on the controller without its body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Known {
+    pub kind: Kind,
+    pub uuid: String,
+    pub name: String,
+    pub created_by: Option<String>,
+}
+
+/// [`plan_owned`] over objects whose bodies are fetched one at a time (`body_of`) when a desired object is compared
+/// with them, and dropped right after: a caller keeping bodies in a compact form never holds a group's parsed
+/// bodies at once. `complete` is [`Observed::complete`].
+pub fn plan_with(
+    desired: Vec<Desired>,
+    known: &[Known],
+    complete: bool,
+    owner: &str,
+    body_of: impl Fn(&Known) -> Map<String, Value>,
+) -> Vec<Step> {
+    let mut existing: HashMap<(&'static str, &str), &Known> = HashMap::new();
+    for e in known {
         existing.insert((e.kind.obj_type(), e.name.as_str()), e);
     }
     let mut conflicts = Vec::new();
@@ -179,13 +221,14 @@ pub fn plan_owned(desired: Vec<Desired>, observed: &Observed, owner: &str) -> Ve
                 owner: e.created_by.clone(),
             }),
             Some(e) => {
-                if !converged(&d.body, &e.body) {
+                let body = body_of(e);
+                if !converged(&d.body, &body) {
                     writes.insert(
                         (d.kind, d.name.clone()),
                         Step::Update {
                             kind: d.kind,
                             uuid: e.uuid.clone(),
-                            body: overlay(&e.body, &d.body),
+                            body: overlay(&body, &d.body),
                             name: d.name,
                         },
                     );
@@ -195,9 +238,8 @@ pub fn plan_owned(desired: Vec<Desired>, observed: &Observed, owner: &str) -> Ve
     }
     let mut steps = conflicts;
     steps.extend(writes.into_values());
-    if observed.complete {
-        let mut deletes: Vec<&Existing> = observed
-            .objects
+    if complete {
+        let mut deletes: Vec<&Known> = known
             .iter()
             .filter(|e| e.created_by.as_deref() == Some(owner))
             .filter(|e| !wanted.contains(&(e.kind.obj_type(), e.name.clone())))

@@ -1310,14 +1310,26 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             GroupId::Service(_) => objects.iter().map(|d| obj_id(d.kind, &d.name)).collect(),
             GroupId::L7(_) => Vec::new(),
         };
-        let observed = Observed {
-            objects: ids
-                .iter()
-                .filter_map(|id| state.cache.get(id).map(|c| c.existing(&id.1)))
-                .collect(),
-            complete: can_delete,
-        };
-        let steps = plan::plan_owned(objects, &observed, &self.owner);
+        // Identities only: a cached body is read (decompressed and parsed) when its object is compared, and
+        // dropped after.
+        let known: Vec<plan::Known> = ids
+            .iter()
+            .filter_map(|id| {
+                state.cache.get(id).map(|c| plan::Known {
+                    kind: c.kind,
+                    uuid: c.uuid.clone(),
+                    name: id.1.clone(),
+                    created_by: c.created_by.clone(),
+                })
+            })
+            .collect();
+        let cache = &state.cache;
+        let steps = plan::plan_with(objects, &known, can_delete, &self.owner, |k| {
+            cache
+                .get(&obj_id(k.kind, &k.name))
+                .map(|c| c.existing(&k.name).body)
+                .unwrap_or_default()
+        });
         if let GroupId::Service(_) = g {
             // Keep what is still to delete in `produced`, so a failed pass cleans up later.
             let mut keep: HashSet<ObjId> = wanted.into_iter().collect();
@@ -1596,7 +1608,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 const FULL_SYNC_BATCH: usize = 256;
 
 /// L7 parts per pass of a full sync.
-const L7_PARTS_PER_BATCH: usize = 2;
+const L7_PARTS_PER_BATCH: usize = 1;
 
 /// Writes of one kind applied at the same time within a group (an L7 part creates thousands of pools).
 const WAVE_CONCURRENCY: usize = 8;
@@ -1626,7 +1638,9 @@ async fn apply_group<A: AviApi>(
         }
     }
     for wave in waves {
-        let results: Vec<(Step, Result<Applied, AviError>)> = futures::stream::iter(wave)
+        // Each answer is reduced to its cached form as it arrives: a wave of a thousand parsed answers would
+        // otherwise be held at once.
+        let results: Vec<(Step, Result<Option<Cached>, AviError>)> = futures::stream::iter(wave)
             .map(|step| {
                 let avi = &avi;
                 let fence = &fence;
@@ -1634,8 +1648,11 @@ async fn apply_group<A: AviApi>(
                     if !fence() {
                         return (step, Err(AviError::Fenced));
                     }
-                    let r = apply::execute(avi, &step).await;
-                    (step, r)
+                    let r = apply::execute(avi, &step).await.map(|a| match a {
+                        Applied::Stored(e) => Some(Cached::of(&e)),
+                        Applied::Deleted => None,
+                    });
+                    (lighten(step), r)
                 }
             })
             .buffer_unordered(WAVE_CONCURRENCY)
@@ -1644,13 +1661,7 @@ async fn apply_group<A: AviApi>(
         let mut error = None;
         for (step, r) in results {
             match r {
-                Ok(a) => {
-                    let cached = match a {
-                        Applied::Stored(e) => Some(Cached::of(&e)),
-                        Applied::Deleted => None,
-                    };
-                    applied.push((lighten(step), cached));
-                }
+                Ok(cached) => applied.push((step, cached)),
                 Err(e) => {
                     if error.is_none() {
                         error = Some((step, e));
