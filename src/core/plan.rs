@@ -378,6 +378,69 @@ mod tests {
     }
 
     #[test]
+    fn plan_with_reads_a_body_only_to_compare_an_owned_object_that_is_still_wanted() {
+        let known = |kind: Kind, name: &str, owner: &str| Known {
+            kind,
+            uuid: format!("{}-{name}", kind.obj_type()),
+            name: name.into(),
+            created_by: Some(owner.into()),
+        };
+        let objects = [
+            known(Kind::Pool, "same", OWNER),
+            known(Kind::Pool, "changed", OWNER),
+            known(Kind::Pool, "gone", OWNER),
+            known(Kind::Pool, "theirs", "someone-else"),
+        ];
+        let desired_objects = vec![
+            desired(Kind::Pool, "same", json!({"enabled": true})),
+            desired(Kind::Pool, "changed", json!({"enabled": true})),
+            desired(Kind::Pool, "theirs", json!({"enabled": true})),
+            desired(Kind::Pool, "new", json!({"enabled": true})),
+        ];
+        let read = std::cell::RefCell::new(Vec::new());
+        let steps = plan_with(desired_objects, &objects, true, OWNER, |k| {
+            read.borrow_mut().push(k.name.clone());
+            let enabled = k.name != "changed";
+            obj(json!({"name": k.name, "created_by": OWNER, "enabled": enabled, "uuid": k.uuid}))
+        });
+        let mut read = read.into_inner();
+        read.sort();
+        assert_eq!(
+            read,
+            ["changed", "same"],
+            "no body read for a create, a delete or a conflict"
+        );
+        let kinds: Vec<(&str, &str)> = steps
+            .iter()
+            .map(|s| {
+                let what = match s {
+                    Step::Create { .. } => "create",
+                    Step::Update { .. } => "update",
+                    Step::Delete { .. } => "delete",
+                    Step::Conflict { .. } => "conflict",
+                };
+                (what, s.name())
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("conflict", "theirs"),
+                ("update", "changed"),
+                ("create", "new"),
+                ("delete", "gone")
+            ]
+        );
+        let Some(Step::Update { body, .. }) = steps.iter().find(|s| s.name() == "changed") else {
+            panic!("update")
+        };
+        assert_eq!(
+            body["uuid"], "pool-changed",
+            "the update keeps the controller's fields"
+        );
+    }
+
+    #[test]
     fn reference_forms_normalise_to_one_identity() {
         let cases = [
             ("/api/pool/?name=p1", "pool:p1"),

@@ -1753,6 +1753,79 @@ fn translate(
 mod tests {
     use super::*;
 
+    /// Counts the Events it is asked to publish.
+    #[derive(Default)]
+    struct CountingSink(AtomicUsize);
+
+    impl Sink for CountingSink {
+        fn status<'a>(
+            &'a self,
+            _target: Target,
+            _key: &'a ObjKey,
+            _ingress: &'a [LoadBalancerIngress],
+        ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn event<'a>(
+            &'a self,
+            _target: Target,
+            _key: &'a ObjKey,
+            _uid: Option<&'a str>,
+            _notice: &'a Notice,
+        ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+            self.0.fetch_add(1, Ordering::AcqRel);
+            Box::pin(async {})
+        }
+    }
+
+    #[tokio::test]
+    async fn events_queued_during_a_full_sync_are_published_when_it_ends() {
+        let sink = Arc::new(CountingSink::default());
+        let progress = Arc::new(watch::Sender::new(Progress::default()));
+        let queue = EventQueue::new();
+        let _publisher = queue.spawn(sink.clone(), progress).map(AbortOnDrop);
+        let event = |name: &str| {
+            (
+                Target::Service,
+                ObjKey::new("vmug", name),
+                None,
+                Notice::normal("Synced", "virtual service created"),
+            )
+        };
+        queue.gate(false);
+        for i in 0..10 {
+            queue.send(event(&format!("svc-{i}")));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            sink.0.load(Ordering::Acquire),
+            0,
+            "held while the gate is closed"
+        );
+        assert_eq!(queue.pending.load(Ordering::Acquire), 10);
+        queue.gate(true);
+        for _ in 0..200 {
+            if queue.pending.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            sink.0.load(Ordering::Acquire),
+            10,
+            "all published once open"
+        );
+        // Open: published at once.
+        queue.send(event("later"));
+        for _ in 0..200 {
+            if sink.0.load(Ordering::Acquire) == 11 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(sink.0.load(Ordering::Acquire), 11);
+    }
+
     #[test]
     fn backoff_doubles_up_to_the_cap() {
         let base = Duration::from_millis(500);
