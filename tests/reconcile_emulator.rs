@@ -1423,3 +1423,84 @@ spec:
     );
     r.stop().await;
 }
+
+#[tokio::test]
+async fn a_parent_with_the_single_policy_set_of_an_earlier_ako_moves_to_per_host_sets() {
+    use ako::core::plan::{Kind, Step};
+    use ako::reconcile::apply;
+    let emu = avi_support::start(None).await;
+    let view = l7_view(&[HACKAZON_ING]);
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once).await;
+    r.stop().await;
+
+    // What an earlier ako left: one policy set named after the parent, holding the host's rule, and the parent
+    // naming only that set.
+    let c = client(&emu);
+    let per_host = "veba-of--Shared-L7-0--hackazon.avi.jarvis.lab";
+    let rules = get_named(&c, "httppolicyset", per_host)
+        .await
+        .expect("the host's set")["http_request_policy"]
+        .clone();
+    let old = serde_json::json!({
+        "name": "veba-of--Shared-L7-0",
+        "created_by": OWNER,
+        "tenant_ref": "/api/tenant/?name=admin",
+        "http_request_policy": rules,
+    });
+    apply::execute(
+        &c,
+        &Step::Create {
+            kind: Kind::HttpPolicySet,
+            name: "veba-of--Shared-L7-0".into(),
+            body: old.as_object().cloned().expect("object"),
+        },
+    )
+    .await
+    .expect("the earlier set");
+    let mut parent = get_named(&c, "virtualservice", "veba-of--Shared-L7-0")
+        .await
+        .expect("parent");
+    parent["http_policies"] = serde_json::json!([
+        {"index": 11, "http_policy_set_ref": "/api/httppolicyset/?name=veba-of--Shared-L7-0"}
+    ]);
+    apply::execute(
+        &c,
+        &Step::Update {
+            kind: Kind::VirtualService,
+            name: "veba-of--Shared-L7-0".into(),
+            uuid: parent["uuid"].as_str().expect("uuid").into(),
+            body: parent.as_object().cloned().expect("object"),
+        },
+    )
+    .await
+    .expect("parent naming the earlier set");
+
+    // The next start: the parent names the host's own set again, and the earlier set is deleted.
+    let mut r = Running::start(&emu, view, None);
+    r.until("converged again", |p| p.converged_once).await;
+    let host_set = get_named(&c, "httppolicyset", per_host)
+        .await
+        .expect("the host's set");
+    let parent = get_named(&c, "virtualservice", "veba-of--Shared-L7-0")
+        .await
+        .expect("parent");
+    let refs: Vec<&str> = parent["http_policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .filter_map(|p| p["http_policy_set_ref"].as_str())
+        .collect();
+    let uuid = host_set["uuid"].as_str().expect("uuid");
+    assert!(
+        refs.len() == 1 && refs[0].ends_with(uuid),
+        "{refs:?} should name {uuid}"
+    );
+    assert!(
+        get_named(&c, "httppolicyset", "veba-of--Shared-L7-0")
+            .await
+            .is_none(),
+        "the earlier set is deleted"
+    );
+    r.stop().await;
+}
