@@ -1345,7 +1345,15 @@ async fn injected_503_429_latency_and_session_expiry_still_converge_with_no_dupl
         lab.wait_vip_within("vmug", n, Duration::from_secs(120))
             .await;
     }
-    // Two Services go while the faults continue: their objects go too.
+    // Two Services go while the faults continue: their objects go too. Every session is expired first, so
+    // the deletions meet a refused session even when the work above took less than the 2 s expiry.
+    let expire = lab
+        .http
+        .post(format!("https://{}/admin/sessions/expire", lab.avi_host))
+        .send()
+        .await
+        .expect("expire sessions");
+    assert!(expire.status().is_success(), "expire: {}", expire.status());
     lab.kubectl(&["-n", "vmug", "delete", "service", "svc-0", "svc-1"]);
     let mut want = BTreeSet::new();
     for n in &names[2..] {
