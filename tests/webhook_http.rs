@@ -701,3 +701,83 @@ async fn peer_cert(s: &Server) -> (Vec<u8>, bool) {
         Err(_) => (Vec::new(), false),
     }
 }
+
+/// Audit lines as a process-wide subscriber sees them: (thread name, Ingress name, result).
+type AuditSeen = Arc<parking_lot::Mutex<Vec<(String, String, String)>>>;
+
+/// Installs (once per test process) a subscriber that records every audit line with the thread that wrote it.
+fn audit_recorder() -> AuditSeen {
+    use tracing_subscriber::layer::SubscriberExt;
+    static SEEN: std::sync::OnceLock<AuditSeen> = std::sync::OnceLock::new();
+    struct Record(AuditSeen);
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Record {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            struct Fields(String, String);
+            impl tracing::field::Visit for Fields {
+                fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+                    match f.name() {
+                        "name" => self.0 = v.to_string(),
+                        "result" => self.1 = v.to_string(),
+                        _ => {}
+                    }
+                }
+                fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+            }
+            if event.metadata().target() != "audit" {
+                return;
+            }
+            let mut f = Fields(String::new(), String::new());
+            event.record(&mut f);
+            let thread = std::thread::current().name().unwrap_or("").to_string();
+            self.0.lock().push((thread, f.0, f.1));
+        }
+    }
+    SEEN.get_or_init(|| {
+        let seen = AuditSeen::default();
+        let subscriber = tracing_subscriber::registry().with(Record(seen.clone()));
+        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+        seen
+    })
+    .clone()
+}
+
+#[tokio::test]
+async fn a_large_review_is_decided_on_the_idle_lane_but_logged_and_counted_by_the_listener() {
+    // The idle-priority lane must never take the log's or the metrics' locks: preempted while holding one, it
+    // would stall the listener (priority inversion). So its decision comes back to the listener to be recorded.
+    let seen = audit_recorder();
+    let s = start_with(Workers::Dedicated(1)).await;
+    let c = client(&s.ca_pem);
+    let (status, v) = post(
+        &c,
+        &format!("{}/validate", s.base),
+        large_review("lane-big"),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["response"]["allowed"], true, "{v}");
+    let lines: Vec<(String, String, String)> = seen
+        .lock()
+        .iter()
+        .filter(|(_, name, _)| name == "lane-big")
+        .cloned()
+        .collect();
+    assert_eq!(
+        lines,
+        vec![(
+            "webhook-0".to_string(),
+            "lane-big".to_string(),
+            "allowed".to_string()
+        )],
+        "one audit line, written by the listener thread"
+    );
+    let m = metrics(&s).await;
+    assert!(
+        m.contains("ako_webhook_decisions_total{webhook=\"validate\",kind=\"Ingress\",result=\"allowed\"} 1"),
+        "{m}"
+    );
+}

@@ -12,7 +12,7 @@ use prometheus_client::registry::Registry;
 
 use super::review::ReadError;
 use super::{Overload, WebhookError};
-use crate::core::admission::{Decision, Mode, Subject};
+use crate::core::admission::{Mode, Subject};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
@@ -104,8 +104,8 @@ impl Metrics {
         }
     }
 
-    pub fn observe(&self, mode: Mode, subject: Subject, d: &Decision, elapsed: Duration) {
-        let result = d.result();
+    /// Counts a decision (`result` as [`crate::core::admission::Decision::result`] names it) and its latency.
+    pub fn observe(&self, mode: Mode, subject: Subject, result: &'static str, elapsed: Duration) {
         self.decisions
             .get_or_create(&DecisionLabels {
                 webhook: mode.as_str(),

@@ -31,7 +31,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::core::admission::{self, Decision, Mode};
+use crate::core::admission::{self, Decision, Mode, Subject};
 use crate::core::index::Index;
 use crate::core::ownership::Claim;
 use metrics::Metrics;
@@ -469,8 +469,9 @@ async fn review(s: AppState, mode: Mode, req: Request) -> Response {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let queued = s.guard.lane.run(Box::new(move || {
         let work = Instant::now();
-        let response = answer(&state, mode, &bytes, started);
-        let _ = tx.send(response);
+        let decided = decide_review(&state, mode, &bytes, started);
+        drop(bytes);
+        let _ = tx.send(decided);
         drop(slot);
         std::thread::sleep(work.elapsed().mul_f64(1.0 / LARGE_CPU_SHARE - 1.0));
         drop(large_slot);
@@ -479,7 +480,7 @@ async fn review(s: AppState, mode: Mode, req: Request) -> Response {
         return overloaded(&s, mode, Overload::NoSlot);
     }
     match tokio::time::timeout_at(deadline, rx).await {
-        Ok(Ok(response)) => response,
+        Ok(Ok(decided)) => decided.finish(&s, mode),
         Ok(Err(e)) => {
             tracing::error!(error = %e, mode = mode.as_str(), "admission review task ended without an answer (panicked)");
             let body =
@@ -495,37 +496,144 @@ async fn review(s: AppState, mode: Mode, req: Request) -> Response {
     }
 }
 
-/// Reads, decides, logs and answers one review body.
+/// Reads, decides, logs and answers one review body, all on the calling thread.
 fn answer(s: &AppState, mode: Mode, bytes: &[u8], started: Instant) -> Response {
+    decide_review(s, mode, bytes, started).finish(s, mode)
+}
+
+/// A decided review: its answer, and what is still to be logged and counted about it.
+///
+/// Deciding and recording are apart because a large review is decided on an idle-priority lane thread, which must
+/// never take the locks the listener thread takes (the log batch, the metrics): preempted while holding one,
+/// it would stall the listener until the CPU has nothing else to do (priority inversion). The lane thread only
+/// decides; the listener thread records.
+struct Decided {
+    outcome: Result<(Response, AuditLine), WebhookError>,
+    subject: Subject,
+    /// Why a mutation was allowed unpatched (the object could not be read).
+    unreadable: Option<String>,
+}
+
+/// One audit line, owned (it outlives the request body it was read from).
+struct AuditLine {
+    uid: String,
+    kind: String,
+    namespace: String,
+    name: String,
+    operation: &'static str,
+    user: String,
+    dry_run: bool,
+    allowed: bool,
+    result: &'static str,
+    reasons: String,
+    warnings: String,
+    patch: String,
+    elapsed: Duration,
+}
+
+impl AuditLine {
+    fn new(req: &RequestIn<'_>, d: &Decision, elapsed: Duration) -> Self {
+        AuditLine {
+            uid: req.uid.to_string(),
+            kind: req.kind.kind.to_string(),
+            namespace: req.namespace.as_deref().unwrap_or("").to_string(),
+            name: req.name.to_string(),
+            operation: operation_name(&req.operation),
+            user: req.user_info.username.as_deref().unwrap_or("").to_string(),
+            dry_run: req.dry_run,
+            allowed: d.allowed,
+            result: d.result(),
+            reasons: d.reasons.join("; "),
+            warnings: d.warnings.join("; "),
+            patch: d.patch_summary.join("; "),
+            elapsed,
+        }
+    }
+
+    /// One structured line per decision. Never logs object contents (which may hold secrets).
+    fn log(&self, mode: Mode) {
+        tracing::info!(
+            target: "audit",
+            uid = self.uid.as_str(),
+            mode = mode.as_str(),
+            kind = self.kind.as_str(),
+            namespace = self.namespace.as_str(),
+            name = self.name.as_str(),
+            operation = self.operation,
+            user = self.user.as_str(),
+            dry_run = self.dry_run,
+            allowed = self.allowed,
+            result = self.result,
+            reasons = self.reasons.as_str(),
+            warnings = self.warnings.as_str(),
+            patch = self.patch.as_str(),
+            latency_us = self.elapsed.as_micros() as u64,
+            "admission decision"
+        );
+    }
+}
+
+impl Decided {
+    /// Logs and counts the review (on the calling thread) and returns its answer.
+    fn finish(self, s: &AppState, mode: Mode) -> Response {
+        match self.outcome {
+            Err(e) => reject(s, mode, e),
+            Ok((response, audit)) => {
+                if let Some(error) = &self.unreadable {
+                    tracing::warn!(
+                        target: "audit",
+                        uid = audit.uid.as_str(),
+                        mode = mode.as_str(),
+                        error = error.as_str(),
+                        "object cannot be read; allowed without mutation (the validating webhook denies it)"
+                    );
+                }
+                audit.log(mode);
+                s.metrics
+                    .observe(mode, self.subject, audit.result, audit.elapsed);
+                response
+            }
+        }
+    }
+}
+
+/// Reads and decides one review body; logs and counts nothing (see [`Decided`]).
+fn decide_review(s: &AppState, mode: Mode, bytes: &[u8], started: Instant) -> Decided {
     let (req, object) = match review::read(bytes, mode) {
         Ok(r) => (r.request, r.object),
-        Err(e) => return reject(s, mode, e.into()),
+        Err(e) => {
+            return Decided {
+                outcome: Err(e.into()),
+                subject: Subject::Other,
+                unreadable: None,
+            };
+        }
     };
     let meta = req.meta();
     let cfg = s.index.config();
+    let mut unreadable = None;
     let decision = match (object, mode) {
         (Ok(object), _) => s
             .index
             .read(|snap| admission::decide(&meta, object, mode, &cfg, snap)),
         // Mutation never denies: allow unpatched; the validator reads the object again and denies, saying why.
         (Err(e), Mode::Mutate) => {
-            tracing::warn!(
-                target: "audit",
-                uid = req.uid.as_ref(),
-                mode = mode.as_str(),
-                error = %e,
-                "object cannot be read; allowed without mutation (the validating webhook denies it)"
-            );
+            unreadable = Some(e.to_string());
             Decision::unreadable_for_mutation()
         }
         // A review we can read around an object we cannot: deny, saying why (kubectl shows it).
         (Err(e), Mode::Validate) => Decision::unreadable(&e),
     };
     let body = decision.review_json(&req.uid);
-    let elapsed = started.elapsed();
-    audit(&req, mode, &decision, elapsed);
-    s.metrics.observe(mode, meta.subject, &decision, elapsed);
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    let audit = AuditLine::new(&req, &decision, started.elapsed());
+    Decided {
+        outcome: Ok((
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+            audit,
+        )),
+        subject: meta.subject,
+        unreadable,
+    }
 }
 
 /// 503 with a Kubernetes `Status`: the API server shows its message in the error kubectl prints
@@ -574,42 +682,11 @@ fn operation_name(op: &kube::core::admission::Operation) -> &'static str {
     }
 }
 
-/// One structured line per decision. Never logs object contents (which may hold secrets).
+/// A request that could not be read: logged and counted, answered 400 or 413.
 fn reject(s: &AppState, mode: Mode, e: WebhookError) -> Response {
     s.metrics.observe_rejected_request(mode, &e);
     tracing::warn!(target: "audit", mode = mode.as_str(), error = %e, "unreadable admission request");
     e.into_response()
-}
-
-fn audit(req: &RequestIn<'_>, mode: Mode, d: &Decision, elapsed: Duration) {
-    let user = req.user_info.username.as_deref().unwrap_or("");
-    // Plain &str fields are recorded without a Display round trip; lists are joined only when non-empty.
-    let join = |v: &[String]| {
-        if v.is_empty() {
-            std::borrow::Cow::Borrowed("")
-        } else {
-            v.join("; ").into()
-        }
-    };
-    let (reasons, warnings, patch) = (join(&d.reasons), join(&d.warnings), join(&d.patch_summary));
-    tracing::info!(
-        target: "audit",
-        uid = req.uid.as_ref(),
-        mode = mode.as_str(),
-        kind = req.kind.kind.as_ref(),
-        namespace = req.namespace.as_deref().unwrap_or(""),
-        name = req.name.as_ref(),
-        operation = operation_name(&req.operation),
-        user,
-        dry_run = req.dry_run,
-        allowed = d.allowed,
-        result = d.result(),
-        reasons = reasons.as_ref(),
-        warnings = warnings.as_ref(),
-        patch = patch.as_ref(),
-        latency_us = elapsed.as_micros() as u64,
-        "admission decision"
-    );
 }
 
 /// Where the admission listener runs.
