@@ -100,6 +100,9 @@ fn log_notice(notice: &Notice) {
 /// The API server.
 pub struct KubeSink {
     client: Client,
+    reporter: Reporter,
+    /// Publishes Warnings. It keeps every Event it published for six minutes, so that a Warning repeated by
+    /// retries becomes one Event with a growing count (a series) rather than a new Event each time.
     recorder: Recorder,
     /// ako's own Pod (`POD_NAMESPACE`/`POD_NAME`), which operator Events are about.
     pod: Option<ObjKey>,
@@ -117,7 +120,8 @@ impl KubeSink {
             instance,
         };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Recorder::new(client.clone(), reporter.clone()),
+            reporter,
             client,
             pod,
         }
@@ -143,7 +147,17 @@ impl KubeSink {
             action: "Reconcile".into(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, reference).await {
+        // A Normal Event (Synced: one per object and change) goes through a recorder of its own that is dropped
+        // after: the shared one would keep each for six minutes (about 2 KB apiece, 10,000 at a cold start) and
+        // scan them all at every publication.
+        let published = if notice.warning {
+            self.recorder.publish(&event, reference).await
+        } else {
+            Recorder::new(self.client.clone(), self.reporter.clone())
+                .publish(&event, reference)
+                .await
+        };
+        if let Err(error) = published {
             tracing::warn!(object = ?reference.name, %error, reason = %notice.reason, "could not record an Event");
         }
     }

@@ -35,17 +35,19 @@ impl HostState {
     }
 }
 
-/// What one Ingress of ako names.
+/// What one Ingress of ako names. Each list is sorted and holds each item once: a sorted `Vec` instead of a
+/// `BTreeSet`, whose smallest node holds room for eleven items (an Ingress names one or two of each, and ako
+/// keeps one of these per Ingress).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IngressRefs {
     /// Its valid hosts.
-    pub hosts: BTreeSet<String>,
+    pub hosts: Vec<String>,
     /// The parts of its hosts.
-    pub parts: BTreeSet<Part>,
+    pub parts: Vec<Part>,
     /// Backend Services (in its namespace).
-    pub services: BTreeSet<ObjKey>,
+    pub services: Vec<ObjKey>,
     /// TLS Secrets of `spec.tls` (in its namespace).
-    pub secrets: BTreeSet<ObjKey>,
+    pub secrets: Vec<ObjKey>,
     /// Problems found before any host is planned (size limits, hosts outside the subdomains...): reported even
     /// when no host is left to plan.
     pub problems: Vec<Problem>,
@@ -62,21 +64,46 @@ pub fn refs_of(ing: &Ingress, cfg: &Config, shard: ShardSize) -> IngressRefs {
     }
     let (intent, problems) = intent::translate_ingress(ing, cfg);
     let ns = &intent.namespace;
-    let hosts: BTreeSet<String> = intent.hosts.iter().map(|h| h.host.clone()).collect();
+    let hosts = sorted(intent.hosts.iter().map(|h| h.host.clone()));
     IngressRefs {
-        parts: hosts.iter().map(|h| part_of(h, shard)).collect(),
+        parts: sorted(hosts.iter().map(|h| part_of(h, shard))),
         hosts,
-        services: intent
-            .backend_services()
-            .map(|s| ObjKey::new(ns.clone(), s))
-            .collect(),
-        secrets: intent
-            .tls
-            .iter()
-            .filter_map(|t| t.secret.as_ref())
-            .map(|s| ObjKey::new(ns.clone(), s.clone()))
-            .collect(),
+        services: sorted(
+            intent
+                .backend_services()
+                .map(|s| ObjKey::new(ns.clone(), s)),
+        ),
+        secrets: sorted(
+            intent
+                .tls
+                .iter()
+                .filter_map(|t| t.secret.as_ref())
+                .map(|s| ObjKey::new(ns.clone(), s.clone())),
+        ),
         problems,
+    }
+}
+
+/// The items sorted, each once, in a list of exactly their size.
+fn sorted<T: Ord>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut v: Vec<T> = items.into_iter().collect();
+    v.sort_unstable();
+    v.dedup();
+    v.shrink_to_fit();
+    v
+}
+
+/// Adds `key` to a sorted list of keys (once).
+fn insert_sorted(list: &mut Vec<ObjKey>, key: &ObjKey) {
+    if let Err(at) = list.binary_search(key) {
+        list.insert(at, key.clone());
+    }
+}
+
+/// Removes `key` from a sorted list of keys.
+fn remove_sorted(list: &mut Vec<ObjKey>, key: &ObjKey) {
+    if let Ok(at) = list.binary_search(key) {
+        list.remove(at);
     }
 }
 
@@ -93,12 +120,14 @@ pub struct L7State {
     shard: ShardSize,
     /// Ingresses of ako, with what they name.
     pub refs: HashMap<ObjKey, IngressRefs>,
-    /// Host -> Ingresses claiming it.
-    host_members: HashMap<String, BTreeSet<ObjKey>>,
+    /// Host -> Ingresses claiming it (sorted; usually one).
+    host_members: HashMap<String, Vec<ObjKey>>,
     /// Part -> hosts claimed in it.
     part_hosts: HashMap<Part, BTreeSet<String>>,
-    by_service: HashMap<ObjKey, BTreeSet<ObjKey>>,
-    by_secret: HashMap<ObjKey, BTreeSet<ObjKey>>,
+    /// Backend Service -> the Ingresses naming it (sorted).
+    by_service: HashMap<ObjKey, Vec<ObjKey>>,
+    /// TLS Secret -> the Ingresses naming it (sorted).
+    by_secret: HashMap<ObjKey, Vec<ObjKey>>,
     /// Host -> what its last translation produced.
     pub fragments: HashMap<String, HostState>,
     /// Hosts to translate again, per part.
@@ -117,20 +146,16 @@ pub struct L7State {
     pub announced: HashMap<ObjKey, BTreeSet<String>>,
 }
 
-fn index_add(map: &mut HashMap<ObjKey, BTreeSet<ObjKey>>, from: &BTreeSet<ObjKey>, key: &ObjKey) {
+fn index_add(map: &mut HashMap<ObjKey, Vec<ObjKey>>, from: &[ObjKey], key: &ObjKey) {
     for k in from {
-        map.entry(k.clone()).or_default().insert(key.clone());
+        insert_sorted(map.entry(k.clone()).or_default(), key);
     }
 }
 
-fn index_remove(
-    map: &mut HashMap<ObjKey, BTreeSet<ObjKey>>,
-    from: &BTreeSet<ObjKey>,
-    key: &ObjKey,
-) {
+fn index_remove(map: &mut HashMap<ObjKey, Vec<ObjKey>>, from: &[ObjKey], key: &ObjKey) {
     for k in from {
         if let Some(set) = map.get_mut(k) {
-            set.remove(key);
+            remove_sorted(set, key);
             if set.is_empty() {
                 map.remove(k);
             }
@@ -205,7 +230,7 @@ impl L7State {
         if let Some(old) = self.refs.remove(key) {
             for h in &old.hosts {
                 if let Some(m) = self.host_members.get_mut(h) {
-                    m.remove(key);
+                    remove_sorted(m, key);
                     if m.is_empty() {
                         self.host_members.remove(h);
                         let part = part_of(h, self.shard);
@@ -221,10 +246,7 @@ impl L7State {
         }
         if let Some(new) = refs {
             for h in &new.hosts {
-                self.host_members
-                    .entry(h.clone())
-                    .or_default()
-                    .insert(key.clone());
+                insert_sorted(self.host_members.entry(h.clone()).or_default(), key);
                 self.part_hosts
                     .entry(part_of(h, self.shard))
                     .or_default()
@@ -247,7 +269,7 @@ impl L7State {
         self.by_secret.clear();
     }
 
-    fn hosts_of_ingresses(&self, keys: Option<&BTreeSet<ObjKey>>) -> BTreeSet<String> {
+    fn hosts_of_ingresses(&self, keys: Option<&Vec<ObjKey>>) -> BTreeSet<String> {
         keys.into_iter()
             .flatten()
             .filter_map(|k| self.refs.get(k))
@@ -497,16 +519,16 @@ spec:
         let r = refs_of(&ing(TWO_HOSTS), &cfg(), ShardSize::Large);
         assert_eq!(
             r.parts,
-            BTreeSet::from([
+            vec![
                 Part::Shard { index: 0, of: 8 },
                 Part::Shard { index: 1, of: 8 }
-            ])
+            ]
         );
         assert_eq!(
             r.services,
-            BTreeSet::from([ObjKey::new("vmug", "web"), ObjKey::new("vmug", "api")])
+            vec![ObjKey::new("vmug", "api"), ObjKey::new("vmug", "web")]
         );
-        assert_eq!(r.secrets, BTreeSet::from([ObjKey::new("vmug", "shop-tls")]));
+        assert_eq!(r.secrets, vec![ObjKey::new("vmug", "shop-tls")]);
         assert!(
             r.problems
                 .iter()
