@@ -781,3 +781,39 @@ async fn a_large_review_is_decided_on_the_idle_lane_but_logged_and_counted_by_th
         "{m}"
     );
 }
+
+#[tokio::test]
+async fn a_body_without_a_length_is_read_in_steps_and_cut_at_the_limit_with_413() {
+    let s = start().await;
+    // Chunked, so no Content-Length announces the size: the body is read as a large one, step by step, and
+    // refused as soon as it passes 3 MiB.
+    let mut tls = tls_connect(&s).await;
+    let head = "POST /validate HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+    tls.write_all(head.as_bytes()).await.expect("write head");
+    let chunk = vec![b' '; 256 * 1024];
+    for _ in 0..13 {
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+        if tls.write_all(&framed).await.is_err() {
+            break; // the server may answer and close before everything is sent
+        }
+    }
+    let _ = tls.write_all(b"0\r\n\r\n").await;
+    let _ = tls.flush().await;
+    let (status, text) = read_response(&mut tls).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("exceeds"), "{text}");
+
+    // A chunked review under the limit is decided like any other.
+    let body = large_review("chunked-big");
+    let mut tls = tls_connect(&s).await;
+    tls.write_all(head.as_bytes()).await.expect("write head");
+    for part in body.chunks(100 * 1024) {
+        let framed = [format!("{:x}\r\n", part.len()).as_bytes(), part, b"\r\n"].concat();
+        tls.write_all(&framed).await.expect("write chunk");
+    }
+    tls.write_all(b"0\r\n\r\n").await.expect("write end");
+    tls.flush().await.expect("flush");
+    let (status, text) = read_response(&mut tls).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"allowed\":true"), "{text}");
+}
