@@ -431,9 +431,8 @@ async fn read_body(body: Body) -> Result<Bytes, WebhookError> {
 /// listener would wait for all of it. The body is copied once, into a buffer of its announced size.
 async fn read_large_body(body: Body, announced: Option<usize>) -> Result<Bytes, WebhookError> {
     use http_body_util::BodyExt;
-    if announced.is_some_and(|n| n > MAX_BODY) {
-        return Err(WebhookError::TooLarge);
-    }
+    // Read up to the limit even when the announced length is over it: a client still writing its body would
+    // otherwise meet a closed connection (a broken pipe) instead of the 413 that says why.
     let mut body = body;
     let mut buf: Vec<u8> = Vec::with_capacity(announced.unwrap_or(0).min(MAX_BODY));
     while let Some(frame) = body.frame().await {
