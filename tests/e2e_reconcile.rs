@@ -453,22 +453,30 @@ impl Lab {
         .await
     }
 
+    /// A GET of the test's own: while faults are injected, they hit the test's reads too, so a failed read is
+    /// tried again (up to 50 times, 20 ms apart) before the test gives up.
+    async fn read(&self, path: &str) -> Value {
+        let mut last = String::new();
+        for _ in 0..50 {
+            match self.avi.get_json::<Value>(path).await {
+                Ok(v) => return v,
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("reading {path}: {last}")
+    }
+
     /// Every object of type `ty` ako created (raw JSON as the controller returns it).
     async fn objects(&self, ty: &str) -> Vec<Value> {
-        let page: Value = self
-            .avi
-            .get_json(&format!("/api/{ty}?created_by={OWNER}&page_size=200"))
-            .await
-            .unwrap_or_else(|e| panic!("listing {ty}: {e}"));
+        let page = self
+            .read(&format!("/api/{ty}?created_by={OWNER}&page_size=200"))
+            .await;
         page["results"].as_array().cloned().unwrap_or_default()
     }
 
     async fn object(&self, ty: &str, name: &str) -> Option<Value> {
-        let page: Value = self
-            .avi
-            .get_json(&format!("/api/{ty}?name={name}"))
-            .await
-            .unwrap_or_else(|e| panic!("reading {ty} {name}: {e}"));
+        let page = self.read(&format!("/api/{ty}?name={name}")).await;
         page["results"].as_array()?.first().cloned()
     }
 
