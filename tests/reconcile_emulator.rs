@@ -1504,3 +1504,39 @@ async fn a_parent_with_the_single_policy_set_of_an_earlier_ako_moves_to_per_host
     );
     r.stop().await;
 }
+
+#[tokio::test]
+async fn a_full_sync_that_cannot_read_the_controller_keeps_what_was_cached_and_writes_nothing() {
+    let emu = avi_support::start(None).await;
+    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once).await;
+    let objects = emu.object_count();
+    let posts = |emu: &EmulatorHandle| {
+        ["vsvip", "pool", "l4policyset", "virtualservice"]
+            .iter()
+            .map(|t| emu.counters().get("POST", t))
+            .sum::<u64>()
+    };
+    let created = posts(&emu);
+
+    // A full sync whose every read fails: each object read replaces its cached entry as it arrives, so a read
+    // that stops early must leave the rest of the cache as it was.
+    emu.set_faults(Faults {
+        error_rates: [(500, 1.0)].into(),
+        ..Faults::default()
+    });
+    r.change(Change::Resync).await;
+    emu.set_faults(Faults::default());
+
+    // The Service is planned again against what is still cached: nothing to create, nothing to delete.
+    r.change(Change::Services(vec![demo_key()])).await;
+    assert_eq!(posts(&emu), created, "no object created again");
+    assert_eq!(emu.counters().get("DELETE", "virtualservice"), 0);
+    assert_eq!(emu.object_count(), objects);
+    // And the next full sync that reads everything finds nothing to do either.
+    r.change(Change::Resync).await;
+    assert_eq!(posts(&emu), created);
+    assert_eq!(emu.object_count(), objects);
+    r.stop().await;
+}

@@ -731,18 +731,26 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     async fn full_sync_inner(&self, state: &mut State) {
         state.stats.full_syncs += 1;
         let started = Instant::now();
+        // Each object read replaces its cached entry, which is dropped as it arrives: a periodic full sync holds
+        // the cache once, not an old and a new copy side by side.
         let mut read: HashMap<ObjId, Cached> = HashMap::new();
+        let old = &mut state.cache;
         match apply::for_each_owned(&self.avi, &self.owner, |e| {
-            read.insert((e.kind.obj_type(), e.name.clone()), Cached::of(&e));
+            let id = (e.kind.obj_type(), e.name.clone());
+            old.remove(&id);
+            read.insert(id, Cached::of(&e));
         })
         .await
         {
             Ok(()) => {
+                // What was cached and not read again is no longer on the controller.
                 state.cache = read;
                 state.cache_complete = true;
             }
             Err(error) => {
                 tracing::warn!(%error, "could not read ako's objects from the controller; nothing will be deleted until they can be read");
+                // The objects read so far are newer than what was cached; the rest stays as it was.
+                state.cache.extend(read);
                 state.cache_complete = false;
             }
         }
