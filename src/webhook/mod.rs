@@ -429,11 +429,10 @@ async fn read_body(body: Body) -> Result<Bytes, WebhookError> {
 /// connections run between steps. Decrypting and copying a 3 MiB body costs about 2 ms of the listener's CPU;
 /// read in one go (as `to_bytes` does while data keeps arriving), every small review arriving meanwhile on that
 /// listener would wait for all of it. The body is copied once, into a buffer of its announced size.
-async fn read_large_body(body: Body, announced: Option<usize>) -> Result<Bytes, WebhookError> {
+async fn read_large_body(mut body: Body, announced: Option<usize>) -> Result<Bytes, WebhookError> {
     use http_body_util::BodyExt;
     // Read up to the limit even when the announced length is over it: a client still writing its body would
     // otherwise meet a closed connection (a broken pipe) instead of the 413 that says why.
-    let mut body = body;
     let mut buf: Vec<u8> = Vec::with_capacity(announced.unwrap_or(0).min(MAX_BODY));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| WebhookError::Body(e.to_string()))?;
@@ -541,15 +540,20 @@ fn answer(s: &AppState, mode: Mode, bytes: &[u8], started: Instant) -> Response 
 /// never take the locks the listener thread takes (the log batch, the metrics): preempted while holding one,
 /// it would stall the listener until the CPU has nothing else to do (priority inversion). The lane thread only
 /// decides; the listener thread records.
-struct Decided {
-    outcome: Result<(Response, AuditLine), WebhookError>,
+// Nearly every review is answered: the large variant is the usual one, moved once, and boxing it would cost
+// an allocation per review.
+#[allow(clippy::large_enum_variant)]
+enum Decided {
+    Answered(Response, Record),
+    /// The request itself could not be read (400/413).
+    Rejected(WebhookError),
+}
+
+/// What the listener logs and counts of a decision, owned (it outlives the request body it was read from).
+struct Record {
     subject: Subject,
     /// Why a mutation was allowed unpatched (the object could not be read).
     unreadable: Option<String>,
-}
-
-/// One audit line, owned (it outlives the request body it was read from).
-struct AuditLine {
     uid: String,
     kind: String,
     namespace: String,
@@ -565,9 +569,17 @@ struct AuditLine {
     elapsed: Duration,
 }
 
-impl AuditLine {
-    fn new(req: &RequestIn<'_>, d: &Decision, elapsed: Duration) -> Self {
-        AuditLine {
+impl Record {
+    fn new(
+        req: &RequestIn<'_>,
+        subject: Subject,
+        unreadable: Option<String>,
+        d: &Decision,
+        elapsed: Duration,
+    ) -> Self {
+        Record {
+            subject,
+            unreadable,
             uid: req.uid.to_string(),
             kind: req.kind.kind.to_string(),
             namespace: req.namespace.as_deref().unwrap_or("").to_string(),
@@ -584,8 +596,18 @@ impl AuditLine {
         }
     }
 
-    /// One structured line per decision. Never logs object contents (which may hold secrets).
-    fn log(&self, mode: Mode) {
+    /// One structured audit line per decision (and a warning first when a mutation was allowed unpatched);
+    /// counts it. Never logs object contents (which may hold secrets).
+    fn log_and_count(&self, s: &AppState, mode: Mode) {
+        if let Some(error) = &self.unreadable {
+            tracing::warn!(
+                target: "audit",
+                uid = self.uid.as_str(),
+                mode = mode.as_str(),
+                error = error.as_str(),
+                "object cannot be read; allowed without mutation (the validating webhook denies it)"
+            );
+        }
         tracing::info!(
             target: "audit",
             uid = self.uid.as_str(),
@@ -604,27 +626,18 @@ impl AuditLine {
             latency_us = self.elapsed.as_micros() as u64,
             "admission decision"
         );
+        s.metrics
+            .observe(mode, self.subject, self.result, self.elapsed);
     }
 }
 
 impl Decided {
     /// Logs and counts the review (on the calling thread) and returns its answer.
     fn finish(self, s: &AppState, mode: Mode) -> Response {
-        match self.outcome {
-            Err(e) => reject(s, mode, e),
-            Ok((response, audit)) => {
-                if let Some(error) = &self.unreadable {
-                    tracing::warn!(
-                        target: "audit",
-                        uid = audit.uid.as_str(),
-                        mode = mode.as_str(),
-                        error = error.as_str(),
-                        "object cannot be read; allowed without mutation (the validating webhook denies it)"
-                    );
-                }
-                audit.log(mode);
-                s.metrics
-                    .observe(mode, self.subject, audit.result, audit.elapsed);
+        match self {
+            Decided::Rejected(e) => reject(s, mode, e),
+            Decided::Answered(response, record) => {
+                record.log_and_count(s, mode);
                 response
             }
         }
@@ -635,13 +648,7 @@ impl Decided {
 fn decide_review(s: &AppState, mode: Mode, bytes: &[u8], started: Instant) -> Decided {
     let (req, object) = match review::read(bytes, mode) {
         Ok(r) => (r.request, r.object),
-        Err(e) => {
-            return Decided {
-                outcome: Err(e.into()),
-                subject: Subject::Other,
-                unreadable: None,
-            };
-        }
+        Err(e) => return Decided::Rejected(e.into()),
     };
     let meta = req.meta();
     let cfg = s.index.config();
@@ -659,15 +666,11 @@ fn decide_review(s: &AppState, mode: Mode, bytes: &[u8], started: Instant) -> De
         (Err(e), Mode::Validate) => Decision::unreadable(&e),
     };
     let body = decision.review_json(&req.uid);
-    let audit = AuditLine::new(&req, &decision, started.elapsed());
-    Decided {
-        outcome: Ok((
-            ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-            audit,
-        )),
-        subject: meta.subject,
-        unreadable,
-    }
+    let record = Record::new(&req, meta.subject, unreadable, &decision, started.elapsed());
+    Decided::Answered(
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        record,
+    )
 }
 
 /// 503 with a Kubernetes `Status`: the API server shows its message in the error kubectl prints
