@@ -143,10 +143,27 @@ pub struct Progress {
 #[derive(Debug, Clone)]
 struct Cached {
     kind: Kind,
-    uuid: String,
-    created_by: Option<String>,
+    uuid: Box<str>,
+    /// Shared: nearly every cached object has the same creator.
+    created_by: Option<Arc<str>>,
     json: Box<[u8]>,
-    vips: Vec<IpAddr>,
+    vips: Box<[IpAddr]>,
+}
+
+/// One shared copy of each `created_by` text the cache holds (ako's own, and the few of other tools' objects it
+/// met under names it wanted).
+fn creator(name: &str) -> Arc<str> {
+    static CREATORS: parking_lot::Mutex<Vec<Arc<str>>> = parking_lot::Mutex::new(Vec::new());
+    let mut all = CREATORS.lock();
+    if let Some(c) = all.iter().find(|c| ***c == *name) {
+        return c.clone();
+    }
+    let c: Arc<str> = name.into();
+    // Bounded: past a few dozen distinct creators, new ones are simply not shared.
+    if all.len() < 64 {
+        all.push(c.clone());
+    }
+    c
 }
 
 /// The LZ4 dictionary of a kind's cached bodies: the text of the first body of that kind this process caches,
@@ -166,13 +183,13 @@ impl Cached {
         let dict = dictionary(e.kind, &text);
         Cached {
             kind: e.kind,
-            uuid: e.uuid.clone(),
-            created_by: e.created_by.clone(),
+            uuid: e.uuid.as_str().into(),
+            created_by: e.created_by.as_deref().map(creator),
             json: lz4_flex::block::compress_prepend_size_with_dict(&text, dict).into_boxed_slice(),
             vips: if e.kind == Kind::VsVip {
-                l4::vips_of(&e.body)
+                l4::vips_of(&e.body).into_boxed_slice()
             } else {
-                Vec::new()
+                Box::default()
             },
         }
     }
@@ -183,9 +200,9 @@ impl Cached {
         let dict = dictionary(self.kind, &[]);
         Existing {
             kind: self.kind,
-            uuid: self.uuid.clone(),
+            uuid: self.uuid.to_string(),
             name: name.to_string(),
-            created_by: self.created_by.clone(),
+            created_by: self.created_by.as_deref().map(String::from),
             body: lz4_flex::block::decompress_size_prepended_with_dict(&self.json, dict)
                 .ok()
                 .and_then(|text| serde_json::from_slice(&text).ok())
@@ -201,7 +218,8 @@ struct State {
     cache_complete: bool,
     members: HashMap<GroupId, BTreeSet<ObjKey>>,
     group_of: HashMap<ObjKey, GroupId>,
-    /// Objects each group wanted at its last pass (kept while a pass fails, so a later one still cleans up).
+    /// Objects each group wanted at its last pass (kept while a pass fails, so a later one still cleans up); for
+    /// an L7 part, its parent's objects (its hosts' are in `produced_host`).
     produced: HashMap<GroupId, HashSet<ObjId>>,
     retry: HashMap<GroupId, (u32, Instant)>,
     /// Problems last reported per Service, so an unchanged problem is not re-announced at every pass.
@@ -212,8 +230,9 @@ struct State {
     delete_reported: bool,
     /// Ingresses: what they name, their hosts' translations, what was reported.
     l7: ingress::L7State,
-    /// Host -> the objects it produced (wanted, or still to delete).
-    produced_host: HashMap<String, HashSet<ObjId>>,
+    /// Host -> the objects it produced (wanted, or still to delete), sorted (a host has a handful: a set's table
+    /// would cost more than its items).
+    produced_host: HashMap<String, Vec<ObjId>>,
     stats: Stats,
 }
 
@@ -832,7 +851,12 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 
         // Orphans: owned objects no group wants.
         if state.cache_complete && self.view.complete() {
-            let wanted: HashSet<&ObjId> = state.produced.values().flatten().collect();
+            let wanted: HashSet<&ObjId> = state
+                .produced
+                .values()
+                .flatten()
+                .chain(state.produced_host.values().flatten())
+                .collect();
             let orphans: Vec<Existing> = state
                 .cache
                 .iter()
@@ -1337,9 +1361,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .filter_map(|id| {
                 state.cache.get(id).map(|c| plan::Known {
                     kind: c.kind,
-                    uuid: c.uuid.clone(),
+                    uuid: c.uuid.to_string(),
                     name: id.1.clone(),
-                    created_by: c.created_by.clone(),
+                    created_by: c.created_by.as_deref().map(String::from),
                 })
             })
             .collect();
@@ -1364,10 +1388,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     }
 
     /// Records what each host of a part in scope produces (what it wants, and what is still to delete), and the
-    /// part's whole set (full syncs delete only what no group produces).
+    /// part's parent objects (full syncs delete only what no group or host produces).
     fn update_produced_hosts(&self, state: &mut State, part: &Part, scope: &BTreeSet<String>) {
         for h in scope {
-            let mut keep: HashSet<ObjId> = state
+            let mut keep: Vec<ObjId> = state
                 .l7
                 .fragments
                 .get(h)
@@ -1376,27 +1400,30 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             if let Some(old) = state.produced_host.remove(h) {
                 keep.extend(old.into_iter().filter(|id| state.cache.contains_key(id)));
             }
+            keep.sort_unstable();
+            keep.dedup();
+            keep.shrink_to_fit();
             if !keep.is_empty() {
                 state.produced_host.insert(h.clone(), keep);
             }
         }
+        // The part's own entry holds its parent's objects; its hosts' objects are in `produced_host` (not copied
+        // here: the orphan scan reads both).
         let g = GroupId::L7(part.clone());
-        let mut all_ids: HashSet<ObjId> = HashSet::new();
         let wanted = !state.l7.serving_hosts(part).is_empty();
-        all_ids.extend(
-            self.parent_ids(part)
-                .into_iter()
-                .filter(|id| wanted || state.cache.contains_key(id)),
-        );
-        for (h, ids) in &state.produced_host {
-            if l7::part_of(h, self.settings.shard) == *part {
-                all_ids.extend(ids.iter().cloned());
-            }
-        }
-        if all_ids.is_empty() {
+        let parent: HashSet<ObjId> = self
+            .parent_ids(part)
+            .into_iter()
+            .filter(|id| wanted || state.cache.contains_key(id))
+            .collect();
+        let hosts = state
+            .produced_host
+            .keys()
+            .any(|h| l7::part_of(h, self.settings.shard) == *part);
+        if parent.is_empty() && !hosts {
             state.produced.remove(&g);
         } else {
-            state.produced.insert(g, all_ids);
+            state.produced.insert(g, parent);
         }
     }
 
@@ -1426,7 +1453,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .cache
                 .get(&(Kind::VsVip.obj_type(), h.vip_name.clone()))
                 .filter(|c| c.created_by.as_deref() == Some(self.owner.as_str()))
-                .map(|c| c.vips.clone())
+                .map(|c| c.vips.to_vec())
                 .unwrap_or_default();
             vips.insert(h.vip_name.clone(), ips);
         }
@@ -1530,7 +1557,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .as_ref()
                 .and_then(|n| state.cache.get(&(Kind::VsVip.obj_type(), n.clone())))
                 .filter(|c| c.created_by.as_deref() == Some(self.owner.as_str()))
-                .map(|c| c.vips.clone())
+                .map(|c| c.vips.to_vec())
                 .unwrap_or_default();
             let want = l4::load_balancer_ingress(o, &vips);
             let have: Vec<LoadBalancerIngress> = svc
