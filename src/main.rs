@@ -191,13 +191,15 @@ fn main() -> anyhow::Result<()> {
             let (cfg, settings) = resolve_controller(&args.webhook.config, &args.controller)?;
             let _guard = telemetry::init(&cfg.log_level, cli.log_format);
             without_huge_pages();
-            runtime()?.block_on(run_all(cfg, settings, *args))
+            runtime_with(args.controller.controller_threads)?
+                .block_on(run_all(cfg, settings, *args))
         }
         Command::Controller(args) => {
             let (cfg, settings) = resolve_controller(&args.config, &args.controller)?;
             let _guard = telemetry::init(&cfg.log_level, cli.log_format);
             without_huge_pages();
-            runtime()?.block_on(run_controller(cfg, settings, *args))
+            runtime_with(args.controller.controller_threads)?
+                .block_on(run_controller(cfg, settings, *args))
         }
     }
 }
@@ -363,7 +365,16 @@ async fn run_all(
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+    runtime_with(0)
+}
+
+/// A multi-threaded runtime with this many workers (0: one per CPU core).
+fn runtime_with(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if workers > 0 {
+        builder.worker_threads(workers);
+    }
+    builder
         .enable_all()
         .build()
         .context("starting the async runtime")
