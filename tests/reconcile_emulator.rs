@@ -34,6 +34,9 @@ struct Recorder {
     ingress_events: Mutex<Vec<(ObjKey, Notice)>>,
     /// Status written back into the view, as the API server would.
     view: Mutex<Option<Arc<View>>>,
+    /// When set, the first status write waits (up to 10 s) until this holds, and records whether it did.
+    hold_first_status: Mutex<Option<Box<dyn Fn() -> bool + Send + Sync>>>,
+    first_status_released: Mutex<Option<bool>>,
 }
 
 impl Sink for Recorder {
@@ -44,6 +47,17 @@ impl Sink for Recorder {
         ingress: &'a [LoadBalancerIngress],
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
         Box::pin(async move {
+            let hold = self.hold_first_status.lock().take();
+            if let Some(until) = hold {
+                let released = tokio::time::timeout(Duration::from_secs(10), async {
+                    while !until() {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                })
+                .await
+                .is_ok();
+                *self.first_status_released.lock() = Some(released);
+            }
             let view = self.view.lock().clone();
             match target {
                 Target::Service => {
@@ -358,6 +372,77 @@ async fn seed_demo_service_gets_a_vip_inside_the_network_and_its_fqdn() {
     r.stop().await;
 }
 
+/// The lab seed with a VIP network large enough for hundreds of Services (10.200.0.0/16, data only).
+fn seed_with_large_vip_network() -> String {
+    let mut seed: serde_json::Value =
+        serde_yaml_ng::from_str(ako::emulator::DEFAULT_SEED).expect("seed");
+    let objects = seed["objects"].as_array_mut().expect("objects");
+    objects.push(serde_json::json!({
+        "type": "network", "name": "many-vips", "cloud_ref": "/api/cloud/?name=Default-Cloud", "dhcp_enabled": false,
+        "configured_subnets": [{"prefix": {"ip_addr": {"addr": "10.200.0.0", "type": "V4"}, "mask": 16},
+            "static_ip_ranges": [{"type": "STATIC_IPS_FOR_VIP",
+                "range": {"begin": {"addr": "10.200.0.10", "type": "V4"}, "end": {"addr": "10.200.255.250", "type": "V4"}}}]}]
+    }));
+    for o in objects.iter_mut() {
+        if o["name"] == "ipam-jarvis"
+            && let Some(nets) = o["internal_profile"]["usable_networks"].as_array_mut()
+        {
+            nets.push(serde_json::json!({"nw_ref": "/api/network/?name=many-vips"}));
+        }
+    }
+    serde_yaml_ng::to_string(&seed).expect("yaml")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sync_writes_a_batchs_statuses_while_the_next_batchs_avi_writes_run() {
+    // More Services than one full-sync batch holds (256 groups), so the cold start runs two batches. The first
+    // status write is held until the controller has seen writes beyond the first batch's 4 per Service: it is
+    // released only if the second batch's Avi writes run while the first batch's statuses are being written.
+    let n = 300;
+    let emu = Arc::new(
+        ako::emulator::spawn(ako::emulator::EmulatorConfig {
+            seed: seed_with_large_vip_network(),
+            ..avi_support::config(None)
+        })
+        .await
+        .expect("emulator starts"),
+    );
+    let services: Vec<Service> = (0..n)
+        .map(|i| {
+            service(&format!(
+                r#"
+metadata: {{name: svc-{i:03}, namespace: batch, uid: u-{i}, creationTimestamp: "2026-01-01T00:00:00Z"}}
+spec:
+  type: LoadBalancer
+  ports: [{{name: tcp, port: 80, targetPort: 8080, protocol: TCP}}]
+"#
+            ))
+        })
+        .collect();
+    let view = Arc::new(View::from_parts(services, vec![], vec![]));
+    let first_batch_writes = 256 * 4;
+    let mut r = Running::start_with(&emu, view, |s| {
+        s.placement.vip_network = Some(("many-vips".into(), "10.200.0.0/16".parse().ok()));
+    });
+    let counters = Arc::clone(&emu);
+    *r.sink.hold_first_status.lock() = Some(Box::new(move || {
+        counters.counters().writes > first_batch_writes
+    }));
+    let p = r.until("converged", |p| p.converged_once).await;
+    assert_eq!(p.stats.creates, n * 4, "{p:?}");
+    assert_eq!(
+        *r.sink.first_status_released.lock(),
+        Some(true),
+        "the second batch's Avi writes ran while the first batch's statuses were being written"
+    );
+    assert_eq!(
+        r.sink.status.lock().len(),
+        n as usize,
+        "one status per Service"
+    );
+    r.stop().await;
+}
+
 #[tokio::test]
 async fn converged_state_makes_no_writes_after_a_restart_or_a_resync() {
     let emu = avi_support::start(None).await;
@@ -555,6 +640,47 @@ async fn nothing_is_deleted_while_the_controller_cannot_be_read() {
     emu.set_faults(Faults::default());
     r.change(Change::Resync).await;
     assert_eq!(emu.object_count(), objects - 4);
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_full_sync_that_could_not_read_the_controller_reads_it_again_soon_and_then_deletes_orphans()
+ {
+    let emu = avi_support::start(None).await;
+    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once).await;
+    r.stop().await;
+    let objects = emu.object_count();
+
+    // ako restarts after the Service was deleted while the controller refuses every request; periodic full
+    // syncs are off, and nothing but the retried read can bring the deletion.
+    view.remove_service(&demo_key());
+    emu.set_faults(Faults {
+        error_rates: [(503, 1.0)].into(),
+        ..Faults::default()
+    });
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("a full sync attempt", |p| p.stats.full_syncs >= 1)
+        .await;
+    assert_eq!(
+        emu.object_count(),
+        objects,
+        "no deletion on an incomplete read"
+    );
+    emu.set_faults(Faults::default());
+    let deleted = tokio::time::timeout(Duration::from_secs(15), async {
+        while emu.object_count() != objects - 4 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        deleted.is_ok(),
+        "the orphans went once the controller answered again, without a resync: {:?}",
+        r.progress.borrow()
+    );
+    assert!(r.progress.borrow().stats.full_syncs >= 2);
     r.stop().await;
 }
 

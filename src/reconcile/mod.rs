@@ -501,6 +501,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             ..Dirty::default()
         };
         let mut next_full: Option<Instant> = None;
+        // Full syncs in a row that could not read ako's objects from the controller.
+        let mut unread: u32 = 0;
         let mut live = self.live.take();
         self.view
             .require_namespaces(self.settings.scope.selector.is_some());
@@ -510,7 +512,16 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             if is_leader && self.view.synced() && dirty.full {
                 self.full_sync(&mut state).await;
                 dirty = Dirty::default();
-                next_full = self.settings.full_sync.map(|d| Instant::now() + d);
+                next_full = if state.cache_complete {
+                    unread = 0;
+                    self.settings.full_sync.map(|d| Instant::now() + d)
+                } else {
+                    // Nothing is deleted while ako's objects could not be read: read them again soon (with
+                    // backoff), not only at the next periodic full sync, so deletions wait seconds, not minutes.
+                    unread += 1;
+                    let soon = backoff(self.settings.retry_base, self.settings.retry_max, unread);
+                    Some(Instant::now() + self.settings.full_sync.map_or(soon, |d| d.min(soon)))
+                };
                 let _ = progress.send(self.progress(&state, true));
                 continue;
             }
@@ -837,13 +848,39 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         );
         let last = batches.len().saturating_sub(1);
         let mut report = Some(report);
+        // A batch's statuses are written while the next batch's Avi writes run: the two go to different
+        // servers, and one after the other a cold start took the sum of both.
+        let mut unwritten: Option<Outbox> = None;
         for (i, batch) in batches.into_iter().enumerate() {
             let r = if i == last {
                 report.take().unwrap_or_default()
             } else {
                 BTreeSet::new()
             };
-            self.pass(state, batch, r).await;
+            // The batch that reports every Ingress compares their statuses with the view: the writes before it
+            // must have landed, or it would write again what is on its way.
+            if !r.is_empty()
+                && let Some(previous) = unwritten.take()
+            {
+                let written = self.write_statuses(previous).await;
+                self.settle(state, written);
+            }
+            let out = match unwritten.take() {
+                None => self.plan_and_apply(state, batch, r).await,
+                Some(previous) => {
+                    let (out, written) = tokio::join!(
+                        self.plan_and_apply(state, batch, r),
+                        self.write_statuses(previous)
+                    );
+                    self.settle(state, written);
+                    out
+                }
+            };
+            unwritten = Some(out);
+        }
+        if let Some(out) = unwritten {
+            let written = self.write_statuses(out).await;
+            self.settle(state, written);
         }
         if let Some(r) = report {
             self.pass(state, BTreeSet::new(), r).await;
@@ -916,14 +953,22 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 
     /// Translates, plans, applies and reports the given groups, then reports on `report` and on every Ingress
     /// of the L7 parts passed.
-    async fn pass(
+    async fn pass(&self, state: &mut State, groups: BTreeSet<GroupId>, report: BTreeSet<ObjKey>) {
+        let outbox = self.plan_and_apply(state, groups, report).await;
+        let written = self.write_statuses(outbox).await;
+        self.settle(state, written);
+    }
+
+    /// A pass up to its Avi writes: plans the groups, applies them, and returns the statuses and Events to
+    /// publish (a full sync writes a batch's statuses while the next batch's Avi writes run).
+    async fn plan_and_apply(
         &self,
         state: &mut State,
         groups: BTreeSet<GroupId>,
         mut report: BTreeSet<ObjKey>,
-    ) {
+    ) -> Outbox {
         if groups.is_empty() && report.is_empty() {
-            return;
+            return Outbox::default();
         }
         state.stats.passes += 1;
         let nodes = self.view.nodes();
@@ -1110,7 +1155,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         for key in &report {
             self.report_ingress(state, key, &mut outbox);
         }
-        self.flush(state, outbox).await;
+        outbox
     }
 
     /// Schedules the retry of a group whose write failed; returns the Warning to report.
@@ -1605,10 +1650,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     }
 
     /// Writes the queued statuses (concurrently) and hands the Events to the publisher.
-    async fn flush(&self, state: &mut State, out: Outbox) {
+    /// Writes an outbox's statuses (touching no state, so it can run beside the next batch's writes).
+    async fn write_statuses(&self, out: Outbox) -> Written {
         let sink = &self.sink;
-        type Written = (Vec<GroupId>, Target, ObjKey, bool, Result<(), String>);
-        let results: Vec<Written> = futures::stream::iter(out.statuses.into_iter().map(
+        let statuses = futures::stream::iter(out.statuses.into_iter().map(
             |(groups, target, key, want)| async move {
                 let res = sink.status(target, &key, &want).await;
                 (groups, target, key, want.is_empty(), res)
@@ -1617,7 +1662,15 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         .buffer_unordered(self.settings.concurrency.max(1) * 2)
         .collect()
         .await;
-        for (groups, target, key, cleared, res) in results {
+        Written {
+            statuses,
+            events: out.events,
+        }
+    }
+
+    /// Records what the status writes did (a failed one schedules its groups again) and queues the Events.
+    fn settle(&self, state: &mut State, written: Written) {
+        for (groups, target, key, cleared, res) in written.statuses {
             let written = match target {
                 Target::Service => &mut state.status_written,
                 Target::Ingress => &mut state.l7.status_written,
@@ -1645,11 +1698,21 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 }
             }
         }
-        for e in out.events {
+        for e in written.events {
             self.events.send(e);
         }
     }
 }
+
+/// Status writes done, with the Events of the same pass still to queue.
+struct Written {
+    statuses: Vec<StatusWrite>,
+    events: Vec<QueuedEvent>,
+}
+
+/// One status write: the groups to retry if it failed, what it was written to, whether it cleared the status,
+/// and how it went.
+type StatusWrite = (Vec<GroupId>, Target, ObjKey, bool, Result<(), String>);
 
 /// Groups per pass of a full sync.
 const FULL_SYNC_BATCH: usize = 256;
