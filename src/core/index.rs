@@ -358,8 +358,13 @@ impl Index {
     }
 
     /// Runs `f` with a read view. Keep `f` short: writers wait for it.
+    ///
+    /// A reader never queues behind a waiting writer: a large review is decided on an idle-priority thread that
+    /// holds its read view for its whole decision and may wait for the CPU meanwhile; with a watch update waiting
+    /// to write, a writer-first lock would hold every small review on the listener behind both (priority
+    /// inversion). An update waits for the readers of the moment instead.
     pub fn read<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
-        f(&self.snapshot.read())
+        f(&self.snapshot.read_recursive())
     }
 
     pub fn write<R>(&self, f: impl FnOnce(&mut Snapshot) -> R) -> R {
@@ -472,6 +477,47 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(snap.service_exists(&ObjKey::new("n", "lb")), Some(false));
+    }
+
+    #[test]
+    fn a_read_is_not_queued_behind_a_waiting_update_while_a_long_read_holds_the_index() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+        let idx = Arc::new(Index::new(Arc::new(Config::default())));
+        // A large review's decision holds a read view until told to finish.
+        let (release, hold) = mpsc::channel::<()>();
+        let (held_tx, held) = mpsc::channel::<()>();
+        let long = {
+            let idx = Arc::clone(&idx);
+            std::thread::spawn(move || {
+                idx.read(|_| {
+                    let _ = held_tx.send(());
+                    let _ = hold.recv();
+                })
+            })
+        };
+        held.recv().expect("the long read holds the index");
+        // A watch update arrives and waits to write.
+        let update = {
+            let idx = Arc::clone(&idx);
+            std::thread::spawn(move || idx.write(|s| s.set_secret(ObjKey::new("n", "s"), true)))
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        // A small review reads meanwhile: it must not wait for the update, which waits for the long read.
+        let (done_tx, done) = mpsc::channel();
+        let small = {
+            let idx = Arc::clone(&idx);
+            std::thread::spawn(move || {
+                let n = idx.read(|s| s.ingress_count());
+                let _ = done_tx.send(n);
+            })
+        };
+        let answered = done.recv_timeout(Duration::from_secs(2));
+        let _ = release.send(());
+        for t in [long, update, small] {
+            t.join().expect("thread");
+        }
+        assert_eq!(answered, Ok(0), "the small review read at once");
     }
 
     #[test]
