@@ -371,6 +371,15 @@ impl Index {
         f(&mut self.snapshot.write())
     }
 
+    /// Runs `f` with the write view if no one is reading now; otherwise hands `f` back (for callers that must not
+    /// block their thread while a long read lasts; see [`Index::read`]).
+    pub fn try_write<R, F: FnOnce(&mut Snapshot) -> R>(&self, f: F) -> Result<R, F> {
+        match self.snapshot.try_write() {
+            Some(mut snap) => Ok(f(&mut snap)),
+            None => Err(f),
+        }
+    }
+
     pub fn sync_state(&self) -> SyncState {
         *self.sync.read()
     }

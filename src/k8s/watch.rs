@@ -129,6 +129,22 @@ impl Feed<Service> for Services {
     }
 }
 
+/// Applies an update to the index without blocking the runtime's thread: while a reader holds the index (a large
+/// review is decided on an idle-priority thread and can hold it long), the update waits here, asleep, and the
+/// thread runs the other tasks (in `ako run`, the reconciler's).
+async fn write<R>(index: &Index, f: impl FnOnce(&mut Snapshot) -> R) -> R {
+    let mut f = f;
+    let mut pause = std::time::Duration::from_micros(200);
+    loop {
+        match index.try_write(f) {
+            Ok(r) => return r,
+            Err(back) => f = back,
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(20));
+    }
+}
+
 async fn drive<K, F, S>(index: Arc<Index>, feed: F, stream: S)
 where
     K: Debug + Send,
@@ -144,17 +160,17 @@ where
             Ok(Event::InitDone) => {
                 let all = std::mem::take(&mut staging);
                 let n = all.len();
-                index.write(|s| F::replace(s, all));
+                write(&index, |s| F::replace(s, all)).await;
                 index.mark_synced(F::mark);
                 tracing::info!(kind = F::KIND, objects = n, "admission index synced");
             }
             Ok(Event::Apply(obj)) => {
                 let item = feed.item(&obj);
-                index.write(|s| F::upsert(s, item));
+                write(&index, |s| F::upsert(s, item)).await;
             }
             Ok(Event::Delete(obj)) => {
                 let key = feed.key(&obj);
-                index.write(|s| F::remove(s, &key));
+                write(&index, |s| F::remove(s, &key)).await;
             }
             Err(error) => {
                 tracing::warn!(kind = F::KIND, %error, "watch failed; retrying with backoff, the last view stays in use")
@@ -181,4 +197,57 @@ pub fn spawn_index_watches(client: Client, index: Arc<Index>) -> Vec<tokio::task
         tokio::spawn(drive(index.clone(), SecretsExist, secrets)),
         tokio::spawn(drive(index.clone(), Services(index), services)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::Config;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_index_update_waiting_for_a_long_read_leaves_its_thread_to_other_tasks() {
+        let index = Arc::new(Index::new(Arc::new(Config::default())));
+        // A large review's decision holds a read view on another thread for 300 ms.
+        let (held_tx, held) = std::sync::mpsc::channel::<()>();
+        let reader = {
+            let index = Arc::clone(&index);
+            std::thread::spawn(move || {
+                index.read(|_| {
+                    let _ = held_tx.send(());
+                    std::thread::sleep(Duration::from_millis(300));
+                })
+            })
+        };
+        held.recv().expect("the read holds the index");
+        // Another task of this (single) thread counts while the update waits.
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let ticker = {
+            let ticks = Arc::clone(&ticks);
+            tokio::spawn(async move {
+                loop {
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        };
+        let update = tokio::spawn({
+            let index = Arc::clone(&index);
+            async move { write(&index, |s| s.set_secret(ObjKey::new("n", "s"), true)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!update.is_finished(), "the update waits for the read");
+        let counted = ticks.load(Ordering::Relaxed);
+        assert!(
+            counted >= 20,
+            "the thread kept running other tasks: {counted} ticks in 100 ms"
+        );
+        reader.join().expect("reader");
+        tokio::time::timeout(Duration::from_secs(2), update)
+            .await
+            .expect("the update lands once the read ends")
+            .expect("update task");
+        ticker.abort();
+    }
 }
