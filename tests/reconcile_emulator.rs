@@ -372,27 +372,6 @@ async fn seed_demo_service_gets_a_vip_inside_the_network_and_its_fqdn() {
     r.stop().await;
 }
 
-/// The lab seed with a VIP network large enough for hundreds of Services (10.200.0.0/16, data only).
-fn seed_with_large_vip_network() -> String {
-    let mut seed: serde_json::Value =
-        serde_yaml_ng::from_str(ako::emulator::DEFAULT_SEED).expect("seed");
-    let objects = seed["objects"].as_array_mut().expect("objects");
-    objects.push(serde_json::json!({
-        "type": "network", "name": "many-vips", "cloud_ref": "/api/cloud/?name=Default-Cloud", "dhcp_enabled": false,
-        "configured_subnets": [{"prefix": {"ip_addr": {"addr": "10.200.0.0", "type": "V4"}, "mask": 16},
-            "static_ip_ranges": [{"type": "STATIC_IPS_FOR_VIP",
-                "range": {"begin": {"addr": "10.200.0.10", "type": "V4"}, "end": {"addr": "10.200.255.250", "type": "V4"}}}]}]
-    }));
-    for o in objects.iter_mut() {
-        if o["name"] == "ipam-jarvis"
-            && let Some(nets) = o["internal_profile"]["usable_networks"].as_array_mut()
-        {
-            nets.push(serde_json::json!({"nw_ref": "/api/network/?name=many-vips"}));
-        }
-    }
-    serde_yaml_ng::to_string(&seed).expect("yaml")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_sync_writes_a_batchs_statuses_while_the_next_batchs_avi_writes_run() {
     // More Services than one full-sync batch holds (256 groups), so the cold start runs two batches. The first
@@ -401,7 +380,11 @@ async fn a_full_sync_writes_a_batchs_statuses_while_the_next_batchs_avi_writes_r
     let n = 300;
     let emu = Arc::new(
         ako::emulator::spawn(ako::emulator::EmulatorConfig {
-            seed: seed_with_large_vip_network(),
+            seed: ako::emulator::seed_with_vip_network(
+                "many-vips",
+                "10.200.0.0/16".parse().expect("subnet"),
+            )
+            .expect("seed"),
             ..avi_support::config(None)
         })
         .await
@@ -611,22 +594,24 @@ async fn a_virtual_service_deleted_or_edited_on_the_controller_is_restored_by_a_
     r.stop().await;
 }
 
-#[tokio::test]
-async fn nothing_is_deleted_while_the_controller_cannot_be_read() {
+/// The demo Service programmed, then deleted while ako was down; ako starts again while every request to the
+/// controller fails with `status` and makes its first full sync. Returns the emulator, the running reconciler
+/// and the object count before the deletion (checked unchanged: nothing is deleted on an incomplete read).
+async fn restarted_after_a_deletion_while_the_controller_fails(
+    status: u16,
+) -> (EmulatorHandle, Running, usize) {
     let emu = avi_support::start(None).await;
     let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
     let mut r = Running::start(&emu, view.clone(), None);
     r.until("converged", |p| p.converged_once).await;
     r.stop().await;
     let objects = emu.object_count();
-
-    // ako restarts after the Service was deleted, and every read of the controller fails.
     view.remove_service(&demo_key());
     emu.set_faults(Faults {
-        error_rates: [(500, 1.0)].into(),
+        error_rates: [(status, 1.0)].into(),
         ..Faults::default()
     });
-    let mut r = Running::start(&emu, view.clone(), None);
+    let mut r = Running::start(&emu, view, None);
     r.until("a full sync attempt", |p| p.stats.full_syncs >= 1)
         .await;
     assert_eq!(
@@ -634,6 +619,12 @@ async fn nothing_is_deleted_while_the_controller_cannot_be_read() {
         objects,
         "no deletion on an incomplete read"
     );
+    (emu, r, objects)
+}
+
+#[tokio::test]
+async fn nothing_is_deleted_while_the_controller_cannot_be_read() {
+    let (emu, mut r, objects) = restarted_after_a_deletion_while_the_controller_fails(500).await;
     assert_eq!(emu.counters().get("DELETE", "virtualservice"), 0);
 
     // Once the controller answers, the orphans go.
@@ -646,28 +637,8 @@ async fn nothing_is_deleted_while_the_controller_cannot_be_read() {
 #[tokio::test]
 async fn a_full_sync_that_could_not_read_the_controller_reads_it_again_soon_and_then_deletes_orphans()
  {
-    let emu = avi_support::start(None).await;
-    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
-    let mut r = Running::start(&emu, view.clone(), None);
-    r.until("converged", |p| p.converged_once).await;
-    r.stop().await;
-    let objects = emu.object_count();
-
-    // ako restarts after the Service was deleted while the controller refuses every request; periodic full
-    // syncs are off, and nothing but the retried read can bring the deletion.
-    view.remove_service(&demo_key());
-    emu.set_faults(Faults {
-        error_rates: [(503, 1.0)].into(),
-        ..Faults::default()
-    });
-    let mut r = Running::start(&emu, view.clone(), None);
-    r.until("a full sync attempt", |p| p.stats.full_syncs >= 1)
-        .await;
-    assert_eq!(
-        emu.object_count(),
-        objects,
-        "no deletion on an incomplete read"
-    );
+    // Periodic full syncs are off: nothing but the retried read can bring the deletion.
+    let (emu, r, objects) = restarted_after_a_deletion_while_the_controller_fails(503).await;
     emu.set_faults(Faults::default());
     let deleted = tokio::time::timeout(Duration::from_secs(15), async {
         while emu.object_count() != objects - 4 {

@@ -87,25 +87,12 @@ impl Proc {
 
 /// The lab seed plus a VIP network large enough for every Service (`bench-vip`, 10.200.0.0/16: data only).
 fn bench_seed(dir: &Path) -> PathBuf {
-    let mut seed: serde_json::Value =
-        serde_yaml_ng::from_str(ako::emulator::DEFAULT_SEED).expect("seed");
-    let objects = seed["objects"].as_array_mut().expect("objects");
-    objects.push(json!({
-        "type": "network", "name": "bench-vip", "cloud_ref": "/api/cloud/?name=Default-Cloud", "dhcp_enabled": false,
-        "configured_subnets": [{"prefix": {"ip_addr": {"addr": "10.200.0.0", "type": "V4"}, "mask": 16},
-            "static_ip_ranges": [{"type": "STATIC_IPS_FOR_VIP",
-                "range": {"begin": {"addr": "10.200.0.10", "type": "V4"}, "end": {"addr": "10.200.255.250", "type": "V4"}}}]}]
-    }));
-    for o in objects.iter_mut() {
-        if o["name"] == "ipam-jarvis"
-            && let Some(nets) = o["internal_profile"]["usable_networks"].as_array_mut()
-        {
-            nets.push(json!({"nw_ref": "/api/network/?name=bench-vip"}));
-        }
-    }
+    let seed =
+        ako::emulator::seed_with_vip_network("bench-vip", "10.200.0.0/16".parse().expect("subnet"))
+            .expect("seed");
     std::fs::create_dir_all(dir).expect("dir");
     let path = dir.join("seed.yaml");
-    std::fs::write(&path, serde_yaml_ng::to_string(&seed).expect("yaml")).expect("write seed");
+    std::fs::write(&path, seed).expect("write seed");
     path
 }
 

@@ -38,6 +38,36 @@ use store::Store;
 
 /// The default seed (the lab of the seed cluster).
 pub const DEFAULT_SEED: &str = include_str!("seed.yaml");
+
+/// The embedded lab seed with one more VIP network, `name` over `subnet` (VIPs from its 10th address to 5 before
+/// its broadcast), usable by the lab's IPAM: for tests and benchmarks that need more VIPs than the lab's /26.
+/// The addresses are data only: nothing dials them.
+pub fn seed_with_vip_network(name: &str, subnet: ipnet::Ipv4Net) -> Result<String, EmulatorError> {
+    let bad = |e: String| EmulatorError::Seed(e);
+    let mut seed: Value = serde_yaml_ng::from_str(DEFAULT_SEED).map_err(|e| bad(e.to_string()))?;
+    let first = std::net::Ipv4Addr::from(u32::from(subnet.network()).saturating_add(10));
+    let last = std::net::Ipv4Addr::from(u32::from(subnet.broadcast()).saturating_sub(5));
+    let objects = seed
+        .get_mut("objects")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| bad("the seed has no objects".into()))?;
+    objects.push(serde_json::json!({
+        "type": "network", "name": name, "cloud_ref": "/api/cloud/?name=Default-Cloud", "dhcp_enabled": false,
+        "configured_subnets": [{
+            "prefix": {"ip_addr": {"addr": subnet.network().to_string(), "type": "V4"}, "mask": subnet.prefix_len()},
+            "static_ip_ranges": [{"type": "STATIC_IPS_FOR_VIP", "range": {
+                "begin": {"addr": first.to_string(), "type": "V4"},
+                "end": {"addr": last.to_string(), "type": "V4"}}}]}]
+    }));
+    for o in objects.iter_mut() {
+        if o["name"] == "ipam-jarvis"
+            && let Some(nets) = o["internal_profile"]["usable_networks"].as_array_mut()
+        {
+            nets.push(serde_json::json!({"nw_ref": format!("/api/network/?name={name}")}));
+        }
+    }
+    serde_yaml_ng::to_string(&seed).map_err(|e| bad(e.to_string()))
+}
 /// The same lab with the VIP network `dpg-sedatapath-18` on loopback (127.10.18.0/26), for traffic.
 pub const LOOPBACK_SEED: &str = include_str!("seed-loopback.yaml");
 
