@@ -301,6 +301,15 @@ async fn list<T: ako::avi::models::AviObject>(c: &AviClient) -> Vec<T> {
     .expect("list")
 }
 
+/// A fresh emulator, a view holding the seed's demo Service, and a reconciler that has programmed it.
+async fn demo_converged() -> (EmulatorHandle, Arc<View>, Running) {
+    let emu = avi_support::start(None).await;
+    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once).await;
+    (emu, view, r)
+}
+
 fn writes(emu: &EmulatorHandle) -> u64 {
     emu.counters().writes
 }
@@ -600,10 +609,7 @@ async fn a_virtual_service_deleted_or_edited_on_the_controller_is_restored_by_a_
 async fn restarted_after_a_deletion_while_the_controller_fails(
     status: u16,
 ) -> (EmulatorHandle, Running, usize) {
-    let emu = avi_support::start(None).await;
-    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
-    let mut r = Running::start(&emu, view.clone(), None);
-    r.until("converged", |p| p.converged_once).await;
+    let (emu, view, r) = demo_converged().await;
     r.stop().await;
     let objects = emu.object_count();
     view.remove_service(&demo_key());
@@ -739,10 +745,7 @@ async fn injected_errors_latency_and_session_expiry_still_converge_without_dupli
 
 #[tokio::test]
 async fn a_follower_writes_nothing_until_it_leads() {
-    let emu = avi_support::start(None).await;
-    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
-    let mut r = Running::start(&emu, view.clone(), None);
-    r.until("converged", |p| p.converged_once).await;
+    let (emu, view, mut r) = demo_converged().await;
     let before = writes(&emu);
     r.leader.send(false).expect("leader flag");
     // Changes arrive while following: nothing is written.
@@ -777,10 +780,7 @@ fn cpu_seconds() -> f64 {
 
 #[tokio::test]
 async fn a_leader_that_loses_the_lease_with_a_retry_pending_sleeps_instead_of_spinning() {
-    let emu = avi_support::start(None).await;
-    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
-    let mut r = Running::start(&emu, view.clone(), None);
-    r.until("converged", |p| p.converged_once).await;
+    let (emu, view, mut r) = demo_converged().await;
     // Every write fails from now on: the edit leaves a retry pending.
     emu.set_faults(Faults {
         error_rates: [(503, 1.0)].into(),
@@ -845,10 +845,7 @@ async fn environment_check_reads_the_dns_profile_and_names_what_is_missing() {
 
 #[tokio::test]
 async fn delete_config_removes_every_owned_object_and_the_status() {
-    let emu = avi_support::start(None).await;
-    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
-    let mut r = Running::start(&emu, view.clone(), None);
-    r.until("converged", |p| p.converged_once).await;
+    let (emu, view, r) = demo_converged().await;
     r.stop().await;
     let seeded = emu.object_count() - 4;
     let mut r = Running::start_with(&emu, view.clone(), |s| s.delete_all = true);
@@ -1604,10 +1601,7 @@ async fn a_parent_with_the_single_policy_set_of_an_earlier_ako_moves_to_per_host
 
 #[tokio::test]
 async fn a_full_sync_that_cannot_read_the_controller_keeps_what_was_cached_and_writes_nothing() {
-    let emu = avi_support::start(None).await;
-    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
-    let mut r = Running::start(&emu, view.clone(), None);
-    r.until("converged", |p| p.converged_once).await;
+    let (emu, _view, mut r) = demo_converged().await;
     let objects = emu.object_count();
     let posts = |emu: &EmulatorHandle| {
         ["vsvip", "pool", "l4policyset", "virtualservice"]

@@ -39,6 +39,9 @@ use store::Store;
 /// The default seed (the lab of the seed cluster).
 pub const DEFAULT_SEED: &str = include_str!("seed.yaml");
 
+/// The same lab with the VIP network `dpg-sedatapath-18` on loopback (127.10.18.0/26), for traffic.
+pub const LOOPBACK_SEED: &str = include_str!("seed-loopback.yaml");
+
 /// The embedded lab seed with one more VIP network, `name` over `subnet` (VIPs from its 10th address to 5 before
 /// its broadcast), usable by the lab's IPAM: for tests and benchmarks that need more VIPs than the lab's /26.
 /// The addresses are data only: nothing dials them.
@@ -68,8 +71,6 @@ pub fn seed_with_vip_network(name: &str, subnet: ipnet::Ipv4Net) -> Result<Strin
     }
     serde_yaml_ng::to_string(&seed).map_err(|e| bad(e.to_string()))
 }
-/// The same lab with the VIP network `dpg-sedatapath-18` on loopback (127.10.18.0/26), for traffic.
-pub const LOOPBACK_SEED: &str = include_str!("seed-loopback.yaml");
 
 /// Errors starting the emulator.
 #[derive(Debug, thiserror::Error)]

@@ -132,8 +132,7 @@ impl Feed<Service> for Services {
 /// Applies an update to the index without blocking the runtime's thread: while a reader holds the index (a large
 /// review is decided on an idle-priority thread and can hold it long), the update waits here, asleep, and the
 /// thread runs the other tasks (in `ako run`, the reconciler's).
-async fn write<R>(index: &Index, f: impl FnOnce(&mut Snapshot) -> R) -> R {
-    let mut f = f;
+async fn write<R, F: FnOnce(&mut Snapshot) -> R>(index: &Index, mut f: F) -> R {
     let mut pause = std::time::Duration::from_micros(200);
     loop {
         match index.try_write(f) {

@@ -144,26 +144,10 @@ pub struct Progress {
 struct Cached {
     kind: Kind,
     uuid: Box<str>,
-    /// Shared: nearly every cached object has the same creator.
+    /// Shared with the reconciler's owner text when it is ako's (nearly every cached object).
     created_by: Option<Arc<str>>,
     json: Box<[u8]>,
     vips: Box<[IpAddr]>,
-}
-
-/// One shared copy of each `created_by` text the cache holds (ako's own, and the few of other tools' objects it
-/// met under names it wanted).
-fn creator(name: &str) -> Arc<str> {
-    static CREATORS: parking_lot::Mutex<Vec<Arc<str>>> = parking_lot::Mutex::new(Vec::new());
-    let mut all = CREATORS.lock();
-    if let Some(c) = all.iter().find(|c| ***c == *name) {
-        return c.clone();
-    }
-    let c: Arc<str> = name.into();
-    // Bounded: past a few dozen distinct creators, new ones are simply not shared.
-    if all.len() < 64 {
-        all.push(c.clone());
-    }
-    c
 }
 
 /// The LZ4 dictionary of a kind's cached bodies: the text of the first body of that kind this process caches,
@@ -178,13 +162,20 @@ fn dictionary(kind: Kind, first: &[u8]) -> &'static [u8] {
 }
 
 impl Cached {
-    fn of(e: &Existing) -> Self {
+    /// `owner` is ako's `created_by`, shared by the entries of ako's objects.
+    fn of(e: &Existing, owner: &Arc<str>) -> Self {
         let text = serde_json::to_vec(&e.body).unwrap_or_default();
         let dict = dictionary(e.kind, &text);
         Cached {
             kind: e.kind,
             uuid: e.uuid.as_str().into(),
-            created_by: e.created_by.as_deref().map(creator),
+            created_by: e.created_by.as_deref().map(|c| {
+                if c == &**owner {
+                    Arc::clone(owner)
+                } else {
+                    c.into()
+                }
+            }),
             json: lz4_flex::block::compress_prepend_size_with_dict(&text, dict).into_boxed_slice(),
             vips: if e.kind == Kind::VsVip {
                 l4::vips_of(&e.body).into_boxed_slice()
@@ -281,7 +272,7 @@ pub struct Reconciler<A> {
     cfg: Arc<Config>,
     settings: Settings,
     sink: Arc<dyn Sink>,
-    owner: String,
+    owner: Arc<str>,
     events: EventQueue,
     /// Checked before every write: false once this replica may no longer be the leader.
     fence: Fence,
@@ -463,7 +454,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             cfg,
             settings,
             sink,
-            owner,
+            owner: owner.into(),
             events: EventQueue::new(),
             fence: Arc::new(|| true),
             live: None,
@@ -768,7 +759,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         match apply::for_each_owned(&self.avi, &self.owner, |e| {
             let id = (e.kind.obj_type(), e.name.clone());
             old.remove(&id);
-            read.insert(id, Cached::of(&e));
+            read.insert(id, Cached::of(&e, &self.owner));
         })
         .await
         {
@@ -857,16 +848,13 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             } else {
                 BTreeSet::new()
             };
-            // The batch that reports every Ingress compares their statuses with the view: the writes before it
-            // must have landed, or it would write again what is on its way.
-            if !r.is_empty()
-                && let Some(previous) = unwritten.take()
-            {
-                let written = self.write_statuses(previous).await;
-                self.settle(state, written);
-            }
             let out = match unwritten.take() {
-                None => self.plan_and_apply(state, batch, r).await,
+                // The batch that reports every Ingress compares their statuses with the view: the writes before
+                // it must have landed, or it would write again what is on its way.
+                Some(previous) if !r.is_empty() => {
+                    self.publish(state, previous).await;
+                    self.plan_and_apply(state, batch, r).await
+                }
                 Some(previous) => {
                     let (out, written) = tokio::join!(
                         self.plan_and_apply(state, batch, r),
@@ -875,12 +863,12 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     self.settle(state, written);
                     out
                 }
+                None => self.plan_and_apply(state, batch, r).await,
             };
             unwritten = Some(out);
         }
         if let Some(out) = unwritten {
-            let written = self.write_statuses(out).await;
-            self.settle(state, written);
+            self.publish(state, out).await;
         }
         if let Some(r) = report {
             self.pass(state, BTreeSet::new(), r).await;
@@ -955,7 +943,12 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     /// of the L7 parts passed.
     async fn pass(&self, state: &mut State, groups: BTreeSet<GroupId>, report: BTreeSet<ObjKey>) {
         let outbox = self.plan_and_apply(state, groups, report).await;
-        let written = self.write_statuses(outbox).await;
+        self.publish(state, outbox).await;
+    }
+
+    /// Writes an outbox's statuses, records how that went, and queues its Events.
+    async fn publish(&self, state: &mut State, out: Outbox) {
+        let written = self.write_statuses(out).await;
         self.settle(state, written);
     }
 
@@ -1061,6 +1054,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     .collect();
                 futures.push(apply_group(
                     self.avi.clone(),
+                    Arc::clone(&self.owner),
                     g.clone(),
                     steps,
                     self.fence.clone(),
@@ -1180,13 +1174,16 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             // Remember the stranger's object so the next plans report it without writing.
             state.cache.insert(
                 obj_id(step.kind(), step.name()),
-                Cached::of(&Existing {
-                    kind: step.kind(),
-                    uuid: uuid.clone().unwrap_or_default(),
-                    name: step.name().to_string(),
-                    created_by: owner.clone(),
-                    body: Default::default(),
-                }),
+                Cached::of(
+                    &Existing {
+                        kind: step.kind(),
+                        uuid: uuid.clone().unwrap_or_default(),
+                        name: step.name().to_string(),
+                        created_by: owner.clone(),
+                        body: Default::default(),
+                    },
+                    &self.owner,
+                ),
             );
         }
         tracing::warn!(group = ?g, kind = step.kind().obj_type(), name = step.name(), %error, retry_in_ms = delay.as_millis() as u64, "Avi write failed; retrying");
@@ -1497,7 +1494,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             let ips = state
                 .cache
                 .get(&(Kind::VsVip.obj_type(), h.vip_name.clone()))
-                .filter(|c| c.created_by.as_deref() == Some(self.owner.as_str()))
+                .filter(|c| c.created_by.as_deref() == Some(&*self.owner))
                 .map(|c| c.vips.to_vec())
                 .unwrap_or_default();
             vips.insert(h.vip_name.clone(), ips);
@@ -1601,7 +1598,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .vs_name
                 .as_ref()
                 .and_then(|n| state.cache.get(&(Kind::VsVip.obj_type(), n.clone())))
-                .filter(|c| c.created_by.as_deref() == Some(self.owner.as_str()))
+                .filter(|c| c.created_by.as_deref() == Some(&*self.owner))
                 .map(|c| c.vips.to_vec())
                 .unwrap_or_default();
             let want = l4::load_balancer_ingress(o, &vips);
@@ -1649,8 +1646,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         }
     }
 
-    /// Writes the queued statuses (concurrently) and hands the Events to the publisher.
-    /// Writes an outbox's statuses (touching no state, so it can run beside the next batch's writes).
+    /// Writes an outbox's statuses concurrently (touching no state, so it can run beside the next batch's
+    /// writes).
     async fn write_statuses(&self, out: Outbox) -> Written {
         let sink = &self.sink;
         let statuses = futures::stream::iter(out.statuses.into_iter().map(
@@ -1729,6 +1726,7 @@ const WAVE_CONCURRENCY: usize = 8;
 /// an object not yet written and no object is deleted while still referenced.
 async fn apply_group<A: AviApi>(
     avi: A,
+    owner: Arc<str>,
     group: GroupId,
     steps: Vec<Step>,
     fence: Fence,
@@ -1754,12 +1752,13 @@ async fn apply_group<A: AviApi>(
             .map(|step| {
                 let avi = &avi;
                 let fence = &fence;
+                let owner = &owner;
                 async move {
                     if !fence() {
                         return (step, Err(AviError::Fenced));
                     }
                     let r = apply::execute(avi, &step).await.map(|a| match a {
-                        Applied::Stored(e) => Some(Cached::of(&e)),
+                        Applied::Stored(e) => Some(Cached::of(&e, owner)),
                         Applied::Deleted => None,
                     });
                     (lighten(step), r)
@@ -1965,10 +1964,11 @@ mod tests {
         let texts: usize = (0..50)
             .map(|i| serde_json::to_vec(&pool(i).body).map_or(0, |t| t.len()))
             .sum();
+        let owner: Arc<str> = "ako-veba-of".into();
         let mut packed = 0;
         for i in 0..50 {
             let e = pool(i);
-            let c = Cached::of(&e);
+            let c = Cached::of(&e, &owner);
             packed += c.json.len();
             let back = c.existing(&e.name);
             assert_eq!(back.body, e.body, "body {i} reads back");
