@@ -1,8 +1,10 @@
 //! The emulator's data plane against the backend hit directly, in one run with the same load tools on loopback:
 //! L7 requests/s and latency (wrk) through a VIP (HTTPPolicySet routing to a pool group) vs the backend; L4 TCP
-//! throughput (a fixed number of bytes pushed over parallel connections) through a VIP vs the backend.
+//! throughput (a fixed number of bytes pushed over one connection, then over parallel ones) through a VIP vs the
+//! backend.
 //!
-//! Knobs: DP_SECONDS (10), DP_CONNECTIONS (32), DP_L4_MIB per connection (512), DP_L4_STREAMS (4), DP_ROUNDS (2).
+//! Knobs: DP_SECONDS (10), DP_CONNECTIONS (32), DP_L4_MIB in all per measurement (2048), DP_L4_STREAMS
+//! (connection counts, "1,4"), DP_ROUNDS (2), DP_THREADS (the data plane's threads, 1).
 
 #[path = "../tests/traffic/mod.rs"]
 mod traffic;
@@ -23,7 +25,9 @@ use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use support::{env_num, on_runtime, parse_wrk};
-use traffic::{NODE_IP, apply, config, http_get, nodes, placement, start_lab, vip_of, wait_for};
+use traffic::{
+    NODE_IP, apply, config, http_get, nodes, placement, start_lab_with, vip_of, wait_for,
+};
 
 const HOST: &str = "bench.avi.jarvis.lab";
 
@@ -152,15 +156,21 @@ fn push(addr: SocketAddr, streams: u64, mib: u64) -> f64 {
 fn main() {
     let seconds = env_num("DP_SECONDS", 10u64);
     let conns = env_num("DP_CONNECTIONS", 32u64);
-    let mib = env_num("DP_L4_MIB", 512u64);
-    let streams = env_num("DP_L4_STREAMS", 4u64);
+    let mib = env_num("DP_L4_MIB", 2048u64);
+    let stream_counts: Vec<u64> = std::env::var("DP_L4_STREAMS")
+        .unwrap_or_else(|_| "1,4".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .filter(|n| *n > 0)
+        .collect();
     let rounds = env_num("DP_ROUNDS", 2u64);
+    let dp_threads = env_num("DP_THREADS", 1usize);
 
     // Backends on a runtime of their own (one thread), the emulator on the default multi-thread runtime.
     let http_backend = on_runtime("current", backend);
     let tcp_sink = on_runtime("current", sink);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let lab = rt.block_on(start_lab(1000));
+    let lab = rt.block_on(start_lab_with(1000, dp_threads));
     let (l7_vip, l4_vip) = rt.block_on(async {
         let svc = |name: &str, kind: &str, port: u16| -> Service {
             serde_yaml_ng::from_str(&format!(
@@ -264,40 +274,45 @@ fn main() {
         100.0 * v_rps / d_rps
     );
 
-    println!("L4: {streams} connections x {mib} MiB pushed, until the peer closes");
-    let mut l4 = Vec::new();
-    let mut l4_cpu: Vec<(&str, f64)> = Vec::new();
-    for round in 1..=rounds {
-        for (label, addr) in [("direct", tcp_sink), ("VIP", l4_vip)] {
-            let (g, cores, busy) = with_cpu(|| push(addr, streams, mib));
-            let per_gib = busy / (streams * mib) as f64 * 1024.0;
-            println!(
-                "{round:<8} {label:<10} {g:>9.2} Gbit/s  cores busy {cores:.2}  CPU {per_gib:.3} s/GiB"
-            );
-            l4_cpu.push((label, per_gib));
-            l4.push((label, g));
+    // L4 once per connection count: one connection (a single flow, as iperf3 measures by default) and several
+    // in parallel (the aggregate, where on two cores every side competes for the CPU).
+    for &streams in &stream_counts {
+        let per_conn = (mib / streams).max(1);
+        println!("L4: {streams} connection(s) x {per_conn} MiB pushed, until the peer closes");
+        let mut l4 = Vec::new();
+        let mut l4_cpu: Vec<(&str, f64)> = Vec::new();
+        for round in 1..=rounds {
+            for (label, addr) in [("direct", tcp_sink), ("VIP", l4_vip)] {
+                let (g, cores, busy) = with_cpu(|| push(addr, streams, per_conn));
+                let per_gib = busy / (streams * per_conn) as f64 * 1024.0;
+                println!(
+                    "{round:<8} {label:<10} {g:>9.2} Gbit/s  cores busy {cores:.2}  CPU {per_gib:.3} s/GiB"
+                );
+                l4_cpu.push((label, per_gib));
+                l4.push((label, g));
+            }
         }
+        println!(
+            "L4 x{streams} CPU per GiB (whole machine): direct {:.3} s, VIP {:.3} s; with every core busy, \
+             VIP/direct throughput cannot exceed {:.1}%",
+            cpu_mean(&l4_cpu, "direct"),
+            cpu_mean(&l4_cpu, "VIP"),
+            100.0 * cpu_mean(&l4_cpu, "direct") / cpu_mean(&l4_cpu, "VIP").max(1e-9)
+        );
+        let avg = |label: &str| {
+            let v: Vec<f64> = l4
+                .iter()
+                .filter(|(l, _)| *l == label)
+                .map(|(_, g)| *g)
+                .collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        };
+        println!(
+            "L4 x{streams} mean: direct {:.2} Gbit/s; VIP {:.2} Gbit/s; VIP/direct {:.1}% (target >= 80%)",
+            avg("direct"),
+            avg("VIP"),
+            100.0 * avg("VIP") / avg("direct")
+        );
     }
-    println!(
-        "L4 CPU per GiB (whole machine): direct {:.3} s, VIP {:.3} s; with every core busy, VIP/direct throughput \
-         cannot exceed {:.1}%",
-        cpu_mean(&l4_cpu, "direct"),
-        cpu_mean(&l4_cpu, "VIP"),
-        100.0 * cpu_mean(&l4_cpu, "direct") / cpu_mean(&l4_cpu, "VIP").max(1e-9)
-    );
-    let avg = |label: &str| {
-        let v: Vec<f64> = l4
-            .iter()
-            .filter(|(l, _)| *l == label)
-            .map(|(_, g)| *g)
-            .collect();
-        v.iter().sum::<f64>() / v.len().max(1) as f64
-    };
-    println!(
-        "L4 mean: direct {:.2} Gbit/s; VIP {:.2} Gbit/s; VIP/direct {:.1}% (target >= 80%)",
-        avg("direct"),
-        avg("VIP"),
-        100.0 * avg("VIP") / avg("direct")
-    );
     drop(lab);
 }

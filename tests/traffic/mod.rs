@@ -47,6 +47,11 @@ fn vip_subnet() -> [u8; 2] {
 /// The emulator with the loopback lab (its VIP network moved to a subnet of its own), the Avi DNS on an
 /// ephemeral port and the data plane (health checks every `health_ms`).
 pub async fn start_lab(health_ms: u64) -> Lab {
+    start_lab_with(health_ms, DataPlaneConfig::default().threads).await
+}
+
+/// [`start_lab`] with the data plane on `threads` threads.
+pub async fn start_lab_with(health_ms: u64, threads: usize) -> Lab {
     ako::certs::install_crypto_provider();
     let [a, b] = vip_subnet();
     let seed = LOOPBACK_SEED.replace("127.10.18.", &format!("127.{a}.{b}."));
@@ -57,6 +62,7 @@ pub async fn start_lab(health_ms: u64) -> Lab {
         dns_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         dataplane: Some(DataPlaneConfig {
             health_interval: Some(Duration::from_millis(health_ms)),
+            threads,
             ..DataPlaneConfig::default()
         }),
         ..EmulatorConfig::default()

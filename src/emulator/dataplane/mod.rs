@@ -13,6 +13,7 @@ pub mod model;
 pub mod policy;
 pub mod pool;
 mod proxy;
+mod splice;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;

@@ -472,9 +472,18 @@ async fn l4_tcp(plane: Arc<Plane>, spec: ListenerSpec, client: TcpStream) {
 }
 
 /// Relays both directions of an L4 connection until both ends closed; returns the bytes moved each way.
-/// (splice(2) through a pipe measured slower than this copy on loopback.)
+/// splice(2) through a pipe per direction (no copy through user space; on loopback a single connection through
+/// the VIP reached about 1.5x the throughput of a 256 KiB user-space copy, BENCHMARKS.md section 7); the copy
+/// remains for when no pipe can be had.
 async fn relay(mut client: TcpStream, mut upstream: TcpStream) -> std::io::Result<(u64, u64)> {
-    tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, COPY_BUF, COPY_BUF).await
+    match super::splice::Pipes::new() {
+        Ok(pipes) => super::splice::relay(&client, &upstream, &pipes).await,
+        Err(e) => {
+            tracing::debug!(error = %e, "no pipe for splice(2); copying");
+            tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, COPY_BUF, COPY_BUF)
+                .await
+        }
+    }
 }
 
 /// Forwards UDP datagrams: one upstream socket per client address, closed after [`UDP_IDLE`].
