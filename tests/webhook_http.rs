@@ -783,6 +783,33 @@ async fn a_large_review_is_decided_on_the_idle_lane_but_logged_and_counted_by_th
 }
 
 #[tokio::test]
+async fn consecutive_large_reviews_of_falling_size_each_get_their_own_decision() {
+    // A large review's body buffer is kept for the next large review: nothing of a longer body may remain in it.
+    let s = start_with(Workers::Dedicated(1)).await;
+    let c = client(&s.ca_pem);
+    let padded = |name: &str, host: &str, pad: usize| {
+        let mut ing = ingress("vmug", name, host);
+        ing["metadata"]["annotations"]["example.com/padding"] = json!("x".repeat(pad));
+        serde_json::to_vec(&review("CREATE", ing)).expect("json")
+    };
+    let url = format!("{}/validate", s.base);
+    let big = ako::webhook::LARGE_BODY;
+    for (name, host, pad, allowed) in [
+        ("first", "first.avi.jarvis.lab", 4 * big, true),
+        ("second", "second.example.com", 2 * big, false),
+        ("third", "third.avi.jarvis.lab", big + 1, true),
+    ] {
+        let (status, v) = post(&c, &url, padded(name, host, pad)).await;
+        assert_eq!(status, 200, "{name}: {v}");
+        assert_eq!(v["response"]["allowed"], allowed, "{name}: {v}");
+        if !allowed {
+            let msg = v["response"]["status"]["message"].as_str().unwrap_or_default();
+            assert!(msg.contains("second.example.com"), "{name}: {v}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_body_without_a_length_is_read_in_steps_and_cut_at_the_limit_with_413() {
     let s = start().await;
     // Chunked, so no Content-Length announces the size: the body is read as a large one, step by step, and

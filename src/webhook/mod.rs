@@ -85,6 +85,7 @@ struct Guard {
     all: Arc<tokio::sync::Semaphore>,
     large: Arc<tokio::sync::Semaphore>,
     lane: LargeLane,
+    buffers: BodyBuffers,
 }
 
 impl Guard {
@@ -95,6 +96,7 @@ impl Guard {
             all: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight.max(1))),
             large: Arc::new(tokio::sync::Semaphore::new(large)),
             lane: LargeLane::new(large),
+            buffers: BodyBuffers::new(large),
         }
     }
 }
@@ -425,15 +427,14 @@ async fn read_body(body: Body) -> Result<Bytes, WebhookError> {
     })
 }
 
-/// Reads a large body in steps of at most one read buffer ([`READ_BUFFER`]), letting the listener's other
-/// connections run between steps. Decrypting and copying a 3 MiB body costs about 2 ms of the listener's CPU;
-/// read in one go (as `to_bytes` does while data keeps arriving), every small review arriving meanwhile on that
-/// listener would wait for all of it. The body is copied once, into a buffer of its announced size.
-async fn read_large_body(mut body: Body, announced: Option<usize>) -> Result<Bytes, WebhookError> {
+/// Reads a large body into `buf` in steps of at most one read buffer ([`READ_BUFFER`]), letting the listener's
+/// other connections run between steps. Decrypting and copying a 3 MiB body costs about 2 ms of the listener's
+/// CPU; read in one go (as `to_bytes` does while data keeps arriving), every small review arriving meanwhile on
+/// that listener would wait for all of it. The body is copied once, into a buffer of its announced size.
+async fn read_large_body(mut body: Body, mut buf: Vec<u8>) -> Result<Vec<u8>, WebhookError> {
     use http_body_util::BodyExt;
     // Read up to the limit even when the announced length is over it: a client still writing its body would
     // otherwise meet a closed connection (a broken pipe) instead of the 413 that says why.
-    let mut buf: Vec<u8> = Vec::with_capacity(announced.unwrap_or(0).min(MAX_BODY));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| WebhookError::Body(e.to_string()))?;
         if let Ok(data) = frame.into_data() {
@@ -444,7 +445,46 @@ async fn read_large_body(mut body: Body, announced: Option<usize>) -> Result<Byt
         }
         tokio::task::yield_now().await;
     }
-    Ok(Bytes::from(buf))
+    Ok(buf)
+}
+
+/// Body buffers of large reviews, kept from one large review to the next (at most one per large slot).
+/// Allocating, faulting in and returning 3 MiB per review to the system (and the allocator's purging after it)
+/// measurably lengthened the normal reviews' tail under a flood of large ones (BENCHMARKS.md section 2b).
+#[derive(Debug)]
+struct BodyBuffers {
+    kept: parking_lot::Mutex<Vec<Vec<u8>>>,
+    max: usize,
+}
+
+impl BodyBuffers {
+    fn new(max: usize) -> Self {
+        Self {
+            kept: parking_lot::Mutex::new(Vec::new()),
+            max,
+        }
+    }
+
+    /// An empty buffer with room for `len` bytes.
+    fn take(&self, len: usize) -> Vec<u8> {
+        let mut buf = self.kept.lock().pop().unwrap_or_default();
+        buf.clear();
+        buf.reserve(len);
+        buf
+    }
+
+    /// Keeps `buf` for a later review, unless enough are kept already. Listener threads only: the lane thread
+    /// must not take a lock the listener takes (see [`Decided`]).
+    fn give(&self, mut buf: Vec<u8>) {
+        if buf.capacity() > MAX_BODY + READ_BUFFER {
+            return;
+        }
+        buf.clear();
+        let mut kept = self.kept.lock();
+        if kept.len() < self.max {
+            kept.push(buf);
+        }
+    }
 }
 
 /// The most an admission connection reads (and decrypts) from its socket at once; hyper's default is about
@@ -477,34 +517,32 @@ async fn review(s: AppState, mode: Mode, req: Request) -> Response {
         return overloaded(&s, mode, Overload::NoSlot);
     };
     let slot = Slot::new(permit, &s.metrics.in_flight);
-    let read = async {
-        if large {
-            read_large_body(req.into_body(), announced).await
-        } else {
-            read_body(req.into_body()).await
-        }
+    let Some(large_slot) = large_slot else {
+        // A small review costs microseconds: read and decided right here, on the listener thread.
+        return match tokio::time::timeout_at(deadline, read_body(req.into_body())).await {
+            Ok(Ok(bytes)) => answer(&s, mode, &bytes, started),
+            Ok(Err(e)) => reject(&s, mode, e),
+            Err(_) => overloaded(&s, mode, Overload::Deadline),
+        };
     };
-    let bytes = match tokio::time::timeout_at(deadline, read).await {
+    let buf = s.guard.buffers.take(announced.unwrap_or(0).min(MAX_BODY));
+    let bytes = match tokio::time::timeout_at(deadline, read_large_body(req.into_body(), buf)).await
+    {
         Ok(Ok(b)) => b,
         Ok(Err(e)) => return reject(&s, mode, e),
         Err(_) => return overloaded(&s, mode, Overload::Deadline),
     };
-    if large_slot.is_none() {
-        // A small review costs microseconds: decided right here, on the listener thread.
-        return answer(&s, mode, &bytes, started);
-    }
     // A large one is decided on an idle-priority lane thread, holding its slots until it is done (even if its
     // answer comes too late), so the listener thread keeps answering the small ones meanwhile. After answering,
     // it keeps the large slot for a while in proportion to the work done, so that large reviews get at most
     // LARGE_CPU_SHARE of a core each: a flood of them queues (and meets its deadline) instead of taking the CPU
-    // that normal reviews need.
+    // that normal reviews need. The body's buffer comes back with the answer, for the next large review.
     let state = s.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let queued = s.guard.lane.run(Box::new(move || {
         let work = Instant::now();
         let decided = decide_review(&state, mode, &bytes, started);
-        drop(bytes);
-        let _ = tx.send(decided);
+        let _ = tx.send((decided, bytes));
         drop(slot);
         std::thread::sleep(work.elapsed().mul_f64(1.0 / LARGE_CPU_SHARE - 1.0));
         drop(large_slot);
@@ -513,7 +551,10 @@ async fn review(s: AppState, mode: Mode, req: Request) -> Response {
         return overloaded(&s, mode, Overload::NoSlot);
     }
     match tokio::time::timeout_at(deadline, rx).await {
-        Ok(Ok(decided)) => decided.finish(&s, mode),
+        Ok(Ok((decided, buf))) => {
+            s.guard.buffers.give(buf);
+            decided.finish(&s, mode)
+        }
         Ok(Err(e)) => {
             tracing::error!(error = %e, mode = mode.as_str(), "admission review task ended without an answer (panicked)");
             let body =
