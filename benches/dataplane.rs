@@ -244,7 +244,8 @@ fn main() {
             l7.push((label, r));
         }
     }
-    let cpu_mean = |v: &[(&str, f64)], label: &str| {
+    // The mean of the values measured for `label`.
+    let mean_of = |v: &[(&str, f64)], label: &str| {
         let x: Vec<f64> = v
             .iter()
             .filter(|(l, _)| *l == label)
@@ -255,9 +256,9 @@ fn main() {
     println!(
         "L7 CPU per request (the whole machine: load tool, proxy, backend, kernel): direct {:.1} us, VIP {:.1} us; \
          when both runs keep every core busy, VIP/direct requests/s cannot exceed direct/VIP CPU = {:.1}%",
-        cpu_mean(&l7_cpu, "direct"),
-        cpu_mean(&l7_cpu, "VIP"),
-        100.0 * cpu_mean(&l7_cpu, "direct") / cpu_mean(&l7_cpu, "VIP").max(1e-9)
+        mean_of(&l7_cpu, "direct"),
+        mean_of(&l7_cpu, "VIP"),
+        100.0 * mean_of(&l7_cpu, "direct") / mean_of(&l7_cpu, "VIP").max(1e-9)
     );
     let mean = |label: &str, f: &dyn Fn(&support::WrkResult) -> f64| {
         let v: Vec<f64> = l7
@@ -295,23 +296,15 @@ fn main() {
         println!(
             "L4 x{streams} CPU per GiB (whole machine): direct {:.3} s, VIP {:.3} s; with every core busy, \
              VIP/direct throughput cannot exceed {:.1}%",
-            cpu_mean(&l4_cpu, "direct"),
-            cpu_mean(&l4_cpu, "VIP"),
-            100.0 * cpu_mean(&l4_cpu, "direct") / cpu_mean(&l4_cpu, "VIP").max(1e-9)
+            mean_of(&l4_cpu, "direct"),
+            mean_of(&l4_cpu, "VIP"),
+            100.0 * mean_of(&l4_cpu, "direct") / mean_of(&l4_cpu, "VIP").max(1e-9)
         );
-        let avg = |label: &str| {
-            let v: Vec<f64> = l4
-                .iter()
-                .filter(|(l, _)| *l == label)
-                .map(|(_, g)| *g)
-                .collect();
-            v.iter().sum::<f64>() / v.len().max(1) as f64
-        };
         println!(
             "L4 x{streams} mean: direct {:.2} Gbit/s; VIP {:.2} Gbit/s; VIP/direct {:.1}% (target >= 80%)",
-            avg("direct"),
-            avg("VIP"),
-            100.0 * avg("VIP") / avg("direct")
+            mean_of(&l4, "direct"),
+            mean_of(&l4, "VIP"),
+            100.0 * mean_of(&l4, "VIP") / mean_of(&l4, "direct")
         );
     }
     drop(lab);

@@ -803,7 +803,9 @@ async fn consecutive_large_reviews_of_falling_size_each_get_their_own_decision()
         assert_eq!(status, 200, "{name}: {v}");
         assert_eq!(v["response"]["allowed"], allowed, "{name}: {v}");
         if !allowed {
-            let msg = v["response"]["status"]["message"].as_str().unwrap_or_default();
+            let msg = v["response"]["status"]["message"]
+                .as_str()
+                .unwrap_or_default();
             assert!(msg.contains("second.example.com"), "{name}: {v}");
         }
     }
