@@ -62,6 +62,11 @@ pub enum Change {
     Resync,
     /// These Ingresses changed (or appeared, or went).
     Ingresses(Vec<ObjKey>),
+    /// Only the status of these Services changed: ako's own write coming back, or someone else's edit, which
+    /// the reconciler restores.
+    ServiceStatus(Vec<ObjKey>),
+    /// Only the status of these Ingresses changed (as for [`Change::ServiceStatus`]).
+    IngressStatus(Vec<ObjKey>),
     /// These TLS Secrets changed (their resourceVersion), appeared or went.
     Secrets(Vec<ObjKey>),
     /// The IngressClasses changed: which Ingresses are ako's may have changed.
@@ -526,17 +531,27 @@ struct ServicesFeed;
 impl Feed<Service> for ServicesFeed {
     const KIND: &'static str = "Service";
     fn apply(view: &View, obj: Service) -> Option<Change> {
-        // A status-only update (ako's own status write coming back) changes nothing ako translates: the view
-        // keeps it (status is compared before writing), no pass is due.
+        // A status-only update changes nothing ako translates: it is reported as such, and the reconciler
+        // looks only at whether the status is still the one it wrote (its own write coming back) or not (someone
+        // else's edit, restored).
         let key = ObjKey::of(&obj.metadata);
         let obj = slim_service(obj);
-        let same = view
+        let (same, same_status) = view
             .services
             .read()
             .get(&key)
-            .is_some_and(|old| old.spec == obj.spec && same_meta(&old.metadata, &obj.metadata));
+            .map_or((false, false), |old| {
+                (
+                    old.spec == obj.spec && same_meta(&old.metadata, &obj.metadata),
+                    old.status == obj.status,
+                )
+            });
         let change = view.upsert_service(obj);
-        (!same).then_some(change)
+        match (same, same_status) {
+            (false, _) => Some(change),
+            (true, false) => Some(Change::ServiceStatus(vec![key])),
+            (true, true) => None,
+        }
     }
     fn delete(view: &View, obj: Service) -> Option<Change> {
         Some(view.remove_service(&ObjKey::of(&obj.metadata)))
@@ -560,15 +575,25 @@ struct IngressesFeed;
 impl Feed<Ingress> for IngressesFeed {
     const KIND: &'static str = "Ingress";
     fn apply(view: &View, obj: Ingress) -> Option<Change> {
-        // As for Services: a status-only update is kept, and causes no pass.
+        // As for Services: a status-only update is reported as such.
         let key = ObjKey::of(&obj.metadata);
         let slim = slim_ingress(obj);
-        let same =
-            view.ingresses.read().get(&key).is_some_and(|old| {
-                old.spec == slim.spec && same_meta(&old.metadata, &slim.metadata)
+        let (same, same_status) = view
+            .ingresses
+            .read()
+            .get(&key)
+            .map_or((false, false), |old| {
+                (
+                    old.spec == slim.spec && same_meta(&old.metadata, &slim.metadata),
+                    old.status == slim.status,
+                )
             });
         let change = view.upsert_ingress(slim);
-        (!same).then_some(change)
+        match (same, same_status) {
+            (false, _) => Some(change),
+            (true, false) => Some(Change::IngressStatus(vec![key])),
+            (true, true) => None,
+        }
     }
     fn delete(view: &View, obj: Ingress) -> Option<Change> {
         Some(view.remove_ingress(&ObjKey::of(&obj.metadata)))
@@ -875,6 +900,63 @@ where
             && tx.send(c).is_err()
         {
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(port: i32, vip: Option<&str>) -> Service {
+        let mut svc: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "1"},
+            "spec": {"type": "LoadBalancer", "ports": [{"port": port}]}
+        }))
+        .expect("service");
+        if let Some(ip) = vip {
+            svc.status = serde_json::from_value(
+                serde_json::json!({"loadBalancer": {"ingress": [{"ip": ip}]}}),
+            )
+            .expect("status");
+        }
+        svc
+    }
+
+    fn keys(c: Option<Change>) -> (&'static str, Vec<ObjKey>) {
+        match c {
+            Some(Change::Services(k)) => ("spec", k),
+            Some(Change::ServiceStatus(k)) => ("status", k),
+            None => ("none", Vec::new()),
+            Some(_) => ("other", Vec::new()),
+        }
+    }
+
+    #[test]
+    fn a_service_update_is_told_apart_as_new_spec_status_only_or_nothing() {
+        let key = ObjKey::new("shop", "web");
+        let view = View::from_parts(Vec::new(), Vec::new(), Vec::new());
+        let cases = [
+            ("first seen", service(80, None), ("spec", vec![key.clone()])),
+            ("the same again", service(80, None), ("none", vec![])),
+            (
+                "a status appears",
+                service(80, Some("192.0.2.7")),
+                ("status", vec![key.clone()]),
+            ),
+            (
+                "the status changes",
+                service(80, Some("192.0.2.8")),
+                ("status", vec![key.clone()]),
+            ),
+            (
+                "the spec changes",
+                service(81, Some("192.0.2.8")),
+                ("spec", vec![key.clone()]),
+            ),
+        ];
+        for (what, svc, want) in cases {
+            assert_eq!(keys(ServicesFeed::apply(&view, svc)), want, "{what}");
         }
     }
 }

@@ -138,8 +138,8 @@ pub struct L7State {
     pub applied: HashMap<Part, bool>,
     /// Part -> Warning texts of its last pass (Avi errors, name conflicts).
     pub part_notices: HashMap<Part, Vec<String>>,
-    /// Ingresses whose status ako wrote.
-    pub status_written: HashSet<ObjKey>,
+    /// Ingresses whose status ako wrote, with the fingerprint of what it wrote.
+    pub status_written: HashMap<ObjKey, u64>,
     /// Problems last reported per Ingress (re-announced only when they change).
     pub reported: HashMap<ObjKey, Vec<String>>,
     /// Hosts last announced as programmed, per Ingress.
@@ -183,7 +183,7 @@ impl L7State {
             replan: HashSet::new(),
             applied: HashMap::new(),
             part_notices: HashMap::new(),
-            status_written: HashSet::new(),
+            status_written: HashMap::new(),
             reported: HashMap::new(),
             announced: HashMap::new(),
         }

@@ -215,8 +215,8 @@ struct State {
     retry: HashMap<GroupId, (u32, Instant)>,
     /// Problems last reported per Service, so an unchanged problem is not re-announced at every pass.
     reported: HashMap<ObjKey, Vec<String>>,
-    /// Services whose status ako wrote.
-    status_written: HashSet<ObjKey>,
+    /// Services whose status ako wrote, with the fingerprint of what it wrote ([`status_print`]).
+    status_written: HashMap<ObjKey, u64>,
     /// deleteConfig's completion was announced.
     delete_reported: bool,
     /// Ingresses: what they name, their hosts' translations, what was reported.
@@ -233,6 +233,9 @@ struct Dirty {
     services: HashSet<ObjKey>,
     ingresses: HashSet<ObjKey>,
     secrets: HashSet<ObjKey>,
+    /// Objects whose status alone changed: looked at only if it is no longer what ako wrote.
+    service_status: HashSet<ObjKey>,
+    ingress_status: HashSet<ObjKey>,
     nodes: bool,
     classes: bool,
     full: bool,
@@ -243,6 +246,8 @@ impl Dirty {
         match change {
             Change::Services(keys) => self.services.extend(keys),
             Change::Ingresses(keys) => self.ingresses.extend(keys),
+            Change::ServiceStatus(keys) => self.service_status.extend(keys),
+            Change::IngressStatus(keys) => self.ingress_status.extend(keys),
             Change::Secrets(keys) => self.secrets.extend(keys),
             Change::Nodes => self.nodes = true,
             Change::Classes => self.classes = true,
@@ -260,6 +265,8 @@ impl Dirty {
         !self.services.is_empty()
             || !self.ingresses.is_empty()
             || !self.secrets.is_empty()
+            || !self.service_status.is_empty()
+            || !self.ingress_status.is_empty()
             || self.nodes
             || self.classes
     }
@@ -649,6 +656,25 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     fn regroup_all(&self, state: &mut State, d: Dirty) -> (BTreeSet<GroupId>, BTreeSet<ObjKey>) {
         // A namespace change arrives as a key with an empty name: every object of the namespace.
         let mut services: Vec<ObjKey> = Vec::new();
+        // A status ako wrote that is no longer there (someone else's edit) is written again by its group's pass;
+        // ako's own write coming back matches and costs nothing.
+        for k in d.service_status {
+            let now = self.view.service(&k).map(|s| {
+                status_print(
+                    s.status
+                        .as_ref()
+                        .and_then(|st| st.load_balancer.as_ref())
+                        .and_then(|lb| lb.ingress.as_deref())
+                        .unwrap_or_default(),
+                )
+            });
+            if let (Some(now), Some(wrote)) = (now, state.status_written.get(&k))
+                && now != *wrote
+            {
+                tracing::info!(service = %k, "status changed by someone else; writing it again");
+                services.push(k);
+            }
+        }
         for k in d.services {
             if k.name.is_empty() {
                 services.extend(self.service_keys_in(&k.namespace, state));
@@ -698,6 +724,18 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 groups.insert(GroupId::L7(p));
             }
         }
+        for k in d.ingress_status {
+            let now = self
+                .view
+                .ingress(&k)
+                .map(|i| status_print(&ingress::current_status(&i)));
+            if let (Some(now), Some(wrote)) = (now, state.l7.status_written.get(&k))
+                && now != *wrote
+            {
+                tracing::info!(ingress = %k, "status changed by someone else; writing it again");
+                ingresses.insert(k);
+            }
+        }
         (groups, ingresses)
     }
 
@@ -723,7 +761,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     .insert(key.clone());
                 state.group_of.insert(key.clone(), n.clone());
                 touched.insert(n.clone());
-            } else if state.status_written.contains(key) || old.is_some() {
+            } else if state.status_written.contains_key(key) || old.is_some() {
                 // Left ako (or deleted): its status goes with it.
                 touched.extend(old.clone());
             }
@@ -790,7 +828,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             }
         }
         state.l7.clear_refs();
-        let mut report: BTreeSet<ObjKey> = state.l7.status_written.iter().cloned().collect();
+        let mut report: BTreeSet<ObjKey> = state.l7.status_written.keys().cloned().collect();
         for key in self.view.ingress_keys() {
             let refs = self.ingress_refs(&key);
             state.l7.set(&key, refs);
@@ -810,7 +848,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         groups.extend(
             state
                 .status_written
-                .iter()
+                .keys()
                 .filter_map(|k| state.group_of.get(k).cloned()),
         );
         state.retry.clear();
@@ -1479,7 +1517,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let uid = ing.metadata.uid.clone();
         let Some(refs) = state.l7.refs.get(key) else {
             // Not ako's (any more): its status goes if ako wrote it.
-            if state.l7.status_written.contains(key) && !have.is_empty() {
+            if state.l7.status_written.contains_key(key) && !have.is_empty() {
                 out.statuses
                     .push((Vec::new(), Target::Ingress, key.clone(), Vec::new()));
             }
@@ -1505,7 +1543,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             out.statuses
                 .push((groups, Target::Ingress, key.clone(), want.clone()));
         } else if !want.is_empty() {
-            state.l7.status_written.insert(key.clone());
+            state
+                .l7
+                .status_written
+                .insert(key.clone(), status_print(&want));
         }
         let mut event = |n: Notice| {
             out.events
@@ -1583,7 +1624,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let in_outcomes: HashSet<&ObjKey> = outcomes.iter().map(|o| &o.key).collect();
         let gone: Vec<ServiceOutcome> = state
             .status_written
-            .iter()
+            .keys()
             .filter(|k| !in_outcomes.contains(k) && !state.group_of.contains_key(*k))
             .map(|k| ServiceOutcome::left_out(k.clone(), Vec::new()))
             .collect();
@@ -1613,7 +1654,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 out.statuses
                     .push((vec![g.clone()], Target::Service, o.key.clone(), want));
             } else if !want.is_empty() {
-                state.status_written.insert(o.key.clone());
+                state
+                    .status_written
+                    .insert(o.key.clone(), status_print(&want));
             }
             let uid = svc.metadata.uid.clone();
             let mut event = |n: Notice| {
@@ -1653,7 +1696,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let statuses = futures::stream::iter(out.statuses.into_iter().map(
             |(groups, target, key, want)| async move {
                 let res = sink.status(target, &key, &want).await;
-                (groups, target, key, want.is_empty(), res)
+                let print = (!want.is_empty()).then(|| status_print(&want));
+                (groups, target, key, print, res)
             },
         ))
         .buffer_unordered(self.settings.concurrency.max(1) * 2)
@@ -1667,7 +1711,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 
     /// Records what the status writes did (a failed one schedules its groups again) and queues the Events.
     fn settle(&self, state: &mut State, written: Written) {
-        for (groups, target, key, cleared, res) in written.statuses {
+        for (groups, target, key, print, res) in written.statuses {
             let written = match target {
                 Target::Service => &mut state.status_written,
                 Target::Ingress => &mut state.l7.status_written,
@@ -1675,11 +1719,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             match res {
                 Ok(()) => {
                     state.stats.status_patches += 1;
-                    if cleared {
-                        written.remove(&key);
-                    } else {
-                        written.insert(key);
-                    }
+                    match print {
+                        None => written.remove(&key),
+                        Some(p) => written.insert(key, p),
+                    };
                 }
                 Err(error) => {
                     tracing::warn!(kind = ?target, object = %key, %error, "status not written; retrying");
@@ -1707,9 +1750,15 @@ struct Written {
     events: Vec<QueuedEvent>,
 }
 
-/// One status write: the groups to retry if it failed, what it was written to, whether it cleared the status,
-/// and how it went.
-type StatusWrite = (Vec<GroupId>, Target, ObjKey, bool, Result<(), String>);
+/// One status write: the groups to retry if it failed, what it was written to, the fingerprint of what it wrote
+/// (none: it cleared the status), and how it went.
+type StatusWrite = (
+    Vec<GroupId>,
+    Target,
+    ObjKey,
+    Option<u64>,
+    Result<(), String>,
+);
 
 /// Groups per pass of a full sync.
 const FULL_SYNC_BATCH: usize = 256;
@@ -1817,6 +1866,18 @@ fn problem_notice(p: &intent::Problem, target: Target) -> Notice {
         format!(" ({})", p.field)
     };
     Notice::warning(reason, format!("{}{field}", p.message))
+}
+
+/// A status's fingerprint, over what [`same_status`] compares (each entry's address and hostname, in order).
+fn status_print(list: &[LoadBalancerIngress]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    list.len().hash(&mut h);
+    for i in list {
+        i.ip.hash(&mut h);
+        i.hostname.hash(&mut h);
+    }
+    h.finish()
 }
 
 fn same_status(have: &[LoadBalancerIngress], want: &[LoadBalancerIngress]) -> bool {
