@@ -589,6 +589,67 @@ async fn a_status_overwritten_by_someone_else_is_written_again_at_once_and_akos_
 }
 
 #[tokio::test]
+async fn a_status_another_writer_keeps_overwriting_is_restored_with_backoff_and_a_warning() {
+    let emu = avi_support::start(None).await;
+    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
+    let mut r = Running::start_with(&emu, view.clone(), |s| {
+        s.retry_base = Duration::from_secs(1)
+    });
+    r.until("converged", |p| p.converged_once).await;
+    let wrote = r
+        .sink
+        .status
+        .lock()
+        .last()
+        .cloned()
+        .expect("a status written");
+    let overwrite = |ip: &str| {
+        let mut svc = (*view.service(&demo_key()).expect("demo service")).clone();
+        svc.status
+            .get_or_insert_with(Default::default)
+            .load_balancer
+            .get_or_insert_with(Default::default)
+            .ingress = Some(vec![LoadBalancerIngress {
+            ip: Some(ip.into()),
+            ..LoadBalancerIngress::default()
+        }]);
+        view.upsert_service(svc);
+    };
+    // The first two overwrites are undone at once.
+    for ip in ["192.0.2.1", "192.0.2.2"] {
+        overwrite(ip);
+        r.change(Change::ServiceStatus(vec![demo_key()])).await;
+        assert_eq!(r.sink.status.lock().last(), Some(&wrote), "{ip}");
+    }
+    // The third in a row: a fight with another writer. Undone after a backoff, not at API speed, and announced.
+    let writes_before = r.sink.status.lock().len();
+    overwrite("192.0.2.3");
+    r.tx.send(Change::ServiceStatus(vec![demo_key()]))
+        .expect("reconciler running");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(r.sink.status.lock().len(), writes_before, "not at once");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while r.sink.status.lock().len() == writes_before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "restored after the backoff"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(r.sink.status.lock().last(), Some(&wrote));
+    r.until("events published", |p| p.events_pending == 0).await;
+    let warned = r
+        .sink
+        .events
+        .lock()
+        .iter()
+        .filter(|(k, n)| *k == demo_key() && n.reason == "StatusOverwritten")
+        .count();
+    assert_eq!(warned, 1, "announced once");
+    r.stop().await;
+}
+
+#[tokio::test]
 async fn deleting_the_service_removes_its_objects_and_nothing_else() {
     let emu = avi_support::start(None).await;
     let other = service(

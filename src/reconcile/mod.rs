@@ -217,6 +217,8 @@ struct State {
     reported: HashMap<ObjKey, Vec<String>>,
     /// Services whose status ako wrote, with the fingerprint of what it wrote ([`status_print`]).
     status_written: HashMap<ObjKey, u64>,
+    /// Statuses written again after someone else overwrote them: restores in a row and when the last one was due.
+    status_fights: HashMap<ObjKey, (u32, Instant)>,
     /// deleteConfig's completion was announced.
     delete_reported: bool,
     /// Ingresses: what they name, their hosts' translations, what was reported.
@@ -671,8 +673,15 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             if let (Some(now), Some(wrote)) = (now, state.status_written.get(&k))
                 && now != *wrote
             {
-                tracing::info!(service = %k, "status changed by someone else; writing it again");
-                services.push(k);
+                let uid = self.view.service(&k).and_then(|s| s.metadata.uid.clone());
+                match self.status_restore(state, Target::Service, &k, uid) {
+                    None => services.push(k),
+                    Some(at) => {
+                        if let Some(g) = state.group_of.get(&k).cloned() {
+                            state.retry.entry(g).or_insert((1, at));
+                        }
+                    }
+                }
             }
         }
         for k in d.services {
@@ -732,11 +741,65 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             if let (Some(now), Some(wrote)) = (now, state.l7.status_written.get(&k))
                 && now != *wrote
             {
-                tracing::info!(ingress = %k, "status changed by someone else; writing it again");
-                ingresses.insert(k);
+                let uid = self.view.ingress(&k).and_then(|i| i.metadata.uid.clone());
+                match self.status_restore(state, Target::Ingress, &k, uid) {
+                    None => {
+                        ingresses.insert(k);
+                    }
+                    Some(at) => {
+                        let parts = state.l7.refs.get(&k).map(|r| r.parts.clone());
+                        for p in parts.unwrap_or_default() {
+                            state.retry.entry(GroupId::L7(p)).or_insert((1, at));
+                        }
+                    }
+                }
             }
         }
         (groups, ingresses)
+    }
+
+    /// Decides when a status someone else overwrote is written again: at once the first two times, then, while
+    /// the overwrites go on (another controller writing the same status), with backoff from `retry_base`, so two
+    /// writers never race each other at API speed; the fight is announced once with a Warning. Returns `None`
+    /// for now, or when it is due.
+    fn status_restore(
+        &self,
+        state: &mut State,
+        target: Target,
+        key: &ObjKey,
+        uid: Option<String>,
+    ) -> Option<Instant> {
+        let now = Instant::now();
+        if state.status_fights.len() > 4096 {
+            state
+                .status_fights
+                .retain(|_, (_, last)| now.saturating_duration_since(*last) <= STATUS_FIGHT_WINDOW);
+        }
+        let (restores, last) = state.status_fights.entry(key.clone()).or_insert((0, now));
+        if now.saturating_duration_since(*last) > STATUS_FIGHT_WINDOW {
+            *restores = 0;
+        }
+        *restores += 1;
+        let wait = match restores.checked_sub(STATUS_RESTORES_AT_ONCE) {
+            None | Some(0) => Duration::ZERO,
+            Some(n) => backoff(self.settings.retry_base, self.settings.retry_max, n),
+        };
+        *last = now + wait;
+        tracing::info!(kind = ?target, object = %key, wait_ms = wait.as_millis() as u64,
+            "status changed by someone else; writing it again");
+        if *restores == STATUS_RESTORES_AT_ONCE + 1 {
+            self.events.send((
+                target,
+                key.clone(),
+                uid,
+                Notice::warning(
+                    "StatusOverwritten",
+                    "status.loadBalancer keeps being overwritten by another writer (another load balancer \
+                     controller?); ako writes its own again with backoff",
+                ),
+            ));
+        }
+        (!wait.is_zero()).then_some(now + wait)
     }
 
     /// Moves changed Services between groups; returns every group touched.
@@ -1759,6 +1822,11 @@ type StatusWrite = (
     Option<u64>,
     Result<(), String>,
 );
+
+/// Restores of an overwritten status done at once before backing off ([`Reconciler::status_restore`]).
+const STATUS_RESTORES_AT_ONCE: u32 = 2;
+/// Overwrites further apart than this start counting again.
+const STATUS_FIGHT_WINDOW: Duration = Duration::from_secs(60);
 
 /// Groups per pass of a full sync.
 const FULL_SYNC_BATCH: usize = 256;
