@@ -301,6 +301,16 @@ async fn list<T: ako::avi::models::AviObject>(c: &AviClient) -> Vec<T> {
     .expect("list")
 }
 
+/// Someone else's status write: the Service's `status.loadBalancer.ingress` becomes `[{ip}]` in the view.
+fn overwrite_service_status(view: &View, key: &ObjKey, ip: &str) {
+    let mut svc = (*view.service(key).expect("service")).clone();
+    svc.status = Some(
+        serde_json::from_value(serde_json::json!({"loadBalancer": {"ingress": [{"ip": ip}]}}))
+            .expect("status"),
+    );
+    view.upsert_service(svc);
+}
+
 /// A fresh emulator, a view holding the seed's demo Service, and a reconciler that has programmed it.
 async fn demo_converged() -> (EmulatorHandle, Arc<View>, Running) {
     let emu = avi_support::start(None).await;
@@ -570,16 +580,7 @@ async fn a_status_overwritten_by_someone_else_is_written_again_at_once_and_akos_
 
     // Someone else writes another address into the status: ako writes its own again, with no full sync and no
     // Avi write.
-    let mut svc = (*view.service(&demo_key()).expect("demo service")).clone();
-    svc.status
-        .get_or_insert_with(Default::default)
-        .load_balancer
-        .get_or_insert_with(Default::default)
-        .ingress = Some(vec![LoadBalancerIngress {
-        ip: Some("192.0.2.1".into()),
-        ..LoadBalancerIngress::default()
-    }]);
-    view.upsert_service(svc);
+    overwrite_service_status(&view, &demo_key(), "192.0.2.1");
     emu.reset_counters();
     let p = r.change(Change::ServiceStatus(vec![demo_key()])).await;
     assert_eq!(p.stats.full_syncs, 1, "no full sync was needed");
@@ -603,18 +604,7 @@ async fn a_status_another_writer_keeps_overwriting_is_restored_with_backoff_and_
         .last()
         .cloned()
         .expect("a status written");
-    let overwrite = |ip: &str| {
-        let mut svc = (*view.service(&demo_key()).expect("demo service")).clone();
-        svc.status
-            .get_or_insert_with(Default::default)
-            .load_balancer
-            .get_or_insert_with(Default::default)
-            .ingress = Some(vec![LoadBalancerIngress {
-            ip: Some(ip.into()),
-            ..LoadBalancerIngress::default()
-        }]);
-        view.upsert_service(svc);
-    };
+    let overwrite = |ip: &str| overwrite_service_status(&view, &demo_key(), ip);
     // The first two overwrites are undone at once.
     for ip in ["192.0.2.1", "192.0.2.2"] {
         overwrite(ip);
@@ -1311,14 +1301,12 @@ async fn an_ingress_status_overwritten_by_someone_else_is_written_again_with_no_
     assert!(!wrote.1.is_empty(), "{wrote:?}");
 
     let mut ing = (*view.ingress(&key).expect("ingress")).clone();
-    ing.status
-        .get_or_insert_with(Default::default)
-        .load_balancer
-        .get_or_insert_with(Default::default)
-        .ingress = Some(vec![IngressLoadBalancerIngress {
-        ip: Some("192.0.2.1".into()),
-        ..IngressLoadBalancerIngress::default()
-    }]);
+    ing.status = Some(
+        serde_json::from_value(
+            serde_json::json!({"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}),
+        )
+        .expect("status"),
+    );
     view.upsert_ingress(ing);
     let w0 = writes(&emu);
     r.change(Change::IngressStatus(vec![key.clone()])).await;

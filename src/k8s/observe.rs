@@ -527,6 +527,21 @@ trait Feed<K>: Send + 'static {
     fn synced(view: &View) -> &AtomicBool;
 }
 
+/// What an update of an object with a status reports: any other change as `change`, a status-only one as
+/// `status_only`, nothing if nothing changed.
+fn told_apart(
+    same: bool,
+    same_status: bool,
+    change: Change,
+    status_only: impl FnOnce() -> Change,
+) -> Option<Change> {
+    match (same, same_status) {
+        (false, _) => Some(change),
+        (true, false) => Some(status_only()),
+        (true, true) => None,
+    }
+}
+
 struct ServicesFeed;
 impl Feed<Service> for ServicesFeed {
     const KIND: &'static str = "Service";
@@ -547,11 +562,9 @@ impl Feed<Service> for ServicesFeed {
                 )
             });
         let change = view.upsert_service(obj);
-        match (same, same_status) {
-            (false, _) => Some(change),
-            (true, false) => Some(Change::ServiceStatus(vec![key])),
-            (true, true) => None,
-        }
+        told_apart(same, same_status, change, || {
+            Change::ServiceStatus(vec![key])
+        })
     }
     fn delete(view: &View, obj: Service) -> Option<Change> {
         Some(view.remove_service(&ObjKey::of(&obj.metadata)))
@@ -589,11 +602,9 @@ impl Feed<Ingress> for IngressesFeed {
                 )
             });
         let change = view.upsert_ingress(slim);
-        match (same, same_status) {
-            (false, _) => Some(change),
-            (true, false) => Some(Change::IngressStatus(vec![key])),
-            (true, true) => None,
-        }
+        told_apart(same, same_status, change, || {
+            Change::IngressStatus(vec![key])
+        })
     }
     fn delete(view: &View, obj: Ingress) -> Option<Change> {
         Some(view.remove_ingress(&ObjKey::of(&obj.metadata)))
