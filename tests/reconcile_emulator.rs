@@ -286,6 +286,11 @@ impl Running {
         .await
     }
 
+    /// The last Service status the reconciler wrote.
+    fn last_status(&self) -> Option<(ObjKey, Vec<LoadBalancerIngress>)> {
+        self.sink.status.lock().last().cloned()
+    }
+
     async fn stop(self) {
         self.task.abort();
         let _ = self.task.await;
@@ -560,13 +565,7 @@ async fn members_follow_readiness_and_a_port_edit_touches_only_its_objects() {
 async fn a_status_overwritten_by_someone_else_is_written_again_at_once_and_akos_own_coming_back_costs_nothing()
  {
     let (emu, view, mut r) = demo_converged().await;
-    let wrote = r
-        .sink
-        .status
-        .lock()
-        .last()
-        .cloned()
-        .expect("a status written");
+    let wrote = r.last_status().expect("a status written");
     assert_eq!(wrote.0, demo_key());
     assert!(!wrote.1.is_empty(), "{wrote:?}");
 
@@ -584,7 +583,7 @@ async fn a_status_overwritten_by_someone_else_is_written_again_at_once_and_akos_
     emu.reset_counters();
     let p = r.change(Change::ServiceStatus(vec![demo_key()])).await;
     assert_eq!(p.stats.full_syncs, 1, "no full sync was needed");
-    assert_eq!(r.sink.status.lock().last(), Some(&wrote));
+    assert_eq!(r.last_status().as_ref(), Some(&wrote));
     assert_eq!(emu.counters().writes, 0, "{:?}", emu.counters().by_method);
     r.stop().await;
 }
@@ -597,19 +596,13 @@ async fn a_status_another_writer_keeps_overwriting_is_restored_with_backoff_and_
         s.retry_base = Duration::from_secs(1)
     });
     r.until("converged", |p| p.converged_once).await;
-    let wrote = r
-        .sink
-        .status
-        .lock()
-        .last()
-        .cloned()
-        .expect("a status written");
+    let wrote = r.last_status().expect("a status written");
     let overwrite = |ip: &str| overwrite_service_status(&view, &demo_key(), ip);
     // The first two overwrites are undone at once.
     for ip in ["192.0.2.1", "192.0.2.2"] {
         overwrite(ip);
         r.change(Change::ServiceStatus(vec![demo_key()])).await;
-        assert_eq!(r.sink.status.lock().last(), Some(&wrote), "{ip}");
+        assert_eq!(r.last_status().as_ref(), Some(&wrote), "{ip}");
     }
     // The third in a row: a fight with another writer. Undone after a backoff, not at API speed, and announced.
     let writes_before = r.sink.status.lock().len();
@@ -626,7 +619,7 @@ async fn a_status_another_writer_keeps_overwriting_is_restored_with_backoff_and_
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(r.sink.status.lock().last(), Some(&wrote));
+    assert_eq!(r.last_status().as_ref(), Some(&wrote));
     r.until("events published", |p| p.events_pending == 0).await;
     let warned = r
         .sink
