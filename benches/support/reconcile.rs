@@ -26,6 +26,7 @@ use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use serde_json::json;
@@ -260,7 +261,9 @@ where
         return Duration::ZERO;
     }
     let mut done: HashSet<String> = HashSet::new();
-    let mut stream = std::pin::pin!(watcher::watcher(api, watcher::Config::default()));
+    // With backoff, as ako's own watches: an API-server hiccup is retried at a measured pace, not in a tight loop.
+    let mut stream =
+        std::pin::pin!(watcher::watcher(api, watcher::Config::default()).default_backoff());
     let deadline = t0 + Duration::from_secs(1200);
     while let Ok(Some(ev)) = tokio::time::timeout_at(deadline.into(), stream.next()).await {
         let obj = match ev {
