@@ -56,62 +56,52 @@ pub async fn relay(
 }
 
 async fn one_way(from: &TcpStream, to: &TcpStream, pipe: &Pipe) -> io::Result<u64> {
+    let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
     let mut moved = 0u64;
     loop {
         // Fill the pipe from the socket (the pipe is empty here, so only the socket can make this wait).
-        let n = loop {
-            from.readable().await?;
-            match from.try_io(Interest::READABLE, || {
-                splice(
-                    from.as_fd(),
-                    None,
-                    pipe.write.as_fd(),
-                    None,
-                    CHUNK,
-                    SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK,
-                )
-                .map_err(io::Error::from)
-            }) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
-            }
-        };
+        let n = when_ready(from, Interest::READABLE, || {
+            splice(from.as_fd(), None, pipe.write.as_fd(), None, CHUNK, flags)
+        })
+        .await?;
         if n == 0 {
             // EOF: pass the half-close on; the other direction goes on until its own EOF.
-            nix::sys::socket::shutdown(to.as_raw_fd(), nix::sys::socket::Shutdown::Write).or_else(
-                |e| {
-                    if e == nix::errno::Errno::ENOTCONN {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
-                },
-            )?;
-            return Ok(moved);
+            return match nix::sys::socket::shutdown(
+                to.as_raw_fd(),
+                nix::sys::socket::Shutdown::Write,
+            ) {
+                Ok(()) | Err(nix::errno::Errno::ENOTCONN) => Ok(moved),
+                Err(e) => Err(e.into()),
+            };
         }
         // Drain the pipe into the other socket.
         let mut left = n;
         while left > 0 {
-            to.writable().await?;
-            match to.try_io(Interest::WRITABLE, || {
-                splice(
-                    pipe.read.as_fd(),
-                    None,
-                    to.as_fd(),
-                    None,
-                    left,
-                    SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK,
-                )
-                .map_err(io::Error::from)
-            }) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(w) => left -= w,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
+            let w = when_ready(to, Interest::WRITABLE, || {
+                splice(pipe.read.as_fd(), None, to.as_fd(), None, left, flags)
+            })
+            .await?;
+            if w == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
             }
+            left -= w;
         }
         moved += n as u64;
+    }
+}
+
+/// Runs `op`, a splice on `sock`, once `sock` is ready for `interest` and until it no longer would block.
+async fn when_ready(
+    sock: &TcpStream,
+    interest: Interest,
+    mut op: impl FnMut() -> nix::Result<usize>,
+) -> io::Result<usize> {
+    loop {
+        sock.ready(interest).await?;
+        match sock.try_io(interest, || op().map_err(io::Error::from)) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            done => return done,
+        }
     }
 }
 
