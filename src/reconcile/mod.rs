@@ -661,25 +661,17 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         // A status ako wrote that is no longer there (someone else's edit) is written again by its group's pass;
         // ako's own write coming back matches and costs nothing.
         for k in d.service_status {
-            let now = self.view.service(&k).map(|s| {
-                status_print(
-                    s.status
-                        .as_ref()
-                        .and_then(|st| st.load_balancer.as_ref())
-                        .and_then(|lb| lb.ingress.as_deref())
-                        .unwrap_or_default(),
-                )
-            });
-            if let (Some(now), Some(wrote)) = (now, state.status_written.get(&k))
-                && now != *wrote
-            {
-                let uid = self.view.service(&k).and_then(|s| s.metadata.uid.clone());
-                match self.status_restore(state, Target::Service, &k, uid) {
-                    None => services.push(k),
-                    Some(at) => {
-                        if let Some(g) = state.group_of.get(&k).cloned() {
-                            state.retry.entry(g).or_insert((1, at));
-                        }
+            let Some(svc) = self.view.service(&k) else {
+                continue;
+            };
+            if !overwritten(&state.status_written, &k, service_status(&svc)) {
+                continue;
+            }
+            match self.status_restore(state, Target::Service, &k, svc.metadata.uid.clone()) {
+                None => services.push(k),
+                Some(at) => {
+                    if let Some(g) = state.group_of.get(&k).cloned() {
+                        state.retry.entry(g).or_insert((1, at));
                     }
                 }
             }
@@ -733,24 +725,22 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 groups.insert(GroupId::L7(p));
             }
         }
+        // The same for Ingresses: an overwritten status is reported on again (nothing to re-plan).
         for k in d.ingress_status {
-            let now = self
-                .view
-                .ingress(&k)
-                .map(|i| status_print(&ingress::current_status(&i)));
-            if let (Some(now), Some(wrote)) = (now, state.l7.status_written.get(&k))
-                && now != *wrote
-            {
-                let uid = self.view.ingress(&k).and_then(|i| i.metadata.uid.clone());
-                match self.status_restore(state, Target::Ingress, &k, uid) {
-                    None => {
-                        ingresses.insert(k);
-                    }
-                    Some(at) => {
-                        let parts = state.l7.refs.get(&k).map(|r| r.parts.clone());
-                        for p in parts.unwrap_or_default() {
-                            state.retry.entry(GroupId::L7(p)).or_insert((1, at));
-                        }
+            let Some(ing) = self.view.ingress(&k) else {
+                continue;
+            };
+            if !overwritten(&state.l7.status_written, &k, &ingress::current_status(&ing)) {
+                continue;
+            }
+            match self.status_restore(state, Target::Ingress, &k, ing.metadata.uid.clone()) {
+                None => {
+                    ingresses.insert(k);
+                }
+                Some(at) => {
+                    let parts = state.l7.refs.get(&k).map(|r| r.parts.clone());
+                    for p in parts.unwrap_or_default() {
+                        state.retry.entry(GroupId::L7(p)).or_insert((1, at));
                     }
                 }
             }
@@ -1706,14 +1696,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .map(|c| c.vips.to_vec())
                 .unwrap_or_default();
             let want = l4::load_balancer_ingress(o, &vips);
-            let have: Vec<LoadBalancerIngress> = svc
-                .status
-                .as_ref()
-                .and_then(|st| st.load_balancer.as_ref())
-                .and_then(|lb| lb.ingress.clone())
-                .unwrap_or_default();
+            let have = service_status(&svc);
             // Every outcome is a Service ako is the load balancer of, or one it published a status for.
-            if !same_status(&have, &want) {
+            if !same_status(have, &want) {
                 out.statuses
                     .push((vec![g.clone()], Target::Service, o.key.clone(), want));
             } else if !want.is_empty() {
@@ -1934,6 +1919,21 @@ fn problem_notice(p: &intent::Problem, target: Target) -> Notice {
         format!(" ({})", p.field)
     };
     Notice::warning(reason, format!("{}{field}", p.message))
+}
+
+/// A Service's `status.loadBalancer.ingress` (empty if it has none).
+fn service_status(svc: &Service) -> &[LoadBalancerIngress] {
+    svc.status
+        .as_ref()
+        .and_then(|st| st.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_deref())
+        .unwrap_or_default()
+}
+
+/// Whether ako wrote a status for `key` and the one now shown differs from it (someone else's edit; ako's own
+/// write coming back matches).
+fn overwritten(written: &HashMap<ObjKey, u64>, key: &ObjKey, now: &[LoadBalancerIngress]) -> bool {
+    written.get(key).is_some_and(|w| *w != status_print(now))
 }
 
 /// A status's fingerprint, over what [`same_status`] compares (each entry's address and hostname, in order).

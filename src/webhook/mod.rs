@@ -465,10 +465,9 @@ impl BodyBuffers {
         }
     }
 
-    /// An empty buffer with room for `len` bytes.
+    /// An empty buffer with room for `len` bytes (kept buffers are emptied by [`BodyBuffers::give`]).
     fn take(&self, len: usize) -> Vec<u8> {
         let mut buf = self.kept.lock().pop().unwrap_or_default();
-        buf.clear();
         buf.reserve(len);
         buf
     }
