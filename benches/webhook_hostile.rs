@@ -2,7 +2,8 @@
 //! the body limit allows, beside the same normal load with no hostile traffic, in one run.
 //!
 //! - Server: ako's webhook as `ako webhook` runs it (one admission thread, default [`ako::webhook::Limits`]),
-//!   10,000 Ingresses indexed, JSON audit logging to a discarding writer.
+//!   10,000 Ingresses indexed, JSON audit logging to a discarding writer. AKO_WEBHOOK_WORKERS: a number of
+//!   admission threads, or `shared` for the benchmark's 2-worker runtime (work stealing between connections).
 //! - Normal load: AKO_NORMAL_CONNS connections (default 4), each sending the API-server-shaped 2.1 KB Ingress
 //!   review every AKO_NORMAL_PERIOD_US microseconds (default 4000: 250/s per connection, 1,000/s in all). The
 //!   load is open loop: when an answer comes so late that the next request is overdue, that request's latency

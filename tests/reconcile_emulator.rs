@@ -286,8 +286,8 @@ impl Running {
         .await
     }
 
-    /// The last Service status the reconciler wrote.
-    fn last_status(&self) -> Option<(ObjKey, Vec<LoadBalancerIngress>)> {
+    /// The last Service status the reconciler wrote, to any Service.
+    fn last_status_write(&self) -> Option<(ObjKey, Vec<LoadBalancerIngress>)> {
         self.sink.status.lock().last().cloned()
     }
 
@@ -565,7 +565,7 @@ async fn members_follow_readiness_and_a_port_edit_touches_only_its_objects() {
 async fn a_status_overwritten_by_someone_else_is_written_again_at_once_and_akos_own_coming_back_costs_nothing()
  {
     let (emu, view, mut r) = demo_converged().await;
-    let wrote = r.last_status().expect("a status written");
+    let wrote = r.last_status_write().expect("a status written");
     assert_eq!(wrote.0, demo_key());
     assert!(!wrote.1.is_empty(), "{wrote:?}");
 
@@ -583,7 +583,7 @@ async fn a_status_overwritten_by_someone_else_is_written_again_at_once_and_akos_
     emu.reset_counters();
     let p = r.change(Change::ServiceStatus(vec![demo_key()])).await;
     assert_eq!(p.stats.full_syncs, 1, "no full sync was needed");
-    assert_eq!(r.last_status().as_ref(), Some(&wrote));
+    assert_eq!(r.last_status_write().as_ref(), Some(&wrote));
     assert_eq!(emu.counters().writes, 0, "{:?}", emu.counters().by_method);
     r.stop().await;
 }
@@ -596,13 +596,13 @@ async fn a_status_another_writer_keeps_overwriting_is_restored_with_backoff_and_
         s.retry_base = Duration::from_secs(1)
     });
     r.until("converged", |p| p.converged_once).await;
-    let wrote = r.last_status().expect("a status written");
+    let wrote = r.last_status_write().expect("a status written");
     let overwrite = |ip: &str| overwrite_service_status(&view, &demo_key(), ip);
     // The first two overwrites are undone at once.
     for ip in ["192.0.2.1", "192.0.2.2"] {
         overwrite(ip);
         r.change(Change::ServiceStatus(vec![demo_key()])).await;
-        assert_eq!(r.last_status().as_ref(), Some(&wrote), "{ip}");
+        assert_eq!(r.last_status_write().as_ref(), Some(&wrote), "{ip}");
     }
     // The third in a row: a fight with another writer. Undone after a backoff, not at API speed, and announced.
     let writes_before = r.sink.status.lock().len();
@@ -619,7 +619,7 @@ async fn a_status_another_writer_keeps_overwriting_is_restored_with_backoff_and_
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(r.last_status().as_ref(), Some(&wrote));
+    assert_eq!(r.last_status_write().as_ref(), Some(&wrote));
     r.until("events published", |p| p.events_pending == 0).await;
     let warned = r
         .sink
@@ -1085,6 +1085,17 @@ fn web_service(ns: &str) -> Service {
 }
 
 /// A view with the web Services of `vmug` and `shop` (ready endpoints), and these Ingresses.
+/// A fresh emulator, a view holding the seed's two Ingresses and their Services, and a reconciler that has
+/// programmed them and published its Events.
+async fn l7_demo_converged() -> (EmulatorHandle, Arc<View>, Running) {
+    let emu = avi_support::start(None).await;
+    let view = l7_view(&[HACKAZON_ING, SHOP_ING]);
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    (emu, view, r)
+}
+
 fn l7_view(ingresses: &[&str]) -> Arc<View> {
     let view = Arc::new(View::from_parts(
         vec![web_service("vmug"), web_service("shop")],
@@ -1225,11 +1236,7 @@ async fn seed_ingress_gets_a_shared_parent_on_80_and_443_and_a_second_app_anothe
 
 #[tokio::test]
 async fn a_path_edit_touches_only_its_objects_and_a_restart_writes_nothing() {
-    let emu = avi_support::start(None).await;
-    let view = l7_view(&[HACKAZON_ING, SHOP_ING]);
-    let mut r = Running::start(&emu, view.clone(), None);
-    r.until("converged", |p| p.converged_once && p.events_pending == 0)
-        .await;
+    let (emu, view, mut r) = l7_demo_converged().await;
     let c = client(&emu);
     let before = owned(&c).await;
     let w0 = writes(&emu);
@@ -1276,21 +1283,12 @@ async fn a_path_edit_touches_only_its_objects_and_a_restart_writes_nothing() {
 
 #[tokio::test]
 async fn an_ingress_status_overwritten_by_someone_else_is_written_again_with_no_avi_write() {
-    let emu = avi_support::start(None).await;
-    let view = l7_view(&[HACKAZON_ING, SHOP_ING]);
-    let mut r = Running::start(&emu, view.clone(), None);
-    r.until("converged", |p| p.converged_once && p.events_pending == 0)
-        .await;
+    let (emu, view, mut r) = l7_demo_converged().await;
     let key = ObjKey::new("vmug", "hackazon");
-    let wrote = r
-        .sink
-        .ingress_status
-        .lock()
-        .iter()
-        .rev()
-        .find(|(k, _)| *k == key)
-        .cloned()
-        .expect("a status written");
+    let wrote = (
+        key.clone(),
+        r.sink.last_ingress_status(&key).expect("a status written"),
+    );
     assert!(!wrote.1.is_empty(), "{wrote:?}");
 
     let mut ing = (*view.ingress(&key).expect("ingress")).clone();
