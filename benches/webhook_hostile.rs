@@ -15,6 +15,11 @@
 //! - The hostile senders run on one thread at AKO_HOSTILE_PRIORITY: `normal` (default) or `idle` (Linux
 //!   `SCHED_IDLE`: they use only CPU nobody else wants, as attackers on other machines would), to tell the
 //!   webhook's own share of the tail from the senders' encryption competing for the same two cores.
+//! - The hostile senders write at most AKO_HOSTILE_WRITE_BYTES (default 16384) per system call, as the API server
+//!   does (Go's TLS writes one record of at most 16 KiB per call); 0 for no cap (rustls then hands the kernel up
+//!   to 64 records at once). On a kernel without preemption (`preempt=none`), one large loopback write holds a
+//!   core for the whole send, whatever the sender's priority: a load generator sharing the webhook's cores, which
+//!   the API server on its own machine never is.
 //! - AKO_PHASES (default 16) phases of AKO_PHASE_SECONDS (default 2) after a 1 s warm-up, in the order quiet,
 //!   hostile, hostile, quiet, repeated, so both kinds meet the same drift of the machine; a quiet phase starts
 //!   only once the hostile reviews in flight are answered. Bounded: at most normal rate x phase length normal
@@ -29,7 +34,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ako::webhook::Workers;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
 use serde_json::json;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 fn ako_server(tls: Arc<rustls::ServerConfig>) -> std::net::SocketAddr {
     support::on_runtime("multi", move || async move {
@@ -131,23 +141,108 @@ fn largest(room: usize, build: impl Fn(usize) -> String) -> String {
     build(lo)
 }
 
-fn client(ca_pem: &str) -> reqwest::Client {
+fn tls_client(ca_pem: &str) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     for c in ako::certs::parse_certs(ca_pem.as_bytes(), std::path::Path::new("ca")).expect("ca") {
         roots.add(c).expect("root");
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
+    rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("versions")
         .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_no_client_auth()
+}
+
+fn client(ca_pem: &str) -> reqwest::Client {
     reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
+        .use_preconfigured_tls(tls_client(ca_pem))
         .pool_max_idle_per_host(1)
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client")
+}
+
+/// A TCP stream that hands the kernel at most `cap` bytes per write.
+struct CappedWrites {
+    inner: tokio::net::TcpStream,
+    cap: usize,
+}
+
+impl AsyncRead for CappedWrites {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CappedWrites {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let n = buf.len().min(self.cap);
+        Pin::new(&mut self.inner).poll_write(cx, &buf[..n])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &b[..]);
+        self.poll_write(cx, first)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+type HostileSender = hyper::client::conn::http1::SendRequest<Full<bytes::Bytes>>;
+
+/// One hostile connection: TLS over [`CappedWrites`], HTTP/1.1 kept alive.
+async fn hostile_connection(
+    addr: std::net::SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    cap: usize,
+) -> std::io::Result<HostileSender> {
+    let inner = tokio::net::TcpStream::connect(addr).await?;
+    inner.set_nodelay(true)?;
+    let name = rustls::pki_types::ServerName::from(addr.ip());
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, CappedWrites { inner, cap })
+        .await?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(std::io::Error::other)?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// Sends one hostile review; its status and whether it was denied.
+async fn send_hostile(sender: &mut HostileSender, body: bytes::Bytes) -> Option<(u16, bool)> {
+    sender.ready().await.ok()?;
+    let req = http::Request::post("/validate")
+        .header(http::header::HOST, "127.0.0.1")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(body))
+        .ok()?;
+    let resp = sender.send_request(req).await.ok()?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.ok()?.to_bytes();
+    Some((status, body.windows(15).any(|w| w == b"\"allowed\":false")))
 }
 
 #[derive(Default)]
@@ -185,6 +280,10 @@ fn main() {
     let period = Duration::from_micros(support::env_num::<u64>("AKO_NORMAL_PERIOD_US", 4000));
     let hostile_conns = support::env_num::<usize>("AKO_HOSTILE_CONNS", 4);
     let hostile_idle = std::env::var("AKO_HOSTILE_PRIORITY").is_ok_and(|v| v == "idle");
+    let write_cap = match support::env_num::<usize>("AKO_HOSTILE_WRITE_BYTES", 16 << 10) {
+        0 => usize::MAX,
+        n => n,
+    };
     let dir = tempfile::tempdir().expect("tmp");
     let _guard =
         ako::telemetry::init_with("INFO", ako::telemetry::LogFormat::Json, std::io::sink());
@@ -217,13 +316,7 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(HostileCount::default());
     let hostile_thread = {
-        let (flood, stop, count, url, ca) = (
-            flood.clone(),
-            stop.clone(),
-            count.clone(),
-            url.clone(),
-            ca.clone(),
-        );
+        let (flood, stop, count, ca) = (flood.clone(), stop.clone(), count.clone(), ca.clone());
         std::thread::spawn(move || {
             if hostile_idle {
                 use thread_priority::unix::{
@@ -242,38 +335,42 @@ fn main() {
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
+                let tls = Arc::new(tls_client(&ca));
                 let tasks = (0..hostile_conns).map(|k| {
-                    let (flood, stop, count, url) =
-                        (flood.clone(), stop.clone(), count.clone(), url.clone());
-                    let c = client(&ca);
+                    let (flood, stop, count, tls) =
+                        (flood.clone(), stop.clone(), count.clone(), tls.clone());
                     let bodies = hostile.clone();
                     tokio::spawn(async move {
                         let mut n = k;
+                        let mut conn = None;
                         while !stop.load(Ordering::Relaxed) {
                             if !flood.load(Ordering::Relaxed) {
                                 tokio::time::sleep(Duration::from_millis(5)).await;
                                 continue;
                             }
+                            let sender = match conn.as_mut() {
+                                Some(s) => s,
+                                None => {
+                                    match hostile_connection(addr, tls.clone(), write_cap).await {
+                                        Ok(s) => conn.insert(s),
+                                        Err(_) => {
+                                            count.other.fetch_add(1, Ordering::Relaxed);
+                                            tokio::time::sleep(Duration::from_millis(50)).await;
+                                            continue;
+                                        }
+                                    }
+                                }
+                            };
                             n += 1;
                             count.sent.fetch_add(1, Ordering::Relaxed);
-                            let r = c
-                                .post(&url)
-                                .header("content-type", "application/json")
-                                .body(bodies[n % 2].clone())
-                                .send()
-                                .await;
-                            let status = match r {
-                                Ok(r) => {
-                                    let s = r.status().as_u16();
-                                    let body = r.bytes().await.unwrap_or_default();
-                                    (s, body.windows(15).any(|w| w == b"\"allowed\":false"))
-                                }
-                                Err(_) => (0, false),
-                            };
-                            match status {
-                                (200, true) => &count.denied,
-                                (200, false) => &count.allowed,
-                                (503, _) => &count.overloaded,
+                            let answered = send_hostile(sender, bodies[n % 2].clone()).await;
+                            if answered.is_none() {
+                                conn = None; // reconnect
+                            }
+                            match answered {
+                                Some((200, true)) => &count.denied,
+                                Some((200, false)) => &count.allowed,
+                                Some((503, _)) => &count.overloaded,
                                 _ => &count.other,
                             }
                             .fetch_add(1, Ordering::Relaxed);
@@ -400,9 +497,14 @@ fn main() {
         p99
     };
     println!(
-        "\nnormal load: {normal_conns} connections x {:.0}/s, hostile: {hostile_conns} connections back to back (sender at {} priority), {phases} phases of {}s (quiet, hostile, hostile, quiet, ...)",
+        "\nnormal load: {normal_conns} connections x {:.0}/s, hostile: {hostile_conns} connections back to back (sender at {} priority, at most {} bytes per write), {phases} phases of {}s (quiet, hostile, hostile, quiet, ...)",
         1.0 / period.as_secs_f64(),
         if hostile_idle { "idle" } else { "normal" },
+        if write_cap == usize::MAX {
+            "any".to_string()
+        } else {
+            write_cap.to_string()
+        },
         phase.as_secs()
     );
     println!(
