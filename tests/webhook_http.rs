@@ -194,6 +194,56 @@ async fn shutdown_stops_every_listener_layout_and_reports_its_end() {
     }
 }
 
+/// The listener reads at most 8 KiB from a connection at a time (BENCHMARKS.md section 2b), which also bounds a
+/// request's head: the API server's (with a service-account bearer token) fits; a head beyond it gets 431.
+#[tokio::test]
+async fn a_request_head_with_a_bearer_token_fits_and_an_oversized_head_gets_431() {
+    let s = start().await;
+    let c = client(&s.ca_pem);
+    let body = serde_json::to_vec(&review(
+        "CREATE",
+        ingress("vmug", "shop", "shop.avi.jarvis.lab"),
+    ))
+    .expect("json");
+    let send = |token_len: usize| {
+        c.post(format!("{}/validate", s.base))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, */*")
+            .header("user-agent", "kube-apiserver-admission")
+            .header("authorization", format!("Bearer {}", "t".repeat(token_len)))
+            .body(body.clone())
+            .send()
+    };
+    // A projected service-account token is a JWT of about 1 KiB; four times that still fits.
+    let r = send(4096).await.expect("send");
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["response"]["allowed"], true);
+    let r = send(16 * 1024).await.expect("send");
+    assert_eq!(r.status().as_u16(), 431);
+}
+
+#[tokio::test]
+async fn a_review_of_several_reads_below_the_large_threshold_is_decided() {
+    let s = start().await;
+    let c = client(&s.ca_pem);
+    let mut object = ingress("vmug", "many", "h0.avi.jarvis.lab");
+    let rules: Vec<Value> = (0..150)
+        .map(|i| json!({"host": format!("h{i}.avi.jarvis.lab"), "http": {"paths": [{"path": "/", "pathType": "Prefix",
+            "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}))
+        .collect();
+    object["spec"]["rules"] = Value::Array(rules);
+    let body = serde_json::to_vec(&review("CREATE", object)).expect("json");
+    assert!(
+        body.len() > 2 * 8192 && body.len() < 64 * 1024,
+        "{}",
+        body.len()
+    );
+    let (status, v) = post(&c, &format!("{}/validate", s.base), body).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["response"]["allowed"], true, "{v}");
+}
+
 #[tokio::test]
 async fn a_denied_review_carries_uid_message_code_and_audit_annotations() {
     let s = start().await;

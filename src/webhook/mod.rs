@@ -428,7 +428,7 @@ async fn read_body(body: Body) -> Result<Bytes, WebhookError> {
 }
 
 /// Reads a large body into `buf` in steps of at most one read buffer ([`READ_BUFFER`]), letting the listener's
-/// other connections run between steps. Decrypting and copying a 3 MiB body costs about 2 ms of the listener's
+/// other connections run between steps. Decrypting and copying a 3 MiB body costs milliseconds of the listener's
 /// CPU; read in one go (as `to_bytes` does while data keeps arriving), every small review arriving meanwhile on
 /// that listener would wait for all of it. The body is copied once, into a buffer of its announced size.
 async fn read_large_body(mut body: Body, mut buf: Vec<u8>) -> Result<Vec<u8>, WebhookError> {
@@ -486,9 +486,13 @@ impl BodyBuffers {
     }
 }
 
-/// The most an admission connection reads (and decrypts) from its socket at once; hyper's default is about
-/// 400 KiB. Small reviews fit whole; a large one is read in steps this size (see [`read_large_body`]).
-const READ_BUFFER: usize = 64 * 1024;
+/// The most an admission connection reads (and decrypts) from its socket at once, and so the largest request
+/// head (the API server's is under 2 KiB; beyond this it gets 431). hyper's default is about 400 KiB, and 8 KiB
+/// is the least it allows. Ordinary reviews fit in one or a few reads; a large one is read in steps this size
+/// (see [`read_large_body`]). Each step is a stretch of the listener's time that no other connection can use:
+/// with steps of 64 KiB, the normal reviews' p99 under a flood of 3 MiB reviews was 0.75-0.94 ms, with 16 KiB
+/// 0.46-0.59 ms and with 8 KiB 0.36-0.58 ms, against 0.16-0.26 ms without the flood (BENCHMARKS.md section 2b).
+const READ_BUFFER: usize = 8 * 1024;
 
 /// One admission request under [`Limits`]: a slot, the body, the decision, all before the deadline.
 async fn review(s: AppState, mode: Mode, req: Request) -> Response {
