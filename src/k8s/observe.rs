@@ -527,6 +527,24 @@ trait Feed<K>: Send + 'static {
     fn synced(view: &View) -> &AtomicBool;
 }
 
+/// An object's parts as an update is compared: its spec, its metadata (as [`same_meta`] reads it), its status.
+type Parts<'a, S, T> = (
+    &'a S,
+    &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    &'a T,
+);
+
+/// Whether an update leaves what ako translates (spec and metadata) the same, and whether it leaves the status
+/// the same, against the object kept before (none: it is new).
+fn compared<S: PartialEq, T: PartialEq>(
+    old: Option<Parts<'_, S, T>>,
+    new: Parts<'_, S, T>,
+) -> (bool, bool) {
+    old.map_or((false, false), |(spec, meta, status)| {
+        (spec == new.0 && same_meta(meta, new.1), status == new.2)
+    })
+}
+
 /// What an update of an object with a status reports: any other change as `change`, a status-only one as
 /// `status_only`, nothing if nothing changed.
 fn told_apart(
@@ -551,16 +569,13 @@ impl Feed<Service> for ServicesFeed {
         // else's edit, restored).
         let key = ObjKey::of(&obj.metadata);
         let obj = slim_service(obj);
-        let (same, same_status) = view
-            .services
-            .read()
-            .get(&key)
-            .map_or((false, false), |old| {
-                (
-                    old.spec == obj.spec && same_meta(&old.metadata, &obj.metadata),
-                    old.status == obj.status,
-                )
-            });
+        let (same, same_status) = compared(
+            view.services
+                .read()
+                .get(&key)
+                .map(|o| (&o.spec, &o.metadata, &o.status)),
+            (&obj.spec, &obj.metadata, &obj.status),
+        );
         let change = view.upsert_service(obj);
         told_apart(same, same_status, change, || {
             Change::ServiceStatus(vec![key])
@@ -591,16 +606,13 @@ impl Feed<Ingress> for IngressesFeed {
         // As for Services: a status-only update is reported as such.
         let key = ObjKey::of(&obj.metadata);
         let slim = slim_ingress(obj);
-        let (same, same_status) = view
-            .ingresses
-            .read()
-            .get(&key)
-            .map_or((false, false), |old| {
-                (
-                    old.spec == slim.spec && same_meta(&old.metadata, &slim.metadata),
-                    old.status == slim.status,
-                )
-            });
+        let (same, same_status) = compared(
+            view.ingresses
+                .read()
+                .get(&key)
+                .map(|o| (&o.spec, &o.metadata, &o.status)),
+            (&slim.spec, &slim.metadata, &slim.status),
+        );
         let change = view.upsert_ingress(slim);
         told_apart(same, same_status, change, || {
             Change::IngressStatus(vec![key])
