@@ -61,6 +61,9 @@ struct RunCmd {
 struct ControllerCmd {
     #[command(flatten)]
     config: ConfigArgs,
+    /// Plain-HTTP listener for /healthz (fails when the reconciler is stalled or stopped), /readyz and /metrics.
+    #[arg(long, env = "AKO_HEALTH_LISTEN", default_value = "0.0.0.0:8080")]
+    health_listen: SocketAddr,
     #[command(flatten)]
     controller: ako::core::settings::ControllerArgs,
     #[command(flatten)]
@@ -82,6 +85,10 @@ struct ProcessArgs {
     /// How often the configuration (--config) is re-read for live settings, in seconds.
     #[arg(long, env = "AKO_CONFIG_POLL_SECONDS", default_value_t = 5)]
     config_poll_seconds: u64,
+    /// /healthz fails when a reconciler pass has run, or changes have waited for the reconciler, this long.
+    #[arg(long, env = "AKO_RECONCILE_STALL_SECONDS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    reconcile_stall_seconds: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -219,12 +226,27 @@ fn resolve_controller(
         .map_err(|e| problems.extend(e.0))
         .ok();
     match (cfg, settings) {
-        (Some(c), Some(s)) => Ok((c, s)),
+        (Some(c), Some(s)) => {
+            if c.cluster_name == DEFAULT_CLUSTER_NAME && !s.allow_default_cluster_name {
+                problems.push(format!(
+                    "clusterName is {DEFAULT_CLUSTER_NAME:?}, AKO's chart default: ako owns every Avi object created by \
+                     ako-{DEFAULT_CLUSTER_NAME}, so two clusters left at the default on one controller would update \
+                     and delete each other's virtual services. Set AKOSettings.clusterName (CLUSTER_NAME) to a name \
+                     no other cluster uses on this controller, or set allowDefaultClusterName (ALLOW_DEFAULT_CLUSTER_NAME) \
+                     to true if this is the only one"
+                ));
+                return Err(ako::core::config::ConfigErrors(problems).into());
+            }
+            Ok((c, s))
+        }
         _ => Err(ako::core::config::ConfigErrors(problems).into()),
     }
 }
 
 /// The reconciler's options; with a configuration file, the live-settings watcher (kept alive by the guard).
+/// AKO's chart default clusterName, which ako refuses to run with unless told otherwise.
+const DEFAULT_CLUSTER_NAME: &str = "my-cluster";
+
 fn controller_options(
     cfg: &ako::core::config::Config,
     settings: &ako::core::settings::ControllerSettings,
@@ -242,6 +264,8 @@ fn controller_options(
                 delete_all: settings.delete_config,
                 scope: settings.scope.clone(),
                 log_level: cfg.log_level.clone(),
+                release_held: settings.release_held.clone(),
+                guard: settings.deletion_guard,
             };
             let (tx, rx) = tokio::sync::watch::channel(first);
             let task = ako::reconcile::live::spawn(
@@ -261,6 +285,9 @@ fn controller_options(
         instance: process.pod_name,
         live,
         resolved: None,
+        health: ako::reconcile::health::ControllerHealth::new(Duration::from_secs(
+            process.reconcile_stall_seconds,
+        )),
     };
     (opts, watcher)
 }
@@ -292,7 +319,18 @@ async fn run_controller(
         args.process,
     );
     tracing::info!(cluster = %cfg.cluster_name, controller = %settings.controller_host, "ako controller starting");
-    ako::reconcile::runtime::run(cfg, settings, opts, client, shutdown_signal()).await?;
+    let health = tokio::net::TcpListener::bind(args.health_listen)
+        .await
+        .with_context(|| format!("binding {}", args.health_listen))?;
+    let router = ako::reconcile::health::router(opts.health.clone());
+    let health_task = ako::reconcile::AbortOnDrop(tokio::spawn(async move {
+        if let Err(error) = axum::serve(health, router).await {
+            tracing::error!(%error, "health server stopped");
+        }
+    }));
+    let result = ako::reconcile::runtime::run(cfg, settings, opts, client, shutdown_signal()).await;
+    drop(health_task);
+    result?;
     Ok(())
 }
 
@@ -303,7 +341,10 @@ async fn run_all(
     settings: ako::core::settings::ControllerSettings,
     args: RunCmd,
 ) -> anyhow::Result<()> {
-    let webhook = start_webhook(&args.webhook, cfg.clone()).await?;
+    // Until the DNS profile is read, the webhook cannot check hosts: it answers "not ready" for ako's objects
+    // instead of admitting any host (unless dnsDomains is configured, which skips the lookup).
+    let mut webhook_cfg = cfg.clone();
+    webhook_cfg.domains_pending = cfg.dns_domains.is_empty();
     let (mut opts, _watcher) = controller_options(
         &cfg,
         &settings,
@@ -311,6 +352,12 @@ async fn run_all(
         &args.controller,
         args.process,
     );
+    let webhook = start_webhook_with(
+        &args.webhook,
+        webhook_cfg.clone(),
+        Some(opts.health.clone()),
+    )
+    .await?;
     let (resolved_tx, resolved_rx) = tokio::sync::oneshot::channel();
     opts.resolved = Some(resolved_tx);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -325,12 +372,12 @@ async fn run_all(
     ));
     let index = webhook.index.clone();
     let client = webhook.client.clone();
-    let configured = cfg.dns_domains.clone();
+    let configured = webhook_cfg;
     let follow = tokio::spawn(async move {
         let Ok(resolved) = resolved_rx.await else {
             return None;
         };
-        if resolved.dns_domains == configured {
+        if resolved.dns_domains == configured.dns_domains && !configured.domains_pending {
             return None;
         }
         tracing::info!(dns_domains = ?resolved.dns_domains, "the webhook now uses the DNS profile's subdomains");
@@ -338,12 +385,22 @@ async fn run_all(
         // Re-list so every claim is recomputed with them.
         Some(ako::k8s::watch::spawn_index_watches(client, index))
     });
+    let mut controller = controller;
+    let mut controller_done = None;
     let failed = tokio::select! {
         () = shutdown_signal() => None,
         () = webhook.running.ended() => Some("the admission listener stopped (see the error above)"),
+        r = &mut controller => {
+            controller_done = Some(r);
+            Some("the reconciler stopped (see the error above); exiting so the pod is restarted")
+        }
     };
     let _ = stop_tx.send(());
-    match controller.await {
+    let done = match controller_done {
+        Some(r) => r,
+        None => controller.await,
+    };
+    match done {
         Ok(Err(e)) => tracing::error!(error = %e, "the reconciler stopped"),
         Err(e) => tracing::error!(error = %e, "the reconciler task failed"),
         Ok(Ok(())) => {}
@@ -463,7 +520,16 @@ async fn start_webhook(
     args: &WebhookArgs,
     cfg: ako::core::config::Config,
 ) -> anyhow::Result<Webhook> {
-    if cfg.dns_domains.is_empty() {
+    start_webhook_with(args, cfg, None).await
+}
+
+/// The webhook, with the reconciler's health and metrics on its health port when `controller` is given.
+async fn start_webhook_with(
+    args: &WebhookArgs,
+    cfg: ako::core::config::Config,
+    controller: Option<Arc<ako::reconcile::health::ControllerHealth>>,
+) -> anyhow::Result<Webhook> {
+    if cfg.dns_domains.is_empty() && !cfg.domains_pending {
         tracing::warn!(
             "no delegated DNS subdomain configured: hosts are served but get no DNS record, and rules without a host are denied; pass --dns-domain"
         );
@@ -509,6 +575,10 @@ async fn start_webhook(
     )
     .with_limits(limits)
     .with_claims(args.expose_claims);
+    let state = match controller {
+        Some(c) => state.with_controller(c),
+        None => state,
+    };
     let https = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("binding {}", args.listen))?;
     let health = tokio::net::TcpListener::bind(args.health_listen)

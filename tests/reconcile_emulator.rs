@@ -1023,6 +1023,7 @@ async fn delete_config_switched_live_removes_then_rebuilds() {
         delete_all,
         scope: Default::default(),
         log_level: "INFO".into(),
+        ..Live::default()
     };
     let (tx, rx) = watch::channel(live(false));
     let mut r = Running::start_live(&emu, view, |_| {}, Some(rx));
@@ -1135,7 +1136,7 @@ async fn get_named(c: &AviClient, kind: &str, name: &str) -> Option<serde_json::
 
 /// (kind, name, uuid) of every object ako owns.
 async fn owned(c: &AviClient) -> std::collections::BTreeSet<(String, String, String)> {
-    ako::reconcile::apply::list_owned(c, OWNER)
+    ako::reconcile::apply::list_owned(c, &ako::core::ownership::Identity::new("veba-of", None))
         .await
         .expect("list owned")
         .into_iter()
@@ -1667,6 +1668,7 @@ async fn a_parent_with_the_single_policy_set_of_an_earlier_ako_moves_to_per_host
             name: "veba-of--Shared-L7-0".into(),
             body: old.as_object().cloned().expect("object"),
         },
+        &ako::core::ownership::Identity::new("veba-of", None),
     )
     .await
     .expect("the earlier set");
@@ -1684,6 +1686,7 @@ async fn a_parent_with_the_single_policy_set_of_an_earlier_ako_moves_to_per_host
             uuid: parent["uuid"].as_str().expect("uuid").into(),
             body: parent.as_object().cloned().expect("object"),
         },
+        &ako::core::ownership::Identity::new("veba-of", None),
     )
     .await
     .expect("parent naming the earlier set");

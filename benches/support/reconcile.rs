@@ -402,9 +402,13 @@ async fn apply_floor(avi: &AviClient, groups: Vec<Vec<Step>>) {
             for wave in waves {
                 futures::stream::iter(wave)
                     .for_each_concurrent(8, |s| async move {
-                        ako::reconcile::apply::execute(avi, &s)
-                            .await
-                            .expect("floor write");
+                        ako::reconcile::apply::execute(
+                            avi,
+                            &s,
+                            &ako::core::ownership::Identity::new("bench", None),
+                        )
+                        .await
+                        .expect("floor write");
                     })
                     .await;
             }
@@ -623,7 +627,7 @@ pub fn run(w: Workload) {
         let warm_writes = writes(&http, port).await - settle;
         let avi = avi_client(&emu_dir, port);
         let t = Instant::now();
-        let listed = ako::reconcile::apply::list_owned(&avi, OWNER).await.expect("list");
+        let listed = ako::reconcile::apply::list_owned(&avi, &ako::core::ownership::Identity::new("bench", None)).await.expect("list");
         let list_time = t.elapsed();
         println!("== warm restart, nothing changed: {warm_writes} Avi writes, converged in {:.2} s; listing the {} owned objects alone takes {:.2} s ({:.2}x)", warm.as_secs_f64(), listed.len(), list_time.as_secs_f64(), warm.as_secs_f64() / list_time.as_secs_f64());
         println!("   peak RSS of ako controller (warm): {:.0} MiB", ctl2.peak_rss_mib());

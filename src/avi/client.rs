@@ -16,7 +16,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use super::budget::{Budget, BudgetLimits};
 use super::error::{AviError, controller_message};
+use super::metrics::AviMetrics;
 use super::models::{AviObject, CollectionPage, DomainList};
 use super::redact;
 
@@ -119,6 +121,26 @@ pub struct ClientConfig {
     /// existing object of the same name (409, or the read-back after an ambiguous failure) only when its
     /// `created_by` equals it. `None`: no existing object is ever adopted.
     pub created_by: Option<String>,
+    /// Requests per second toward the controller, shared by every clone of the client ([`Budget`]).
+    pub budget: BudgetLimits,
+    /// Counted requests, retries and budget waits; `None`: not counted.
+    pub metrics: Option<Arc<AviMetrics>>,
+    /// Asked before every write (any method but GET): `None` refuses it ([`AviError::Fenced`]), `Some(left)`
+    /// allows it with a deadline of at most `left` (the leadership's remaining time).
+    pub write_fence: Option<WriteFence>,
+    /// `User-Agent` of every request (`ako/<version>` by default; the operator adds its pod name, so the
+    /// controller's logs and the emulator's request journal tell replicas apart).
+    pub user_agent: String,
+}
+
+/// See [`ClientConfig::write_fence`].
+#[derive(Clone)]
+pub struct WriteFence(pub Arc<dyn Fn() -> Option<Duration> + Send + Sync>);
+
+impl fmt::Debug for WriteFence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WriteFence")
+    }
 }
 
 impl ClientConfig {
@@ -137,6 +159,10 @@ impl ClientConfig {
             max_retry_after: Duration::from_secs(30),
             allow_insecure_http: false,
             created_by: None,
+            budget: BudgetLimits::default(),
+            metrics: None,
+            write_fence: None,
+            user_agent: format!("ako/{}", env!("CARGO_PKG_VERSION")),
         }
     }
 
@@ -334,6 +360,7 @@ struct Inner {
     version: parking_lot::RwLock<Option<String>>,
     slots: parking_lot::Mutex<Vec<SessionSlot>>,
     permits: Semaphore,
+    budget: Budget,
 }
 
 /// The Avi Controller client. Cheap to clone; clones share sessions and the connection pool.
@@ -497,6 +524,10 @@ impl AviClient {
             .pool_max_idle_per_host(config.sessions)
             .tcp_nodelay(true)
             .http1_only()
+            // A controller never redirects its API; following one would send the session (or, on /login, the
+            // password) to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(config.user_agent.clone())
             .build()
             .map_err(|e| AviError::Config(format!("HTTP client: {e}")))?;
         let slots = (0..config.sessions)
@@ -509,6 +540,7 @@ impl AviClient {
                 http,
                 base,
                 permits: Semaphore::new(config.sessions),
+                budget: Budget::new(config.budget),
                 config,
                 version: parking_lot::RwLock::new(version),
                 slots: parking_lot::Mutex::new(slots),
@@ -657,6 +689,9 @@ impl AviClient {
         };
         let delay = asked.map_or(delay, |ra| ra.max(delay));
         tracing::debug!(%method, path, error = %err, ?delay, "retrying Avi request");
+        if let Some(m) = &self.inner.config.metrics {
+            m.retries.inc();
+        }
         tokio::time::sleep(delay).await;
         Ok(())
     }
@@ -726,6 +761,43 @@ impl AviClient {
         format!("{}/{}", self.inner.base, path)
     }
 
+    /// Waits for the request budget, then asks the fence about a write: returns the request's timeout (the
+    /// configured one, shortened to the leadership's remaining time for a write).
+    async fn gate(&self, method: &Method, path: &str) -> Result<Duration, AviError> {
+        let waited = self.inner.budget.acquire().await;
+        if let Some(m) = &self.inner.config.metrics {
+            m.waited(waited);
+            m.budget_rate.set(self.inner.budget.rate());
+        }
+        let mut timeout = self.inner.config.request_timeout;
+        if *method != Method::GET
+            && let Some(fence) = &self.inner.config.write_fence
+        {
+            match (fence.0)() {
+                Some(left) => timeout = timeout.min(left),
+                None => {
+                    if let Some(m) = &self.inner.config.metrics {
+                        m.fenced.inc();
+                    }
+                    tracing::debug!(%method, path, "write not sent: this replica no longer leads");
+                    return Err(AviError::Fenced);
+                }
+            }
+        }
+        Ok(timeout)
+    }
+
+    /// Counts an answer (or its absence) and tells the budget whether the controller signals overload.
+    fn observe_answer(&self, method: &Method, path: &str, status: Option<u16>) {
+        match status {
+            None | Some(429 | 500..=599) => self.inner.budget.overloaded(),
+            Some(_) => self.inner.budget.answered(),
+        }
+        if let Some(m) = &self.inner.config.metrics {
+            m.request(path, method.as_str(), status);
+        }
+    }
+
     async fn raw_request(
         &self,
         slot: &mut SessionSlot,
@@ -733,7 +805,12 @@ impl AviClient {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<RawResponse, AviError> {
-        let mut req = self.inner.http.request(method.clone(), self.url(path));
+        let timeout = self.gate(method, path).await?;
+        let mut req = self
+            .inner
+            .http
+            .request(method.clone(), self.url(path))
+            .timeout(timeout);
         req = req
             .header("Referer", self.inner.base.as_str())
             .header("Content-Type", "application/json")
@@ -762,12 +839,16 @@ impl AviClient {
         if let Some(body) = body {
             req = req.body(body);
         }
-        let resp = req.send().await.map_err(|source| AviError::Transport {
-            method: method.to_string(),
-            path: path.to_string(),
-            source,
+        let resp = req.send().await.map_err(|source| {
+            self.observe_answer(method, path, None);
+            AviError::Transport {
+                method: method.to_string(),
+                path: path.to_string(),
+                source,
+            }
         })?;
         let status = resp.status().as_u16();
+        self.observe_answer(method, path, Some(status));
         let headers = resp.headers().clone();
         let body = resp.bytes().await.map_err(|source| AviError::Transport {
             method: method.to_string(),
@@ -796,6 +877,10 @@ impl AviClient {
             };
             form.finish()
         };
+        let waited = self.inner.budget.acquire().await;
+        if let Some(m) = &self.inner.config.metrics {
+            m.waited(waited);
+        }
         let resp = self
             .inner
             .http
@@ -804,12 +889,16 @@ impl AviClient {
             .body(form)
             .send()
             .await
-            .map_err(|source| AviError::Transport {
-                method: "POST".into(),
-                path: "/login".into(),
-                source,
+            .map_err(|source| {
+                self.observe_answer(&Method::POST, "/login", None);
+                AviError::Transport {
+                    method: "POST".into(),
+                    path: "/login".into(),
+                    source,
+                }
             })?;
         let status = resp.status().as_u16();
+        self.observe_answer(&Method::POST, "/login", Some(status));
         let headers = resp.headers().clone();
         let body = resp.bytes().await.map_err(|source| AviError::Transport {
             method: "POST".into(),

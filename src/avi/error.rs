@@ -214,19 +214,25 @@ pub fn classify_transient(status: u16, message: &str) -> bool {
 }
 
 /// Extracts the controller's message from a response body: `{"error": "..."}` or plain text.
+/// Capped at [`MAX_MESSAGE`] bytes, whatever its form: it is copied into errors, logs and Events.
 pub fn controller_message(body: &[u8]) -> String {
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body) {
         if let Some(serde_json::Value::String(msg)) = map.get("error") {
-            return msg.clone();
+            return capped(msg.trim());
         }
         if let Some(value) = map.get("error") {
-            return value.to_string();
+            return capped(&value.to_string());
         }
     }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.len() > 512 {
-        let mut end = 512;
+    capped(String::from_utf8_lossy(body).trim())
+}
+
+/// The longest controller message kept.
+pub const MAX_MESSAGE: usize = 512;
+
+fn capped(text: &str) -> String {
+    if text.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE;
         while !text.is_char_boundary(end) {
             end -= 1;
         }
@@ -285,6 +291,14 @@ mod tests {
             (br#"{"error": {"field": "bad"}}"#, r#"{"field":"bad"}"#),
             (b"  \n", ""),
         ];
+        let long = format!("{{\"error\": \"{}\"}}", "é".repeat(2000));
+        let got = controller_message(long.as_bytes());
+        assert!(
+            got.len() <= MAX_MESSAGE + "…".len(),
+            "a JSON error is capped too: {}",
+            got.len()
+        );
+        assert!(got.ends_with('…'));
         for (body, want) in cases {
             assert_eq!(controller_message(body), *want);
         }

@@ -1,7 +1,9 @@
 //! Avi Controller REST client (issue 3): typed models, typed errors, session handling and retries.
 
+pub mod budget;
 pub mod client;
 pub mod error;
+pub mod metrics;
 pub mod models;
 pub mod redact;
 pub mod refs;
@@ -9,5 +11,6 @@ pub mod tls;
 
 pub use client::{
     AviApi, AviClient, ClientConfig, Created, Credentials, ListQuery, PatchOp, RetryPolicy, Secret,
+    WriteFence,
 };
 pub use error::AviError;

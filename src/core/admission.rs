@@ -396,6 +396,9 @@ pub fn validate_ingress(ing: &Ingress, cfg: &Config, snap: &Snapshot) -> Decisio
         in_scope: true,
         ..Decision::allow()
     };
+    if not_ready(&mut d, cfg) {
+        return d;
+    }
     let too_big = intent::check_ingress_limits(ing);
     if !too_big.is_empty() {
         apply_problems(&mut d, too_big);
@@ -513,6 +516,9 @@ pub fn validate_service(svc: &Service, cfg: &Config, snap: &Snapshot) -> Decisio
         in_scope: true,
         ..Decision::allow()
     };
+    if not_ready(&mut d, cfg) {
+        return d;
+    }
     let (intent, problems) = intent::translate_service(svc, cfg);
     apply_problems(&mut d, problems);
     if let Some(me) = VipClaim::from_intent(&intent, index::created(&svc.metadata)) {
@@ -520,6 +526,22 @@ pub fn validate_service(svc: &Service, cfg: &Config, snap: &Snapshot) -> Decisio
     }
     d.finish();
     d
+}
+
+/// Denies an object of ako's while the delegated subdomains are not known yet (the DNS profile is still to be
+/// read): admitting it would let any host through. Returns whether it did.
+fn not_ready(d: &mut Decision, cfg: &Config) -> bool {
+    if !cfg.domains_pending {
+        return false;
+    }
+    d.reasons.push(
+        "ako is not ready yet: the delegated DNS subdomains are still being read from the Avi controller's DNS \
+         profile, and hosts cannot be checked without them; try again in a few seconds (if this lasts, see \
+         ako's Events: the controller may be unreachable), or set dnsDomains to skip the lookup"
+            .to_string(),
+    );
+    d.finish();
+    true
 }
 
 /// One VIP cannot front two Services unless they share it under the same `ako.vmware.com/enable-shared-vip`

@@ -84,6 +84,9 @@ pub struct Config {
     pub ingress_class_name: String,
     /// The legacy `kubernetes.io/ingress.class` value that means ako (`avi`).
     pub legacy_class_value: String,
+    /// The delegated subdomains are still to be read from the cloud's DNS profile (`ako run` before the
+    /// controller answered): the webhook denies ako's objects as "not ready" instead of admitting any host.
+    pub domains_pending: bool,
 }
 
 impl Default for Config {
@@ -100,6 +103,7 @@ impl Default for Config {
             default_lb_controller: true,
             ingress_class_name: "avi-lb".into(),
             legacy_class_value: "avi".into(),
+            domains_pending: false,
         }
     }
 }

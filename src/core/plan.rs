@@ -58,9 +58,10 @@ impl Kind {
     }
 }
 
-/// A by-name reference as ako writes it: `/api/<type>/?name=<name>` (AKO's form, accepted by every controller).
+/// A by-name reference as ako writes it: `/api/<type>/?name=<name>` (AKO's form, accepted by every controller),
+/// the name URL-encoded. The one function for it, shared with the Avi client.
 pub fn name_ref(obj_type: &str, name: &str) -> String {
-    format!("/api/{obj_type}/?name={name}")
+    crate::avi::refs::name_ref(obj_type, name)
 }
 
 /// One object ako wants on the controller.
@@ -117,6 +118,13 @@ pub enum Step {
         name: String,
         owner: Option<String>,
     },
+    /// Not written: it refers, directly or through other objects of the plan, to an object of a conflict
+    /// (`by`, `<type>:<name>`), and ako never binds its objects to what it does not own.
+    Blocked {
+        kind: Kind,
+        name: String,
+        by: String,
+    },
 }
 
 impl Step {
@@ -125,7 +133,8 @@ impl Step {
             Step::Create { kind, .. }
             | Step::Update { kind, .. }
             | Step::Delete { kind, .. }
-            | Step::Conflict { kind, .. } => *kind,
+            | Step::Conflict { kind, .. }
+            | Step::Blocked { kind, .. } => *kind,
         }
     }
 
@@ -134,13 +143,25 @@ impl Step {
             Step::Create { name, .. }
             | Step::Update { name, .. }
             | Step::Delete { name, .. }
-            | Step::Conflict { name, .. } => name,
+            | Step::Conflict { name, .. }
+            | Step::Blocked { name, .. } => name,
+        }
+    }
+
+    /// What the step does, in one word.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Step::Create { .. } => "create",
+            Step::Update { .. } => "update",
+            Step::Delete { .. } => "delete",
+            Step::Conflict { .. } => "conflict",
+            Step::Blocked { .. } => "blocked",
         }
     }
 
     /// Whether the step writes to the controller.
     pub fn is_write(&self) -> bool {
-        !matches!(self, Step::Conflict { .. })
+        !matches!(self, Step::Conflict { .. } | Step::Blocked { .. })
     }
 }
 
@@ -236,7 +257,9 @@ pub fn plan_with(
             }
         }
     }
+    let blocked = block_references(&mut writes, &conflicts);
     let mut steps = conflicts;
+    steps.extend(blocked);
     steps.extend(writes.into_values());
     if complete {
         let mut deletes: Vec<&Known> = known
@@ -252,6 +275,59 @@ pub fn plan_with(
         }));
     }
     steps
+}
+
+/// Takes out of `writes` every create or update whose body refers to an object of a conflict, or to an object
+/// taken out that way, and returns them as [`Step::Blocked`]: a virtual service is never pointed at someone
+/// else's VsVip, nor a pool group at someone else's pool.
+fn block_references(writes: &mut BTreeMap<(Kind, String), Step>, conflicts: &[Step]) -> Vec<Step> {
+    let mut foreign: HashSet<String> = conflicts
+        .iter()
+        .map(|c| format!("{}:{}", c.kind().obj_type(), c.name()))
+        .collect();
+    let mut blocked = Vec::new();
+    loop {
+        let hit: Vec<((Kind, String), String)> = writes
+            .iter()
+            .filter_map(|(key, step)| {
+                let body = match step {
+                    Step::Create { body, .. } | Step::Update { body, .. } => body,
+                    _ => return None,
+                };
+                let mut refs = Vec::new();
+                references(&Value::Object(body.clone()), "", &mut refs);
+                refs.into_iter()
+                    .find(|r| foreign.contains(r))
+                    .map(|r| (key.clone(), r))
+            })
+            .collect();
+        if hit.is_empty() {
+            return blocked;
+        }
+        for ((kind, name), by) in hit {
+            writes.remove(&(kind, name.clone()));
+            foreign.insert(format!("{}:{name}", kind.obj_type()));
+            blocked.push(Step::Blocked { kind, name, by });
+        }
+    }
+}
+
+/// Every reference in a body (fields named `*_ref` or `*_refs`, at any depth), normalised.
+pub fn references(value: &Value, key: &str, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) if is_ref_key(key) => out.push(normalize_ref(s)),
+        Value::Array(items) => {
+            for v in items {
+                references(v, key, out);
+            }
+        }
+        Value::Object(m) => {
+            for (k, v) in m {
+                references(v, k, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The identity of a reference, whatever its form: `/api/pool/?name=x`, `/api/pool?name=x`,
@@ -270,7 +346,11 @@ pub fn normalize_ref(r: &str) -> String {
         None => (path, None),
     };
     let obj_type = path.split('/').next().unwrap_or_default();
-    if let Some(name) = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("name="))) {
+    if let Some(name) = query.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "name")
+            .map(|(_, v)| v.into_owned())
+    }) {
         return format!("{obj_type}:{name}");
     }
     match fragment {
@@ -410,18 +490,7 @@ mod tests {
             ["changed", "same"],
             "no body read for a create, a delete or a conflict"
         );
-        let kinds: Vec<(&str, &str)> = steps
-            .iter()
-            .map(|s| {
-                let what = match s {
-                    Step::Create { .. } => "create",
-                    Step::Update { .. } => "update",
-                    Step::Delete { .. } => "delete",
-                    Step::Conflict { .. } => "conflict",
-                };
-                (what, s.name())
-            })
-            .collect();
+        let kinds: Vec<(&str, &str)> = steps.iter().map(|s| (s.verb(), s.name())).collect();
         assert_eq!(
             kinds,
             [
@@ -441,6 +510,78 @@ mod tests {
     }
 
     #[test]
+    fn nothing_is_written_that_would_refer_to_an_object_of_someone_else() {
+        let r = |t: &str, n: &str| json!(name_ref(t, n));
+        let wanted = vec![
+            desired(Kind::VsVip, "c--web", json!({})),
+            desired(Kind::Pool, "c--web-80", json!({})),
+            desired(
+                Kind::PoolGroup,
+                "c--web-pg",
+                json!({"members": [{"pool_ref": r("pool", "c--web-80")}]}),
+            ),
+            desired(Kind::L4PolicySet, "c--web", json!({})),
+            desired(
+                Kind::VirtualService,
+                "c--web",
+                json!({"vsvip_ref": r("vsvip", "c--web"), "pool_group_ref": r("poolgroup", "c--web-pg")}),
+            ),
+            desired(Kind::Pool, "c--other-80", json!({})),
+        ];
+        // The VsVip of that name is someone else's: the virtual service that would use it is not written; the
+        // pool is, and so are the objects that do not lead to the VsVip.
+        let observed = Observed {
+            objects: vec![existing(
+                Kind::VsVip,
+                "c--web",
+                Some("terraform"),
+                json!({}),
+            )],
+            complete: true,
+        };
+        let got: Vec<String> = plan(&wanted, &observed, OWNER)
+            .iter()
+            .map(|s| format!("{} {}", s.verb(), s.name()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "conflict c--web",
+                "blocked c--web",
+                "create c--other-80",
+                "create c--web-80",
+                "create c--web-pg",
+                "create c--web"
+            ]
+        );
+        // A pool of someone else's blocks its pool group, and through it the virtual service.
+        let observed = Observed {
+            objects: vec![existing(Kind::Pool, "c--web-80", None, json!({}))],
+            complete: true,
+        };
+        let steps = plan(&wanted, &observed, OWNER);
+        let blocked: Vec<(&str, String)> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Blocked { name, by, .. } => Some((name.as_str(), by.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            blocked,
+            [
+                ("c--web-pg", "pool:c--web-80".to_string()),
+                ("c--web", "poolgroup:c--web-pg".to_string())
+            ]
+        );
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.verb() == "create" && s.name() == "c--web" && s.kind() == Kind::VsVip)
+        );
+    }
+
+    #[test]
     fn reference_forms_normalise_to_one_identity() {
         let cases = [
             ("/api/pool/?name=p1", "pool:p1"),
@@ -452,6 +593,11 @@ mod tests {
             ),
             ("https://h/api/pool/pool-6426", "pool/pool-6426"),
             ("/api/tenant/?name=admin&x=1", "tenant:admin"),
+            ("/api/pool/?name=a%2Fb+c", "pool:a/b c"),
+            (
+                &name_ref("pool", "c--h.example_/shop path"),
+                "pool:c--h.example_/shop path",
+            ),
             ("pool-6426", "pool-6426"),
         ];
         for (input, want) in cases {
@@ -594,15 +740,7 @@ mod tests {
         let summary = |steps: Vec<Step>| -> Vec<String> {
             steps
                 .iter()
-                .map(|s| {
-                    let op = match s {
-                        Step::Create { .. } => "create",
-                        Step::Update { .. } => "update",
-                        Step::Delete { .. } => "delete",
-                        Step::Conflict { .. } => "conflict",
-                    };
-                    format!("{op} {} {}", s.kind().obj_type(), s.name())
-                })
+                .map(|s| format!("{} {} {}", s.verb(), s.kind().obj_type(), s.name()))
                 .collect()
         };
         struct Case {
@@ -716,7 +854,7 @@ mod tests {
                 Step::Delete { kind, name, .. } => {
                     observed.retain(|e| !(e.kind == *kind && e.name == *name))
                 }
-                Step::Conflict { .. } => {}
+                Step::Conflict { .. } | Step::Blocked { .. } => {}
             }
         }
     }

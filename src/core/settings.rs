@@ -59,6 +59,21 @@ pub struct ControllerArgs {
     /// JSON list of namespaces ako ignores (blockedNamespaceList).
     #[arg(long, env = "BLOCKED_NS_LIST")]
     pub blocked_namespace_list: Option<String>,
+    /// Deletions that no observed deletion explains are held above this many objects... (deletionGuardMaxObjects,
+    /// default 10)
+    #[arg(long, env = "DELETION_GUARD_MAX_OBJECTS")]
+    pub deletion_guard_max_objects: Option<String>,
+    /// ...and above this percentage of the objects ako owns (deletionGuardMaxPercent, default 20; 100 turns the
+    /// guard off).
+    #[arg(long, env = "DELETION_GUARD_MAX_PERCENT")]
+    pub deletion_guard_max_percent: Option<String>,
+    /// The id of held deletions to let proceed, as the DeletionsHeld Event names it (releaseHeldDeletions).
+    #[arg(long, env = "RELEASE_HELD_DELETIONS")]
+    pub release_held_deletions: Option<String>,
+    /// Run with AKO's default clusterName "my-cluster" (allowDefaultClusterName): only when no other cluster
+    /// on the controller uses it.
+    #[arg(long, env = "ALLOW_DEFAULT_CLUSTER_NAME")]
+    pub allow_default_cluster_name: Option<String>,
     /// Directory of the mounted avi-secret (files username, password or authtoken, certificateAuthorityData).
     #[arg(
         long = "avi-credentials-dir",
@@ -145,6 +160,12 @@ pub struct ControllerSettings {
     pub login: Login,
     pub ca_pem: Option<String>,
     pub insecure_skip_verify: bool,
+    /// When the deletion guard holds deletions.
+    pub deletion_guard: crate::reconcile::safety::GuardLimits,
+    /// The hold an operator released.
+    pub release_held: Option<String>,
+    /// `allowDefaultClusterName`: run even though clusterName is AKO's chart default.
+    pub allow_default_cluster_name: bool,
 }
 
 fn read_secret_dir(dir: &Path, errors: &mut Vec<String>) -> BTreeMap<String, String> {
@@ -279,6 +300,29 @@ impl ControllerArgs {
             },
         };
 
+        let mut guard = crate::reconcile::safety::GuardLimits::default();
+        if let Some(v) = pick(&self.deletion_guard_max_objects, "deletionGuardMaxObjects") {
+            match v.trim().parse::<usize>() {
+                Ok(n) => guard.max_objects = n,
+                Err(_) => errors.push(format!(
+                    "deletionGuardMaxObjects: {v:?} is not a number of objects"
+                )),
+            }
+        }
+        if let Some(v) = pick(&self.deletion_guard_max_percent, "deletionGuardMaxPercent") {
+            match v.trim().parse::<u32>() {
+                Ok(n) if n <= 100 => guard.max_percent = n,
+                _ => errors.push(format!(
+                    "deletionGuardMaxPercent: {v:?} is not a percentage from 0 to 100 (100 turns the guard off)"
+                )),
+            }
+        }
+        let release_held = pick(&self.release_held_deletions, "releaseHeldDeletions")
+            .map(|v| v.trim().to_string());
+        let allow_default_cluster_name =
+            pick(&self.allow_default_cluster_name, "allowDefaultClusterName")
+                .is_some_and(|v| parse_bool("allowDefaultClusterName", &v, &mut errors));
+
         let mut secret = match &self.credentials_dir {
             Some(d) => read_secret_dir(d, &mut errors),
             None => BTreeMap::new(),
@@ -356,6 +400,9 @@ impl ControllerArgs {
             login,
             ca_pem,
             insecure_skip_verify: self.avi_insecure_skip_verify,
+            deletion_guard: guard,
+            release_held,
+            allow_default_cluster_name,
         };
         if errors.is_empty() {
             Ok(settings)

@@ -54,9 +54,9 @@ pub enum Change {
     Nodes,
     /// A namespace's labels changed: its Services may enter or leave ako's scope.
     Namespace(String),
-    /// A kind finished a (re-)list: nothing in particular changed, but the view may have become complete, so
-    /// whoever waits for it must look again (without this, a last list that changes nothing, such as an empty
-    /// Node list, would leave the reconciler waiting).
+    /// A kind finished a (re-)list, after the changes it made: the view may have become complete, so whoever
+    /// waits for it must look again (without this, a last list that changes nothing, such as an empty Node list,
+    /// would leave the reconciler waiting); and objects missing from the list were not seen deleted one by one.
     Listed,
     /// Asked for a full sync now (re-read the controller, re-plan everything, delete orphans).
     Resync,
@@ -106,17 +106,49 @@ pub struct View {
     secret_data: RwLock<HashMap<ObjKey, SecretData>>,
     /// Reads Secret data; `None` in views filled by hand.
     client: parking_lot::Mutex<Option<Client>>,
+    /// Secrets of a view filled by hand that cannot be read, with why (tests).
+    unreadable: RwLock<HashMap<ObjKey, String>>,
     ingresses_synced: AtomicBool,
     classes_synced: AtomicBool,
     secrets_synced: AtomicBool,
 }
 
-/// Reading a TLS Secret failed (not "not found": that is an answer).
-#[derive(Debug, thiserror::Error)]
-#[error("reading Secret {key}: {reason}")]
-pub struct SecretReadError {
-    pub key: ObjKey,
-    pub reason: String,
+/// What reading TLS Secrets gave: the ones read (absent from `found`: no such TLS Secret; `None`: no usable
+/// `tls.crt`/`tls.key`), and the ones that could not be read (403, 5xx, timeout: never taken for "not found").
+#[derive(Debug, Default)]
+pub struct SecretReads {
+    found: BTreeMap<ObjKey, Option<TlsPair>>,
+    failed: BTreeMap<ObjKey, String>,
+}
+
+impl SecretReads {
+    /// The Secrets read.
+    pub fn found(&self) -> &BTreeMap<ObjKey, Option<TlsPair>> {
+        &self.found
+    }
+
+    /// Whether every Secret in `needed` was read; otherwise what could not be, and why.
+    pub fn check(
+        &self,
+        needed: &BTreeSet<ObjKey>,
+    ) -> Result<(), Vec<crate::reconcile::safety::Unknown>> {
+        let unknown: Vec<_> = needed
+            .iter()
+            .filter_map(|k| {
+                self.failed
+                    .get(k)
+                    .map(|reason| crate::reconcile::safety::Unknown {
+                        input: format!("Secret {k}"),
+                        reason: reason.clone(),
+                    })
+            })
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(unknown)
+        }
+    }
 }
 
 /// Drops what the reconciler never reads and what costs the most memory in an object's metadata (managedFields
@@ -247,19 +279,21 @@ impl View {
         Change::Secrets(vec![key.clone()])
     }
 
-    /// The TLS Secrets asked for: absent from the answer = no such TLS Secret; `None` = no usable
-    /// `tls.crt`/`tls.key`. Data is read from the API server only for a Secret not read before or whose
-    /// resourceVersion changed since; a failed read is an error (never taken for "not found").
-    pub async fn tls_secrets(
-        &self,
-        keys: &BTreeSet<ObjKey>,
-    ) -> Result<BTreeMap<ObjKey, Option<TlsPair>>, SecretReadError> {
+    /// The TLS Secrets asked for ([`SecretReads`]). Data is read from the API server only for a Secret not read
+    /// before or whose resourceVersion changed since; a failed read is reported as such, per Secret.
+    pub async fn tls_secrets(&self, keys: &BTreeSet<ObjKey>) -> SecretReads {
         let mut out = BTreeMap::new();
+        let mut failed = BTreeMap::new();
         let mut fetch: Vec<(ObjKey, String)> = Vec::new();
         {
             let versions = self.secret_versions.read();
             let data = self.secret_data.read();
+            let unreadable = self.unreadable.read();
             for key in keys {
+                if let Some(reason) = unreadable.get(key) {
+                    failed.insert(key.clone(), reason.clone());
+                    continue;
+                }
                 let Some(version) = versions.get(key) else {
                     continue;
                 };
@@ -272,12 +306,12 @@ impl View {
             }
         }
         if fetch.is_empty() {
-            return Ok(out);
+            return SecretReads { found: out, failed };
         }
         let client = self.client.lock().clone();
         let Some(client) = client else {
             // A view filled by hand knows only what it was given.
-            return Ok(out);
+            return SecretReads { found: out, failed };
         };
         let reads = futures::stream::iter(fetch.into_iter().map(|(key, version)| {
             let client = client.clone();
@@ -312,14 +346,25 @@ impl View {
                     data.remove(&key);
                 }
                 Err(e) => {
-                    return Err(SecretReadError {
-                        key,
-                        reason: e.to_string(),
-                    });
+                    tracing::warn!(secret = %key, error = %e, "TLS Secret not readable");
+                    failed.insert(key, e.to_string());
                 }
             }
         }
-        Ok(out)
+        SecretReads { found: out, failed }
+    }
+
+    /// Marks a Secret of a view filled by hand as unreadable (`Some(reason)`) or readable again (tests: a 403).
+    pub fn set_secret_unreadable(&self, key: &ObjKey, reason: Option<&str>) -> Change {
+        match reason {
+            Some(r) => {
+                self.unreadable.write().insert(key.clone(), r.to_string());
+            }
+            None => {
+                self.unreadable.write().remove(key);
+            }
+        }
+        Change::Secrets(vec![key.clone()])
     }
 
     pub fn service(&self, key: &ObjKey) -> Option<Arc<Service>> {
@@ -909,7 +954,14 @@ where
                 let change = F::replace(&view, all);
                 F::synced(&view).store(true, Ordering::Release);
                 tracing::info!(kind = F::KIND, objects = n, "reconciler view synced");
-                Some(change.unwrap_or(Change::Listed))
+                // What the list changed, then that a list happened: objects missing from it were not seen
+                // deleted one by one.
+                if let Some(c) = change
+                    && tx.send(c).is_err()
+                {
+                    return;
+                }
+                Some(Change::Listed)
             }
             Ok(Event::Apply(obj)) => F::apply(&view, obj),
             Ok(Event::Delete(obj)) => F::delete(&view, obj),

@@ -106,7 +106,16 @@ pub struct KubeSink {
     recorder: Recorder,
     /// ako's own Pod (`POD_NAMESPACE`/`POD_NAME`), which operator Events are about.
     pod: Option<ObjKey>,
+    /// Asked before every status write and Event about a Service or Ingress: `None` (no longer leading) skips
+    /// it, `Some(left)` bounds the request by the leadership's remaining time.
+    fence: Option<Fence>,
 }
+
+/// See [`KubeSink::with_fence`].
+pub type Fence = std::sync::Arc<dyn Fn() -> Option<std::time::Duration> + Send + Sync>;
+
+/// The longest a status write may take.
+const STATUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl KubeSink {
     pub fn new(client: Client, instance: Option<String>) -> Self {
@@ -124,6 +133,21 @@ impl KubeSink {
             reporter,
             client,
             pod,
+            fence: None,
+        }
+    }
+
+    /// Fences the writes made for reconciliation (statuses, Events on Services and Ingresses) by leadership.
+    pub fn with_fence(mut self, fence: Fence) -> Self {
+        self.fence = Some(fence);
+        self
+    }
+
+    /// The time a write may take now; `None` when it must not be made.
+    fn allowed(&self) -> Option<std::time::Duration> {
+        match &self.fence {
+            None => Some(STATUS_TIMEOUT),
+            Some(f) => f().map(|left| left.min(STATUS_TIMEOUT)),
         }
     }
 
@@ -182,6 +206,9 @@ impl Sink for KubeSink {
         ingress: &'a [LoadBalancerIngress],
     ) -> BoxFut<'a, Result<(), String>> {
         Box::pin(async move {
+            let Some(left) = self.allowed() else {
+                return Err("not written: this replica no longer leads".to_string());
+            };
             // A merge patch: null removes the list when the object leaves ako.
             let value = if ingress.is_empty() {
                 json!(null)
@@ -190,17 +217,29 @@ impl Sink for KubeSink {
             };
             let patch = json!({"status": {"loadBalancer": {"ingress": value}}});
             let (pp, patch) = (PatchParams::default(), Patch::Merge(&patch));
-            let res = match target {
-                Target::Service => Api::<Service>::namespaced(self.client.clone(), &key.namespace)
-                    .patch_status(&key.name, &pp, &patch)
-                    .await
-                    .map(|_| ()),
-                Target::Ingress => Api::<Ingress>::namespaced(self.client.clone(), &key.namespace)
-                    .patch_status(&key.name, &pp, &patch)
-                    .await
-                    .map(|_| ()),
+            let write = async {
+                match target {
+                    Target::Service => {
+                        Api::<Service>::namespaced(self.client.clone(), &key.namespace)
+                            .patch_status(&key.name, &pp, &patch)
+                            .await
+                            .map(|_| ())
+                    }
+                    Target::Ingress => {
+                        Api::<Ingress>::namespaced(self.client.clone(), &key.namespace)
+                            .patch_status(&key.name, &pp, &patch)
+                            .await
+                            .map(|_| ())
+                    }
+                }
             };
-            res.map_err(|e| e.to_string())
+            match tokio::time::timeout(left, write).await {
+                Ok(res) => res.map_err(|e| e.to_string()),
+                Err(_) => Err(format!(
+                    "no answer within {} ms (bounded by the lease)",
+                    left.as_millis()
+                )),
+            }
         })
     }
 
@@ -212,8 +251,17 @@ impl Sink for KubeSink {
         notice: &'a Notice,
     ) -> BoxFut<'a, ()> {
         Box::pin(async move {
+            let Some(left) = self.allowed() else {
+                tracing::debug!(object = %key, reason = %notice.reason, "Event not recorded: this replica no longer leads");
+                return;
+            };
             let r = reference(target.api_version(), target.kind(), key, uid);
-            self.publish(&r, notice).await
+            if tokio::time::timeout(left, self.publish(&r, notice))
+                .await
+                .is_err()
+            {
+                tracing::warn!(object = %key, reason = %notice.reason, "Event not recorded in time");
+            }
         })
     }
 

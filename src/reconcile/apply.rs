@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::avi::models::AviObject;
 use crate::avi::{AviApi, AviError, ListQuery};
+use crate::core::ownership::Identity;
 use crate::core::plan::{Existing, Kind, Step};
 
 macro_rules! json_object {
@@ -68,14 +69,11 @@ pub fn vs_kind(body: &Map<String, Value>) -> Kind {
     }
 }
 
-/// Builds the cached form of an object read from the controller.
-pub fn existing(kind: Kind, body: Map<String, Value>) -> Option<Existing> {
+/// Builds the cached form of an object read from the controller; its owner as [`Identity::owner_of`] decides.
+pub fn existing(kind: Kind, body: Map<String, Value>, identity: &Identity) -> Option<Existing> {
     let uuid = body.get("uuid").and_then(Value::as_str)?.to_string();
     let name = body.get("name").and_then(Value::as_str)?.to_string();
-    let created_by = body
-        .get("created_by")
-        .and_then(Value::as_str)
-        .map(String::from);
+    let created_by = identity.owner_of(kind == Kind::VsVip, &name, &body);
     let kind = if kind.obj_type() == "virtualservice" {
         vs_kind(&body)
     } else {
@@ -90,25 +88,36 @@ pub fn existing(kind: Kind, body: Map<String, Value>) -> Option<Existing> {
     })
 }
 
+/// The body as sent: a VsVip never carries `created_by` (its schema has none; an update's body may have it from
+/// what an older ako wrote).
+fn outgoing(kind: Kind, body: &Map<String, Value>) -> Map<String, Value> {
+    let mut body = body.clone();
+    if kind == Kind::VsVip {
+        body.remove("created_by");
+    }
+    body
+}
+
 async fn write<A: AviApi, T: AviObject + Into<Map<String, Value>>>(
     avi: &A,
     step: &Step,
+    identity: &Identity,
     wrap: fn(Map<String, Value>) -> T,
 ) -> Result<Applied, AviError> {
     match step {
         Step::Create { kind, body, .. } => {
-            let created = avi.create(&wrap(body.clone())).await?;
-            stored(*kind, as_read(*kind, created.object.into(), body))
+            let created = avi.create(&wrap(outgoing(*kind, body))).await?;
+            stored(*kind, as_read(*kind, created.object.into(), body), identity)
         }
         Step::Update { kind, body, .. } => {
-            let updated = avi.update(&wrap(body.clone())).await?;
-            stored(*kind, as_read(*kind, updated.into(), body))
+            let updated = avi.update(&wrap(outgoing(*kind, body))).await?;
+            stored(*kind, as_read(*kind, updated.into(), body), identity)
         }
         Step::Delete { uuid, .. } => {
             avi.delete::<T>(uuid).await?;
             Ok(Applied::Deleted)
         }
-        Step::Conflict { .. } => Ok(Applied::Deleted),
+        Step::Conflict { .. } | Step::Blocked { .. } => Ok(Applied::Deleted),
     }
 }
 
@@ -140,13 +149,13 @@ fn as_read(
 /// What the controller shows in place of a write-only secret.
 const SENSITIVE: &str = "<sensitive>";
 
-fn stored(kind: Kind, body: Map<String, Value>) -> Result<Applied, AviError> {
+fn stored(kind: Kind, body: Map<String, Value>, identity: &Identity) -> Result<Applied, AviError> {
     let name = body
         .get("name")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    existing(kind, body)
+    existing(kind, body, identity)
         .map(Applied::Stored)
         .ok_or(AviError::MissingUuid {
             obj_type: kind.obj_type(),
@@ -155,16 +164,20 @@ fn stored(kind: Kind, body: Map<String, Value>) -> Result<Applied, AviError> {
 }
 
 /// Executes one step.
-pub async fn execute<A: AviApi>(avi: &A, step: &Step) -> Result<Applied, AviError> {
+pub async fn execute<A: AviApi>(
+    avi: &A,
+    step: &Step,
+    identity: &Identity,
+) -> Result<Applied, AviError> {
     match step.kind() {
-        Kind::VsVip => write(avi, step, VsVipJson).await,
-        Kind::SslKeyAndCertificate => write(avi, step, SslJson).await,
-        Kind::Pool => write(avi, step, PoolJson).await,
-        Kind::PoolGroup => write(avi, step, PoolGroupJson).await,
-        Kind::L4PolicySet => write(avi, step, L4PolicySetJson).await,
-        Kind::HttpPolicySet => write(avi, step, HttpPolicySetJson).await,
+        Kind::VsVip => write(avi, step, identity, VsVipJson).await,
+        Kind::SslKeyAndCertificate => write(avi, step, identity, SslJson).await,
+        Kind::Pool => write(avi, step, identity, PoolJson).await,
+        Kind::PoolGroup => write(avi, step, identity, PoolGroupJson).await,
+        Kind::L4PolicySet => write(avi, step, identity, L4PolicySetJson).await,
+        Kind::HttpPolicySet => write(avi, step, identity, HttpPolicySetJson).await,
         Kind::VirtualService | Kind::VirtualServiceChild => {
-            write(avi, step, VirtualServiceJson).await
+            write(avi, step, identity, VirtualServiceJson).await
         }
     }
 }
@@ -172,44 +185,59 @@ pub async fn execute<A: AviApi>(avi: &A, step: &Step) -> Result<Applied, AviErro
 async fn list_kind<A: AviApi, T: AviObject + Into<Map<String, Value>>>(
     avi: &A,
     kind: Kind,
-    owner: &str,
+    identity: &Identity,
     f: &mut (impl FnMut(Existing) + Send),
 ) -> Result<(), AviError> {
-    let query = ListQuery {
-        created_by: Some(owner.to_string()),
-        include_name: true,
-        ..ListQuery::default()
+    // VsVips have no created_by: found, as AKO finds them, by their name prefix, and kept when their markers
+    // make them ako's ([`Identity::owner_of`]).
+    let query = if kind == Kind::VsVip {
+        ListQuery {
+            include_name: true,
+            extra: vec![("name.contains".into(), format!("{}--", identity.cluster))],
+            ..ListQuery::default()
+        }
+    } else {
+        ListQuery {
+            created_by: Some(identity.created_by.clone()),
+            include_name: true,
+            ..ListQuery::default()
+        }
     };
     avi.list_each(&query, |o: T| {
-        if let Some(e) = existing(kind, o.into()) {
+        if let Some(e) = existing(kind, o.into(), identity) {
             f(e);
         }
     })
     .await
 }
 
-/// Reads every object `owner` created, of every type ako writes (all pages), handing each to `f` as its page
-/// arrives (so a caller keeping a compact form never holds more than a page of parsed objects). An error means the
-/// observation is incomplete, and the caller must not delete anything on its basis.
+/// Reads every object of ako's (`created_by`, or for VsVips the name prefix), of every type ako writes (all
+/// pages), handing each to `f` as its page arrives (so a caller keeping a compact form never holds more than a
+/// page of parsed objects). An object whose owner is not ako's after all ([`Identity::owner_of`]: another
+/// cluster's, a VsVip without ako's marker) is handed over too, with its owner: it is never adopted. An error
+/// means the observation is incomplete, and the caller must not delete anything on its basis.
 pub async fn for_each_owned<A: AviApi>(
     avi: &A,
-    owner: &str,
+    identity: &Identity,
     mut f: impl FnMut(Existing) + Send,
 ) -> Result<(), AviError> {
-    list_kind::<A, VsVipJson>(avi, Kind::VsVip, owner, &mut f).await?;
-    list_kind::<A, SslJson>(avi, Kind::SslKeyAndCertificate, owner, &mut f).await?;
-    list_kind::<A, PoolJson>(avi, Kind::Pool, owner, &mut f).await?;
-    list_kind::<A, PoolGroupJson>(avi, Kind::PoolGroup, owner, &mut f).await?;
-    list_kind::<A, L4PolicySetJson>(avi, Kind::L4PolicySet, owner, &mut f).await?;
-    list_kind::<A, HttpPolicySetJson>(avi, Kind::HttpPolicySet, owner, &mut f).await?;
-    list_kind::<A, VirtualServiceJson>(avi, Kind::VirtualService, owner, &mut f).await?;
+    list_kind::<A, VsVipJson>(avi, Kind::VsVip, identity, &mut f).await?;
+    list_kind::<A, SslJson>(avi, Kind::SslKeyAndCertificate, identity, &mut f).await?;
+    list_kind::<A, PoolJson>(avi, Kind::Pool, identity, &mut f).await?;
+    list_kind::<A, PoolGroupJson>(avi, Kind::PoolGroup, identity, &mut f).await?;
+    list_kind::<A, L4PolicySetJson>(avi, Kind::L4PolicySet, identity, &mut f).await?;
+    list_kind::<A, HttpPolicySetJson>(avi, Kind::HttpPolicySet, identity, &mut f).await?;
+    list_kind::<A, VirtualServiceJson>(avi, Kind::VirtualService, identity, &mut f).await?;
     Ok(())
 }
 
-/// Every object `owner` created, of every type ako writes (all pages); see [`for_each_owned`].
-pub async fn list_owned<A: AviApi>(avi: &A, owner: &str) -> Result<Vec<Existing>, AviError> {
+/// Every object of ako's, of every type ako writes (all pages); see [`for_each_owned`].
+pub async fn list_owned<A: AviApi>(
+    avi: &A,
+    identity: &Identity,
+) -> Result<Vec<Existing>, AviError> {
     let mut out = Vec::new();
-    for_each_owned(avi, owner, |e| out.push(e)).await?;
+    for_each_owned(avi, identity, |e| out.push(e)).await?;
     Ok(out)
 }
 
@@ -239,12 +267,13 @@ mod tests {
         let e = existing(
             Kind::VirtualService,
             body.as_object().cloned().unwrap_or_default(),
+            &Identity::new("c", None),
         )
         .expect("existing");
         assert_eq!(e.kind, Kind::VirtualServiceChild);
         assert_eq!(e.created_by.as_deref(), Some("ako-c"));
         assert!(
-            existing(Kind::Pool, Map::new()).is_none(),
+            existing(Kind::Pool, Map::new(), &Identity::new("c", None)).is_none(),
             "an answer without uuid is not an object"
         );
     }

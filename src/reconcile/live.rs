@@ -15,11 +15,15 @@ use crate::core::config::ConfigArgs;
 use crate::core::settings::{ControllerArgs, Scope};
 
 /// The settings that change without a restart.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Live {
     pub delete_all: bool,
     pub scope: Scope,
     pub log_level: String,
+    /// `releaseHeldDeletions`: the hold to let proceed.
+    pub release_held: Option<String>,
+    /// `deletionGuardMaxObjects`, `deletionGuardMaxPercent`.
+    pub guard: crate::reconcile::safety::GuardLimits,
 }
 
 /// Reads the live settings from the configuration source (flags and env win, as at start).
@@ -34,6 +38,8 @@ pub fn read(
         delete_all: s.delete_config,
         scope: s.scope,
         log_level: cfg.log_level,
+        release_held: s.release_held,
+        guard: s.deletion_guard,
     })
 }
 
@@ -71,6 +77,9 @@ pub fn spawn(
                         }
                         if before.scope != live.scope {
                             tracing::warn!(scope = ?live.scope, "namespace scope changed");
+                        }
+                        if before.release_held != live.release_held {
+                            tracing::warn!(release = ?live.release_held, "releaseHeldDeletions changed");
                         }
                         if tx.send(live).is_err() {
                             return;

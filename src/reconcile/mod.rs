@@ -21,9 +21,13 @@
 
 pub mod apply;
 pub mod env;
+pub mod health;
 pub mod ingress;
 pub mod live;
+pub mod metrics;
+pub mod retry;
 pub mod runtime;
+pub mod safety;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
@@ -45,7 +49,7 @@ use crate::core::l4::{self, L4Desired, Placement, ServiceInput, ServiceOutcome};
 use crate::core::l7::{self, HostFragment, L7Input, Part, ShardSize, TlsPair};
 use crate::core::plan::{self, Desired, Existing, Kind, Observed, Step};
 use crate::core::settings::Scope;
-use crate::k8s::observe::{Change, View};
+use crate::k8s::observe::{Change, SecretReads, View};
 use crate::k8s::report::{Notice, Sink, Target};
 
 use apply::Applied;
@@ -69,6 +73,12 @@ pub struct Settings {
     pub shard: ShardSize,
     /// The default certificate's Secret (`router-certs-default` in ako's namespace).
     pub default_cert: Option<ObjKey>,
+    /// When deletions no observed deletion explains are held ([`safety::Guard`]).
+    pub guard: safety::GuardLimits,
+    /// The id of a hold the operator released (`releaseHeldDeletions`).
+    pub release_held: Option<String>,
+    /// The cluster's identity (the kube-system Namespace's UID), marked on every object ako writes.
+    pub cluster_uid: Option<String>,
 }
 
 impl Settings {
@@ -83,6 +93,9 @@ impl Settings {
             scope: Scope::default(),
             shard: ShardSize::Large,
             default_cert: None,
+            guard: safety::GuardLimits::default(),
+            release_held: None,
+            cluster_uid: None,
         }
     }
 }
@@ -202,7 +215,6 @@ impl Cached {
     }
 }
 
-#[derive(Default)]
 struct State {
     cache: HashMap<ObjId, Cached>,
     /// Whether `cache` holds every owned object (the last full read succeeded).
@@ -212,7 +224,16 @@ struct State {
     /// Objects each group wanted at its last pass (kept while a pass fails, so a later one still cleans up); for
     /// an L7 part, its parent's objects (its hosts' are in `produced_host`).
     produced: HashMap<GroupId, HashSet<ObjId>>,
-    retry: HashMap<GroupId, (u32, Instant)>,
+    retries: retry::Retries<GroupId>,
+    /// Groups whose last translation could not read an input: not planned, and no orphan scan until known.
+    knowledge: safety::Knowledge<GroupId>,
+    /// Deletions held until an operator releases them.
+    guard: safety::Guard<ObjId>,
+    /// An orphan scan could not run (a group was unknown): it runs after the next pass that knows everything.
+    orphan_scan_due: bool,
+    /// Every address seen on a VsVip of ako's: a status is removed only if its addresses are among them (or ako
+    /// wrote it), never another load balancer's.
+    known_vips: HashSet<IpAddr>,
     /// Problems last reported per Service, so an unchanged problem is not re-announced at every pass.
     reported: HashMap<ObjKey, Vec<String>>,
     /// Services whose status ako wrote, with the fingerprint of what it wrote ([`status_print`]).
@@ -229,6 +250,32 @@ struct State {
     stats: Stats,
 }
 
+impl State {
+    fn new(settings: &Settings) -> Self {
+        let mut guard = safety::Guard::new(settings.guard);
+        guard.set_release(settings.release_held.clone());
+        Self {
+            cache: HashMap::new(),
+            cache_complete: false,
+            members: HashMap::new(),
+            group_of: HashMap::new(),
+            produced: HashMap::new(),
+            retries: retry::Retries::new(settings.retry_base, settings.retry_max),
+            knowledge: safety::Knowledge::default(),
+            guard,
+            orphan_scan_due: false,
+            known_vips: HashSet::new(),
+            reported: HashMap::new(),
+            status_written: HashMap::new(),
+            status_fights: HashMap::new(),
+            delete_reported: false,
+            l7: ingress::L7State::new(settings.shard),
+            produced_host: HashMap::new(),
+            stats: Stats::default(),
+        }
+    }
+}
+
 /// What changed since the last pass.
 #[derive(Default)]
 struct Dirty {
@@ -241,6 +288,9 @@ struct Dirty {
     nodes: bool,
     classes: bool,
     full: bool,
+    /// A watch re-listed its kind: objects missing from the list were not seen deleted one by one, so what the
+    /// pass deletes is not explained by deletions ako observed (the deletion guard weighs it).
+    relisted: bool,
 }
 
 impl Dirty {
@@ -254,7 +304,7 @@ impl Dirty {
             Change::Nodes => self.nodes = true,
             Change::Classes => self.classes = true,
             Change::Resync => self.full = true,
-            Change::Listed => {}
+            Change::Listed => self.relisted = true,
             Change::Namespace(ns) => {
                 // Resolved against the view and the state at the next pass.
                 self.services.insert(ObjKey::new(ns.clone(), String::new()));
@@ -282,11 +332,14 @@ pub struct Reconciler<A> {
     settings: Settings,
     sink: Arc<dyn Sink>,
     owner: Arc<str>,
+    identity: crate::core::ownership::Identity,
     events: EventQueue,
     /// Checked before every write: false once this replica may no longer be the leader.
     fence: Fence,
     /// Live settings (deleteConfig, namespace scope), if the configuration is watched.
     live: Option<watch::Receiver<live::Live>>,
+    metrics: Arc<metrics::ReconcileMetrics>,
+    heartbeat: Arc<metrics::Heartbeat>,
 }
 
 /// Whether this replica may still write.
@@ -337,6 +390,8 @@ fn ingress_is_ours(ing: &Ingress, cfg: &Config, scope: &Scope, view: &View) -> b
 /// Status writes and Events produced by a pass.
 #[derive(Default)]
 struct Outbox {
+    /// Groups whose Avi writes all succeeded: their failures are forgotten once their statuses are written too.
+    applied_ok: Vec<GroupId>,
     /// The groups to retry if the write fails (none: the next full sync writes it).
     statuses: Vec<(Vec<GroupId>, Target, ObjKey, Vec<LoadBalancerIngress>)>,
     events: Vec<QueuedEvent>,
@@ -457,6 +512,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         sink: Arc<dyn Sink>,
     ) -> Self {
         let owner = settings.placement.owner();
+        let identity = crate::core::ownership::Identity::new(
+            &settings.placement.cluster_name,
+            settings.cluster_uid.clone(),
+        );
         Self {
             avi,
             view,
@@ -464,10 +523,24 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             settings,
             sink,
             owner: owner.into(),
+            identity,
             events: EventQueue::new(),
             fence: Arc::new(|| true),
             live: None,
+            metrics: Arc::default(),
+            heartbeat: Arc::default(),
         }
+    }
+
+    /// Metrics to update, and the heartbeat `/healthz` reads.
+    pub fn with_metrics(
+        mut self,
+        metrics: Arc<metrics::ReconcileMetrics>,
+        heartbeat: Arc<metrics::Heartbeat>,
+    ) -> Self {
+        self.metrics = metrics;
+        self.heartbeat = heartbeat;
+        self
     }
 
     /// Follows live settings: a change of deleteConfig or of the namespace scope takes effect with a full sync.
@@ -485,17 +558,22 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     /// Runs until `changes` closes. Writes only while `leader` is true; on becoming leader, a full sync.
     pub async fn run(
         mut self,
-        mut changes: mpsc::UnboundedReceiver<Change>,
+        changes: mpsc::UnboundedReceiver<Change>,
         mut leader: watch::Receiver<bool>,
         progress: watch::Sender<Progress>,
     ) {
         let progress = Arc::new(progress);
         let publisher = self.events.spawn(self.sink.clone(), progress.clone());
         let _publisher = publisher.map(AbortOnDrop);
-        let mut state = State {
-            l7: ingress::L7State::new(self.settings.shard),
-            ..State::default()
-        };
+        // Changes pass through a counter on their way in, so `/healthz` sees changes waiting on a stalled worker.
+        let (counted_tx, mut counted) = mpsc::unbounded_channel();
+        let _counter = AbortOnDrop(tokio::spawn(count_changes(
+            changes_in(changes),
+            counted_tx,
+            self.heartbeat.clone(),
+        )));
+        self.heartbeat.beat();
+        let mut state = State::new(&self.settings);
         let mut dirty = Dirty {
             full: true,
             ..Dirty::default()
@@ -503,6 +581,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let mut next_full: Option<Instant> = None;
         // Full syncs in a row that could not read ako's objects from the controller.
         let mut unread: u32 = 0;
+        // The next full sync was asked for by a settings change (deleteConfig, the namespace scope).
+        let mut settings_changed = false;
         let mut live = self.live.take();
         self.view
             .require_namespaces(self.settings.scope.selector.is_some());
@@ -510,7 +590,15 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             // Wait for the view, leadership, a change, a retry or the next full sync.
             let is_leader = *leader.borrow();
             if is_leader && self.view.synced() && dirty.full {
-                self.full_sync(&mut state).await;
+                self.heartbeat.busy();
+                let started = Instant::now();
+                self.full_sync(&mut state, std::mem::take(&mut settings_changed))
+                    .await;
+                self.metrics.pass(true, started.elapsed());
+                if state.cache_complete {
+                    self.metrics.full_sync_complete();
+                }
+                self.heartbeat.idle();
                 dirty = Dirty::default();
                 next_full = if state.cache_complete {
                     unread = 0;
@@ -526,21 +614,46 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 continue;
             }
             if is_leader && self.view.synced() && dirty.pending() {
-                let (groups, report) = self.regroup_all(&mut state, std::mem::take(&mut dirty));
-                self.pass(&mut state, groups, report).await;
+                self.heartbeat.busy();
+                let started = Instant::now();
+                let d = std::mem::take(&mut dirty);
+                let unexplained = d.relisted;
+                let (groups, report) = self.regroup_all(&mut state, d);
+                self.pass(&mut state, groups, report, unexplained).await;
+                self.scan_if_due(&mut state).await;
+                self.metrics.pass(false, started.elapsed());
+                self.heartbeat.idle();
                 let _ = progress.send(self.progress(&state, true));
                 continue;
             }
-            let now = Instant::now();
-            let due: Vec<GroupId> = state
-                .retry
-                .iter()
-                .filter(|(_, (_, at))| *at <= now)
-                .map(|(g, _)| g.clone())
-                .collect();
+            if is_leader
+                && self.view.synced()
+                && state.orphan_scan_due
+                && state
+                    .knowledge
+                    .complete(state.cache_complete, self.view.complete())
+                    .is_some()
+            {
+                self.heartbeat.busy();
+                self.scan_orphans(&mut state).await;
+                self.heartbeat.idle();
+                let _ = progress.send(self.progress(&state, true));
+                continue;
+            }
+            let due = state.retries.due(Instant::now());
             if is_leader && self.view.synced() && !due.is_empty() {
-                self.pass(&mut state, due.into_iter().collect(), BTreeSet::new())
-                    .await;
+                self.heartbeat.busy();
+                let started = Instant::now();
+                self.pass(
+                    &mut state,
+                    due.into_iter().collect(),
+                    BTreeSet::new(),
+                    false,
+                )
+                .await;
+                self.scan_if_due(&mut state).await;
+                self.metrics.pass(false, started.elapsed());
+                self.heartbeat.idle();
                 let _ = progress.send(self.progress(&state, !dirty.full));
                 continue;
             }
@@ -549,10 +662,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             // deadlines already past. The full-sync deadline fires once (below).
             let can_run = is_leader && self.view.synced();
             let wake = state
-                .retry
-                .values()
-                .map(|(_, at)| *at)
+                .retries
+                .next_due()
                 .filter(|_| can_run)
+                .into_iter()
                 .chain(next_full)
                 .min();
             let sleep = async {
@@ -562,8 +675,11 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 }
             };
             tokio::select! {
-                change = changes.recv() => match change {
-                    Some(c) => dirty.absorb(c),
+                change = counted.recv() => match change {
+                    Some(c) => {
+                        self.heartbeat.taken();
+                        dirty.absorb(c);
+                    }
                     None => return,
                 },
                 res = async {
@@ -576,11 +692,22 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                         live = None;
                     } else if let Some(l) = &live {
                         let now = l.borrow().clone();
+                        if now.release_held != self.settings.release_held {
+                            self.settings.release_held = now.release_held.clone();
+                            state.guard.set_release(now.release_held.clone());
+                            // A release takes effect at the next orphan scan: now.
+                            state.orphan_scan_due = true;
+                        }
+                        if now.guard != self.settings.guard {
+                            self.settings.guard = now.guard;
+                            state.guard.set_limits(now.guard);
+                        }
                         if now.delete_all != self.settings.delete_all || now.scope != self.settings.scope {
                             self.settings.delete_all = now.delete_all;
                             self.settings.scope = now.scope;
                             self.view.require_namespaces(self.settings.scope.selector.is_some());
                             dirty.full = true;
+                            settings_changed = true;
                         }
                     }
                 }
@@ -604,17 +731,28 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 }
             }
             // Drain what else is queued, so a burst becomes one pass.
-            while let Ok(change) = changes.try_recv() {
+            while let Ok(change) = counted.try_recv() {
+                self.heartbeat.taken();
                 dirty.absorb(change);
             }
         }
     }
 
     fn progress(&self, state: &State, converged: bool) -> Progress {
+        self.metrics
+            .groups_retrying
+            .set(state.retries.waiting() as i64);
+        self.metrics
+            .retry_backoff
+            .set(state.retries.longest_delay().as_secs_f64());
+        self.metrics
+            .unknown_groups
+            .set(state.knowledge.unknown_groups().len() as i64);
+        self.metrics.queue_depth.set(self.heartbeat.depth() as i64);
         Progress {
             stats: state.stats.clone(),
             converged_once: converged,
-            retrying: state.retry.len(),
+            retrying: state.retries.waiting(),
             events_pending: self.events.pending.load(Ordering::Acquire),
         }
     }
@@ -671,7 +809,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 None => services.push(k),
                 Some(at) => {
                     if let Some(g) = state.group_of.get(&k).cloned() {
-                        state.retry.entry(g).or_insert((1, at));
+                        state.retries.retry_at(&g, at);
                     }
                 }
             }
@@ -740,7 +878,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 Some(at) => {
                     let parts = state.l7.refs.get(&k).map(|r| r.parts.clone());
                     for p in parts.unwrap_or_default() {
-                        state.retry.entry(GroupId::L7(p)).or_insert((1, at));
+                        state.retries.retry_at(&GroupId::L7(p), at);
                     }
                 }
             }
@@ -828,7 +966,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 
     /// Reads every owned object from the controller, re-plans every group and deletes orphans.
     /// Events found meanwhile wait for it to end (see [`EventQueue::open`]).
-    async fn full_sync(&self, state: &mut State) {
+    /// `explained`: a settings change asked for it (deleteConfig, the namespace scope), so what its passes stop
+    /// wanting they delete themselves; otherwise that is left to the orphan scan and its guard.
+    async fn full_sync(&self, state: &mut State, explained: bool) {
         struct Release<'a>(&'a EventQueue);
         impl Drop for Release<'_> {
             fn drop(&mut self) {
@@ -837,20 +977,23 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         }
         self.events.gate(false);
         let _release = Release(&self.events);
-        self.full_sync_inner(state).await;
+        self.full_sync_inner(state, !explained).await;
     }
 
-    async fn full_sync_inner(&self, state: &mut State) {
+    async fn full_sync_inner(&self, state: &mut State, unexplained: bool) {
         state.stats.full_syncs += 1;
         let started = Instant::now();
         // Each object read replaces its cached entry, which is dropped as it arrives: a periodic full sync holds
         // the cache once, not an old and a new copy side by side.
         let mut read: HashMap<ObjId, Cached> = HashMap::new();
         let old = &mut state.cache;
-        match apply::for_each_owned(&self.avi, &self.owner, |e| {
+        let known_vips = &mut state.known_vips;
+        match apply::for_each_owned(&self.avi, &self.identity, |e| {
             let id = (e.kind.obj_type(), e.name.clone());
             old.remove(&id);
-            read.insert(id, Cached::of(&e, &self.owner));
+            let c = Cached::of(&e, &self.owner);
+            remember_vips(known_vips, &c, &self.owner);
+            read.insert(id, c);
         })
         .await
         {
@@ -904,7 +1047,6 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .keys()
                 .filter_map(|k| state.group_of.get(k).cloned()),
         );
-        state.retry.clear();
         // In batches, so what a pass holds (plans, steps, answers) stays bounded whatever the cluster's size: at
         // most FULL_SYNC_BATCH groups, of which at most L7_PARTS_PER_BATCH L7 parts (a shared parent with a
         // thousand hosts plans thousands of objects), first in their batch so the Services fill the other slots
@@ -944,17 +1086,17 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 // it must have landed, or it would write again what is on its way.
                 Some(previous) if !r.is_empty() => {
                     self.publish(state, previous).await;
-                    self.plan_and_apply(state, batch, r).await
+                    self.plan_and_apply(state, batch, r, unexplained).await
                 }
                 Some(previous) => {
                     let (out, written) = tokio::join!(
-                        self.plan_and_apply(state, batch, r),
+                        self.plan_and_apply(state, batch, r, unexplained),
                         self.write_statuses(previous)
                     );
                     self.settle(state, written);
                     out
                 }
-                None => self.plan_and_apply(state, batch, r).await,
+                None => self.plan_and_apply(state, batch, r, unexplained).await,
             };
             unwritten = Some(out);
         }
@@ -962,50 +1104,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             self.publish(state, out).await;
         }
         if let Some(r) = report {
-            self.pass(state, BTreeSet::new(), r).await;
+            self.pass(state, BTreeSet::new(), r, unexplained).await;
         }
 
-        // Orphans: owned objects no group wants.
-        if state.cache_complete && self.view.complete() {
-            let wanted: HashSet<&ObjId> = state
-                .produced
-                .values()
-                .flatten()
-                .chain(state.produced_host.values().flatten())
-                .collect();
-            let orphans: Vec<Existing> = state
-                .cache
-                .iter()
-                .filter(|(id, _)| !wanted.contains(id))
-                .map(|(id, c)| c.existing(&id.1))
-                .collect();
-            if !orphans.is_empty() {
-                tracing::info!(
-                    objects = orphans.len(),
-                    "deleting objects no Service or Ingress wants any more"
-                );
-                let steps = plan::plan(
-                    &[],
-                    &Observed {
-                        objects: orphans,
-                        complete: true,
-                    },
-                    &self.owner,
-                );
-                for step in steps {
-                    match apply::execute(&self.avi, &step).await {
-                        Ok(_) => {
-                            state.stats.deletes += 1;
-                            state.cache.remove(&obj_id(step.kind(), step.name()));
-                        }
-                        Err(error) => {
-                            state.stats.failures += 1;
-                            tracing::warn!(kind = step.kind().obj_type(), name = step.name(), %error, "orphan not deleted; the next full sync tries again");
-                        }
-                    }
-                }
-            }
-        }
+        self.scan_orphans(state).await;
         if self.settings.delete_all && state.cache_complete && state.cache.is_empty() {
             if !state.delete_reported {
                 state.delete_reported = true;
@@ -1032,9 +1134,141 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 
     /// Translates, plans, applies and reports the given groups, then reports on `report` and on every Ingress
     /// of the L7 parts passed.
-    async fn pass(&self, state: &mut State, groups: BTreeSet<GroupId>, report: BTreeSet<ObjKey>) {
-        let outbox = self.plan_and_apply(state, groups, report).await;
+    /// `unexplained`: the pass follows a re-list, so it deletes nothing itself (see [`safety`]).
+    async fn pass(
+        &self,
+        state: &mut State,
+        groups: BTreeSet<GroupId>,
+        report: BTreeSet<ObjKey>,
+        unexplained: bool,
+    ) {
+        let outbox = self
+            .plan_and_apply(state, groups, report, unexplained)
+            .await;
         self.publish(state, outbox).await;
+        if unexplained {
+            state.orphan_scan_due = true;
+        }
+    }
+
+    /// Runs an orphan scan that is due, once everything is known.
+    async fn scan_if_due(&self, state: &mut State) {
+        if state.orphan_scan_due {
+            self.scan_orphans(state).await;
+        }
+    }
+
+    /// Deletes the objects ako owns that no group wants, if everything they could depend on was read (else the
+    /// scan stays due), through the deletion guard (unless deleteConfig asked for everything to go).
+    async fn scan_orphans(&self, state: &mut State) {
+        let Some(proof) = state
+            .knowledge
+            .complete(state.cache_complete, self.view.complete())
+        else {
+            if !state.orphan_scan_due {
+                let unknown: Vec<String> = state
+                    .knowledge
+                    .unknown_groups()
+                    .into_iter()
+                    .map(|(g, u)| format!("{}: {}", group_name(g), join(u)))
+                    .collect();
+                tracing::warn!(
+                    controller_read = state.cache_complete,
+                    watches_complete = self.view.complete(),
+                    ?unknown,
+                    "orphan scan postponed: nothing is deleted until every input is known"
+                );
+            }
+            state.orphan_scan_due = true;
+            return;
+        };
+        state.orphan_scan_due = false;
+        let wanted: BTreeSet<&ObjId> = state
+            .produced
+            .values()
+            .flatten()
+            .chain(state.produced_host.values().flatten())
+            .collect();
+        let orphans: Vec<ObjId> = safety::orphans(state.cache.keys(), &wanted, &proof)
+            .into_iter()
+            .cloned()
+            .collect();
+        let owned = state.cache.len();
+        let orphans = if self.settings.delete_all {
+            state.guard.clear();
+            orphans
+        } else {
+            match state.guard.check(orphans, owned) {
+                safety::Verdict::Proceed(o) => o,
+                safety::Verdict::Held { hold, new } => {
+                    self.announce_hold(&hold, new).await;
+                    self.metrics.deletions_held.set(hold.objects.len() as i64);
+                    return;
+                }
+            }
+        };
+        self.metrics.deletions_held.set(0);
+        if orphans.is_empty() {
+            return;
+        }
+        tracing::info!(
+            objects = orphans.len(),
+            "deleting objects no Service or Ingress wants any more"
+        );
+        let objects: Vec<Existing> = orphans
+            .iter()
+            .filter_map(|id| state.cache.get(id).map(|c| c.existing(&id.1)))
+            .collect();
+        let steps = plan::plan(
+            &[],
+            &Observed {
+                objects,
+                complete: true,
+            },
+            &self.owner,
+        );
+        for step in steps {
+            match apply::execute(&self.avi, &step, &self.identity).await {
+                Ok(_) => {
+                    state.stats.deletes += 1;
+                    state.cache.remove(&obj_id(step.kind(), step.name()));
+                }
+                Err(error) => {
+                    state.stats.failures += 1;
+                    tracing::warn!(kind = step.kind().obj_type(), name = step.name(), %error, "orphan not deleted; the next full sync tries again");
+                }
+            }
+        }
+    }
+
+    /// Tells the operator about held deletions (a new hold: an Event on ako's Pod; the same hold again: a log line).
+    async fn announce_hold(&self, hold: &safety::Hold<ObjId>, new: bool) {
+        let sample: Vec<String> = hold
+            .objects
+            .iter()
+            .take(5)
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
+        let share = hold.objects.len() * 100 / hold.owned.max(1);
+        let msg = format!(
+            "ako holds the deletion of {} Avi objects ({share}% of the {} it owns) that no Service or Ingress \
+             deleted while ako watched explains (e.g. {}); this protects VIPs after a restore, a re-list that came \
+             back short or a cluster emptied by mistake. If they should go, release exactly this set with \
+             releaseHeldDeletions: \"{}\" in ako's ConfigMap (helm: --set AKOSettings.releaseHeldDeletions={}); \
+             to keep them, restore their Services and Ingresses",
+            hold.objects.len(),
+            hold.owned,
+            sample.join(", "),
+            hold.id,
+            hold.id
+        );
+        if new {
+            self.sink
+                .operator_event(&Notice::warning("DeletionsHeld", msg))
+                .await;
+        } else {
+            tracing::warn!(objects = hold.objects.len(), id = %hold.id, "deletions still held");
+        }
     }
 
     /// Writes an outbox's statuses, records how that went, and queues its Events.
@@ -1050,13 +1284,16 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         state: &mut State,
         groups: BTreeSet<GroupId>,
         mut report: BTreeSet<ObjKey>,
+        unexplained: bool,
     ) -> Outbox {
         if groups.is_empty() && report.is_empty() {
             return Outbox::default();
         }
         state.stats.passes += 1;
         let nodes = self.view.nodes();
-        let can_delete = state.cache_complete && self.view.complete();
+        // What a group stops wanting it deletes itself only when the change was observed as it happened; after
+        // a re-list or in a full sync, the orphan scan (with its guard) decides.
+        let can_delete = state.cache_complete && self.view.complete() && !unexplained;
 
         // What each L7 part must do: the hosts to translate again, whether to compare every object.
         let mut l7_work: HashMap<Part, (BTreeSet<String>, bool)> = HashMap::new();
@@ -1068,9 +1305,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 l7_work.insert(part.clone(), (hosts, all));
             }
         }
-        // The TLS Secrets those hosts need, read once for the pass (unchanged ones come from memory).
+        // The TLS Secrets those hosts need, read once for the pass (unchanged ones come from memory); each part
+        // learns below whether the ones it needs were read.
         let secrets = if l7_work.is_empty() {
-            Ok(BTreeMap::new())
+            SecretReads::default()
         } else {
             secret_keys.extend(self.settings.default_cert.clone());
             self.view.tls_secrets(&secret_keys).await
@@ -1084,45 +1322,43 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         ordered.extend(services);
         let mut work: Vec<(GroupId, Vec<Step>, Translated)> = Vec::new();
         for g in ordered {
-            state.retry.remove(&g);
+            state.retries.started(&g);
             let (objects, translated) = match &g {
                 GroupId::Service(_) => {
+                    // A Service group reads nothing but the view.
+                    state.knowledge.record(&g, Ok(()));
                     let mut d = self.translate_services(state, &g, &nodes);
                     (std::mem::take(&mut d.objects), Translated::L4(d))
                 }
                 GroupId::L7(part) => {
                     let part = &part.clone();
                     let (hosts, all) = l7_work.remove(part).unwrap_or_default();
-                    let secrets = match &secrets {
-                        Ok(s) => s,
-                        Err(error) => {
-                            // Not knowing a certificate is not its absence: plan nothing, try again later.
-                            tracing::warn!(part = %part, %error, "TLS Secret not readable; the part is retried");
-                            state.l7.mark_hosts(&hosts);
-                            if all {
-                                state.l7.replan(part);
-                            }
-                            let attempts = state.retry.get(&g).map_or(0, |(n, _)| *n) + 1;
-                            let delay = backoff(
-                                self.settings.retry_base,
-                                self.settings.retry_max,
-                                attempts,
-                            );
-                            state
-                                .retry
-                                .insert(g.clone(), (attempts, Instant::now() + delay));
-                            continue;
+                    let needed = self.secrets_of_part(state, part, &hosts, all);
+                    if let Err(unknown) = secrets.check(&needed) {
+                        // Not knowing a certificate is not its absence: the part is unknown, its objects stay as
+                        // they are, and it is tried again.
+                        tracing::warn!(part = %part, unknown = %join(&unknown), "an input of the part could not be read; its objects are kept as they are and the part is retried");
+                        state.knowledge.record(&g, Err(unknown));
+                        state.l7.mark_hosts(&hosts);
+                        if all {
+                            state.l7.replan(part);
                         }
-                    };
+                        state.retries.failed(&g, retry::Remedy::Transient, None);
+                        self.metrics.retried(retry::Remedy::Transient);
+                        report.extend(state.l7.ingresses_of_part(part));
+                        continue;
+                    }
+                    state.knowledge.record(&g, Ok(()));
                     state.stats.l7_parts += 1;
-                    let fragments = self.translate_hosts(state, part, &hosts, &nodes, secrets);
+                    let fragments =
+                        self.translate_hosts(state, part, &hosts, &nodes, secrets.found());
                     let (keys, parent_changed, fresh) = state.l7.store(&hosts, fragments);
                     report.extend(keys);
                     let scope = self.plan_scope(state, part, &hosts, all);
                     let (objects, ids) =
                         self.part_objects(state, part, &scope, all || parent_changed, fresh);
                     let steps = self.plan_ids(state, &g, objects, ids, can_delete);
-                    self.update_produced_hosts(state, part, &scope);
+                    self.update_produced_hosts(state, part, &scope, can_delete);
                     work.push((g, steps, Translated::L7(part.clone(), all)));
                     continue;
                 }
@@ -1138,14 +1374,12 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let work: Vec<(GroupId, Vec<Step>, Translated)> = work
             .into_iter()
             .map(|(g, steps, translated)| {
-                let conflicts: Vec<Step> = steps
-                    .iter()
-                    .filter(|s| matches!(s, Step::Conflict { .. }))
-                    .cloned()
-                    .collect();
+                let conflicts: Vec<Step> =
+                    steps.iter().filter(|s| !s.is_write()).cloned().collect();
                 futures.push(apply_group(
                     self.avi.clone(),
                     Arc::clone(&self.owner),
+                    self.identity.clone(),
                     g.clone(),
                     steps,
                     self.fence.clone(),
@@ -1172,10 +1406,12 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     match (step, a) {
                         (Step::Create { .. }, Some(c)) => {
                             state.stats.creates += 1;
+                            remember_vips(&mut state.known_vips, c, &self.owner);
                             state.cache.insert(id, c.clone());
                         }
                         (Step::Update { .. }, Some(c)) => {
                             state.stats.updates += 1;
+                            remember_vips(&mut state.known_vips, c, &self.owner);
                             state.cache.insert(id, c.clone());
                         }
                         _ => {
@@ -1193,17 +1429,34 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     notices.push(self.failed(state, &g, step, error));
                 }
             }
+            let mut conflicts = 0;
             for step in &steps {
-                if let Step::Conflict { kind, name, owner } = step {
-                    notices.push(Notice::warning(
-                        "NameConflict",
-                        format!(
-                            "{} {name} already exists on the controller and was not created by ako ({}); ako does not overwrite it: rename or delete it there",
-                            kind.obj_type(),
-                            owner.as_deref().map_or("created_by unset".to_string(), |o| format!("created_by {o}"))
-                        ),
-                    ));
+                match step {
+                    Step::Conflict { kind, name, owner } => {
+                        conflicts += 1;
+                        notices.push(Notice::warning(
+                            "NameConflict",
+                            format!(
+                                "{} {name} already exists on the controller and was not created by ako ({}); ako does not overwrite it or write anything that would refer to it: rename or delete it there",
+                                kind.obj_type(),
+                                owner.as_deref().map_or("created_by unset".to_string(), |o| format!("created_by {o}"))
+                            ),
+                        ));
+                    }
+                    Step::Blocked { kind, name, by } => {
+                        tracing::info!(group = %group_name(&g), kind = kind.obj_type(), name = %name, blocked_by = %by, "not written: it would refer to an object ako does not own");
+                    }
+                    _ => {}
                 }
+            }
+            if conflicts > 0 && !failed {
+                // Someone must rename or remove the other object; look again now and then.
+                state.retries.failed(&g, retry::Remedy::Controller, None);
+                self.metrics.retried(retry::Remedy::Controller);
+                failed = true;
+            }
+            if !failed {
+                outbox.applied_ok.push(g.clone());
             }
             match translated {
                 Translated::L4(desired) => {
@@ -1243,24 +1496,13 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         outbox
     }
 
-    /// Schedules the retry of a group whose write failed; returns the Warning to report.
+    /// Schedules the retry of a group whose write failed; returns the Warning to report. The text stays the same
+    /// from one retry to the next (the delay is in the log and the metrics), so retries make one Event series.
     fn failed(&self, state: &mut State, g: &GroupId, step: &Step, error: &AviError) -> Notice {
         state.stats.failures += 1;
-        let attempts = state.retry.get(g).map_or(0, |(n, _)| *n) + 1;
-        // Transient errors (transport, 5xx, 429, IPAM exhausted...) back off from `retry_base`; a permanent one
-        // (a 4xx the same write will get again) starts 64 times later, since only a change on either side can
-        // fix it, and the change itself triggers a pass.
-        let steps = if error.is_transient() {
-            attempts
-        } else {
-            attempts + 6
-        };
-        let delay = error
-            .retry_after()
-            .unwrap_or_else(|| backoff(self.settings.retry_base, self.settings.retry_max, steps));
-        state
-            .retry
-            .insert(g.clone(), (attempts, Instant::now() + delay));
+        let remedy = retry::classify(error);
+        let delay = state.retries.failed(g, remedy, error.retry_after());
+        self.metrics.retried(remedy);
         if let AviError::Conflict { uuid, owner, .. } = error {
             // Remember the stranger's object so the next plans report it without writing.
             state.cache.insert(
@@ -1277,16 +1519,50 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 ),
             );
         }
-        tracing::warn!(group = ?g, kind = step.kind().obj_type(), name = step.name(), %error, retry_in_ms = delay.as_millis() as u64, "Avi write failed; retrying");
-        Notice::warning(
-            "AviError",
-            format!(
-                "{} {}: {error}; retrying in {}s",
-                step.kind().obj_type(),
-                step.name(),
-                delay.as_secs().max(1)
+        tracing::warn!(group = %group_name(g), kind = step.kind().obj_type(), name = step.name(), %error,
+            remedy = remedy.as_str(), attempts = state.retries.attempts(g), retry_in_ms = delay.as_millis() as u64,
+            "Avi write failed");
+        let what = format!("{} {}", step.kind().obj_type(), step.name());
+        let text = match remedy {
+            retry::Remedy::Transient => format!("{what}: {error}; ako retries with backoff"),
+            retry::Remedy::Controller if retry::is_ipam_exhausted(error) => {
+                let network = self
+                    .settings
+                    .placement
+                    .vip_network
+                    .as_ref()
+                    .map_or("the VIP network", |(n, _)| n.as_str());
+                format!(
+                    "{what}: network {network} has no free address (the controller answered: {}); free \
+                     addresses there or add a network to vipNetworkList; ako retries every few minutes and \
+                     when this object changes",
+                    error.message().unwrap_or_default()
+                )
+            }
+            retry::Remedy::Controller => format!(
+                "{what}: {error}; this needs a change on the Avi controller; ako retries every few minutes \
+                 and when this object changes"
             ),
-        )
+            retry::Remedy::Kubernetes => format!(
+                "{what}: the Avi controller refused what this object asks for: {error}; change it and ako \
+                 tries again at once (and every few minutes meanwhile)"
+            ),
+        };
+        Notice::warning(remedy.reason(), text)
+    }
+
+    /// The TLS Secrets translating `hosts` of a part reads: those the Ingresses claiming them name, and the
+    /// default certificate.
+    fn secrets_of_part(
+        &self,
+        state: &State,
+        _part: &Part,
+        hosts: &BTreeSet<String>,
+        _all: bool,
+    ) -> BTreeSet<ObjKey> {
+        let mut keys = state.l7.claimants_of(hosts).2;
+        keys.extend(self.settings.default_cert.clone());
+        keys
     }
 
     /// The desired objects of a Service group.
@@ -1478,10 +1754,13 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         &self,
         state: &mut State,
         g: &GroupId,
-        objects: Vec<Desired>,
+        mut objects: Vec<Desired>,
         mut ids: HashSet<ObjId>,
         can_delete: bool,
     ) -> Vec<Step> {
+        for d in &mut objects {
+            self.identity.stamp(d.kind == Kind::VsVip, &mut d.body);
+        }
         ids.extend(objects.iter().map(|d| obj_id(d.kind, &d.name)));
         let wanted: Vec<ObjId> = match g {
             GroupId::Service(_) => objects.iter().map(|d| obj_id(d.kind, &d.name)).collect(),
@@ -1508,9 +1787,18 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .unwrap_or_default()
         });
         if let GroupId::Service(_) = g {
-            // Keep what is still to delete in `produced`, so a failed pass cleans up later.
+            // Keep what is still to delete in `produced`, so a failed pass cleans up later; a pass that may not
+            // delete leaves it to the orphan scan.
             let mut keep: HashSet<ObjId> = wanted.into_iter().collect();
-            keep.extend(ids.into_iter().filter(|id| state.cache.contains_key(id)));
+            let stale: Vec<ObjId> = ids
+                .into_iter()
+                .filter(|id| state.cache.contains_key(id) && !keep.contains(id))
+                .collect();
+            if can_delete {
+                keep.extend(stale);
+            } else if !stale.is_empty() {
+                state.orphan_scan_due = true;
+            }
             if keep.is_empty() {
                 state.produced.remove(g);
             } else {
@@ -1522,7 +1810,14 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 
     /// Records what each host of a part in scope produces (what it wants, and what is still to delete), and the
     /// part's parent objects (full syncs delete only what no group or host produces).
-    fn update_produced_hosts(&self, state: &mut State, part: &Part, scope: &BTreeSet<String>) {
+    /// `can_delete` false: what a host or the parent no longer wants is left to the orphan scan.
+    fn update_produced_hosts(
+        &self,
+        state: &mut State,
+        part: &Part,
+        scope: &BTreeSet<String>,
+        can_delete: bool,
+    ) {
         for h in scope {
             let mut keep: Vec<ObjId> = state
                 .l7
@@ -1531,7 +1826,15 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .map(|f| f.ids.iter().map(|(k, n)| obj_id(*k, n)).collect())
                 .unwrap_or_default();
             if let Some(old) = state.produced_host.remove(h) {
-                keep.extend(old.into_iter().filter(|id| state.cache.contains_key(id)));
+                let stale: Vec<ObjId> = old
+                    .into_iter()
+                    .filter(|id| state.cache.contains_key(id) && !keep.contains(id))
+                    .collect();
+                if can_delete {
+                    keep.extend(stale);
+                } else if !stale.is_empty() {
+                    state.orphan_scan_due = true;
+                }
             }
             keep.sort_unstable();
             keep.dedup();
@@ -1544,11 +1847,22 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         // here: the orphan scan reads both).
         let g = GroupId::L7(part.clone());
         let wanted = !state.l7.serving_hosts(part).is_empty();
+        // A parent serving hosts wants its VsVip and virtual service; anything else of it (all of it once it
+        // serves none, and the single policy set of an earlier ako) is only still to delete.
+        let still_wanted = |id: &ObjId| wanted && id.0 != Kind::HttpPolicySet.obj_type();
         let parent: HashSet<ObjId> = self
             .parent_ids(part)
             .into_iter()
-            .filter(|id| wanted || state.cache.contains_key(id))
+            .filter(|id| still_wanted(id) || (can_delete && state.cache.contains_key(id)))
             .collect();
+        if !can_delete
+            && self
+                .parent_ids(part)
+                .iter()
+                .any(|id| !still_wanted(id) && state.cache.contains_key(id))
+        {
+            state.orphan_scan_due = true;
+        }
         let hosts = state
             .produced_host
             .keys()
@@ -1569,8 +1883,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let have = ingress::current_status(&ing);
         let uid = ing.metadata.uid.clone();
         let Some(refs) = state.l7.refs.get(key) else {
-            // Not ako's (any more): its status goes if ako wrote it.
-            if state.l7.status_written.contains_key(key) && !have.is_empty() {
+            // Not ako's (any more): its status goes if the addresses there are ako's.
+            if !have.is_empty() && may_clear(state, &state.l7.status_written, key, &have) {
                 out.statuses
                     .push((Vec::new(), Target::Ingress, key.clone(), Vec::new()));
             }
@@ -1579,6 +1893,31 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             return;
         };
         let parts: Vec<Part> = refs.parts.clone();
+        // A part whose inputs could not be read keeps its objects as they are: so does the status, and the
+        // Ingress says why.
+        let unknown: Vec<safety::Unknown> = parts
+            .iter()
+            .filter_map(|p| state.knowledge.unknown(&GroupId::L7(p.clone())))
+            .flatten()
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            let text = format!(
+                "{}: the Avi objects of this Ingress's hosts are kept as they are (no update, no deletion) and \
+                 ako retries with backoff",
+                join(&unknown)
+            );
+            if state.l7.reported.get(key) != Some(&vec![text.clone()]) {
+                out.events.push((
+                    Target::Ingress,
+                    key.clone(),
+                    uid.clone(),
+                    Notice::warning("InputUnreadable", text.clone()),
+                ));
+                state.l7.reported.insert(key.clone(), vec![text]);
+            }
+            return;
+        }
         let (hosts, problems) = state.l7.merged(key);
         let mut vips: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
         for h in &hosts {
@@ -1593,8 +1932,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let want = ingress::status_of(&hosts, &vips);
         let groups: Vec<GroupId> = parts.iter().cloned().map(GroupId::L7).collect();
         if !same_status(&have, &want) {
-            out.statuses
-                .push((groups, Target::Ingress, key.clone(), want.clone()));
+            if !want.is_empty() || may_clear(state, &state.l7.status_written, key, &have) {
+                out.statuses
+                    .push((groups, Target::Ingress, key.clone(), want.clone()));
+            }
         } else if !want.is_empty() {
             state
                 .l7
@@ -1697,10 +2038,13 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .unwrap_or_default();
             let want = l4::load_balancer_ingress(o, &vips);
             let have = service_status(&svc);
-            // Every outcome is a Service ako is the load balancer of, or one it published a status for.
+            // Every outcome is a Service ako is the load balancer of, or one it published a status for; an
+            // address ako did not write is never removed.
             if !same_status(have, &want) {
-                out.statuses
-                    .push((vec![g.clone()], Target::Service, o.key.clone(), want));
+                if !want.is_empty() || may_clear(state, &state.status_written, &o.key, have) {
+                    out.statuses
+                        .push((vec![g.clone()], Target::Service, o.key.clone(), want));
+                }
             } else if !want.is_empty() {
                 state
                     .status_written
@@ -1754,11 +2098,14 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         Written {
             statuses,
             events: out.events,
+            applied_ok: out.applied_ok,
         }
     }
 
     /// Records what the status writes did (a failed one schedules its groups again) and queues the Events.
     fn settle(&self, state: &mut State, written: Written) {
+        let mut failed_groups: HashSet<GroupId> = HashSet::new();
+        let mut events = written.events;
         for (groups, target, key, print, res) in written.statuses {
             let written = match target {
                 Target::Service => &mut state.status_written,
@@ -1777,16 +2124,34 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     if groups.is_empty() {
                         tracing::warn!(kind = ?target, object = %key, "the next full sync writes this status");
                     }
+                    // Never only a log line: the object says why its address is not shown.
+                    events.push((
+                        target,
+                        key.clone(),
+                        None,
+                        Notice::warning(
+                            "StatusNotWritten",
+                            format!(
+                                "status.loadBalancer could not be written: {}; ako retries with backoff",
+                                cap_text(&error, 300)
+                            ),
+                        ),
+                    ));
                     for g in groups {
-                        state
-                            .retry
-                            .entry(g)
-                            .or_insert((1, Instant::now() + self.settings.retry_base));
+                        if failed_groups.insert(g.clone()) {
+                            state.retries.failed(&g, retry::Remedy::Transient, None);
+                            self.metrics.retried(retry::Remedy::Transient);
+                        }
                     }
                 }
             }
         }
-        for e in written.events {
+        for g in written.applied_ok {
+            if !failed_groups.contains(&g) {
+                state.retries.succeeded(&g);
+            }
+        }
+        for e in events {
             self.events.send(e);
         }
     }
@@ -1796,6 +2161,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 struct Written {
     statuses: Vec<StatusWrite>,
     events: Vec<QueuedEvent>,
+    applied_ok: Vec<GroupId>,
 }
 
 /// One status write: the groups to retry if it failed, what it was written to, the fingerprint of what it wrote
@@ -1829,6 +2195,7 @@ const WAVE_CONCURRENCY: usize = 8;
 async fn apply_group<A: AviApi>(
     avi: A,
     owner: Arc<str>,
+    identity: crate::core::ownership::Identity,
     group: GroupId,
     steps: Vec<Step>,
     fence: Fence,
@@ -1855,11 +2222,12 @@ async fn apply_group<A: AviApi>(
                 let avi = &avi;
                 let fence = &fence;
                 let owner = &owner;
+                let identity = &identity;
                 async move {
                     if !fence() {
                         return (step, Err(AviError::Fenced));
                     }
-                    let r = apply::execute(avi, &step).await.map(|a| match a {
+                    let r = apply::execute(avi, &step, identity).await.map(|a| match a {
                         Applied::Stored(e) => Some(Cached::of(&e, owner)),
                         Applied::Deleted => None,
                     });
@@ -1895,6 +2263,56 @@ async fn apply_group<A: AviApi>(
     }
 }
 
+/// A group as logs and messages name it: `Service shop/web`, `shared VIP shop/web-key`, `L7 shard 3`, `host a.b`.
+fn group_name(g: &GroupId) -> String {
+    match g {
+        GroupId::Service(sg) if sg.shared => format!("shared VIP {}/{}", sg.namespace, sg.base),
+        GroupId::Service(sg) => format!("Service {}/{}", sg.namespace, sg.base),
+        GroupId::L7(p) => format!("L7 {p}"),
+    }
+}
+
+/// Unknown inputs as one line.
+fn join(unknown: &[safety::Unknown]) -> String {
+    unknown
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `text` cut to at most `max` bytes (at a character boundary), with an ellipsis when cut.
+fn cap_text(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// An unbounded receiver as a stream of changes.
+fn changes_in(rx: mpsc::UnboundedReceiver<Change>) -> impl futures::Stream<Item = Change> {
+    tokio_stream_unbounded(rx)
+}
+
+/// Forwards changes to the worker, counting each on the heartbeat (the worker counts it taken).
+async fn count_changes(
+    input: impl futures::Stream<Item = Change>,
+    out: mpsc::UnboundedSender<Change>,
+    heartbeat: Arc<metrics::Heartbeat>,
+) {
+    let mut input = std::pin::pin!(input);
+    while let Some(c) = input.next().await {
+        heartbeat.queued();
+        if out.send(c).is_err() {
+            return;
+        }
+    }
+}
+
 /// Aborts a background task when dropped (the event publisher ends with the reconciler; `ako run`'s watchers).
 pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
 
@@ -1919,6 +2337,36 @@ fn problem_notice(p: &intent::Problem, target: Target) -> Notice {
         format!(" ({})", p.field)
     };
     Notice::warning(reason, format!("{}{field}", p.message))
+}
+
+/// Remembers the addresses of one of ako's VsVips.
+fn remember_vips(known: &mut HashSet<IpAddr>, c: &Cached, owner: &str) {
+    if c.kind == Kind::VsVip && c.created_by.as_deref() == Some(owner) {
+        known.extend(c.vips.iter().copied());
+    }
+}
+
+/// Whether a status may be removed: ako wrote exactly it, or every entry is an address of one of ako's VsVips.
+/// Another load balancer's status (or a hand-written one) stays.
+fn may_clear(
+    state: &State,
+    written: &HashMap<ObjKey, u64>,
+    key: &ObjKey,
+    have: &[LoadBalancerIngress],
+) -> bool {
+    if written.get(key) == Some(&status_print(have)) {
+        return true;
+    }
+    let ours = !have.is_empty()
+        && have.iter().all(|i| {
+            i.ip.as_deref()
+                .and_then(|ip| ip.parse::<IpAddr>().ok())
+                .is_some_and(|ip| state.known_vips.contains(&ip))
+        });
+    if !ours {
+        tracing::info!(object = %key, "status not written by ako; left as it is");
+    }
+    ours
 }
 
 /// A Service's `status.loadBalancer.ingress` (empty if it has none).

@@ -17,6 +17,7 @@ use crate::core::settings::{ControllerSettings, Login};
 use crate::k8s::lease::{self, Timings};
 use crate::k8s::observe::{self, View};
 use crate::k8s::report::{KubeSink, Notice, Sink};
+use crate::reconcile::health::ControllerHealth;
 use crate::reconcile::{Progress, Reconciler, Settings, env};
 
 /// Errors that stop the operator before it runs.
@@ -28,6 +29,8 @@ pub enum RuntimeError {
     Avi(#[from] crate::avi::AviError),
     #[error("configuration: {0}")]
     Config(String),
+    #[error("{0}")]
+    Stopped(String),
 }
 
 /// Process-level options.
@@ -43,10 +46,21 @@ pub struct Options {
     /// Told the configuration in force once the environment is validated (with the DNS profile's subdomains):
     /// the webhook of `ako run` then uses the same list.
     pub resolved: Option<tokio::sync::oneshot::Sender<Config>>,
+    /// Metrics and liveness, served by the health port.
+    pub health: Arc<ControllerHealth>,
 }
 
 /// The Avi client for these settings.
 pub fn avi_client(cfg: &Config, s: &ControllerSettings) -> Result<AviClient, RuntimeError> {
+    avi_client_with(cfg, s, |_| {})
+}
+
+/// The Avi client for these settings, with `adjust` applied to its configuration (metrics, fence, user agent).
+pub fn avi_client_with(
+    cfg: &Config,
+    s: &ControllerSettings,
+    adjust: impl FnOnce(&mut ClientConfig),
+) -> Result<AviClient, RuntimeError> {
     let credentials = match &s.login {
         Login::Password { username, password } => Credentials::password(username, password),
         Login::Token { username, token } => Credentials::token(username, token),
@@ -57,6 +71,7 @@ pub fn avi_client(cfg: &Config, s: &ControllerSettings) -> Result<AviClient, Run
     c.controller_version = s.controller_version.clone();
     c.ca_pem = s.ca_pem.clone();
     c.insecure_skip_verify = s.insecure_skip_verify;
+    adjust(&mut c);
     Ok(AviClient::new(c)?)
 }
 
@@ -124,7 +139,38 @@ pub async fn wait_for_environment(
     }
 }
 
-/// Runs the reconciler until `shutdown` resolves.
+/// The cluster's identity: the kube-system Namespace's UID (the same for the life of the cluster, different for
+/// every cluster). Retried for a while; without it ako still runs (objects get no identity marker) and says so.
+async fn cluster_uid(client: &kube::Client, sink: &dyn Sink) -> Option<String> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+    let mut delay = Duration::from_millis(500);
+    for attempt in 1..=6 {
+        match api.get("kube-system").await {
+            Ok(ns) => return ns.metadata.uid,
+            Err(error) => {
+                tracing::warn!(%error, attempt, "reading the kube-system Namespace (the cluster's identity) failed");
+                if attempt == 6 {
+                    sink.operator_event(&Notice::warning(
+                        "ClusterIdentityUnknown",
+                        format!(
+                            "the kube-system Namespace could not be read ({error}): ako's objects carry no \
+                             clusteruid marker, so another cluster using the same clusterName on this controller \
+                             could not be told apart; give ako get on namespaces"
+                        ),
+                    ))
+                    .await;
+                }
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+    }
+    None
+}
+
+/// Runs the reconciler until `shutdown` resolves. Returns an error when the reconciler's task ends by itself
+/// (after releasing the Lease, so another replica takes over at once): the process should then exit and be
+/// restarted rather than keep renewing a lease while nothing is reconciled.
 pub async fn run(
     cfg: Config,
     s: ControllerSettings,
@@ -132,22 +178,50 @@ pub async fn run(
     client: kube::Client,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RuntimeError> {
-    let avi = avi_client(&cfg, &s)?;
-    let place = placement(&cfg, &s);
     let pod = opts
         .instance
         .as_ref()
         .map(|name| ObjKey::new(opts.namespace.clone(), name.clone()));
-    let sink = Arc::new(KubeSink::for_pod(
+    let handle = lease::start(
         client.clone(),
-        opts.instance.clone(),
-        pod,
-    ));
+        &opts.namespace,
+        opts.leader_election,
+        Timings::default(),
+    );
+    let fence_handle = handle.clone();
+    let health = opts.health.clone();
+    let identity = opts
+        .instance
+        .clone()
+        .unwrap_or_else(|| handle.identity().to_string());
+    let avi = avi_client_with(&cfg, &s, |c| {
+        c.metrics = Some(health.avi.clone());
+        c.user_agent = format!("ako/{} ({identity})", env!("CARGO_PKG_VERSION"));
+        let h = fence_handle.clone();
+        c.write_fence = Some(crate::avi::WriteFence(Arc::new(move || h.remaining())));
+    })?;
+    let place = placement(&cfg, &s);
+    let sink_fence = fence_handle.clone();
+    let sink = Arc::new(
+        KubeSink::for_pod(client.clone(), opts.instance.clone(), pod)
+            .with_fence(Arc::new(move || sink_fence.remaining())),
+    );
     let mut shutdown = std::pin::pin!(shutdown);
     let (cfg, place) = tokio::select! {
         r = wait_for_environment(&avi, sink.as_ref(), cfg, place) => r,
-        () = &mut shutdown => return Ok(()),
+        () = &mut shutdown => {
+            handle.step_down().await;
+            return Ok(());
+        }
     };
+    let uid = tokio::select! {
+        u = cluster_uid(&client, sink.as_ref()) => u,
+        () = &mut shutdown => {
+            handle.step_down().await;
+            return Ok(());
+        }
+    };
+    tracing::info!(cluster_uid = ?uid, "cluster identity");
 
     if let Some(tx) = opts.resolved.take() {
         let _ = tx.send(cfg.clone());
@@ -158,36 +232,52 @@ pub async fn run(
     tracing::info!(?source, "endpoints read from");
     let watches = observe::spawn(client.clone(), view.clone(), source, tx);
 
-    let handle = lease::start(
-        client.clone(),
-        &opts.namespace,
-        opts.leader_election,
-        Timings::default(),
-    );
-    let fence_handle = handle.clone();
     let mut settings = Settings::new(place);
     settings.full_sync = s.full_sync;
     settings.delete_all = s.delete_config;
     settings.scope = s.scope.clone();
     settings.shard = s.shard_size;
+    settings.guard = s.deletion_guard;
+    settings.release_held = s.release_held.clone();
+    settings.cluster_uid = uid;
     settings.default_cert = Some(ObjKey::new(
         opts.namespace.clone(),
         crate::core::l7::DEFAULT_CERT_SECRET,
     ));
+    let reconciler_fence = fence_handle.clone();
     let mut reconciler = Reconciler::new(avi, view, Arc::new(cfg), settings, sink)
-        .with_fence(Arc::new(move || fence_handle.is_leader()));
+        .with_fence(Arc::new(move || reconciler_fence.is_leader()))
+        .with_metrics(health.reconcile.clone(), health.heartbeat.clone());
     if let Some(live) = opts.live.clone() {
         reconciler = reconciler.with_live(live);
     }
     let (ptx, _prx) = watch::channel(Progress::default());
-    let task = tokio::spawn(reconciler.run(rx, handle.subscribe(), ptx));
+    let mut task = tokio::spawn(reconciler.run(rx, handle.subscribe(), ptx));
+    health.set_started();
 
-    shutdown.await;
-    tracing::info!("shutting down the reconciler");
-    task.abort();
+    let ended = tokio::select! {
+        () = &mut shutdown => None,
+        r = &mut task => Some(r),
+    };
     for w in watches {
         w.abort();
     }
-    handle.step_down().await;
-    Ok(())
+    match ended {
+        None => {
+            tracing::info!("shutting down the reconciler");
+            task.abort();
+            handle.step_down().await;
+            Ok(())
+        }
+        Some(result) => {
+            health.heartbeat.died();
+            let why = match result {
+                Ok(()) => "the reconciler stopped: its watches ended".to_string(),
+                Err(e) => format!("the reconciler failed: {e}"),
+            };
+            tracing::error!(reason = %why, "releasing the lease so another replica takes over");
+            handle.step_down().await;
+            Err(RuntimeError::Stopped(why))
+        }
+    }
 }

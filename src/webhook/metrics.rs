@@ -145,8 +145,18 @@ impl Metrics {
     }
 
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        self.encode_with(|_| Ok(()))
+    }
+
+    /// The webhook's metrics, then what `more` writes (another registry), then `# EOF`.
+    pub fn encode_with(
+        &self,
+        more: impl FnOnce(&mut String) -> Result<(), std::fmt::Error>,
+    ) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)?;
+        more(&mut out)?;
+        prometheus_client::encoding::text::encode_eof(&mut out)?;
         Ok(out)
     }
 }

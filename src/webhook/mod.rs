@@ -174,6 +174,8 @@ pub struct AppState {
     guard: Arc<Guard>,
     /// Whether the health port serves `/claims`.
     expose_claims: bool,
+    /// The reconciler of the same process (`ako run`): its liveness joins `/healthz`, its metrics `/metrics`.
+    controller: Option<Arc<crate::reconcile::health::ControllerHealth>>,
 }
 
 impl AppState {
@@ -184,7 +186,17 @@ impl AppState {
             metrics,
             guard: Arc::new(Guard::new(Limits::default())),
             expose_claims: false,
+            controller: None,
         }
+    }
+
+    /// Adds the reconciler's health and metrics to the health port.
+    pub fn with_controller(
+        mut self,
+        controller: Arc<crate::reconcile::health::ControllerHealth>,
+    ) -> Self {
+        self.controller = Some(controller);
+        self
     }
 
     pub fn with_limits(mut self, limits: Limits) -> Self {
@@ -284,7 +296,7 @@ pub fn admission_router(state: AppState) -> Router {
 /// The plain-HTTP router with health and metrics (and `/claims` when turned on).
 pub fn health_router(state: AppState) -> Router {
     let router = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text));
     let router = if state.expose_claims {
@@ -293,6 +305,14 @@ pub fn health_router(state: AppState) -> Router {
         router.route("/claims", get(claims_off))
     };
     router.with_state(state)
+}
+
+/// Live unless the reconciler of the same process is stalled or gone.
+async fn healthz(State(s): State<AppState>) -> Response {
+    match s.controller.as_ref().map(|c| c.live()) {
+        Some(Err(why)) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+        _ => (StatusCode::OK, "ok").into_response(),
+    }
 }
 
 async fn claims_off() -> Response {
@@ -392,7 +412,11 @@ fn vip_claims(s: &AppState, ip: std::net::IpAddr) -> Response {
 async fn metrics_text(State(s): State<AppState>) -> Response {
     let count = s.index.read(|snap| snap.ingress_count());
     s.metrics.indexed_ingresses.set(count as i64);
-    match s.metrics.encode() {
+    let encoded = s.metrics.encode_with(|out| match &s.controller {
+        Some(c) => c.encode_into(out),
+        None => Ok(()),
+    });
+    match encoded {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,
