@@ -29,8 +29,8 @@ kubectl get namespaces
 # the Nodes' InternalIPs are 127.0.0.2 and 127.0.0.3, and NodePort mode (the seed's serviceType) sends the
 # emulator's data plane to small backends on NodeIP:nodePort, standing in for kube-proxy.
 say "starting the Avi controller emulator (https://127.0.0.1:9443, admin / ${AVI_PASSWORD:=avi123}), its DNS and data plane"
-scripts/run-while.sh $$ "$AKO" --log-format text emulator --listen 127.0.0.1:9443 --state-dir "$DEMO/emulator" \
-  --admin-password "$AVI_PASSWORD" --dns-listen 127.0.0.1:5353 \
+AKO_EMULATOR_PASSWORD="$AVI_PASSWORD" scripts/run-while.sh $$ "$AKO" --log-format text emulator --listen 127.0.0.1:9443 --state-dir "$DEMO/emulator" \
+  --dns-listen 127.0.0.1:5353 \
   --loopback-vips --dataplane --health-interval-ms 1000 >"$DEMO/emulator.log" 2>&1 &
 
 for _ in $(seq 1 100); do curl -fsk https://127.0.0.1:9443/api/cluster/status >/dev/null 2>&1 && break; sleep 0.2; done

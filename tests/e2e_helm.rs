@@ -752,8 +752,7 @@ fn seeds_install_upgrade_and_uninstall_in_the_real_api_server_with_least_privile
             "leases.coordination.k8s.io/ako-lease-lock",
             Some(NS),
         ),
-        ("get", "configmaps/avi-k8s-config", Some(NS)),
-        ("watch", "configmaps/avi-k8s-config", Some(NS)),
+        ("get", "namespaces/kube-system", None),
         ("update", "secrets/ako-webhook-tls", Some(NS)),
         (
             "patch",
@@ -781,6 +780,7 @@ fn seeds_install_upgrade_and_uninstall_in_the_real_api_server_with_least_privile
         ("delete", "services", Some("vmug")),
         ("update", "ingresses.networking.k8s.io", Some("vmug")),
         ("update", "leases.coordination.k8s.io/other-lock", Some(NS)),
+        ("get", "configmaps/avi-k8s-config", Some(NS)),
         ("update", "configmaps/avi-k8s-config", Some(NS)),
         ("list", "configmaps", Some(NS)),
         (

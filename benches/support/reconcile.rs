@@ -165,6 +165,7 @@ fn start_controller(kubeconfig: &Path, emu_dir: &Path, port: u16, log: &Path) ->
         ])
         .env("KUBECONFIG", kubeconfig)
         .env("CLUSTER_NAME", "bench")
+        .env("AKO_HEALTH_LISTEN", "127.0.0.1:0")
         .env("AVI_USERNAME", "admin")
         .env("AVI_PASSWORD", PASSWORD)
         .env("AVI_CA_DATA", emu_dir.join("ca.crt"))

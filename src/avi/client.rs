@@ -1051,7 +1051,8 @@ impl AviClient {
     pub async fn create<T: AviObject>(&self, object: &T) -> Result<Created<T>, AviError> {
         let path = format!("/api/{}", T::OBJ_TYPE);
         let mut body = to_value(object, &path)?;
-        if object.created_by().is_none()
+        if T::HAS_CREATED_BY
+            && object.created_by().is_none()
             && let (Some(creator), Some(fields)) = (self.created_by(), body.as_object_mut())
         {
             fields.insert("created_by".into(), Value::String(creator.to_string()));
@@ -1203,7 +1204,7 @@ fn adopt<T: AviObject>(
     already_existed: bool,
 ) -> Result<Created<T>, AviError> {
     match (existing.created_by(), expected) {
-        (Some(owner), Some(expected)) if owner == expected => Ok(Created {
+        (_, Some(expected)) if existing.owned_by(expected) => Ok(Created {
             object: existing,
             already_existed,
         }),

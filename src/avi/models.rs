@@ -18,6 +18,54 @@ pub trait AviObject: Serialize + DeserializeOwned + Clone + Send + Sync + 'stati
     fn uuid(&self) -> Option<&str>;
     /// `created_by`: who created the object (AKO: `ako-<clusterName>`).
     fn created_by(&self) -> Option<&str>;
+    /// Whether the kind has `created_by` in the controller's schema (a VsVip has not).
+    const HAS_CREATED_BY: bool = true;
+    /// Whether the creator `ako-<cluster>` owns this object: its `created_by` is that; for a kind without
+    /// `created_by`, its name starts with `<cluster>--` and its `clustername` marker names the cluster (how AKO
+    /// finds its VsVips).
+    fn owned_by(&self, creator: &str) -> bool {
+        if Self::HAS_CREATED_BY {
+            return self.created_by() == Some(creator);
+        }
+        let Some(cluster) = creator.strip_prefix("ako-") else {
+            return false;
+        };
+        let marked = serde_json::to_value(self).ok().is_some_and(|v| {
+            v.get("markers")
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|markers| {
+                    markers.iter().any(|m| {
+                        m.get("key").and_then(serde_json::Value::as_str) == Some("clustername")
+                            && m.get("values")
+                                .and_then(serde_json::Value::as_array)
+                                .is_some_and(|vals| {
+                                    vals.iter().any(|x| x.as_str() == Some(cluster))
+                                })
+                    })
+                })
+        });
+        self.name().starts_with(&format!("{cluster}--"))
+            && (marked || self.created_by() == Some(creator))
+    }
+}
+
+/// Whether a kind has `created_by` in the controller's schema (API 30.2.1): VsVip and VrfContext have not.
+pub const fn kind_has_created_by(obj_type: &str) -> bool {
+    const fn same(a: &[u8], b: &[u8]) -> bool {
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+    let t = obj_type.as_bytes();
+    !(same(t, b"vsvip") || same(t, b"vrfcontext"))
 }
 
 macro_rules! avi_object {
@@ -50,6 +98,7 @@ macro_rules! avi_object {
         impl AviObject for $ty {
             const OBJ_TYPE: &'static str = $obj_type;
             const MODEL: &'static str = $model;
+            const HAS_CREATED_BY: bool = kind_has_created_by($obj_type);
             fn name(&self) -> &str {
                 &self.name
             }

@@ -564,9 +564,9 @@ fn translate_group(
     }
 
     let vip = vip_request(requested, &place.vip_network);
+    // A VsVip has no created_by in the controller's schema: the clustername marker makes it ako's.
     let vsvip = json!({
         "name": name,
-        "created_by": owner,
         "tenant_ref": tenant_ref,
         "cloud_ref": cloud_ref,
         "vrf_context_ref": vrf_ref,
@@ -804,7 +804,14 @@ spec:
             vsvip["vip"][0]["ipam_network_subnet"]["subnet"]["mask"],
             json!(26)
         );
-        assert_eq!(vsvip["created_by"], json!("ako-veba-of"));
+        assert!(
+            vsvip.get("created_by").is_none(),
+            "a VsVip has no created_by: its name and clustername marker make it ako's"
+        );
+        assert_eq!(
+            vsvip["markers"][0],
+            json!({"key": "clustername", "values": ["veba-of"]})
+        );
         let pool = find(&d, Kind::Pool, "veba-of--vmug-avisvc-lb-TCP-80");
         assert_eq!(
             pool["servers"],

@@ -625,9 +625,9 @@ impl Ctx<'_> {
             .map(|f| json!({"fqdn": f}))
             .collect();
         let vip = vip_request(None, &self.place.vip_network);
+        // No created_by: a VsVip has none in the controller's schema; the clustername marker makes it ako's.
         let mut body = json!({
             "name": name,
-            "created_by": self.owner,
             "tenant_ref": self.tenant_ref,
             "cloud_ref": self.cloud_ref,
             "vrf_context_ref": name_ref("vrfcontext", &self.place.vrf),

@@ -64,8 +64,17 @@ pub fn name_ref(obj_type: &str, name: &str) -> String {
     crate::avi::refs::name_ref(obj_type, name)
 }
 
+/// A body in `Debug` output: a certificate's private key (and any other secret field) redacted.
+struct Body<'a>(&'a Map<String, Value>);
+
+impl std::fmt::Debug for Body<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", crate::avi::redact::redact_map(self.0))
+    }
+}
+
 /// One object ako wants on the controller.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Desired {
     pub kind: Kind,
     pub name: String,
@@ -73,14 +82,36 @@ pub struct Desired {
     pub body: Map<String, Value>,
 }
 
+impl std::fmt::Debug for Desired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Desired")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("body", &Body(&self.body))
+            .finish()
+    }
+}
+
 /// One object read from the controller (GET with `include_name`, so references carry `#name`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Existing {
     pub kind: Kind,
     pub uuid: String,
     pub name: String,
     pub created_by: Option<String>,
     pub body: Map<String, Value>,
+}
+
+impl std::fmt::Debug for Existing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Existing")
+            .field("kind", &self.kind)
+            .field("uuid", &self.uuid)
+            .field("name", &self.name)
+            .field("created_by", &self.created_by)
+            .field("body", &Body(&self.body))
+            .finish()
+    }
 }
 
 /// What is known of the controller.
@@ -92,8 +123,8 @@ pub struct Observed {
     pub complete: bool,
 }
 
-/// One write.
-#[derive(Debug, Clone, PartialEq)]
+/// One write. `Debug` redacts the bodies' secrets (a certificate's private key).
+#[derive(Clone, PartialEq)]
 pub enum Step {
     Create {
         kind: Kind,
@@ -125,6 +156,49 @@ pub enum Step {
         name: String,
         by: String,
     },
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Create { kind, name, body } => f
+                .debug_struct("Create")
+                .field("kind", kind)
+                .field("name", name)
+                .field("body", &Body(body))
+                .finish(),
+            Step::Update {
+                kind,
+                name,
+                uuid,
+                body,
+            } => f
+                .debug_struct("Update")
+                .field("kind", kind)
+                .field("name", name)
+                .field("uuid", uuid)
+                .field("body", &Body(body))
+                .finish(),
+            Step::Delete { kind, name, uuid } => f
+                .debug_struct("Delete")
+                .field("kind", kind)
+                .field("name", name)
+                .field("uuid", uuid)
+                .finish(),
+            Step::Conflict { kind, name, owner } => f
+                .debug_struct("Conflict")
+                .field("kind", kind)
+                .field("name", name)
+                .field("owner", owner)
+                .finish(),
+            Step::Blocked { kind, name, by } => f
+                .debug_struct("Blocked")
+                .field("kind", kind)
+                .field("name", name)
+                .field("by", by)
+                .finish(),
+        }
+    }
 }
 
 impl Step {
@@ -579,6 +653,19 @@ mod tests {
                 .iter()
                 .any(|s| s.verb() == "create" && s.name() == "c--web" && s.kind() == Kind::VsVip)
         );
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_private_key() {
+        let body = json!({"name": "c--h", "key": "-----BEGIN PRIVATE KEY-----\nMIIE", "certificate": {"certificate": "CERT"}});
+        let d = desired(Kind::SslKeyAndCertificate, "c--h", body.clone());
+        let e = existing(Kind::SslKeyAndCertificate, "c--h", Some(OWNER), body);
+        let steps = plan(std::slice::from_ref(&d), &Observed::default(), OWNER);
+        for text in [format!("{d:?}"), format!("{e:?}"), format!("{steps:?}")] {
+            assert!(!text.contains("PRIVATE KEY"), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+            assert!(text.contains("CERT"), "the rest is shown: {text}");
+        }
     }
 
     #[test]

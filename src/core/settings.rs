@@ -84,11 +84,13 @@ pub struct ControllerArgs {
     /// Avi user (avi-secret username).
     #[arg(long, env = "AVI_USERNAME", hide_env_values = true)]
     pub avi_username: Option<String>,
-    /// Avi password (avi-secret password).
-    #[arg(long, env = "AVI_PASSWORD", hide_env_values = true)]
+    /// Avi password (avi-secret password): from the environment (`AVI_PASSWORD`) or the credentials directory
+    /// only, never a flag, which anyone on the host could read in the process list.
+    #[arg(skip)]
     pub avi_password: Option<Redacted>,
-    /// Avi auth token (avi-secret authtoken), instead of a password.
-    #[arg(long, env = "AVI_AUTHTOKEN", hide_env_values = true)]
+    /// Avi auth token (avi-secret authtoken), instead of a password: `AVI_AUTHTOKEN` or the credentials
+    /// directory only.
+    #[arg(skip)]
     pub avi_authtoken: Option<Redacted>,
     /// Worker threads of the reconciler's runtime; 0 takes one per CPU core. One is the default: the reconciler
     /// waits on the API server and the controller far more than it computes, and each extra thread keeps its
@@ -327,8 +329,17 @@ impl ControllerArgs {
             Some(d) => read_secret_dir(d, &mut errors),
             None => BTreeMap::new(),
         };
-        let password = self.avi_password.as_ref().map(|r| r.0.clone());
-        let token = self.avi_authtoken.as_ref().map(|r| r.0.clone());
+        let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let password = self
+            .avi_password
+            .as_ref()
+            .map(|r| r.0.clone())
+            .or_else(|| from_env("AVI_PASSWORD"));
+        let token = self
+            .avi_authtoken
+            .as_ref()
+            .map(|r| r.0.clone())
+            .or_else(|| from_env("AVI_AUTHTOKEN"));
         for (key, flag) in [
             ("username", &self.avi_username),
             ("password", &password),

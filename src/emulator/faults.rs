@@ -22,6 +22,9 @@ pub struct Faults {
     pub drop_rate: f64,
     /// Deterministic: drop the next N connections.
     pub drop_next: u32,
+    /// Error rates and `fail_next` apply to writes only (POST, PUT, PATCH, DELETE): a controller that reads
+    /// fine and refuses every change.
+    pub writes_only: bool,
 }
 
 /// The statuses that can be injected.
@@ -51,6 +54,9 @@ impl Faults {
 
     /// The injected status for this request, if any (consumes `fail_next`). `roll` draws in 0..1.
     pub fn pick_error(&mut self, method: &str, mut roll: impl FnMut() -> f64) -> Option<u16> {
+        if self.writes_only && matches!(method, "GET" | "HEAD") {
+            return None;
+        }
         if !self.fail_next.is_empty() {
             return Some(self.fail_next.remove(0));
         }

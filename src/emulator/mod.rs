@@ -17,6 +17,7 @@ pub mod dataplane;
 pub mod dns;
 pub mod faults;
 pub mod journal;
+pub mod requests;
 pub mod server;
 pub mod store;
 
@@ -133,6 +134,8 @@ pub struct EmulatorConfig {
     pub dns_listen: Option<SocketAddr>,
     /// Run the data plane (VIP listeners, proxies, health monitors, analytics).
     pub dataplane: Option<dataplane::DataPlaneConfig>,
+    /// Also append the request journal to this file (JSON lines).
+    pub request_log: Option<PathBuf>,
 }
 
 /// What `Debug` shows instead of a secret.
@@ -157,6 +160,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("faults", &self.faults)
             .field("dns_listen", &self.dns_listen)
             .field("dataplane", &self.dataplane)
+            .field("request_log", &self.request_log)
             .finish()
     }
 }
@@ -177,6 +181,7 @@ impl Default for EmulatorConfig {
             faults: Faults::default(),
             dns_listen: None,
             dataplane: None,
+            request_log: None,
         }
     }
 }
@@ -213,6 +218,10 @@ impl EmulatorHandle {
     }
     pub fn counters(&self) -> CounterSnapshot {
         self.app.counters.snapshot()
+    }
+    /// The request journal from position `since` on.
+    pub fn requests(&self, since: u64) -> Vec<requests::RequestRecord> {
+        self.app.requests.lock().since(since, usize::MAX)
     }
     pub fn reset_counters(&self) {
         self.app.counters.reset();
@@ -468,14 +477,22 @@ pub async fn spawn(config: EmulatorConfig) -> Result<EmulatorHandle, EmulatorErr
             addr: config.listen,
             source,
         })?;
-    let app = Arc::new(App::new(
+    let app = App::new(
         store,
         journal,
         users,
         config.faults.clone(),
         config.controller_version.clone(),
         config.default_page_size,
-    ));
+    );
+    if let Some(path) = &config.request_log {
+        *app.requests.lock() =
+            requests::Requests::with_file(path).map_err(|e| EmulatorError::State {
+                path: path.clone(),
+                reason: format!("request log: {e}"),
+            })?;
+    }
+    let app = Arc::new(app);
     let router = axum::Router::new()
         .fallback(server::dispatch)
         .with_state(Arc::clone(&app));
@@ -588,6 +605,12 @@ pub struct EmulatorArgs {
     /// Fault: probability of dropping a connection.
     #[arg(long, default_value_t = 0.0)]
     pub fault_drop_rate: f64,
+    /// Fault: error rates apply to writes only (a controller that reads fine and refuses every change).
+    #[arg(long)]
+    pub fault_writes_only: bool,
+    /// Append every answered API request (method, object, status, User-Agent) to FILE as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub request_log: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for EmulatorArgs {
@@ -619,6 +642,8 @@ impl std::fmt::Debug for EmulatorArgs {
             .field("fault_retry_after_secs", &self.fault_retry_after_secs)
             .field("fault_session_expiry_secs", &self.fault_session_expiry_secs)
             .field("fault_drop_rate", &self.fault_drop_rate)
+            .field("fault_writes_only", &self.fault_writes_only)
+            .field("request_log", &self.request_log)
             .finish()
     }
 }
@@ -645,6 +670,7 @@ impl EmulatorArgs {
             retry_after_secs: self.fault_retry_after_secs,
             session_expiry_secs: self.fault_session_expiry_secs,
             drop_rate: self.fault_drop_rate,
+            writes_only: self.fault_writes_only,
             ..Default::default()
         };
         faults
@@ -668,6 +694,7 @@ impl EmulatorArgs {
             faults,
             dns_listen: self.dns_listen,
             dataplane,
+            request_log: self.request_log,
         })
     }
 }
@@ -791,6 +818,8 @@ mod tests {
             fault_retry_after_secs: 1,
             fault_session_expiry_secs: None,
             fault_drop_rate: 0.0,
+            fault_writes_only: false,
+            request_log: None,
         };
         let (store, journal, users) = open_state(&config).expect("state");
         let app = App::new(

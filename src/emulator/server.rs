@@ -55,6 +55,8 @@ pub struct App {
     started: chrono::DateTime<chrono::Utc>,
     /// The data plane, when it runs: runtime state and analytics come from it.
     pub dataplane: std::sync::OnceLock<Arc<super::dataplane::Plane>>,
+    /// Every answered API request ([`super::requests`]).
+    pub requests: parking_lot::Mutex<super::requests::Requests>,
 }
 
 impl std::fmt::Debug for App {
@@ -101,6 +103,7 @@ impl App {
             cluster_uuid: format!("cluster-{}", uuid::Uuid::new_v4()),
             started: chrono::Utc::now(),
             dataplane: std::sync::OnceLock::new(),
+            requests: parking_lot::Mutex::default(),
         }
     }
 }
@@ -213,6 +216,64 @@ fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Ite
 
 /// Entry point for every request.
 pub async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
+    let method = req.method().to_string();
+    let agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let segs: Vec<String> = req
+        .uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if segs.first().map(String::as_str) == Some("admin") {
+        return handle(app, req).await;
+    }
+    let (kind, uuid) = match segs.as_slice() {
+        [api, t, rest @ ..] if api == "api" => (t.clone(), rest.first().cloned()),
+        [first, ..] => (first.clone(), None),
+        [] => (String::new(), None),
+    };
+    // The name of the object a request names by uuid, as it is before the request (a DELETE removes it).
+    let mut name = uuid
+        .as_ref()
+        .and_then(|u| app.store.lock().get_any(u).map(|o| o.name.clone()));
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return json_resp(413, &json!({"error": "request body too large"})),
+    };
+    if name.is_none() && method == "POST" {
+        name = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("name").and_then(Value::as_str).map(str::to_string));
+    }
+    let resp = handle(app.clone(), Request::from_parts(parts, Body::from(body))).await;
+    let at_ms = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX);
+    app.requests.lock().push(super::requests::RequestRecord {
+        seq: 0,
+        at_ms,
+        method,
+        kind,
+        uuid,
+        name,
+        status: resp.status().as_u16(),
+        agent,
+    });
+    resp
+}
+
+async fn handle(app: Arc<App>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let headers = parts.headers;
@@ -246,7 +307,7 @@ pub async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let segs: Vec<&str> = path.iter().map(String::as_str).collect();
 
     if segs.first() == Some(&"admin") {
-        return admin(&app, &method, &segs[1..], &body);
+        return admin(&app, &method, &segs[1..], &query, &body);
     }
     // Faults: latency and dropped connections apply to everything but the admin endpoints.
     let (latency, drop) = {
@@ -325,7 +386,13 @@ pub async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     finish(&ctx, resp)
 }
 
-fn admin(app: &App, method: &Method, segs: &[&str], body: &[u8]) -> Response {
+fn admin(
+    app: &App,
+    method: &Method,
+    segs: &[&str],
+    query: &[(String, Option<String>)],
+    body: &[u8],
+) -> Response {
     match (method, segs) {
         (&Method::GET, ["faults"]) => json_resp(
             200,
@@ -356,6 +423,20 @@ fn admin(app: &App, method: &Method, segs: &[&str], body: &[u8]) -> Response {
         (&Method::POST, ["sessions", "expire"]) => {
             app.expire_sessions();
             raw(204, "application/json", Body::empty())
+        }
+        // The request journal from `since` (default 0), at most `limit` (default 10,000) records, and where to
+        // ask from next.
+        (&Method::GET, ["requests"]) => {
+            let since = param(query, "since")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let limit = param(query, "limit")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10_000);
+            let journal = app.requests.lock();
+            let records = journal.since(since, limit);
+            let next = records.last().map_or(since, |r| r.seq + 1);
+            json_resp(200, &json!({"requests": records, "next": next}))
         }
         (&Method::GET, ["dataplane"]) => match app.dataplane.get() {
             Some(p) => json_resp(200, &p.runtime()),

@@ -469,25 +469,44 @@ impl View {
     }
 }
 
-/// Finds the endpoint API this server serves: EndpointSlice v1, then v1beta1, then v1 Endpoints.
+/// Finds the endpoint API this server serves: EndpointSlice v1, then v1beta1, then v1 Endpoints. Only an answer
+/// that the API is not served (404) moves on to the next; any other failure (a timeout, a 5xx, a 403 while RBAC
+/// is being fixed) is retried with backoff, so a passing hiccup never settles ako on the wrong API.
 pub async fn endpoint_source(client: &Client) -> EndpointSource {
+    let mut delay = std::time::Duration::from_millis(500);
+    loop {
+        match probe_endpoint_source(client).await {
+            Ok(source) => return source,
+            Err(error) => {
+                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "could not tell which endpoint API the API server serves; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// One probe: `Ok` when the server answered for every API it had to be asked about.
+async fn probe_endpoint_source(client: &Client) -> Result<EndpointSource, kube::Error> {
     let lp = ListParams::default().limit(1);
-    if Api::<EndpointSlice>::all(client.clone())
+    let not_served = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 404);
+    match Api::<EndpointSlice>::all(client.clone())
         .list_metadata(&lp)
         .await
-        .is_ok()
     {
-        return EndpointSource::SliceV1;
+        Ok(_) => return Ok(EndpointSource::SliceV1),
+        Err(e) if not_served(&e) => {}
+        Err(e) => return Err(e),
     }
     let ar = slice_v1beta1();
-    if Api::<DynamicObject>::all_with(client.clone(), &ar)
+    match Api::<DynamicObject>::all_with(client.clone(), &ar)
         .list_metadata(&lp)
         .await
-        .is_ok()
     {
-        return EndpointSource::SliceV1beta1;
+        Ok(_) => Ok(EndpointSource::SliceV1beta1),
+        Err(e) if not_served(&e) => Ok(EndpointSource::Endpoints),
+        Err(e) => Err(e),
     }
-    EndpointSource::Endpoints
 }
 
 fn slice_v1beta1() -> ApiResource {

@@ -1,6 +1,6 @@
 //! Watches that feed the admission [`Index`]: Ingresses, IngressClasses and Services as full objects (only
 //! what admission needs is kept, never the object: host claims, classes, existence and requested VIPs),
-//! Secrets as metadata only (existence is all the webhook needs).
+//! TLS Secrets (`type=kubernetes.io/tls`) as metadata only (existence is all the webhook needs).
 //! A re-list replaces a kind's view atomically at `InitDone`; watch errors back off and retry, and the last
 //! good view stays in place meanwhile.
 
@@ -184,9 +184,11 @@ pub fn spawn_index_watches(client: Client, index: Arc<Index>) -> Vec<tokio::task
     let ing = watcher::watcher(Api::<Ingress>::all(client.clone()), cfg.clone()).default_backoff();
     let classes =
         watcher::watcher(Api::<IngressClass>::all(client.clone()), cfg.clone()).default_backoff();
+    // Only the Secrets an Ingress can use: kubernetes.io/tls (a cluster's other Secrets, often thousands, are
+    // none of ako's business).
     let secrets = watcher::watcher(
         Api::<PartialObjectMeta<Secret>>::all(client.clone()),
-        cfg.clone(),
+        cfg.clone().fields("type=kubernetes.io/tls"),
     )
     .default_backoff();
     let services = watcher::watcher(Api::<Service>::all(client), cfg).default_backoff();

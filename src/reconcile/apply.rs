@@ -15,6 +15,9 @@ use crate::core::plan::{Existing, Kind, Step};
 
 macro_rules! json_object {
     ($ty:ident, $obj_type:literal, $model:literal) => {
+        json_object!($ty, $obj_type, $model, true);
+    };
+    ($ty:ident, $obj_type:literal, $model:literal, $has_created_by:literal) => {
         #[derive(Debug, Clone, Serialize, Deserialize)]
         #[serde(transparent)]
         struct $ty(Map<String, Value>);
@@ -22,6 +25,7 @@ macro_rules! json_object {
         impl AviObject for $ty {
             const OBJ_TYPE: &'static str = $obj_type;
             const MODEL: &'static str = $model;
+            const HAS_CREATED_BY: bool = $has_created_by;
             fn name(&self) -> &str {
                 self.0
                     .get("name")
@@ -44,7 +48,7 @@ macro_rules! json_object {
     };
 }
 
-json_object!(VsVipJson, "vsvip", "VsVip");
+json_object!(VsVipJson, "vsvip", "VsVip", false);
 json_object!(SslJson, "sslkeyandcertificate", "SSLKeyAndCertificate");
 json_object!(PoolJson, "pool", "Pool");
 json_object!(PoolGroupJson, "poolgroup", "PoolGroup");

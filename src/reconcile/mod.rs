@@ -147,13 +147,20 @@ pub struct Progress {
     pub retrying: usize,
     /// Events queued and not yet published.
     pub events_pending: usize,
+    /// The most failures in a row of any group, and the longest delay now scheduled before a retry.
+    pub max_attempts: u32,
+    pub longest_retry: Duration,
+    /// Groups not planned because an input could not be read.
+    pub unknown_groups: usize,
+    /// The deletions the guard holds: the hold's id and how many objects.
+    pub held: Option<(String, usize)>,
 }
 
 /// An object ako owns, as kept between passes: its identity, the controller's body as compact JSON text
 /// compressed with LZ4 against a dictionary of its kind (a controller's body repeats its field names, defaults
 /// and references; it is parsed only when the object is planned: a parsed body costs about seven times its
 /// text), and a VsVip's addresses.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Cached {
     kind: Kind,
     uuid: Box<str>,
@@ -161,6 +168,19 @@ struct Cached {
     created_by: Option<Arc<str>>,
     json: Box<[u8]>,
     vips: Box<[IpAddr]>,
+}
+
+impl std::fmt::Debug for Cached {
+    /// Without the body: it may hold a certificate's private key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached")
+            .field("kind", &self.kind)
+            .field("uuid", &self.uuid)
+            .field("created_by", &self.created_by)
+            .field("body_bytes", &self.json.len())
+            .field("vips", &self.vips)
+            .finish()
+    }
 }
 
 /// The LZ4 dictionary of a kind's cached bodies: the text of the first body of that kind this process caches,
@@ -754,6 +774,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             converged_once: converged,
             retrying: state.retries.waiting(),
             events_pending: self.events.pending.load(Ordering::Acquire),
+            max_attempts: state.retries.max_attempts(),
+            longest_retry: state.retries.longest_delay(),
+            unknown_groups: state.knowledge.unknown_groups().len(),
+            held: state.guard.held().map(|h| (h.id.clone(), h.objects.len())),
         }
     }
 
@@ -1189,11 +1213,19 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .flatten()
             .chain(state.produced_host.values().flatten())
             .collect();
-        let orphans: Vec<ObjId> = safety::orphans(state.cache.keys(), &wanted, &proof)
+        // Only ako's objects count: the cache also holds objects found with a name ako wants (someone else's,
+        // another cluster's), which are never deleted.
+        let ours: Vec<&ObjId> = state
+            .cache
+            .iter()
+            .filter(|(_, c)| c.created_by.as_deref() == Some(&*self.owner))
+            .map(|(id, _)| id)
+            .collect();
+        let owned = ours.len();
+        let orphans: Vec<ObjId> = safety::orphans(ours, &wanted, &proof)
             .into_iter()
             .cloned()
             .collect();
-        let owned = state.cache.len();
         let orphans = if self.settings.delete_all {
             state.guard.clear();
             orphans

@@ -226,6 +226,11 @@ impl<G: Clone + Eq + Hash> Retries<G> {
         self.entries.get(group).map_or(0, |e| e.attempts)
     }
 
+    /// The most failures in a row of any group.
+    pub fn max_attempts(&self) -> u32 {
+        self.entries.values().map(|e| e.attempts).max().unwrap_or(0)
+    }
+
     /// The groups due at `now`.
     pub fn due(&self, now: Instant) -> Vec<G> {
         self.entries

@@ -34,6 +34,11 @@ pub fn client_config(emu: &EmulatorHandle) -> ClientConfig {
         max_delay: Duration::from_secs(2),
     };
     c.request_timeout = Duration::from_secs(10);
+    // These tests pin behaviour, not pacing: the request budget (tested on its own) stays out of their way.
+    c.budget = ako::avi::budget::BudgetLimits {
+        ceiling: 100_000.0,
+        floor: 10_000.0,
+    };
     c
 }
 
