@@ -128,6 +128,14 @@ struct WebhookArgs {
     webhook_max_large_in_flight: u64,
     /// Serve /claims (who claims a host or a VIP) on the health port. Off by default: it lists namespaces,
     /// names and hosts to anyone who can reach the port, without authentication.
+    /// Admission connections open at once; more are closed at once.
+    #[arg(long, env = "AKO_WEBHOOK_MAX_CONNECTIONS", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    webhook_max_connections: u64,
+    /// Time a connection gets for its TLS handshake and then for each request's head.
+    #[arg(long, env = "AKO_WEBHOOK_HEADER_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    webhook_header_timeout_ms: u64,
     #[arg(long, env = "AKO_EXPOSE_CLAIMS", default_value_t = false)]
     expose_claims: bool,
     /// After SIGTERM, keep answering admission requests this many seconds (while the API server and kube-proxy
@@ -568,6 +576,8 @@ async fn start_webhook_with(
         max_in_flight: usize::try_from(args.webhook_max_in_flight).unwrap_or(usize::MAX),
         max_large_in_flight: usize::try_from(args.webhook_max_large_in_flight)
             .unwrap_or(usize::MAX),
+        max_connections: usize::try_from(args.webhook_max_connections).unwrap_or(usize::MAX),
+        header_timeout: Duration::from_millis(args.webhook_header_timeout_ms),
     };
     let state = ako::webhook::AppState::new(
         index.clone(),

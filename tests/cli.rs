@@ -103,6 +103,46 @@ fn certs_render_fills_the_ca_bundle_of_every_webhook() {
         "{out}"
     );
     assert!(out.contains("url: https://127.0.0.1:8443/mutate"), "{out}");
+    // Before 1.28 the Service webhook fails open (every Service would otherwise need ako up), the Ingress one
+    // closed; the 1.28+ file limits both by matchConditions and fails closed.
+    let policies = |text: &str| -> Vec<(String, String)> {
+        text.split("\n---\n")
+            .filter_map(|doc| serde_yaml_ng::from_str::<serde_json::Value>(doc).ok())
+            .flat_map(|d| d["webhooks"].as_array().cloned().unwrap_or_default())
+            .map(|h| {
+                (
+                    h["name"].as_str().unwrap_or_default().to_string(),
+                    h["failurePolicy"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        policies(&out),
+        [
+            ("ingress.ako.vmware.com".to_string(), "Fail".to_string()),
+            ("service.ako.vmware.com".into(), "Ignore".into()),
+            ("ingress.mutate.ako.vmware.com".into(), "Ignore".into()),
+            ("service.mutate.ako.vmware.com".into(), "Ignore".into()),
+        ]
+    );
+    let (code, out128, err) = ako(&[
+        "certs",
+        "--out-dir",
+        out_dir,
+        "--render",
+        "webhook-config/webhooks-match-conditions.yaml",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        policies(&out128)[1],
+        ("service.ako.vmware.com".into(), "Fail".into())
+    );
+    assert_eq!(out128.matches("matchConditions:").count(), 4, "{out128}");
+    assert!(
+        out128.contains("object.spec.type == 'LoadBalancer'"),
+        "{out128}"
+    );
     let key = std::fs::metadata(dir.path().join("tls.key")).expect("key");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(

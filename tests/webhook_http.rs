@@ -602,6 +602,7 @@ async fn without_a_free_slot_or_past_the_deadline_a_review_gets_503_overloaded()
         deadline: Duration::from_millis(300),
         max_in_flight: 1,
         max_large_in_flight: 1,
+        ..Limits::default()
     };
     let s = start_full(Workers::Dedicated(1), limits, false).await;
     let c = client(&s.ca_pem);
@@ -668,6 +669,7 @@ async fn a_slow_large_review_holds_only_the_large_slot_and_is_cut_at_its_deadlin
         deadline: Duration::from_millis(400),
         max_in_flight: 8,
         max_large_in_flight: 1,
+        ..Limits::default()
     };
     let s = start_full(Workers::Dedicated(1), limits, false).await;
     let c = client(&s.ca_pem);
@@ -895,4 +897,62 @@ async fn a_body_without_a_length_is_read_in_steps_and_cut_at_the_limit_with_413(
     let (status, text) = read_response(&mut tls).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("\"allowed\":true"), "{text}");
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_are_closed_and_a_client_trickling_its_head_is_cut_off() {
+    let limits = Limits {
+        max_connections: 3,
+        header_timeout: Duration::from_millis(600),
+        ..Limits::default()
+    };
+    let s = start_full(Workers::Dedicated(1), limits, false).await;
+    // Three clients connect and send nothing: they hold every place.
+    let addr = s.base.trim_start_matches("https://").to_string();
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(
+            tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    // The fourth gets no TLS handshake: its connection is closed.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        tls_handshake(&s).await.is_err(),
+        "a connection over the cap is refused"
+    );
+    // Their TLS handshake has a deadline too: once it passes, their places are free again.
+    let mut buf = [0u8; 1];
+    for c in &mut idle {
+        let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+            .await
+            .expect("closed by the server within its deadline")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "closed, not answered");
+    }
+    drop(idle);
+    // A client that completes TLS and then trickles its request head is cut off at the header timeout.
+    let mut slow = tls_connect(&s).await;
+    slow.write_all(b"POST /validate HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        .await
+        .expect("write");
+    slow.flush().await.expect("flush");
+    let (status, _) = tokio::time::timeout(Duration::from_secs(5), read_response(&mut slow))
+        .await
+        .expect("the server ends it");
+    assert_ne!(status, 200, "no answer to an incomplete head");
+    // And ordinary reviews are served.
+    let c = client(&s.ca_pem);
+    let resp = c
+        .post(format!("{}/validate", s.base))
+        .json(&review(
+            "CREATE",
+            ingress("vmug", "ok", "ok.avi.jarvis.lab"),
+        ))
+        .send()
+        .await
+        .expect("served");
+    assert_eq!(resp.status(), 200);
 }

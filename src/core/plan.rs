@@ -264,10 +264,12 @@ pub fn plan_owned(desired: Vec<Desired>, observed: &Observed, owner: &str) -> Ve
         .map(|e| ((e.kind.obj_type(), e.name.as_str()), &e.body))
         .collect();
     plan_with(desired, &known, observed.complete, owner, |k| {
-        bodies
-            .get(&(k.kind.obj_type(), k.name.as_str()))
-            .map(|b| (*b).clone())
-            .unwrap_or_default()
+        Some(
+            bodies
+                .get(&(k.kind.obj_type(), k.name.as_str()))
+                .map(|b| (*b).clone())
+                .unwrap_or_default(),
+        )
     })
 }
 
@@ -282,13 +284,14 @@ pub struct Known {
 
 /// [`plan_owned`] over objects whose bodies are fetched one at a time (`body_of`) when a desired object is compared
 /// with them, and dropped right after: a caller keeping bodies in a compact form never holds a group's parsed
-/// bodies at once. `complete` is [`Observed::complete`].
+/// bodies at once. `complete` is [`Observed::complete`]. A wanted object whose body `body_of` cannot give
+/// (`None`) is not updated: the caller reads it again first.
 pub fn plan_with(
     desired: Vec<Desired>,
     known: &[Known],
     complete: bool,
     owner: &str,
-    body_of: impl Fn(&Known) -> Map<String, Value>,
+    body_of: impl Fn(&Known) -> Option<Map<String, Value>>,
 ) -> Vec<Step> {
     let mut existing: HashMap<(&'static str, &str), &Known> = HashMap::new();
     for e in known {
@@ -316,7 +319,10 @@ pub fn plan_with(
                 owner: e.created_by.clone(),
             }),
             Some(e) => {
-                let body = body_of(e);
+                // Unknown body: no update now (it would overlay ako's fields on nothing and drop the rest).
+                let Some(body) = body_of(e) else {
+                    continue;
+                };
                 if !converged(&d.body, &body) {
                     writes.insert(
                         (d.kind, d.name.clone()),
@@ -555,7 +561,9 @@ mod tests {
         let steps = plan_with(desired_objects, &objects, true, OWNER, |k| {
             read.borrow_mut().push(k.name.clone());
             let enabled = k.name != "changed";
-            obj(json!({"name": k.name, "created_by": OWNER, "enabled": enabled, "uuid": k.uuid}))
+            Some(obj(
+                json!({"name": k.name, "created_by": OWNER, "enabled": enabled, "uuid": k.uuid}),
+            ))
         });
         let mut read = read.into_inner();
         read.sort();
@@ -653,6 +661,24 @@ mod tests {
                 .iter()
                 .any(|s| s.verb() == "create" && s.name() == "c--web" && s.kind() == Kind::VsVip)
         );
+    }
+
+    #[test]
+    fn an_object_whose_body_is_unknown_is_not_updated_from_an_empty_one() {
+        let known = [Known {
+            kind: Kind::Pool,
+            uuid: "pool-1".into(),
+            name: "p".into(),
+            created_by: Some(OWNER.into()),
+        }];
+        let steps = plan_with(
+            vec![desired(Kind::Pool, "p", json!({"enabled": true}))],
+            &known,
+            true,
+            OWNER,
+            |_| None,
+        );
+        assert!(steps.is_empty(), "{steps:?}");
     }
 
     #[test]

@@ -186,6 +186,38 @@ pub async fn execute<A: AviApi>(
     }
 }
 
+async fn read_kind<A: AviApi, T: AviObject + Into<Map<String, Value>>>(
+    avi: &A,
+    kind: Kind,
+    uuid: &str,
+    identity: &Identity,
+) -> Result<Option<Existing>, AviError> {
+    Ok(avi
+        .get::<T>(uuid)
+        .await?
+        .and_then(|o| existing(kind, o.into(), identity)))
+}
+
+/// Reads one object by uuid (`None`: it is gone).
+pub async fn read<A: AviApi>(
+    avi: &A,
+    kind: Kind,
+    uuid: &str,
+    identity: &Identity,
+) -> Result<Option<Existing>, AviError> {
+    match kind {
+        Kind::VsVip => read_kind::<A, VsVipJson>(avi, kind, uuid, identity).await,
+        Kind::SslKeyAndCertificate => read_kind::<A, SslJson>(avi, kind, uuid, identity).await,
+        Kind::Pool => read_kind::<A, PoolJson>(avi, kind, uuid, identity).await,
+        Kind::PoolGroup => read_kind::<A, PoolGroupJson>(avi, kind, uuid, identity).await,
+        Kind::L4PolicySet => read_kind::<A, L4PolicySetJson>(avi, kind, uuid, identity).await,
+        Kind::HttpPolicySet => read_kind::<A, HttpPolicySetJson>(avi, kind, uuid, identity).await,
+        Kind::VirtualService | Kind::VirtualServiceChild => {
+            read_kind::<A, VirtualServiceJson>(avi, kind, uuid, identity).await
+        }
+    }
+}
+
 async fn list_kind<A: AviApi, T: AviObject + Into<Map<String, Value>>>(
     avi: &A,
     kind: Kind,

@@ -218,19 +218,25 @@ impl Cached {
         }
     }
 
-    /// The object as the planner reads it (the text is ako's own serialization and compression, so it reads
-    /// back).
-    fn existing(&self, name: &str) -> Existing {
+    /// The controller's body as kept (ako's own serialization and compression, so it reads back); `None` if it
+    /// does not (memory damage, a bug): the caller must read the object again rather than plan on an empty body,
+    /// whose update would drop every field ako does not manage.
+    fn body(&self) -> Option<Map<String, serde_json::Value>> {
         let dict = dictionary(self.kind, &[]);
+        lz4_flex::block::decompress_size_prepended_with_dict(&self.json, dict)
+            .ok()
+            .and_then(|text| serde_json::from_slice(&text).ok())
+    }
+
+    /// The object as the planner reads it; with an empty body if it does not read back (enough for a deletion,
+    /// which needs only the uuid).
+    fn existing(&self, name: &str) -> Existing {
         Existing {
             kind: self.kind,
             uuid: self.uuid.to_string(),
             name: name.to_string(),
             created_by: self.created_by.as_deref().map(String::from),
-            body: lz4_flex::block::decompress_size_prepended_with_dict(&self.json, dict)
-                .ok()
-                .and_then(|text| serde_json::from_slice(&text).ok())
-                .unwrap_or_default(),
+            body: self.body().unwrap_or_default(),
         }
     }
 }
@@ -254,6 +260,9 @@ struct State {
     /// Every address seen on a VsVip of ako's: a status is removed only if its addresses are among them (or ako
     /// wrote it), never another load balancer's.
     known_vips: HashSet<IpAddr>,
+    /// Cached objects whose body did not read back at planning: read again from the controller before the
+    /// group's next pass (their update was not planned).
+    unreadable: Vec<(ObjId, GroupId)>,
     /// Problems last reported per Service, so an unchanged problem is not re-announced at every pass.
     reported: HashMap<ObjKey, Vec<String>>,
     /// Services whose status ako wrote, with the fingerprint of what it wrote ([`status_print`]).
@@ -285,6 +294,7 @@ impl State {
             guard,
             orphan_scan_due: false,
             known_vips: HashSet::new(),
+            unreadable: Vec::new(),
             reported: HashMap::new(),
             status_written: HashMap::new(),
             status_fights: HashMap::new(),
@@ -1400,6 +1410,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             work.push((g, steps, translated));
         }
 
+        self.read_again(state).await;
+
         // Apply: groups concurrently, the steps of a group in order, stopping at its first failure. The steps
         // move into the writes; only the conflicts (nothing to write, something to report) stay.
         let mut futures = Vec::with_capacity(work.len());
@@ -1581,6 +1593,32 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             ),
         };
         Notice::warning(remedy.reason(), text)
+    }
+
+    /// Reads again from the controller the cached objects whose body did not read back, and has their groups
+    /// planned again at once: a plan never works from a body ako lost.
+    async fn read_again(&self, state: &mut State) {
+        for ((kind, name), g) in std::mem::take(&mut state.unreadable) {
+            let Some(c) = state.cache.get(&(kind, name.clone())) else {
+                continue;
+            };
+            let (k, uuid) = (c.kind, c.uuid.to_string());
+            tracing::warn!(kind, name = %name, "a cached body did not read back; reading the object again");
+            match apply::read(&self.avi, k, &uuid, &self.identity).await {
+                Ok(Some(e)) => {
+                    state
+                        .cache
+                        .insert((kind, name), Cached::of(&e, &self.owner));
+                }
+                Ok(None) => {
+                    state.cache.remove(&(kind, name));
+                }
+                Err(error) => {
+                    tracing::warn!(kind, %error, "reading it failed; the group is retried");
+                }
+            }
+            state.retries.failed(&g, retry::Remedy::Transient, None);
+        }
     }
 
     /// The TLS Secrets translating `hosts` of a part reads: those the Ingresses claiming them name, and the
@@ -1812,12 +1850,21 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             })
             .collect();
         let cache = &state.cache;
+        let unreadable: std::cell::RefCell<Vec<ObjId>> = Default::default();
         let steps = plan::plan_with(objects, &known, can_delete, &self.owner, |k| {
-            cache
-                .get(&obj_id(k.kind, &k.name))
-                .map(|c| c.existing(&k.name).body)
-                .unwrap_or_default()
+            let id = obj_id(k.kind, &k.name);
+            let body = cache.get(&id).and_then(Cached::body);
+            if body.is_none() {
+                unreadable.borrow_mut().push(id);
+            }
+            body
         });
+        state.unreadable.extend(
+            unreadable
+                .into_inner()
+                .into_iter()
+                .map(|id| (id, g.clone())),
+        );
         if let GroupId::Service(_) = g {
             // Keep what is still to delete in `produced`, so a failed pass cleans up later; a pass that may not
             // delete leaves it to the orphan scan.
@@ -2588,6 +2635,34 @@ mod tests {
             packed * 3 < texts,
             "{packed} bytes for {texts} bytes of text"
         );
+    }
+
+    #[test]
+    fn a_cached_body_that_does_not_read_back_is_none_not_empty() {
+        let owner: Arc<str> = "ako-c".into();
+        // Not a pool: the first body of a kind cached in this process is that kind's dictionary, and the
+        // compression test measures pools.
+        let mut c = Cached::of(
+            &Existing {
+                kind: Kind::L4PolicySet,
+                uuid: "pool-1".into(),
+                name: "c--p".into(),
+                created_by: Some("ako-c".into()),
+                body: serde_json::json!({"name": "c--p", "enabled": true})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            },
+            &owner,
+        );
+        assert!(c.body().is_some());
+        c.json = vec![0xff; 12].into_boxed_slice();
+        assert_eq!(
+            c.body(),
+            None,
+            "damage is reported, never read as an empty body"
+        );
+        assert!(c.existing("c--p").body.is_empty(), "enough for a deletion");
     }
 
     #[test]

@@ -58,7 +58,12 @@ impl<G: Clone + Eq + Hash + Ord> Knowledge<G> {
     pub fn record(&mut self, group: &G, reads: Result<(), Vec<Unknown>>) {
         match reads {
             Ok(()) => {
-                self.unknown.remove(group);
+                if let Some(was) = self.unknown.remove(group) {
+                    tracing::info!(
+                        unknown = was.len(),
+                        "every input of a group that could not be read is readable again"
+                    );
+                }
             }
             Err(mut what) => {
                 what.sort();

@@ -59,6 +59,12 @@ pub struct Limits {
     pub max_in_flight: usize,
     /// Large reviews (over [`LARGE_BODY`]) read and decided at once.
     pub max_large_in_flight: usize,
+    /// Admission connections open at once (TLS handshakes included); one more is closed at once. A few slow or
+    /// idle clients can then never take every socket and task of the listener.
+    pub max_connections: usize,
+    /// Time a connection gets to send a request's head (its TLS handshake has a bound of its own): a client
+    /// trickling headers is cut off instead of holding its connection.
+    pub header_timeout: Duration,
 }
 
 impl Limits {
@@ -66,6 +72,9 @@ impl Limits {
     pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(4);
     pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
     pub const DEFAULT_MAX_LARGE_IN_FLIGHT: usize = 1;
+    /// The API server keeps a handful of connections to a webhook; 256 leaves room for several API servers.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+    pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 }
 
 impl Default for Limits {
@@ -74,6 +83,8 @@ impl Default for Limits {
             deadline: Self::DEFAULT_DEADLINE,
             max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
             max_large_in_flight: Self::DEFAULT_MAX_LARGE_IN_FLIGHT,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            header_timeout: Self::DEFAULT_HEADER_TIMEOUT,
         }
     }
 }
@@ -866,17 +877,109 @@ impl Running {
 fn admission_server(
     listener: std::net::TcpListener,
     tls: axum_server::tls_rustls::RustlsConfig,
+    connections: Arc<tokio::sync::Semaphore>,
+    limits: Limits,
 ) -> std::io::Result<
-    axum_server::Server<
-        SocketAddr,
-        axum_server::tls_rustls::RustlsAcceptor<axum_server::accept::NoDelayAcceptor>,
-    >,
+    axum_server::Server<SocketAddr, axum_server::tls_rustls::RustlsAcceptor<CappedAcceptor>>,
 > {
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
-        .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        .handshake_timeout(limits.header_timeout)
+        .acceptor(CappedAcceptor { connections });
     let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor);
-    server.http_builder().http1().max_buf_size(READ_BUFFER);
+    server
+        .http_builder()
+        .http1()
+        .max_buf_size(READ_BUFFER)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
     Ok(server)
+}
+
+/// Accepts a connection only while fewer than [`Limits::max_connections`] are open (closing it at once
+/// otherwise), with `TCP_NODELAY` set.
+#[derive(Debug, Clone)]
+struct CappedAcceptor {
+    connections: Arc<tokio::sync::Semaphore>,
+}
+
+impl<S> axum_server::accept::Accept<tokio::net::TcpStream, S> for CappedAcceptor {
+    type Stream = Capped;
+    type Service = S;
+    type Future = std::future::Ready<std::io::Result<(Capped, S)>>;
+
+    fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
+        let result = match self.connections.clone().try_acquire_owned() {
+            Ok(permit) => stream.set_nodelay(true).map(|()| {
+                (
+                    Capped {
+                        stream,
+                        _permit: permit,
+                    },
+                    service,
+                )
+            }),
+            Err(_) => {
+                tracing::warn!(
+                    "admission connection refused: too many open (AKO_WEBHOOK_MAX_CONNECTIONS)"
+                );
+                Err(std::io::Error::other("too many admission connections"))
+            }
+        };
+        std::future::ready(result)
+    }
+}
+
+/// An admission connection, holding its place among [`Limits::max_connections`] until it closes.
+#[derive(Debug)]
+struct Capped {
+    stream: tokio::net::TcpStream,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl tokio::io::AsyncRead for Capped {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Capped {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
 }
 
 /// Serves the admission router over TLS and the health router over plain HTTP. The health listener always runs
@@ -892,6 +995,8 @@ pub async fn serve(
     let https_addr = https.local_addr()?;
     let health_addr = health.local_addr()?;
     let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+    let limits = state.limits();
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let app = admission_router(state.clone());
     let mut handles = Vec::new();
     let mut threads = Vec::new();
@@ -900,7 +1005,8 @@ pub async fn serve(
     match workers {
         Workers::Shared => {
             let handle = axum_server::Handle::new();
-            let server = admission_server(https, rustls_config)?.handle(handle.clone());
+            let server = admission_server(https, rustls_config, connections.clone(), limits)?
+                .handle(handle.clone());
             handles.push(handle);
             let ended = NotifyOnDrop(ended.clone());
             shared_task = Some(tokio::spawn(async move {
@@ -918,14 +1024,20 @@ pub async fn serve(
                     .build()?;
                 let handle = axum_server::Handle::new();
                 handles.push(handle.clone());
-                let (app, rustls_config) = (app.clone(), rustls_config.clone());
+                let (app, rustls_config, connections) =
+                    (app.clone(), rustls_config.clone(), connections.clone());
                 let ended = NotifyOnDrop(ended.clone());
                 let thread = std::thread::Builder::new()
                     .name(format!("webhook-{i}"))
                     .spawn(move || {
                         let _ended = ended;
                         rt.block_on(async move {
-                            let served = match admission_server(listener, rustls_config) {
+                            let served = match admission_server(
+                                listener,
+                                rustls_config,
+                                connections,
+                                limits,
+                            ) {
                                 Ok(server) => server.handle(handle).serve(app.into_make_service()).await,
                                 Err(e) => Err(e),
                             };

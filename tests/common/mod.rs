@@ -231,6 +231,19 @@ impl Webhook {
         self.process.id()
     }
 
+    /// Stops ako webhook (SIGTERM to the wrapper, which stops ako) and waits for it.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.process.id().to_string())
+            .status();
+        let _ = self.process.wait();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.health_get("/healthz").is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// A plain GET on the health port.
     pub fn health_get(&self, path: &str) -> std::io::Result<String> {
         use std::io::Read;
