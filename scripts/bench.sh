@@ -22,3 +22,4 @@ run reconcile_l4
 run reconcile_l7
 run l7_part
 run dataplane
+run failing_controller

@@ -4,6 +4,7 @@
 # collection...; not the cloud `service` controller: ako is the LoadBalancer controller).
 #
 #   scripts/cluster.sh start DIR [--watch-pid PID] [--controller-manager]   # prints "KUBECONFIG=DIR/kubeconfig"
+#   scripts/cluster.sh restart-apiserver DIR   # kill -9 kube-apiserver and start it again (same port, same etcd)
 #   scripts/cluster.sh stop DIR
 #
 # AKO_APISERVER_EXTRA_ARGS adds flags to kube-apiserver (benchmarks widen --service-node-port-range).
@@ -46,9 +47,46 @@ stop() {
   done
 }
 
+# Starts kube-apiserver with the command line saved at start (same port and etcd), in the background.
+launch_apiserver() {
+  local -a cmdline
+  read -r -a cmdline < "$dir/kube-apiserver.cmd"
+  "${cmdline[@]}" >>"$dir/kube-apiserver.log" 2>&1 &
+  echo $! > "$dir/kube-apiserver.pid"
+}
+
+wait_apiserver() {
+  for _ in $(seq 1 120); do
+    if ! kill -0 "$(cat "$dir/kube-apiserver.pid")" 2>/dev/null; then
+      echo "kube-apiserver exited; last log lines:" >&2; tail -n 20 "$dir/kube-apiserver.log" >&2; return 1
+    fi
+    if KUBECONFIG="$dir/kubeconfig" kubectl get --raw /readyz >/dev/null 2>&1 \
+       && KUBECONFIG="$dir/kubeconfig" kubectl get namespace default >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  echo "kube-apiserver not ready after 60 s; last log lines:" >&2
+  tail -n 20 "$dir/kube-apiserver.log" >&2
+  return 1
+}
+
 case "$cmd" in
   stop) stop; exit 0 ;;
   start) ;;
+  restart-apiserver)
+    dir=$(cd "$dir" && pwd)
+    kill -9 "$(cat "$dir/kube-apiserver.pid")" 2>/dev/null || true
+    sleep 0.2
+    launch_apiserver
+    # The watchdog of `start` knows the old process only: this one gets its own.
+    if [ -f "$dir/watch.pid" ]; then
+      watch_pid=$(cat "$dir/watch.pid"); new_pid=$(cat "$dir/kube-apiserver.pid")
+      ( trap '' HUP; while kill -0 "$watch_pid" 2>/dev/null; do sleep 1; done; kill_wait "$new_pid" ) \
+        </dev/null >/dev/null 2>&1 &
+    fi
+    wait_apiserver
+    exit $? ;;
   *) echo "unknown command $cmd" >&2; exit 2 ;;
 esac
 
@@ -72,13 +110,16 @@ ETCD_UNSUPPORTED_ARCH="" etcd --data-dir "$dir/etcd" \
   >"$dir/etcd.log" 2>&1 &
 echo $! > "$dir/etcd.pid"
 
-"$APISERVER" --etcd-servers="http://127.0.0.1:$etcd_port" --secure-port="$api_port" \
+# The command line is saved so that restart-apiserver starts the same server (port, etcd, flags).
+printf '%s ' "$APISERVER" --etcd-servers="http://127.0.0.1:$etcd_port" --secure-port="$api_port" \
   --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --cert-dir="$dir/certs" \
   --service-account-key-file="$dir/sa.pub" --service-account-signing-key-file="$dir/sa.key" \
   --service-account-issuer=https://kubernetes.default.svc --token-auth-file="$dir/tokens.csv" \
   --authorization-mode=RBAC --service-cluster-ip-range=10.96.0.0/16 ${AKO_APISERVER_EXTRA_ARGS:-} \
-  >"$dir/kube-apiserver.log" 2>&1 &
-echo $! > "$dir/kube-apiserver.pid"
+  > "$dir/kube-apiserver.cmd"
+echo >> "$dir/kube-apiserver.cmd"
+launch_apiserver
+[ -z "$watch_pid" ] || echo "$watch_pid" > "$dir/watch.pid"
 
 cat > "$dir/kubeconfig" <<KC
 apiVersion: v1
@@ -100,23 +141,7 @@ KC
 
 # kubectl and ako verify the API server's self-signed serving certificate (written by the API server at start,
 # its issuing CA included in the same file).
-for _ in $(seq 1 120); do
-  if ! kill -0 "$(cat "$dir/kube-apiserver.pid")" 2>/dev/null; then
-    echo "kube-apiserver exited; last log lines:" >&2; tail -n 20 "$dir/kube-apiserver.log" >&2; stop; exit 1
-  fi
-  if KUBECONFIG="$dir/kubeconfig" kubectl get --raw /readyz >/dev/null 2>&1 \
-     && KUBECONFIG="$dir/kubeconfig" kubectl get namespace default >/dev/null 2>&1; then
-    ready=1
-    break
-  fi
-  sleep 0.5
-done
-if [ "${ready:-0}" != 1 ]; then
-  echo "kube-apiserver not ready after 60 s; last log lines:" >&2
-  tail -n 20 "$dir/kube-apiserver.log" >&2
-  stop
-  exit 1
-fi
+wait_apiserver || { stop; exit 1; }
 
 if [ "$with_kcm" = 1 ]; then
   "$KCM" --kubeconfig="$dir/kubeconfig" --authentication-kubeconfig="$dir/kubeconfig" \

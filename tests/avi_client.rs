@@ -691,3 +691,50 @@ async fn a_cookie_deletion_in_an_answer_does_not_replace_the_session() {
     );
     assert_eq!(fake.calls("GET", "pool"), 3, "no request was refused");
 }
+
+#[tokio::test]
+async fn a_redirect_from_the_controller_is_never_followed_not_even_on_login() {
+    // Where a redirect would send the password.
+    let elsewhere_hits = Arc::new(AtomicUsize::new(0));
+    let hits = elsewhere_hits.clone();
+    let elsewhere = Router::new().fallback(move || {
+        hits.fetch_add(1, Ordering::SeqCst);
+        async { "captured" }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let target = format!("http://{}/login", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, elsewhere).await;
+    });
+    // A "controller" that redirects everything there, keeping the method and body (307).
+    let redirecting = Router::new().fallback(move || {
+        let target = target.clone();
+        async move {
+            Response::builder()
+                .status(307)
+                .header("location", target)
+                .body(Body::empty())
+                .unwrap_or_default()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, redirecting).await;
+    });
+    let api = AviClient::new(config(&base)).expect("client");
+    let err = api
+        .get::<Pool>("pool-1")
+        .await
+        .expect_err("a redirect is an error");
+    assert!(err.to_string().contains("307"), "{err}");
+    assert_eq!(
+        elsewhere_hits.load(Ordering::SeqCst),
+        0,
+        "the password went nowhere else"
+    );
+}

@@ -169,3 +169,10 @@ fn certs_with_an_out_of_range_validity_is_a_clear_error_not_a_panic() {
     let (code, _, err) = ako(&["certs", "--out-dir", out_dir, "--days=36500"]);
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn the_avi_password_is_not_a_flag_so_it_never_shows_in_the_process_list() {
+    let (code, _, err) = ako(&["controller", "--avi-password", "VMware1!"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--avi-password"), "{err}");
+}

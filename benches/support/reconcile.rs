@@ -31,8 +31,8 @@ use kube::runtime::watcher;
 use kube::{Api, Client};
 use serde_json::json;
 
-const PASSWORD: &str = "bench-pw";
-const NS: &str = "bench";
+pub const PASSWORD: &str = "bench-pw";
+pub const NS: &str = "bench";
 const OWNER: &str = "ako-bench";
 
 /// What is in the API server before the controller starts.
@@ -45,7 +45,7 @@ pub struct Workload {
     pub latency_ms: u64,
 }
 
-fn repo() -> PathBuf {
+pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -58,7 +58,7 @@ fn ako_bin() -> PathBuf {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -66,7 +66,7 @@ fn free_port() -> u16 {
 }
 
 /// A child process killed on drop.
-struct Proc(Child);
+pub struct Proc(pub Child);
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -97,7 +97,12 @@ fn bench_seed(dir: &Path) -> PathBuf {
     path
 }
 
-fn start_emulator(dir: &Path, port: u16, latency_ms: u64) -> Proc {
+pub fn start_emulator(dir: &Path, port: u16, latency_ms: u64) -> Proc {
+    start_emulator_with(dir, port, latency_ms, &[])
+}
+
+/// [`start_emulator`] with more flags (faults, a request log).
+pub fn start_emulator_with(dir: &Path, port: u16, latency_ms: u64, extra: &[&str]) -> Proc {
     let seed = bench_seed(&dir.with_extension("seed"));
     let child = Command::new(ako_bin())
         .args([
@@ -116,6 +121,7 @@ fn start_emulator(dir: &Path, port: u16, latency_ms: u64) -> Proc {
             "--fault-latency-ms",
             &latency_ms.to_string(),
         ])
+        .args(extra)
         .arg("--seed")
         .arg(&seed)
         .stdout(Stdio::null())
@@ -133,7 +139,7 @@ fn start_emulator(dir: &Path, port: u16, latency_ms: u64) -> Proc {
 
 /// `ako controller`, or `AKO_BENCH_CONTROLLER_WRAP` (a profiler such as `heaptrack`) running it; its binary is
 /// `AKO_BENCH_AKO_BIN` when set (say, a build with `--features system-alloc` for a heap profiler).
-fn start_controller(kubeconfig: &Path, emu_dir: &Path, port: u16, log: &Path) -> Proc {
+pub fn start_controller(kubeconfig: &Path, emu_dir: &Path, port: u16, log: &Path) -> Proc {
     let bin = std::env::var_os("AKO_BENCH_AKO_BIN").map_or_else(ako_bin, PathBuf::from);
     let mut cmd = match std::env::var_os("AKO_BENCH_CONTROLLER_WRAP") {
         Some(wrap) => {
@@ -249,7 +255,7 @@ fn secret(name: &str, pair: &TlsPair) -> Secret {
 }
 
 /// Waits until every one of `n` objects of a kind in NS has a status ingress; returns the elapsed time since `t0`.
-async fn until_all_have_status<K>(
+pub async fn until_all_have_status<K>(
     api: Api<K>,
     n: usize,
     t0: Instant,
@@ -284,7 +290,7 @@ where
     panic!("only {} of {n} objects got a status", done.len());
 }
 
-fn service_has_status(s: &Service) -> bool {
+pub fn service_has_status(s: &Service) -> bool {
     s.status
         .as_ref()
         .and_then(|s| s.load_balancer.as_ref())

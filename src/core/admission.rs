@@ -798,6 +798,32 @@ mod tests {
     }
 
     #[test]
+    fn until_the_subdomains_are_known_ako_objects_are_denied_as_not_ready_and_others_pass() {
+        let pending = Config {
+            dns_domains: Vec::new(),
+            domains_pending: true,
+            ..cfg()
+        };
+        let mine = ing("shop", "web", None, "anything.example.com", "/");
+        let d = validate_ingress(&mine, &pending, &Snapshot::default());
+        assert!(!d.allowed);
+        assert!(d.reasons[0].contains("not ready"), "{:?}", d.reasons);
+        let lb: Service = serde_yaml_ng::from_str(
+            "metadata: {name: lb, namespace: shop}\nspec: {type: LoadBalancer}",
+        )
+        .expect("service");
+        assert!(!validate_service(&lb, &pending, &Snapshot::default()).allowed);
+        let plain: Service = serde_yaml_ng::from_str(
+            "metadata: {name: web, namespace: shop}\nspec: {type: ClusterIP}",
+        )
+        .expect("service");
+        assert!(
+            validate_service(&plain, &pending, &Snapshot::default()).allowed,
+            "a Service that is not ako's never waits"
+        );
+    }
+
+    #[test]
     fn claims_of_other_classes_do_not_count() {
         let c = Config {
             fqdn_reuse_policy: FqdnReusePolicy::Strict,

@@ -70,6 +70,13 @@ pub struct ControllerArgs {
     /// The id of held deletions to let proceed, as the DeletionsHeld Event names it (releaseHeldDeletions).
     #[arg(long, env = "RELEASE_HELD_DELETIONS")]
     pub release_held_deletions: Option<String>,
+    /// Seconds an Avi request may take before ako gives up on it (aviRequestTimeoutSeconds, default 60).
+    #[arg(long, env = "AVI_REQUEST_TIMEOUT_SECONDS")]
+    pub avi_request_timeout_seconds: Option<String>,
+    /// Requests per second ako sends the Avi controller at most while it answers well (aviMaxRequestsPerSecond,
+    /// default 2000); ako lowers this by itself, down to 2 a second, while the controller signals overload.
+    #[arg(long, env = "AVI_MAX_REQUESTS_PER_SECOND")]
+    pub avi_max_requests_per_second: Option<String>,
     /// Run with AKO's default clusterName "my-cluster" (allowDefaultClusterName): only when no other cluster
     /// on the controller uses it.
     #[arg(long, env = "ALLOW_DEFAULT_CLUSTER_NAME")]
@@ -168,6 +175,10 @@ pub struct ControllerSettings {
     pub release_held: Option<String>,
     /// `allowDefaultClusterName`: run even though clusterName is AKO's chart default.
     pub allow_default_cluster_name: bool,
+    /// How long an Avi request may take.
+    pub avi_request_timeout: Duration,
+    /// The request budget's ceiling (requests per second).
+    pub avi_max_rps: u32,
 }
 
 fn read_secret_dir(dir: &Path, errors: &mut Vec<String>) -> BTreeMap<String, String> {
@@ -321,6 +332,30 @@ impl ControllerArgs {
         }
         let release_held = pick(&self.release_held_deletions, "releaseHeldDeletions")
             .map(|v| v.trim().to_string());
+        let avi_request_timeout = match pick(&self.avi_request_timeout_seconds, "aviRequestTimeoutSeconds") {
+            None => Duration::from_secs(60),
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if (1..=3600).contains(&n) => Duration::from_secs(n),
+                _ => {
+                    errors.push(format!(
+                        "aviRequestTimeoutSeconds: {v:?} is not a number of seconds from 1 to 3600"
+                    ));
+                    Duration::from_secs(60)
+                }
+            },
+        };
+        let avi_max_rps = match pick(&self.avi_max_requests_per_second, "aviMaxRequestsPerSecond") {
+            None => 2000,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if n >= 2 => n,
+                _ => {
+                    errors.push(format!(
+                        "aviMaxRequestsPerSecond: {v:?} is not a whole number of requests per second, 2 or more"
+                    ));
+                    2000
+                }
+            },
+        };
         let allow_default_cluster_name =
             pick(&self.allow_default_cluster_name, "allowDefaultClusterName")
                 .is_some_and(|v| parse_bool("allowDefaultClusterName", &v, &mut errors));
@@ -414,6 +449,8 @@ impl ControllerArgs {
             deletion_guard: guard,
             release_held,
             allow_default_cluster_name,
+            avi_request_timeout,
+            avi_max_rps,
         };
         if errors.is_empty() {
             Ok(settings)

@@ -25,6 +25,10 @@ pub struct Faults {
     /// Error rates and `fail_next` apply to writes only (POST, PUT, PATCH, DELETE): a controller that reads
     /// fine and refuses every change.
     pub writes_only: bool,
+    /// Probability that a request waits `slow_ms` before it is processed (a client with a shorter timeout gives
+    /// up, and the request may still be applied after it did).
+    pub slow_rate: f64,
+    pub slow_ms: u64,
 }
 
 /// The statuses that can be injected.
@@ -49,6 +53,9 @@ impl Faults {
         if !(0.0..=1.0).contains(&self.drop_rate) {
             return Err(format!("drop_rate {} is not in 0..=1", self.drop_rate));
         }
+        if !(0.0..=1.0).contains(&self.slow_rate) {
+            return Err(format!("slow_rate {} is not in 0..=1", self.slow_rate));
+        }
         Ok(())
     }
 
@@ -70,6 +77,15 @@ impl Faults {
             }
         }
         None
+    }
+
+    /// The extra delay of this request, if it is one of the slow ones.
+    pub fn pick_slow(&self, roll: impl FnOnce() -> f64) -> u64 {
+        if self.slow_rate > 0.0 && roll() < self.slow_rate {
+            self.slow_ms
+        } else {
+            0
+        }
     }
 
     /// Whether to drop this connection (consumes `drop_next`).

@@ -313,7 +313,8 @@ async fn handle(app: Arc<App>, req: Request) -> Response {
     let (latency, drop) = {
         let mut f = app.faults.lock();
         let mut rng = rand::rng();
-        (f.latency_ms, f.pick_drop(|| rng.random::<f64>()))
+        let slow = f.pick_slow(|| rng.random::<f64>());
+        (f.latency_ms + slow, f.pick_drop(|| rng.random::<f64>()))
     };
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;

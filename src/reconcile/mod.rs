@@ -617,8 +617,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         self.view
             .require_namespaces(self.settings.scope.selector.is_some());
         loop {
-            // Wait for the view, leadership, a change, a retry or the next full sync.
-            let is_leader = *leader.borrow();
+            // Wait for the view, leadership, a change, a retry or the next full sync. The fence turns false at the
+            // renew deadline even before the election task says so.
+            let elected = *leader.borrow();
+            let is_leader = elected && (self.fence)();
             if is_leader && self.view.synced() && dirty.full {
                 self.heartbeat.busy();
                 let started = Instant::now();
@@ -691,12 +693,16 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             // leader that lost its lease with retries pending, must sleep until something changes, not spin on
             // deadlines already past. The full-sync deadline fires once (below).
             let can_run = is_leader && self.view.synced();
+            // Elected but past the renew deadline (a renewal running late): look again shortly, the election task
+            // may extend the lease without the flag changing.
+            let recheck = (elected && !is_leader).then(|| Instant::now() + Duration::from_secs(1));
             let wake = state
                 .retries
                 .next_due()
                 .filter(|_| can_run)
                 .into_iter()
                 .chain(next_full)
+                .chain(recheck)
                 .min();
             let sleep = async {
                 match wake {
@@ -1110,6 +1116,11 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         // servers, and one after the other a cold start took the sum of both.
         let mut unwritten: Option<Outbox> = None;
         for (i, batch) in batches.into_iter().enumerate() {
+            // A lost lease stops the full sync at once (the next leader runs its own).
+            if !(self.fence)() {
+                tracing::info!("no longer leading: the full sync stops");
+                return;
+            }
             let r = if i == last {
                 report.take().unwrap_or_default()
             } else {
@@ -1329,6 +1340,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         unexplained: bool,
     ) -> Outbox {
         if groups.is_empty() && report.is_empty() {
+            return Outbox::default();
+        }
+        if !(self.fence)() {
+            // Not leading any more: nothing is planned or written (the next leadership starts with a full sync).
             return Outbox::default();
         }
         state.stats.passes += 1;

@@ -71,6 +71,8 @@ pub fn avi_client_with(
     c.controller_version = s.controller_version.clone();
     c.ca_pem = s.ca_pem.clone();
     c.insecure_skip_verify = s.insecure_skip_verify;
+    c.request_timeout = s.avi_request_timeout;
+    c.budget.ceiling = f64::from(s.avi_max_rps);
     adjust(&mut c);
     Ok(AviClient::new(c)?)
 }
