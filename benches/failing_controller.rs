@@ -46,10 +46,17 @@ fn main() {
             .arg("start")
             .arg(&cluster_dir)
             .args(["--watch-pid", &std::process::id().to_string()])
-            .env("AKO_APISERVER_EXTRA_ARGS", "--service-node-port-range=30000-45000")
+            .env(
+                "AKO_APISERVER_EXTRA_ARGS",
+                "--service-node-port-range=30000-45000",
+            )
             .output()
             .expect("cluster.sh");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let kubeconfig = cluster_dir.join("kubeconfig");
         let kc = Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
         let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
@@ -73,7 +80,10 @@ fn main() {
                 }
             })
             .await;
-        println!("== {services} LoadBalancer Services; the controller refuses every write for {} s", fail_for.as_secs());
+        println!(
+            "== {services} LoadBalancer Services; the controller refuses every write for {} s",
+            fail_for.as_secs()
+        );
 
         let emu_dir = work.path().join("emu");
         let port = r::free_port();
@@ -81,7 +91,13 @@ fn main() {
             &emu_dir,
             port,
             0,
-            &["--fault-error-rate", "503=1.0", "--fault-writes-only", "--fault-retry-after-secs", "1"],
+            &[
+                "--fault-error-rate",
+                "503=1.0",
+                "--fault-writes-only",
+                "--fault-retry-after-secs",
+                "1",
+            ],
         );
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(ako::avi::tls::client_tls_config(None, true).expect("tls"))
@@ -106,7 +122,9 @@ fn main() {
         let mut next = 0u64;
         loop {
             let page: serde_json::Value = http
-                .get(format!("https://127.0.0.1:{port}/admin/requests?since={next}&limit=10000"))
+                .get(format!(
+                    "https://127.0.0.1:{port}/admin/requests?since={next}&limit=10000"
+                ))
                 .send()
                 .await
                 .expect("requests")
@@ -122,7 +140,10 @@ fn main() {
         }
         let minute = |at: u64| (at.saturating_sub(started)) / 60_000;
         let mut per_minute: BTreeMap<u64, (u64, u64, BTreeMap<u64, u64>)> = BTreeMap::new();
-        for rec in journal.iter().filter(|x| x["at_ms"].as_u64().unwrap_or(0) < stopped) {
+        for rec in journal
+            .iter()
+            .filter(|x| x["at_ms"].as_u64().unwrap_or(0) < stopped)
+        {
             let at = rec["at_ms"].as_u64().unwrap_or(0);
             let e = per_minute.entry(minute(at)).or_default();
             e.0 += 1;
@@ -133,7 +154,9 @@ fn main() {
         }
         println!("   minute | requests/s | writes/s | busiest second");
         for (m, (all, writes, seconds)) in &per_minute {
-            let secs = 60.0_f64.min((stopped - started) as f64 / 1000.0 - (*m as f64) * 60.0).max(1.0);
+            let secs = 60.0_f64
+                .min((stopped - started) as f64 / 1000.0 - (*m as f64) * 60.0)
+                .max(1.0);
             println!(
                 "   {:>6} | {:>10.1} | {:>8.1} | {:>14}",
                 m + 1,

@@ -332,7 +332,10 @@ impl ControllerArgs {
         }
         let release_held = pick(&self.release_held_deletions, "releaseHeldDeletions")
             .map(|v| v.trim().to_string());
-        let avi_request_timeout = match pick(&self.avi_request_timeout_seconds, "aviRequestTimeoutSeconds") {
+        let avi_request_timeout = match pick(
+            &self.avi_request_timeout_seconds,
+            "aviRequestTimeoutSeconds",
+        ) {
             None => Duration::from_secs(60),
             Some(v) => match v.trim().parse::<u64>() {
                 Ok(n) if (1..=3600).contains(&n) => Duration::from_secs(n),

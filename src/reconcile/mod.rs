@@ -1153,7 +1153,11 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         }
 
         self.scan_orphans(state).await;
-        if self.settings.delete_all && state.cache_complete && state.cache.is_empty() {
+        let none_left = !state
+            .cache
+            .values()
+            .any(|c| c.created_by.as_deref() == Some(&*self.owner));
+        if self.settings.delete_all && state.cache_complete && none_left {
             if !state.delete_reported {
                 state.delete_reported = true;
                 let msg = format!(

@@ -44,13 +44,16 @@ fn now_ms() -> u64 {
     .unwrap_or(u64::MAX)
 }
 
+/// An Ingress as the suite made it: its host, paths and TLS Secret.
+type IngressModel = (String, Vec<String>, Option<String>);
+
 /// What the suite believes exists in the cluster.
 #[derive(Debug, Default, Clone)]
 struct Model {
     /// LoadBalancer Services: (ns, name) -> ports.
     services: BTreeMap<(String, String), Vec<u16>>,
     /// Ingresses: (ns, name) -> (host, paths, TLS Secret name).
-    ingresses: BTreeMap<(String, String), (String, Vec<String>, Option<String>)>,
+    ingresses: BTreeMap<(String, String), IngressModel>,
     /// TLS Secrets: (ns, name).
     secrets: BTreeSet<(String, String)>,
     nodes: BTreeSet<String>,
@@ -355,7 +358,13 @@ impl Suite {
         )
     }
 
-    fn ingress_yaml(ns: &str, name: &str, host: &str, paths: &[String], tls: &Option<String>) -> String {
+    fn ingress_yaml(
+        ns: &str,
+        name: &str,
+        host: &str,
+        paths: &[String],
+        tls: &Option<String>,
+    ) -> String {
         let paths: Vec<String> = paths
             .iter()
             .map(|p| format!("      - {{path: {p}, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}"))
@@ -458,9 +467,19 @@ impl Suite {
                     new.remove(0);
                 }
                 let before = self.model.clone();
-                self.model.services.insert((ns.clone(), name.clone()), new.clone());
+                self.model
+                    .services
+                    .insert((ns.clone(), name.clone()), new.clone());
                 // Claims the update ends, end before it is sent.
-                self.claims.set(&self.model.claimed().intersection(&before.claimed()).cloned().collect(), now_ms());
+                self.claims.set(
+                    &self
+                        .model
+                        .claimed()
+                        .intersection(&before.claimed())
+                        .cloned()
+                        .collect(),
+                    now_ms(),
+                );
                 if self.apply_ok(&Self::service_yaml(&ns, &name, &new)) {
                     self.claims_grow();
                     self.count("service update");
@@ -508,9 +527,7 @@ impl Suite {
                     paths.remove(0);
                 }
                 if self.apply_ok(&Self::ingress_yaml(&ns, &name, &host, &paths, &tls)) {
-                    self.model
-                        .ingresses
-                        .insert((ns, name), (host, paths, tls));
+                    self.model.ingresses.insert((ns, name), (host, paths, tls));
                     self.count("ingress update");
                 }
             }
@@ -815,7 +832,12 @@ impl Suite {
     async fn leaked(&self, have: &BTreeSet<String>) -> Vec<String> {
         let want = self.model.claimed();
         let mut referenced: BTreeSet<String> = BTreeSet::new();
-        for ty in ["virtualservice", "httppolicyset", "poolgroup", "l4policyset"] {
+        for ty in [
+            "virtualservice",
+            "httppolicyset",
+            "poolgroup",
+            "l4policyset",
+        ] {
             let page = self
                 .lab
                 .read(&format!(
