@@ -12,8 +12,10 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 # Cargo.toml declares the benches, so the manifest needs their files even for `--bin ako`.
 COPY benches benches
+COPY crates crates
 COPY src src
-RUN cargo build --release --locked --bin ako \
+# Without the embedded Avi controller emulator (the `emulator` feature): a production image talks to a real one.
+RUN cargo build --release --locked --no-default-features --bin ako \
  && strip target/release/ako \
  && ! ldd target/release/ako 2>/dev/null | grep -q '=>'
 

@@ -8,10 +8,14 @@ scripts/install-tools.sh   # dig and Chromium for the emulator DNS and analytics
 export AKO_LOG_FORMAT=text
 scripts/install-helm.sh >/dev/null
 echo "== cargo fmt --check"
-cargo fmt --check
-echo "== cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets --quiet -- -D warnings
+cargo fmt --all --check
+echo "== cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== the pure core reaches no I/O crate (crates/ako-core/Cargo.toml)"
+scripts/check-core-purity.sh
+echo "== the production build: without the emulator"
+cargo build --quiet --no-default-features --bin ako
 echo "== cargo test"
-cargo test --lib --bins --tests --no-fail-fast
+cargo test --workspace --lib --bins --tests --no-fail-fast
 echo "== scripts/demo.sh --exit (the one-command demo, its checks must pass)"
 AKO_DEMO_DIR="$(mktemp -d)/demo" scripts/demo.sh --exit

@@ -20,17 +20,13 @@
 //!   [`telemetry`]: logging.
 #![forbid(unsafe_code)]
 
-/// mimalloc as the process allocator: the admission path is allocation-heavy (JSON), and mimalloc cut the
-/// webhook's CPU per request by about a quarter against glibc malloc (see BENCHMARKS.md). The `system-alloc`
-/// feature keeps the system allocator instead, for heap profilers that hook malloc (heaptrack).
-#[cfg(not(feature = "system-alloc"))]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+pub use ako_avi as avi;
+pub use ako_certs as certs;
+pub use ako_core as core;
+#[cfg(feature = "emulator")]
+pub use ako_emulator as emulator;
 
-pub mod avi;
-pub mod certs;
-pub mod core;
-pub mod emulator;
+pub mod cli;
 pub mod k8s;
 pub mod reconcile;
 pub mod telemetry;

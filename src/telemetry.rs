@@ -159,21 +159,21 @@ fn push_timestamp(out: &mut String) {
     thread_local! {
         static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
     }
-    let now = chrono::Utc::now();
-    let secs = now.timestamp();
+    let now = jiff::Timestamp::now();
+    let secs = now.as_second();
     let cached = SECOND.try_with(|second| {
         let mut second = second.borrow_mut();
         if second.0 != secs {
-            *second = (secs, now.format("%Y-%m-%dT%H:%M:%S").to_string());
+            *second = (secs, now.strftime("%Y-%m-%dT%H:%M:%S").to_string());
         }
         out.push_str(&second.1);
     });
     if cached.is_err() {
         // Logging while this thread's locals are torn down: format in full.
-        out.push_str(&now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+        out.push_str(&format!("{now:.6}"));
         return;
     }
-    let micros = now.timestamp_subsec_micros().min(999_999);
+    let micros = now.subsec_microsecond().clamp(0, 999_999);
     let mut digits = [b'0'; 8];
     digits[0] = b'.';
     digits[7] = b'Z';

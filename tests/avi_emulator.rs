@@ -1012,7 +1012,7 @@ async fn an_uploaded_certificate_is_parsed_and_its_key_never_comes_back() {
             .is_some_and(|d| (88..=90).contains(&d))
     );
     let not_after = cert["not_after"].as_str().expect("not_after");
-    assert!(chrono::NaiveDateTime::parse_from_str(not_after, "%Y-%m-%d %H:%M:%S").is_ok());
+    assert!(jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", not_after).is_ok());
     assert!(
         cert["fingerprint"]
             .as_str()

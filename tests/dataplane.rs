@@ -176,6 +176,7 @@ fn tls_pair(ca: &ako::certs::GeneratedCa, host: &str) -> TlsPair {
     TlsPair {
         cert_pem: leaf.cert_pem,
         key_pem: leaf.key_pem,
+        problem: None,
     }
 }
 

@@ -23,9 +23,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use ako::core::config::{Config, ConfigArgs, VipNetwork};
+use ako::cli::{ConfigArgs, ControllerArgs};
+use ako::core::config::{Config, VipNetwork};
 use ako::core::l4::MemberMode;
-use ako::core::settings::{ControllerArgs, ControllerSettings, Login};
+use ako::core::settings::{ControllerSettings, Login};
 use base64::Engine;
 use common::Cluster;
 use serde_json::Value;

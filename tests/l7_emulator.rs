@@ -46,6 +46,7 @@ fn pair(cn: &str) -> TlsPair {
     TlsPair {
         cert_pem: ca.cert_pem,
         key_pem: ca.key_pem,
+        problem: None,
     }
 }
 

@@ -242,6 +242,7 @@ pub fn tls_pair() -> TlsPair {
     TlsPair {
         cert_pem: ca.cert_pem,
         key_pem: ca.key_pem,
+        problem: None,
     }
 }
 

@@ -29,10 +29,10 @@ use kube::{Api, Client};
 use parking_lot::RwLock;
 use tokio::sync::mpsc;
 
-use crate::core::index::ObjKey;
-use crate::core::intent::{ClassInfo, ClassView};
-use crate::core::l4::{EndpointGroup, NodeInfo, slice_from_json};
-use crate::core::l7::TlsPair;
+use ako_core::index::ObjKey;
+use ako_core::intent::{ClassInfo, ClassView};
+use ako_core::l4::{EndpointGroup, NodeInfo, slice_from_json};
+use ako_core::l7::TlsPair;
 
 /// The label EndpointSlices carry with their Service's name.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -128,19 +128,14 @@ impl SecretReads {
     }
 
     /// Whether every Secret in `needed` was read; otherwise what could not be, and why.
-    pub fn check(
-        &self,
-        needed: &BTreeSet<ObjKey>,
-    ) -> Result<(), Vec<crate::reconcile::safety::Unknown>> {
+    pub fn check(&self, needed: &BTreeSet<ObjKey>) -> Result<(), Vec<ako_core::safety::Unknown>> {
         let unknown: Vec<_> = needed
             .iter()
             .filter_map(|k| {
-                self.failed
-                    .get(k)
-                    .map(|reason| crate::reconcile::safety::Unknown {
-                        input: format!("Secret {k}"),
-                        reason: reason.clone(),
-                    })
+                self.failed.get(k).map(|reason| ako_core::safety::Unknown {
+                    input: format!("Secret {k}"),
+                    reason: reason.clone(),
+                })
             })
             .collect();
         if unknown.is_empty() {
@@ -189,9 +184,11 @@ fn tls_pair_of(secret: &Secret) -> Option<TlsPair> {
             .and_then(|b| String::from_utf8(b.0.clone()).ok())
             .filter(|s| !s.trim().is_empty())
     };
+    let (cert_pem, key_pem) = (text("tls.crt")?, text("tls.key")?);
     Some(TlsPair {
-        cert_pem: text("tls.crt")?,
-        key_pem: text("tls.key")?,
+        problem: ako_certs::check_pair(&cert_pem, &key_pem).err(),
+        cert_pem,
+        key_pem,
     })
 }
 

@@ -13,7 +13,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client};
 use serde_json::json;
 
-use crate::core::index::ObjKey;
+use ako_core::index::ObjKey;
 
 /// One Event about a Service.
 #[derive(Debug, Clone, PartialEq, Eq)]

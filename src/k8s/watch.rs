@@ -16,7 +16,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 
-use crate::core::index::{Index, IngressClaims, ObjKey, ServiceEntry, Snapshot, SyncState};
+use ako_core::index::{Index, IngressClaims, ObjKey, ServiceEntry, Snapshot, SyncState};
 
 /// How one watched kind updates the index.
 trait Feed<K>: Send + 'static {
@@ -203,7 +203,7 @@ pub fn spawn_index_watches(client: Client, index: Arc<Index>) -> Vec<tokio::task
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::Config;
+    use ako_core::config::Config;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 

@@ -30,7 +30,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use x509_parser::prelude::*;
 
-use crate::certs::{GeneratedCa, certified_key_from_pem, generate_ca};
+use ako_certs::{GeneratedCa, certified_key_from_pem, generate_ca};
 
 /// Validity of a new CA, in days.
 pub const CA_DAYS: i64 = 3650;
@@ -103,7 +103,7 @@ pub struct Wanted {
 impl Wanted {
     /// The Service's in-cluster names and the extra hosts (IP addresses recognised as such).
     pub fn new(service: &str, namespace: &str, hosts: &[String]) -> Self {
-        let mut dns_names = crate::certs::service_dns_names(service, namespace);
+        let mut dns_names = ako_certs::service_dns_names(service, namespace);
         let mut ips = Vec::new();
         for h in hosts.iter().map(|h| h.trim()).filter(|h| !h.is_empty()) {
             match h.trim_start_matches('[').trim_end_matches(']').parse() {
@@ -124,7 +124,7 @@ pub enum CertSyncError {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
     #[error(transparent)]
-    Cert(#[from] crate::certs::CertError),
+    Cert(#[from] ako_certs::CertError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -182,7 +182,7 @@ pub fn plan(
     data: &BTreeMap<String, Vec<u8>>,
     wanted: &Wanted,
     now: i64,
-) -> Result<Option<(SecretData, Renewal)>, crate::certs::CertError> {
+) -> Result<Option<(SecretData, Renewal)>, ako_certs::CertError> {
     let text = |k: &str| data.get(k).map(|v| String::from_utf8_lossy(v).into_owned());
     let old_ca = text(CA_CRT).zip(text(CA_KEY));
     let old_ca_facts = data.get(CA_CRT).and_then(|c| facts(c));
@@ -335,7 +335,7 @@ impl Keeper {
             .into_iter()
             .map(|(k, v)| (k, v.0))
             .collect();
-        let now = ::time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = jiff::Timestamp::now().as_second();
         let (data, renewed) = match plan(&data, &self.wanted, now)? {
             None => (data, false),
             Some((new, why)) => {
@@ -497,7 +497,7 @@ mod tests {
     }
 
     fn now() -> i64 {
-        ::time::OffsetDateTime::now_utc().unix_timestamp()
+        jiff::Timestamp::now().as_second()
     }
 
     fn apply(data: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {

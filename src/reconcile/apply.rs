@@ -8,10 +8,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::avi::models::AviObject;
-use crate::avi::{AviApi, AviError, ListQuery};
-use crate::core::ownership::Identity;
-use crate::core::plan::{Existing, Kind, Step};
+use ako_avi::models::AviObject;
+use ako_avi::{AviApi, AviError, ListQuery};
+use ako_core::ownership::Identity;
+use ako_core::plan::{Existing, Kind, Step};
 
 macro_rules! json_object {
     ($ty:ident, $obj_type:literal, $model:literal) => {
@@ -293,7 +293,7 @@ mod tests {
         let cached = as_read(Kind::SslKeyAndCertificate, answer.clone(), &sent);
         assert_eq!(cached["key"], "<sensitive>");
         assert_eq!(cached["certificate"]["certificate"], "PEM CERT");
-        assert!(crate::core::plan::converged(&sent, &cached));
+        assert!(ako_core::plan::converged(&sent, &cached));
         assert_eq!(as_read(Kind::Pool, answer.clone(), &sent), answer);
     }
 

@@ -5,9 +5,9 @@
 
 use ipnet::IpNet;
 
-use crate::avi::models::{AviObject, Cloud, Network, ServiceEngineGroup, Tenant, VrfContext};
-use crate::avi::{AviClient, AviError};
-use crate::core::l4::Placement;
+use ako_avi::models::{AviObject, Cloud, Network, ServiceEngineGroup, Tenant, VrfContext};
+use ako_avi::{AviClient, AviError};
+use ako_core::l4::Placement;
 
 /// What the controller says about the configured environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

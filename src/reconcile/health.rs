@@ -14,7 +14,7 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 
 use super::metrics::{Heartbeat, ReconcileMetrics};
-use crate::avi::metrics::AviMetrics;
+use ako_avi::metrics::AviMetrics;
 
 /// Default bound of a pass, and of changes waiting, before the reconciler counts as stalled.
 pub const DEFAULT_STALL_BOUND: Duration = Duration::from_secs(900);

@@ -9,11 +9,11 @@ use std::net::IpAddr;
 use k8s_openapi::api::core::v1::LoadBalancerIngress;
 use k8s_openapi::api::networking::v1::Ingress;
 
-use crate::core::config::Config;
-use crate::core::index::ObjKey;
-use crate::core::intent::{self, Problem};
-use crate::core::l7::{HostFragment, HostOutcome, IngressOutcome, Part, ShardSize, part_of};
-use crate::core::plan::{Desired, Kind};
+use ako_core::config::Config;
+use ako_core::index::ObjKey;
+use ako_core::intent::{self, Problem};
+use ako_core::l7::{HostFragment, HostOutcome, IngressOutcome, Part, ShardSize, part_of};
+use ako_core::plan::{Desired, Kind};
 
 /// What is kept of a host's last translation between passes: not its objects' bodies (a pass translates again
 /// the hosts it plans), only what they are called, its policy set on its parent, and what it said about each
@@ -590,7 +590,7 @@ spec:
             part: Part::Shard { index, of: 8 },
             objects: Vec::new(),
             parent_policy: Some(format!("veba-of--Shared-L7-{index}--{h}")),
-            outcomes: vec![crate::core::l7::IngressOutcome {
+            outcomes: vec![ako_core::l7::IngressOutcome {
                 key: key.clone(),
                 hosts: vec![host(h, vs)],
                 problems: vec![warn.clone()],

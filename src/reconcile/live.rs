@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::core::config::ConfigArgs;
-use crate::core::settings::{ControllerArgs, Scope};
+use crate::cli::ConfigArgs;
+use crate::cli::ControllerArgs;
+use ako_core::settings::Scope;
 
 /// The settings that change without a restart.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,7 +24,7 @@ pub struct Live {
     /// `releaseHeldDeletions`: the hold to let proceed.
     pub release_held: Option<String>,
     /// `deletionGuardMaxObjects`, `deletionGuardMaxPercent`.
-    pub guard: crate::reconcile::safety::GuardLimits,
+    pub guard: ako_core::safety::GuardLimits,
 }
 
 /// Reads the live settings from the configuration source (flags and env win, as at start).
@@ -117,7 +118,7 @@ mod tests {
         };
         let controller = ControllerArgs {
             avi_username: Some("admin".into()),
-            avi_password: Some(crate::core::settings::Redacted("pw".into())),
+            avi_password: Some(ako_core::settings::Redacted("pw".into())),
             ..ControllerArgs::default()
         };
         let first = read(&cm, &config, &controller).expect("valid");

@@ -8,7 +8,7 @@
 //!
 //! - One worker owns the state: the cache of ako's Avi objects, and which objects each *group* produced last
 //!   time. A group is one Service, the Services sharing a VIP, or one L7 part: a shared parent virtual service
-//!   with every host hashed to it, or one host in dedicated mode ([`crate::core::l7::Part`]). An Ingress is in
+//!   with every host hashed to it, or one host in dedicated mode ([`ako_core::l7::Part`]). An Ingress is in
 //!   the parts of its hosts; a change of an Ingress, of a backend Service it names or of its TLS Secret
 //!   re-plans only those parts. A change re-translates only the groups it touches, so one
 //!   edit costs the same with 10 or 5,000 Services; groups are applied concurrently, the steps of one group in
@@ -27,7 +27,6 @@ pub mod live;
 pub mod metrics;
 pub mod retry;
 pub mod runtime;
-pub mod safety;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
@@ -41,16 +40,17 @@ use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::Map;
 use tokio::sync::{mpsc, watch};
 
-use crate::avi::{AviApi, AviError};
-use crate::core::config::Config;
-use crate::core::index::ObjKey;
-use crate::core::intent::{self, Severity};
-use crate::core::l4::{self, L4Desired, Placement, ServiceInput, ServiceOutcome};
-use crate::core::l7::{self, HostFragment, L7Input, Part, ShardSize, TlsPair};
-use crate::core::plan::{self, Desired, Existing, Kind, Observed, Step};
-use crate::core::settings::Scope;
 use crate::k8s::observe::{Change, SecretReads, View};
 use crate::k8s::report::{Notice, Sink, Target};
+use ako_avi::{AviApi, AviError};
+use ako_core::config::Config;
+use ako_core::index::ObjKey;
+use ako_core::intent::{self, Severity};
+use ako_core::l4::{self, L4Desired, Placement, ServiceInput, ServiceOutcome};
+use ako_core::l7::{self, HostFragment, L7Input, Part, ShardSize, TlsPair};
+use ako_core::plan::{self, Desired, Existing, Kind, Observed, Step};
+use ako_core::safety;
+use ako_core::settings::Scope;
 
 use apply::Applied;
 
@@ -362,7 +362,7 @@ pub struct Reconciler<A> {
     settings: Settings,
     sink: Arc<dyn Sink>,
     owner: Arc<str>,
-    identity: crate::core::ownership::Identity,
+    identity: ako_core::ownership::Identity,
     events: EventQueue,
     /// Checked before every write: false once this replica may no longer be the leader.
     fence: Fence,
@@ -394,7 +394,7 @@ fn group_of(svc: &Service, cfg: &Config, scope: &Scope, view: &View) -> Option<G
         .metadata
         .annotations
         .as_ref()
-        .and_then(|a| a.get(crate::core::config::SHARED_VIP_ANNOTATION))
+        .and_then(|a| a.get(ako_core::config::SHARED_VIP_ANNOTATION))
         .map(|v| v.trim())
         .filter(|v| !v.is_empty());
     Some(GroupId::Service(match shared {
@@ -542,7 +542,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         sink: Arc<dyn Sink>,
     ) -> Self {
         let owner = settings.placement.owner();
-        let identity = crate::core::ownership::Identity::new(
+        let identity = ako_core::ownership::Identity::new(
             &settings.placement.cluster_name,
             settings.cluster_uid.clone(),
         );
@@ -2293,7 +2293,7 @@ const WAVE_CONCURRENCY: usize = 8;
 async fn apply_group<A: AviApi>(
     avi: A,
     owner: Arc<str>,
-    identity: crate::core::ownership::Identity,
+    identity: ako_core::ownership::Identity,
     group: GroupId,
     steps: Vec<Step>,
     fence: Fence,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
-use crate::avi::AviError;
+use ako_avi::AviError;
 
 /// What it takes for a failed write to succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,16 +9,16 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::avi::{AviClient, ClientConfig, Credentials};
-use crate::core::config::Config;
-use crate::core::index::ObjKey;
-use crate::core::l4::Placement;
-use crate::core::settings::{ControllerSettings, Login};
 use crate::k8s::lease::{self, Timings};
 use crate::k8s::observe::{self, View};
 use crate::k8s::report::{KubeSink, Notice, Sink};
 use crate::reconcile::health::ControllerHealth;
 use crate::reconcile::{Progress, Reconciler, Settings, env};
+use ako_avi::{AviClient, ClientConfig, Credentials};
+use ako_core::config::Config;
+use ako_core::index::ObjKey;
+use ako_core::l4::Placement;
+use ako_core::settings::{ControllerSettings, Login};
 
 /// Errors that stop the operator before it runs.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +26,7 @@ pub enum RuntimeError {
     #[error("Kubernetes client: {0}")]
     Kube(#[from] kube::Error),
     #[error("Avi client: {0}")]
-    Avi(#[from] crate::avi::AviError),
+    Avi(#[from] ako_avi::AviError),
     #[error("configuration: {0}")]
     Config(String),
     #[error("{0}")]
@@ -200,7 +200,7 @@ pub async fn run(
         c.metrics = Some(health.avi.clone());
         c.user_agent = format!("ako/{} ({identity})", env!("CARGO_PKG_VERSION"));
         let h = fence_handle.clone();
-        c.write_fence = Some(crate::avi::WriteFence(Arc::new(move || h.remaining())));
+        c.write_fence = Some(ako_avi::WriteFence(Arc::new(move || h.remaining())));
     })?;
     let place = placement(&cfg, &s);
     let sink_fence = fence_handle.clone();
@@ -244,7 +244,7 @@ pub async fn run(
     settings.cluster_uid = uid;
     settings.default_cert = Some(ObjKey::new(
         opts.namespace.clone(),
-        crate::core::l7::DEFAULT_CERT_SECRET,
+        ako_core::l7::DEFAULT_CERT_SECRET,
     ));
     let reconciler_fence = fence_handle.clone();
     let mut reconciler = Reconciler::new(avi, view, Arc::new(cfg), settings, sink)

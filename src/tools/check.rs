@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
-use crate::core::admission::{self, Decision};
-use crate::core::config::Config;
-use crate::core::index::{IngressClaims, ServiceEntry, Snapshot};
+use ako_core::admission::{self, Decision};
+use ako_core::config::Config;
+use ako_core::index::{IngressClaims, ServiceEntry, Snapshot};
 
 /// One object read from a file.
 #[derive(Debug, Clone)]
@@ -255,7 +255,7 @@ mod tests {
         std::fs::write(dir.path().join("notes.txt"), "ignored").expect("write");
         let cfg = Config {
             dns_domains: vec!["avi.jarvis.lab".into()],
-            fqdn_reuse_policy: crate::core::config::FqdnReusePolicy::Strict,
+            fqdn_reuse_policy: ako_core::config::FqdnReusePolicy::Strict,
             ..Config::default()
         };
         let manifests = load(&[dir.path().to_path_buf()], "default").expect("load");

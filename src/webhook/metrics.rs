@@ -12,7 +12,7 @@ use prometheus_client::registry::Registry;
 
 use super::review::ReadError;
 use super::{Overload, WebhookError};
-use crate::core::admission::{Mode, Subject};
+use ako_core::admission::{Mode, Subject};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
@@ -104,7 +104,7 @@ impl Metrics {
         }
     }
 
-    /// Counts a decision (`result` as [`crate::core::admission::Decision::result`] names it) and its latency.
+    /// Counts a decision (`result` as [`ako_core::admission::Decision::result`] names it) and its latency.
     pub fn observe(&self, mode: Mode, subject: Subject, result: &'static str, elapsed: Duration) {
         self.decisions
             .get_or_create(&DecisionLabels {

@@ -1,5 +1,5 @@
-//! The HTTPS admission webhook: a thin axum layer around [`crate::core::admission::decide`], with the body read by
-//! [`review::read`] and the answer written by [`crate::core::admission::Decision::review_json`].
+//! The HTTPS admission webhook: a thin axum layer around [`ako_core::admission::decide`], with the body read by
+//! [`review::read`] and the answer written by [`ako_core::admission::Decision::review_json`].
 //!
 //! - `POST /validate`, `POST /mutate`: admission.k8s.io/v1 AdmissionReview in and out (TLS only).
 //! - Plain health port: `/healthz`, `/readyz` (index synced), `/metrics` (Prometheus text), `/claims?host=H`
@@ -31,9 +31,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::core::admission::{self, Decision, Mode, Subject};
-use crate::core::index::Index;
-use crate::core::ownership::Claim;
+use ako_core::admission::{self, Decision, Mode, Subject};
+use ako_core::index::Index;
+use ako_core::ownership::Claim;
 use metrics::Metrics;
 use review::RequestIn;
 
@@ -378,7 +378,7 @@ async fn claims(
 }
 
 fn host_claims(s: &AppState, host: &str) -> Response {
-    let host = crate::core::hosts::normalize(host);
+    let host = ako_core::hosts::normalize(host);
     let cfg = s.index.config();
     let list = s.index.read(|snap| {
         let mut v: Vec<_> = snap.claims_for_host(&host).to_vec();

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::core::admission::{Mode, Object, ReviewError, ReviewMeta, Subject};
+use ako_core::admission::{Mode, Object, ReviewError, ReviewMeta, Subject};
 
 /// The annotation `kubectl apply` writes: a copy of the whole object, never read by ako, so never built.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -200,21 +200,6 @@ fn meta(m: LeanMeta) -> ObjectMeta {
         annotations: m.annotations,
         creation_timestamp: m.creation_timestamp,
         ..ObjectMeta::default()
-    }
-}
-
-impl Object {
-    /// The object may arrive without namespace on CREATE; the request carries it.
-    fn fill_namespace(mut self, request_namespace: Option<&str>) -> Object {
-        let meta = match &mut self {
-            Object::Ingress(i) => &mut i.metadata,
-            Object::Service(s) => &mut s.metadata,
-            Object::Other | Object::None => return self,
-        };
-        if meta.namespace.is_none() {
-            meta.namespace = request_namespace.map(str::to_string);
-        }
-        self
     }
 }
 
@@ -560,9 +545,9 @@ mod tests {
 
     #[test]
     fn mutation_reads_only_the_class_fields_and_decides_as_on_the_full_object() {
-        use crate::core::admission::{Mode, decide};
-        use crate::core::config::Config;
-        use crate::core::index::Snapshot;
+        use ako_core::admission::{Mode, decide};
+        use ako_core::config::Config;
+        use ako_core::index::Snapshot;
         let cfg = Config {
             dns_domains: vec!["avi.jarvis.lab".into()],
             ..Config::default()

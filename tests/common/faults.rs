@@ -918,8 +918,8 @@ fn log_time(line: &str) -> Option<u64> {
         out
     };
     let stamp = plain.split_whitespace().next()?;
-    let t = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
-    u64::try_from(t.timestamp_millis()).ok()
+    let t: jiff::Timestamp = stamp.parse().ok()?;
+    u64::try_from(t.as_millisecond()).ok()
 }
 
 #[cfg(test)]

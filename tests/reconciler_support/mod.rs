@@ -424,6 +424,7 @@ pub fn tls_pair(cn: &str) -> TlsPair {
     TlsPair {
         cert_pem: ca.cert_pem,
         key_pem: ca.key_pem,
+        problem: None,
     }
 }
 

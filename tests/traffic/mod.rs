@@ -299,8 +299,10 @@ pub async fn https_get(
     ca_pem: &str,
 ) -> std::io::Result<(Answer, Vec<u8>)> {
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
-        roots.add(c?).map_err(std::io::Error::other)?;
+    use rustls::pki_types::pem::PemObject;
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        let c = c.map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        roots.add(c).map_err(std::io::Error::other)?;
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -326,7 +328,8 @@ pub async fn https_get(
 
 /// The DER of the first certificate of a PEM.
 pub fn der_of(pem: &str) -> Vec<u8> {
-    rustls_pemfile::certs(&mut pem.as_bytes())
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
         .next()
         .and_then(Result::ok)
         .map(|c| c.as_ref().to_vec())

@@ -1,0 +1,1081 @@
+//! The one conversion from Kubernetes objects to what ako will build, shared by the webhook (which denies on
+//! [`Severity::Deny`] problems and warns on the rest) and the reconciler (which skips what is denied and reports
+//! every problem as an Event). Pure: no I/O.
+//!
+//! ```text
+//!  Ingress ─► classify ─► ClassRef ─(ClassView)─► ours?
+//!     └────► translate_ingress ─► IngressIntent { hosts, paths, tls } + [Problem]
+//!  Service ─► translate_service ─► ServiceIntent { fqdns, requested VIP, shared-VIP key } + [Problem]
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+
+use crate::config::{self, AutoFqdn, Config};
+use crate::hosts;
+
+/// How an Ingress names its class.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ClassRef {
+    /// `spec.ingressClassName`.
+    Name(String),
+    /// The legacy `kubernetes.io/ingress.class` annotation.
+    Legacy(String),
+    /// No class at all: the cluster default applies.
+    Unset,
+}
+
+/// Reads the class reference of an Ingress; the field wins over the annotation, as in Kubernetes.
+pub fn classify(ing: &Ingress) -> ClassRef {
+    if let Some(name) = ing
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.as_ref())
+    {
+        return ClassRef::Name(name.clone());
+    }
+    match ing
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(config::LEGACY_CLASS_ANNOTATION))
+    {
+        Some(v) => ClassRef::Legacy(v.clone()),
+        None => ClassRef::Unset,
+    }
+}
+
+/// What ako knows of one IngressClass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassInfo {
+    pub controller: Option<String>,
+    pub is_default: bool,
+}
+
+impl ClassInfo {
+    pub fn from_ingress_class(ic: &IngressClass) -> Self {
+        let is_default = ic
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(config::DEFAULT_CLASS_ANNOTATION))
+            .is_some_and(|v| v == "true");
+        Self {
+            controller: ic.spec.as_ref().and_then(|s| s.controller.clone()),
+            is_default,
+        }
+    }
+}
+
+/// The cluster's IngressClasses, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClassView {
+    pub classes: HashMap<String, ClassInfo>,
+}
+
+impl ClassView {
+    /// Whether an Ingress with this class reference is handled by ako.
+    pub fn is_ours(&self, class: &ClassRef, cfg: &Config) -> bool {
+        match class {
+            ClassRef::Name(n) => match self.classes.get(n) {
+                Some(info) => info.controller.as_deref() == Some(config::INGRESS_CONTROLLER),
+                // The class object may be created after the Ingress (or not be visible to `ako check`).
+                None => *n == cfg.ingress_class_name,
+            },
+            ClassRef::Legacy(v) => *v == cfg.legacy_class_value,
+            ClassRef::Unset => self.ours_is_default(cfg),
+        }
+    }
+
+    /// Whether an Ingress with no class lands on ako.
+    pub fn ours_is_default(&self, cfg: &Config) -> bool {
+        let mut other_default = false;
+        for info in self.classes.values().filter(|i| i.is_default) {
+            if info.controller.as_deref() == Some(config::INGRESS_CONTROLLER) {
+                return true;
+            }
+            other_default = true;
+        }
+        !other_default && cfg.default_ing_controller
+    }
+}
+
+/// How bad a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The object must not be admitted; the reconciler skips the offending part.
+    Deny,
+    /// Admitted, but the user should know.
+    Warn,
+}
+
+/// One finding about an object. `message` is complete on its own (it names the field); `field` is kept
+/// separately for Events and audit lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub severity: Severity,
+    /// JSON-path-like field, e.g. `spec.rules[0].host`.
+    pub field: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn deny(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Deny,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+    pub fn warn(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warn,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A backend Service reference of an Ingress path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Backend {
+    pub service: String,
+    pub port: BackendPort,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BackendPort {
+    Number(i32),
+    Name(String),
+    Unset,
+}
+
+/// One routed path of a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub path: String,
+    pub path_type: String,
+    pub backend: Option<Backend>,
+}
+
+/// A host with its routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRoutes {
+    /// Normalized host.
+    pub host: String,
+    /// True when ako generated the host for a rule without one.
+    pub generated: bool,
+    /// Index of the rule in `spec.rules`.
+    pub rule: usize,
+    pub routes: Vec<Route>,
+}
+
+/// A TLS block: hosts served with one Secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsBlock {
+    pub hosts: Vec<String>,
+    pub secret: Option<String>,
+}
+
+/// What ako builds for one Ingress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressIntent {
+    pub namespace: String,
+    pub name: String,
+    pub class: ClassRef,
+    /// Valid hosts only: a host with a deny problem is left out.
+    pub hosts: Vec<HostRoutes>,
+    pub tls: Vec<TlsBlock>,
+    pub default_backend: Option<Backend>,
+}
+
+impl IngressIntent {
+    /// Backend Services referenced anywhere in the Ingress.
+    pub fn backend_services(&self) -> impl Iterator<Item = &str> {
+        self.hosts
+            .iter()
+            .flat_map(|h| h.routes.iter().filter_map(|r| r.backend.as_ref()))
+            .chain(self.default_backend.iter())
+            .map(|b| b.service.as_str())
+    }
+}
+
+fn backend_of(b: &k8s_openapi::api::networking::v1::IngressBackend) -> Option<Backend> {
+    let svc = b.service.as_ref()?;
+    let port = match &svc.port {
+        Some(p) => match (&p.number, &p.name) {
+            (Some(n), _) => BackendPort::Number(*n),
+            (None, Some(name)) => BackendPort::Name(name.clone()),
+            (None, None) => BackendPort::Unset,
+        },
+        None => BackendPort::Unset,
+    };
+    Some(Backend {
+        service: svc.name.clone(),
+        port,
+    })
+}
+
+/// AKO's generated host for a rule without one: `<ingress>.<namespace>.<domain>`.
+pub fn generated_ingress_host(name: &str, namespace: &str, domain: &str) -> String {
+    format!("{name}.{namespace}.{domain}")
+}
+
+/// Size limits of one Ingress. Far above real use (the largest Ingresses seen in AKO and ingress-nginx
+/// deployments carry a few hundred hosts, each with a handful of paths) and low enough that a hostile object
+/// cannot make a review expensive. An object beyond any of them is denied before it is translated, with a
+/// message naming the field, the count and the limit (README, "Admission rules").
+pub mod limits {
+    /// `spec.rules` entries.
+    pub const MAX_RULES: usize = 2_000;
+    /// `spec.rules[i].http.paths` entries of one rule.
+    pub const MAX_PATHS_PER_RULE: usize = 1_000;
+    /// Paths over all rules.
+    pub const MAX_PATHS: usize = 10_000;
+    /// `spec.tls` entries.
+    pub const MAX_TLS: usize = 2_000;
+    /// `spec.tls[].hosts` entries over all TLS entries.
+    pub const MAX_TLS_HOSTS: usize = 5_000;
+}
+
+/// Checks an Ingress against [`limits`]; every limit exceeded is one deny problem. Costs one pass over the
+/// rule and TLS lists (the path lists are counted, not read).
+pub fn check_ingress_limits(ing: &Ingress) -> Vec<Problem> {
+    use limits::*;
+    let mut problems = Vec::new();
+    let Some(spec) = ing.spec.as_ref() else {
+        return problems;
+    };
+    let mut over = |field: String, what: &str, count: usize, limit: usize, per: &str| {
+        if count > limit {
+            problems.push(Problem::deny(
+                &field,
+                format!(
+                    "{field} has {count} {what}; ako accepts at most {limit} per {per}; split it into several Ingresses"
+                ),
+            ));
+        }
+    };
+    let rules = spec.rules.as_deref().unwrap_or_default();
+    over(
+        "spec.rules".into(),
+        "rules",
+        rules.len(),
+        MAX_RULES,
+        "Ingress",
+    );
+    let mut total_paths = 0usize;
+    let mut first_long_rule = None;
+    for (i, rule) in rules.iter().enumerate() {
+        let n = rule.http.as_ref().map_or(0, |h| h.paths.len());
+        total_paths += n;
+        if n > MAX_PATHS_PER_RULE && first_long_rule.is_none() {
+            first_long_rule = Some((i, n));
+        }
+    }
+    if let Some((i, n)) = first_long_rule {
+        over(
+            format!("spec.rules[{i}].http.paths"),
+            "paths",
+            n,
+            MAX_PATHS_PER_RULE,
+            "rule",
+        );
+    }
+    over(
+        "spec.rules[*].http.paths".into(),
+        "paths in all",
+        total_paths,
+        MAX_PATHS,
+        "Ingress",
+    );
+    let tls = spec.tls.as_deref().unwrap_or_default();
+    over("spec.tls".into(), "entries", tls.len(), MAX_TLS, "Ingress");
+    let tls_hosts: usize = tls
+        .iter()
+        .map(|t| t.hosts.as_ref().map_or(0, Vec::len))
+        .sum();
+    over(
+        "spec.tls[*].hosts".into(),
+        "hosts in all",
+        tls_hosts,
+        MAX_TLS_HOSTS,
+        "Ingress",
+    );
+    problems
+}
+
+/// Checks a host of ours. With delegated subdomains configured, the host must lie within one
+/// ([`hosts::check_host`]). With none, AKO publishes no FQDN but still serves the host: the host only has to be
+/// a valid DNS name, and the second value says that no DNS record will be published for it.
+fn check_our_host(raw: &str, cfg: &Config) -> Result<(String, bool), hosts::HostError> {
+    if cfg.dns_domains.is_empty() {
+        let host = hosts::normalize(raw);
+        return match hosts::validate_dns_name(&host) {
+            Ok(()) => Ok((host, true)),
+            Err(reason) => Err(hosts::HostError::Invalid { host, reason }),
+        };
+    }
+    hosts::check_host(raw, &cfg.dns_domains).map(|h| (h, false))
+}
+
+/// The warning for a host served without a DNS record (no delegated subdomain configured).
+fn no_dns_record(host: &str, field: &str) -> Problem {
+    Problem::warn(
+        field,
+        format!("no DNS record for host {host:?} ({field}): no DNS subdomain is configured"),
+    )
+}
+
+/// Converts an Ingress into what ako builds, with every problem found.
+pub fn translate_ingress(ing: &Ingress, cfg: &Config) -> (IngressIntent, Vec<Problem>) {
+    let namespace = ing.metadata.namespace.clone().unwrap_or_default();
+    let name = ing.metadata.name.clone().unwrap_or_default();
+    let mut problems = Vec::new();
+    let mut hosts_out: Vec<HostRoutes> = Vec::new();
+    // Hosts warned about having no DNS record, so each is named once.
+    let mut unpublished: HashSet<String> = HashSet::new();
+    let spec = ing.spec.as_ref();
+
+    for (i, rule) in spec
+        .and_then(|s| s.rules.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let routes: Vec<Route> = rule
+            .http
+            .as_ref()
+            .map(|h| {
+                h.paths
+                    .iter()
+                    .map(|p| Route {
+                        path: p.path.clone().unwrap_or_else(|| "/".into()),
+                        path_type: p.path_type.clone(),
+                        backend: backend_of(&p.backend),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (host, generated) = match rule.host.as_deref().filter(|h| !h.is_empty()) {
+            Some(h) => match check_our_host(h, cfg) {
+                Ok((h, no_record)) => {
+                    if no_record && unpublished.insert(h.clone()) {
+                        problems.push(no_dns_record(&h, &format!("spec.rules[{i}].host")));
+                    }
+                    (h, false)
+                }
+                Err(e) => {
+                    let field = format!("spec.rules[{i}].host");
+                    problems.push(Problem::deny(&field, e.describe(Some(&field))));
+                    continue;
+                }
+            },
+            None => {
+                let Some(domain) = cfg.generated_name_domain() else {
+                    problems.push(Problem::deny(
+                        format!("spec.rules[{i}]"),
+                        format!("spec.rules[{i}] has no host and no DNS subdomain is configured to generate <ingress>.<namespace>.<subdomain>; set a host"),
+                    ));
+                    continue;
+                };
+                let generated = generated_ingress_host(&name, &namespace, domain);
+                if let Err(reason) = hosts::validate_dns_name(&generated) {
+                    problems.push(Problem::deny(
+                        format!("spec.rules[{i}]"),
+                        format!("spec.rules[{i}] has no host and the generated host {generated:?} is not a valid DNS name ({reason}); set a host"),
+                    ));
+                    continue;
+                }
+                (generated, true)
+            }
+        };
+        hosts_out.push(HostRoutes {
+            host,
+            generated,
+            rule: i,
+            routes,
+        });
+    }
+
+    // One set of the rules' hosts, so each TLS host is checked in constant time.
+    let rule_hosts: HashSet<&str> = hosts_out.iter().map(|r| r.host.as_str()).collect();
+    let mut tls_out = Vec::new();
+    for (i, tls) in spec
+        .and_then(|s| s.tls.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let mut block = TlsBlock {
+            hosts: Vec::new(),
+            secret: tls.secret_name.clone().filter(|s| !s.is_empty()),
+        };
+        for (j, raw) in tls.hosts.iter().flatten().enumerate() {
+            let field = format!("spec.tls[{i}].hosts[{j}]");
+            match check_our_host(raw, cfg) {
+                Ok((h, _)) => {
+                    if !rule_hosts.contains(h.as_str()) {
+                        problems.push(Problem::deny(
+                            &field,
+                            format!("TLS host {h:?} ({field}) does not appear in spec.rules; add a rule for it or remove it from spec.tls"),
+                        ));
+                        continue;
+                    }
+                    block.hosts.push(h);
+                }
+                Err(e) => problems.push(Problem::deny(&field, e.describe(Some(&field)))),
+            }
+        }
+        tls_out.push(block);
+    }
+
+    let default_backend = spec
+        .and_then(|s| s.default_backend.as_ref())
+        .and_then(backend_of);
+    let intent = IngressIntent {
+        namespace,
+        name,
+        class: classify(ing),
+        hosts: hosts_out,
+        tls: tls_out,
+        default_backend,
+    };
+    (intent, problems)
+}
+
+/// Where an L4 FQDN came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FqdnSource {
+    ExternalDnsAnnotation,
+    Auto,
+}
+
+/// What ako builds for one `type: LoadBalancer` Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceIntent {
+    pub namespace: String,
+    pub name: String,
+    pub fqdns: Vec<String>,
+    pub fqdn_source: FqdnSource,
+    /// Preferred VIP from `spec.loadBalancerIP` or `ako.vmware.com/load-balancer-ip`.
+    pub requested_ip: Option<IpAddr>,
+    /// `ako.vmware.com/enable-shared-vip`: Services with the same key share one VIP.
+    pub shared_vip: Option<String>,
+}
+
+/// Whether a Service is a LoadBalancer Service that ako handles.
+pub fn service_is_ours(svc: &Service, cfg: &Config) -> bool {
+    let Some(spec) = svc.spec.as_ref() else {
+        return false;
+    };
+    if spec.type_.as_deref() != Some("LoadBalancer") {
+        return false;
+    }
+    match spec.load_balancer_class.as_deref() {
+        None => cfg.default_lb_controller,
+        Some(c) => c == config::LB_CLASS,
+    }
+}
+
+/// AKO's autoFQDN for a Service, if the mode produces one.
+pub fn auto_fqdn(name: &str, namespace: &str, domain: &str, mode: AutoFqdn) -> Option<String> {
+    match mode {
+        AutoFqdn::Default => Some(format!("{name}.{namespace}.{domain}")),
+        AutoFqdn::Flat => Some(format!("{name}-{namespace}.{domain}")),
+        AutoFqdn::Disabled => None,
+    }
+}
+
+/// Converts a LoadBalancer Service into what ako builds, with every problem found.
+pub fn translate_service(svc: &Service, cfg: &Config) -> (ServiceIntent, Vec<Problem>) {
+    let namespace = svc.metadata.namespace.clone().unwrap_or_default();
+    let name = svc.metadata.name.clone().unwrap_or_default();
+    let annotations = svc.metadata.annotations.as_ref();
+    let mut problems = Vec::new();
+    let mut fqdns = Vec::new();
+    let mut fqdn_source = FqdnSource::Auto;
+
+    if let Some(list) = annotations.and_then(|a| a.get(config::EXTERNAL_DNS_HOSTNAME)) {
+        fqdn_source = FqdnSource::ExternalDnsAnnotation;
+        let field = format!("metadata.annotations[{}]", config::EXTERNAL_DNS_HOSTNAME);
+        let mut seen: HashSet<String> = HashSet::new();
+        for raw in list.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+            match check_our_host(raw, cfg) {
+                // Without a delegated subdomain nothing is published for a Service: say so.
+                Ok((h, true)) if seen.insert(h.clone()) => {
+                    problems.push(no_dns_record(&h, "external-dns hostname"))
+                }
+                Ok((h, false)) if seen.insert(h.clone()) => fqdns.push(h),
+                Ok(_) => {}
+                Err(e) => problems.push(Problem::deny(&field, e.describe(Some(&field)))),
+            }
+        }
+    } else if cfg.auto_fqdn != AutoFqdn::Disabled {
+        match cfg.generated_name_domain() {
+            None => problems.push(Problem::warn(
+                "",
+                "no FQDN will be published: no DNS subdomain is configured",
+            )),
+            Some(domain) => {
+                if let Some(fqdn) = auto_fqdn(&name, &namespace, domain, cfg.auto_fqdn) {
+                    match hosts::validate_dns_name(&fqdn) {
+                        Ok(()) => fqdns.push(fqdn),
+                        Err(reason) => problems.push(Problem::warn(
+                            "metadata.name",
+                            format!("no FQDN will be published: autoFQDN name {fqdn:?} is not valid ({reason})"),
+                        )),
+                    }
+                }
+            }
+        }
+    }
+
+    let spec_ip = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.load_balancer_ip.as_deref())
+        .filter(|s| !s.is_empty());
+    let ann_ip = annotations
+        .and_then(|a| a.get(config::LB_IP_ANNOTATION))
+        .map(String::as_str)
+        .filter(|s| !s.is_empty());
+    let parse_ip =
+        |raw: &str, field: &str, problems: &mut Vec<Problem>| match raw.trim().parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                problems.push(Problem::deny(
+                    field,
+                    format!("{raw:?} ({field}) is not an IP address"),
+                ));
+                None
+            }
+        };
+    let spec_parsed = spec_ip.and_then(|r| parse_ip(r, "spec.loadBalancerIP", &mut problems));
+    let ann_field = format!("metadata.annotations[{}]", config::LB_IP_ANNOTATION);
+    let ann_parsed = ann_ip.and_then(|r| parse_ip(r, &ann_field, &mut problems));
+    let requested_ip = match (spec_parsed, ann_parsed) {
+        (Some(a), Some(b)) if a != b => {
+            problems.push(Problem::deny(
+                "spec.loadBalancerIP",
+                format!(
+                    "spec.loadBalancerIP {a} and annotation {} {b} disagree; set only one",
+                    config::LB_IP_ANNOTATION
+                ),
+            ));
+            None
+        }
+        (a, b) => a.or(b),
+    };
+    if let Some(ip) = requested_ip {
+        let cidrs: Vec<ipnet::IpNet> = cfg
+            .vip_networks
+            .iter()
+            .flat_map(|n| n.cidr.iter().chain(n.v6cidr.iter()))
+            .copied()
+            .collect();
+        if !cidrs.is_empty() && !cidrs.iter().any(|c| c.contains(&ip)) {
+            let list: Vec<String> = cidrs.iter().map(ToString::to_string).collect();
+            let field = if spec_parsed.is_some() {
+                "spec.loadBalancerIP".to_string()
+            } else {
+                ann_field
+            };
+            problems.push(Problem::deny(
+                &field,
+                format!("requested VIP {ip} ({field}) is outside the VIP networks [{}]; pick an address inside them", list.join(", ")),
+            ));
+        }
+    }
+
+    let shared_vip = annotations
+        .and_then(|a| a.get(config::SHARED_VIP_ANNOTATION))
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty());
+    (
+        ServiceIntent {
+            namespace,
+            name,
+            fqdns,
+            fqdn_source,
+            requested_ip,
+            shared_vip,
+        },
+        problems,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::VipNetwork;
+
+    fn cfg() -> Config {
+        Config {
+            dns_domains: vec!["avi.jarvis.lab".into()],
+            vip_networks: vec![VipNetwork {
+                network_name: Some("dpg-sedatapath-18".into()),
+                network_uuid: None,
+                cidr: Some("10.10.18.0/26".parse().expect("cidr")),
+                v6cidr: None,
+            }],
+            ..Config::default()
+        }
+    }
+
+    fn ingress(yaml: &str) -> Ingress {
+        serde_yaml_ng::from_str(yaml).expect("ingress yaml")
+    }
+
+    fn service(yaml: &str) -> Service {
+        serde_yaml_ng::from_str(yaml).expect("service yaml")
+    }
+
+    #[test]
+    fn class_resolution_table() {
+        let mut view = ClassView::default();
+        let c = cfg();
+        assert!(
+            view.is_ours(&ClassRef::Name("avi-lb".into()), &c),
+            "our class name before the class object exists"
+        );
+        assert!(!view.is_ours(&ClassRef::Name("nginx".into()), &c));
+        assert!(view.is_ours(&ClassRef::Legacy("avi".into()), &c));
+        assert!(!view.is_ours(&ClassRef::Legacy("nginx".into()), &c));
+        assert!(
+            view.is_ours(&ClassRef::Unset, &c),
+            "defaultIngController=true and no default class"
+        );
+        view.classes.insert(
+            "nginx".into(),
+            ClassInfo {
+                controller: Some("k8s.io/ingress-nginx".into()),
+                is_default: true,
+            },
+        );
+        assert!(
+            !view.is_ours(&ClassRef::Unset, &c),
+            "another class is the default"
+        );
+        view.classes.insert(
+            "avi-lb".into(),
+            ClassInfo {
+                controller: Some(config::INGRESS_CONTROLLER.into()),
+                is_default: true,
+            },
+        );
+        assert!(
+            view.is_ours(&ClassRef::Unset, &c),
+            "our class is marked default"
+        );
+        view.classes.insert(
+            "mine".into(),
+            ClassInfo {
+                controller: Some(config::INGRESS_CONTROLLER.into()),
+                is_default: false,
+            },
+        );
+        assert!(
+            view.is_ours(&ClassRef::Name("mine".into()), &c),
+            "any class with our controller"
+        );
+        view.classes.insert(
+            "avi-lb".into(),
+            ClassInfo {
+                controller: Some("other".into()),
+                is_default: false,
+            },
+        );
+        assert!(
+            !view.is_ours(&ClassRef::Name("avi-lb".into()), &c),
+            "the class object decides over the name"
+        );
+        let no_default = Config {
+            default_ing_controller: false,
+            ..cfg()
+        };
+        assert!(!ClassView::default().is_ours(&ClassRef::Unset, &no_default));
+    }
+
+    #[test]
+    fn ingress_field_wins_over_legacy_annotation() {
+        let ing = ingress(
+            "metadata: {name: a, namespace: n, annotations: {kubernetes.io/ingress.class: avi}}\nspec: {ingressClassName: nginx}",
+        );
+        assert_eq!(classify(&ing), ClassRef::Name("nginx".into()));
+    }
+
+    #[test]
+    fn hackazon_ingress_translates_to_one_host_with_its_route() {
+        let ing = ingress(
+            r#"
+metadata: {name: hackazon, namespace: vmug, annotations: {kubernetes.io/ingress.class: avi}}
+spec:
+  rules:
+  - host: Hackazon.avi.jarvis.lab
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: hackazon, port: {number: 80}}}}
+"#,
+        );
+        let (intent, problems) = translate_ingress(&ing, &cfg());
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(intent.hosts.len(), 1);
+        assert_eq!(intent.hosts[0].host, "hackazon.avi.jarvis.lab");
+        assert_eq!(
+            intent.hosts[0].routes[0].backend,
+            Some(Backend {
+                service: "hackazon".into(),
+                port: BackendPort::Number(80)
+            })
+        );
+        assert_eq!(intent.class, ClassRef::Legacy("avi".into()));
+    }
+
+    #[test]
+    fn ingress_problem_table() {
+        let cases: Vec<(&str, &str, Vec<&str>)> = vec![
+            (
+                "outside host",
+                "rules: [{host: shop.example.com}]",
+                vec!["spec.rules[0].host", "outside the delegated"],
+            ),
+            (
+                "label boundary",
+                "rules: [{host: evilavi.jarvis.lab}]",
+                vec!["outside"],
+            ),
+            (
+                "bad wildcard",
+                "rules: [{host: 'a.*.avi.jarvis.lab'}]",
+                vec!["wildcard"],
+            ),
+            (
+                "tls host not in rules",
+                "rules: [{host: a.avi.jarvis.lab}]\n  tls: [{hosts: [b.avi.jarvis.lab], secretName: s}]",
+                vec!["spec.tls[0].hosts[0]", "does not appear in spec.rules"],
+            ),
+            (
+                "tls host outside",
+                "tls: [{hosts: [x.example.com]}]",
+                vec!["spec.tls[0].hosts[0]", "outside"],
+            ),
+        ];
+        for (name, spec, wants) in cases {
+            let ing = ingress(&format!(
+                "metadata: {{name: a, namespace: n}}\nspec:\n  {spec}"
+            ));
+            let (_, problems) = translate_ingress(&ing, &cfg());
+            let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            assert!(
+                problems.iter().all(|p| p.severity == Severity::Deny),
+                "{name}"
+            );
+            for w in wants {
+                assert!(
+                    text.iter().any(|t| t.contains(w)),
+                    "{name}: {w:?} not in {text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_rule_without_host_gets_akos_generated_name() {
+        let ing =
+            ingress("metadata: {name: web, namespace: shop}\nspec: {rules: [{http: {paths: []}}]}");
+        let (intent, problems) = translate_ingress(&ing, &cfg());
+        assert!(problems.is_empty());
+        assert_eq!(intent.hosts[0].host, "web.shop.avi.jarvis.lab");
+        assert!(intent.hosts[0].generated);
+    }
+
+    #[test]
+    fn a_generated_name_that_is_not_dns_is_denied_with_the_reason() {
+        let long = "x".repeat(64);
+        let ing = ingress(&format!(
+            "metadata: {{name: {long}, namespace: shop}}\nspec: {{rules: [{{}}]}}"
+        ));
+        let (_, problems) = translate_ingress(&ing, &cfg());
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].message.contains("64 characters"),
+            "{}",
+            problems[0]
+        );
+        let (_, problems) = translate_ingress(&ing, &Config::default());
+        assert!(
+            problems[0].message.contains("no DNS subdomain"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn without_a_delegated_subdomain_hosts_are_served_with_a_no_dns_record_warning() {
+        let none = Config::default();
+        // (spec, allowed hosts, problems as "Severity:text")
+        let cases: Vec<(&str, Vec<&str>, Vec<&str>)> = vec![
+            (
+                "rules: [{host: Shop.Example.com.}]",
+                vec!["shop.example.com"],
+                vec![
+                    "Warn:no DNS record for host \"shop.example.com\" (spec.rules[0].host): no DNS subdomain is configured",
+                ],
+            ),
+            (
+                "rules: [{host: a.example.com}, {host: a.example.com}, {host: b.example.com}]\n  tls: [{hosts: [a.example.com], secretName: s}]",
+                vec!["a.example.com", "a.example.com", "b.example.com"],
+                vec![
+                    "Warn:no DNS record for host \"a.example.com\" (spec.rules[0].host)",
+                    "Warn:no DNS record for host \"b.example.com\" (spec.rules[2].host)",
+                ],
+            ),
+            (
+                "rules: [{host: 'a..example.com'}]",
+                vec![],
+                vec!["Deny:not a valid DNS name"],
+            ),
+            (
+                "rules: [{host: a.example.com}]\n  tls: [{hosts: [b.example.com]}]",
+                vec!["a.example.com"],
+                vec!["Warn:no DNS record", "Deny:does not appear in spec.rules"],
+            ),
+            (
+                "rules: [{http: {paths: []}}]",
+                vec![],
+                vec!["Deny:no DNS subdomain is configured to generate"],
+            ),
+        ];
+        for (spec, hosts, wants) in cases {
+            let ing = ingress(&format!(
+                "metadata: {{name: a, namespace: n}}\nspec:\n  {spec}"
+            ));
+            let (intent, problems) = translate_ingress(&ing, &none);
+            let got: Vec<&str> = intent.hosts.iter().map(|h| h.host.as_str()).collect();
+            assert_eq!(got, hosts, "{spec}");
+            assert_eq!(problems.len(), wants.len(), "{spec}: {problems:?}");
+            for (p, want) in problems.iter().zip(wants) {
+                let (sev, text) = want.split_once(':').expect("sev:text");
+                assert_eq!(format!("{:?}", p.severity), sev, "{spec}");
+                assert!(
+                    p.message.contains(text),
+                    "{spec}: {} lacks {text}",
+                    p.message
+                );
+                if p.severity == Severity::Warn {
+                    assert!(p.message.chars().count() <= 120, "{}", p.message);
+                }
+            }
+        }
+        let svc = service(
+            "metadata: {name: s, namespace: n, annotations: {external-dns.alpha.kubernetes.io/hostname: 'a.example.com,a.example.com'}}\nspec: {type: LoadBalancer}",
+        );
+        let (intent, problems) = translate_service(&svc, &none);
+        assert!(intent.fqdns.is_empty());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].severity, Severity::Warn);
+        assert!(
+            problems[0]
+                .message
+                .contains("no DNS record for host \"a.example.com\"")
+        );
+    }
+
+    #[test]
+    fn size_limits_name_the_field_the_count_and_the_limit() {
+        let rules = |n: usize, paths: usize| -> Vec<serde_json::Value> {
+            (0..n)
+                .map(|i| {
+                    let paths: Vec<serde_json::Value> = (0..paths)
+                        .map(|j| serde_json::json!({"path": format!("/{j}"), "pathType": "Prefix",
+                            "backend": {"service": {"name": "web", "port": {"number": 80}}}}))
+                        .collect();
+                    serde_json::json!({"host": format!("h{i}.avi.jarvis.lab"), "http": {"paths": paths}})
+                })
+                .collect()
+        };
+        let ing = |spec: serde_json::Value| -> Ingress {
+            serde_json::from_value(
+                serde_json::json!({"metadata": {"name": "a", "namespace": "n"}, "spec": spec}),
+            )
+            .expect("ingress")
+        };
+        let at_limits = ing(serde_json::json!({
+            "rules": rules(limits::MAX_RULES, limits::MAX_PATHS / limits::MAX_RULES),
+            "tls": (0..limits::MAX_TLS).map(|i| serde_json::json!({"hosts": [format!("h{i}.avi.jarvis.lab")]})).collect::<Vec<_>>(),
+        }));
+        assert!(check_ingress_limits(&at_limits).is_empty());
+        let cases = [
+            (
+                serde_json::json!({"rules": rules(limits::MAX_RULES + 1, 0)}),
+                vec![
+                    "spec.rules has 2001 rules; ako accepts at most 2000 per Ingress; split it into several Ingresses",
+                ],
+            ),
+            (
+                serde_json::json!({"rules": [rules(1, 1).remove(0), rules(1, 1001).remove(0)]}),
+                vec!["spec.rules[1].http.paths has 1001 paths; ako accepts at most 1000 per rule"],
+            ),
+            (
+                serde_json::json!({"rules": rules(11, 1000)}),
+                vec![
+                    "spec.rules[*].http.paths has 11000 paths in all; ako accepts at most 10000 per Ingress",
+                ],
+            ),
+            (
+                serde_json::json!({"tls": vec![serde_json::json!({"hosts": vec!["a.avi.jarvis.lab"; 5001]})]}),
+                vec![
+                    "spec.tls[*].hosts has 5001 hosts in all; ako accepts at most 5000 per Ingress",
+                ],
+            ),
+            (
+                serde_json::json!({"tls": vec![serde_json::json!({}); 2001]}),
+                vec!["spec.tls has 2001 entries; ako accepts at most 2000 per Ingress"],
+            ),
+        ];
+        for (spec, wants) in cases {
+            let problems = check_ingress_limits(&ing(spec));
+            assert_eq!(problems.len(), wants.len(), "{problems:?}");
+            for (p, want) in problems.iter().zip(wants) {
+                assert_eq!(p.severity, Severity::Deny);
+                assert!(p.message.starts_with(want), "{} is not {want}", p.message);
+            }
+        }
+    }
+
+    #[test]
+    fn service_ownership_table() {
+        let c = cfg();
+        let cases = [
+            ("{type: LoadBalancer}", true),
+            (
+                "{type: LoadBalancer, loadBalancerClass: ako.vmware.com/avi-lb}",
+                true,
+            ),
+            ("{type: LoadBalancer, loadBalancerClass: metallb}", false),
+            ("{type: ClusterIP}", false),
+            ("{}", false),
+        ];
+        for (spec, want) in cases {
+            let svc = service(&format!(
+                "metadata: {{name: s, namespace: n}}\nspec: {spec}"
+            ));
+            assert_eq!(service_is_ours(&svc, &c), want, "{spec}");
+        }
+        let svc = service("metadata: {name: s, namespace: n}\nspec: {type: LoadBalancer}");
+        assert!(!service_is_ours(
+            &svc,
+            &Config {
+                default_lb_controller: false,
+                ..cfg()
+            }
+        ));
+    }
+
+    #[test]
+    fn service_fqdn_and_vip_table() {
+        let long = "n".repeat(64);
+        let cases: Vec<(&str, &str, Vec<&str>, Vec<&str>)> = vec![
+            (
+                "avisvc-lb",
+                "",
+                vec!["avisvc-lb.vmug.avi.jarvis.lab"],
+                vec![],
+            ),
+            (
+                "s",
+                "annotations: {external-dns.alpha.kubernetes.io/hostname: 'a.avi.jarvis.lab, B.avi.jarvis.lab'}",
+                vec!["a.avi.jarvis.lab", "b.avi.jarvis.lab"],
+                vec![],
+            ),
+            (
+                "s",
+                "annotations: {external-dns.alpha.kubernetes.io/hostname: 'a.example.com'}",
+                vec![],
+                vec!["Deny:outside"],
+            ),
+            (
+                "s",
+                "annotations: {ako.vmware.com/load-balancer-ip: 10.10.18.5}",
+                vec!["s.vmug.avi.jarvis.lab"],
+                vec![],
+            ),
+            (
+                "s",
+                "annotations: {ako.vmware.com/load-balancer-ip: 10.10.19.5}",
+                vec!["s.vmug.avi.jarvis.lab"],
+                vec!["Deny:outside the VIP networks [10.10.18.0/26]"],
+            ),
+            (
+                "s",
+                "annotations: {ako.vmware.com/load-balancer-ip: nope}",
+                vec!["s.vmug.avi.jarvis.lab"],
+                vec!["Deny:not an IP"],
+            ),
+            (&long, "", vec![], vec!["Warn:no FQDN will be published"]),
+        ];
+        for (name, meta, fqdns, problems) in cases {
+            let meta_extra = meta;
+            let sep = if meta.is_empty() { "" } else { ", " };
+            let svc = service(&format!(
+                "metadata: {{name: {name}, namespace: vmug{sep}{meta}}}\nspec: {{type: LoadBalancer}}"
+            ));
+            let (intent, got) = translate_service(&svc, &cfg());
+            assert_eq!(intent.fqdns, fqdns, "{name} {meta_extra}");
+            assert_eq!(got.len(), problems.len(), "{name} {meta_extra}: {got:?}");
+            for (p, want) in got.iter().zip(problems) {
+                let (sev, text) = want.split_once(':').expect("sev:text");
+                assert_eq!(format!("{:?}", p.severity), sev);
+                assert!(p.message.contains(text), "{} lacks {text}", p.message);
+            }
+        }
+    }
+
+    #[test]
+    fn flat_auto_fqdn_longer_than_a_label_warns_that_no_fqdn_is_published() {
+        let name = "payments-gateway-frontend-service-v2";
+        let svc = service(&format!(
+            "metadata: {{name: {name}, namespace: team-checkout-production-eu}}\nspec: {{type: LoadBalancer}}"
+        ));
+        let flat = Config {
+            auto_fqdn: AutoFqdn::Flat,
+            ..cfg()
+        };
+        let (intent, problems) = translate_service(&svc, &flat);
+        assert!(intent.fqdns.is_empty());
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].severity, Severity::Warn);
+        assert!(
+            problems[0].message.contains("at most 63"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn spec_ip_and_annotation_must_agree() {
+        let svc = service(
+            "metadata: {name: s, namespace: n, annotations: {ako.vmware.com/load-balancer-ip: 10.10.18.6}}\nspec: {type: LoadBalancer, loadBalancerIP: 10.10.18.5}",
+        );
+        let (intent, problems) = translate_service(&svc, &cfg());
+        assert!(intent.requested_ip.is_none());
+        assert!(problems.iter().any(|p| p.message.contains("disagree")));
+        let flat = Config {
+            auto_fqdn: AutoFqdn::Flat,
+            ..cfg()
+        };
+        let (intent, _) = translate_service(&svc, &flat);
+        assert_eq!(intent.fqdns, vec!["s-n.avi.jarvis.lab".to_string()]);
+    }
+}

@@ -1,0 +1,1184 @@
+//! L4 translation: LoadBalancer Services of ako -> the Avi objects that should exist, with AKO's names and wire
+//! conventions so a cluster moving from AKO keeps its virtual services. Pure: Services, their endpoints and the
+//! nodes come in as values; [`crate::plan`] compares the result with the controller.
+//!
+//! Per Service (or per group of Services sharing a VIP through `ako.vmware.com/enable-shared-vip`):
+//!
+//! ```text
+//!  VsVip          <cluster>--<ns>-<svc>            VIP from IPAM (vipNetworkList) or the requested one; dns_info
+//!  Pool           <cluster>--<ns>-<svc>-<PROTO>-<port>   one per port: ready endpoints, or nodes and the nodePort
+//!  L4PolicySet    <cluster>--<ns>-<svc>            port+protocol -> pool
+//!  VirtualService <cluster>--<ns>-<svc>            System-L4-Application, one services[] entry per port
+//! ```
+//! A shared group is named `<cluster>--<ns>-<key>`. The FQDNs and the requested VIP come from
+//! [`intent::translate_service`], the conversion the webhook uses, so what the webhook admits is what is built.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use k8s_openapi::api::core::v1::{Endpoints, LoadBalancerIngress, Node, Service, ServicePort};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use serde_json::{Map, Value, json};
+
+use crate::config::Config;
+use crate::index::ObjKey;
+use crate::intent::{self, Problem};
+use crate::ownership::{self, Order};
+use crate::plan::{Desired, Kind, name_ref};
+
+/// Longest object name the controller accepts.
+pub const MAX_NAME: usize = 255;
+
+/// Where ako's objects go on the controller (AKO's `ControllerSettings` and `NetworkSettings`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub cluster_name: String,
+    pub tenant: String,
+    pub cloud: String,
+    pub se_group: String,
+    pub vrf: String,
+    /// The VIP network (`vipNetworkList[0]`): its name and, if known, its subnet.
+    pub vip_network: Option<(String, Option<IpNet>)>,
+    pub member_mode: MemberMode,
+}
+
+impl Placement {
+    /// `created_by` of every object ako owns.
+    pub fn owner(&self) -> String {
+        format!("ako-{}", self.cluster_name)
+    }
+}
+
+/// How pool members are found (`L7Settings.serviceType`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum MemberMode {
+    /// Ready endpoint addresses and the target port.
+    #[default]
+    ClusterIp,
+    /// Node InternalIPs (optionally filtered by one label, `nodePortSelector`) and the nodePort.
+    NodePort { selector: Option<(String, String)> },
+}
+
+/// One group of endpoints with the ports they serve: an EndpointSlice, or a subset of v1 Endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EndpointGroup {
+    /// `(name, port, protocol)`.
+    pub ports: Vec<(Option<String>, u16, String)>,
+    pub addresses: Vec<EndpointAddress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointAddress {
+    pub ip: IpAddr,
+    pub ready: bool,
+    pub terminating: bool,
+}
+
+impl EndpointGroup {
+    /// From an EndpointSlice. `discovery.k8s.io/v1beta1` slices (the 1.20 API server) read into the v1 type: the
+    /// fields used here have the same names. A missing `ready` means ready (the API's documented default).
+    pub fn from_slice(slice: &EndpointSlice) -> Self {
+        let ports = slice
+            .ports
+            .iter()
+            .flatten()
+            .filter_map(|p| {
+                let port = u16::try_from(p.port?).ok()?;
+                Some((
+                    p.name.clone().filter(|n| !n.is_empty()),
+                    port,
+                    p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                ))
+            })
+            .collect();
+        let addresses = slice
+            .endpoints
+            .iter()
+            .flat_map(|e| {
+                let c = e.conditions.as_ref();
+                let ready = c.and_then(|c| c.ready).unwrap_or(true);
+                let terminating = c.and_then(|c| c.terminating).unwrap_or(false);
+                e.addresses.iter().filter_map(move |a| {
+                    Some(EndpointAddress {
+                        ip: a.parse().ok()?,
+                        ready,
+                        terminating,
+                    })
+                })
+            })
+            .collect();
+        Self { ports, addresses }
+    }
+
+    /// From v1 Endpoints (API servers without EndpointSlices): one group per subset.
+    pub fn from_endpoints(ep: &Endpoints) -> Vec<Self> {
+        ep.subsets
+            .iter()
+            .flatten()
+            .map(|s| {
+                let ports = s
+                    .ports
+                    .iter()
+                    .flatten()
+                    .filter_map(|p| {
+                        let port = u16::try_from(p.port).ok()?;
+                        Some((
+                            p.name.clone().filter(|n| !n.is_empty()),
+                            port,
+                            p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                        ))
+                    })
+                    .collect();
+                let addr = |ready: bool| {
+                    move |a: &k8s_openapi::api::core::v1::EndpointAddress| {
+                        Some(EndpointAddress {
+                            ip: a.ip.parse().ok()?,
+                            ready,
+                            terminating: false,
+                        })
+                    }
+                };
+                let addresses = s
+                    .addresses
+                    .iter()
+                    .flatten()
+                    .filter_map(addr(true))
+                    .chain(
+                        s.not_ready_addresses
+                            .iter()
+                            .flatten()
+                            .filter_map(addr(false)),
+                    )
+                    .collect();
+                Self { ports, addresses }
+            })
+            .collect()
+    }
+}
+
+/// Reads an EndpointSlice of `discovery.k8s.io/v1` or `v1beta1` (the 1.20 API server serves only v1beta1) into
+/// the v1 type: the fields ako reads have the same names and meaning in both.
+pub fn slice_from_json(mut value: Value) -> Result<EndpointSlice, serde_json::Error> {
+    if let Some(m) = value.as_object_mut() {
+        m.remove("apiVersion");
+        m.remove("kind");
+    }
+    serde_json::from_value(value)
+}
+
+/// A node as NodePort mode needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    pub internal_ip: Option<IpAddr>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl NodeInfo {
+    pub fn from_node(node: &Node) -> Self {
+        let internal_ip = node
+            .status
+            .as_ref()
+            .and_then(|s| s.addresses.as_ref())
+            .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
+            .and_then(|a| a.address.parse().ok());
+        Self {
+            name: node.metadata.name.clone().unwrap_or_default(),
+            internal_ip,
+            labels: node.metadata.labels.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// A Service and what it routes to.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceInput<'a> {
+    pub service: &'a Service,
+    /// The Service's EndpointSlices (or v1 Endpoints subsets).
+    pub endpoints: &'a [EndpointGroup],
+}
+
+/// What translation says about one Service: the objects that carry it and every problem found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceOutcome {
+    pub key: ObjKey,
+    /// The virtual service and VsVip (same name) carrying it, if any.
+    pub vs_name: Option<String>,
+    pub fqdns: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+impl ServiceOutcome {
+    /// A Service that gets no virtual service, and why.
+    pub fn left_out(key: ObjKey, problems: Vec<Problem>) -> Self {
+        Self {
+            key,
+            vs_name: None,
+            fqdns: Vec::new(),
+            problems,
+        }
+    }
+}
+
+/// The desired objects of all Services, and one outcome per Service.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct L4Desired {
+    pub objects: Vec<Desired>,
+    pub outcomes: Vec<ServiceOutcome>,
+}
+
+/// Shortens a name over [`MAX_NAME`] deterministically: a prefix and a hash of the whole name.
+pub fn avi_name(name: String) -> String {
+    if name.len() <= MAX_NAME {
+        return name;
+    }
+    let hash = format!("{:016x}", fnv1a64(name.as_bytes()));
+    let mut cut = MAX_NAME - hash.len() - 1;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}-{hash}", &name[..cut])
+}
+
+/// FNV-1a, 64 bits.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// `<cluster>--<ns>-<svc>`: the VsVip, L4PolicySet and VirtualService of a Service.
+pub fn vs_name(cluster: &str, namespace: &str, name: &str) -> String {
+    avi_name(format!("{cluster}--{namespace}-{name}"))
+}
+
+/// `<cluster>--<ns>-<svc>-<PROTO>-<port>`: the pool of one Service port.
+pub fn pool_name(cluster: &str, namespace: &str, name: &str, protocol: &str, port: u16) -> String {
+    avi_name(format!("{cluster}--{namespace}-{name}-{protocol}-{port}"))
+}
+
+/// An Avi marker `{key, values: [value]}` (AKO labels every object with them).
+pub(crate) fn marker(key: &str, value: &str) -> Value {
+    json!({"key": key, "values": [value]})
+}
+
+/// An Avi `IpAddr`: `{addr, type: V4|V6}`.
+pub(crate) fn ip_json(ip: IpAddr) -> Value {
+    json!({"addr": ip.to_string(), "type": if ip.is_ipv4() { "V4" } else { "V6" }})
+}
+
+fn ports_of(svc: &Service) -> Vec<ServicePort> {
+    svc.spec
+        .as_ref()
+        .and_then(|s| s.ports.clone())
+        .unwrap_or_default()
+}
+
+fn protocol_of(port: &ServicePort) -> String {
+    port.protocol
+        .clone()
+        .unwrap_or_else(|| "TCP".into())
+        .to_ascii_uppercase()
+}
+
+/// The members of one Service port: ready, not terminating endpoint addresses with the target port (by name or
+/// number), or the selected nodes with the nodePort. Sorted and without duplicates.
+pub fn members(
+    port: &ServicePort,
+    endpoints: &[EndpointGroup],
+    nodes: &[NodeInfo],
+    mode: &MemberMode,
+) -> Result<Vec<(IpAddr, u16)>, String> {
+    let proto = protocol_of(port);
+    let mut out = BTreeSet::new();
+    match mode {
+        MemberMode::ClusterIp => {
+            for g in endpoints {
+                let matching = g.ports.iter().find(|(name, _, p)| {
+                    p.eq_ignore_ascii_case(&proto)
+                        && match (&port.name, name) {
+                            (Some(want), Some(have)) => want == have,
+                            (None, _) | (Some(_), None) => g.ports.len() == 1,
+                        }
+                });
+                let Some((_, target, _)) = matching else {
+                    continue;
+                };
+                for a in g.addresses.iter().filter(|a| a.ready && !a.terminating) {
+                    out.insert((a.ip, *target));
+                }
+            }
+        }
+        MemberMode::NodePort { selector } => {
+            let node_port = port
+                .node_port
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p > 0)
+                .ok_or_else(|| {
+                    format!(
+                        "port {} has no nodePort yet (serviceType NodePort)",
+                        port.port
+                    )
+                })?;
+            for n in nodes {
+                if let Some((k, v)) = selector
+                    && n.labels.get(k) != Some(v)
+                {
+                    continue;
+                }
+                if let Some(ip) = n.internal_ip {
+                    out.insert((ip, node_port));
+                }
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+struct Member<'a> {
+    input: ServiceInput<'a>,
+    key: ObjKey,
+    intent: intent::ServiceIntent,
+    problems: Vec<Problem>,
+    created: Option<i64>,
+}
+
+impl Member<'_> {
+    fn order(&self) -> Order<'_> {
+        Order::new(self.created, &self.key.namespace, &self.key.name)
+    }
+}
+
+/// Translates every LoadBalancer Service of ako. Services that are not ako's are skipped; a Service whose intent
+/// has a denying problem (the webhook would have refused it) gets no objects and its problems as outcome.
+pub fn translate(
+    services: &[ServiceInput<'_>],
+    nodes: &[NodeInfo],
+    cfg: &Config,
+    place: &Placement,
+) -> L4Desired {
+    let mut groups: BTreeMap<(String, String), Vec<Member<'_>>> = BTreeMap::new();
+    let mut out = L4Desired::default();
+    for input in services {
+        let svc = input.service;
+        if !intent::service_is_ours(svc, cfg) {
+            continue;
+        }
+        let (intent, problems) = intent::translate_service(svc, cfg);
+        let key = ObjKey::new(intent.namespace.clone(), intent.name.clone());
+        if problems
+            .iter()
+            .any(|p| p.severity == intent::Severity::Deny)
+        {
+            out.outcomes.push(ServiceOutcome::left_out(key, problems));
+            continue;
+        }
+        let group = intent
+            .shared_vip
+            .clone()
+            .unwrap_or_else(|| intent.name.clone());
+        let shared = intent.shared_vip.is_some();
+        let m = Member {
+            input: *input,
+            key,
+            intent,
+            problems,
+            created: ownership::created(&svc.metadata),
+        };
+        // A shared key and a Service name can coincide: keep the two apart.
+        groups
+            .entry((
+                m.key.namespace.clone(),
+                format!("{}{group}", if shared { "shared:" } else { "" }),
+            ))
+            .or_default()
+            .push(m);
+    }
+    for ((namespace, group), mut members) in groups {
+        members.sort_by(|a, b| a.order().cmp(&b.order()));
+        let base = group.strip_prefix("shared:").unwrap_or(&group);
+        translate_group(&namespace, base, members, nodes, place, &mut out);
+    }
+    out
+}
+
+fn translate_group(
+    namespace: &str,
+    base: &str,
+    mut claimants: Vec<Member<'_>>,
+    nodes: &[NodeInfo],
+    place: &Placement,
+    out: &mut L4Desired,
+) {
+    let cluster = &place.cluster_name;
+    let name = vs_name(cluster, namespace, base);
+    let owner = place.owner();
+    let tenant_ref = name_ref("tenant", &place.tenant);
+    let cloud_ref = name_ref("cloud", &place.cloud);
+    let vrf_ref = name_ref("vrfcontext", &place.vrf);
+
+    // The oldest member decides the VIP; members asking for another one are left out with a Warning.
+    let requested = claimants.first().and_then(|m| m.intent.requested_ip);
+    let mut accepted: Vec<Member<'_>> = Vec::new();
+    let mut used_ports: BTreeMap<(String, i32), ObjKey> = BTreeMap::new();
+    for mut m in claimants.drain(..) {
+        if let (Some(mine), Some(first)) = (m.intent.requested_ip, requested)
+            && mine != first
+        {
+            m.problems.push(Problem::warn(
+                "spec.loadBalancerIP",
+                format!(
+                    "shares a VIP with {} but asks for {mine} where it uses {first}; ask for the same address or none",
+                    accepted.first().map_or_else(String::new, |a| a.key.to_string())
+                ),
+            ));
+            out.outcomes
+                .push(ServiceOutcome::left_out(m.key, m.problems));
+            continue;
+        }
+        let ports = ports_of(m.input.service);
+        let clash = ports
+            .iter()
+            .find_map(|p| used_ports.get(&(protocol_of(p), p.port)).map(|k| (p, k)));
+        if let Some((p, holder)) = clash {
+            m.problems.push(Problem::warn(
+                "spec.ports",
+                format!(
+                    "port {}/{} is already served on the shared VIP by Service {holder}; use another port",
+                    p.port,
+                    protocol_of(p)
+                ),
+            ));
+            out.outcomes
+                .push(ServiceOutcome::left_out(m.key, m.problems));
+            continue;
+        }
+        for p in &ports {
+            used_ports.insert((protocol_of(p), p.port), m.key.clone());
+        }
+        accepted.push(m);
+    }
+    if accepted.is_empty() {
+        return;
+    }
+
+    let mut services = Vec::new();
+    let mut rules = Vec::new();
+    let mut protocols = BTreeSet::new();
+    let mut fqdns: Vec<String> = Vec::new();
+    for m in &mut accepted {
+        for f in &m.intent.fqdns {
+            if !fqdns.contains(f) {
+                fqdns.push(f.clone());
+            }
+        }
+        let ports = ports_of(m.input.service);
+        for p in &ports {
+            let proto = protocol_of(p);
+            let Ok(port) = u16::try_from(p.port) else {
+                continue;
+            };
+            let pool = pool_name(cluster, &m.key.namespace, &m.key.name, &proto, port);
+            let servers = match members(p, m.input.endpoints, nodes, &place.member_mode) {
+                Ok(list) => list,
+                Err(reason) => {
+                    m.problems.push(Problem::warn("spec.ports", reason));
+                    Vec::new()
+                }
+            };
+            let servers: Vec<Value> = servers
+                .into_iter()
+                .map(|(ip, port)| json!({"ip": ip_json(ip), "port": port, "enabled": true}))
+                .collect();
+            let monitor = if proto == "UDP" {
+                "System-UDP"
+            } else {
+                "System-TCP"
+            };
+            let body = json!({
+                "name": pool,
+                "created_by": owner,
+                "tenant_ref": tenant_ref,
+                "cloud_ref": cloud_ref,
+                "servers": servers,
+                "health_monitor_refs": [name_ref("healthmonitor", monitor)],
+                "markers": [
+                    marker("clustername", cluster),
+                    marker("Namespace", &m.key.namespace),
+                    marker("ServiceName", &m.key.name),
+                    marker("Port", &port.to_string()),
+                    marker("Protocol", &proto),
+                ],
+            });
+            out.objects.push(desired(Kind::Pool, &pool, body));
+            rules.push(json!({
+                "name": format!("{proto}-{port}"),
+                "index": rules.len(),
+                "enable": true,
+                "match": {
+                    "port": {"match_criteria": "IS_IN", "ports": [port]},
+                    "protocol": {"match_criteria": "IS_IN", "protocol": format!("PROTOCOL_{proto}")},
+                },
+                "action": {"select_pool": {"action_type": "L4_RULE_ACTION_SELECT_POOL", "pool_ref": name_ref("pool", &pool)}},
+            }));
+            protocols.insert(proto.clone());
+            services.push((port, proto));
+        }
+    }
+    services.sort();
+    let default_net = if protocols.len() == 1 && protocols.contains("UDP") {
+        "System-UDP-Fast-Path"
+    } else {
+        "System-TCP-Proxy"
+    };
+    let services: Vec<Value> = services
+        .iter()
+        .map(|(port, proto)| {
+            let mut s = json!({"port": port, "enable_ssl": false});
+            let net = if proto == "UDP" {
+                "System-UDP-Fast-Path"
+            } else {
+                "System-TCP-Proxy"
+            };
+            if net != default_net
+                && let Some(m) = s.as_object_mut()
+            {
+                m.insert(
+                    "override_network_profile_ref".into(),
+                    json!(name_ref("networkprofile", net)),
+                );
+            }
+            s
+        })
+        .collect();
+
+    let mut markers = vec![
+        marker("clustername", cluster),
+        marker("Namespace", namespace),
+    ];
+    if accepted.len() == 1 {
+        markers.push(marker("ServiceName", &accepted[0].key.name));
+    } else {
+        markers.push(json!({"key": "ServiceName", "values": accepted.iter().map(|m| m.key.name.clone()).collect::<Vec<_>>()}));
+    }
+
+    let vip = vip_request(requested, &place.vip_network);
+    // A VsVip has no created_by in the controller's schema: the clustername marker makes it ako's.
+    let vsvip = json!({
+        "name": name,
+        "tenant_ref": tenant_ref,
+        "cloud_ref": cloud_ref,
+        "vrf_context_ref": vrf_ref,
+        "east_west_placement": false,
+        "vip": [vip],
+        "dns_info": fqdns.iter().map(|f| json!({"fqdn": f})).collect::<Vec<_>>(),
+        "markers": markers,
+    });
+    out.objects.push(desired(Kind::VsVip, &name, vsvip));
+
+    out.objects.push(desired(
+        Kind::L4PolicySet,
+        &name,
+        json!({
+            "name": name,
+            "created_by": owner,
+            "tenant_ref": tenant_ref,
+            "is_internal_policy": false,
+            "l4_connection_policy": {"rules": rules},
+            "markers": markers,
+        }),
+    ));
+
+    out.objects.push(desired(
+        Kind::VirtualService,
+        &name,
+        json!({
+            "name": name,
+            "created_by": owner,
+            "tenant_ref": tenant_ref,
+            "cloud_ref": cloud_ref,
+            "se_group_ref": name_ref("serviceenginegroup", &place.se_group),
+            "vrf_context_ref": vrf_ref,
+            "vsvip_ref": name_ref("vsvip", &name),
+            "type": "VS_TYPE_NORMAL",
+            "enabled": true,
+            "traffic_enabled": true,
+            "application_profile_ref": name_ref("applicationprofile", "System-L4-Application"),
+            "network_profile_ref": name_ref("networkprofile", default_net),
+            "services": services,
+            "l4_policies": [{"index": 0, "l4_policy_set_ref": name_ref("l4policyset", &name)}],
+            "markers": markers,
+        }),
+    ));
+
+    for m in accepted {
+        out.outcomes.push(ServiceOutcome {
+            key: m.key,
+            vs_name: Some(name.clone()),
+            fqdns: m.intent.fqdns,
+            problems: m.problems,
+        });
+    }
+}
+
+/// The addresses a VsVip read from the controller carries (`vip[].ip_address`, `vip[].ip6_address`).
+pub fn vips_of(vsvip: &Map<String, Value>) -> Vec<IpAddr> {
+    vsvip
+        .get("vip")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|v| {
+            ["ip_address", "ip6_address"]
+                .map(|k| v.get(k).and_then(|a| a.get("addr")).and_then(Value::as_str))
+        })
+        .flatten()
+        .filter_map(|a| a.parse().ok())
+        .collect()
+}
+
+/// `status.loadBalancer.ingress` of a Service: one `{ip, hostname}` per VIP, the hostname being the first FQDN
+/// (AKO's form, so `kubectl get svc` shows the EXTERNAL-IP). Empty while no VIP is known.
+pub fn load_balancer_ingress(
+    outcome: &ServiceOutcome,
+    vips: &[IpAddr],
+) -> Vec<LoadBalancerIngress> {
+    vips.iter()
+        .map(|ip| LoadBalancerIngress {
+            ip: Some(ip.to_string()),
+            hostname: outcome.fqdns.first().cloned(),
+            ..LoadBalancerIngress::default()
+        })
+        .collect()
+}
+
+/// The one VIP of a VsVip as ako asks for it: allocated by IPAM from the VIP network (and its subnet when known),
+/// at the `requested` address if any.
+pub(crate) fn vip_request(
+    requested: Option<IpAddr>,
+    network: &Option<(String, Option<IpNet>)>,
+) -> Value {
+    let mut vip = Map::new();
+    vip.insert("vip_id".into(), json!("0"));
+    vip.insert("auto_allocate_ip".into(), json!(true));
+    if let Some(ip) = requested {
+        vip.insert("ip_address".into(), ip_json(ip));
+    }
+    if let Some((net, subnet)) = network {
+        let mut ipam = Map::new();
+        ipam.insert("network_ref".into(), json!(name_ref("network", net)));
+        if let Some(s) = subnet {
+            ipam.insert(
+                "subnet".into(),
+                json!({"ip_addr": ip_json(s.network()), "mask": s.prefix_len()}),
+            );
+        }
+        vip.insert("ipam_network_subnet".into(), Value::Object(ipam));
+    }
+    Value::Object(vip)
+}
+
+fn desired(kind: Kind, name: &str, body: Value) -> Desired {
+    let body = match body {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    Desired {
+        kind,
+        name: name.to_string(),
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intent::Severity;
+
+    fn cfg() -> Config {
+        Config {
+            cluster_name: "veba-of".into(),
+            dns_domains: vec!["avi.jarvis.lab".into()],
+            ..Config::default()
+        }
+    }
+
+    fn place(mode: MemberMode) -> Placement {
+        Placement {
+            cluster_name: "veba-of".into(),
+            tenant: "admin".into(),
+            cloud: "Default-Cloud".into(),
+            se_group: "vmug-se-group".into(),
+            vrf: "global".into(),
+            vip_network: Some(("dpg-sedatapath-18".into(), "10.10.18.0/26".parse().ok())),
+            member_mode: mode,
+        }
+    }
+
+    fn svc(yaml: &str) -> Service {
+        serde_yaml_ng::from_str(yaml).expect("service yaml")
+    }
+
+    const DEMO: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: avisvc-lb, namespace: vmug, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  type: LoadBalancer
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: web, protocol: TCP, nodePort: 30080}
+"#;
+
+    fn slice(ports: &[(Option<&str>, u16)], addrs: &[(&str, bool, bool)]) -> EndpointGroup {
+        EndpointGroup {
+            ports: ports
+                .iter()
+                .map(|(n, p)| (n.map(String::from), *p, "TCP".to_string()))
+                .collect(),
+            addresses: addrs
+                .iter()
+                .map(|(ip, ready, terminating)| EndpointAddress {
+                    ip: ip.parse().expect("ip"),
+                    ready: *ready,
+                    terminating: *terminating,
+                })
+                .collect(),
+        }
+    }
+
+    fn find<'a>(d: &'a L4Desired, kind: Kind, name: &str) -> &'a Map<String, Value> {
+        &d.objects
+            .iter()
+            .find(|o| o.kind == kind && o.name == name)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {kind:?} {name} in {:?}",
+                    d.objects.iter().map(|o| &o.name).collect::<Vec<_>>()
+                )
+            })
+            .body
+    }
+
+    #[test]
+    fn seed_demo_service_becomes_vsvip_pool_policy_and_virtual_service() {
+        let s = svc(DEMO);
+        let eps = [slice(
+            &[(Some("http"), 8080)],
+            &[("10.244.0.5", true, false), ("10.244.0.6", false, false)],
+        )];
+        let d = translate(
+            &[ServiceInput {
+                service: &s,
+                endpoints: &eps,
+            }],
+            &[],
+            &cfg(),
+            &place(MemberMode::ClusterIp),
+        );
+        let names: Vec<(Kind, &str)> = d
+            .objects
+            .iter()
+            .map(|o| (o.kind, o.name.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                (Kind::Pool, "veba-of--vmug-avisvc-lb-TCP-80"),
+                (Kind::VsVip, "veba-of--vmug-avisvc-lb"),
+                (Kind::L4PolicySet, "veba-of--vmug-avisvc-lb"),
+                (Kind::VirtualService, "veba-of--vmug-avisvc-lb"),
+            ]
+        );
+        let vsvip = find(&d, Kind::VsVip, "veba-of--vmug-avisvc-lb");
+        assert_eq!(
+            vsvip["dns_info"],
+            json!([{"fqdn": "avisvc-lb.vmug.avi.jarvis.lab"}])
+        );
+        assert_eq!(
+            vsvip["vip"][0]["ipam_network_subnet"]["network_ref"],
+            json!("/api/network/?name=dpg-sedatapath-18")
+        );
+        assert_eq!(
+            vsvip["vip"][0]["ipam_network_subnet"]["subnet"]["mask"],
+            json!(26)
+        );
+        assert!(
+            vsvip.get("created_by").is_none(),
+            "a VsVip has no created_by: its name and clustername marker make it ako's"
+        );
+        assert_eq!(
+            vsvip["markers"][0],
+            json!({"key": "clustername", "values": ["veba-of"]})
+        );
+        let pool = find(&d, Kind::Pool, "veba-of--vmug-avisvc-lb-TCP-80");
+        assert_eq!(
+            pool["servers"],
+            json!([{"ip": {"addr": "10.244.0.5", "type": "V4"}, "port": 8080, "enabled": true}])
+        );
+        let vs = find(&d, Kind::VirtualService, "veba-of--vmug-avisvc-lb");
+        assert_eq!(vs["services"], json!([{"port": 80, "enable_ssl": false}]));
+        assert_eq!(
+            vs["application_profile_ref"],
+            json!("/api/applicationprofile/?name=System-L4-Application")
+        );
+        assert_eq!(
+            vs["network_profile_ref"],
+            json!("/api/networkprofile/?name=System-TCP-Proxy")
+        );
+        assert_eq!(
+            vs["se_group_ref"],
+            json!("/api/serviceenginegroup/?name=vmug-se-group")
+        );
+        assert!(
+            vs["markers"]
+                .as_array()
+                .is_some_and(|m| m.contains(&marker("ServiceName", "avisvc-lb")))
+        );
+        assert_eq!(d.outcomes.len(), 1);
+        assert_eq!(
+            d.outcomes[0].vs_name.as_deref(),
+            Some("veba-of--vmug-avisvc-lb")
+        );
+        assert!(
+            d.outcomes[0].problems.is_empty(),
+            "{:?}",
+            d.outcomes[0].problems
+        );
+    }
+
+    #[test]
+    fn members_table() {
+        let named: ServicePort = serde_json::from_value(
+            json!({"name": "http", "port": 80, "targetPort": "web", "nodePort": 30080}),
+        )
+        .expect("port");
+        let unnamed: ServicePort =
+            serde_json::from_value(json!({"port": 53, "protocol": "UDP"})).expect("port");
+        let nodes = vec![
+            NodeInfo {
+                name: "n1".into(),
+                internal_ip: "127.0.0.2".parse().ok(),
+                labels: BTreeMap::from([("lb".into(), "yes".into())]),
+            },
+            NodeInfo {
+                name: "n2".into(),
+                internal_ip: "127.0.0.3".parse().ok(),
+                labels: BTreeMap::new(),
+            },
+            NodeInfo {
+                name: "n3".into(),
+                internal_ip: None,
+                labels: BTreeMap::new(),
+            },
+        ];
+        let two_ports = slice(
+            &[(Some("metrics"), 9090), (Some("http"), 8080)],
+            &[("10.244.0.5", true, false)],
+        );
+        let terminating = slice(
+            &[(Some("http"), 8080)],
+            &[("10.244.0.7", true, true), ("10.244.0.5", true, false)],
+        );
+        let dup = slice(&[(Some("http"), 8080)], &[("10.244.0.5", true, false)]);
+        let udp = EndpointGroup {
+            ports: vec![(None, 5353, "UDP".into())],
+            addresses: dup.addresses.clone(),
+        };
+        type Case<'a> = (
+            &'a str,
+            &'a ServicePort,
+            Vec<EndpointGroup>,
+            MemberMode,
+            Result<Vec<(&'a str, u16)>, ()>,
+        );
+        let cases: Vec<Case<'_>> = vec![
+            (
+                "port chosen by name among several",
+                &named,
+                vec![two_ports],
+                MemberMode::ClusterIp,
+                Ok(vec![("10.244.0.5", 8080)]),
+            ),
+            (
+                "terminating left out, duplicates merged",
+                &named,
+                vec![terminating, dup.clone()],
+                MemberMode::ClusterIp,
+                Ok(vec![("10.244.0.5", 8080)]),
+            ),
+            (
+                "unnamed single port, protocol must match",
+                &unnamed,
+                vec![udp, dup.clone()],
+                MemberMode::ClusterIp,
+                Ok(vec![("10.244.0.5", 5353)]),
+            ),
+            (
+                "no endpoints yet",
+                &named,
+                vec![],
+                MemberMode::ClusterIp,
+                Ok(vec![]),
+            ),
+            (
+                "node port on every node with an address",
+                &named,
+                vec![],
+                MemberMode::NodePort { selector: None },
+                Ok(vec![("127.0.0.2", 30080), ("127.0.0.3", 30080)]),
+            ),
+            (
+                "node selector",
+                &named,
+                vec![],
+                MemberMode::NodePort {
+                    selector: Some(("lb".into(), "yes".into())),
+                },
+                Ok(vec![("127.0.0.2", 30080)]),
+            ),
+            (
+                "no nodePort allocated",
+                &unnamed,
+                vec![],
+                MemberMode::NodePort { selector: None },
+                Err(()),
+            ),
+        ];
+        for (name, port, eps, mode, want) in cases {
+            let got = members(port, &eps, &nodes, &mode).map_err(|_| ());
+            let want = want.map(|v| {
+                v.into_iter()
+                    .map(|(ip, p)| (ip.parse::<IpAddr>().expect("ip"), p))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn mixed_protocols_override_the_network_profile_per_port() {
+        let s = svc(r#"
+metadata: {name: dns, namespace: vmug}
+spec:
+  type: LoadBalancer
+  ports: [{name: udp, port: 53, protocol: UDP}, {name: tcp, port: 53, protocol: TCP}]
+"#);
+        let d = translate(
+            &[ServiceInput {
+                service: &s,
+                endpoints: &[],
+            }],
+            &[],
+            &cfg(),
+            &place(MemberMode::ClusterIp),
+        );
+        let vs = find(&d, Kind::VirtualService, "veba-of--vmug-dns");
+        assert_eq!(
+            vs["network_profile_ref"],
+            json!("/api/networkprofile/?name=System-TCP-Proxy")
+        );
+        assert_eq!(
+            vs["services"],
+            json!([{"port": 53, "enable_ssl": false}, {"port": 53, "enable_ssl": false, "override_network_profile_ref": "/api/networkprofile/?name=System-UDP-Fast-Path"}])
+        );
+        let rules =
+            &find(&d, Kind::L4PolicySet, "veba-of--vmug-dns")["l4_connection_policy"]["rules"];
+        assert_eq!(rules.as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            rules[0]["action"]["select_pool"]["pool_ref"],
+            json!("/api/pool/?name=veba-of--vmug-dns-UDP-53")
+        );
+        find(&d, Kind::Pool, "veba-of--vmug-dns-UDP-53");
+    }
+
+    #[test]
+    fn shared_vip_group_is_one_virtual_service_and_conflicts_are_reported() {
+        let a = svc(r#"
+metadata: {name: a, namespace: vmug, creationTimestamp: "2026-01-01T00:00:00Z", annotations: {ako.vmware.com/enable-shared-vip: web, ako.vmware.com/load-balancer-ip: 10.10.18.20}}
+spec: {type: LoadBalancer, ports: [{port: 80}]}
+"#);
+        let b = svc(r#"
+metadata: {name: b, namespace: vmug, creationTimestamp: "2026-01-02T00:00:00Z", annotations: {ako.vmware.com/enable-shared-vip: web}}
+spec: {type: LoadBalancer, ports: [{port: 443}]}
+"#);
+        let clash = svc(r#"
+metadata: {name: c, namespace: vmug, creationTimestamp: "2026-01-03T00:00:00Z", annotations: {ako.vmware.com/enable-shared-vip: web}}
+spec: {type: LoadBalancer, ports: [{port: 80}]}
+"#);
+        let other_ip = svc(r#"
+metadata: {name: d, namespace: vmug, creationTimestamp: "2026-01-04T00:00:00Z", annotations: {ako.vmware.com/enable-shared-vip: web, ako.vmware.com/load-balancer-ip: 10.10.18.21}}
+spec: {type: LoadBalancer, ports: [{port: 8080}]}
+"#);
+        let inputs: Vec<ServiceInput<'_>> = [&clash, &b, &other_ip, &a]
+            .iter()
+            .map(|s| ServiceInput {
+                service: s,
+                endpoints: &[],
+            })
+            .collect();
+        let d = translate(&inputs, &[], &cfg(), &place(MemberMode::ClusterIp));
+        let vs = find(&d, Kind::VirtualService, "veba-of--vmug-web");
+        assert_eq!(
+            vs["services"],
+            json!([{"port": 80, "enable_ssl": false}, {"port": 443, "enable_ssl": false}])
+        );
+        let vsvip = find(&d, Kind::VsVip, "veba-of--vmug-web");
+        assert_eq!(
+            vsvip["vip"][0]["ip_address"],
+            json!({"addr": "10.10.18.20", "type": "V4"})
+        );
+        assert_eq!(
+            vsvip["dns_info"],
+            json!([{"fqdn": "a.vmug.avi.jarvis.lab"}, {"fqdn": "b.vmug.avi.jarvis.lab"}])
+        );
+        let outcome = |n: &str| {
+            d.outcomes
+                .iter()
+                .find(|o| o.key.name == n)
+                .expect("outcome")
+        };
+        assert_eq!(outcome("a").vs_name.as_deref(), Some("veba-of--vmug-web"));
+        assert_eq!(outcome("b").vs_name.as_deref(), Some("veba-of--vmug-web"));
+        assert_eq!(outcome("c").vs_name, None);
+        assert!(
+            outcome("c").problems[0]
+                .message
+                .contains("port 80/TCP is already served on the shared VIP by Service vmug/a"),
+            "{:?}",
+            outcome("c").problems
+        );
+        assert_eq!(outcome("d").vs_name, None);
+        assert!(
+            outcome("d").problems[0]
+                .message
+                .contains("asks for 10.10.18.21 where it uses 10.10.18.20"),
+            "{:?}",
+            outcome("d").problems
+        );
+    }
+
+    #[test]
+    fn services_not_of_ako_or_denied_get_no_objects() {
+        let cluster_ip = svc(
+            "metadata: {name: x, namespace: vmug}\nspec: {type: ClusterIP, ports: [{port: 80}]}",
+        );
+        let outside = svc(r#"
+metadata: {name: y, namespace: vmug, annotations: {external-dns.alpha.kubernetes.io/hostname: y.example.com}}
+spec: {type: LoadBalancer, ports: [{port: 80}]}
+"#);
+        let inputs = [
+            ServiceInput {
+                service: &cluster_ip,
+                endpoints: &[],
+            },
+            ServiceInput {
+                service: &outside,
+                endpoints: &[],
+            },
+        ];
+        let d = translate(&inputs, &[], &cfg(), &place(MemberMode::ClusterIp));
+        assert!(d.objects.is_empty());
+        assert_eq!(d.outcomes.len(), 1, "the ClusterIP Service is not ako's");
+        assert_eq!(d.outcomes[0].key.name, "y");
+        assert!(
+            d.outcomes[0]
+                .problems
+                .iter()
+                .any(|p| p.severity == Severity::Deny)
+        );
+    }
+
+    #[test]
+    fn endpoint_slices_of_both_versions_and_endpoints_read_alike() {
+        let v1beta1 = slice_from_json(json!({
+            "apiVersion": "discovery.k8s.io/v1beta1", "kind": "EndpointSlice",
+            "metadata": {"name": "avisvc-lb-x", "namespace": "vmug"},
+            "addressType": "IPv4",
+            "endpoints": [
+                {"addresses": ["10.244.0.5"], "conditions": {"ready": true}, "topology": {"kubernetes.io/hostname": "node1"}},
+                {"addresses": ["10.244.0.6"], "conditions": {"ready": false}},
+                {"addresses": ["10.244.0.7"]}
+            ],
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]
+        }))
+        .expect("v1beta1 slice reads as v1");
+        let g = EndpointGroup::from_slice(&v1beta1);
+        assert_eq!(g.ports, vec![(Some("http".into()), 8080, "TCP".into())]);
+        let ready: Vec<String> = g
+            .addresses
+            .iter()
+            .filter(|a| a.ready)
+            .map(|a| a.ip.to_string())
+            .collect();
+        assert_eq!(
+            ready,
+            ["10.244.0.5", "10.244.0.7"],
+            "a missing condition means ready"
+        );
+
+        let ep: Endpoints = serde_json::from_value(json!({
+            "metadata": {"name": "avisvc-lb", "namespace": "vmug"},
+            "subsets": [{
+                "addresses": [{"ip": "10.244.0.5"}],
+                "notReadyAddresses": [{"ip": "10.244.0.6"}],
+                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]
+            }]
+        }))
+        .expect("endpoints");
+        let groups = EndpointGroup::from_endpoints(&ep);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].ports, g.ports);
+        assert_eq!(groups[0].addresses.iter().filter(|a| a.ready).count(), 1);
+        assert_eq!(groups[0].addresses.len(), 2);
+
+        let node: Node = serde_json::from_value(json!({
+            "metadata": {"name": "node1", "labels": {"lb": "yes"}},
+            "status": {"addresses": [{"type": "Hostname", "address": "node1"}, {"type": "InternalIP", "address": "127.0.0.2"}]}
+        }))
+        .expect("node");
+        let n = NodeInfo::from_node(&node);
+        assert_eq!(n.internal_ip, "127.0.0.2".parse().ok());
+        assert_eq!(n.labels.get("lb").map(String::as_str), Some("yes"));
+    }
+
+    #[test]
+    fn status_lists_each_vip_with_the_first_fqdn() {
+        let vsvip = json!({"vip": [{"vip_id": "0", "ip_address": {"addr": "10.10.18.15", "type": "V4"}}, {"vip_id": "1"}]});
+        let vips = vips_of(vsvip.as_object().expect("object"));
+        assert_eq!(vips, vec!["10.10.18.15".parse::<IpAddr>().expect("ip")]);
+        let outcome = ServiceOutcome {
+            key: ObjKey::new("vmug", "avisvc-lb"),
+            vs_name: Some("veba-of--vmug-avisvc-lb".into()),
+            fqdns: vec!["avisvc-lb.vmug.avi.jarvis.lab".into()],
+            problems: vec![],
+        };
+        let st = load_balancer_ingress(&outcome, &vips);
+        assert_eq!(st.len(), 1);
+        assert_eq!(st[0].ip.as_deref(), Some("10.10.18.15"));
+        assert_eq!(
+            st[0].hostname.as_deref(),
+            Some("avisvc-lb.vmug.avi.jarvis.lab")
+        );
+        assert!(
+            load_balancer_ingress(&outcome, &[]).is_empty(),
+            "no VIP yet: no entry"
+        );
+    }
+
+    #[test]
+    fn long_names_are_shortened_deterministically() {
+        let long = "x".repeat(300);
+        let a = avi_name(format!("veba-of--vmug-{long}"));
+        let b = avi_name(format!("veba-of--vmug-{long}"));
+        let c = avi_name(format!("veba-of--vmug-{long}y"));
+        assert_eq!(a.len(), MAX_NAME);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a.starts_with("veba-of--vmug-xxx"));
+        assert_eq!(avi_name("short".into()), "short");
+        let multibyte = avi_name("é".repeat(200));
+        assert!(multibyte.len() <= MAX_NAME);
+    }
+}

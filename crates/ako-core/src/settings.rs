@@ -1,0 +1,333 @@
+//! The reconciler's settings: AKO's `ControllerSettings` and the operator switches of `AKOSettings`,
+//! `L7Settings` and `NetworkSettings`, read from the same `avi-k8s-config` source as [`crate::config`]
+//! (file or mounted ConfigMap directory, then env, then flags), and the `avi-secret` credentials (a mounted
+//! Secret directory, or env). Every bad value is reported, one line each.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::config::ConfigErrors;
+use crate::l4::MemberMode;
+use crate::l7::ShardSize;
+
+/// A secret given on the command line or in env: `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Redacted(pub String);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Redacted {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Redacted(s.to_string()))
+    }
+}
+
+/// How ako logs in.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Login {
+    Password { username: String, password: String },
+    Token { username: String, token: String },
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Login::Password { username, .. } => write!(
+                f,
+                "Password {{ username: {username:?}, password: <redacted> }}"
+            ),
+            Login::Token { username, .. } => {
+                write!(f, "Token {{ username: {username:?}, token: <redacted> }}")
+            }
+        }
+    }
+}
+
+/// Validated reconciler settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerSettings {
+    pub controller_host: String,
+    pub controller_version: Option<String>,
+    pub cloud: String,
+    pub se_group: String,
+    pub tenant: String,
+    pub vrf: String,
+    /// `None`: periodic full sync disabled.
+    pub full_sync: Option<Duration>,
+    pub delete_config: bool,
+    pub member_mode: MemberMode,
+    /// `shardVSSize` (LARGE by default, as AKO).
+    pub shard_size: ShardSize,
+    pub scope: Scope,
+    pub login: Login,
+    pub ca_pem: Option<String>,
+    pub insecure_skip_verify: bool,
+    /// When the deletion guard holds deletions.
+    pub deletion_guard: crate::safety::GuardLimits,
+    /// The hold an operator released.
+    pub release_held: Option<String>,
+    /// `allowDefaultClusterName`: run even though clusterName is AKO's chart default.
+    pub allow_default_cluster_name: bool,
+    /// How long an Avi request may take.
+    pub avi_request_timeout: Duration,
+    /// The request budget's ceiling (requests per second).
+    pub avi_max_rps: u32,
+}
+
+fn parse_bool(key: &str, v: &str, errors: &mut Vec<String>) -> bool {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" => true,
+        "false" | "" => false,
+        _ => {
+            errors.push(format!("{key}: {v:?} is not true or false"));
+            false
+        }
+    }
+}
+
+/// Validates the reconciler's settings: `values` are ConfigMap keys -> values (env and flags already laid over the
+/// file's), `secret` the avi-secret's keys (`username`, `password` or `authtoken`, `certificateAuthorityData` as
+/// PEM). Every bad value is reported at once.
+pub fn resolve(
+    values: &BTreeMap<String, String>,
+    secret: &BTreeMap<String, String>,
+    insecure_skip_verify: bool,
+) -> Result<ControllerSettings, ConfigErrors> {
+    let mut errors = Vec::new();
+    let pick = |key: &str| values.get(key).cloned().filter(|v| !v.trim().is_empty());
+
+    let controller_host = pick("controllerIP").unwrap_or_default();
+    if controller_host.is_empty() {
+        errors.push("controllerIP (--controller-host, CTRL_IPADDRESS): the Avi Controller address is required".into());
+    }
+    let full_sync = match pick("fullSyncFrequency") {
+        None => Some(Duration::from_secs(1800)),
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(0) => None,
+            Ok(s) => Some(Duration::from_secs(s)),
+            Err(_) => {
+                errors.push(format!(
+                    "fullSyncFrequency: {v:?} is not a number of seconds (0 disables)"
+                ));
+                None
+            }
+        },
+    };
+    let delete_config =
+        pick("deleteConfig").is_some_and(|v| parse_bool("deleteConfig", &v, &mut errors));
+    let node_selector = match (pick("nodeKey"), pick("nodeValue")) {
+        (Some(k), Some(v)) => Some((k, v)),
+        (None, None) => None,
+        _ => {
+            errors.push("nodeKey and nodeValue (nodePortSelector) must be given together".into());
+            None
+        }
+    };
+    let member_mode = match pick("serviceType").as_deref().map(str::trim) {
+        None | Some("ClusterIP") => MemberMode::ClusterIp,
+        Some("NodePort") => MemberMode::NodePort {
+            selector: node_selector,
+        },
+        Some(other) => {
+            errors.push(format!(
+                    "serviceType: {other:?} is not supported (accepted: ClusterIP, NodePort; NodePortLocal needs Antrea)"
+                ));
+            MemberMode::ClusterIp
+        }
+    };
+    let shard_size = match pick("shardVSSize") {
+        None => ShardSize::Large,
+        Some(v) => ShardSize::parse(&v).unwrap_or_else(|| {
+            errors.push(format!(
+                "shardVSSize: {v:?} is not supported (accepted: LARGE, MEDIUM, SMALL, DEDICATED)"
+            ));
+            ShardSize::Large
+        }),
+    };
+    let namespace_selector = match (pick("nsSelectorLabelKey"), pick("nsSelectorLabelValue")) {
+        (Some(k), Some(v)) => Some((k, v)),
+        (None, None) => None,
+        _ => {
+            errors.push("nsSelectorLabelKey and nsSelectorLabelValue (namespaceSelector) must be given together".into());
+            None
+        }
+    };
+    let blocked_namespaces = match pick("blockedNamespaceList") {
+        None => Vec::new(),
+        Some(v) => match serde_json::from_str::<Vec<String>>(&v) {
+            Ok(list) => list,
+            Err(_) if !v.trim_start().starts_with('[') => v
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            Err(e) => {
+                errors.push(format!(
+                    "blockedNamespaceList: {v:?} is not a JSON list of names: {e}"
+                ));
+                Vec::new()
+            }
+        },
+    };
+
+    let mut guard = crate::safety::GuardLimits::default();
+    if let Some(v) = pick("deletionGuardMaxObjects") {
+        match v.trim().parse::<usize>() {
+            Ok(n) => guard.max_objects = n,
+            Err(_) => errors.push(format!(
+                "deletionGuardMaxObjects: {v:?} is not a number of objects"
+            )),
+        }
+    }
+    if let Some(v) = pick("deletionGuardMaxPercent") {
+        match v.trim().parse::<u32>() {
+                Ok(n) if n <= 100 => guard.max_percent = n,
+                _ => errors.push(format!(
+                    "deletionGuardMaxPercent: {v:?} is not a percentage from 0 to 100 (100 turns the guard off)"
+                )),
+            }
+    }
+    let release_held = pick("releaseHeldDeletions").map(|v| v.trim().to_string());
+    let avi_request_timeout = match pick("aviRequestTimeoutSeconds") {
+        None => Duration::from_secs(60),
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(n) if (1..=3600).contains(&n) => Duration::from_secs(n),
+            _ => {
+                errors.push(format!(
+                    "aviRequestTimeoutSeconds: {v:?} is not a number of seconds from 1 to 3600"
+                ));
+                Duration::from_secs(60)
+            }
+        },
+    };
+    let avi_max_rps = match pick("aviMaxRequestsPerSecond") {
+        None => 2000,
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(n) if n >= 2 => n,
+            _ => {
+                errors.push(format!(
+                        "aviMaxRequestsPerSecond: {v:?} is not a whole number of requests per second, 2 or more"
+                    ));
+                2000
+            }
+        },
+    };
+    let allow_default_cluster_name = pick("allowDefaultClusterName")
+        .is_some_and(|v| parse_bool("allowDefaultClusterName", &v, &mut errors));
+
+    let username = secret.get("username").cloned().unwrap_or_default();
+    let login = match (secret.get("password"), secret.get("authtoken")) {
+        _ if username.is_empty() => {
+            errors.push("avi-secret username (AVI_USERNAME) is required".into());
+            Login::Password {
+                username,
+                password: String::new(),
+            }
+        }
+        (Some(p), _) => Login::Password {
+            username,
+            password: p.clone(),
+        },
+        (None, Some(t)) => Login::Token {
+            username,
+            token: t.clone(),
+        },
+        (None, None) => {
+            errors.push(
+                "avi-secret password or authtoken (AVI_PASSWORD, AVI_AUTHTOKEN) is required".into(),
+            );
+            Login::Password {
+                username,
+                password: String::new(),
+            }
+        }
+    };
+    let ca_pem = match secret.get("certificateAuthorityData") {
+        None => None,
+        Some(v) if v.contains("-----BEGIN") => Some(v.clone()),
+        Some(_) => {
+            errors.push(
+                "certificateAuthorityData: not a PEM certificate (-----BEGIN CERTIFICATE-----)"
+                    .into(),
+            );
+            None
+        }
+    };
+
+    let settings = ControllerSettings {
+        controller_host,
+        controller_version: pick("controllerVersion"),
+        cloud: pick("cloudName").unwrap_or_else(|| "Default-Cloud".into()),
+        se_group: pick("serviceEngineGroupName").unwrap_or_else(|| "Default-Group".into()),
+        tenant: pick("tenantName").unwrap_or_else(|| "admin".into()),
+        vrf: pick("vrfName").unwrap_or_else(|| "global".into()),
+        full_sync,
+        delete_config,
+        member_mode,
+        shard_size,
+        scope: Scope {
+            selector: namespace_selector,
+            blocked: blocked_namespaces,
+        },
+        login,
+        ca_pem,
+        insecure_skip_verify,
+        deletion_guard: guard,
+        release_held,
+        allow_default_cluster_name,
+        avi_request_timeout,
+        avi_max_rps,
+    };
+    if errors.is_empty() {
+        Ok(settings)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Which namespaces ako serves (`namespaceSelector`, `blockedNamespaceList`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Only namespaces with this label key and value, if set.
+    pub selector: Option<(String, String)>,
+    pub blocked: Vec<String>,
+}
+
+impl Scope {
+    /// Whether ako serves namespace `name` with these labels (`None`: labels not known yet).
+    pub fn contains(&self, name: &str, labels: Option<&BTreeMap<String, String>>) -> bool {
+        if self.blocked.iter().any(|b| b == name) {
+            return false;
+        }
+        match &self.selector {
+            None => true,
+            Some((k, v)) => labels.and_then(|l| l.get(k)) == Some(v),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_scope_table() {
+        let mut s = Scope {
+            selector: None,
+            blocked: vec!["kube-system".into()],
+        };
+        let labels: BTreeMap<String, String> = [("ako".to_string(), "yes".to_string())].into();
+        assert!(s.contains("vmug", None));
+        assert!(!s.contains("kube-system", Some(&labels)));
+        s.selector = Some(("ako".into(), "yes".into()));
+        assert!(s.contains("vmug", Some(&labels)));
+        assert!(!s.contains("other", None));
+        assert!(!s.contains("other", Some(&BTreeMap::new())));
+    }
+}

@@ -1,0 +1,302 @@
+//! Pool servers at run time: health (passive failure detection and active monitors), active connections, and
+//! the choice of a server (round robin, least connections; pool groups by priority then ratio).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+use super::model::{Algorithm, Model, PoolModel};
+use super::policy::Target;
+
+/// Run-time state of one server of one pool.
+#[derive(Debug)]
+pub struct ServerState {
+    pub addr: SocketAddr,
+    up: AtomicBool,
+    active: AtomicUsize,
+    successes: AtomicU32,
+    failures: AtomicU32,
+    pub requests: AtomicU64,
+    reason: Mutex<String>,
+}
+
+impl ServerState {
+    fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            up: AtomicBool::new(true),
+            active: AtomicUsize::new(0),
+            successes: AtomicU32::new(0),
+            failures: AtomicU32::new(0),
+            requests: AtomicU64::new(0),
+            reason: Mutex::new(String::new()),
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    pub fn reason(&self) -> String {
+        self.reason.lock().clone()
+    }
+
+    /// Takes the server out at once (a connection failed).
+    pub fn mark_failed(&self, why: String) {
+        self.successes.store(0, Ordering::Relaxed);
+        if self.up.swap(false, Ordering::AcqRel) {
+            tracing::info!(server = %self.addr, reason = %why, "pool server down");
+        }
+        *self.reason.lock() = why;
+    }
+
+    /// Records a health check: the server goes down after `failed` consecutive failures and comes back after
+    /// `successful` consecutive successes.
+    pub fn record_check(&self, ok: bool, why: &str, successful: u32, failed: u32) {
+        if ok {
+            self.failures.store(0, Ordering::Relaxed);
+            let n = self.successes.fetch_add(1, Ordering::Relaxed) + 1;
+            if !self.is_up() && n >= successful {
+                self.up.store(true, Ordering::Release);
+                self.reason.lock().clear();
+                tracing::info!(server = %self.addr, "pool server up");
+            }
+        } else {
+            self.successes.store(0, Ordering::Relaxed);
+            let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+            if self.is_up() && n >= failed {
+                self.mark_failed(why.to_string());
+            } else if !self.is_up() {
+                *self.reason.lock() = why.to_string();
+            }
+        }
+    }
+}
+
+/// Counts a connection or request on a server while alive.
+#[derive(Debug)]
+pub struct Lease(pub Arc<ServerState>);
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Server states of every pool, kept across configuration changes for servers that stay.
+#[derive(Debug, Default)]
+pub struct ServerTable {
+    servers: RwLock<HashMap<(String, SocketAddr), Arc<ServerState>>>,
+    counters: RwLock<HashMap<String, Arc<AtomicUsize>>>,
+}
+
+impl ServerTable {
+    /// The state of a server (created on first use).
+    pub fn state(&self, pool: &str, addr: SocketAddr) -> Arc<ServerState> {
+        let key = (pool.to_string(), addr);
+        if let Some(s) = self.servers.read().get(&key) {
+            return Arc::clone(s);
+        }
+        Arc::clone(
+            self.servers
+                .write()
+                .entry(key)
+                .or_insert_with(|| Arc::new(ServerState::new(addr))),
+        )
+    }
+
+    fn counter(&self, key: &str) -> Arc<AtomicUsize> {
+        if let Some(c) = self.counters.read().get(key) {
+            return Arc::clone(c);
+        }
+        Arc::clone(self.counters.write().entry(key.to_string()).or_default())
+    }
+
+    /// Drops the states of servers no longer configured.
+    pub fn retain(&self, model: &Model) {
+        self.servers.write().retain(|(pool, addr), _| {
+            model
+                .pools
+                .get(pool)
+                .is_some_and(|p| p.servers.iter().any(|s| s.addr == *addr))
+        });
+    }
+
+    /// Whether a pool has a server that may take traffic.
+    pub fn pool_available(&self, pool: &PoolModel) -> bool {
+        pool.enabled
+            && pool
+                .servers
+                .iter()
+                .any(|s| s.enabled && s.blocked.is_none() && self.state(&pool.uuid, s.addr).is_up())
+    }
+
+    /// Chooses a server of `pool`, skipping `tried`.
+    pub fn pick_in_pool(&self, pool: &PoolModel, tried: &[SocketAddr]) -> Option<Lease> {
+        if !pool.enabled {
+            return None;
+        }
+        let candidates: Vec<(Arc<ServerState>, u32)> = pool
+            .servers
+            .iter()
+            .filter(|s| s.enabled && s.blocked.is_none() && s.ratio > 0 && !tried.contains(&s.addr))
+            .map(|s| (self.state(&pool.uuid, s.addr), s.ratio))
+            .filter(|(st, _)| st.is_up())
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let turn = self.counter(&pool.uuid).fetch_add(1, Ordering::Relaxed);
+        let chosen = match pool.algorithm {
+            Algorithm::RoundRobin => {
+                let total: usize = candidates.iter().map(|(_, r)| *r as usize).sum();
+                let mut slot = turn % total.max(1);
+                candidates
+                    .iter()
+                    .find(|(_, r)| {
+                        if slot < *r as usize {
+                            true
+                        } else {
+                            slot -= *r as usize;
+                            false
+                        }
+                    })
+                    .map(|(s, _)| s)
+            }
+            Algorithm::LeastConnections => {
+                let n = candidates.len();
+                (0..n)
+                    .map(|i| &candidates[(turn + i) % n].0)
+                    .min_by_key(|s| s.active())
+            }
+        }?;
+        chosen.active.fetch_add(1, Ordering::Relaxed);
+        chosen.requests.fetch_add(1, Ordering::Relaxed);
+        Some(Lease(Arc::clone(chosen)))
+    }
+
+    /// Chooses a pool and server for a target. Pool groups: the highest priority with a server up, then
+    /// members by ratio.
+    pub fn pick(
+        &self,
+        model: &Model,
+        target: &Target,
+        tried: &[SocketAddr],
+    ) -> Option<(String, Lease)> {
+        match target {
+            Target::Pool(p) => {
+                let pool = model.pools.get(p)?;
+                self.pick_in_pool(pool, tried)
+                    .map(|l| (pool.name.clone(), l))
+            }
+            Target::PoolGroup(g) => {
+                let (_, members) = model.pool_groups.get(g)?;
+                let mut priorities: Vec<i64> = members.iter().map(|m| m.priority).collect();
+                priorities.sort_unstable_by(|a, b| b.cmp(a));
+                priorities.dedup();
+                for prio in priorities {
+                    let level: Vec<(&PoolModel, u32)> = members
+                        .iter()
+                        .filter(|m| m.priority == prio && m.ratio > 0)
+                        .filter_map(|m| Some((model.pools.get(&m.pool)?, m.ratio)))
+                        .collect();
+                    if level.is_empty() {
+                        continue;
+                    }
+                    let total: usize = level.iter().map(|(_, r)| *r as usize).sum();
+                    let turn = self.counter(g).fetch_add(1, Ordering::Relaxed) % total.max(1);
+                    // Start at the member the ratio designates, then try the others of this level.
+                    let mut slot = turn;
+                    let start = level
+                        .iter()
+                        .position(|(_, r)| {
+                            if slot < *r as usize {
+                                true
+                            } else {
+                                slot -= *r as usize;
+                                false
+                            }
+                        })
+                        .unwrap_or(0);
+                    for i in 0..level.len() {
+                        let (pool, _) = level[(start + i) % level.len()];
+                        if let Some(l) = self.pick_in_pool(pool, tried) {
+                            return Some((pool.name.clone(), l));
+                        }
+                    }
+                }
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane::model::ServerModel;
+
+    fn pool(algorithm: Algorithm, n: u16) -> PoolModel {
+        PoolModel {
+            uuid: "pool-1".into(),
+            name: "p".into(),
+            enabled: true,
+            algorithm,
+            servers: (0..n)
+                .map(|i| ServerModel {
+                    addr: SocketAddr::from(([127, 0, 0, 1], 9000 + i)),
+                    enabled: true,
+                    ratio: 1,
+                    blocked: None,
+                })
+                .collect(),
+            monitors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn round_robin_rotates_and_skips_servers_that_are_down() {
+        let t = ServerTable::default();
+        let p = pool(Algorithm::RoundRobin, 3);
+        let picks: Vec<u16> = (0..6)
+            .map(|_| t.pick_in_pool(&p, &[]).expect("server").0.addr.port())
+            .collect();
+        assert_eq!(picks, vec![9000, 9001, 9002, 9000, 9001, 9002]);
+        t.state("pool-1", p.servers[1].addr)
+            .mark_failed("refused".into());
+        for _ in 0..6 {
+            assert_ne!(t.pick_in_pool(&p, &[]).expect("server").0.addr.port(), 9001);
+        }
+    }
+
+    #[test]
+    fn least_connections_prefers_the_idle_server() {
+        let t = ServerTable::default();
+        let p = pool(Algorithm::LeastConnections, 2);
+        let held = t.pick_in_pool(&p, &[]).expect("first");
+        for _ in 0..4 {
+            let other = t.pick_in_pool(&p, &[]).expect("second");
+            assert_ne!(other.0.addr, held.0.addr);
+        }
+    }
+
+    #[test]
+    fn a_server_comes_back_after_the_successful_checks() {
+        let s = ServerState::new(SocketAddr::from(([127, 0, 0, 1], 1)));
+        s.record_check(false, "refused", 2, 2);
+        assert!(s.is_up(), "one failure is not enough");
+        s.record_check(false, "refused", 2, 2);
+        assert!(!s.is_up());
+        s.record_check(true, "", 2, 2);
+        assert!(!s.is_up());
+        s.record_check(true, "", 2, 2);
+        assert!(s.is_up());
+    }
+}

@@ -1,0 +1,1270 @@
+//! HTTP layer of the emulator: routing (tolerating `//api` and trailing slashes), sessions and CSRF,
+//! tenancy headers, version echo, collections, CRUD, runtime endpoints, admin endpoints and faults.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use rand::Rng;
+use serde_json::{Map, Value, json};
+
+use super::faults::{Counters, Faults, Fired};
+use super::journal::{Journal, RecordRef};
+use super::store::{ApiError, Obj, Store, TenantSel, apply_patch, type_info};
+
+const IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+const SESSION_MAX_AGE: u64 = 86_400;
+const CSRF_MAX_AGE: u64 = 31_449_600;
+const MAX_BODY: usize = 16 << 20;
+
+#[derive(Debug, Clone)]
+struct Session {
+    csrf: String,
+    username: String,
+    created: Instant,
+    last_used: Instant,
+    /// Expired on demand ([`App::expire_sessions`]): refused at its next use like a timed-out one.
+    expired: bool,
+}
+
+#[derive(Debug, Clone)]
+struct TokenInfo {
+    username: String,
+    uuid: String,
+    expires: jiff::Timestamp,
+}
+
+/// Shared emulator state. `Debug` shows counts only: users, tokens, sessions and stored objects
+/// hold passwords, tokens, CSRF secrets and private keys.
+pub struct App {
+    pub store: parking_lot::Mutex<Store>,
+    pub journal: parking_lot::Mutex<Option<Journal>>,
+    sessions: parking_lot::Mutex<HashMap<String, Session>>,
+    pub users: parking_lot::Mutex<HashMap<String, String>>,
+    tokens: parking_lot::Mutex<HashMap<String, TokenInfo>>,
+    pub faults: parking_lot::Mutex<Faults>,
+    pub counters: Counters,
+    pub version: String,
+    pub default_page_size: usize,
+    cluster_uuid: String,
+    started: jiff::Timestamp,
+    /// The data plane, when it runs: runtime state and analytics come from it.
+    pub dataplane: std::sync::OnceLock<Arc<super::dataplane::Plane>>,
+    /// Every answered API request ([`super::requests`]).
+    pub requests: parking_lot::Mutex<super::requests::Requests>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("objects", &self.store.lock().len())
+            .field("users", &self.users.lock().len())
+            .field("tokens", &self.tokens.lock().len())
+            .field("sessions", &self.sessions.lock().len())
+            .field("faults", &*self.faults.lock())
+            .field("version", &self.version)
+            .field("default_page_size", &self.default_page_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Expires every current session now: each is refused with 401 at its next use, exactly as a
+    /// timed-out one (deterministic replacement for waiting out `session_expiry_secs`).
+    pub fn expire_sessions(&self) {
+        for s in self.sessions.lock().values_mut() {
+            s.expired = true;
+        }
+    }
+
+    pub fn new(
+        store: Store,
+        journal: Option<Journal>,
+        users: HashMap<String, String>,
+        faults: Faults,
+        version: String,
+        default_page_size: usize,
+    ) -> Self {
+        Self {
+            store: parking_lot::Mutex::new(store),
+            journal: parking_lot::Mutex::new(journal),
+            sessions: parking_lot::Mutex::default(),
+            users: parking_lot::Mutex::new(users),
+            tokens: parking_lot::Mutex::default(),
+            faults: parking_lot::Mutex::new(faults),
+            counters: Counters::default(),
+            version,
+            default_page_size,
+            cluster_uuid: format!("cluster-{}", uuid::Uuid::new_v4()),
+            started: jiff::Timestamp::now(),
+            dataplane: std::sync::OnceLock::new(),
+            requests: parking_lot::Mutex::default(),
+        }
+    }
+}
+
+/// Per-request context.
+struct Ctx {
+    host: String,
+    api_version: String,
+    session_id: Option<String>,
+}
+
+/// A time as RFC 3339 with the UTC offset written `+00:00`, as the controller shows it.
+fn rfc3339(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.f+00:00").to_string()
+}
+
+fn random_token(len: usize, lower_only: bool) -> String {
+    const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let set = if lower_only { &ALNUM[..26] } else { ALNUM };
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(set[rng.random_range(0..set.len())]))
+        .collect()
+}
+
+/// A `Set-Cookie` value as the controller sends them: `expires`, `Max-Age`, `Path=/`, `Secure`.
+fn set_cookie(name: &'static str, value: &str, max_age: u64, http_only: bool) -> String {
+    let secs = i64::try_from(max_age).unwrap_or(i64::MAX / 2);
+    let expires = cookie::time::OffsetDateTime::now_utc() + cookie::time::Duration::seconds(secs);
+    cookie::Cookie::build((name, value.to_string()))
+        .expires(expires)
+        .max_age(cookie::time::Duration::seconds(secs))
+        .path("/")
+        .secure(true)
+        .http_only(http_only)
+        .build()
+        .to_string()
+}
+
+fn session_cookies(id: &str) -> [String; 2] {
+    [
+        set_cookie("avi-sessionid", id, SESSION_MAX_AGE, true),
+        set_cookie("sessionid", id, SESSION_MAX_AGE, true),
+    ]
+}
+
+fn finish(ctx: &Ctx, mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&ctx.api_version) {
+        h.insert("avi_api_version", v);
+    }
+    if let Some(id) = &ctx.session_id {
+        for c in session_cookies(id) {
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                h.append(header::SET_COOKIE, v);
+            }
+        }
+    }
+    resp
+}
+
+fn raw(status: u16, content_type: &str, body: impl Into<Body>) -> Response {
+    let mut resp = Response::new(body.into());
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+fn json_resp(status: u16, value: &Value) -> Response {
+    raw(
+        status,
+        "application/json",
+        serde_json::to_vec(value).unwrap_or_default(),
+    )
+}
+
+fn err_resp(e: &ApiError) -> Response {
+    json_resp(e.status, &json!({"error": e.message}))
+}
+
+/// Decodes the raw query. A valueless flag (`?include_name`) and an empty value both give `None`.
+fn parse_query(query: Option<&str>) -> Vec<(String, Option<String>)> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), (!v.is_empty()).then(|| v.into_owned())))
+        .collect()
+}
+
+fn flag(q: &[(String, Option<String>)], key: &str) -> bool {
+    q.iter().any(|(k, v)| {
+        k == key
+            && v.as_deref()
+                .is_none_or(|v| v.is_empty() || v.eq_ignore_ascii_case("true"))
+    })
+}
+
+fn param<'a>(q: &'a [(String, Option<String>)], key: &str) -> Option<&'a str> {
+    q.iter()
+        .find(|(k, _)| k == key)
+        .and_then(|(_, v)| v.as_deref())
+}
+
+/// The values of cookie `name` in the request's `Cookie` headers.
+fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(move |c| c.name() == name)
+        .filter_map(|c| c.value_raw())
+}
+
+/// Entry point for every request.
+pub async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
+    let method = req.method().to_string();
+    let agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let segs: Vec<String> = req
+        .uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if segs.first().map(String::as_str) == Some("admin") {
+        return handle(app, req).await;
+    }
+    let (kind, uuid) = match segs.as_slice() {
+        [api, t, rest @ ..] if api == "api" => (t.clone(), rest.first().cloned()),
+        [first, ..] => (first.clone(), None),
+        [] => (String::new(), None),
+    };
+    // The name of the object a request names by uuid, as it is before the request (a DELETE removes it).
+    let mut name = uuid
+        .as_ref()
+        .and_then(|u| app.store.lock().get_any(u).map(|o| o.name.clone()));
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return json_resp(413, &json!({"error": "request body too large"})),
+    };
+    if name.is_none() && method == "POST" {
+        name = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("name").and_then(Value::as_str).map(str::to_string));
+    }
+    let resp = handle(app.clone(), Request::from_parts(parts, Body::from(body))).await;
+    let at_ms = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX);
+    app.requests.lock().push(super::requests::RequestRecord {
+        seq: 0,
+        at_ms,
+        method,
+        kind,
+        uuid,
+        name,
+        status: resp.status().as_u16(),
+        agent,
+    });
+    resp
+}
+
+async fn handle(app: Arc<App>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let headers = parts.headers;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "localhost".into());
+    let path: Vec<String> = parts
+        .uri
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let query = parse_query(parts.uri.query());
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return json_resp(413, &json!({"error": "request body too large"})),
+    };
+    let api_version = headers
+        .get("x-avi-version")
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| "16_4_2".to_string(), str::to_string);
+    let mut ctx = Ctx {
+        host,
+        api_version,
+        session_id: None,
+    };
+    let segs: Vec<&str> = path.iter().map(String::as_str).collect();
+
+    if segs.first() == Some(&"admin") {
+        return admin(&app, &method, &segs[1..], &query, &body);
+    }
+    // Faults: latency and dropped connections apply to everything but the admin endpoints.
+    let (latency, drop) = {
+        let mut f = app.faults.lock();
+        let mut rng = rand::rng();
+        let slow = f.pick_slow(|| rng.random::<f64>());
+        (f.latency_ms + slow, f.pick_drop(|| rng.random::<f64>()))
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    if drop {
+        app.counters.fired(Fired::Dropped);
+        let stream = futures::stream::once(async {
+            Err::<Bytes, std::io::Error>(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "injected drop",
+            ))
+        });
+        return Response::new(Body::from_stream(stream));
+    }
+    let counted_type = match segs.as_slice() {
+        ["login"] => "login",
+        ["logout"] => "logout",
+        ["api", t, ..] => t,
+        _ => "other",
+    };
+    app.counters.count(method.as_str(), counted_type);
+    let resp = match segs.as_slice() {
+        ["login"] if method == Method::POST => login(&app, &headers, &body),
+        ["logout"] => {
+            for id in
+                cookie_values(&headers, "avi-sessionid").chain(cookie_values(&headers, "sessionid"))
+            {
+                app.sessions.lock().remove(id);
+            }
+            json_resp(200, &json!({}))
+        }
+        ["api", "cluster", "status"] => json_resp(
+            200,
+            &json!({"cluster_state": {"state": "CLUSTER_UP_NO_HA", "progress": 100,
+                    "up_since": app.started.strftime("%Y-%m-%d %H:%M:%S").to_string()},
+                    "node_states": [{"name": "127.0.0.1", "role": "CLUSTER_LEADER", "state": "CLUSTER_ACTIVE"}]}),
+        ),
+        ["api", "initial-data"] => json_resp(200, &initial_data(&app)),
+        ["api", rest @ ..] => {
+            if let Some(status) = {
+                let mut f = app.faults.lock();
+                let mut rng = rand::rng();
+                f.pick_error(method.as_str(), || rng.random::<f64>())
+            } {
+                app.counters.fired(Fired::Injected(status));
+                let retry_after = app.faults.lock().retry_after_secs;
+                let mut resp = json_resp(
+                    status,
+                    &json!({"error": format!("injected fault {status}")}),
+                );
+                if matches!(status, 429 | 503)
+                    && let Ok(v) = HeaderValue::from_str(&retry_after.to_string())
+                {
+                    resp.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                return finish(&ctx, resp);
+            }
+            match authenticate(&app, &method, &headers) {
+                Ok((sid, user)) => {
+                    ctx.session_id = sid;
+                    api(&app, &ctx, &method, rest, &query, &headers, &body, &user)
+                        .await
+                        .unwrap_or_else(|e| err_resp(&e))
+                }
+                Err(resp) => resp,
+            }
+        }
+        _ => json_resp(404, &json!({"error": "Not found"})),
+    };
+    finish(&ctx, resp)
+}
+
+fn admin(
+    app: &App,
+    method: &Method,
+    segs: &[&str],
+    query: &[(String, Option<String>)],
+    body: &[u8],
+) -> Response {
+    match (method, segs) {
+        (&Method::GET, ["faults"]) => json_resp(
+            200,
+            &serde_json::to_value(&*app.faults.lock()).unwrap_or_default(),
+        ),
+        (&Method::PUT, ["faults"]) => match serde_json::from_slice::<Faults>(body) {
+            Ok(f) => match f.validate() {
+                Ok(()) => {
+                    *app.faults.lock() = f.clone();
+                    json_resp(200, &serde_json::to_value(&f).unwrap_or_default())
+                }
+                Err(e) => json_resp(400, &json!({"error": e})),
+            },
+            Err(e) => json_resp(400, &json!({"error": e.to_string()})),
+        },
+        (&Method::GET, ["counters"]) => json_resp(
+            200,
+            &serde_json::to_value(app.counters.snapshot()).unwrap_or_default(),
+        ),
+        (&Method::DELETE, ["counters"]) => {
+            app.counters.reset();
+            raw(204, "application/json", Body::empty())
+        }
+        (&Method::DELETE, ["sessions"]) => {
+            app.sessions.lock().clear();
+            raw(204, "application/json", Body::empty())
+        }
+        (&Method::POST, ["sessions", "expire"]) => {
+            app.expire_sessions();
+            raw(204, "application/json", Body::empty())
+        }
+        // The request journal from `since` (default 0), at most `limit` (default 10,000) records, and where to
+        // ask from next.
+        (&Method::GET, ["requests"]) => {
+            let since = param(query, "since")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let limit = param(query, "limit")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10_000);
+            let journal = app.requests.lock();
+            let records = journal.since(since, limit);
+            let next = records.last().map_or(since, |r| r.seq + 1);
+            json_resp(200, &json!({"requests": records, "next": next}))
+        }
+        (&Method::GET, ["dataplane"]) => match app.dataplane.get() {
+            Some(p) => json_resp(200, &p.runtime()),
+            None => json_resp(
+                404,
+                &json!({"error": "the data plane is not running (start the emulator with --dataplane)"}),
+            ),
+        },
+        (&Method::GET, ["analytics"]) => match app.dataplane.get() {
+            Some(p) => raw(
+                200,
+                "text/html; charset=utf-8",
+                super::dataplane::analytics::page(&p.runtime()),
+            ),
+            None => raw(
+                404,
+                "text/plain; charset=utf-8",
+                "the data plane is not running (start the emulator with --dataplane)\n",
+            ),
+        },
+        _ => json_resp(404, &json!({"error": "Not found"})),
+    }
+}
+
+fn version_obj(app: &App) -> Value {
+    json!({"build": 1, "Tag": format!("{}-emulator", app.version), "ProductName": "Avi Cloud Controller",
+           "min_version": 15.2, "Version": app.version, "Product": "controller",
+           "Date": rfc3339(app.started)})
+}
+
+fn initial_data(app: &App) -> Value {
+    json!({"version": version_obj(app), "user_initialized": true, "banner": "", "sso": false,
+           "emulator": true})
+}
+
+fn login(app: &App, headers: &HeaderMap, body: &[u8]) -> Response {
+    let is_json = body.first() == Some(&b'{')
+        || headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.contains("json"));
+    let fields: HashMap<String, String> = if is_json {
+        match serde_json::from_slice::<Map<String, Value>>(body) {
+            Ok(m) => m
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string())))
+                .collect(),
+            Err(_) => HashMap::new(),
+        }
+    } else {
+        url::form_urlencoded::parse(body).into_owned().collect()
+    };
+    let username = fields.get("username").cloned().unwrap_or_default();
+    let ok =
+        match (fields.get("password"), fields.get("token")) {
+            (Some(p), _) => app
+                .users
+                .lock()
+                .get(&username)
+                .is_some_and(|want| want == p),
+            (None, Some(t)) => app.tokens.lock().get(t).is_some_and(|info| {
+                info.username == username && info.expires > jiff::Timestamp::now()
+            }),
+            _ => false,
+        };
+    if !ok {
+        return json_resp(401, &json!({"error": "Invalid credentials"}));
+    }
+    let id = random_token(32, true);
+    let csrf = random_token(32, false);
+    let now = Instant::now();
+    app.sessions.lock().insert(
+        id.clone(),
+        Session {
+            csrf: csrf.clone(),
+            username: username.clone(),
+            created: now,
+            last_used: now,
+            expired: false,
+        },
+    );
+    let base = format!(
+        "https://{}",
+        headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost")
+    );
+    // As recorded: the system configuration with relative refs.
+    let system_config = {
+        let store = app.store.lock();
+        let mut m = Map::new();
+        m.insert("url".into(), json!("/api/systemconfiguration"));
+        if let Some(o) = store.get_any("default") {
+            m.extend(
+                o.body
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "name")
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+        }
+        Value::Object(m)
+    };
+    let body = json!({
+        "user_initialized": true,
+        "version": version_obj(app),
+        "user": {"is_superuser": true, "default_tenant_ref": format!("{base}/api/tenant/admin"), "name": username,
+                 "username": username, "full_name": "System Administrator", "email": "", "local": true, "uuid": "user-1",
+                 "ui_property": "{\"defaultTimeframe\":\"6h\",\"valuesToDisplay\":\"avg\",\"grid\":{\"pageSize\":30}}"},
+        "tenants": [{"url": format!("{base}/api/tenant/admin"), "uuid": "admin", "name": "admin", "local": true}],
+        "system_config": system_config,
+        "controller": {"api_idle_timeout": 15},
+        "session_cookie_name": "avi-sessionid"
+    });
+    let mut resp = json_resp(200, &body);
+    let h = resp.headers_mut();
+    let csrf_cookie = set_cookie("csrftoken", &csrf, CSRF_MAX_AGE, false);
+    for c in std::iter::once(csrf_cookie).chain(session_cookies(&id)) {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+fn basic_auth_enabled(app: &App) -> bool {
+    app.store
+        .lock()
+        .get_any("default")
+        .and_then(|o| o.body.get("portal_configuration"))
+        .and_then(|p| p.get("allow_basic_authentication"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+const UNAUTHENTICATED: &str = "Authentication credentials were not provided.";
+
+/// Returns `(session id, username)` or the refusal (the refusal is the answer itself).
+#[allow(clippy::result_large_err)]
+fn authenticate(
+    app: &App,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<(Option<String>, String), Response> {
+    if let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        && let Some(b64) = auth.strip_prefix("Basic ")
+    {
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&decoded);
+        let ok = basic_auth_enabled(app)
+            && text
+                .split_once(':')
+                .is_some_and(|(u, p)| app.users.lock().get(u).is_some_and(|w| w == p));
+        return match (ok, text.split_once(':')) {
+            (true, Some((u, _))) => Ok((None, u.to_string())),
+            _ => Err(json_resp(401, &json!({"error": "Invalid credentials"}))),
+        };
+    }
+    let write = matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    let csrf_header = headers
+        .get("x-csrftoken")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let expiry = app
+        .faults
+        .lock()
+        .session_expiry_secs
+        .map(Duration::from_secs);
+    let mut sessions = app.sessions.lock();
+    let now = Instant::now();
+    let ids: Vec<String> = cookie_values(headers, "avi-sessionid")
+        .chain(cookie_values(headers, "sessionid"))
+        .map(str::to_string)
+        .collect();
+    let mut valid: Option<(String, bool)> = None;
+    for id in ids {
+        let Some(s) = sessions.get(&id) else { continue };
+        let expired = s.expired
+            || now.duration_since(s.last_used) > IDLE_TIMEOUT
+            || expiry.is_some_and(|e| now.duration_since(s.created) >= e);
+        if expired {
+            sessions.remove(&id);
+            app.counters.fired(Fired::SessionExpired);
+            continue;
+        }
+        let csrf_ok = s.csrf == csrf_header;
+        if valid.is_none() || (csrf_ok && valid.as_ref().is_some_and(|(_, ok)| !ok)) {
+            valid = Some((id, csrf_ok));
+        }
+    }
+    let Some((id, csrf_ok)) = valid else {
+        app.counters.fired(Fired::Unauthenticated);
+        return Err(json_resp(401, &json!({"error": UNAUTHENTICATED})));
+    };
+    if write && !csrf_ok {
+        // Recorded: plain text under an application/json content type.
+        return Err(raw(
+            401,
+            "application/json",
+            "CSRF token missing or incorrect.",
+        ));
+    }
+    let Some(s) = sessions.get_mut(&id) else {
+        return Err(json_resp(401, &json!({"error": UNAUTHENTICATED})));
+    };
+    s.last_used = now;
+    let user = s.username.clone();
+    Ok((Some(id), user))
+}
+
+fn tenant_sel(store: &Store, headers: &HeaderMap) -> Result<TenantSel, ApiError> {
+    if let Some(u) = headers
+        .get("x-avi-tenant-uuid")
+        .and_then(|v| v.to_str().ok())
+    {
+        return match store.get_any(u) {
+            Some(t) if t.obj_type == "tenant" => Ok(TenantSel::One(t.uuid.clone())),
+            _ => Err(ApiError::new(403, format!("Tenant uuid {u} not found"))),
+        };
+    }
+    match headers.get("x-avi-tenant").and_then(|v| v.to_str().ok()) {
+        None | Some("") => Ok(TenantSel::One("admin".into())),
+        Some("*") => Ok(TenantSel::All),
+        Some(name) => store
+            .tenant_by_name(name)
+            .map(|t| TenantSel::One(t.uuid.clone()))
+            .ok_or_else(|| ApiError::new(403, format!("Tenant {name} not found"))),
+    }
+}
+
+fn oper_state(store: &Store, vs: &Obj) -> &'static str {
+    let enabled = |o: &Obj| o.body.get("enabled") != Some(&Value::Bool(false));
+    if !enabled(vs) {
+        return "OPER_DISABLED";
+    }
+    if let Some(parent) = vs
+        .body
+        .get("vh_parent_vs_ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.rsplit('/').next())
+        .and_then(|u| store.get_any(u))
+        && !enabled(parent)
+    {
+        return "OPER_DISABLED";
+    }
+    "OPER_UP"
+}
+
+fn vs_runtime(app: &App, store: &Store, vs: &Obj) -> Value {
+    let (state, reasons) = match app.dataplane.get().and_then(|p| p.oper_status(&vs.uuid)) {
+        Some((state, reasons)) => (state, Some(reasons)),
+        None => (oper_state(store, vs), None),
+    };
+    let vips: Vec<Value> = vs
+        .body
+        .get("vsvip_ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.rsplit('/').next())
+        .and_then(|u| store.get_any(u))
+        .and_then(|v| v.body.get("vip").and_then(Value::as_array).cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|v| json!({"vip_id": v.get("vip_id").cloned().unwrap_or(json!("0")), "oper_status": {"state": state},
+                         "ip_address": v.get("ip_address").cloned().unwrap_or(Value::Null)}))
+        .collect();
+    let reason: Vec<String> = reasons.unwrap_or_else(|| {
+        vec![if state == "OPER_UP" {
+            "Virtual Service is up".into()
+        } else {
+            "Virtual Service is disabled".into()
+        }]
+    });
+    json!({"name": vs.name, "uuid": vs.uuid,
+           "oper_status": {"state": state, "reason": reason, "reason_code_string": state,
+                           "last_changed_time": {"secs": vs.body.get("_last_modified").and_then(Value::as_str)
+                               .and_then(|s| s.parse::<u64>().ok()).map_or(0, |us| us / 1_000_000), "usecs": 0}},
+           "vip_summary": vips, "percent_ses_up": if state == "OPER_UP" { 100 } else { 0 }})
+}
+
+fn render_out(
+    store: &Store,
+    obj: &Obj,
+    host: &str,
+    include_name: bool,
+    write_answer: bool,
+) -> Map<String, Value> {
+    let mut out = store.render(obj, host, include_name);
+    if obj.obj_type == "systemconfiguration" {
+        out.insert(
+            "url".into(),
+            json!(format!("https://{host}/api/systemconfiguration")),
+        );
+        out.remove("name");
+    }
+    if obj.obj_type == "sslkeyandcertificate" {
+        // As recorded: the write answer has neither the key nor the PEM texts; a GET masks the key.
+        if write_answer {
+            out.remove("key");
+            if let Some(c) = out.get_mut("certificate").and_then(Value::as_object_mut) {
+                c.remove("certificate");
+                c.remove("public_key");
+            }
+        } else if out.contains_key("key") {
+            out.insert("key".into(), json!(super::store::cert::SENSITIVE));
+        }
+    }
+    if obj.obj_type == "vsvip" && !write_answer {
+        // Back references, as the controller lists them on a VsVip.
+        let vs: Vec<Value> = store
+            .referrers_of(&obj.uuid)
+            .filter(|o| o.obj_type == "virtualservice")
+            .map(|o| json!(format!("https://{host}/api/virtualservice/{}", o.uuid)))
+            .collect();
+        if !vs.is_empty() {
+            out.insert("vs_refs".into(), Value::Array(vs));
+        }
+    }
+    out
+}
+
+fn select_fields(mut obj: Map<String, Value>, fields: Option<&str>) -> Map<String, Value> {
+    if let Some(f) = fields {
+        let keep: Vec<&str> = f.split(',').map(str::trim).collect();
+        obj.retain(|k, _| {
+            matches!(k.as_str(), "url" | "uuid" | "name" | "tenant_ref")
+                || keep.contains(&k.as_str())
+        });
+    }
+    obj
+}
+
+/// Journals a change; a failure answers 500 and leaves the emulator refusing further writes.
+async fn persist(app: &App, ack: Option<super::journal::Ack>) -> Result<(), ApiError> {
+    let Some(ack) = ack else { return Ok(()) };
+    match ack.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ApiError::new(500, format!("persistence failure: {e}"))),
+        Err(_) => Err(ApiError::new(500, "persistence failure: journal closed")),
+    }
+    .inspect_err(
+        |e| tracing::error!(error = %e.message, version = %app.version, "write not persisted"),
+    )
+}
+
+fn submit(app: &App, record: RecordRef<'_>) -> Result<Option<super::journal::Ack>, ApiError> {
+    match &*app.journal.lock() {
+        Some(j) if j.has_failed() => {
+            Err(ApiError::new(500, "persistence failure: journal is broken"))
+        }
+        Some(j) => Ok(Some(j.submit_ref(record))),
+        None => Ok(None),
+    }
+}
+
+fn parse_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::new(400, "JSON parse error - expected an object")),
+        Err(e) => Err(ApiError::new(400, format!("JSON parse error - {e}"))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn api(
+    app: &App,
+    ctx: &Ctx,
+    method: &Method,
+    segs: &[&str],
+    query: &[(String, Option<String>)],
+    headers: &HeaderMap,
+    body: &[u8],
+    user: &str,
+) -> Result<Response, ApiError> {
+    let host = ctx.host.as_str();
+    let include_name = flag(query, "include_name");
+    match (method, segs) {
+        (&Method::GET, ["cluster"]) => Ok(json_resp(
+            200,
+            &json!({"url": format!("https://{host}/api/cluster"), "uuid": app.cluster_uuid, "name": "cluster-0-1",
+                    "nodes": [{"name": "127.0.0.1", "ip": {"addr": "127.0.0.1", "type": "V4"}}]}),
+        )),
+        (&Method::GET, ["cluster", "runtime"]) => Ok(json_resp(
+            200,
+            &json!({"node_states": [{"name": "127.0.0.1", "role": "CLUSTER_LEADER",
+                                     "up_since": app.started.strftime("%Y-%m-%d %H:%M:%S").to_string()}],
+                    "cluster_state": {"state": "CLUSTER_UP_NO_HA"}}),
+        )),
+        (&Method::PUT, ["useraccount"]) => {
+            let b = parse_body(body)?;
+            let old = b
+                .get("old_password")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let new = b
+                .get("password")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let mut users = app.users.lock();
+            if users.get(user).is_none_or(|p| p != old) {
+                return Err(ApiError::new(400, "Old password is incorrect"));
+            }
+            if new.is_empty() {
+                return Err(ApiError::new(400, "Password cannot be empty"));
+            }
+            users.insert(user.to_string(), new.to_string());
+            Ok(raw(200, "application/json", Body::empty()))
+        }
+        (_, ["user-token", rest @ ..]) => user_token(app, method, rest, body, user, host),
+        (&Method::GET, ["ipamdnsproviderprofiledomainlist"]) => {
+            let store = app.store.lock();
+            let cloud = match param(query, "cloud_uuid") {
+                Some(u) => store
+                    .get_any(u)
+                    .filter(|o| o.obj_type == "cloud")
+                    .map(|o| o.uuid.clone()),
+                None => store
+                    .find_by_name("cloud", "Default-Cloud", "admin", None)
+                    .map(|o| o.uuid.clone()),
+            }
+            .ok_or_else(|| ApiError::new(404, "Cloud object not found!"))?;
+            let domains = store
+                .dns_domains(&cloud)
+                .map(|(_, d, _)| d)
+                .unwrap_or_default();
+            Ok(json_resp(200, &json!({"domains": domains})))
+        }
+        (&Method::GET, ["virtualservice-inventory", rest @ ..]) => {
+            let store = app.store.lock();
+            let sel = tenant_sel(&store, headers)?;
+            let inventory = |vs: &Obj| {
+                let config = select_fields(store.render(vs, host, include_name), None);
+                let pools: Vec<Value> = vs
+                    .body
+                    .get("pool_ref")
+                    .into_iter()
+                    .chain(vs.body.get("pool_group_ref"))
+                    .filter_map(Value::as_str)
+                    .map(|r| json!(format!("https://{host}{r}")))
+                    .collect();
+                json!({"uuid": vs.uuid, "url": format!("https://{host}/api/virtualservice-inventory/{}", vs.uuid),
+                       "config": config, "runtime": vs_runtime(app, &store, vs),
+                       "health_score": {"health_score": 100.0}, "pools": pools,
+                       "app_profile_type": "APPLICATION_PROFILE_TYPE_HTTP"})
+            };
+            match rest {
+                [uuid] => Ok(json_resp(
+                    200,
+                    &inventory(store.get("virtualservice", uuid, &sel)?),
+                )),
+                [] => {
+                    let filters: Vec<(String, Option<String>)> = query.to_vec();
+                    let all = store.query("virtualservice", &sel, &filters);
+                    Ok(json_resp(
+                        200,
+                        &page(
+                            app,
+                            host,
+                            "virtualservice-inventory",
+                            query,
+                            all.len(),
+                            |r| all[r].iter().map(|o| inventory(o)).collect(),
+                        ),
+                    ))
+                }
+                _ => Err(ApiError::new(404, "Not found")),
+            }
+        }
+        (&Method::GET, ["systemconfiguration"]) => {
+            let store = app.store.lock();
+            let obj = store
+                .get_any("default")
+                .ok_or_else(|| ApiError::new(404, "SystemConfiguration object not found!"))?;
+            Ok(json_resp(
+                200,
+                &Value::Object(render_out(&store, obj, host, include_name, false)),
+            ))
+        }
+        (&Method::PUT, ["systemconfiguration"]) => {
+            write(
+                app,
+                ctx,
+                method,
+                "systemconfiguration",
+                Some("default"),
+                headers,
+                body,
+            )
+            .await
+        }
+        (&Method::GET, [t]) => {
+            type_info(t).ok_or_else(|| ApiError::new(404, "Not found"))?;
+            let store = app.store.lock();
+            let sel = tenant_sel(&store, headers)?;
+            let all = store.query(t, &sel, query);
+            let fields = param(query, "fields");
+            let runtime = param(query, "join_subresources") == Some("runtime");
+            Ok(json_resp(
+                200,
+                &page(app, host, t, query, all.len(), |r| {
+                    all[r]
+                        .iter()
+                        .map(|o| {
+                            let mut m = select_fields(
+                                render_out(&store, o, host, include_name, false),
+                                fields,
+                            );
+                            if runtime && o.obj_type == "virtualservice" {
+                                m.insert("runtime".into(), vs_runtime(app, &store, o));
+                            }
+                            Value::Object(m)
+                        })
+                        .collect()
+                }),
+            ))
+        }
+        (&Method::GET, [t, uuid]) => {
+            type_info(t).ok_or_else(|| ApiError::new(404, "Not found"))?;
+            let store = app.store.lock();
+            let sel = tenant_sel(&store, headers)?;
+            let obj = store.get(t, uuid, &sel)?;
+            let mut m = select_fields(
+                render_out(&store, obj, host, include_name, false),
+                param(query, "fields"),
+            );
+            if param(query, "join_subresources") == Some("runtime") && *t == "virtualservice" {
+                m.insert("runtime".into(), vs_runtime(app, &store, obj));
+            }
+            Ok(json_resp(200, &Value::Object(m)))
+        }
+        (&Method::GET, ["pool", uuid, "runtime", ..]) => {
+            let store = app.store.lock();
+            let sel = tenant_sel(&store, headers)?;
+            let obj = store.get("pool", uuid, &sel)?;
+            let detail = app
+                .dataplane
+                .get()
+                .and_then(|p| p.pool_runtime(&obj.uuid))
+                .unwrap_or_else(|| {
+                    json!({"name": obj.name, "uuid": obj.uuid, "oper_status": {"state": "OPER_UNKNOWN",
+                           "reason": ["the data plane is not running"]}})
+                });
+            Ok(json_resp(200, &json!([detail])))
+        }
+        (&Method::GET, ["analytics", "metrics", "virtualservice", uuid]) => {
+            let store = app.store.lock();
+            let sel = tenant_sel(&store, headers)?;
+            let obj = store.get("virtualservice", uuid, &sel)?;
+            let plane = app
+                .dataplane
+                .get()
+                .ok_or_else(|| ApiError::new(404, "the data plane is not running"))?;
+            let rt = plane
+                .vs_runtime(&obj.uuid)
+                .ok_or_else(|| ApiError::new(404, "VirtualService object not found!"))?;
+            Ok(json_resp(
+                200,
+                &json!({"entity_uuid": obj.uuid, "name": obj.name, "metrics": rt["analytics"],
+                        "oper_status": rt["oper_status"]}),
+            ))
+        }
+        (&Method::GET, ["virtualservice", uuid, "runtime", ..]) => {
+            let store = app.store.lock();
+            let sel = tenant_sel(&store, headers)?;
+            let obj = store.get("virtualservice", uuid, &sel)?;
+            Ok(json_resp(200, &vs_runtime(app, &store, obj)))
+        }
+        (&Method::POST, [t]) => write(app, ctx, method, t, None, headers, body).await,
+        (&Method::PUT | &Method::PATCH, [t, uuid]) => {
+            write(app, ctx, method, t, Some(uuid), headers, body).await
+        }
+        (&Method::DELETE, [t, uuid]) => {
+            type_info(t).ok_or_else(|| ApiError::new(404, "Not found"))?;
+            let ack = {
+                let mut store = app.store.lock();
+                let sel = tenant_sel(&store, headers)?;
+                sel.write_tenant()?;
+                store.delete(t, uuid, &sel)?;
+                submit(app, RecordRef::Delete { t, u: uuid })?
+            };
+            persist(app, ack).await?;
+            Ok(raw(204, "application/json", Body::empty()))
+        }
+        _ => Err(ApiError::new(404, "Not found")),
+    }
+}
+
+fn page(
+    app: &App,
+    host: &str,
+    t: &str,
+    query: &[(String, Option<String>)],
+    total: usize,
+    results: impl FnOnce(std::ops::Range<usize>) -> Vec<Value>,
+) -> Value {
+    let page_size = param(query, "page_size")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(app.default_page_size)
+        .clamp(1, 200);
+    let page_no = param(query, "page")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let start = (page_no - 1).saturating_mul(page_size).min(total);
+    let end = start.saturating_add(page_size).min(total);
+    let mut out = Map::new();
+    out.insert("count".into(), json!(total));
+    out.insert("results".into(), Value::Array(results(start..end)));
+    if end < total {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in query.iter().filter(|(k, _)| k != "page") {
+            match v {
+                Some(v) => q.append_pair(k, v),
+                None => q.append_key_only(k),
+            };
+        }
+        q.append_pair("page", &(page_no + 1).to_string());
+        out.insert(
+            "next".into(),
+            json!(format!("https://{host}/api/{t}?{}", q.finish())),
+        );
+    }
+    Value::Object(out)
+}
+
+fn user_token(
+    app: &App,
+    method: &Method,
+    rest: &[&str],
+    body: &[u8],
+    user: &str,
+    host: &str,
+) -> Result<Response, ApiError> {
+    let view = |token: &str, info: &TokenInfo| {
+        json!({"url": format!("https://{host}/api/user-token/{}", info.uuid), "uuid": info.uuid, "token": token,
+               "expires_at": rfc3339(info.expires), "username": info.username})
+    };
+    match (method, rest) {
+        (&Method::POST, []) => {
+            let b = parse_body(body)?;
+            let hours = match b.get("hours") {
+                Some(Value::Number(n)) => n.as_i64().unwrap_or(24),
+                Some(Value::String(s)) => s.parse().unwrap_or(24),
+                _ => 24,
+            };
+            let token = random_token(40, false);
+            let info = TokenInfo {
+                username: user.to_string(),
+                uuid: format!("user-token-{}", uuid::Uuid::new_v4()),
+                expires: jiff::Timestamp::now()
+                    .checked_add(jiff::SignedDuration::from_hours(hours.clamp(1, 24 * 365)))
+                    .unwrap_or(jiff::Timestamp::MAX),
+            };
+            let v = view(&token, &info);
+            app.tokens.lock().insert(token, info);
+            Ok(json_resp(201, &v))
+        }
+        (&Method::GET, []) => {
+            let tokens = app.tokens.lock();
+            let results: Vec<Value> = tokens
+                .iter()
+                .filter(|(_, i)| i.username == user)
+                .map(|(t, i)| view(t, i))
+                .collect();
+            Ok(json_resp(
+                200,
+                &json!({"count": results.len(), "results": results}),
+            ))
+        }
+        (&Method::DELETE, [uuid]) => {
+            let mut tokens = app.tokens.lock();
+            let before = tokens.len();
+            tokens.retain(|_, i| i.uuid != *uuid);
+            if tokens.len() == before {
+                return Err(ApiError::new(404, "UserToken object not found!"));
+            }
+            Ok(raw(204, "application/json", Body::empty()))
+        }
+        _ => Err(ApiError::new(404, "Not found")),
+    }
+}
+
+async fn write(
+    app: &App,
+    ctx: &Ctx,
+    method: &Method,
+    t: &str,
+    uuid: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let info = type_info(t).ok_or_else(|| ApiError::new(404, "Not found"))?;
+    let input = parse_body(body)?;
+    let host = ctx.host.as_str();
+    let (status, out, ack) = {
+        let mut store = app.store.lock();
+        let sel = tenant_sel(&store, headers)?;
+        sel.write_tenant()?;
+        let (uuid, existing, body) = match (method, uuid) {
+            (&Method::POST, None) => {
+                let slug = headers
+                    .get("slug")
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|s| !s.is_empty());
+                let uuid = match slug {
+                    Some(s) if store.get_any(s).is_some() => {
+                        return Err(ApiError::new(
+                            409,
+                            format!("{} with this Uuid already exists.", info.verbose),
+                        ));
+                    }
+                    Some(s) => s.to_string(),
+                    None => format!("{t}-{}", uuid::Uuid::new_v4()),
+                };
+                (uuid, None, input)
+            }
+            (_, Some(uuid)) => {
+                let existing = if t == "systemconfiguration" {
+                    store.get_any(uuid).cloned().ok_or_else(|| {
+                        ApiError::new(404, "SystemConfiguration object not found!")
+                    })?
+                } else {
+                    store.get(t, uuid, &sel)?.clone()
+                };
+                let body = if *method == Method::PATCH {
+                    patched(&store, &existing, input)?
+                } else {
+                    // Optimistic concurrency: a PUT carrying a stale `_last_modified` is refused with 412.
+                    if let (Some(sent), Some(current)) = (
+                        input.get("_last_modified"),
+                        existing.body.get("_last_modified"),
+                    ) && sent != current
+                    {
+                        return Err(ApiError::new(
+                            412,
+                            format!("Need to reload object data {}: it was modified", info.model),
+                        ));
+                    }
+                    if t == "systemconfiguration" {
+                        // The singleton takes partial updates: given top-level fields replace, others stay.
+                        let mut b = existing.body.clone();
+                        b.extend(input);
+                        b
+                    } else {
+                        input
+                    }
+                };
+                (uuid.to_string(), Some(existing), body)
+            }
+            _ => return Err(ApiError::new(405, "Method not allowed")),
+        };
+        let obj = store.prepare(t, body, &uuid, &sel, existing.as_ref())?;
+        store.commit(obj);
+        let stored = store
+            .get_any(&uuid)
+            .ok_or_else(|| ApiError::new(500, "internal: the committed object is missing"))?;
+        // Journaled from the stored body by reference: serialized once, straight into the line.
+        let ack = submit(app, RecordRef::Put { t, o: &stored.body })?;
+        let out = render_out(&store, stored, host, true, true);
+        (
+            if existing.is_none() { 201 } else { 200 },
+            (out, stored.name.clone(), uuid),
+            ack,
+        )
+    };
+    persist(app, ack).await?;
+    let (out, name, uuid) = out;
+    let mut resp = json_resp(status, &Value::Object(out));
+    if status == 201
+        && let Ok(v) = HeaderValue::from_str(&format!("https://{host}/api/{t}/{uuid}#{name}"))
+    {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+fn patched(
+    store: &Store,
+    existing: &Obj,
+    input: Map<String, Value>,
+) -> Result<Map<String, Value>, ApiError> {
+    let mut body = existing.body.clone();
+    if let Some(ops) = input.get("json_patch") {
+        let patch: json_patch::Patch = serde_json::from_value(ops.clone())
+            .map_err(|e| ApiError::new(400, format!("Invalid json_patch: {e}")))?;
+        let mut doc = Value::Object(body);
+        json_patch::patch(&mut doc, &patch)
+            .map_err(|e| ApiError::new(400, format!("json_patch failed: {e}")))?;
+        return match doc {
+            Value::Object(m) => Ok(m),
+            _ => Err(ApiError::new(400, "json_patch must leave an object")),
+        };
+    }
+    if input.is_empty() {
+        return Err(ApiError::new(
+            400,
+            "PATCH needs one of add, replace, delete or json_patch",
+        ));
+    }
+    for (op, fields) in input {
+        if !matches!(op.as_str(), "add" | "replace" | "delete") {
+            return Err(ApiError::new(
+                400,
+                format!("Unsupported PATCH operation {op}"),
+            ));
+        }
+        let mut fields = fields;
+        store.resolve_patch_payload(&mut fields, &existing.tenant, existing.cloud.as_deref())?;
+        let Value::Object(fields) = fields else {
+            return Err(ApiError::new(400, format!("PATCH {op} needs an object")));
+        };
+        apply_patch(&mut body, &op, &fields)?;
+    }
+    Ok(body)
+}

@@ -1,0 +1,296 @@
+//! Who gets a host: the Ingresses claiming it (oldest first), the routes each keeps, and the certificate it is
+//! served with.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+pub(super) struct Claimant {
+    pub(super) key: ObjKey,
+    pub(super) created: Option<i64>,
+    pub(super) intent: IngressIntent,
+    pub(super) enable_tls: bool,
+    /// Position in the input.
+    pub(super) pos: usize,
+}
+
+impl Claimant {
+    pub(super) fn order(&self) -> Order<'_> {
+        Order::new(self.created, &self.key.namespace, &self.key.name)
+    }
+}
+
+/// One accepted route of a host.
+#[derive(Debug, Clone)]
+pub(super) struct RoutePlan {
+    pub(super) claimant: usize,
+    pub(super) m: PathMatch,
+    pub(super) raw_path: String,
+    pub(super) backend: Backend,
+    pub(super) field: String,
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum CertSource {
+    Secret(ObjKey, TlsPair),
+    Default,
+}
+
+pub(super) struct HostPlan {
+    pub(super) host: String,
+    pub(super) owner_ns: String,
+    /// Accepted claimants, oldest first.
+    pub(super) claimants: Vec<usize>,
+    pub(super) routes: Vec<RoutePlan>,
+    pub(super) cert: Option<CertSource>,
+    /// HTTP is redirected to HTTPS (a `spec.tls` certificate); false for the default certificate of
+    /// `enable-tls`, which adds HTTPS next to HTTP.
+    pub(super) redirect: bool,
+}
+
+/// Host order in a policy: exact hosts first (by name), then wildcards, longest suffix first.
+pub(super) fn host_order(host: &str) -> (bool, Reverse<usize>, &str) {
+    (host.starts_with('*'), Reverse(host.len()), host)
+}
+
+/// The claimants of each host to translate (in the input's part, and among `only` when given).
+pub(super) fn index_hosts<'c>(
+    claimants: &'c [Claimant],
+    input: &L7Input<'_>,
+    only: Option<&BTreeSet<String>>,
+) -> BTreeMap<&'c str, Vec<usize>> {
+    let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (ci, c) in claimants.iter().enumerate() {
+        for hr in &c.intent.hosts {
+            if input.part.is_some_and(|p| !in_part(&hr.host, p))
+                || only.is_some_and(|o| !o.contains(&hr.host))
+            {
+                continue;
+            }
+            let v = by_host.entry(hr.host.as_str()).or_default();
+            if !v.contains(&ci) {
+                v.push(ci);
+            }
+        }
+    }
+    by_host
+}
+
+/// Decides who serves a host, which routes and which certificate.
+pub(super) fn plan_host(
+    host: &str,
+    mut cis: Vec<usize>,
+    claimants: &[Claimant],
+    outcomes: &mut [IngressOutcome],
+    cfg: &Config,
+    checks: &mut CertChecks<'_>,
+) -> HostPlan {
+    {
+        cis.sort_by(|a, b| claimants[*a].order().cmp(&claimants[*b].order()));
+        let owner = cis[0];
+        let owner_ns = claimants[owner].key.namespace.clone();
+        let mut accepted = Vec::new();
+        for ci in cis {
+            let c = &claimants[ci];
+            if cfg.fqdn_reuse_policy == FqdnReusePolicy::Strict && c.key.namespace != owner_ns {
+                let field = c.intent.hosts.iter().find(|h| h.host == host).map_or_else(
+                    || "spec.rules".to_string(),
+                    |h| format!("spec.rules[{}].host", h.rule),
+                );
+                outcomes[ci].problems.push(Problem::warn(
+                    &field,
+                    format!(
+                        "host {host:?} ({field}) belongs to namespace {owner_ns:?} (Ingress {}, the oldest claim); fqdnReusePolicy Strict lets only one namespace use a host, so this Ingress is not served on it",
+                        claimants[owner].key
+                    ),
+                ));
+                continue;
+            }
+            accepted.push(ci);
+        }
+
+        // Routes: oldest claim first; a path already routed goes to the older claim.
+        let mut routes: Vec<RoutePlan> = Vec::new();
+        let mut taken: HashMap<PathMatch, usize> = HashMap::new();
+        for &ci in &accepted {
+            let c = &claimants[ci];
+            for hr in c.intent.hosts.iter().filter(|h| h.host == host) {
+                for (j, r) in hr.routes.iter().enumerate() {
+                    let field = format!("spec.rules[{}].http.paths[{j}]", hr.rule);
+                    let Some(backend) = r.backend.clone() else {
+                        outcomes[ci].problems.push(Problem::warn(
+                            format!("{field}.backend"),
+                            format!("{field}.backend is not a Service; ako routes only to Services, so path {} of host {host} is not served", r.path),
+                        ));
+                        continue;
+                    };
+                    let m = path_match(&r.path, &r.path_type);
+                    if let Some(&holder) = taken.get(&m) {
+                        let by = if holder == ci {
+                            "an earlier rule of this Ingress".to_string()
+                        } else {
+                            format!("Ingress {}", claimants[holder].key)
+                        };
+                        outcomes[ci].problems.push(Problem::warn(
+                            &field,
+                            format!(
+                                "host {host:?} path {:?} ({}) ({field}) is already routed by {by}; one path cannot go to two backends, so this one is not served",
+                                r.path, m.type_name()
+                            ),
+                        ));
+                        continue;
+                    }
+                    taken.insert(m.clone(), ci);
+                    routes.push(RoutePlan {
+                        claimant: ci,
+                        m,
+                        raw_path: r.path.clone(),
+                        backend,
+                        field,
+                    });
+                }
+            }
+        }
+
+        let (cert, redirect) = choose_cert(host, &accepted, claimants, outcomes, checks);
+        HostPlan {
+            host: host.to_string(),
+            owner_ns,
+            claimants: accepted,
+            routes,
+            cert,
+            redirect,
+        }
+    }
+}
+
+pub(super) fn in_part(host: &str, part: &Part) -> bool {
+    match part {
+        Part::Shard { index, of } => shard_of(host, *of) == *index,
+        Part::Host(h) => h == host,
+    }
+}
+
+/// Certificate checks, each certificate parsed once per translation.
+pub(super) struct CertChecks<'a> {
+    pub(super) input: &'a L7Input<'a>,
+    pub(super) default: Option<Result<(), String>>,
+    pub(super) secrets: HashMap<ObjKey, Result<(), String>>,
+}
+
+impl CertChecks<'_> {
+    /// Whether the default certificate is usable; the error completes "Secret router-certs-default ...".
+    pub(super) fn default_cert(&mut self) -> Result<(), String> {
+        let input = self.input;
+        self.default
+            .get_or_insert_with(|| match input.default_cert {
+                None => Err("does not exist".into()),
+                Some(pair) => match &pair.problem {
+                    Some(e) => Err(format!("is not usable: {e}")),
+                    None => Ok(()),
+                },
+            })
+            .clone()
+    }
+
+    pub(super) fn secret(&mut self, key: &ObjKey, pair: &TlsPair) -> Result<(), String> {
+        self.secrets
+            .entry(key.clone())
+            .or_insert_with(|| pair.problem.clone().map_or(Ok(()), Err))
+            .clone()
+    }
+}
+
+/// The certificate of a host: the oldest `spec.tls` entry naming it decides; without one, `enable-tls` and the
+/// default certificate add HTTPS. Returns the source and whether HTTP redirects to HTTPS.
+pub(super) fn choose_cert(
+    host: &str,
+    accepted: &[usize],
+    claimants: &[Claimant],
+    outcomes: &mut [IngressOutcome],
+    checks: &mut CertChecks<'_>,
+) -> (Option<CertSource>, bool) {
+    let mut chosen: Option<(usize, Option<String>)> = None;
+    for &ci in accepted {
+        let c = &claimants[ci];
+        let Some((i, tls)) = c
+            .intent
+            .tls
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.hosts.iter().any(|h| h == host))
+        else {
+            continue;
+        };
+        match &chosen {
+            None => chosen = Some((ci, tls.secret.clone())),
+            Some((first, secret)) if *secret != tls.secret && claimants[*first].key != c.key => {
+                outcomes[ci].problems.push(Problem::warn(
+                    format!("spec.tls[{i}]"),
+                    format!(
+                        "host {host:?} is served with the TLS Secret of Ingress {} (the oldest claim); spec.tls[{i}] of this Ingress is ignored for it",
+                        claimants[*first].key
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some((ci, secret)) = chosen {
+        let c = &claimants[ci];
+        let field = c
+            .intent
+            .tls
+            .iter()
+            .position(|t| t.hosts.iter().any(|h| h == host))
+            .map_or_else(|| "spec.tls".to_string(), |i| format!("spec.tls[{i}]"));
+        let Some(secret) = secret else {
+            return match checks.default_cert() {
+                Ok(()) => (Some(CertSource::Default), true),
+                Err(why) => {
+                    outcomes[ci].problems.push(Problem::warn(
+                        &field,
+                        format!("{field} names no secretName and the default certificate (Secret {DEFAULT_CERT_SECRET}) {why}; host {host} is served over HTTP only"),
+                    ));
+                    (None, false)
+                }
+            };
+        };
+        let key = ObjKey::new(&c.key.namespace, &secret);
+        let reason = match checks.input.secrets.get(&key) {
+            None => format!(
+                "TLS Secret {secret:?} ({field}) not found in {:?}",
+                c.key.namespace
+            ),
+            Some(None) => format!("TLS Secret {key} ({field}) has no tls.crt and tls.key"),
+            Some(Some(pair)) => match checks.secret(&key, pair) {
+                Ok(()) => return (Some(CertSource::Secret(key, pair.clone())), true),
+                Err(e) => format!("TLS Secret {key} ({field}) is not usable: {e}"),
+            },
+        };
+        outcomes[ci].problems.push(Problem::warn(
+            &field,
+            format!("{reason}; host {host} is served over HTTP only until it is fixed"),
+        ));
+        return (None, false);
+    }
+    let asking: Vec<usize> = accepted
+        .iter()
+        .copied()
+        .filter(|ci| claimants[*ci].enable_tls)
+        .collect();
+    if asking.is_empty() {
+        return (None, false);
+    }
+    match checks.default_cert() {
+        Ok(()) => (Some(CertSource::Default), false),
+        Err(why) => {
+            for ci in asking {
+                outcomes[ci].problems.push(Problem::warn(
+                    format!("metadata.annotations[{ENABLE_TLS_ANNOTATION}]"),
+                    format!("{ENABLE_TLS_ANNOTATION} asks for HTTPS with the default certificate, but Secret {DEFAULT_CERT_SECRET} {why}; host {host} is served over HTTP only"),
+                ));
+            }
+            (None, false)
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! L7 translation: Ingresses of ako's class -> the Avi objects that should exist, with AKO's names so a cluster
+//! moving from AKO keeps its virtual services. Pure: Ingresses, backend Services with their endpoints, nodes and
+//! the TLS Secrets' PEM come in as values; [`crate::plan`] compares the result with the controller.
+//!
+//! Shared mode (`shardVSSize` LARGE 8, MEDIUM 4, SMALL 1 parents), per shard `n = fnv1a32(host) & (shards-1)`:
+//!
+//! ```text
+//!  VsVip           <cluster>--Shared-L7-<n>          dns_info: the shard's hosts inside the delegated subdomains
+//!  VirtualService  <cluster>--Shared-L7-<n>          VS_TYPE_VH_PARENT, 80 + 443/SSL, System-HTTP,
+//!                                                    http_policies: one set per host, in host order
+//!  per host:
+//!  HTTPPolicySet   <cluster>--Shared-L7-<n>--<host>  on the parent: insecure host+path -> PoolGroup; secure 80 -> 443
+//!  Pool, PoolGroup <cluster>--<host>_<path>-<ns>-<ing>          insecure route ('/' -> '_', AKO's GetL7PoolName)
+//!  per secure host:
+//!  SSLKeyAndCertificate <cluster>--<host>            the Secret's certificate and key
+//!  Pool, PoolGroup <cluster>--<ns>-<host>_<path>-<ing>          (AKO's GetSniPoolName / GetSniPGName)
+//!  HTTPPolicySet   <cluster>--<ns>-<host>            path -> PoolGroup (AKO's GetSniHttpPolName)
+//!  VirtualService  <cluster>--<host>                 VS_TYPE_VH_CHILD of its shard's parent, vh_domain_name [host]
+//! ```
+//!
+//! Dedicated mode: one `VS_TYPE_NORMAL` virtual service per host, `<cluster>--<host>-L7-dedicated`, with its own
+//! VsVip and HTTPPolicySet (same name); pools `<cluster>--<ns>-<host>_<path>-<ing>-L7-dedicated`; a secure host
+//! gets 443 with the certificate on the VS and an 80 -> 443 redirect.
+//!
+//! Routing follows Kubernetes path semantics ([`path_match`], [`path_criteria`]): Exact `/foo` is `EQUALS /foo`;
+//! Prefix `/foo` (or `/foo/`) is `EQUALS /foo` or `BEGINS_WITH /foo/`, so `/foobar` is not matched; Prefix `/` has
+//! no path match; ImplementationSpecific is Prefix. Rules are ordered by index so that the longest path wins and
+//! Exact comes before Prefix for the same path; exact hosts come before wildcard hosts.
+//!
+//! Decisions where AKO's references are silent or AKO behaves differently:
+//! - Routing on a shared parent is one HTTPPolicySet per host (AKO uses a DataScript and a priority-labelled
+//!   PoolGroup), listed in the parent's `http_policies` in host order (exact hosts first, then wildcards, longest
+//!   first). Avi evaluates the sets by `index` and the first matching rule decides, as one set in that order would;
+//!   per host, an edit of its paths rewrites only its own small set, never a set holding every host of the shard.
+//! - Several Ingresses on one host merge into one rule set. Under `fqdnReusePolicy: Strict` only the namespace of
+//!   the oldest claim keeps the host; Ingresses of other namespaces get a Warning naming the owner. A path (same
+//!   path and type) routed by two Ingresses goes to the oldest; the newer gets a Warning naming it (the webhook
+//!   denies such a newer Ingress; this is the reconciler's answer to one that slipped past).
+//! - A host is secure when the oldest Ingress giving it a TLS Secret gives a usable one (certificate and key parse
+//!   and match). Newer Ingresses naming another Secret for the host get a Warning. A missing or bad Secret: the
+//!   host is served over plain HTTP only, with a Warning saying why (AKO silently skips the SNI child).
+//! - A `spec.tls` entry without `secretName` uses the default certificate when given, else a Warning.
+//! - `ako.vmware.com/enable-tls: "true"` with the default certificate (Secret `router-certs-default`): the host
+//!   keeps answering on port 80 and also answers on 443 (no redirect), its SNI child switching to the same pool
+//!   groups as port 80. The certificate is one object, `<cluster>--router-certs-default`.
+//! - Wildcard hosts: `vh_domain_name` keeps `*.example.com`; the host header match is `HDR_ENDS_WITH
+//!   .example.com` (Avi has no one-label wildcard match, so `a.b.example.com` matches too); no DNS record.
+//! - A backend Service that does not exist, a port it does not have, or a NodePort without a nodePort: the pool
+//!   is created empty and the Ingress gets a Warning. Resource backends and `spec.defaultBackend` are not served.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use k8s_openapi::api::core::v1::ServicePort;
+use k8s_openapi::api::networking::v1::Ingress;
+use serde_json::{Map, Value, json};
+
+use crate::config::{Config, FqdnReusePolicy};
+use crate::hosts;
+use crate::index::ObjKey;
+use crate::intent::{self, Backend, BackendPort, IngressIntent, Problem, Severity};
+use crate::l4::{
+    NodeInfo, Placement, ServiceInput, avi_name, ip_json, marker, members, vip_request,
+};
+use crate::ownership::{self, Order};
+use crate::plan::{Desired, Kind, name_ref};
+
+/// The Ingress annotation asking for HTTPS with the default certificate.
+pub const ENABLE_TLS_ANNOTATION: &str = "ako.vmware.com/enable-tls";
+/// The Secret (in ako's namespace) holding the default certificate.
+pub const DEFAULT_CERT_SECRET: &str = "router-certs-default";
+/// `http_policies[].index` of ako's policy set on a virtual service (AKO starts at 11).
+pub const HTTP_POLICY_INDEX: u32 = 11;
+/// AKO's suffix of dedicated virtual services and their pools.
+pub const DEDICATED_SUFFIX: &str = "-L7-dedicated";
+
+/// `L7Settings.shardVSSize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardSize {
+    Large,
+    Medium,
+    Small,
+    Dedicated,
+}
+
+impl ShardSize {
+    /// AKO's values, case-insensitive.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "LARGE" => Some(Self::Large),
+            "MEDIUM" => Some(Self::Medium),
+            "SMALL" => Some(Self::Small),
+            "DEDICATED" => Some(Self::Dedicated),
+            _ => None,
+        }
+    }
+
+    /// Number of shared parents (a power of two); `None` in dedicated mode.
+    pub fn shards(self) -> Option<u32> {
+        match self {
+            Self::Large => Some(8),
+            Self::Medium => Some(4),
+            Self::Small => Some(1),
+            Self::Dedicated => None,
+        }
+    }
+}
+
+/// A TLS certificate (chain) and its private key, PEM, with what is wrong with them if anything: the check
+/// (X.509 parses, the key parses and belongs to the certificate) is crypto, done where the Secret is read
+/// (`ako_certs::tls_pair`), never here.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsPair {
+    pub cert_pem: String,
+    pub key_pem: String,
+    /// Why the pair is not usable; `None`: usable.
+    pub problem: Option<String>,
+}
+
+impl std::fmt::Debug for TlsPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsPair")
+            .field("cert_len", &self.cert_pem.len())
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Everything the translation reads.
+#[derive(Debug, Clone, Copy)]
+pub struct L7Input<'a> {
+    /// Ingresses already known to be of ako's class.
+    pub ingresses: &'a [&'a Ingress],
+    /// The backend Services with their endpoints (a Service absent here does not exist).
+    pub services: &'a [ServiceInput<'a>],
+    /// Nodes, for NodePort member mode.
+    pub nodes: &'a [NodeInfo],
+    /// The referenced TLS Secrets: absent = not found; `None` = found without `tls.crt`/`tls.key`.
+    pub secrets: &'a BTreeMap<ObjKey, Option<TlsPair>>,
+    /// `router-certs-default` in ako's namespace, if present.
+    pub default_cert: Option<&'a TlsPair>,
+    /// Translate only the hosts of this part (`None`: every host). Problems that are not about a host (the
+    /// Ingress's own) are reported whatever the part.
+    pub part: Option<&'a Part>,
+}
+
+/// An independently planned piece of the L7 configuration: a shared parent with every host hashed to it, or
+/// (dedicated mode) one host. Every object a host produces belongs to the host's part, and every Ingress
+/// claiming a host is needed to plan it, so a change re-plans only the parts of the hosts it touches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Part {
+    /// Shard `index` of `of` shared parents.
+    Shard {
+        index: u32,
+        of: u32,
+    },
+    Host(String),
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Part::Shard { index, .. } => write!(f, "Shared-L7-{index}"),
+            Part::Host(h) => write!(f, "{h}{DEDICATED_SUFFIX}"),
+        }
+    }
+}
+
+/// The part a host belongs to.
+pub fn part_of(host: &str, shard: ShardSize) -> Part {
+    match shard.shards() {
+        Some(of) => Part::Shard {
+            index: shard_of(host, of),
+            of,
+        },
+        None => Part::Host(host.to_string()),
+    }
+}
+
+/// How one host of an Ingress is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostOutcome {
+    pub host: String,
+    /// The virtual service carrying the host: SNI child, shared parent or dedicated VS.
+    pub vs_name: String,
+    /// The VsVip whose address the host resolves to (the parent's for an SNI child).
+    pub vip_name: String,
+    /// Served over HTTPS.
+    pub tls: bool,
+}
+
+/// What translation says about one Ingress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngressOutcome {
+    pub key: ObjKey,
+    /// The hosts it is (at least partly) served on, sorted.
+    pub hosts: Vec<HostOutcome>,
+    pub problems: Vec<Problem>,
+}
+
+/// The desired objects of all Ingresses, and one outcome per Ingress.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct L7Desired {
+    pub objects: Vec<Desired>,
+    pub outcomes: Vec<IngressOutcome>,
+}
+
+/// What one host produces: its own objects, its part in its shared parent, and what it means for the Ingresses
+/// claiming it. The reconciler keeps these per host, so an edit re-translates only the hosts it touches and
+/// re-assembles the parent from the others' fragments ([`assemble_parent`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostFragment {
+    pub host: String,
+    pub part: Part,
+    /// Shared mode: its pools, pool groups, and SNI child with its policy set and certificate. Dedicated mode:
+    /// every object of its virtual service.
+    pub objects: Vec<Desired>,
+    /// Shared mode: the name of its HTTPPolicySet on the parent (one of `objects`), which the parent lists.
+    pub parent_policy: Option<String>,
+    /// Per claiming Ingress: the host if it is served for it, and the problems about this host.
+    pub outcomes: Vec<IngressOutcome>,
+}
+
+/// Per-host translation: a fragment for each host of the input's Ingresses (in `input.part`, and among `only`
+/// when given) that at least one Ingress may use, and one outcome per Ingress with what is not about a host
+/// (refused over the size limits, the problems of the Ingress itself).
+pub fn translate_hosts(
+    input: &L7Input<'_>,
+    cfg: &Config,
+    place: &Placement,
+    shard: ShardSize,
+    only: Option<&BTreeSet<String>>,
+) -> (Vec<HostFragment>, Vec<IngressOutcome>) {
+    // Outcomes of Ingresses refused before translation, by input position; the rest are parallel to `claimants`.
+    let mut refused: Vec<(usize, IngressOutcome)> = Vec::new();
+    let mut claimants: Vec<Claimant> = Vec::new();
+    let mut c_outcomes: Vec<IngressOutcome> = Vec::new();
+    for (pos, ing) in input.ingresses.iter().enumerate() {
+        let key = ObjKey::of(&ing.metadata);
+        let too_big = intent::check_ingress_limits(ing);
+        if !too_big.is_empty() {
+            refused.push((
+                pos,
+                IngressOutcome {
+                    key,
+                    hosts: Vec::new(),
+                    problems: too_big,
+                },
+            ));
+            continue;
+        }
+        let (intent, problems) = intent::translate_ingress(ing, cfg);
+        let enable_tls = ing
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ENABLE_TLS_ANNOTATION))
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        claimants.push(Claimant {
+            key: key.clone(),
+            created: ownership::created(&ing.metadata),
+            intent,
+            enable_tls,
+            pos,
+        });
+        c_outcomes.push(IngressOutcome {
+            key,
+            hosts: Vec::new(),
+            problems,
+        });
+    }
+
+    let mut checks = CertChecks {
+        input,
+        default: None,
+        secrets: HashMap::new(),
+    };
+    let mut ctx = Ctx::new(cfg, place, input.services, input.nodes);
+    // One scratch outcome per claimant, reused host after host: only a host's claimants are touched by it, and
+    // what they got is taken out right after (so the cost is per claim, not per host and claimant).
+    let mut scratch: Vec<IngressOutcome> = c_outcomes
+        .iter()
+        .map(|o| IngressOutcome {
+            key: o.key.clone(),
+            hosts: Vec::new(),
+            problems: Vec::new(),
+        })
+        .collect();
+    let mut fragments = Vec::new();
+    for (host, cis) in index_hosts(&claimants, input, only) {
+        let touched = cis.clone();
+        let hp = plan_host(host, cis, &claimants, &mut scratch, cfg, &mut checks);
+        let part = part_of(host, shard);
+        let mut parent_policy = None;
+        ctx.names.clear();
+        if !hp.claimants.is_empty() {
+            match &part {
+                Part::Shard { index, .. } => {
+                    let parent = shared_vs_name(ctx.cluster, *index);
+                    let rules =
+                        shared_host(&mut ctx, &hp, &claimants, &mut scratch, &parent, input);
+                    if !rules.is_empty() {
+                        let name = parent_policy_name(ctx.cluster, *index, host);
+                        let one: BTreeSet<String> = [host.to_string()].into();
+                        ctx.policy_set(&name, rules, &one);
+                        parent_policy = Some(name);
+                    }
+                }
+                Part::Host(_) => dedicated_host(&mut ctx, &hp, &claimants, &mut scratch, input),
+            }
+        }
+        let outcomes = touched
+            .iter()
+            .filter_map(|&ci| {
+                let o = &mut scratch[ci];
+                (!o.hosts.is_empty() || !o.problems.is_empty()).then(|| IngressOutcome {
+                    key: o.key.clone(),
+                    hosts: std::mem::take(&mut o.hosts),
+                    problems: std::mem::take(&mut o.problems),
+                })
+            })
+            .collect();
+        fragments.push(HostFragment {
+            host: host.to_string(),
+            part,
+            objects: std::mem::take(&mut ctx.objects),
+            parent_policy,
+            outcomes,
+        });
+    }
+
+    let mut outcomes: Vec<(usize, IngressOutcome)> = claimants
+        .iter()
+        .map(|c| c.pos)
+        .zip(c_outcomes)
+        .chain(refused)
+        .collect();
+    outcomes.sort_by_key(|(pos, _)| *pos);
+    (fragments, outcomes.into_iter().map(|(_, o)| o).collect())
+}
+
+/// Translates the Ingresses of ako (those of `input.part`, or all). See the module documentation for the objects
+/// and the decisions.
+pub fn translate(
+    input: &L7Input<'_>,
+    cfg: &Config,
+    place: &Placement,
+    shard: ShardSize,
+) -> L7Desired {
+    let (fragments, mut outcomes) = translate_hosts(input, cfg, place, shard, None);
+    let mut objects: Vec<Desired> = Vec::new();
+    let mut seen: HashSet<(Kind, String)> = HashSet::new();
+    let mut parts: BTreeMap<&Part, Vec<(&str, Option<&str>)>> = BTreeMap::new();
+    for f in &fragments {
+        if !f.objects.is_empty() {
+            parts
+                .entry(&f.part)
+                .or_default()
+                .push((&f.host, f.parent_policy.as_deref()));
+        }
+        for o in &f.objects {
+            // The default certificate is one object, whichever hosts use it.
+            if seen.insert((o.kind, o.name.clone())) {
+                objects.push(o.clone());
+            }
+        }
+    }
+    for (part, frs) in parts {
+        objects.extend(assemble_parent(cfg, place, part, &frs));
+    }
+    let index: HashMap<ObjKey, usize> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.key.clone(), i))
+        .collect();
+    for f in &fragments {
+        for o in &f.outcomes {
+            if let Some(&i) = index.get(&o.key) {
+                outcomes[i].hosts.extend(o.hosts.iter().cloned());
+                outcomes[i].problems.extend(o.problems.iter().cloned());
+            }
+        }
+    }
+    for o in &mut outcomes {
+        o.hosts.sort_by(|a, b| a.host.cmp(&b.host));
+        o.hosts.dedup_by(|a, b| a.host == b.host);
+    }
+    L7Desired { objects, outcomes }
+}
+
+/// Marks the host as served for the claimants with at least one route on it (one whose every path went to an
+/// older claim is not served there) or whose certificate the host uses.
+fn record(outcomes: &mut [IngressOutcome], hp: &HostPlan, vs: &str, vip: &str) {
+    for &ci in &hp.claimants {
+        let routed = hp.routes.iter().any(|r| r.claimant == ci);
+        let cert_owner = matches!(&hp.cert, Some(CertSource::Secret(k, _)) if *k.namespace == outcomes[ci].key.namespace)
+            && hp.claimants.first() == Some(&ci);
+        if !routed && !cert_owner {
+            continue;
+        }
+        outcomes[ci].hosts.push(HostOutcome {
+            host: hp.host.clone(),
+            vs_name: vs.to_string(),
+            vip_name: vip.to_string(),
+            tls: hp.cert.is_some(),
+        });
+    }
+}
+
+/// Whether any problem of an outcome is a [`Severity::Deny`] (the webhook would have refused the Ingress).
+pub fn has_denial(outcome: &IngressOutcome) -> bool {
+    outcome
+        .problems
+        .iter()
+        .any(|p| p.severity == Severity::Deny)
+}
+
+#[cfg(test)]
+mod tests;

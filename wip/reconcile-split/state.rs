@@ -1,0 +1,136 @@
+//! What the worker owns between passes, and what one pass collects: the cached objects, the groups and what each produced, the retries, and the changes still to look at.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+pub(super) struct State {
+    pub(super) cache: HashMap<ObjId, Cached>,
+    /// Whether `cache` holds every owned object (the last full read succeeded).
+    pub(super) cache_complete: bool,
+    pub(super) members: HashMap<GroupId, BTreeSet<ObjKey>>,
+    pub(super) group_of: HashMap<ObjKey, GroupId>,
+    /// Objects each group wanted at its last pass (kept while a pass fails, so a later one still cleans up); for
+    /// an L7 part, its parent's objects (its hosts' are in `produced_host`).
+    pub(super) produced: HashMap<GroupId, HashSet<ObjId>>,
+    pub(super) retries: retry::Retries<GroupId>,
+    /// Groups whose last translation could not read an input: not planned, and no orphan scan until known.
+    pub(super) knowledge: safety::Knowledge<GroupId>,
+    /// Deletions held until an operator releases them.
+    pub(super) guard: safety::Guard<ObjId>,
+    /// An orphan scan could not run (a group was unknown): it runs after the next pass that knows everything.
+    pub(super) orphan_scan_due: bool,
+    /// Every address seen on a VsVip of ako's: a status is removed only if its addresses are among them (or ako
+    /// wrote it), never another load balancer's.
+    pub(super) known_vips: HashSet<IpAddr>,
+    /// Cached objects whose body did not read back at planning: read again from the controller before the
+    /// group's next pass (their update was not planned).
+    pub(super) unreadable: Vec<(ObjId, GroupId)>,
+    /// Problems last reported per Service, so an unchanged problem is not re-announced at every pass.
+    pub(super) reported: HashMap<ObjKey, Vec<String>>,
+    /// Services whose status ako wrote, with the fingerprint of what it wrote ([`status_print`]).
+    pub(super) status_written: HashMap<ObjKey, u64>,
+    /// Statuses written again after someone else overwrote them: restores in a row and when the last one was due.
+    pub(super) status_fights: HashMap<ObjKey, (u32, Instant)>,
+    /// deleteConfig's completion was announced.
+    pub(super) delete_reported: bool,
+    /// Ingresses: what they name, their hosts' translations, what was reported.
+    pub(super) l7: ingress::L7State,
+    /// Host -> the objects it produced (wanted, or still to delete), sorted (a host has a handful: a set's table
+    /// would cost more than its items).
+    pub(super) produced_host: HashMap<String, Vec<ObjId>>,
+    pub(super) stats: Stats,
+}
+
+impl State {
+    fn new(settings: &Settings) -> Self {
+        let mut guard = safety::Guard::new(settings.guard);
+        guard.set_release(settings.release_held.clone());
+        Self {
+            cache: HashMap::new(),
+            cache_complete: false,
+            members: HashMap::new(),
+            group_of: HashMap::new(),
+            produced: HashMap::new(),
+            retries: retry::Retries::new(settings.retry_base, settings.retry_max),
+            knowledge: safety::Knowledge::default(),
+            guard,
+            orphan_scan_due: false,
+            known_vips: HashSet::new(),
+            unreadable: Vec::new(),
+            reported: HashMap::new(),
+            status_written: HashMap::new(),
+            status_fights: HashMap::new(),
+            delete_reported: false,
+            l7: ingress::L7State::new(settings.shard),
+            produced_host: HashMap::new(),
+            stats: Stats::default(),
+        }
+    }
+}
+
+/// What changed since the last pass.
+#[derive(Default)]
+pub(super) struct Dirty {
+    pub(super) services: HashSet<ObjKey>,
+    pub(super) ingresses: HashSet<ObjKey>,
+    pub(super) secrets: HashSet<ObjKey>,
+    /// Objects whose status alone changed: looked at only if it is no longer what ako wrote.
+    pub(super) service_status: HashSet<ObjKey>,
+    pub(super) ingress_status: HashSet<ObjKey>,
+    pub(super) nodes: bool,
+    pub(super) classes: bool,
+    pub(super) full: bool,
+    /// A watch re-listed its kind: objects missing from the list were not seen deleted one by one, so what the
+    /// pass deletes is not explained by deletions ako observed (the deletion guard weighs it).
+    pub(super) relisted: bool,
+}
+
+impl Dirty {
+    fn absorb(&mut self, change: Change) {
+        match change {
+            Change::Services(keys) => self.services.extend(keys),
+            Change::Ingresses(keys) => self.ingresses.extend(keys),
+            Change::ServiceStatus(keys) => self.service_status.extend(keys),
+            Change::IngressStatus(keys) => self.ingress_status.extend(keys),
+            Change::Secrets(keys) => self.secrets.extend(keys),
+            Change::Nodes => self.nodes = true,
+            Change::Classes => self.classes = true,
+            Change::Resync => self.full = true,
+            Change::Listed => self.relisted = true,
+            Change::Namespace(ns) => {
+                // Resolved against the view and the state at the next pass.
+                self.services.insert(ObjKey::new(ns.clone(), String::new()));
+                self.ingresses.insert(ObjKey::new(ns, String::new()));
+            }
+        }
+    }
+
+    fn pending(&self) -> bool {
+        !self.services.is_empty()
+            || !self.ingresses.is_empty()
+            || !self.secrets.is_empty()
+            || !self.service_status.is_empty()
+            || !self.ingress_status.is_empty()
+            || self.nodes
+            || self.classes
+    }
+}
+
+/// Status writes and Events produced by a pass.
+#[derive(Default)]
+pub(super) struct Outbox {
+    /// Groups whose Avi writes all succeeded: their failures are forgotten once their statuses are written too.
+    pub(super) applied_ok: Vec<GroupId>,
+    /// The groups to retry if the write fails (none: the next full sync writes it).
+    pub(super) statuses: Vec<(Vec<GroupId>, Target, ObjKey, Vec<LoadBalancerIngress>)>,
+    pub(super) events: Vec<QueuedEvent>,
+}
+
+pub(super) type QueuedEvent = (Target, ObjKey, Option<String>, Notice);
+
+/// A group's translation.
+pub(super) enum Translated {
+    L4(L4Desired),
+    /// A part, and whether every object of it was compared.
+    L7(Part, bool),
+}

@@ -1,0 +1,259 @@
+//! The worker loop: waits for the view, leadership, changes, retries and the next full sync, and runs them one
+//! at a time. It alone owns the [`State`].
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// What the loop keeps between iterations besides the state.
+struct Loop {
+    dirty: Dirty,
+    /// When the next periodic full sync is due (`None`: not scheduled, or already asked for in `dirty`).
+    next_full: Option<Instant>,
+    /// Full syncs in a row that could not read ako's objects from the controller.
+    unread: u32,
+    /// The next full sync was asked for by a settings change (deleteConfig, the namespace scope).
+    settings_changed: bool,
+}
+
+/// What one iteration of the loop does, once the worker may write.
+enum Work {
+    FullSync,
+    Changes,
+    OrphanScan,
+    Retries(Vec<GroupId>),
+}
+
+impl<A: AviApi + Clone + 'static> Reconciler<A> {
+    /// Runs until `changes` closes. Writes only while `leader` is true; on becoming leader, a full sync.
+    pub async fn run(
+        mut self,
+        changes: mpsc::UnboundedReceiver<Change>,
+        mut leader: watch::Receiver<bool>,
+        progress: watch::Sender<Progress>,
+    ) {
+        let progress = Arc::new(progress);
+        let publisher = self.events.spawn(self.sink.clone(), progress.clone());
+        let _publisher = publisher.map(AbortOnDrop);
+        // Changes pass through a counter on their way in, so `/healthz` sees changes waiting on a stalled worker.
+        let (counted_tx, mut counted) = mpsc::unbounded_channel();
+        let _counter = AbortOnDrop(tokio::spawn(count_changes(
+            changes_in(changes),
+            counted_tx,
+            self.heartbeat.clone(),
+        )));
+        self.heartbeat.beat();
+        let mut state = State::new(&self.settings);
+        let mut lp = Loop {
+            dirty: Dirty {
+                full: true,
+                ..Dirty::default()
+            },
+            next_full: None,
+            unread: 0,
+            settings_changed: false,
+        };
+        let mut live = self.live.take();
+        self.view
+            .require_namespaces(self.settings.scope.selector.is_some());
+        loop {
+            // The fence turns false at the renew deadline even before the election task says so.
+            let elected = *leader.borrow();
+            let is_leader = elected && (self.fence)();
+            let can_run = is_leader && self.view.synced();
+            if let Some(work) = can_run.then(|| self.next_work(&state, &lp)).flatten() {
+                self.heartbeat.busy();
+                let converged = self.work(&mut state, &mut lp, work).await;
+                self.heartbeat.idle();
+                let _ = progress.send(self.progress(&state, converged));
+                continue;
+            }
+            let wake = Self::wake_at(&state, &lp, can_run, elected && !is_leader);
+            let sleep = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                change = counted.recv() => match change {
+                    Some(c) => {
+                        self.heartbeat.taken();
+                        lp.dirty.absorb(c);
+                    }
+                    None => return,
+                },
+                res = async {
+                    match live.as_mut() {
+                        Some(l) => l.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let now = match (&res, &live) {
+                        (Ok(()), Some(l)) => Some(l.borrow().clone()),
+                        _ => None,
+                    };
+                    match now {
+                        Some(now) => self.apply_live(now, &mut state, &mut lp),
+                        None => live = None,
+                    }
+                }
+                res = leader.changed() => {
+                    if res.is_err() {
+                        return;
+                    }
+                    if *leader.borrow() {
+                        tracing::info!("leading: full sync");
+                        lp.dirty.full = true;
+                    } else {
+                        tracing::info!("no longer leading: writes stop");
+                    }
+                }
+                () = sleep => {
+                    if lp.next_full.is_some_and(|at| at <= Instant::now()) {
+                        // Due: it runs once leading and synced, and sets the next deadline then.
+                        lp.dirty.full = true;
+                        lp.next_full = None;
+                    }
+                }
+            }
+            // Drain what else is queued, so a burst becomes one pass.
+            while let Ok(change) = counted.try_recv() {
+                self.heartbeat.taken();
+                lp.dirty.absorb(change);
+            }
+        }
+    }
+
+    /// What to do now, in order of precedence: a full sync asked for, changes, a due orphan scan that can run,
+    /// due retries.
+    fn next_work(&self, state: &State, lp: &Loop) -> Option<Work> {
+        if lp.dirty.full {
+            return Some(Work::FullSync);
+        }
+        if lp.dirty.pending() {
+            return Some(Work::Changes);
+        }
+        if state.orphan_scan_due
+            && state
+                .knowledge
+                .complete(state.cache_complete, self.view.complete())
+                .is_some()
+        {
+            return Some(Work::OrphanScan);
+        }
+        let due = state.retries.due(Instant::now());
+        (!due.is_empty()).then(|| Work::Retries(due.into_iter().collect()))
+    }
+
+    /// Does one piece of work; returns whether the progress published after it counts as converged.
+    async fn work(&self, state: &mut State, lp: &mut Loop, work: Work) -> bool {
+        let started = Instant::now();
+        match work {
+            Work::FullSync => {
+                self.full_sync(state, std::mem::take(&mut lp.settings_changed))
+                    .await;
+                self.metrics.pass(true, started.elapsed());
+                if state.cache_complete {
+                    self.metrics.full_sync_complete();
+                }
+                lp.dirty = Dirty::default();
+                lp.next_full = self.next_full_sync(state, &mut lp.unread);
+                true
+            }
+            Work::Changes => {
+                let d = std::mem::take(&mut lp.dirty);
+                let unexplained = d.relisted;
+                let (groups, report) = self.regroup_all(state, d);
+                self.pass(state, groups, report, unexplained).await;
+                self.scan_if_due(state).await;
+                self.metrics.pass(false, started.elapsed());
+                true
+            }
+            Work::OrphanScan => {
+                self.scan_orphans(state).await;
+                true
+            }
+            Work::Retries(due) => {
+                self.pass(state, due.into_iter().collect(), BTreeSet::new(), false)
+                    .await;
+                self.scan_if_due(state).await;
+                self.metrics.pass(false, started.elapsed());
+                !lp.dirty.full
+            }
+        }
+    }
+
+    /// When the next full sync is due after one that just ran: the periodic one, or (if ako's objects could not
+    /// be read, so nothing is deleted) soon, with backoff, so deletions wait seconds, not minutes.
+    fn next_full_sync(&self, state: &State, unread: &mut u32) -> Option<Instant> {
+        if state.cache_complete {
+            *unread = 0;
+            return self.settings.full_sync.map(|d| Instant::now() + d);
+        }
+        *unread += 1;
+        let soon = backoff(self.settings.retry_base, self.settings.retry_max, *unread);
+        Some(Instant::now() + self.settings.full_sync.map_or(soon, |d| d.min(soon)))
+    }
+
+    /// When to wake without a change. Retries count only when they could run (leading, view synced): a
+    /// follower, or a leader that lost its lease with retries pending, sleeps until something changes rather
+    /// than spin on deadlines already past. Elected but past the renew deadline (a renewal running late): look
+    /// again shortly, the election task may extend the lease without the flag changing.
+    fn wake_at(state: &State, lp: &Loop, can_run: bool, late: bool) -> Option<Instant> {
+        let recheck = late.then(|| Instant::now() + Duration::from_secs(1));
+        state
+            .retries
+            .next_due()
+            .filter(|_| can_run)
+            .into_iter()
+            .chain(lp.next_full)
+            .chain(recheck)
+            .min()
+    }
+
+    /// Takes a change of the live settings: a released hold or new guard limits at once, deleteConfig or the
+    /// namespace scope with a full sync.
+    fn apply_live(&mut self, now: live::Live, state: &mut State, lp: &mut Loop) {
+        if now.release_held != self.settings.release_held {
+            self.settings.release_held = now.release_held.clone();
+            state.guard.set_release(now.release_held.clone());
+            // A release takes effect at the next orphan scan: now.
+            state.orphan_scan_due = true;
+        }
+        if now.guard != self.settings.guard {
+            self.settings.guard = now.guard;
+            state.guard.set_limits(now.guard);
+        }
+        if now.delete_all != self.settings.delete_all || now.scope != self.settings.scope {
+            self.settings.delete_all = now.delete_all;
+            self.settings.scope = now.scope;
+            self.view
+                .require_namespaces(self.settings.scope.selector.is_some());
+            lp.dirty.full = true;
+            lp.settings_changed = true;
+        }
+    }
+
+    pub(super) fn progress(&self, state: &State, converged: bool) -> Progress {
+        self.metrics
+            .groups_retrying
+            .set(state.retries.waiting() as i64);
+        self.metrics
+            .retry_backoff
+            .set(state.retries.longest_delay().as_secs_f64());
+        self.metrics
+            .unknown_groups
+            .set(state.knowledge.unknown_groups().len() as i64);
+        self.metrics.queue_depth.set(self.heartbeat.depth() as i64);
+        Progress {
+            stats: state.stats.clone(),
+            converged_once: converged,
+            retrying: state.retries.waiting(),
+            events_pending: self.events.pending.load(Ordering::Acquire),
+            max_attempts: state.retries.max_attempts(),
+            longest_retry: state.retries.longest_delay(),
+            unknown_groups: state.knowledge.unknown_groups().len(),
+            held: state.guard.held().map(|h| (h.id.clone(), h.objects.len())),
+        }
+    }
+}
