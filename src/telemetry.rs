@@ -12,8 +12,9 @@ use parking_lot::{Condvar, Mutex};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
 /// Log output format.
@@ -248,7 +249,7 @@ where
 {
     fn format_event(
         &self,
-        _ctx: &FmtContext<'_, S, N>,
+        ctx: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> std::fmt::Result {
@@ -268,10 +269,77 @@ where
             line.push_str(",\"message\":");
             push_json_str(&mut line, &m);
         }
+        push_spans(&mut line, ctx);
         line.push_str(",\"target\":");
         push_json_str(&mut line, meta.target());
         line.push_str("}\n");
         writer.write_str(&line)
+    }
+}
+
+/// Appends the event's spans, outermost first, as `"spans":[{"name":"pass","pass":7,...},{"name":"group",...}]`:
+/// a pass and the group inside it, so one group's (one Service's, one Ingress host's) journey can be followed
+/// with `jq 'select(.spans[]?.group == "Service default/web")'`. Span fields are those formatted by
+/// [`JsonSpanFields`]; under another field formatter the span names alone are written.
+fn push_spans<S, N>(line: &mut String, ctx: &FmtContext<'_, S, N>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    let Some(scope) = ctx.event_scope() else {
+        return;
+    };
+    let mut first = true;
+    for span in scope.from_root() {
+        line.push_str(if first {
+            ",\"spans\":[{\"name\":"
+        } else {
+            ",{\"name\":"
+        });
+        first = false;
+        push_json_str(line, span.name());
+        let ext = span.extensions();
+        if let Some(fields) = ext.get::<FormattedFields<N>>()
+            && fields.fields.starts_with(',')
+        {
+            line.push_str(&fields.fields);
+        }
+        line.push('}');
+    }
+    if !first {
+        line.push(']');
+    }
+}
+
+/// Formats span fields as JSON members (`,"group":"Service default/web","writes":3`), which [`JsonLines`] copies
+/// into each event's `spans`. Fields recorded later (`outcome`) are appended.
+struct JsonSpanFields;
+
+impl<'w> FormatFields<'w> for JsonSpanFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'w>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut out = String::new();
+        let mut visit = JsonFields {
+            out: &mut out,
+            message: None,
+        };
+        fields.record(&mut visit);
+        if let Some(m) = visit.message.take() {
+            out.push_str(",\"message\":");
+            push_json_str(&mut out, &m);
+        }
+        writer.write_str(&out)
+    }
+
+    fn add_fields(
+        &self,
+        current: &'w mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> std::fmt::Result {
+        self.format_fields(current.as_writer(), fields)
     }
 }
 
@@ -290,7 +358,10 @@ pub fn init_with<W: Write + Send + 'static>(level: &str, format: LogFormat, out:
         .with_writer(writer);
     let installed = match format {
         LogFormat::Json => {
-            let b = builder.event_format(JsonLines).with_filter_reloading();
+            let b = builder
+                .fmt_fields(JsonSpanFields)
+                .event_format(JsonLines)
+                .with_filter_reloading();
             let handle = b.reload_handle();
             remember_reloader(move |f| handle.reload(f).map_err(|e| e.to_string()));
             b.try_init()
@@ -387,6 +458,42 @@ mod tests {
         assert_eq!(v["ratio"], 0.5);
         assert_eq!(v["list"], "[\"x\"]");
         assert!(v["timestamp"].as_str().expect("ts").ends_with('Z'));
+    }
+
+    #[test]
+    fn json_lines_carry_their_spans_outermost_first_with_fields_recorded_later() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let out = Capture::default();
+        let (writer, guard) = BatchWriter::new(out.clone());
+        let layer = tracing_subscriber::fmt::layer()
+            .fmt_fields(JsonSpanFields)
+            .event_format(JsonLines)
+            .with_writer(writer);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let pass = tracing::info_span!("pass", pass = 7u64, unexplained = false);
+            let _p = pass.enter();
+            let group = tracing::info_span!(
+                "group",
+                group = "Service default/web",
+                outcome = tracing::field::Empty
+            );
+            let _g = group.enter();
+            group.record("outcome", "applied");
+            tracing::info!(kind = "pool", "write");
+        });
+        drop(guard);
+        let text = String::from_utf8(out.0.lock().clone()).expect("utf8");
+        let v: serde_json::Value = serde_json::from_str(text.trim_end()).expect("one JSON object");
+        assert_eq!(v["message"], "write");
+        assert_eq!(v["kind"], "pool");
+        assert_eq!(
+            v["spans"],
+            serde_json::json!([
+                {"name": "pass", "pass": 7, "unexplained": false},
+                {"name": "group", "group": "Service default/web", "outcome": "applied"}
+            ])
+        );
     }
 
     #[test]

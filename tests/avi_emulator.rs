@@ -129,18 +129,15 @@ async fn crud_of_vsvip_pool_and_virtualservice_with_refs_by_name() {
         .expect("fields");
     assert!(fields.results[0].pool_ref.is_none() && fields.results[0].enabled == Some(true));
 
-    // PUT keeps fields the model does not know (round trip through `extra`).
+    // PUT keeps fields the model does not name (round trip through `extra`); the field is one the controller's
+    // schema has, since the emulator refuses one it does not (as `invalid_bodies_are_refused...` shows).
     let mut edit = got.clone();
     edit.enabled = Some(false);
-    edit.extra
-        .insert("some_future_field".into(), json!({"kept": true}));
+    edit.extra.insert("delay_fairness".into(), json!(true));
     let put = api.update(&edit).await.expect("put");
     assert_eq!(put.enabled, Some(false));
     let again: VirtualService = api.get(&uuid).await.expect("get");
-    assert_eq!(
-        again.extra.get("some_future_field"),
-        Some(&json!({"kept": true}))
-    );
+    assert_eq!(again.extra.get("delay_fairness"), Some(&json!(true)));
     assert_eq!(
         again.extra.get("weight"),
         Some(&json!(1)),
@@ -866,8 +863,30 @@ async fn invalid_bodies_are_refused_with_400_naming_the_field() {
         ),
         (
             "l4policyset",
-            json!({"name": "p", "l4_connection_policy": {"rules": [{"index": 0, "action": {"select_pool": {"action_type": "L4_RULE_ACTION_SELECT_POOL"}}, "match": {"port": {"match_criteria": "IS_IN", "ports": [0]}}}]}}),
+            json!({"name": "p", "l4_connection_policy": {"rules": [{"name": "r", "index": 0, "action": {"select_pool": {"action_type": "L4_RULE_ACTION_SELECT_POOL"}}, "match": {"port": {"match_criteria": "IS_IN", "ports": [0]}}}]}}),
             "ports",
+        ),
+        // From the controller's published schema (ako-model): an enumeration value it does not know, a field the
+        // kind does not have, a JSON type it would not parse, a required field of a nested object.
+        (
+            "pool",
+            json!({"name": "t", "lb_algorithm": "LB_ALGORITHM_NOPE"}),
+            "\"LB_ALGORITHM_NOPE\" is not a valid choice.",
+        ),
+        (
+            "virtualservice",
+            json!({"name": "u", "not_a_virtualservice_field": 1}),
+            "{\"not_a_virtualservice_field\":\"Unknown field.\"}",
+        ),
+        (
+            "pool",
+            json!({"name": "v", "enabled": 3}),
+            "Must be a valid boolean.",
+        ),
+        (
+            "httppolicyset",
+            json!({"name": "w", "http_request_policy": {"rules": [{"index": 1, "enable": true}]}}),
+            "{\"http_request_policy\":\"{\"rules\":\"{\"name\":\"This field is required.\"}\"}\"}",
         ),
         (
             "network",

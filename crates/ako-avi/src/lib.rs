@@ -7,10 +7,11 @@ pub mod budget;
 pub mod client;
 pub mod error;
 pub mod metrics;
-pub mod models;
 pub mod tls;
 
 pub use ako_core::{redact, refs};
+/// The typed Avi objects ([`ako_model`]).
+pub use ako_model as models;
 
 pub use client::{
     AviApi, AviClient, ClientConfig, Created, Credentials, ListQuery, PatchOp, RetryPolicy, Secret,

@@ -696,6 +696,18 @@ mod tests {
     use super::*;
     use crate::intent::Severity;
 
+    /// [`super::translate`], with every body it builds checked against the controller's schema.
+    fn translate(
+        services: &[ServiceInput<'_>],
+        nodes: &[NodeInfo],
+        cfg: &Config,
+        place: &Placement,
+    ) -> L4Desired {
+        let d = super::translate(services, nodes, cfg, place);
+        crate::schema_check::assert_valid(&d.objects);
+        d
+    }
+
     fn cfg() -> Config {
         Config {
             cluster_name: "veba-of".into(),

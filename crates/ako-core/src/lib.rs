@@ -21,7 +21,10 @@ pub mod l4;
 pub mod l7;
 pub mod ownership;
 pub mod plan;
-pub mod redact;
+/// Redaction of secrets in bodies, headers and `Debug` output (kept with the Avi models).
+pub use ako_model::redact;
 pub mod refs;
 pub mod safety;
+#[cfg(test)]
+mod schema_check;
 pub mod settings;

@@ -11,6 +11,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use ako_model::schema::{self, Problem};
 use serde_json::{Map, Value};
 
 use super::{ApiError, type_info};
@@ -590,48 +591,60 @@ pub fn rules_for(obj_type: &str) -> &'static [Rule] {
     }
 }
 
-/// The fields of a VsVip in the controller's published schema (vmware/alb-sdk swagger, API 30.2.1). A VsVip
-/// has no `created_by`: a field that is not there is refused, so a client relying on one notices here rather
-/// than against a controller that drops it.
-const VSVIP_FIELDS: &[&str] = &[
-    "_last_modified",
-    "bgp_local_preference",
-    "bgp_num_as_path_prepend",
-    "bgp_peer_labels",
-    "cloud_ref",
-    "configpb_attributes",
-    "dns_info",
-    "east_west_placement",
-    "ipam_selector",
-    "markers",
-    "name",
-    "tenant_ref",
-    "tier1_lr",
-    "url",
-    "use_standard_alb",
-    "uuid",
-    "vip",
-    "vrf_context_ref",
-    "vsvip_cloud_config_cksum",
-];
-
-/// The top-level fields a type has, where the emulator knows them from the schema.
-fn known_fields(obj_type: &str) -> Option<&'static [&'static str]> {
-    match obj_type {
-        "vsvip" => Some(VSVIP_FIELDS),
-        _ => None,
+/// The first way `body` breaks the controller's published schema for `obj_type` (ako-model's copy of vmware/alb-sdk
+/// swagger, API 30.2.1), worded as the controller's serializer words it: a field the kind does not have, a wrong
+/// JSON type, an enumeration value or an integer the controller would refuse, a required field missing. Kinds
+/// without an embedded schema pass.
+fn schema_failure(obj_type: &str, body: &Map<String, Value>) -> Option<Failure> {
+    let schemas = schema::schemas();
+    if !schemas.knows(obj_type) {
+        return None;
     }
+    let body = Value::Object(body.clone());
+    let v = schemas
+        .validate(obj_type, &body, schema::Mode::Controller)
+        .into_iter()
+        .next()?;
+    let found = || {
+        let mut at = &body;
+        for seg in v.path.split('.') {
+            let (field, indices) = seg.split_once('[').map_or((seg, ""), |(f, i)| (f, i));
+            at = at.get(field).unwrap_or(&Value::Null);
+            for i in indices.split('[').filter(|i| !i.is_empty()) {
+                let i: usize = i.trim_end_matches(']').parse().unwrap_or(usize::MAX);
+                at = at.get(i).unwrap_or(&Value::Null);
+            }
+        }
+        kind_of(at)
+    };
+    let text = match v.problem {
+        Problem::Required => "This field is required.".to_string(),
+        Problem::UnknownField => "Unknown field.".to_string(),
+        Problem::NotAChoice => {
+            let choice = v.reason.split(" (one of").next().unwrap_or(&v.reason);
+            format!("{choice}.")
+        }
+        Problem::TooLarge { max } => format!("Ensure this value is less than or equal to {max}."),
+        Problem::TooSmall { min } => {
+            format!("Ensure this value is greater than or equal to {min}.")
+        }
+        Problem::WrongType { expected } => match expected {
+            "integer" => "A valid integer is required.".to_string(),
+            "number" => "A valid number is required.".to_string(),
+            "string" => "Not a valid string.".to_string(),
+            "boolean" => "Must be a valid boolean.".to_string(),
+            "list" => format!("Expected a list of items but got type \"{}\".", found()),
+            _ => format!("Invalid data. Expected a dictionary, but got {}.", found()),
+        },
+        Problem::ReadOnly => format!("{}.", v.reason),
+    };
+    Some((v.fields(), text))
 }
 
 /// Checks a resolved body against its type's rules; the first failure is the 400.
 pub fn check(obj_type: &str, body: &Map<String, Value>) -> Result<(), ApiError> {
-    if let Some(fields) = known_fields(obj_type)
-        && let Some(unknown) = body.keys().find(|k| !fields.contains(&k.as_str()))
-    {
-        return Err(ApiError::new(
-            400,
-            field_error(std::slice::from_ref(unknown), "Unknown field."),
-        ));
+    if let Some((trail, reason)) = schema_failure(obj_type, body) {
+        return Err(ApiError::new(400, field_error(&trail, &reason)));
     }
     for r in rules_for(obj_type) {
         let segs: Vec<&str> = r.path.split('.').collect();

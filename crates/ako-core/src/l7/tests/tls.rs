@@ -130,7 +130,7 @@ metadata: {name: shop, namespace: vmug, annotations: {ako.vmware.com/enable-tls:
 spec:
   rules:
   - host: shop.avi.jarvis.lab
-http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
 "#;
     let mut w = World::new(&[yaml]);
     let h = "shop.avi.jarvis.lab";
@@ -187,7 +187,7 @@ spec:
   tls: [{hosts: [shop.avi.jarvis.lab]}]
   rules:
   - host: shop.avi.jarvis.lab
-http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
 "#;
     let newer = r#"
 metadata: {name: b, namespace: vmug, creationTimestamp: "2026-01-02T00:00:00Z"}
@@ -195,7 +195,7 @@ spec:
   tls: [{hosts: [shop.avi.jarvis.lab], secretName: other-tls}]
   rules:
   - host: shop.avi.jarvis.lab
-http: {paths: [{path: /b, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+    http: {paths: [{path: /b, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
 "#;
     let mut w = World::new(&[newer, no_secret]);
     w.secrets

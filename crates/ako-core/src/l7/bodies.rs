@@ -38,7 +38,10 @@ pub(super) fn host_match(host: &str) -> Value {
     }
 }
 
-pub(super) fn resolve_port<'s>(svc: &'s ServiceInput<'_>, port: &BackendPort) -> Option<&'s ServicePort> {
+pub(super) fn resolve_port<'s>(
+    svc: &'s ServiceInput<'_>,
+    port: &BackendPort,
+) -> Option<&'s ServicePort> {
     let ports = svc.service.spec.as_ref()?.ports.as_deref()?;
     match port {
         BackendPort::Number(n) => ports.iter().find(|p| p.port == *n),
@@ -275,7 +278,11 @@ impl Ctx<'_> {
     }
 
     /// The SSLKeyAndCertificate of a secure host; returns its name.
-    pub(super) fn host_certificate(&mut self, hp: &HostPlan, default: Option<&TlsPair>) -> Option<String> {
+    pub(super) fn host_certificate(
+        &mut self,
+        hp: &HostPlan,
+        default: Option<&TlsPair>,
+    ) -> Option<String> {
         match hp.cert.as_ref()? {
             CertSource::Secret(key, pair) => {
                 let name = sni_child_name(self.cluster, &hp.host);

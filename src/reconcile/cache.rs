@@ -19,7 +19,7 @@ pub(super) struct Cached {
 
 impl Cached {
     /// `owner` is ako's `created_by`, shared by the entries of ako's objects.
-    fn of(e: &Existing, owner: &Arc<str>) -> Self {
+    pub(super) fn of(e: &Existing, owner: &Arc<str>) -> Self {
         let text = serde_json::to_vec(&e.body).unwrap_or_default();
         let dict = dictionary(e.kind, &text);
         Cached {
@@ -44,7 +44,7 @@ impl Cached {
     /// The controller's body as kept (ako's own serialization and compression, so it reads back); `None` if it
     /// does not (memory damage, a bug): the caller must read the object again rather than plan on an empty body,
     /// whose update would drop every field ako does not manage.
-    fn body(&self) -> Option<Map<String, serde_json::Value>> {
+    pub(super) fn body(&self) -> Option<Map<String, serde_json::Value>> {
         let dict = dictionary(self.kind, &[]);
         lz4_flex::block::decompress_size_prepended_with_dict(&self.json, dict)
             .ok()
@@ -53,7 +53,7 @@ impl Cached {
 
     /// The object as the planner reads it; with an empty body if it does not read back (enough for a deletion,
     /// which needs only the uuid).
-    fn existing(&self, name: &str) -> Existing {
+    pub(super) fn existing(&self, name: &str) -> Existing {
         Existing {
             kind: self.kind,
             uuid: self.uuid.to_string(),

@@ -14,7 +14,7 @@ pub(super) struct EventQueue {
 }
 
 impl EventQueue {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         Self {
             tx,
@@ -25,11 +25,11 @@ impl EventQueue {
     }
 
     /// Holds (`false`) or releases (`true`) the publication of queued Events.
-    fn gate(&self, open: bool) {
+    pub(super) fn gate(&self, open: bool) {
         self.open.send_replace(open);
     }
 
-    fn send(&self, e: QueuedEvent) {
+    pub(super) fn send(&self, e: QueuedEvent) {
         self.pending.fetch_add(1, Ordering::AcqRel);
         if self.tx.send(e).is_err() {
             self.pending.fetch_sub(1, Ordering::AcqRel);
@@ -37,7 +37,7 @@ impl EventQueue {
     }
 
     /// Starts the publisher (once).
-    fn spawn(
+    pub(super) fn spawn(
         &self,
         sink: Arc<dyn Sink>,
         progress: Arc<watch::Sender<Progress>>,
@@ -73,7 +73,9 @@ pub(super) fn tokio_stream_unbounded<T: Send + 'static>(
 }
 
 /// An unbounded receiver as a stream of changes.
-pub(super) fn changes_in(rx: mpsc::UnboundedReceiver<Change>) -> impl futures::Stream<Item = Change> {
+pub(super) fn changes_in(
+    rx: mpsc::UnboundedReceiver<Change>,
+) -> impl futures::Stream<Item = Change> {
     tokio_stream_unbounded(rx)
 }
 

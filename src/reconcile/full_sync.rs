@@ -53,12 +53,16 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         self.full_sync_inner(state, !explained).await;
     }
 
+    #[tracing::instrument(name = "full_sync", skip_all, fields(number = state.stats.full_syncs + 1, unexplained))]
     async fn full_sync_inner(&self, state: &mut State, unexplained: bool) {
         state.stats.full_syncs += 1;
         let started = Instant::now();
         self.read_owned(state).await;
         let (groups, report) = self.rebuild_groups(state);
-        if !self.run_batches(state, batches(groups), report, unexplained).await {
+        if !self
+            .run_batches(state, batches(groups), report, unexplained)
+            .await
+        {
             return;
         }
         self.scan_orphans(state).await;
@@ -229,6 +233,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 
     /// Deletes the objects ako owns that no group wants, if everything they could depend on was read (else the
     /// scan stays due), through the deletion guard (unless deleteConfig asked for everything to go).
+    #[tracing::instrument(name = "orphan_scan", skip_all)]
     pub(super) async fn scan_orphans(&self, state: &mut State) {
         let Some(proof) = state
             .knowledge

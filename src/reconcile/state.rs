@@ -42,7 +42,7 @@ pub(super) struct State {
 }
 
 impl State {
-    fn new(settings: &Settings) -> Self {
+    pub(super) fn new(settings: &Settings) -> Self {
         let mut guard = safety::Guard::new(settings.guard);
         guard.set_release(settings.release_held.clone());
         Self {
@@ -86,7 +86,7 @@ pub(super) struct Dirty {
 }
 
 impl Dirty {
-    fn absorb(&mut self, change: Change) {
+    pub(super) fn absorb(&mut self, change: Change) {
         match change {
             Change::Services(keys) => self.services.extend(keys),
             Change::Ingresses(keys) => self.ingresses.extend(keys),
@@ -105,7 +105,7 @@ impl Dirty {
         }
     }
 
-    fn pending(&self) -> bool {
+    pub(super) fn pending(&self) -> bool {
         !self.services.is_empty()
             || !self.ingresses.is_empty()
             || !self.secrets.is_empty()

@@ -16,13 +16,37 @@ use serde_json::Value;
 
 /// The kinds whose schema is embedded: collection name, model name, schema text.
 const SOURCES: &[(&str, &str, &str)] = &[
-    ("httppolicyset", "HTTPPolicySet", include_str!("../schema/HTTPPolicySet.json")),
-    ("l4policyset", "L4PolicySet", include_str!("../schema/L4PolicySet.json")),
+    (
+        "httppolicyset",
+        "HTTPPolicySet",
+        include_str!("../schema/HTTPPolicySet.json"),
+    ),
+    (
+        "l4policyset",
+        "L4PolicySet",
+        include_str!("../schema/L4PolicySet.json"),
+    ),
     ("pool", "Pool", include_str!("../schema/Pool.json")),
-    ("poolgroup", "PoolGroup", include_str!("../schema/PoolGroup.json")),
-    ("sslkeyandcertificate", "SSLKeyAndCertificate", include_str!("../schema/SSLKeyAndCertificate.json")),
-    ("virtualservice", "VirtualService", include_str!("../schema/VirtualService.json")),
-    ("vrfcontext", "VrfContext", include_str!("../schema/VrfContext.json")),
+    (
+        "poolgroup",
+        "PoolGroup",
+        include_str!("../schema/PoolGroup.json"),
+    ),
+    (
+        "sslkeyandcertificate",
+        "SSLKeyAndCertificate",
+        include_str!("../schema/SSLKeyAndCertificate.json"),
+    ),
+    (
+        "virtualservice",
+        "VirtualService",
+        include_str!("../schema/VirtualService.json"),
+    ),
+    (
+        "vrfcontext",
+        "VrfContext",
+        include_str!("../schema/VrfContext.json"),
+    ),
     ("vsvip", "VsVip", include_str!("../schema/VsVip.json")),
 ];
 
@@ -42,6 +66,37 @@ pub enum Mode {
 pub struct Violation {
     pub path: String,
     pub reason: String,
+    pub problem: Problem,
+}
+
+/// What kind of violation: the emulator words each as the controller's serializer does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    UnknownField,
+    ReadOnly,
+    Required,
+    /// Not of the JSON type the schema names: `string`, `integer`, `number`, `boolean`, `list` or `object`.
+    WrongType {
+        expected: &'static str,
+    },
+    NotAChoice,
+    TooLarge {
+        max: i64,
+    },
+    TooSmall {
+        min: i64,
+    },
+}
+
+impl Violation {
+    /// The path as the controller's nested field errors name it: field names only, list indices dropped
+    /// (`services[0].port` -> `["services", "port"]`).
+    pub fn fields(&self) -> Vec<String> {
+        self.path
+            .split('.')
+            .map(|seg| seg.split('[').next().unwrap_or(seg).to_string())
+            .collect()
+    }
 }
 
 impl std::fmt::Display for Violation {
@@ -52,10 +107,16 @@ impl std::fmt::Display for Violation {
 
 #[derive(Debug, Clone)]
 enum Type {
-    Str { choices: Option<Vec<String>> },
+    Str {
+        choices: Option<Vec<String>>,
+    },
     /// Within `min..=max` (the format's range, narrowed by "Allowed values are A-B."), or one of the special
     /// values the description names ("Special values are 0 - infinite.").
-    Int { min: i64, max: i64, special: Vec<i64> },
+    Int {
+        min: i64,
+        max: i64,
+        special: Vec<i64>,
+    },
     Num,
     Bool,
     Array(Box<Type>),
@@ -88,7 +149,8 @@ pub struct Schemas {
 pub fn schemas() -> &'static Schemas {
     static SCHEMAS: OnceLock<Schemas> = OnceLock::new();
     SCHEMAS.get_or_init(|| {
-        Schemas::parse(SOURCES).unwrap_or_else(|e| panic!("the embedded Avi schemas are malformed: {e}"))
+        Schemas::parse(SOURCES)
+            .unwrap_or_else(|e| panic!("the embedded Avi schemas are malformed: {e}"))
     })
 }
 
@@ -127,7 +189,9 @@ impl Schemas {
                 if let Type::Ref(target) = ty
                     && !self.definitions.contains_key(target)
                 {
-                    return Err(format!("{name}.{field} refers to {target}, which is not defined"));
+                    return Err(format!(
+                        "{name}.{field} refers to {target}, which is not defined"
+                    ));
                 }
             }
         }
@@ -156,49 +220,96 @@ impl Schemas {
     pub fn validate(&self, obj_type: &str, body: &Value, mode: Mode) -> Vec<Violation> {
         let mut out = Vec::new();
         if let Some(model) = self.kinds.get(obj_type) {
-            self.check(&Type::Ref((*model).to_string()), body, mode, &mut String::new(), &mut out);
+            self.check(
+                &Type::Ref((*model).to_string()),
+                body,
+                mode,
+                &mut String::new(),
+                &mut out,
+            );
         }
         out
     }
 
     fn check(&self, ty: &Type, v: &Value, mode: Mode, path: &mut String, out: &mut Vec<Violation>) {
-        let mut fail = |reason: String| {
+        let mut fail = |problem: Problem, reason: String| {
             out.push(Violation {
-                path: if path.is_empty() { "(body)".into() } else { path.clone() },
+                path: if path.is_empty() {
+                    "(body)".into()
+                } else {
+                    path.clone()
+                },
                 reason,
+                problem,
             });
         };
         match ty {
             Type::Any => {}
             Type::Str { choices } => match v.as_str() {
-                None => fail(format!("expected a string, found {}", kind_of(v))),
+                None => fail(
+                    Problem::WrongType { expected: "string" },
+                    format!("expected a string, found {}", kind_of(v)),
+                ),
                 Some(s) => {
                     if let Some(choices) = choices
                         && !choices.iter().any(|c| c == s)
                     {
-                        fail(format!("\"{s}\" is not a valid choice (one of {})", choices.join(", ")));
+                        fail(
+                            Problem::NotAChoice,
+                            format!(
+                                "\"{s}\" is not a valid choice (one of {})",
+                                choices.join(", ")
+                            ),
+                        );
                     }
                 }
             },
             Type::Int { min, max, special } => match v.as_i64() {
                 Some(n) if (*min..=*max).contains(&n) || special.contains(&n) => {}
-                Some(n) => fail(format!("{n} is outside {min}..={max}")),
-                None if v.as_u64().is_some() => fail(format!("{v} is outside {min}..={max}")),
-                None => fail(format!("expected an integer, found {}", kind_of(v))),
+                Some(n) if n < *min => fail(
+                    Problem::TooSmall { min: *min },
+                    format!("{n} is outside {min}..={max}"),
+                ),
+                Some(n) => fail(
+                    Problem::TooLarge { max: *max },
+                    format!("{n} is outside {min}..={max}"),
+                ),
+                None if v.as_u64().is_some() => fail(
+                    Problem::TooLarge { max: *max },
+                    format!("{v} is outside {min}..={max}"),
+                ),
+                None => fail(
+                    Problem::WrongType {
+                        expected: "integer",
+                    },
+                    format!("expected an integer, found {}", kind_of(v)),
+                ),
             },
             Type::Num => {
                 if !v.is_number() {
-                    fail(format!("expected a number, found {}", kind_of(v)));
+                    fail(
+                        Problem::WrongType { expected: "number" },
+                        format!("expected a number, found {}", kind_of(v)),
+                    );
                 }
             }
             Type::Bool => {
-                let lenient = mode == Mode::Controller && matches!(v.as_str(), Some("true" | "false"));
+                let lenient =
+                    mode == Mode::Controller && matches!(v.as_str(), Some("true" | "false"));
                 if !v.is_boolean() && !lenient {
-                    fail(format!("expected a boolean, found {}", kind_of(v)));
+                    fail(
+                        Problem::WrongType {
+                            expected: "boolean",
+                        },
+                        format!("expected a boolean, found {}", kind_of(v)),
+                    );
                 }
             }
             Type::Array(item) => match v.as_array() {
-                None => fail(format!("expected a list, found {}", kind_of(v))),
+                None => fail(
+                    Problem::WrongType { expected: "list" },
+                    format!("expected a list, found {}", kind_of(v)),
+                ),
                 Some(items) => {
                     for (i, x) in items.iter().enumerate() {
                         let len = path.len();
@@ -213,12 +324,19 @@ impl Schemas {
                     return;
                 };
                 let Some(fields) = v.as_object() else {
-                    fail(format!("expected an object ({name}), found {}", kind_of(v)));
+                    fail(
+                        Problem::WrongType { expected: "object" },
+                        format!("expected an object ({name}), found {}", kind_of(v)),
+                    );
                     return;
                 };
                 for req in &def.required {
                     if fields.get(req).is_none_or(Value::is_null) {
-                        out.push(Violation { path: join(path, req), reason: "this field is required".into() });
+                        out.push(Violation {
+                            path: join(path, req),
+                            reason: "this field is required".into(),
+                            problem: Problem::Required,
+                        });
                     }
                 }
                 for (field, value) in fields {
@@ -226,6 +344,7 @@ impl Schemas {
                         out.push(Violation {
                             path: join(path, field),
                             reason: format!("{name} has no field \"{field}\""),
+                            problem: Problem::UnknownField,
                         });
                         continue;
                     };
@@ -233,6 +352,7 @@ impl Schemas {
                         out.push(Violation {
                             path: join(path, field),
                             reason: "read-only: set by the controller, not written".into(),
+                            problem: Problem::ReadOnly,
                         });
                         continue;
                     }
@@ -253,7 +373,11 @@ impl Schemas {
 }
 
 fn join(path: &str, field: &str) -> String {
-    if path.is_empty() { field.to_string() } else { format!("{path}.{field}") }
+    if path.is_empty() {
+        field.to_string()
+    } else {
+        format!("{path}.{field}")
+    }
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -271,7 +395,12 @@ fn parse_definition(name: &str, def: &Value) -> Result<Definition, String> {
     let required = def
         .get("required")
         .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).map(String::from).collect())
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default();
     let mut properties = BTreeMap::new();
     if let Some(props) = def.get("properties").and_then(Value::as_object) {
@@ -281,7 +410,10 @@ fn parse_definition(name: &str, def: &Value) -> Result<Definition, String> {
             properties.insert(field.clone(), Property { ty, read_only });
         }
     }
-    Ok(Definition { required, properties })
+    Ok(Definition {
+        required,
+        properties,
+    })
 }
 
 fn parse_type(p: &Value) -> Result<Type, String> {
@@ -294,7 +426,9 @@ fn parse_type(p: &Value) -> Result<Type, String> {
     let description = p.get("description").and_then(Value::as_str).unwrap_or("");
     Ok(match p.get("type").and_then(Value::as_str) {
         None => Type::Any,
-        Some("string") => Type::Str { choices: enum_options(description) },
+        Some("string") => Type::Str {
+            choices: enum_options(description),
+        },
         Some("integer") => {
             let (min, max) = match p.get("format").and_then(Value::as_str) {
                 Some("uint32") => (0, i64::from(u32::MAX)),
@@ -303,7 +437,11 @@ fn parse_type(p: &Value) -> Result<Type, String> {
                 _ => (i64::MIN, i64::MAX),
             };
             let (min, max) = allowed_range(description).unwrap_or((min, max));
-            Type::Int { min, max, special: special_values(description) }
+            Type::Int {
+                min,
+                max,
+                special: special_values(description),
+            }
         }
         Some("number") => Type::Num,
         Some("boolean") => Type::Bool,
@@ -312,7 +450,9 @@ fn parse_type(p: &Value) -> Result<Type, String> {
             let mut item = parse_type(items)?;
             // The enumeration of a list of strings is in the list's description.
             if let Type::Str { choices: None } = item {
-                item = Type::Str { choices: enum_options(description) };
+                item = Type::Str {
+                    choices: enum_options(description),
+                };
             }
             Type::Array(Box::new(item))
         }
@@ -325,7 +465,10 @@ fn parse_type(p: &Value) -> Result<Type, String> {
 fn enum_options(description: &str) -> Option<Vec<String>> {
     let start = description.find("Enum options - ")? + "Enum options - ".len();
     let rest = &description[start..];
-    let end = rest.find(". ").or_else(|| rest.strip_suffix('.').map(str::len)).unwrap_or(rest.len());
+    let end = rest
+        .find(". ")
+        .or_else(|| rest.strip_suffix('.').map(str::len))
+        .unwrap_or(rest.len());
     let options: Vec<String> = rest[..end]
         .split(',')
         .map(|s| s.trim().to_string())
@@ -391,14 +534,23 @@ mod tests {
                 "vsvip"
             ]
         );
-        assert!(s.fields("vsvip").is_some_and(|mut f| f.any(|f| f == "markers")));
-        assert!(s.fields("vsvip").is_some_and(|mut f| f.all(|f| f != "created_by")));
+        assert!(
+            s.fields("vsvip")
+                .is_some_and(|mut f| f.any(|f| f == "markers"))
+        );
+        assert!(
+            s.fields("vsvip")
+                .is_some_and(|mut f| f.all(|f| f != "created_by"))
+        );
     }
 
     #[test]
     fn enumerations_are_read_from_the_description() {
         let cases = [
-            ("Foo. Enum options - V4_ONLY, V6_ONLY, V4_V6. Field introduced in 18.1.1.", Some(vec!["V4_ONLY", "V6_ONLY", "V4_V6"])),
+            (
+                "Foo. Enum options - V4_ONLY, V6_ONLY, V4_V6. Field introduced in 18.1.1.",
+                Some(vec!["V4_ONLY", "V6_ONLY", "V4_V6"]),
+            ),
             ("Enum options - HTTP, HTTPS.", Some(vec!["HTTP", "HTTPS"])),
             ("No enumeration here.", None),
         ];
@@ -410,10 +562,23 @@ mod tests {
 
     #[test]
     fn ranges_and_special_values_are_read_from_the_description() {
-        let cases: &[(&str, Option<(i64, i64)>, &[i64])] = &[
-            ("Port. Allowed values are 1-65535. Special values are 0- use backend port in pool.", Some((1, 65535)), &[0]),
-            ("Allowed values are 1-10. Field introduced in 30.2.1.", Some((1, 10)), &[]),
-            ("Timeout. Special values are 0 - Immediate, -1 - Infinite.", None, &[0, -1]),
+        type Case = (&'static str, Option<(i64, i64)>, &'static [i64]);
+        let cases: &[Case] = &[
+            (
+                "Port. Allowed values are 1-65535. Special values are 0- use backend port in pool.",
+                Some((1, 65535)),
+                &[0],
+            ),
+            (
+                "Allowed values are 1-10. Field introduced in 30.2.1.",
+                Some((1, 10)),
+                &[],
+            ),
+            (
+                "Timeout. Special values are 0 - Immediate, -1 - Infinite.",
+                None,
+                &[0, -1],
+            ),
             ("Allowed values are -1.", None, &[]),
         ];
         for (text, range, special) in cases {
@@ -426,25 +591,94 @@ mod tests {
     fn a_body_is_checked_for_fields_types_choices_ranges_and_required_fields() {
         let s = schemas();
         let cases: &[(&str, Value, Mode, &[&str])] = &[
-            ("vsvip", json!({"name": "a", "markers": [{"key": "clustername", "values": ["c"]}]}), Mode::Strict, &[]),
-            ("vsvip", json!({"name": "a", "created_by": "ako-c"}), Mode::Controller, &["created_by: VsVip has no field \"created_by\""]),
-            ("vsvip", json!({"markers": []}), Mode::Controller, &["name: this field is required"]),
-            ("vsvip", json!({"name": "a", "vip": [{"vip_id": "0", "auto_allocate_ip_type": "V5"}]}), Mode::Strict,
-                &["vip[0].auto_allocate_ip_type: \"V5\" is not a valid choice (one of V4_ONLY, V6_ONLY, V4_V6)"]),
-            ("vsvip", json!({"name": "a", "vip": [{"vip_id": 0}]}), Mode::Strict, &["vip[0].vip_id: expected a string, found a number"]),
-            ("pool", json!({"name": "p", "servers": [{"ip": {"addr": "127.0.0.1", "type": "V4"}, "port": 70000}]}), Mode::Strict,
-                &["servers[0].port: 70000 is outside 1..=65535"]),
-            ("pool", json!({"name": "p", "servers": [{"ip": {"addr": "127.0.0.1", "type": "V4"}, "port": 0}]}), Mode::Strict, &[]),
-            ("pool", json!({"name": "p", "enabled": "true"}), Mode::Controller, &[]),
-            ("pool", json!({"name": "p", "enabled": "true"}), Mode::Strict, &["enabled: expected a boolean, found a string"]),
-            ("pool", json!({"name": "p", "url": "/api/pool/x", "_last_modified": "1"}), Mode::Controller, &[]),
-            ("pool", json!({"name": "p", "url": "/api/pool/x"}), Mode::Strict, &["url: read-only: set by the controller, not written"]),
-            ("sslkeyandcertificate", json!({"name": "c"}), Mode::Controller, &["certificate: this field is required"]),
-            ("virtualservice", json!({"name": "v", "services": "80"}), Mode::Controller, &["services: expected a list, found a string"]),
+            (
+                "vsvip",
+                json!({"name": "a", "markers": [{"key": "clustername", "values": ["c"]}]}),
+                Mode::Strict,
+                &[],
+            ),
+            (
+                "vsvip",
+                json!({"name": "a", "created_by": "ako-c"}),
+                Mode::Controller,
+                &["created_by: VsVip has no field \"created_by\""],
+            ),
+            (
+                "vsvip",
+                json!({"markers": []}),
+                Mode::Controller,
+                &["name: this field is required"],
+            ),
+            (
+                "vsvip",
+                json!({"name": "a", "vip": [{"vip_id": "0", "auto_allocate_ip_type": "V5"}]}),
+                Mode::Strict,
+                &[
+                    "vip[0].auto_allocate_ip_type: \"V5\" is not a valid choice (one of V4_ONLY, V6_ONLY, V4_V6)",
+                ],
+            ),
+            (
+                "vsvip",
+                json!({"name": "a", "vip": [{"vip_id": 0}]}),
+                Mode::Strict,
+                &["vip[0].vip_id: expected a string, found a number"],
+            ),
+            (
+                "pool",
+                json!({"name": "p", "servers": [{"ip": {"addr": "127.0.0.1", "type": "V4"}, "port": 70000}]}),
+                Mode::Strict,
+                &["servers[0].port: 70000 is outside 1..=65535"],
+            ),
+            (
+                "pool",
+                json!({"name": "p", "servers": [{"ip": {"addr": "127.0.0.1", "type": "V4"}, "port": 0}]}),
+                Mode::Strict,
+                &[],
+            ),
+            (
+                "pool",
+                json!({"name": "p", "enabled": "true"}),
+                Mode::Controller,
+                &[],
+            ),
+            (
+                "pool",
+                json!({"name": "p", "enabled": "true"}),
+                Mode::Strict,
+                &["enabled: expected a boolean, found a string"],
+            ),
+            (
+                "pool",
+                json!({"name": "p", "url": "/api/pool/x", "_last_modified": "1"}),
+                Mode::Controller,
+                &[],
+            ),
+            (
+                "pool",
+                json!({"name": "p", "url": "/api/pool/x"}),
+                Mode::Strict,
+                &["url: read-only: set by the controller, not written"],
+            ),
+            (
+                "sslkeyandcertificate",
+                json!({"name": "c"}),
+                Mode::Controller,
+                &["certificate: this field is required"],
+            ),
+            (
+                "virtualservice",
+                json!({"name": "v", "services": "80"}),
+                Mode::Controller,
+                &["services: expected a list, found a string"],
+            ),
             ("network", json!({"anything": 1}), Mode::Strict, &[]),
         ];
         for (kind, body, mode, want) in cases {
-            let got: Vec<String> = s.validate(kind, body, *mode).iter().map(ToString::to_string).collect();
+            let got: Vec<String> = s
+                .validate(kind, body, *mode)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             assert_eq!(got, *want, "{kind} {body} {mode:?}");
         }
     }

@@ -154,7 +154,11 @@ pub(super) fn service_status(svc: &Service) -> &[LoadBalancerIngress] {
 
 /// Whether ako wrote a status for `key` and the one now shown differs from it (someone else's edit; ako's own
 /// write coming back matches).
-pub(super) fn overwritten(written: &HashMap<ObjKey, u64>, key: &ObjKey, now: &[LoadBalancerIngress]) -> bool {
+pub(super) fn overwritten(
+    written: &HashMap<ObjKey, u64>,
+    key: &ObjKey,
+    now: &[LoadBalancerIngress],
+) -> bool {
     written.get(key).is_some_and(|w| *w != status_print(now))
 }
 

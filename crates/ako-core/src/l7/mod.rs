@@ -65,6 +65,19 @@ use crate::l4::{
 use crate::ownership::{self, Order};
 use crate::plan::{Desired, Kind, name_ref};
 
+mod bodies; // the Avi bodies: shared parents and their hosts, dedicated virtual services, policies
+mod claims; // which Ingress a host, a path and a certificate belong to
+mod names; // AKO's object names
+mod paths; // Kubernetes path semantics as Avi match criteria
+
+pub use bodies::assemble_parent;
+#[allow(clippy::wildcard_imports)]
+use bodies::*;
+#[allow(clippy::wildcard_imports)]
+use claims::*;
+pub use names::*;
+pub use paths::*;
+
 /// The Ingress annotation asking for HTTPS with the default certificate.
 pub const ENABLE_TLS_ANNOTATION: &str = "ako.vmware.com/enable-tls";
 /// The Secret (in ako's namespace) holding the default certificate.

@@ -113,9 +113,9 @@ metadata: {name: two, namespace: other, creationTimestamp: "2026-02-01T00:00:00Z
 spec:
   rules:
   - host: a.avi.jarvis.lab
-http: {paths: [{path: /x, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}]}
+    http: {paths: [{path: /x, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}]}
   - host: hackazon.avi.jarvis.lab
-http: {paths: [{path: /y, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}
+    http: {paths: [{path: /y, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}
 "#;
     let mut w = World::new(&[SHOP_TLS, HACKAZON, two_hosts]);
     w.secrets
@@ -167,25 +167,25 @@ metadata: {name: a, namespace: vmug, creationTimestamp: "2026-01-01T00:00:00Z"}
 spec:
   rules:
   - host: shop.avi.jarvis.lab
-http: {paths: [{path: /api, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}
+    http: {paths: [{path: /api, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}
 "#;
     let b = r#"
 metadata: {name: b, namespace: vmug, creationTimestamp: "2026-01-02T00:00:00Z"}
 spec:
   rules:
   - host: shop.avi.jarvis.lab
-http:
-  paths:
-  - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
-  - {path: /api/, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
-  - {path: /api/v2, pathType: ImplementationSpecific, backend: {service: {name: web, port: {number: 80}}}}
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /api/, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /api/v2, pathType: ImplementationSpecific, backend: {service: {name: web, port: {number: 80}}}}
 "#;
     let other_ns = r#"
 metadata: {name: c, namespace: other, creationTimestamp: "2026-01-03T00:00:00Z"}
 spec:
   rules:
   - host: shop.avi.jarvis.lab
-http: {paths: [{path: /other, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}]}
+    http: {paths: [{path: /other, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}]}
 "#;
     let w = World::new(&[other_ns, b, a]);
     let h = "shop.avi.jarvis.lab";
@@ -249,9 +249,9 @@ metadata: {name: wild, namespace: vmug}
 spec:
   rules:
   - host: '*.shop.avi.jarvis.lab'
-http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
   - host: eu.shop.avi.jarvis.lab
-http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}
 "#]);
     let d = w.run(ShardSize::Small, &cfg());
     let parent = "veba-of--Shared-L7-0";
@@ -344,12 +344,12 @@ metadata: {name: app, namespace: vmug}
 spec:
   rules:
   - host: app.avi.jarvis.lab
-http:
-  paths:
-  - {path: /gone, pathType: Prefix, backend: {service: {name: gone, port: {number: 80}}}}
-  - {path: /port, pathType: Prefix, backend: {service: {name: web, port: {number: 8443}}}}
-  - {path: /named, pathType: Prefix, backend: {service: {name: web, port: {name: http}}}}
-  - {path: /res, pathType: Prefix, backend: {resource: {kind: Bucket, name: b}}}
+    http:
+      paths:
+      - {path: /gone, pathType: Prefix, backend: {service: {name: gone, port: {number: 80}}}}
+      - {path: /port, pathType: Prefix, backend: {service: {name: web, port: {number: 8443}}}}
+      - {path: /named, pathType: Prefix, backend: {service: {name: web, port: {name: http}}}}
+      - {path: /res, pathType: Prefix, backend: {resource: {kind: Bucket, name: b}}}
 "#;
     let w = World::new(&[yaml]);
     let d = w.run(ShardSize::Small, &cfg());

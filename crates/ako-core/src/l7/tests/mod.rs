@@ -136,7 +136,9 @@ impl World {
             default_cert: self.default_cert.as_ref(),
             part,
         };
-        translate(&input, cfg, &place(mode), shard)
+        let d = translate(&input, cfg, &place(mode), shard);
+        crate::schema_check::assert_valid(&d.objects);
+        d
     }
 
     /// Translates each part on its own (as the reconciler does) and merges the results.
@@ -287,10 +289,21 @@ metadata: {name: hackazon, namespace: vmug, creationTimestamp: "2026-01-01T00:00
 spec:
   rules:
   - host: hackazon.avi.jarvis.lab
-http:
-  paths:
-  - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
-  - {path: /foo, pathType: Prefix, backend: {service: {name: api, port: {name: http}}}}
-  - {path: /foo, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}
-  - {path: /foo/bar/, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /foo, pathType: Prefix, backend: {service: {name: api, port: {name: http}}}}
+      - {path: /foo, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /foo/bar/, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}
+"#;
+
+const SHOP_TLS: &str = r#"
+metadata: {name: shop, namespace: vmug, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  tls: [{hosts: [shop.avi.jarvis.lab], secretName: shop-tls}]
+  rules:
+  - host: shop.avi.jarvis.lab
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
 "#;

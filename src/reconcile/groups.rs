@@ -42,7 +42,12 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     }
 
     /// The desired objects of a Service group.
-    pub(super) fn translate_services(&self, state: &State, g: &GroupId, nodes: &[l4::NodeInfo]) -> L4Desired {
+    pub(super) fn translate_services(
+        &self,
+        state: &State,
+        g: &GroupId,
+        nodes: &[l4::NodeInfo],
+    ) -> L4Desired {
         let members: Vec<Arc<Service>> = state
             .members
             .get(g)

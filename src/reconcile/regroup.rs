@@ -82,7 +82,11 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     }
 
     /// Turns what changed into the groups to pass and the Ingresses to report on.
-    pub(super) fn regroup_all(&self, state: &mut State, d: Dirty) -> (BTreeSet<GroupId>, BTreeSet<ObjKey>) {
+    pub(super) fn regroup_all(
+        &self,
+        state: &mut State,
+        d: Dirty,
+    ) -> (BTreeSet<GroupId>, BTreeSet<ObjKey>) {
         // A namespace change arrives as a key with an empty name: every object of the namespace.
         let mut services: Vec<ObjKey> = Vec::new();
         // A status ako wrote that is no longer there (someone else's edit) is written again by its group's pass;

@@ -3,6 +3,8 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
+use tracing::Instrument;
+
 /// The result of applying one group's plan.
 pub(super) struct GroupResult {
     pub(super) group: GroupId,
@@ -127,6 +129,12 @@ pub(super) async fn apply_group<A: AviApi>(
                     if !fence() {
                         return (step, Err(AviError::Fenced));
                     }
+                    tracing::debug!(
+                        verb = step.verb(),
+                        kind = step.kind().obj_type(),
+                        name = step.name(),
+                        "write"
+                    );
                     let r = apply::execute(avi, &step, identity).await.map(|a| match a {
                         Applied::Stored(e) => Some(Cached::of(&e, owner)),
                         Applied::Deleted => None,
@@ -149,6 +157,9 @@ pub(super) async fn apply_group<A: AviApi>(
             }
         }
         if error.is_some() {
+            let span = tracing::Span::current();
+            span.record("writes", applied.len());
+            span.record("outcome", "failed");
             return GroupResult {
                 group,
                 applied,
@@ -156,11 +167,46 @@ pub(super) async fn apply_group<A: AviApi>(
             };
         }
     }
+    let span = tracing::Span::current();
+    span.record("writes", applied.len());
+    span.record(
+        "outcome",
+        if applied.is_empty() {
+            "unchanged"
+        } else {
+            "applied"
+        },
+    );
+    if !applied.is_empty() {
+        tracing::debug!("group applied");
+    }
     GroupResult {
         group,
         applied,
         error: None,
     }
+}
+
+/// The span of one group's writes: `group` (its name), `kind` (`service`, `shared-vip` or `l7`), `namespace` and
+/// `name` where the group is one Service or one shared-VIP key, then `writes` and `outcome` (`applied`,
+/// `unchanged`, `failed`) once applied. One Ingress's journey is its part's `group` field in the JSON logs.
+fn group_span(g: &GroupId) -> tracing::Span {
+    let (kind, namespace, name) = match g {
+        GroupId::Service(sg) if sg.shared => {
+            ("shared-vip", sg.namespace.as_str(), sg.base.as_str())
+        }
+        GroupId::Service(sg) => ("service", sg.namespace.as_str(), sg.base.as_str()),
+        GroupId::L7(_) => ("l7", "", ""),
+    };
+    tracing::info_span!(
+        "group",
+        group = %group_name(g),
+        kind,
+        namespace = tracing::field::display(namespace),
+        name = tracing::field::display(name),
+        writes = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    )
 }
 
 impl<A: AviApi + Clone + 'static> Reconciler<A> {
@@ -190,7 +236,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     }
 
     /// A pass up to its Avi writes: plans the groups, applies them, and returns the statuses and Events to
-    /// publish (a full sync writes a batch's statuses while the next batch's Avi writes run).
+    /// publish (a full sync writes a batch's statuses while the next batch's Avi writes run). Its span `pass`
+    /// carries the pass number, how many groups it plans and whether it follows a re-list; each group's writes
+    /// run in a `group` span inside it.
+    #[tracing::instrument(name = "pass", skip_all, fields(pass = tracing::field::Empty, groups = groups.len(), unexplained))]
     pub(super) async fn plan_and_apply(
         &self,
         state: &mut State,
@@ -206,6 +255,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             return Outbox::default();
         }
         state.stats.passes += 1;
+        tracing::Span::current().record("pass", state.stats.passes);
         let work = self
             .plan_groups(state, groups, &mut report, unexplained)
             .await;
@@ -214,7 +264,15 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let mut outbox = Outbox::default();
         for (g, conflicts, translated) in work {
             let result = results.remove(&g);
-            self.record(state, &g, result, &conflicts, translated, &mut report, &mut outbox);
+            self.record(
+                state,
+                &g,
+                result,
+                &conflicts,
+                translated,
+                &mut report,
+                &mut outbox,
+            );
         }
         for key in &report {
             self.report_ingress(state, key, &mut outbox);
@@ -317,7 +375,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         }
         state.knowledge.record(g, Ok(()));
         state.stats.l7_parts += 1;
-        let fragments = self.translate_hosts(state, part, hosts, input.nodes, input.secrets.found());
+        let fragments =
+            self.translate_hosts(state, part, hosts, input.nodes, input.secrets.found());
         let (keys, parent_changed, fresh) = state.l7.store(hosts, fragments);
         report.extend(keys);
         let scope = self.plan_scope(state, part, hosts, all);
@@ -336,14 +395,18 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .map(|(g, steps, translated)| {
                 let conflicts: Vec<Step> =
                     steps.iter().filter(|s| !s.is_write()).cloned().collect();
-                futures.push(apply_group(
-                    self.avi.clone(),
-                    Arc::clone(&self.owner),
-                    self.identity.clone(),
-                    g.clone(),
-                    steps,
-                    self.fence.clone(),
-                ));
+                let span = group_span(&g);
+                futures.push(
+                    apply_group(
+                        self.avi.clone(),
+                        Arc::clone(&self.owner),
+                        self.identity.clone(),
+                        g.clone(),
+                        steps,
+                        self.fence.clone(),
+                    )
+                    .instrument(span),
+                );
                 (g, conflicts, translated)
             })
             .collect();
@@ -441,7 +504,13 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 
     /// Schedules the retry of a group whose write failed; returns the Warning to report. The text stays the same
     /// from one retry to the next (the delay is in the log and the metrics), so retries make one Event series.
-    pub(super) fn failed(&self, state: &mut State, g: &GroupId, step: &Step, error: &AviError) -> Notice {
+    pub(super) fn failed(
+        &self,
+        state: &mut State,
+        g: &GroupId,
+        step: &Step,
+        error: &AviError,
+    ) -> Notice {
         state.stats.failures += 1;
         let remedy = retry::classify(error);
         let delay = state.retries.failed(g, remedy, error.retry_after());

@@ -1,5 +1,10 @@
-//! Typed models of the Avi objects ako reads and writes. Every struct keeps the fields it does not name in
-//! `extra`, so an object read back and PUT again never loses what the controller or another tool set.
+//! Typed models of the Avi objects ako reads and writes, and the controller's published schemas ([`schema`]).
+//! Every struct keeps the fields it does not name in `extra`, so an object read back and PUT again never loses
+//! what the controller or another tool set. Pure: serde only, shared by the core (which builds write bodies), the
+//! client and the emulator (which validates writes against the same schemas).
+
+pub mod redact;
+pub mod schema;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -469,7 +474,6 @@ avi_object!(
 
 impl std::fmt::Debug for SslKeyAndCertificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use ako_core::redact;
         f.debug_struct("SslKeyAndCertificate")
             .field("url", &self.url)
             .field("uuid", &self.uuid)
