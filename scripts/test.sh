@@ -13,6 +13,8 @@ echo "== cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== the pure core reaches no I/O crate (crates/ako-core/Cargo.toml)"
 scripts/check-core-purity.sh
+echo "== cargo deny: advisories (checked-in snapshot), licences, bans and duplicates, sources (deny.toml)"
+scripts/deny.sh
 echo "== the production build: without the emulator"
 cargo build --quiet --no-default-features --bin ako
 echo "== cargo test"
