@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::changes::ChangeSender;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -27,7 +28,6 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use parking_lot::RwLock;
-use tokio::sync::mpsc;
 
 use ako_core::index::ObjKey;
 use ako_core::intent::{ClassInfo, ClassView};
@@ -518,7 +518,7 @@ pub fn spawn(
     client: Client,
     view: Arc<View>,
     source: EndpointSource,
-    tx: mpsc::UnboundedSender<Change>,
+    tx: ChangeSender,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let cfg = watcher::Config::default();
     let services =
@@ -943,7 +943,7 @@ impl Feed<Endpoints> for EndpointsFeed {
     }
 }
 
-async fn drive<K, F, S>(view: Arc<View>, _feed: F, stream: S, tx: mpsc::UnboundedSender<Change>)
+async fn drive<K, F, S>(view: Arc<View>, _feed: F, stream: S, tx: ChangeSender)
 where
     K: Send,
     F: Feed<K>,

@@ -71,25 +71,3 @@ pub(super) fn tokio_stream_unbounded<T: Send + 'static>(
 ) -> impl futures::Stream<Item = T> {
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }
-
-/// An unbounded receiver as a stream of changes.
-pub(super) fn changes_in(
-    rx: mpsc::UnboundedReceiver<Change>,
-) -> impl futures::Stream<Item = Change> {
-    tokio_stream_unbounded(rx)
-}
-
-/// Forwards changes to the worker, counting each on the heartbeat (the worker counts it taken).
-pub(super) async fn count_changes(
-    input: impl futures::Stream<Item = Change>,
-    out: mpsc::UnboundedSender<Change>,
-    heartbeat: Arc<metrics::Heartbeat>,
-) {
-    let mut input = std::pin::pin!(input);
-    while let Some(c) = input.next().await {
-        heartbeat.queued();
-        if out.send(c).is_err() {
-            return;
-        }
-    }
-}

@@ -280,15 +280,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             // Keep what is still to delete in `produced`, so a failed pass cleans up later; a pass that may not
             // delete leaves it to the orphan scan.
             let mut keep: HashSet<ObjId> = wanted.into_iter().collect();
-            let stale: Vec<ObjId> = ids
-                .into_iter()
-                .filter(|id| state.cache.contains_key(id) && !keep.contains(id))
-                .collect();
-            if can_delete {
-                keep.extend(stale);
-            } else if !stale.is_empty() {
-                state.orphan_scan_due = true;
-            }
+            let stale = state.stale_to_keep(ids, |id| keep.contains(id), can_delete);
+            keep.extend(stale);
             if keep.is_empty() {
                 state.produced.remove(g);
             } else {
@@ -316,15 +309,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .map(|f| f.ids.iter().map(|(k, n)| obj_id(*k, n)).collect())
                 .unwrap_or_default();
             if let Some(old) = state.produced_host.remove(h) {
-                let stale: Vec<ObjId> = old
-                    .into_iter()
-                    .filter(|id| state.cache.contains_key(id) && !keep.contains(id))
-                    .collect();
-                if can_delete {
-                    keep.extend(stale);
-                } else if !stale.is_empty() {
-                    state.orphan_scan_due = true;
-                }
+                let stale = state.stale_to_keep(old, |id| keep.contains(id), can_delete);
+                keep.extend(stale);
             }
             keep.sort_unstable();
             keep.dedup();

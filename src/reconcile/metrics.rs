@@ -2,6 +2,7 @@
 //! retries by remedy, the longest backoff now scheduled, groups waiting, changes queued, held deletions, unknown
 //! groups and when the last full sync read everything. Served with the Avi client's on the health port.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -160,8 +161,8 @@ pub struct Heartbeat {
     busy_since: AtomicU64,
     /// Milliseconds after `base` of the last change taken or pass finished.
     last_beat: AtomicU64,
-    /// Changes sent and not yet taken.
-    queued: AtomicU64,
+    /// Changes sent and not yet taken: the change queue's own counter once [`Heartbeat::track_queue`] is called.
+    queued: parking_lot::Mutex<Arc<AtomicU64>>,
     /// Set when the reconciler's task ended.
     dead: std::sync::atomic::AtomicBool,
 }
@@ -172,7 +173,7 @@ impl Default for Heartbeat {
             base: std::time::Instant::now(),
             busy_since: AtomicU64::new(0),
             last_beat: AtomicU64::new(0),
-            queued: AtomicU64::new(0),
+            queued: parking_lot::Mutex::new(Arc::new(AtomicU64::new(0))),
             dead: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -197,13 +198,20 @@ impl Heartbeat {
         self.beat();
     }
 
+    /// Reads the waiting changes from the change queue's counter
+    /// ([`ChangeReceiver::waiting`](crate::k8s::changes::ChangeReceiver::waiting)).
+    pub fn track_queue(&self, waiting: Arc<AtomicU64>) {
+        *self.queued.lock() = waiting;
+    }
+
     pub fn queued(&self) {
-        self.queued.fetch_add(1, Ordering::AcqRel);
+        self.queued.lock().fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn taken(&self) {
         let _ = self
             .queued
+            .lock()
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
                 Some(q.saturating_sub(1))
             });
@@ -211,7 +219,7 @@ impl Heartbeat {
     }
 
     pub fn depth(&self) -> u64 {
-        self.queued.load(Ordering::Acquire)
+        self.queued.lock().load(Ordering::Acquire)
     }
 
     pub fn died(&self) {

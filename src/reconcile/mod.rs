@@ -56,7 +56,8 @@ use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::Map;
 use tokio::sync::{mpsc, watch};
 
-use crate::k8s::observe::{Change, SecretReads, View};
+use crate::k8s::changes::ChangeReceiver;
+use crate::k8s::observe::{SecretReads, View};
 use crate::k8s::report::{Notice, Sink, Target};
 use ako_avi::{AviApi, AviError};
 use ako_core::config::Config;

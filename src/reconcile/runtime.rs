@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::k8s::lease::{self, Timings};
 use crate::k8s::observe::{self, View};
@@ -229,7 +229,7 @@ pub async fn run(
         let _ = tx.send(cfg.clone());
     }
     let view = Arc::new(View::default());
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = crate::k8s::changes::channel();
     let source = observe::endpoint_source(&client).await;
     tracing::info!(?source, "endpoints read from");
     let watches = observe::spawn(client.clone(), view.clone(), source, tx);

@@ -42,6 +42,29 @@ pub(super) struct State {
 }
 
 impl State {
+    /// Of what a producer (a Service group, an L7 host) made before, the objects it no longer wants that still
+    /// exist. When this pass may delete, they are returned, to stay in what it produces until deleted (so a
+    /// failed pass deletes them later); when it may not, nothing is returned and the orphan scan, with its guard,
+    /// is asked for.
+    pub(super) fn stale_to_keep(
+        &mut self,
+        before: impl IntoIterator<Item = ObjId>,
+        wanted: impl Fn(&ObjId) -> bool,
+        can_delete: bool,
+    ) -> Vec<ObjId> {
+        let stale: Vec<ObjId> = before
+            .into_iter()
+            .filter(|id| self.cache.contains_key(id) && !wanted(id))
+            .collect();
+        if can_delete {
+            return stale;
+        }
+        if !stale.is_empty() {
+            self.orphan_scan_due = true;
+        }
+        Vec::new()
+    }
+
     pub(super) fn new(settings: &Settings) -> Self {
         let mut guard = safety::Guard::new(settings.guard);
         guard.set_release(settings.release_held.clone());
@@ -68,53 +91,8 @@ impl State {
     }
 }
 
-/// What changed since the last pass.
-#[derive(Default)]
-pub(super) struct Dirty {
-    pub(super) services: HashSet<ObjKey>,
-    pub(super) ingresses: HashSet<ObjKey>,
-    pub(super) secrets: HashSet<ObjKey>,
-    /// Objects whose status alone changed: looked at only if it is no longer what ako wrote.
-    pub(super) service_status: HashSet<ObjKey>,
-    pub(super) ingress_status: HashSet<ObjKey>,
-    pub(super) nodes: bool,
-    pub(super) classes: bool,
-    pub(super) full: bool,
-    /// A watch re-listed its kind: objects missing from the list were not seen deleted one by one, so what the
-    /// pass deletes is not explained by deletions ako observed (the deletion guard weighs it).
-    pub(super) relisted: bool,
-}
-
-impl Dirty {
-    pub(super) fn absorb(&mut self, change: Change) {
-        match change {
-            Change::Services(keys) => self.services.extend(keys),
-            Change::Ingresses(keys) => self.ingresses.extend(keys),
-            Change::ServiceStatus(keys) => self.service_status.extend(keys),
-            Change::IngressStatus(keys) => self.ingress_status.extend(keys),
-            Change::Secrets(keys) => self.secrets.extend(keys),
-            Change::Nodes => self.nodes = true,
-            Change::Classes => self.classes = true,
-            Change::Resync => self.full = true,
-            Change::Listed => self.relisted = true,
-            Change::Namespace(ns) => {
-                // Resolved against the view and the state at the next pass.
-                self.services.insert(ObjKey::new(ns.clone(), String::new()));
-                self.ingresses.insert(ObjKey::new(ns, String::new()));
-            }
-        }
-    }
-
-    pub(super) fn pending(&self) -> bool {
-        !self.services.is_empty()
-            || !self.ingresses.is_empty()
-            || !self.secrets.is_empty()
-            || !self.service_status.is_empty()
-            || !self.ingress_status.is_empty()
-            || self.nodes
-            || self.classes
-    }
-}
+/// What changed since the last pass (the watches' merged changes).
+pub(super) type Dirty = crate::k8s::changes::Pending;
 
 /// Status writes and Events produced by a pass.
 #[derive(Default)]

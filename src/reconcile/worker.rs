@@ -27,20 +27,15 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     /// Runs until `changes` closes. Writes only while `leader` is true; on becoming leader, a full sync.
     pub async fn run(
         mut self,
-        changes: mpsc::UnboundedReceiver<Change>,
+        mut changes: ChangeReceiver,
         mut leader: watch::Receiver<bool>,
         progress: watch::Sender<Progress>,
     ) {
         let progress = Arc::new(progress);
         let publisher = self.events.spawn(self.sink.clone(), progress.clone());
         let _publisher = publisher.map(AbortOnDrop);
-        // Changes pass through a counter on their way in, so `/healthz` sees changes waiting on a stalled worker.
-        let (counted_tx, mut counted) = mpsc::unbounded_channel();
-        let _counter = AbortOnDrop(tokio::spawn(count_changes(
-            changes_in(changes),
-            counted_tx,
-            self.heartbeat.clone(),
-        )));
+        // `/healthz` sees changes waiting on a stalled worker.
+        self.heartbeat.track_queue(changes.waiting());
         self.heartbeat.beat();
         let mut state = State::new(&self.settings);
         let mut lp = Loop {
@@ -75,10 +70,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 }
             };
             tokio::select! {
-                change = counted.recv() => match change {
-                    Some(c) => {
-                        self.heartbeat.taken();
-                        lp.dirty.absorb(c);
+                pending = changes.recv() => match pending {
+                    Some(p) => {
+                        self.heartbeat.beat();
+                        lp.dirty.merge(p);
                     }
                     None => return,
                 },
@@ -116,10 +111,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     }
                 }
             }
-            // Drain what else is queued, so a burst becomes one pass.
-            while let Ok(change) = counted.try_recv() {
-                self.heartbeat.taken();
-                lp.dirty.absorb(change);
+            // Take what else came meanwhile, so a burst becomes one pass.
+            if let Some(p) = changes.try_recv() {
+                self.heartbeat.beat();
+                lp.dirty.merge(p);
             }
         }
     }

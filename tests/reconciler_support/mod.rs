@@ -19,7 +19,7 @@ use ako::reconcile::{Progress, Reconciler, Settings};
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressLoadBalancerIngress};
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::avi_support;
 
@@ -219,7 +219,7 @@ pub fn client(emu: &EmulatorHandle) -> AviClient {
 
 /// A running reconciler.
 pub struct Running {
-    pub tx: mpsc::UnboundedSender<Change>,
+    pub tx: ako::k8s::changes::ChangeSender,
     pub progress: watch::Receiver<Progress>,
     pub leader: watch::Sender<bool>,
     pub task: tokio::task::JoinHandle<()>,
@@ -259,7 +259,7 @@ impl Running {
         if let Some(l) = live {
             r = r.with_live(l);
         }
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = ako::k8s::changes::channel();
         let (leader, leader_rx) = watch::channel(true);
         let (ptx, progress) = watch::channel(Progress::default());
         let task = tokio::spawn(r.run(rx, leader_rx, ptx));
