@@ -587,7 +587,7 @@ async fn a_controller_whose_service_list_is_forbidden_deletes_nothing_and_recove
     lab.reset_counters().await;
 
     // The restarted controller runs as a ServiceAccount that may not list Services (an RBAC mistake).
-    lab.apply(RBAC_WITHOUT_SERVICES);
+    lab.apply(&ako_rbac("ako-limited", None, Some("[get, list, watch]")));
     let limited = lab.service_account_kubeconfig("ako-limited").await;
     let denied = lab.cluster.kubectl(
         &[
@@ -636,7 +636,12 @@ async fn a_controller_whose_service_list_is_forbidden_deletes_nothing_and_recove
     assert_eq!(ctl.count("full sync done"), 0, "no sync on a partial view");
 
     // Once the permission is granted, the controller syncs and finds nothing to do.
-    lab.apply(RBAC_SERVICES);
+    lab.apply(&rbac_grant(
+        "ako-limited",
+        "ako-limited-services",
+        "services",
+        "[get, list, watch]",
+    ));
     lab.wait_log(&ctl, "full sync done", 1, Duration::from_secs(60))
         .await;
     let c = lab.settled_counters().await;

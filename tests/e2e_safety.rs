@@ -15,62 +15,6 @@ use std::time::Duration;
 use common::{Cluster, Webhook};
 use lab::*;
 
-/// Everything `ako controller` needs, with Secrets listed and watched but never read (get).
-const RBAC_NO_SECRET_GET: &str = r#"apiVersion: v1
-kind: ServiceAccount
-metadata: {name: ako-nosecret, namespace: default}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: ako-nosecret}
-rules:
-- apiGroups: [""]
-  resources: [services, nodes, namespaces, endpoints, pods]
-  verbs: [get, list, watch]
-- apiGroups: [""]
-  resources: [services/status]
-  verbs: [get, patch, update]
-- apiGroups: ["", events.k8s.io]
-  resources: [events]
-  verbs: [create, patch, update]
-- apiGroups: [discovery.k8s.io]
-  resources: [endpointslices]
-  verbs: [get, list, watch]
-- apiGroups: [networking.k8s.io]
-  resources: [ingresses, ingressclasses]
-  verbs: [get, list, watch]
-- apiGroups: [networking.k8s.io]
-  resources: [ingresses/status]
-  verbs: [get, patch, update]
-- apiGroups: [""]
-  resources: [secrets]
-  verbs: [list, watch]
-- apiGroups: [coordination.k8s.io]
-  resources: [leases]
-  verbs: [get, create, update]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: ako-nosecret}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ako-nosecret}
-subjects: [{kind: ServiceAccount, name: ako-nosecret, namespace: default}]
-"#;
-
-const RBAC_SECRET_GET: &str = r#"apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: ako-nosecret-get}
-rules:
-- apiGroups: [""]
-  resources: [secrets]
-  verbs: [get]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: ako-nosecret-get}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ako-nosecret-get}
-subjects: [{kind: ServiceAccount, name: ako-nosecret, namespace: default}]
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_get_on_secrets_a_restarted_ako_keeps_the_tls_shard_names_the_secret_and_converges_with_no_deletion()
  {
@@ -94,7 +38,12 @@ async fn without_get_on_secrets_a_restarted_ako_keeps_the_tls_shard_names_the_se
     assert!(first.stop(), "ako controller did not stop on SIGTERM");
 
     // ako restarts under an identity that may list and watch Secrets but not get them.
-    lab.apply(RBAC_NO_SECRET_GET);
+    // Everything ako needs, with Secrets listed and watched but never read (get).
+    lab.apply(&ako_rbac(
+        "ako-nosecret",
+        Some("[get, list, watch]"),
+        Some("[list, watch]"),
+    ));
     let kubeconfig = lab.service_account_kubeconfig("ako-nosecret").await;
     let kubeconfig = kubeconfig.display().to_string();
     let denied = lab.cluster.kubectl(
@@ -140,7 +89,12 @@ async fn without_get_on_secrets_a_restarted_ako_keeps_the_tls_shard_names_the_se
     );
 
     // The right comes back: the part is read on its next retry and converges with zero deletions.
-    lab.apply(RBAC_SECRET_GET);
+    lab.apply(&rbac_grant(
+        "ako-nosecret",
+        "ako-nosecret-get",
+        "secrets",
+        "[get]",
+    ));
     lab.wait_log(&ctl, "is readable again", 1, Duration::from_secs(90))
         .await;
     lab.settled_counters().await;

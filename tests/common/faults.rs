@@ -197,62 +197,20 @@ pub struct Suite {
     rbac_left: u32,
 }
 
-/// Everything ako needs, except what [`RBAC_REMOVABLE`] grants.
-const RBAC_BASE: &str = r#"apiVersion: v1
-kind: ServiceAccount
-metadata: {name: ako-faults, namespace: default}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: ako-faults}
-rules:
-- apiGroups: [""]
-  resources: [nodes, namespaces, endpoints, pods]
-  verbs: [get, list, watch]
-- apiGroups: [""]
-  resources: [services/status]
-  verbs: [get, patch, update]
-- apiGroups: ["", events.k8s.io]
-  resources: [events]
-  verbs: [create, patch, update]
-- apiGroups: [discovery.k8s.io]
-  resources: [endpointslices]
-  verbs: [get, list, watch]
-- apiGroups: [networking.k8s.io]
-  resources: [ingresses, ingressclasses]
-  verbs: [get, list, watch]
-- apiGroups: [networking.k8s.io]
-  resources: [ingresses/status]
-  verbs: [get, patch, update]
-- apiGroups: [""]
-  resources: [secrets]
-  verbs: [list, watch]
-- apiGroups: [coordination.k8s.io]
-  resources: [leases]
-  verbs: [get, create, update]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: ako-faults}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ako-faults}
-subjects: [{kind: ServiceAccount, name: ako-faults, namespace: default}]
-"#;
-
 /// The rights the suite takes away and gives back, one at a time: reading Secrets, and reading Services.
 const RBAC_REMOVABLE: [(&str, &str); 2] = [
     ("ako-faults-secrets", "secrets"),
     ("ako-faults-services", "services"),
 ];
 
-fn rbac_grant(name: &str, resource: &str) -> String {
+/// The removable right `name` on `resource`, for the suite's ServiceAccount.
+fn grant(name: &str, resource: &str) -> String {
     let verbs = if resource == "secrets" {
         "[get]"
     } else {
         "[get, list, watch]"
     };
-    format!(
-        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {name}}}\nrules:\n- apiGroups: [\"\"]\n  resources: [{resource}]\n  verbs: {verbs}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {name}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {name}}}\nsubjects: [{{kind: ServiceAccount, name: ako-faults, namespace: default}}]\n"
-    )
+    rbac_grant("ako-faults", name, resource, verbs)
 }
 
 impl Suite {
@@ -264,9 +222,10 @@ impl Suite {
                 "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: {ns}}}\nspec: {{ports: [{{port: 80, targetPort: 8080}}]}}\n"
             ));
         }
-        lab.apply(RBAC_BASE);
+        // Everything ako needs, except what RBAC_REMOVABLE grants.
+        lab.apply(&ako_rbac("ako-faults", None, Some("[list, watch]")));
         for (name, res) in RBAC_REMOVABLE {
-            lab.apply(&rbac_grant(name, res));
+            lab.apply(&grant(name, res));
         }
         let kubeconfig = lab
             .service_account_kubeconfig("ako-faults")
@@ -421,7 +380,7 @@ impl Suite {
             self.rbac_left -= 1;
             if self.rbac_left == 0 {
                 for (name, res) in RBAC_REMOVABLE {
-                    self.lab.apply(&rbac_grant(name, res));
+                    self.lab.apply(&grant(name, res));
                 }
             }
         } else if self.rng.random_bool(0.05) {
@@ -742,7 +701,7 @@ impl Suite {
     pub async fn finish(mut self) -> Report {
         self.clear_avi_faults().await;
         for (name, res) in RBAC_REMOVABLE {
-            self.lab.apply(&rbac_grant(name, res));
+            self.lab.apply(&grant(name, res));
         }
         for i in 0..self.replicas.len() {
             if self.replicas[i].proc.is_none() {

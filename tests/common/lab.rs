@@ -728,19 +728,28 @@ pub fn kubeconfig_with_token(lab: &Lab, token: &str, path: &Path) {
     std::fs::write(path, text.join("\n") + "\n").expect("write kubeconfig");
 }
 
-/// Everything `ako controller` reads and writes in Kubernetes, except listing and watching Services.
-pub const RBAC_WITHOUT_SERVICES: &str = r#"apiVersion: v1
+/// ako's rights in Kubernetes for the ServiceAccount `account` (in `default`; its ClusterRole and binding are named
+/// after it): what `ako controller` reads and writes, with the verbs on Services and on Secrets given by the test
+/// (`None` leaves the resource out, for a test that grants it later with [`rbac_grant`]).
+pub fn ako_rbac(account: &str, services: Option<&str>, secrets: Option<&str>) -> String {
+    let optional = |resource: &str, verbs: Option<&str>| {
+        verbs.map_or_else(String::new, |v| {
+            format!("- apiGroups: [\"\"]\n  resources: [{resource}]\n  verbs: {v}\n")
+        })
+    };
+    format!(
+        r#"apiVersion: v1
 kind: ServiceAccount
-metadata: {name: ako-limited, namespace: default}
+metadata: {{name: {account}, namespace: default}}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
-metadata: {name: ako-limited}
+metadata: {{name: {account}}}
 rules:
 - apiGroups: [""]
   resources: [nodes, namespaces, endpoints, pods]
   verbs: [get, list, watch]
-- apiGroups: [""]
+{services}- apiGroups: [""]
   resources: [services/status]
   verbs: [get, patch, update]
 - apiGroups: ["", events.k8s.io]
@@ -755,34 +764,27 @@ rules:
 - apiGroups: [networking.k8s.io]
   resources: [ingresses/status]
   verbs: [get, patch, update]
-- apiGroups: [""]
-  resources: [secrets]
-  verbs: [get, list, watch]
-- apiGroups: [coordination.k8s.io]
+{secrets}- apiGroups: [coordination.k8s.io]
   resources: [leases]
   verbs: [get, create, update]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
-metadata: {name: ako-limited}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ako-limited}
-subjects: [{kind: ServiceAccount, name: ako-limited, namespace: default}]
-"#;
+metadata: {{name: {account}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {account}}}
+subjects: [{{kind: ServiceAccount, name: {account}, namespace: default}}]
+"#,
+        services = optional("services", services),
+        secrets = optional("secrets", secrets),
+    )
+}
 
-pub const RBAC_SERVICES: &str = r#"apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: ako-limited-services}
-rules:
-- apiGroups: [""]
-  resources: [services]
-  verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: ako-limited-services}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ako-limited-services}
-subjects: [{kind: ServiceAccount, name: ako-limited, namespace: default}]
-"#;
+/// One more right for `account`: `verbs` on `resource` (core group), as the ClusterRole and binding `role`.
+pub fn rbac_grant(account: &str, role: &str, resource: &str, verbs: &str) -> String {
+    format!(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {role}}}\nrules:\n- apiGroups: [\"\"]\n  resources: [{resource}]\n  verbs: {verbs}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {role}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {role}}}\nsubjects: [{{kind: ServiceAccount, name: {account}, namespace: default}}]\n"
+    )
+}
 
 pub const DEMO_YAML: &str = include_str!("../../examples/demo/demo.yaml");
 
