@@ -13,5 +13,7 @@ fn main() {
         ingresses: 0,
         edits: support::env_num("AKO_BENCH_EDITS", 50),
         latency_ms: support::env_num("AKO_BENCH_LATENCY_MS", 2),
+        unrelated_secrets: support::env_num("AKO_BENCH_UNRELATED_SECRETS", 0),
+        nodes: support::env_num("AKO_BENCH_NODES", 0),
     });
 }

@@ -14,5 +14,7 @@ fn main() {
         ingresses: support::env_num("AKO_BENCH_INGRESSES", 5000),
         edits: support::env_num("AKO_BENCH_EDITS", 50),
         latency_ms: support::env_num("AKO_BENCH_LATENCY_MS", 2),
+        unrelated_secrets: support::env_num("AKO_BENCH_UNRELATED_SECRETS", 0),
+        nodes: support::env_num("AKO_BENCH_NODES", 0),
     });
 }

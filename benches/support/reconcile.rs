@@ -22,7 +22,7 @@ use ako::core::index::ObjKey;
 use ako::core::l7::{self, L7Input, ShardSize, TlsPair};
 use ako::core::plan::{self, Desired, Step};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -43,6 +43,10 @@ pub struct Workload {
     pub ingresses: usize,
     pub edits: usize,
     pub latency_ms: u64,
+    /// TLS Secrets no Ingress names (ako's Secret watch sees every TLS-typed Secret: the worst case for it).
+    pub unrelated_secrets: usize,
+    /// Nodes in the cluster (ClusterIP mode: watched, not pool members).
+    pub nodes: usize,
 }
 
 pub fn repo() -> PathBuf {
@@ -244,6 +248,16 @@ pub fn tls_pair() -> TlsPair {
         key_pem: ca.key_pem,
         problem: None,
     }
+}
+
+/// Node `i`: data only (an address in 127.64.0.0/10's loopback range, never dialled).
+fn node(i: usize) -> Node {
+    serde_json::from_value(json!({
+        "metadata": {"name": format!("node-{i}"), "labels": {"kubernetes.io/hostname": format!("node-{i}")}},
+        "spec": {"podCIDR": format!("10.{}.{}.0/24", 100 + i / 256, i % 256)},
+        "status": {"addresses": [{"type": "InternalIP", "address": format!("127.64.{}.{}", i / 250, 1 + i % 250)}]}
+    }))
+    .expect("node")
 }
 
 fn secret(name: &str, pair: &TlsPair) -> Secret {
@@ -478,12 +492,12 @@ pub fn run(w: Workload) {
     rt.block_on(async move {
         let work = tempfile::tempdir().expect("tmp");
         let cluster_dir = work.path().join("cluster");
-        // 5,000 LoadBalancer Services need more node ports than the default range holds.
+        // Thousands of LoadBalancer Services need more node ports than the default range holds.
         let out = Command::new(repo().join("scripts/cluster.sh"))
             .arg("start")
             .arg(&cluster_dir)
             .args(["--watch-pid", &std::process::id().to_string()])
-            .env("AKO_APISERVER_EXTRA_ARGS", "--service-node-port-range=30000-45000 --max-requests-inflight=800 --max-mutating-requests-inflight=400")
+            .env("AKO_APISERVER_EXTRA_ARGS", "--service-node-port-range=30000-60000 --max-requests-inflight=800 --max-mutating-requests-inflight=400")
             .output()
             .expect("cluster.sh");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -525,7 +539,30 @@ pub fn run(w: Workload) {
                 }
             })
             .await;
-        println!("   created in {:.1} s", t.elapsed().as_secs_f64());
+        futures::stream::iter(0..w.unrelated_secrets)
+            .for_each_concurrent(32, |i| {
+                let api = sec_api.clone();
+                let s = secret(&format!("unrelated-{i}"), &pair);
+                async move {
+                    api.create(&PostParams::default(), &s).await.expect("create unrelated secret");
+                }
+            })
+            .await;
+        let node_api: Api<Node> = Api::all(client.clone());
+        futures::stream::iter(0..w.nodes)
+            .for_each_concurrent(32, |i| {
+                let api = node_api.clone();
+                async move {
+                    api.create(&PostParams::default(), &node(i)).await.expect("create node");
+                }
+            })
+            .await;
+        println!(
+            "   created in {:.1} s (and {} unrelated TLS Secrets, {} Nodes)",
+            t.elapsed().as_secs_f64(),
+            w.unrelated_secrets,
+            w.nodes
+        );
 
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(ako::avi::tls::client_tls_config(None, true).expect("tls"))
