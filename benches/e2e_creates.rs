@@ -112,7 +112,7 @@ fn main() {
         let trivial_one = support::on_runtime("current", move || support::serve_allow_all(t));
         let cfg = Config { dns_domains: vec!["avi.jarvis.lab".into()], ..Config::default() };
         let index = Arc::new(Index::new(Arc::new(cfg)));
-        let _watches = ako::k8s::watch::spawn_index_watches(client.clone(), index.clone());
+        let _watches = ako::k8s::observe::spawn_admission(client.clone(), index.clone());
         let metrics = Arc::new(Metrics::new());
         let state = AppState::new(index.clone(), metrics.clone());
         let https = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -166,7 +166,7 @@ fn main() {
         // Ingresses took 36 minutes; shared/docs/ako-anchor.md).
         let fresh = Arc::new(Index::new(Arc::clone(&index.config())));
         let started = Instant::now();
-        let watches = ako::k8s::watch::spawn_index_watches(client.clone(), fresh.clone());
+        let (_view, watches) = ako::k8s::observe::spawn_admission(client.clone(), fresh.clone());
         while !fresh.is_ready() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

@@ -15,7 +15,7 @@ check() { local what="$1"; shift; if "$@" >/dev/null 2>&1; then echo "  ok: $wha
 
 scripts/install-cluster.sh
 cargo build --quiet
-AKO=target/debug/ako
+AKO="${CARGO_TARGET_DIR:-target}/debug/ako"
 DEMO=${AKO_DEMO_DIR:-/tmp/ako-demo}
 rm -rf "$DEMO"; mkdir -p "$DEMO"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

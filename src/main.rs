@@ -306,6 +306,7 @@ fn controller_options(
         health: ako::reconcile::health::ControllerHealth::new(Duration::from_secs(
             process.reconcile_stall_seconds,
         )),
+        observed: None,
     };
     (opts, watcher)
 }
@@ -370,12 +371,20 @@ async fn run_all(
         &args.controller,
         args.process,
     );
-    let webhook = start_webhook_with(
+    // One set of watches for both: the webhook's index and the reconciler's view and changes.
+    let mut webhook = start_webhook_with(
         &args.webhook,
         webhook_cfg.clone(),
         Some(opts.health.clone()),
     )
     .await?;
+    opts.observed = webhook
+        .changes
+        .take()
+        .map(|changes| ako::reconcile::runtime::Observed {
+            view: webhook.view.clone(),
+            changes,
+        });
     let (resolved_tx, resolved_rx) = tokio::sync::oneshot::channel();
     opts.resolved = Some(resolved_tx);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -389,19 +398,19 @@ async fn run_all(
         },
     ));
     let index = webhook.index.clone();
-    let client = webhook.client.clone();
+    let view = webhook.view.clone();
     let configured = webhook_cfg;
     let follow = tokio::spawn(async move {
         let Ok(resolved) = resolved_rx.await else {
-            return None;
+            return;
         };
         if resolved.dns_domains == configured.dns_domains && !configured.domains_pending {
-            return None;
+            return;
         }
         tracing::info!(dns_domains = ?resolved.dns_domains, "the webhook now uses the DNS profile's subdomains");
         index.set_config(Arc::new(resolved));
-        // Re-list so every claim is recomputed with them.
-        Some(ako::k8s::watch::spawn_index_watches(client, index))
+        // Every claim recomputed with them, by the watches, from what they hold.
+        view.reindex();
     });
     let mut controller = controller;
     let mut controller_done = None;
@@ -424,11 +433,6 @@ async fn run_all(
         Ok(Ok(())) => {}
     }
     follow.abort();
-    if let Ok(Some(tasks)) = follow.await {
-        for t in tasks {
-            t.abort();
-        }
-    }
     if failed.is_none() {
         drain_delay(args.webhook.shutdown_delay_seconds).await;
     }
@@ -517,7 +521,11 @@ struct Webhook {
     /// `webhook.certificates: self`: renews the certificate and keeps the caBundles current.
     cert_keeper: Option<tokio::task::JoinHandle<()>>,
     index: Arc<ako::core::index::Index>,
+    /// What the watches hold; in `ako run`, the reconciler's view too.
+    view: Arc<ako::k8s::observe::View>,
     client: kube::Client,
+    /// The changes the watches report, for the reconciler of `ako run` (`None` for `ako webhook`).
+    changes: Option<ako::k8s::changes::ChangeReceiver>,
 }
 
 impl Webhook {
@@ -579,7 +587,24 @@ async fn start_webhook_with(
     let tls = Arc::new(ako::certs::server_config(resolver)?);
 
     let index = Arc::new(ako::core::index::Index::new(cfg.clone()));
-    let watches = ako::k8s::watch::spawn_index_watches(client.clone(), index.clone());
+    let view = Arc::new(ako::k8s::observe::View::with_index(index.clone()));
+    // `ako run`: every kind, with the reconciler's changes; `ako webhook`: what admission decides on.
+    let (watches, changes) = if controller.is_some() {
+        let (tx, rx) = ako::k8s::changes::channel();
+        let source = ako::k8s::observe::endpoint_source(&client).await;
+        tracing::info!(?source, "endpoints read from");
+        let kinds = ako::k8s::observe::Kinds::All(source);
+        (
+            ako::k8s::observe::spawn(client.clone(), view.clone(), kinds, Some(tx)),
+            Some(rx),
+        )
+    } else {
+        let kinds = ako::k8s::observe::Kinds::Admission;
+        (
+            ako::k8s::observe::spawn(client.clone(), view.clone(), kinds, None),
+            None,
+        )
+    };
 
     let limits = ako::webhook::Limits {
         deadline: Duration::from_millis(args.webhook_deadline_ms),
@@ -621,7 +646,9 @@ async fn start_webhook_with(
         watches,
         cert_keeper,
         index,
+        view,
         client,
+        changes,
     })
 }
 

@@ -1,9 +1,9 @@
-//! Kubernetes I/O: the watches that feed the admission index ([`watch`]) and the reconciler's view ([`observe`]),
+//! Kubernetes I/O: the one set of watches that feeds the admission index and the reconciler's view ([`observe`]),
+//! the merging queue of changes to the reconciler ([`changes`]), the Lease ([`lease`]),
 //! and what the reconciler writes back: status and Events ([`report`]).
 
 pub mod changes;
 pub mod lease;
 pub mod observe;
 pub mod report;
-pub mod watch;
 pub mod webhook_certs;

@@ -1,5 +1,10 @@
-//! The reconciler's view of Kubernetes: Services, their endpoints, the nodes, Ingresses, IngressClasses and
-//! the TLS Secrets Ingresses name, kept in memory from watches, and a stream of the keys each change affects.
+//! The one observation layer: one watch per kind, whose events feed everything that reads Kubernetes. The
+//! [`View`] keeps Services, their endpoints, the nodes, Ingresses, IngressClasses and the TLS Secrets Ingresses
+//! name; the admission [`Index`] attached to it keeps what the webhook decides on (host claims, classes, Secret
+//! existence, requested VIPs), updated by the same events; the reconciler gets the keys each change affects
+//! through the merging queue of [`super::changes`]. One trait ([`Feed`]) says how a kind updates each of them, and
+//! each kind's watch is the only writer of its part of both, so they never disagree for long. `ako run` starts
+//! one set for the webhook and the reconciler; `ako webhook` starts the admission kinds only ([`Kinds`]).
 //!
 //! - Endpoints come from `discovery.k8s.io/v1` EndpointSlices, or `v1beta1` where the API server has no v1 (the
 //!   1.20 test server), or v1 Endpoints where it has neither. Only what translation needs is kept
@@ -12,7 +17,10 @@
 //!   is read ([`View::tls_secrets`]) only when an Ingress of ako names it, and read again only when its
 //!   resourceVersion changes. No other Secret's data is ever fetched or held.
 //! - [`View::synced`] says when every kind has been listed once; [`View::complete`] also needs every watch to be
-//!   delivering (a failing one makes the view possibly stale): nothing may be deleted unless it holds.
+//!   delivering (a failing one makes the view possibly stale): nothing may be deleted unless it holds. The index's
+//!   own readiness ([`Index::is_synced`](ako_core::index::Index)) is marked by the same event.
+//! - When the webhook's configuration changes (`ako run` learns the DNS profile's subdomains), [`View::reindex`]
+//!   has each kind's watch recompute its index entries from the view: no second list, no second watch.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -29,7 +37,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use parking_lot::RwLock;
 
-use ako_core::index::ObjKey;
+use ako_core::index::{Index, IngressClaims, ObjKey, ServiceEntry, Snapshot, SyncState};
 use ako_core::intent::{ClassInfo, ClassView};
 use ako_core::l4::{EndpointGroup, NodeInfo, slice_from_json};
 use ako_core::l7::TlsPair;
@@ -111,6 +119,10 @@ pub struct View {
     ingresses_synced: AtomicBool,
     classes_synced: AtomicBool,
     secrets_synced: AtomicBool,
+    /// The admission index the same watches keep, if a webhook runs in this process.
+    index: Option<Arc<Index>>,
+    /// Bumped to have the watches recompute their index entries (the index's configuration changed).
+    reindex: tokio::sync::watch::Sender<u64>,
 }
 
 /// What reading TLS Secrets gave: the ones read (absent from `found`: no such TLS Secret; `None`: no usable
@@ -193,6 +205,25 @@ fn tls_pair_of(secret: &Secret) -> Option<TlsPair> {
 }
 
 impl View {
+    /// A view whose watches also keep `index` (the webhook's).
+    pub fn with_index(index: Arc<Index>) -> Self {
+        Self {
+            index: Some(index),
+            ..Self::default()
+        }
+    }
+
+    /// The admission index the watches keep, if any.
+    pub fn index(&self) -> Option<&Arc<Index>> {
+        self.index.as_ref()
+    }
+
+    /// Has the watches recompute their index entries with the index's current configuration (each from the
+    /// objects the view holds; the kind's watch does it, so no event of the kind can come in between).
+    pub fn reindex(&self) {
+        self.reindex.send_modify(|g| *g += 1);
+    }
+
     /// Whether every kind has been listed at least once and no watch is failing now: only then is the view
     /// complete enough to delete on its basis.
     pub fn complete(&self) -> bool {
@@ -513,23 +544,32 @@ fn slice_v1beta1() -> ApiResource {
     )
 }
 
-/// Starts the watches; changes are sent on `tx`. They run until the tasks are aborted.
+/// Which kinds to watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kinds {
+    /// What the webhook decides on: Services, Ingresses, IngressClasses, TLS Secrets (`ako webhook`).
+    Admission,
+    /// Everything (the reconciler, with or without a webhook), endpoints from this source.
+    All(EndpointSource),
+}
+
+/// Starts one watch per kind; they run until the tasks are aborted. Changes go to `tx` when a reconciler
+/// listens; the view's index, if it has one, is kept by the same watches.
 pub fn spawn(
     client: Client,
     view: Arc<View>,
-    source: EndpointSource,
-    tx: ChangeSender,
+    kinds: Kinds,
+    tx: Option<ChangeSender>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let cfg = watcher::Config::default();
     let services =
         watcher::watcher(Api::<Service>::all(client.clone()), cfg.clone()).default_backoff();
-    let nodes = watcher::watcher(Api::<Node>::all(client.clone()), cfg.clone()).default_backoff();
-    let namespaces =
-        watcher::watcher(Api::<Namespace>::all(client.clone()), cfg.clone()).default_backoff();
     let ingresses =
         watcher::watcher(Api::<Ingress>::all(client.clone()), cfg.clone()).default_backoff();
     let classes =
         watcher::watcher(Api::<IngressClass>::all(client.clone()), cfg.clone()).default_backoff();
+    // Only the Secrets an Ingress can use: kubernetes.io/tls (a cluster's other Secrets, often thousands, are
+    // none of ako's business), and only their metadata.
     let secrets = watcher::watcher(
         Api::<PartialObjectMeta<Secret>>::all(client.clone()),
         cfg.clone().fields("type=kubernetes.io/tls"),
@@ -537,13 +577,29 @@ pub fn spawn(
     .default_backoff();
     *view.client.lock() = Some(client.clone());
     let mut tasks = vec![
-        tokio::spawn(drive(view.clone(), NamespacesFeed, namespaces, tx.clone())),
         tokio::spawn(drive(view.clone(), ServicesFeed, services, tx.clone())),
-        tokio::spawn(drive(view.clone(), NodesFeed, nodes, tx.clone())),
         tokio::spawn(drive(view.clone(), ClassesFeed, classes, tx.clone())),
         tokio::spawn(drive(view.clone(), SecretsFeed, secrets, tx.clone())),
         tokio::spawn(drive(view.clone(), IngressesFeed, ingresses, tx.clone())),
     ];
+    let Kinds::All(source) = kinds else {
+        return tasks;
+    };
+    let nodes = watcher::watcher(Api::<Node>::all(client.clone()), cfg.clone()).default_backoff();
+    let namespaces =
+        watcher::watcher(Api::<Namespace>::all(client.clone()), cfg.clone()).default_backoff();
+    tasks.push(tokio::spawn(drive(
+        view.clone(),
+        NamespacesFeed,
+        namespaces,
+        tx.clone(),
+    )));
+    tasks.push(tokio::spawn(drive(
+        view.clone(),
+        NodesFeed,
+        nodes,
+        tx.clone(),
+    )));
     tasks.push(match source {
         EndpointSource::SliceV1 => {
             let s = watcher::watcher(Api::<EndpointSlice>::all(client), cfg).default_backoff();
@@ -565,6 +621,17 @@ pub fn spawn(
     tasks
 }
 
+/// The admission kinds' watches keeping `index` (`ako webhook`, and benchmarks of the webhook alone); the view
+/// they fill is returned with them.
+pub fn spawn_admission(
+    client: Client,
+    index: Arc<Index>,
+) -> (Arc<View>, Vec<tokio::task::JoinHandle<()>>) {
+    let view = Arc::new(View::with_index(index));
+    let tasks = spawn(client, view.clone(), Kinds::Admission, None);
+    (view, tasks)
+}
+
 /// A watch event with its object as JSON (EndpointSlices of either version are read the same way).
 fn as_json<K: serde::Serialize>(e: Event<K>) -> Event<serde_json::Value> {
     let j = |k: K| serde_json::to_value(k).unwrap_or_default();
@@ -578,6 +645,9 @@ fn as_json<K: serde::Serialize>(e: Event<K>) -> Event<serde_json::Value> {
 }
 
 /// How one watched kind updates the view.
+/// How one watched kind updates the view (and the reconciler's changes) and, for the kinds the webhook decides
+/// on, the admission index. The index's side defaults to nothing: a kind sets [`Feed::INDEXED`] and says what
+/// the index keeps of an object ([`Feed::entry`]) and how it is stored.
 trait Feed<K>: Send + 'static {
     const KIND: &'static str;
     /// Inserts or replaces one object; returns the change to report.
@@ -586,6 +656,26 @@ trait Feed<K>: Send + 'static {
     /// Replaces the whole view of the kind.
     fn replace(view: &View, all: Vec<K>) -> Option<Change>;
     fn synced(view: &View) -> &AtomicBool;
+
+    /// Whether the admission index keeps this kind.
+    const INDEXED: bool = false;
+    /// What the index keeps of one object (computed outside the index's lock).
+    type Entry: Send;
+    fn entry(_index: &Index, _obj: &K) -> Option<Self::Entry> {
+        None
+    }
+    fn index_key(_obj: &K) -> Option<ObjKey> {
+        None
+    }
+    fn index_upsert(_snap: &mut Snapshot, _entry: Self::Entry) {}
+    fn index_remove(_snap: &mut Snapshot, _key: &ObjKey) {}
+    fn index_replace(_snap: &mut Snapshot, _all: Vec<Self::Entry>) {}
+    fn index_synced(_sync: &mut SyncState) {}
+    /// The kind's entries recomputed from the view, for a kind whose entries depend on the index's
+    /// configuration (`None`: they do not).
+    fn reentries(_view: &View, _index: &Index) -> Option<Vec<Self::Entry>> {
+        None
+    }
 }
 
 /// An object's parts as an update is compared: its spec, its metadata (as [`same_meta`] reads it), its status.
@@ -658,6 +748,38 @@ impl Feed<Service> for ServicesFeed {
     fn synced(view: &View) -> &AtomicBool {
         &view.services_synced
     }
+
+    const INDEXED: bool = true;
+    /// Existence, and the VIP a LoadBalancer Service of ako's asks for.
+    type Entry = ServiceEntry;
+    fn entry(index: &Index, obj: &Service) -> Option<ServiceEntry> {
+        Some(ServiceEntry::of(obj, &index.config()))
+    }
+    fn index_key(obj: &Service) -> Option<ObjKey> {
+        Some(ObjKey::of(&obj.metadata))
+    }
+    fn index_upsert(snap: &mut Snapshot, entry: ServiceEntry) {
+        snap.upsert_service(entry);
+    }
+    fn index_remove(snap: &mut Snapshot, key: &ObjKey) {
+        snap.remove_service(key);
+    }
+    fn index_replace(snap: &mut Snapshot, all: Vec<ServiceEntry>) {
+        snap.replace_services(all);
+    }
+    fn index_synced(sync: &mut SyncState) {
+        sync.services = true;
+    }
+    fn reentries(view: &View, index: &Index) -> Option<Vec<ServiceEntry>> {
+        let cfg = index.config();
+        Some(
+            view.services
+                .read()
+                .values()
+                .map(|s| ServiceEntry::of(s, &cfg))
+                .collect(),
+        )
+    }
 }
 
 struct IngressesFeed;
@@ -695,6 +817,38 @@ impl Feed<Ingress> for IngressesFeed {
     fn synced(view: &View) -> &AtomicBool {
         &view.ingresses_synced
     }
+
+    const INDEXED: bool = true;
+    /// The hosts, paths and class the Ingress claims.
+    type Entry = IngressClaims;
+    fn entry(index: &Index, obj: &Ingress) -> Option<IngressClaims> {
+        Some(IngressClaims::of(obj, &index.config()))
+    }
+    fn index_key(obj: &Ingress) -> Option<ObjKey> {
+        Some(ObjKey::of(&obj.metadata))
+    }
+    fn index_upsert(snap: &mut Snapshot, entry: IngressClaims) {
+        snap.upsert_ingress(entry);
+    }
+    fn index_remove(snap: &mut Snapshot, key: &ObjKey) {
+        snap.remove_ingress(key);
+    }
+    fn index_replace(snap: &mut Snapshot, all: Vec<IngressClaims>) {
+        snap.replace_ingresses(all);
+    }
+    fn index_synced(sync: &mut SyncState) {
+        sync.ingresses = true;
+    }
+    fn reentries(view: &View, index: &Index) -> Option<Vec<IngressClaims>> {
+        let cfg = index.config();
+        Some(
+            view.ingresses
+                .read()
+                .values()
+                .map(|i| IngressClaims::of(i, &cfg))
+                .collect(),
+        )
+    }
 }
 
 struct ClassesFeed;
@@ -731,6 +885,27 @@ impl Feed<IngressClass> for ClassesFeed {
     }
     fn synced(view: &View) -> &AtomicBool {
         &view.classes_synced
+    }
+
+    const INDEXED: bool = true;
+    type Entry = IngressClass;
+    fn entry(_index: &Index, obj: &IngressClass) -> Option<IngressClass> {
+        Some(obj.clone())
+    }
+    fn index_key(obj: &IngressClass) -> Option<ObjKey> {
+        Some(ObjKey::of(&obj.metadata))
+    }
+    fn index_upsert(snap: &mut Snapshot, entry: IngressClass) {
+        snap.upsert_class(&entry);
+    }
+    fn index_remove(snap: &mut Snapshot, key: &ObjKey) {
+        snap.remove_class(&key.name);
+    }
+    fn index_replace(snap: &mut Snapshot, all: Vec<IngressClass>) {
+        snap.replace_classes(&all);
+    }
+    fn index_synced(sync: &mut SyncState) {
+        sync.classes = true;
     }
 }
 
@@ -777,11 +952,34 @@ impl Feed<PartialObjectMeta<Secret>> for SecretsFeed {
     fn synced(view: &View) -> &AtomicBool {
         &view.secrets_synced
     }
+
+    const INDEXED: bool = true;
+    /// Existence only: the webhook checks that a named TLS Secret is there.
+    type Entry = ObjKey;
+    fn entry(_index: &Index, obj: &PartialObjectMeta<Secret>) -> Option<ObjKey> {
+        Some(ObjKey::of(&obj.metadata))
+    }
+    fn index_key(obj: &PartialObjectMeta<Secret>) -> Option<ObjKey> {
+        Some(ObjKey::of(&obj.metadata))
+    }
+    fn index_upsert(snap: &mut Snapshot, entry: ObjKey) {
+        snap.set_secret(entry, true);
+    }
+    fn index_remove(snap: &mut Snapshot, key: &ObjKey) {
+        snap.set_secret(key.clone(), false);
+    }
+    fn index_replace(snap: &mut Snapshot, all: Vec<ObjKey>) {
+        snap.replace_secrets(all.into_iter().collect::<HashSet<_>>());
+    }
+    fn index_synced(sync: &mut SyncState) {
+        sync.secrets = true;
+    }
 }
 
 struct NamespacesFeed;
 impl Feed<Namespace> for NamespacesFeed {
     const KIND: &'static str = "Namespace";
+    type Entry = ();
     fn apply(view: &View, obj: Namespace) -> Option<Change> {
         let name = obj.metadata.name.unwrap_or_default();
         let labels = obj.metadata.labels.unwrap_or_default();
@@ -818,6 +1016,7 @@ impl Feed<Namespace> for NamespacesFeed {
 struct NodesFeed;
 impl Feed<Node> for NodesFeed {
     const KIND: &'static str = "Node";
+    type Entry = ();
     fn apply(view: &View, obj: Node) -> Option<Change> {
         let info = NodeInfo::from_node(&obj);
         let mut nodes = view.nodes.write();
@@ -865,6 +1064,7 @@ impl SlicesFeed {
 }
 impl Feed<serde_json::Value> for SlicesFeed {
     const KIND: &'static str = "EndpointSlice";
+    type Entry = ();
     fn apply(view: &View, obj: serde_json::Value) -> Option<Change> {
         let (key, name, group) = Self::read(obj)?;
         let mut eps = view.endpoints.write();
@@ -919,6 +1119,7 @@ impl EndpointsFeed {
 }
 impl Feed<Endpoints> for EndpointsFeed {
     const KIND: &'static str = "Endpoints";
+    type Entry = ();
     fn apply(view: &View, obj: Endpoints) -> Option<Change> {
         let (key, groups) = Self::read(&obj);
         let mut eps = view.endpoints.write();
@@ -943,24 +1144,74 @@ impl Feed<Endpoints> for EndpointsFeed {
     }
 }
 
-async fn drive<K, F, S>(view: Arc<View>, _feed: F, stream: S, tx: ChangeSender)
+/// Applies an update to the index without blocking the runtime's thread: while a reader holds the index (a large
+/// review is decided on an idle-priority thread and can hold it long), the update waits here, asleep, and the
+/// thread runs the other tasks (in `ako run`, the reconciler's).
+async fn write_index<R, F: FnOnce(&mut Snapshot) -> R>(index: &Index, mut f: F) -> R {
+    let mut pause = std::time::Duration::from_micros(200);
+    loop {
+        match index.try_write(f) {
+            Ok(r) => return r,
+            Err(back) => f = back,
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sends a change to the reconciler, if one listens; `false` once it is gone (the watch then ends).
+fn send(tx: Option<&ChangeSender>, change: Option<Change>) -> bool {
+    match (tx, change) {
+        (Some(tx), Some(c)) => tx.send(c).is_ok(),
+        _ => true,
+    }
+}
+
+/// One kind's watch: the only writer of the kind's part of the view and of the index.
+async fn drive<K, F, S>(view: Arc<View>, _feed: F, stream: S, tx: Option<ChangeSender>)
 where
     K: Send,
     F: Feed<K>,
     S: Stream<Item = Result<Event<K>, watcher::Error>> + Send,
 {
+    let index = view.index().filter(|_| F::INDEXED).cloned();
+    let mut reindex = view.reindex.subscribe();
     let mut stream = std::pin::pin!(stream);
     let mut staging: Vec<K> = Vec::new();
-    while let Some(event) = stream.next().await {
+    let mut entries: Vec<F::Entry> = Vec::new();
+    loop {
+        let event = tokio::select! {
+            event = stream.next() => match event {
+                Some(e) => e,
+                None => return,
+            },
+            changed = reindex.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                if let Some(ix) = &index
+                    && let Some(all) = F::reentries(&view, ix)
+                {
+                    let n = all.len();
+                    write_index(ix, |s| F::index_replace(s, all)).await;
+                    tracing::info!(kind = F::KIND, objects = n, "admission index recomputed with the new configuration");
+                }
+                continue;
+            }
+        };
         if event.is_ok() {
             view.failing.lock().remove(F::KIND);
         }
         let change = match event {
             Ok(Event::Init) => {
                 staging.clear();
+                entries.clear();
                 None
             }
             Ok(Event::InitApply(obj)) => {
+                if let Some(e) = index.as_ref().and_then(|ix| F::entry(ix, &obj)) {
+                    entries.push(e);
+                }
                 staging.push(obj);
                 None
             }
@@ -969,27 +1220,47 @@ where
                 let n = all.len();
                 let change = F::replace(&view, all);
                 F::synced(&view).store(true, Ordering::Release);
-                tracing::info!(kind = F::KIND, objects = n, "reconciler view synced");
+                if let Some(ix) = &index {
+                    let all = std::mem::take(&mut entries);
+                    write_index(ix, |s| F::index_replace(s, all)).await;
+                    ix.mark_synced(F::index_synced);
+                }
+                tracing::info!(
+                    kind = F::KIND,
+                    objects = n,
+                    index = index.is_some(),
+                    "watch listed"
+                );
                 // What the list changed, then that a list happened: objects missing from it were not seen
                 // deleted one by one.
-                if let Some(c) = change
-                    && tx.send(c).is_err()
-                {
+                if !send(tx.as_ref(), change) {
                     return;
                 }
                 Some(Change::Listed)
             }
-            Ok(Event::Apply(obj)) => F::apply(&view, obj),
-            Ok(Event::Delete(obj)) => F::delete(&view, obj),
+            Ok(Event::Apply(obj)) => {
+                if let Some(ix) = &index
+                    && let Some(e) = F::entry(ix, &obj)
+                {
+                    write_index(ix, |s| F::index_upsert(s, e)).await;
+                }
+                F::apply(&view, obj)
+            }
+            Ok(Event::Delete(obj)) => {
+                if let Some(ix) = &index
+                    && let Some(key) = F::index_key(&obj)
+                {
+                    write_index(ix, |s| F::index_remove(s, &key)).await;
+                }
+                F::delete(&view, obj)
+            }
             Err(error) => {
                 tracing::warn!(kind = F::KIND, %error, "watch failed; retrying with backoff, the last view stays in use and nothing is deleted until it delivers again");
                 view.failing.lock().insert(F::KIND);
                 None
             }
         };
-        if let Some(c) = change
-            && tx.send(c).is_err()
-        {
+        if !send(tx.as_ref(), change) {
             return;
         }
     }
@@ -998,6 +1269,105 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn one_watch_feeds_the_view_the_index_and_the_changes_and_reindexes_on_a_new_configuration()
+     {
+        use ako_core::config::Config;
+        let svc: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "1",
+                         "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"type": "LoadBalancer", "loadBalancerIP": "127.10.18.9", "ports": [{"port": 80}]}
+        }))
+        .expect("service");
+        let vip: std::net::IpAddr = "127.10.18.9".parse().expect("ip");
+        // Not ako's Service under this configuration (it is not the default load balancer).
+        let index = Arc::new(Index::new(Arc::new(Config {
+            default_lb_controller: false,
+            ..Config::default()
+        })));
+        let view = Arc::new(View::with_index(index.clone()));
+        let (tx, mut rx) = crate::k8s::changes::channel();
+        let events = futures::stream::iter([
+            Ok(Event::Init),
+            Ok(Event::InitApply(svc)),
+            Ok(Event::InitDone),
+        ])
+        .chain(futures::stream::pending());
+        let task = tokio::spawn(drive(view.clone(), ServicesFeed, events, Some(tx)));
+        let listed = rx.recv().await.expect("a change");
+        assert!(listed.services.contains(&ObjKey::new("shop", "web")) && listed.relisted);
+        assert!(
+            view.service(&ObjKey::new("shop", "web")).is_some(),
+            "the view holds it"
+        );
+        assert!(
+            index.read(|s| s.vip_claims(&vip).is_empty()),
+            "not ours: no VIP claim"
+        );
+        // The configuration changes (as `ako run` learns it): the watch recomputes its entries, no re-list.
+        index.set_config(Arc::new(Config {
+            default_lb_controller: true,
+            ..Config::default()
+        }));
+        view.reindex();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while index.read(|s| s.vip_claims(&vip).is_empty()) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the index was not recomputed"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        task.abort();
+    }
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_index_update_waiting_for_a_long_read_leaves_its_thread_to_other_tasks() {
+        let index = Arc::new(Index::new(Arc::new(ako_core::config::Config::default())));
+        // A large review's decision holds a read view on another thread for 300 ms.
+        let (held_tx, held) = std::sync::mpsc::channel::<()>();
+        let reader = {
+            let index = Arc::clone(&index);
+            std::thread::spawn(move || {
+                index.read(|_| {
+                    let _ = held_tx.send(());
+                    std::thread::sleep(Duration::from_millis(300));
+                })
+            })
+        };
+        held.recv().expect("the read holds the index");
+        // Another task of this (single) thread counts while the update waits.
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let ticker = {
+            let ticks = Arc::clone(&ticks);
+            tokio::spawn(async move {
+                loop {
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        };
+        let update = tokio::spawn({
+            let index = Arc::clone(&index);
+            async move { write_index(&index, |s| s.set_secret(ObjKey::new("n", "s"), true)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!update.is_finished(), "the update waits for the read");
+        let counted = ticks.load(Ordering::Relaxed);
+        assert!(
+            counted >= 20,
+            "the thread kept running other tasks: {counted} ticks in 100 ms"
+        );
+        reader.join().expect("reader");
+        tokio::time::timeout(Duration::from_secs(2), update)
+            .await
+            .expect("the update lands once the read ends")
+            .expect("update task");
+        ticker.abort();
+    }
 
     fn service(port: i32, vip: Option<&str>) -> Service {
         let mut svc: Service = serde_json::from_value(serde_json::json!({

@@ -48,6 +48,23 @@ pub struct Options {
     pub resolved: Option<tokio::sync::oneshot::Sender<Config>>,
     /// Metrics and liveness, served by the health port.
     pub health: Arc<ControllerHealth>,
+    /// The watches already running in this process (`ako run`: the webhook's, one set for both); `None`: the
+    /// reconciler starts its own.
+    pub observed: Option<Observed>,
+}
+
+/// A running observation layer the reconciler attaches to: its view and the queue of changes it reports.
+pub struct Observed {
+    pub view: Arc<View>,
+    pub changes: crate::k8s::changes::ChangeReceiver,
+}
+
+impl std::fmt::Debug for Observed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observed")
+            .field("view_synced", &self.view.synced())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The Avi client for these settings.
@@ -228,11 +245,22 @@ pub async fn run(
     if let Some(tx) = opts.resolved.take() {
         let _ = tx.send(cfg.clone());
     }
-    let view = Arc::new(View::default());
-    let (tx, rx) = crate::k8s::changes::channel();
-    let source = observe::endpoint_source(&client).await;
-    tracing::info!(?source, "endpoints read from");
-    let watches = observe::spawn(client.clone(), view.clone(), source, tx);
+    let (view, rx, watches) = match opts.observed.take() {
+        Some(o) => (o.view, o.changes, Vec::new()),
+        None => {
+            let view = Arc::new(View::default());
+            let (tx, rx) = crate::k8s::changes::channel();
+            let source = observe::endpoint_source(&client).await;
+            tracing::info!(?source, "endpoints read from");
+            let watches = observe::spawn(
+                client.clone(),
+                view.clone(),
+                observe::Kinds::All(source),
+                Some(tx),
+            );
+            (view, rx, watches)
+        }
+    };
 
     let mut settings = Settings::new(place);
     settings.full_sync = s.full_sync;
