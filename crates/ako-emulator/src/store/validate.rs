@@ -985,31 +985,31 @@ mod tests {
             // Addresses.
             (
                 "vsvip",
-                json!({"name": "v", "vip": [{"ip_address": {"addr": "10.0.0.1", "type": "V4"}}]}),
+                json!({"name": "v", "vip": [{"vip_id": "0", "ip_address": {"addr": "10.0.0.1", "type": "V4"}}]}),
                 None,
             ),
             (
                 "vsvip",
-                json!({"name": "v", "vip": [{"ip_address": {"addr": "fd00::1", "type": "V6"}}]}),
+                json!({"name": "v", "vip": [{"vip_id": "0", "ip_address": {"addr": "fd00::1", "type": "V6"}}]}),
                 None,
             ),
             (
                 "vsvip",
-                json!({"name": "v", "vip": [{"ip_address": {"addr": "10.0.0.300", "type": "V4"}}]}),
+                json!({"name": "v", "vip": [{"vip_id": "0", "ip_address": {"addr": "10.0.0.300", "type": "V4"}}]}),
                 Some(
                     r#"{"vip":"{"ip_address":"{"addr":"10.0.0.300 is not a valid IPv4 address"}"}"}"#,
                 ),
             ),
             (
                 "vsvip",
-                json!({"name": "v", "vip": [{"ip_address": {"addr": "10.0.0.1", "type": "V6"}}]}),
+                json!({"name": "v", "vip": [{"vip_id": "0", "ip_address": {"addr": "10.0.0.1", "type": "V6"}}]}),
                 Some(
                     r#"{"vip":"{"ip_address":"{"addr":"10.0.0.1 is not a valid IPv6 address"}"}"}"#,
                 ),
             ),
             (
                 "vsvip",
-                json!({"name": "v", "vip": [{"ip_address": {"addr": "10.0.0.1"}}]}),
+                json!({"name": "v", "vip": [{"vip_id": "0", "ip_address": {"addr": "10.0.0.1"}}]}),
                 Some(r#"{"vip":"{"ip_address":"{"type":"This field is required."}"}"}"#),
             ),
             (
@@ -1052,7 +1052,7 @@ mod tests {
             ),
             (
                 "l4policyset",
-                json!({"name": "l", "l4_connection_policy": {"rules": [{"index": 0,
+                json!({"name": "l", "l4_connection_policy": {"rules": [{"name": "r", "index": 0,
                     "match": {"port": {"match_criteria": "IS_IN", "ports": [70000]}},
                     "action": {"select_pool": {"action_type": "L4_RULE_ACTION_SELECT_POOL"}}}]}}),
                 Some(
