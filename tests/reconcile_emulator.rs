@@ -261,9 +261,7 @@ async fn a_status_overwritten_by_someone_else_is_written_again_at_once_and_akos_
 
     // ako's own write coming back through the watch (the recorder put it into the view): no pass, no write.
     let before = (r.sink.status.lock().len(), r.progress.borrow().stats.passes);
-    r.tx.send(Change::ServiceStatus(vec![demo_key()]))
-        .expect("reconciler running");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    r.taken(Change::ServiceStatus(vec![demo_key()])).await;
     let after = (r.sink.status.lock().len(), r.progress.borrow().stats.passes);
     assert_eq!(after, before, "nothing to do for ako's own status");
 
@@ -297,9 +295,7 @@ async fn a_status_another_writer_keeps_overwriting_is_restored_with_backoff_and_
     // The third in a row: a fight with another writer. Undone after a backoff, not at API speed, and announced.
     let writes_before = r.sink.status.lock().len();
     overwrite("192.0.2.3");
-    r.tx.send(Change::ServiceStatus(vec![demo_key()]))
-        .expect("reconciler running");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    r.taken(Change::ServiceStatus(vec![demo_key()])).await;
     assert_eq!(r.sink.status.lock().len(), writes_before, "not at once");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while r.sink.status.lock().len() == writes_before {
@@ -526,32 +522,13 @@ async fn a_follower_writes_nothing_until_it_leads() {
     r.leader.send(false).expect("leader flag");
     // Changes arrive while following: nothing is written.
     view.remove_service(&demo_key());
-    r.tx.send(Change::Services(vec![demo_key()])).expect("send");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    r.taken(Change::Services(vec![demo_key()])).await;
     assert_eq!(writes(&emu), before);
     r.leader.send(true).expect("leader flag");
     r.until("the full sync on leading", |p| p.stats.full_syncs >= 2)
         .await;
     assert!(writes(&emu) > before, "the leader deletes the orphans");
     r.stop().await;
-}
-
-/// CPU seconds the calling thread has used (user + system), from /proc/thread-self/stat. A `#[tokio::test]` runs
-/// its runtime, and so the reconciler, on the test's own thread; the other tests of the binary run on theirs.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat; 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 #[tokio::test]
@@ -569,14 +546,18 @@ async fn a_leader_that_loses_the_lease_with_a_retry_pending_sleeps_instead_of_sp
     }
     r.change(view.upsert_service(edited)).await;
     r.until("a retry pending", |p| p.retrying > 0).await;
+    let waits = r.progress.borrow().stats.waits;
     r.leader.send(false).expect("leader flag");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    r.until("demoted, waiting", |p| p.stats.waits > waits).await;
     // Demoted with a retry due: the worker must wait for leadership, not loop on a past deadline (which burns a
-    // whole core). A second of wall time must cost far less than a second of CPU on the runtime's thread.
-    let cpu = cpu_seconds();
+    // whole core, going back to waiting thousands of times a second). In a second it waits once or not at all.
+    let waits = r.progress.borrow().stats.waits;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let used = cpu_seconds() - cpu;
-    assert!(used < 0.2, "{used:.2} s of CPU in 1 s while following");
+    let woke = r.progress.borrow().stats.waits - waits;
+    assert!(
+        woke <= 2,
+        "the worker woke {woke} times in 1 s while following"
+    );
     emu.set_faults(Faults::default());
     r.leader.send(true).expect("leader flag");
     r.until("the retry done once leading", |p| p.retrying == 0)

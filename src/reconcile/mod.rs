@@ -152,6 +152,11 @@ pub struct Stats {
     pub status_patches: u64,
     /// Passes of L7 parts.
     pub l7_parts: u64,
+    /// Times the worker took the queued changes (all of them at once).
+    pub changes_taken: u64,
+    /// Times the worker went back to waiting (for a change, leadership, a retry or the next full sync). A worker
+    /// that spins on a past deadline would count thousands a second.
+    pub waits: u64,
 }
 
 /// What the worker publishes after each pass.

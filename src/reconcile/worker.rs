@@ -62,6 +62,13 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 let _ = progress.send(self.progress(&state, converged));
                 continue;
             }
+            // Idle now: what was taken has been dealt with (tests wait on this instead of sleeping).
+            state.stats.waits += 1;
+            let (taken, waits) = (state.stats.changes_taken, state.stats.waits);
+            progress.send_modify(|p| {
+                p.stats.changes_taken = taken;
+                p.stats.waits = waits;
+            });
             let wake = Self::wake_at(&state, &lp, can_run, elected && !is_leader);
             let sleep = async {
                 match wake {
@@ -73,6 +80,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 pending = changes.recv() => match pending {
                     Some(p) => {
                         self.heartbeat.beat();
+                        state.stats.changes_taken += 1;
                         lp.dirty.merge(p);
                     }
                     None => return,
@@ -114,6 +122,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             // Take what else came meanwhile, so a burst becomes one pass.
             if let Some(p) = changes.try_recv() {
                 self.heartbeat.beat();
+                state.stats.changes_taken += 1;
                 lp.dirty.merge(p);
             }
         }

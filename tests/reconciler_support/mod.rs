@@ -273,6 +273,17 @@ impl Running {
     }
 
     /// Waits until `f` holds for the published progress (bounded).
+    /// Sends a change and waits until the worker has taken it and gone back to waiting: whatever it does about
+    /// the change is done (or scheduled) by then. The observable for "nothing happens".
+    pub async fn taken(&mut self, c: Change) -> Progress {
+        let before = self.progress.borrow().stats.changes_taken;
+        self.tx.send(c).expect("reconciler running");
+        self.until("the change taken and dealt with", |p| {
+            p.stats.changes_taken > before
+        })
+        .await
+    }
+
     pub async fn until(&mut self, what: &str, f: impl Fn(&Progress) -> bool) -> Progress {
         let wait = tokio::time::timeout(Duration::from_secs(20), async {
             loop {
