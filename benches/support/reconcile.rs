@@ -54,11 +54,13 @@ pub fn repo() -> PathBuf {
 }
 
 fn ako_bin() -> PathBuf {
-    let release = repo().join("target/release/ako");
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from);
+    let release = target.join("release/ako");
     if release.exists() {
         release
     } else {
-        repo().join("target/debug/ako")
+        target.join("debug/ako")
     }
 }
 
@@ -482,6 +484,18 @@ async fn all_statuses(client: &Client, w: &Workload, set: bool) -> Duration {
 }
 
 /// Runs the whole measurement and prints it.
+/// Stops a cluster started by `scripts/cluster.sh start` when dropped.
+struct StopCluster(PathBuf);
+
+impl Drop for StopCluster {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/cluster.sh"))
+            .arg("stop")
+            .arg(&self.0)
+            .output();
+    }
+}
+
 pub fn run(w: Workload) {
     ako::certs::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -501,6 +515,9 @@ pub fn run(w: Workload) {
             .output()
             .expect("cluster.sh");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        // Stopped when this run ends (the watchdog of `start` only fires when the whole benchmark exits, and a
+        // benchmark of several sizes must not leave a cluster per size running beside the next).
+        let _cluster = StopCluster(cluster_dir.clone());
         let kubeconfig = cluster_dir.join("kubeconfig");
         let kc = Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
         let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("config");
