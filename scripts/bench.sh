@@ -23,3 +23,4 @@ run reconcile_l7
 run l7_part
 run dataplane
 run failing_controller
+run capacity   # about 35 minutes: 10k, 25k and 50k objects (BENCHMARKS.md section 9)
