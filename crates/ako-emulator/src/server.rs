@@ -17,27 +17,18 @@ use super::faults::{Counters, Faults, Fired};
 use super::journal::{Journal, RecordRef};
 use super::store::{ApiError, Obj, Store, TenantSel, apply_patch, type_info};
 
+mod auth;
+mod writes;
+
+#[allow(clippy::wildcard_imports)]
+use auth::*;
+#[allow(clippy::wildcard_imports)]
+use writes::*;
+
 const IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 const SESSION_MAX_AGE: u64 = 86_400;
 const CSRF_MAX_AGE: u64 = 31_449_600;
 const MAX_BODY: usize = 16 << 20;
-
-#[derive(Debug, Clone)]
-struct Session {
-    csrf: String,
-    username: String,
-    created: Instant,
-    last_used: Instant,
-    /// Expired on demand ([`App::expire_sessions`]): refused at its next use like a timed-out one.
-    expired: bool,
-}
-
-#[derive(Debug, Clone)]
-struct TokenInfo {
-    username: String,
-    uuid: String,
-    expires: jiff::Timestamp,
-}
 
 /// Shared emulator state. `Debug` shows counts only: users, tokens, sessions and stored objects
 /// hold passwords, tokens, CSRF secrets and private keys.
@@ -120,36 +111,6 @@ fn rfc3339(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S%.f+00:00").to_string()
 }
 
-fn random_token(len: usize, lower_only: bool) -> String {
-    const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let set = if lower_only { &ALNUM[..26] } else { ALNUM };
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| char::from(set[rng.random_range(0..set.len())]))
-        .collect()
-}
-
-/// A `Set-Cookie` value as the controller sends them: `expires`, `Max-Age`, `Path=/`, `Secure`.
-fn set_cookie(name: &'static str, value: &str, max_age: u64, http_only: bool) -> String {
-    let secs = i64::try_from(max_age).unwrap_or(i64::MAX / 2);
-    let expires = cookie::time::OffsetDateTime::now_utc() + cookie::time::Duration::seconds(secs);
-    cookie::Cookie::build((name, value.to_string()))
-        .expires(expires)
-        .max_age(cookie::time::Duration::seconds(secs))
-        .path("/")
-        .secure(true)
-        .http_only(http_only)
-        .build()
-        .to_string()
-}
-
-fn session_cookies(id: &str) -> [String; 2] {
-    [
-        set_cookie("avi-sessionid", id, SESSION_MAX_AGE, true),
-        set_cookie("sessionid", id, SESSION_MAX_AGE, true),
-    ]
-}
-
 fn finish(ctx: &Ctx, mut resp: Response) -> Response {
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&ctx.api_version) {
@@ -205,18 +166,6 @@ fn param<'a>(q: &'a [(String, Option<String>)], key: &str) -> Option<&'a str> {
     q.iter()
         .find(|(k, _)| k == key)
         .and_then(|(_, v)| v.as_deref())
-}
-
-/// The values of cookie `name` in the request's `Cookie` headers.
-fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .filter(move |c| c.name() == name)
-        .filter_map(|c| c.value_raw())
 }
 
 /// Entry point for every request.
@@ -478,189 +427,6 @@ fn initial_data(app: &App) -> Value {
            "emulator": true})
 }
 
-fn login(app: &App, headers: &HeaderMap, body: &[u8]) -> Response {
-    let is_json = body.first() == Some(&b'{')
-        || headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|c| c.contains("json"));
-    let fields: HashMap<String, String> = if is_json {
-        match serde_json::from_slice::<Map<String, Value>>(body) {
-            Ok(m) => m
-                .into_iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string())))
-                .collect(),
-            Err(_) => HashMap::new(),
-        }
-    } else {
-        url::form_urlencoded::parse(body).into_owned().collect()
-    };
-    let username = fields.get("username").cloned().unwrap_or_default();
-    let ok =
-        match (fields.get("password"), fields.get("token")) {
-            (Some(p), _) => app
-                .users
-                .lock()
-                .get(&username)
-                .is_some_and(|want| want == p),
-            (None, Some(t)) => app.tokens.lock().get(t).is_some_and(|info| {
-                info.username == username && info.expires > jiff::Timestamp::now()
-            }),
-            _ => false,
-        };
-    if !ok {
-        return json_resp(401, &json!({"error": "Invalid credentials"}));
-    }
-    let id = random_token(32, true);
-    let csrf = random_token(32, false);
-    let now = Instant::now();
-    app.sessions.lock().insert(
-        id.clone(),
-        Session {
-            csrf: csrf.clone(),
-            username: username.clone(),
-            created: now,
-            last_used: now,
-            expired: false,
-        },
-    );
-    let base = format!(
-        "https://{}",
-        headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost")
-    );
-    // As recorded: the system configuration with relative refs.
-    let system_config = {
-        let store = app.store.lock();
-        let mut m = Map::new();
-        m.insert("url".into(), json!("/api/systemconfiguration"));
-        if let Some(o) = store.get_any("default") {
-            m.extend(
-                o.body
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != "name")
-                    .map(|(k, v)| (k.clone(), v.clone())),
-            );
-        }
-        Value::Object(m)
-    };
-    let body = json!({
-        "user_initialized": true,
-        "version": version_obj(app),
-        "user": {"is_superuser": true, "default_tenant_ref": format!("{base}/api/tenant/admin"), "name": username,
-                 "username": username, "full_name": "System Administrator", "email": "", "local": true, "uuid": "user-1",
-                 "ui_property": "{\"defaultTimeframe\":\"6h\",\"valuesToDisplay\":\"avg\",\"grid\":{\"pageSize\":30}}"},
-        "tenants": [{"url": format!("{base}/api/tenant/admin"), "uuid": "admin", "name": "admin", "local": true}],
-        "system_config": system_config,
-        "controller": {"api_idle_timeout": 15},
-        "session_cookie_name": "avi-sessionid"
-    });
-    let mut resp = json_resp(200, &body);
-    let h = resp.headers_mut();
-    let csrf_cookie = set_cookie("csrftoken", &csrf, CSRF_MAX_AGE, false);
-    for c in std::iter::once(csrf_cookie).chain(session_cookies(&id)) {
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            h.append(header::SET_COOKIE, v);
-        }
-    }
-    resp
-}
-
-fn basic_auth_enabled(app: &App) -> bool {
-    app.store
-        .lock()
-        .get_any("default")
-        .and_then(|o| o.body.get("portal_configuration"))
-        .and_then(|p| p.get("allow_basic_authentication"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-}
-
-const UNAUTHENTICATED: &str = "Authentication credentials were not provided.";
-
-/// Returns `(session id, username)` or the refusal (the refusal is the answer itself).
-#[allow(clippy::result_large_err)]
-fn authenticate(
-    app: &App,
-    method: &Method,
-    headers: &HeaderMap,
-) -> Result<(Option<String>, String), Response> {
-    if let Some(auth) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        && let Some(b64) = auth.strip_prefix("Basic ")
-    {
-        use base64::Engine;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .unwrap_or_default();
-        let text = String::from_utf8_lossy(&decoded);
-        let ok = basic_auth_enabled(app)
-            && text
-                .split_once(':')
-                .is_some_and(|(u, p)| app.users.lock().get(u).is_some_and(|w| w == p));
-        return match (ok, text.split_once(':')) {
-            (true, Some((u, _))) => Ok((None, u.to_string())),
-            _ => Err(json_resp(401, &json!({"error": "Invalid credentials"}))),
-        };
-    }
-    let write = matches!(
-        *method,
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
-    let csrf_header = headers
-        .get("x-csrftoken")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let expiry = app
-        .faults
-        .lock()
-        .session_expiry_secs
-        .map(Duration::from_secs);
-    let mut sessions = app.sessions.lock();
-    let now = Instant::now();
-    let ids: Vec<String> = cookie_values(headers, "avi-sessionid")
-        .chain(cookie_values(headers, "sessionid"))
-        .map(str::to_string)
-        .collect();
-    let mut valid: Option<(String, bool)> = None;
-    for id in ids {
-        let Some(s) = sessions.get(&id) else { continue };
-        let expired = s.expired
-            || now.duration_since(s.last_used) > IDLE_TIMEOUT
-            || expiry.is_some_and(|e| now.duration_since(s.created) >= e);
-        if expired {
-            sessions.remove(&id);
-            app.counters.fired(Fired::SessionExpired);
-            continue;
-        }
-        let csrf_ok = s.csrf == csrf_header;
-        if valid.is_none() || (csrf_ok && valid.as_ref().is_some_and(|(_, ok)| !ok)) {
-            valid = Some((id, csrf_ok));
-        }
-    }
-    let Some((id, csrf_ok)) = valid else {
-        app.counters.fired(Fired::Unauthenticated);
-        return Err(json_resp(401, &json!({"error": UNAUTHENTICATED})));
-    };
-    if write && !csrf_ok {
-        // Recorded: plain text under an application/json content type.
-        return Err(raw(
-            401,
-            "application/json",
-            "CSRF token missing or incorrect.",
-        ));
-    }
-    let Some(s) = sessions.get_mut(&id) else {
-        return Err(json_resp(401, &json!({"error": UNAUTHENTICATED})));
-    };
-    s.last_used = now;
-    let user = s.username.clone();
-    Ok((Some(id), user))
-}
-
 fn tenant_sel(store: &Store, headers: &HeaderMap) -> Result<TenantSel, ApiError> {
     if let Some(u) = headers
         .get("x-avi-tenant-uuid")
@@ -780,40 +546,6 @@ fn select_fields(mut obj: Map<String, Value>, fields: Option<&str>) -> Map<Strin
         });
     }
     obj
-}
-
-/// Journals a change; a failure answers 500 and leaves the emulator refusing further writes.
-async fn persist(app: &App, ack: Option<super::journal::Ack>) -> Result<(), ApiError> {
-    let Some(ack) = ack else { return Ok(()) };
-    match ack.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(ApiError::new(500, format!("persistence failure: {e}"))),
-        Err(_) => Err(ApiError::new(500, "persistence failure: journal closed")),
-    }
-    .inspect_err(
-        |e| tracing::error!(error = %e.message, version = %app.version, "write not persisted"),
-    )
-}
-
-fn submit(app: &App, record: RecordRef<'_>) -> Result<Option<super::journal::Ack>, ApiError> {
-    match &*app.journal.lock() {
-        Some(j) if j.has_failed() => {
-            Err(ApiError::new(500, "persistence failure: journal is broken"))
-        }
-        Some(j) => Ok(Some(j.submit_ref(record))),
-        None => Ok(None),
-    }
-}
-
-fn parse_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::new(400, "JSON parse error - expected an object")),
-        Err(e) => Err(ApiError::new(400, format!("JSON parse error - {e}"))),
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1076,195 +808,4 @@ fn page(
         );
     }
     Value::Object(out)
-}
-
-fn user_token(
-    app: &App,
-    method: &Method,
-    rest: &[&str],
-    body: &[u8],
-    user: &str,
-    host: &str,
-) -> Result<Response, ApiError> {
-    let view = |token: &str, info: &TokenInfo| {
-        json!({"url": format!("https://{host}/api/user-token/{}", info.uuid), "uuid": info.uuid, "token": token,
-               "expires_at": rfc3339(info.expires), "username": info.username})
-    };
-    match (method, rest) {
-        (&Method::POST, []) => {
-            let b = parse_body(body)?;
-            let hours = match b.get("hours") {
-                Some(Value::Number(n)) => n.as_i64().unwrap_or(24),
-                Some(Value::String(s)) => s.parse().unwrap_or(24),
-                _ => 24,
-            };
-            let token = random_token(40, false);
-            let info = TokenInfo {
-                username: user.to_string(),
-                uuid: format!("user-token-{}", uuid::Uuid::new_v4()),
-                expires: jiff::Timestamp::now()
-                    .checked_add(jiff::SignedDuration::from_hours(hours.clamp(1, 24 * 365)))
-                    .unwrap_or(jiff::Timestamp::MAX),
-            };
-            let v = view(&token, &info);
-            app.tokens.lock().insert(token, info);
-            Ok(json_resp(201, &v))
-        }
-        (&Method::GET, []) => {
-            let tokens = app.tokens.lock();
-            let results: Vec<Value> = tokens
-                .iter()
-                .filter(|(_, i)| i.username == user)
-                .map(|(t, i)| view(t, i))
-                .collect();
-            Ok(json_resp(
-                200,
-                &json!({"count": results.len(), "results": results}),
-            ))
-        }
-        (&Method::DELETE, [uuid]) => {
-            let mut tokens = app.tokens.lock();
-            let before = tokens.len();
-            tokens.retain(|_, i| i.uuid != *uuid);
-            if tokens.len() == before {
-                return Err(ApiError::new(404, "UserToken object not found!"));
-            }
-            Ok(raw(204, "application/json", Body::empty()))
-        }
-        _ => Err(ApiError::new(404, "Not found")),
-    }
-}
-
-async fn write(
-    app: &App,
-    ctx: &Ctx,
-    method: &Method,
-    t: &str,
-    uuid: Option<&str>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response, ApiError> {
-    let info = type_info(t).ok_or_else(|| ApiError::new(404, "Not found"))?;
-    let input = parse_body(body)?;
-    let host = ctx.host.as_str();
-    let (status, out, ack) = {
-        let mut store = app.store.lock();
-        let sel = tenant_sel(&store, headers)?;
-        sel.write_tenant()?;
-        let (uuid, existing, body) = match (method, uuid) {
-            (&Method::POST, None) => {
-                let slug = headers
-                    .get("slug")
-                    .and_then(|v| v.to_str().ok())
-                    .filter(|s| !s.is_empty());
-                let uuid = match slug {
-                    Some(s) if store.get_any(s).is_some() => {
-                        return Err(ApiError::new(
-                            409,
-                            format!("{} with this Uuid already exists.", info.verbose),
-                        ));
-                    }
-                    Some(s) => s.to_string(),
-                    None => format!("{t}-{}", uuid::Uuid::new_v4()),
-                };
-                (uuid, None, input)
-            }
-            (_, Some(uuid)) => {
-                let existing = if t == "systemconfiguration" {
-                    store.get_any(uuid).cloned().ok_or_else(|| {
-                        ApiError::new(404, "SystemConfiguration object not found!")
-                    })?
-                } else {
-                    store.get(t, uuid, &sel)?.clone()
-                };
-                let body = if *method == Method::PATCH {
-                    patched(&store, &existing, input)?
-                } else {
-                    // Optimistic concurrency: a PUT carrying a stale `_last_modified` is refused with 412.
-                    if let (Some(sent), Some(current)) = (
-                        input.get("_last_modified"),
-                        existing.body.get("_last_modified"),
-                    ) && sent != current
-                    {
-                        return Err(ApiError::new(
-                            412,
-                            format!("Need to reload object data {}: it was modified", info.model),
-                        ));
-                    }
-                    if t == "systemconfiguration" {
-                        // The singleton takes partial updates: given top-level fields replace, others stay.
-                        let mut b = existing.body.clone();
-                        b.extend(input);
-                        b
-                    } else {
-                        input
-                    }
-                };
-                (uuid.to_string(), Some(existing), body)
-            }
-            _ => return Err(ApiError::new(405, "Method not allowed")),
-        };
-        let obj = store.prepare(t, body, &uuid, &sel, existing.as_ref())?;
-        store.commit(obj);
-        let stored = store
-            .get_any(&uuid)
-            .ok_or_else(|| ApiError::new(500, "internal: the committed object is missing"))?;
-        // Journaled from the stored body by reference: serialized once, straight into the line.
-        let ack = submit(app, RecordRef::Put { t, o: &stored.body })?;
-        let out = render_out(&store, stored, host, true, true);
-        (
-            if existing.is_none() { 201 } else { 200 },
-            (out, stored.name.clone(), uuid),
-            ack,
-        )
-    };
-    persist(app, ack).await?;
-    let (out, name, uuid) = out;
-    let mut resp = json_resp(status, &Value::Object(out));
-    if status == 201
-        && let Ok(v) = HeaderValue::from_str(&format!("https://{host}/api/{t}/{uuid}#{name}"))
-    {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(resp)
-}
-
-fn patched(
-    store: &Store,
-    existing: &Obj,
-    input: Map<String, Value>,
-) -> Result<Map<String, Value>, ApiError> {
-    let mut body = existing.body.clone();
-    if let Some(ops) = input.get("json_patch") {
-        let patch: json_patch::Patch = serde_json::from_value(ops.clone())
-            .map_err(|e| ApiError::new(400, format!("Invalid json_patch: {e}")))?;
-        let mut doc = Value::Object(body);
-        json_patch::patch(&mut doc, &patch)
-            .map_err(|e| ApiError::new(400, format!("json_patch failed: {e}")))?;
-        return match doc {
-            Value::Object(m) => Ok(m),
-            _ => Err(ApiError::new(400, "json_patch must leave an object")),
-        };
-    }
-    if input.is_empty() {
-        return Err(ApiError::new(
-            400,
-            "PATCH needs one of add, replace, delete or json_patch",
-        ));
-    }
-    for (op, fields) in input {
-        if !matches!(op.as_str(), "add" | "replace" | "delete") {
-            return Err(ApiError::new(
-                400,
-                format!("Unsupported PATCH operation {op}"),
-            ));
-        }
-        let mut fields = fields;
-        store.resolve_patch_payload(&mut fields, &existing.tenant, existing.cloud.as_deref())?;
-        let Value::Object(fields) = fields else {
-            return Err(ApiError::new(400, format!("PATCH {op} needs an object")));
-        };
-        apply_patch(&mut body, &op, &fields)?;
-    }
-    Ok(body)
 }
