@@ -143,8 +143,6 @@ impl Webhook {
     pub fn start(cluster: &Cluster, args: &[&str]) -> Webhook {
         let certs = cluster.dir.path().join("webhook-certs");
         let ako = env!("CARGO_BIN_EXE_ako");
-        let https_port = free_port();
-        let health_port = free_port();
         let status = Command::new(ako)
             .args(["certs", "--out-dir"])
             .arg(&certs)
@@ -152,38 +150,51 @@ impl Webhook {
             .status()
             .expect("ako certs");
         assert!(status.success(), "ako certs failed");
-        let log = std::fs::File::create(cluster.dir.path().join("webhook.log")).expect("log file");
-        let process = Command::new(repo().join("scripts/run-while.sh"))
-            .arg(std::process::id().to_string())
-            .arg(ako)
-            .arg("webhook")
-            .arg(format!("--listen=127.0.0.1:{https_port}"))
-            .arg(format!("--health-listen=127.0.0.1:{health_port}"))
-            .arg("--tls-cert")
-            .arg(certs.join("tls.crt"))
-            .arg("--tls-key")
-            .arg(certs.join("tls.key"))
-            .args(args)
-            .env("KUBECONFIG", &cluster.kubeconfig)
-            .env("LOG_LEVEL", "INFO")
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawning ako webhook");
-        let hook = Webhook {
-            https_port,
-            health_port,
-            certs: certs.clone(),
-            process,
+        // A port picked free can be taken by another test's process before ako binds it: then ako exits with
+        // "Address already in use" and is started again on other ports.
+        let mut attempts = 0;
+        let hook = loop {
+            attempts += 1;
+            let https_port = free_port();
+            let health_port = free_port();
+            let log =
+                std::fs::File::create(cluster.dir.path().join("webhook.log")).expect("log file");
+            let process = Command::new(repo().join("scripts/run-while.sh"))
+                .arg(std::process::id().to_string())
+                .arg(ako)
+                .arg("webhook")
+                .arg(format!("--listen=127.0.0.1:{https_port}"))
+                .arg(format!("--health-listen=127.0.0.1:{health_port}"))
+                .arg("--tls-cert")
+                .arg(certs.join("tls.crt"))
+                .arg("--tls-key")
+                .arg(certs.join("tls.key"))
+                .args(args)
+                .env("KUBECONFIG", &cluster.kubeconfig)
+                .env("LOG_LEVEL", "INFO")
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .spawn()
+                .expect("spawning ako webhook");
+            let mut hook = Webhook {
+                https_port,
+                health_port,
+                certs: certs.clone(),
+                process,
+            };
+            match hook.wait_ready(cluster) {
+                Ok(()) => break hook,
+                Err(log) if attempts < 3 && log.contains("Address already in use") => continue,
+                Err(log) => panic!("ako webhook did not start; log:\n{log}"),
+            }
         };
-        hook.wait_ready(cluster);
         let rendered = Command::new(ako)
             .args(["certs", "--out-dir"])
             .arg(&certs)
             .arg("--render")
             .arg(repo().join("webhook-config/webhooks.yaml"))
             .arg("--webhook-url")
-            .arg(format!("https://127.0.0.1:{https_port}"))
+            .arg(format!("https://127.0.0.1:{}", hook.https_port))
             .output()
             .expect("ako certs --render");
         assert!(
@@ -209,18 +220,24 @@ impl Webhook {
         hook
     }
 
-    fn wait_ready(&self, cluster: &Cluster) {
+    /// Waits until ako answers ready; its log if it exited first.
+    fn wait_ready(&mut self, cluster: &Cluster) -> Result<(), String> {
+        let log =
+            || std::fs::read_to_string(cluster.dir.path().join("webhook.log")).unwrap_or_default();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(body) = self.health_get("/readyz")
                 && body.starts_with("ready")
             {
-                return;
+                return Ok(());
+            }
+            if matches!(self.process.try_wait(), Ok(Some(_))) {
+                return Err(log());
             }
             assert!(
                 Instant::now() < deadline,
                 "ako webhook not ready after 60 s; log:\n{}",
-                std::fs::read_to_string(cluster.dir.path().join("webhook.log")).unwrap_or_default()
+                log()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
