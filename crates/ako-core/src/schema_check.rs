@@ -17,8 +17,7 @@ pub fn assert_valid(objects: &[Desired]) {
             s.knows(obj_type),
             "no schema for {obj_type}: copy it into crates/ako-model/schema"
         );
-        let body = serde_json::Value::Object(d.body.clone());
-        for v in s.validate(obj_type, &body, Mode::Strict) {
+        for v in s.validate_object(obj_type, &d.body, Mode::Strict) {
             problems.push(format!("{obj_type} {}: {v}", d.name));
         }
     }

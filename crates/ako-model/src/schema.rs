@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The kinds whose schema is embedded: collection name, model name, schema text.
 const SOURCES: &[(&str, &str, &str)] = &[
@@ -75,9 +75,11 @@ pub enum Problem {
     UnknownField,
     ReadOnly,
     Required,
-    /// Not of the JSON type the schema names: `string`, `integer`, `number`, `boolean`, `list` or `object`.
+    /// Not of the JSON type the schema names (`string`, `integer`, `number`, `boolean`, `list` or `object`);
+    /// `found` is what it is (`a string`, `a number`, `a boolean`, `a list`, `an object`, `null`).
     WrongType {
         expected: &'static str,
+        found: &'static str,
     },
     NotAChoice,
     TooLarge {
@@ -231,6 +233,22 @@ impl Schemas {
         out
     }
 
+    /// [`Schemas::validate`] of a body held as a map (the emulator's and the planner's form), without copying it.
+    pub fn validate_object(
+        &self,
+        obj_type: &str,
+        body: &Map<String, Value>,
+        mode: Mode,
+    ) -> Vec<Violation> {
+        let mut out = Vec::new();
+        if let Some(model) = self.kinds.get(obj_type)
+            && let Some(def) = self.definitions.get(*model)
+        {
+            self.check_fields(model, def, body, mode, &mut String::new(), &mut out);
+        }
+        out
+    }
+
     fn check(&self, ty: &Type, v: &Value, mode: Mode, path: &mut String, out: &mut Vec<Violation>) {
         let mut fail = |problem: Problem, reason: String| {
             out.push(Violation {
@@ -247,7 +265,10 @@ impl Schemas {
             Type::Any => {}
             Type::Str { choices } => match v.as_str() {
                 None => fail(
-                    Problem::WrongType { expected: "string" },
+                    Problem::WrongType {
+                        expected: "string",
+                        found: kind_of(v),
+                    },
                     format!("expected a string, found {}", kind_of(v)),
                 ),
                 Some(s) => {
@@ -281,6 +302,7 @@ impl Schemas {
                 None => fail(
                     Problem::WrongType {
                         expected: "integer",
+                        found: kind_of(v),
                     },
                     format!("expected an integer, found {}", kind_of(v)),
                 ),
@@ -288,7 +310,10 @@ impl Schemas {
             Type::Num => {
                 if !v.is_number() {
                     fail(
-                        Problem::WrongType { expected: "number" },
+                        Problem::WrongType {
+                            expected: "number",
+                            found: kind_of(v),
+                        },
                         format!("expected a number, found {}", kind_of(v)),
                     );
                 }
@@ -300,6 +325,7 @@ impl Schemas {
                     fail(
                         Problem::WrongType {
                             expected: "boolean",
+                            found: kind_of(v),
                         },
                         format!("expected a boolean, found {}", kind_of(v)),
                     );
@@ -307,7 +333,10 @@ impl Schemas {
             }
             Type::Array(item) => match v.as_array() {
                 None => fail(
-                    Problem::WrongType { expected: "list" },
+                    Problem::WrongType {
+                        expected: "list",
+                        found: kind_of(v),
+                    },
                     format!("expected a list, found {}", kind_of(v)),
                 ),
                 Some(items) => {
@@ -325,49 +354,65 @@ impl Schemas {
                 };
                 let Some(fields) = v.as_object() else {
                     fail(
-                        Problem::WrongType { expected: "object" },
+                        Problem::WrongType {
+                            expected: "object",
+                            found: kind_of(v),
+                        },
                         format!("expected an object ({name}), found {}", kind_of(v)),
                     );
                     return;
                 };
-                for req in &def.required {
-                    if fields.get(req).is_none_or(Value::is_null) {
-                        out.push(Violation {
-                            path: join(path, req),
-                            reason: "this field is required".into(),
-                            problem: Problem::Required,
-                        });
-                    }
-                }
-                for (field, value) in fields {
-                    let Some(prop) = def.properties.get(field) else {
-                        out.push(Violation {
-                            path: join(path, field),
-                            reason: format!("{name} has no field \"{field}\""),
-                            problem: Problem::UnknownField,
-                        });
-                        continue;
-                    };
-                    if prop.read_only && mode == Mode::Strict {
-                        out.push(Violation {
-                            path: join(path, field),
-                            reason: "read-only: set by the controller, not written".into(),
-                            problem: Problem::ReadOnly,
-                        });
-                        continue;
-                    }
-                    if value.is_null() {
-                        continue;
-                    }
-                    let len = path.len();
-                    if !path.is_empty() {
-                        path.push('.');
-                    }
-                    path.push_str(field);
-                    self.check(&prop.ty, value, mode, path, out);
-                    path.truncate(len);
-                }
+                self.check_fields(name, def, fields, mode, path, out);
             }
+        }
+    }
+
+    /// The fields of an object of definition `name`: required ones present, no unknown one, each of its type.
+    fn check_fields(
+        &self,
+        name: &str,
+        def: &Definition,
+        fields: &Map<String, Value>,
+        mode: Mode,
+        path: &mut String,
+        out: &mut Vec<Violation>,
+    ) {
+        for req in &def.required {
+            if fields.get(req).is_none_or(Value::is_null) {
+                out.push(Violation {
+                    path: join(path, req),
+                    reason: "this field is required".into(),
+                    problem: Problem::Required,
+                });
+            }
+        }
+        for (field, value) in fields {
+            let Some(prop) = def.properties.get(field) else {
+                out.push(Violation {
+                    path: join(path, field),
+                    reason: format!("{name} has no field \"{field}\""),
+                    problem: Problem::UnknownField,
+                });
+                continue;
+            };
+            if prop.read_only && mode == Mode::Strict {
+                out.push(Violation {
+                    path: join(path, field),
+                    reason: "read-only: set by the controller, not written".into(),
+                    problem: Problem::ReadOnly,
+                });
+                continue;
+            }
+            if value.is_null() {
+                continue;
+            }
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(field);
+            self.check(&prop.ty, value, mode, path, out);
+            path.truncate(len);
         }
     }
 }

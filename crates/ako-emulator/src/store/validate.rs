@@ -61,26 +61,18 @@ pub use rules::rules_for;
 /// JSON type, an enumeration value or an integer the controller would refuse, a required field missing. Kinds
 /// without an embedded schema pass.
 fn schema_failure(obj_type: &str, body: &Map<String, Value>) -> Option<Failure> {
-    let schemas = schema::schemas();
-    if !schemas.knows(obj_type) {
-        return None;
-    }
-    let body = Value::Object(body.clone());
-    let v = schemas
-        .validate(obj_type, &body, schema::Mode::Controller)
+    let v = schema::schemas()
+        .validate_object(obj_type, body, schema::Mode::Controller)
         .into_iter()
         .next()?;
-    let found = || {
-        let mut at = &body;
-        for seg in v.path.split('.') {
-            let (field, indices) = seg.split_once('[').map_or((seg, ""), |(f, i)| (f, i));
-            at = at.get(field).unwrap_or(&Value::Null);
-            for i in indices.split('[').filter(|i| !i.is_empty()) {
-                let i: usize = i.trim_end_matches(']').parse().unwrap_or(usize::MAX);
-                at = at.get(i).unwrap_or(&Value::Null);
-            }
-        }
-        kind_of(at)
+    // The serializer's names of JSON types.
+    let found = |kind: &str| match kind {
+        "a boolean" => "bool",
+        "a number" => "int",
+        "a string" => "str",
+        "a list" => "list",
+        "an object" => "dict",
+        _ => "null",
     };
     let text = match v.problem {
         Problem::Required => "This field is required.".to_string(),
@@ -93,13 +85,19 @@ fn schema_failure(obj_type: &str, body: &Map<String, Value>) -> Option<Failure> 
         Problem::TooSmall { min } => {
             format!("Ensure this value is greater than or equal to {min}.")
         }
-        Problem::WrongType { expected } => match expected {
+        Problem::WrongType {
+            expected,
+            found: kind,
+        } => match expected {
             "integer" => "A valid integer is required.".to_string(),
             "number" => "A valid number is required.".to_string(),
             "string" => "Not a valid string.".to_string(),
             "boolean" => "Must be a valid boolean.".to_string(),
-            "list" => format!("Expected a list of items but got type \"{}\".", found()),
-            _ => format!("Invalid data. Expected a dictionary, but got {}.", found()),
+            "list" => format!("Expected a list of items but got type \"{}\".", found(kind)),
+            _ => format!(
+                "Invalid data. Expected a dictionary, but got {}.",
+                found(kind)
+            ),
         },
         Problem::ReadOnly => format!("{}.", v.reason),
     };
