@@ -3,6 +3,29 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
+/// The endpoints of each Service, from the view (translation's inputs borrow them).
+fn endpoints_of(view: &View, services: &[Arc<Service>]) -> Vec<Vec<l4::EndpointGroup>> {
+    services
+        .iter()
+        .map(|s| view.endpoints(&ObjKey::of(&s.metadata)))
+        .collect()
+}
+
+/// Each Service with its endpoints, as translation reads them.
+fn service_inputs<'a>(
+    services: &'a [Arc<Service>],
+    endpoints: &'a [Vec<l4::EndpointGroup>],
+) -> Vec<ServiceInput<'a>> {
+    services
+        .iter()
+        .zip(endpoints)
+        .map(|(s, e)| ServiceInput {
+            service: s,
+            endpoints: e,
+        })
+        .collect()
+}
+
 /// Translates Services with their endpoints from the view.
 pub(super) fn translate(
     view: &View,
@@ -11,19 +34,8 @@ pub(super) fn translate(
     cfg: &Config,
     placement: &Placement,
 ) -> L4Desired {
-    let endpoints: Vec<Vec<l4::EndpointGroup>> = services
-        .iter()
-        .map(|s| view.endpoints(&ObjKey::of(&s.metadata)))
-        .collect();
-    let inputs: Vec<ServiceInput<'_>> = services
-        .iter()
-        .zip(&endpoints)
-        .map(|(s, e)| ServiceInput {
-            service: s,
-            endpoints: e,
-        })
-        .collect();
-    l4::translate(&inputs, nodes, cfg, placement)
+    let endpoints = endpoints_of(view, services);
+    l4::translate(&service_inputs(services, &endpoints), nodes, cfg, placement)
 }
 
 impl<A: AviApi + Clone + 'static> Reconciler<A> {
@@ -32,9 +44,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     pub(super) fn secrets_of_part(
         &self,
         state: &State,
-        _part: &Part,
         hosts: &BTreeSet<String>,
-        _all: bool,
     ) -> BTreeSet<ObjKey> {
         let mut keys = state.l7.claimants_of(hosts).2;
         keys.extend(self.settings.default_cert.clone());
@@ -94,18 +104,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .iter()
             .filter_map(|k| self.view.service(k))
             .collect();
-        let endpoints: Vec<Vec<l4::EndpointGroup>> = services
-            .iter()
-            .map(|s| self.view.endpoints(&ObjKey::of(&s.metadata)))
-            .collect();
-        let inputs: Vec<ServiceInput<'_>> = services
-            .iter()
-            .zip(&endpoints)
-            .map(|(s, e)| ServiceInput {
-                service: s,
-                endpoints: e,
-            })
-            .collect();
+        let endpoints = endpoints_of(&self.view, &services);
+        let inputs = service_inputs(&services, &endpoints);
         let refs: Vec<&Ingress> = members.iter().map(AsRef::as_ref).collect();
         let default_cert = self
             .settings

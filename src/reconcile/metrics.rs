@@ -161,7 +161,7 @@ pub struct Heartbeat {
     busy_since: AtomicU64,
     /// Milliseconds after `base` of the last change taken or pass finished.
     last_beat: AtomicU64,
-    /// Changes sent and not yet taken: the change queue's own counter once [`Heartbeat::track_queue`] is called.
+    /// Changes sent and not yet taken: the change queue's counter ([`Heartbeat::track_queue`]).
     queued: parking_lot::Mutex<Arc<AtomicU64>>,
     /// Set when the reconciler's task ended.
     dead: std::sync::atomic::AtomicBool,
@@ -202,20 +202,6 @@ impl Heartbeat {
     /// ([`ChangeReceiver::waiting`](crate::k8s::changes::ChangeReceiver::waiting)).
     pub fn track_queue(&self, waiting: Arc<AtomicU64>) {
         *self.queued.lock() = waiting;
-    }
-
-    pub fn queued(&self) {
-        self.queued.lock().fetch_add(1, Ordering::AcqRel);
-    }
-
-    pub fn taken(&self) {
-        let _ = self
-            .queued
-            .lock()
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
-                Some(q.saturating_sub(1))
-            });
-        self.beat();
     }
 
     pub fn depth(&self) -> u64 {
@@ -274,13 +260,16 @@ mod tests {
             .expect_err("a pass past its bound");
         assert!(err.contains("has run for"), "{err}");
         h.idle();
-        h.queued();
+        let queued = Arc::new(AtomicU64::new(0));
+        h.track_queue(queued.clone());
+        queued.fetch_add(1, Ordering::AcqRel);
         std::thread::sleep(Duration::from_millis(5));
         let err = h
             .check(Duration::from_millis(1))
             .expect_err("a change waiting");
         assert!(err.contains("waited"), "{err}");
-        h.taken();
+        queued.store(0, Ordering::Release);
+        h.beat();
         assert!(h.check(Duration::from_millis(1)).is_ok());
         h.died();
         assert_eq!(

@@ -360,7 +360,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         report: &mut BTreeSet<ObjKey>,
     ) -> Option<Vec<Step>> {
         let (hosts, all) = (input.hosts, input.all);
-        let needed = self.secrets_of_part(state, part, hosts, all);
+        let needed = self.secrets_of_part(state, hosts);
         if let Err(unknown) = input.secrets.check(&needed) {
             tracing::warn!(part = %part, unknown = %join(&unknown), "an input of the part could not be read; its objects are kept as they are and the part is retried");
             state.knowledge.record(g, Err(unknown));
