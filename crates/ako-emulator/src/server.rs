@@ -18,10 +18,13 @@ use super::journal::{Journal, RecordRef};
 use super::store::{ApiError, Obj, Store, TenantSel, apply_patch, type_info};
 
 mod auth;
+mod runtime;
 mod writes;
 
 #[allow(clippy::wildcard_imports)]
 use auth::*;
+#[allow(clippy::wildcard_imports)]
+use runtime::*;
 #[allow(clippy::wildcard_imports)]
 use writes::*;
 
@@ -445,55 +448,6 @@ fn tenant_sel(store: &Store, headers: &HeaderMap) -> Result<TenantSel, ApiError>
             .map(|t| TenantSel::One(t.uuid.clone()))
             .ok_or_else(|| ApiError::new(403, format!("Tenant {name} not found"))),
     }
-}
-
-fn oper_state(store: &Store, vs: &Obj) -> &'static str {
-    let enabled = |o: &Obj| o.body.get("enabled") != Some(&Value::Bool(false));
-    if !enabled(vs) {
-        return "OPER_DISABLED";
-    }
-    if let Some(parent) = vs
-        .body
-        .get("vh_parent_vs_ref")
-        .and_then(Value::as_str)
-        .and_then(|r| r.rsplit('/').next())
-        .and_then(|u| store.get_any(u))
-        && !enabled(parent)
-    {
-        return "OPER_DISABLED";
-    }
-    "OPER_UP"
-}
-
-fn vs_runtime(app: &App, store: &Store, vs: &Obj) -> Value {
-    let (state, reasons) = match app.dataplane.get().and_then(|p| p.oper_status(&vs.uuid)) {
-        Some((state, reasons)) => (state, Some(reasons)),
-        None => (oper_state(store, vs), None),
-    };
-    let vips: Vec<Value> = vs
-        .body
-        .get("vsvip_ref")
-        .and_then(Value::as_str)
-        .and_then(|r| r.rsplit('/').next())
-        .and_then(|u| store.get_any(u))
-        .and_then(|v| v.body.get("vip").and_then(Value::as_array).cloned())
-        .unwrap_or_default()
-        .iter()
-        .map(|v| json!({"vip_id": v.get("vip_id").cloned().unwrap_or(json!("0")), "oper_status": {"state": state},
-                         "ip_address": v.get("ip_address").cloned().unwrap_or(Value::Null)}))
-        .collect();
-    let reason: Vec<String> = reasons.unwrap_or_else(|| {
-        vec![if state == "OPER_UP" {
-            "Virtual Service is up".into()
-        } else {
-            "Virtual Service is disabled".into()
-        }]
-    });
-    json!({"name": vs.name, "uuid": vs.uuid,
-           "oper_status": {"state": state, "reason": reason, "reason_code_string": state,
-                           "last_changed_time": {"secs": vs.body.get("_last_modified").and_then(Value::as_str)
-                               .and_then(|s| s.parse::<u64>().ok()).map_or(0, |us| us / 1_000_000), "usecs": 0}},
-           "vip_summary": vips, "percent_ses_up": if state == "OPER_UP" { 100 } else { 0 }})
 }
 
 fn render_out(
