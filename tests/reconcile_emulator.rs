@@ -1189,8 +1189,9 @@ spec:
         .cloned()
         .unwrap_or_default();
     let g_uuid = g_on_parent["uuid"].as_str().expect("uuid");
+    // g's set, then the parent's own (404 for other hosts).
     assert!(
-        policies.len() == 1
+        policies.len() == 2
             && policies[0]["http_policy_set_ref"]
                 .as_str()
                 .is_some_and(|r| r.ends_with(g_uuid)),
@@ -1226,7 +1227,8 @@ spec:
 }
 
 #[tokio::test]
-async fn a_parent_with_the_single_policy_set_of_an_earlier_ako_moves_to_per_host_sets() {
+async fn a_parent_with_the_single_policy_set_of_an_earlier_ako_moves_to_per_host_sets_and_the_set_answers_404()
+ {
     use ako::core::plan::{Kind, Step};
     use ako::reconcile::apply;
     let emu = avi_support::start(None).await;
@@ -1279,7 +1281,8 @@ async fn a_parent_with_the_single_policy_set_of_an_earlier_ako_moves_to_per_host
     .await
     .expect("parent naming the earlier set");
 
-    // The next start: the parent names the host's own set again, and the earlier set is deleted.
+    // The next start: the parent names the host's own set again, then its own set (by the earlier set's name),
+    // which now only answers 404 for a host the parent does not serve.
     let mut r = Running::start(&emu, view, None);
     r.until("converged again", |p| p.converged_once).await;
     let host_set = get_named(&c, "httppolicyset", per_host)
@@ -1295,16 +1298,23 @@ async fn a_parent_with_the_single_policy_set_of_an_earlier_ako_moves_to_per_host
         .filter_map(|p| p["http_policy_set_ref"].as_str())
         .collect();
     let uuid = host_set["uuid"].as_str().expect("uuid");
+    let own = get_named(&c, "httppolicyset", "veba-of--Shared-L7-0")
+        .await
+        .expect("the parent's own set");
+    let own_uuid = own["uuid"].as_str().expect("uuid");
     assert!(
-        refs.len() == 1 && refs[0].ends_with(uuid),
-        "{refs:?} should name {uuid}"
+        refs.len() == 2 && refs[0].ends_with(uuid) && refs[1].ends_with(own_uuid),
+        "{refs:?} should name {uuid} then {own_uuid}"
     );
-    assert!(
-        get_named(&c, "httppolicyset", "veba-of--Shared-L7-0")
-            .await
-            .is_none(),
-        "the earlier set is deleted"
+    let rules = own["http_request_policy"]["rules"]
+        .as_array()
+        .expect("rules");
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(
+        rules[0]["switching_action"]["status_code"],
+        "HTTP_LOCAL_RESPONSE_STATUS_CODE_404"
     );
+    assert!(rules[0]["match"].is_null(), "{rules:?}");
     r.stop().await;
 }
 

@@ -131,8 +131,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         .0
     }
 
-    /// The objects of a shared parent (none in dedicated mode: a host's fragment holds its virtual service),
-    /// with the one HTTPPolicySet of every host that parents had before the per-host sets (deleted when found).
+    /// The objects of a shared parent (none in dedicated mode: a host's fragment holds its virtual service): its
+    /// VsVip, its own HTTPPolicySet (404 for a host it does not serve) and the VirtualService.
     pub(super) fn parent_ids(&self, part: &Part) -> Vec<ObjId> {
         match part {
             Part::Shard { index, .. } => {
@@ -323,9 +323,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         // here: the orphan scan reads both).
         let g = GroupId::L7(part.clone());
         let wanted = !state.l7.serving_hosts(part).is_empty();
-        // A parent serving hosts wants its VsVip and virtual service; anything else of it (all of it once it
-        // serves none, and the single policy set of an earlier ako) is only still to delete.
-        let still_wanted = |id: &ObjId| wanted && id.0 != Kind::HttpPolicySet.obj_type();
+        // A parent serving hosts wants its VsVip, its own policy set and its virtual service; once it serves
+        // none, they are only still to delete.
+        let still_wanted = |_: &ObjId| wanted;
         let parent: HashSet<ObjId> = self
             .parent_ids(part)
             .into_iter()

@@ -449,19 +449,24 @@ impl L7State {
 }
 
 /// `status.loadBalancer.ingress` of an Ingress: one `{ip, hostname}` per host and VIP, sorted by host then
-/// address; hosts whose VIP is not known yet are left out.
+/// address; hosts whose VIP is not known yet are left out. A wildcard host or a default backend has no
+/// hostname to show (the API server refuses `*.example.com` there): the address alone, once.
 pub fn status_of(
     hosts: &[HostOutcome],
     vips: &BTreeMap<String, Vec<IpAddr>>,
 ) -> Vec<LoadBalancerIngress> {
-    let mut out = Vec::new();
+    let mut out: Vec<LoadBalancerIngress> = Vec::new();
     for h in hosts {
+        let hostname = ako_core::intent::status_hostname(&h.host);
         for ip in vips.get(&h.vip_name).into_iter().flatten() {
-            out.push(LoadBalancerIngress {
+            let entry = LoadBalancerIngress {
                 ip: Some(ip.to_string()),
-                hostname: Some(h.host.clone()),
+                hostname: hostname.map(str::to_string),
                 ..LoadBalancerIngress::default()
-            });
+            };
+            if hostname.is_some() || !out.contains(&entry) {
+                out.push(entry);
+            }
         }
     }
     out

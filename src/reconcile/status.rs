@@ -257,9 +257,12 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             }
             let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
             let proto = if h.tls { "HTTP and HTTPS" } else { "HTTP" };
+            let what = match intent::default_backend_of(&h.host) {
+                Some(_) => "spec.defaultBackend (every host)".to_string(),
+                None => format!("host {}", h.host),
+            };
             lines.insert(format!(
-                "host {} is served by virtual service {} on the Avi controller (VIP {}, {proto})",
-                h.host,
+                "{what} is served by virtual service {} on the Avi controller (VIP {}, {proto})",
                 h.vs_name,
                 ips.join(", ")
             ));

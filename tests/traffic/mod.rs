@@ -166,7 +166,8 @@ where
     panic!("gave up waiting for {what}");
 }
 
-/// A small HTTP backend: answers `backend=<name> path=<path> xff=<X-Forwarded-For> xfp=<X-Forwarded-Proto>`.
+/// A small HTTP backend: answers `backend=<name> path=<path> xff=<X-Forwarded-For> xfp=<X-Forwarded-Proto>
+/// method=<method> host=<Host>`.
 /// Stopping it closes the listener and every connection.
 pub struct Backend {
     pub name: String,
@@ -204,10 +205,12 @@ impl Backend {
                                     .to_string()
                             };
                             let body = format!(
-                                "backend={label} path={} xff={} xfp={}\n",
+                                "backend={label} path={} xff={} xfp={} method={} host={}\n",
                                 req.uri().path(),
                                 h("x-forwarded-for"),
-                                h("x-forwarded-proto")
+                                h("x-forwarded-proto"),
+                                req.method(),
+                                h("host")
                             );
                             Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(body))))
                         }
@@ -249,7 +252,7 @@ impl Answer {
     }
 }
 
-async fn exchange<S>(stream: S, host: &str, path: &str) -> std::io::Result<Answer>
+async fn exchange<S>(stream: S, method: &str, host: &str, path: &str) -> std::io::Result<Answer>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -257,7 +260,9 @@ where
         .await
         .map_err(std::io::Error::other)?;
     tokio::spawn(conn);
-    let req = hyper::Request::get(path)
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
         .header("host", host)
         .body(Full::new(Bytes::new()))
         .map_err(std::io::Error::other)?;
@@ -286,8 +291,18 @@ where
 
 /// One HTTP/1.1 GET to `addr` with the given Host header, on a new connection.
 pub async fn http_get(addr: SocketAddr, host: &str, path: &str) -> std::io::Result<Answer> {
+    http_request(addr, "GET", host, path).await
+}
+
+/// One HTTP/1.1 request with the given method and Host header, on a new connection.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    host: &str,
+    path: &str,
+) -> std::io::Result<Answer> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
-    exchange(stream, host, path).await
+    exchange(stream, method, host, path).await
 }
 
 /// One HTTPS GET to `addr` with SNI and Host `host`, trusting `ca_pem`; also returns the server's leaf
@@ -323,7 +338,7 @@ pub async fn https_get(
         .and_then(|c| c.first())
         .map(|c| c.as_ref().to_vec())
         .unwrap_or_default();
-    Ok((exchange(tls, host, path).await?, leaf))
+    Ok((exchange(tls, "GET", host, path).await?, leaf))
 }
 
 /// The DER of the first certificate of a PEM.

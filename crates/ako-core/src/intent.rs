@@ -226,6 +226,28 @@ fn backend_of(b: &k8s_openapi::api::networking::v1::IngressBackend) -> Option<Ba
     })
 }
 
+/// The "host" under which an Ingress of only `spec.defaultBackend` is planned: `<namespace>/<name>/default-backend`.
+/// The slashes keep it apart from every DNS name, so it is never published, matched or written as a hostname.
+pub fn default_backend_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}/{DEFAULT_BACKEND_SUFFIX}")
+}
+
+const DEFAULT_BACKEND_SUFFIX: &str = "default-backend";
+
+/// The Ingress (namespace, name) of a [`default_backend_key`]; `None` for a host.
+pub fn default_backend_of(host: &str) -> Option<(&str, &str)> {
+    let rest = host
+        .strip_suffix(DEFAULT_BACKEND_SUFFIX)?
+        .strip_suffix('/')?;
+    rest.split_once('/')
+}
+
+/// The hostname to write into `status.loadBalancer.ingress[].hostname` for a host: none for a wildcard (the API
+/// server refuses `*` there) or a default backend (it has no host); the address alone says where it is served.
+pub fn status_hostname(host: &str) -> Option<&str> {
+    (!host.starts_with('*') && default_backend_of(host).is_none()).then_some(host)
+}
+
 /// AKO's generated host for a rule without one: `<ingress>.<namespace>.<domain>`.
 pub fn generated_ingress_host(name: &str, namespace: &str, domain: &str) -> String {
     format!("{name}.{namespace}.{domain}")
@@ -443,6 +465,39 @@ pub fn translate_ingress(ing: &Ingress, cfg: &Config) -> (IngressIntent, Vec<Pro
     let default_backend = spec
         .and_then(|s| s.default_backend.as_ref())
         .and_then(backend_of);
+    let has_rules = spec
+        .and_then(|s| s.rules.as_ref())
+        .is_some_and(|r| !r.is_empty());
+    match (&default_backend, has_rules) {
+        // An Ingress of only a default backend gets a virtual service of its own: every request to its address
+        // goes there, whatever the host (the Kubernetes contract). It is planned as one more "host", under a key
+        // that can never be a DNS name.
+        (Some(b), false) => hosts_out.push(HostRoutes {
+            host: default_backend_key(&namespace, &name),
+            generated: true,
+            rule: 0,
+            routes: vec![Route {
+                path: "/".into(),
+                path_type: "Prefix".into(),
+                backend: Some(b.clone()),
+            }],
+        }),
+        (Some(_), true) => problems.push(Problem::warn(
+            "spec.defaultBackend",
+            "spec.defaultBackend is served only for an Ingress without rules (on an address of its own); a \
+             request to this Ingress's hosts that matches none of its paths gets 404. Move it into a rule \
+             (path / with pathType Prefix) to serve it on these hosts",
+        )),
+        (None, false) if spec.and_then(|s| s.default_backend.as_ref()).is_some() => problems.push(Problem::warn(
+            "spec.defaultBackend",
+            "spec.defaultBackend is not a Service; ako routes only to Services, so this Ingress serves nothing",
+        )),
+        (None, false) if problems.is_empty() => problems.push(Problem::warn(
+            "spec",
+            "the Ingress has no rules and no defaultBackend: there is nothing to serve",
+        )),
+        (None, _) => {}
+    }
     let intent = IngressIntent {
         namespace,
         name,

@@ -352,17 +352,20 @@ impl Ctx<'_> {
     }
 }
 
-pub(super) fn switching_rules(host: &str, routed: &[Routed], rules: &mut Vec<Value>) {
+/// The rules switching each route of a host to its pool group (`host`: `None` matches any host).
+pub(super) fn switching_rules(host: Option<&str>, routed: &[Routed], rules: &mut Vec<Value>) {
     for r in routed {
         for path in path_criteria(&r.m) {
             let mut m = Map::new();
-            m.insert("host_hdr".into(), host_match(host));
+            if let Some(h) = host {
+                m.insert("host_hdr".into(), host_match(h));
+            }
             if let Some(p) = path {
                 m.insert("path".into(), p);
             }
             let index = rules.len();
             rules.push(json!({
-                "name": format!("{host}-{index}"),
+                "name": format!("{}-{index}", host.unwrap_or(ANY_HOST)),
                 "index": index,
                 "enable": true,
                 "match": Value::Object(m),
@@ -373,6 +376,29 @@ pub(super) fn switching_rules(host: &str, routed: &[Routed], rules: &mut Vec<Val
             }));
         }
     }
+}
+
+/// The rule name part of rules that match any host.
+const ANY_HOST: &str = "any-host";
+
+/// The last rule of a host (`None`: of any host): a request no earlier rule routed gets 404 from the virtual
+/// service itself, as Kubernetes defines for a path no rule matches (without it, Avi answers a request no policy
+/// routes like a failed pool, and 503 would mean "routed, no healthy server").
+pub(super) fn not_found_rule(host: Option<&str>, rules: &mut Vec<Value>) {
+    let index = rules.len();
+    let mut rule = json!({
+        "name": format!("{}-{index}", host.unwrap_or(ANY_HOST)),
+        "index": index,
+        "enable": true,
+        "switching_action": {
+            "action": "HTTP_SWITCHING_SELECT_LOCAL",
+            "status_code": "HTTP_LOCAL_RESPONSE_STATUS_CODE_404",
+        },
+    });
+    if let (Some(h), Some(m)) = (host, rule.as_object_mut()) {
+        m.insert("match".into(), json!({"host_hdr": host_match(h)}));
+    }
+    rules.push(rule);
 }
 
 pub(super) fn redirect_rule(host: &str, rules: &mut Vec<Value>) {
@@ -444,9 +470,11 @@ pub(super) fn shared_host(
             false,
         )
     };
+    let host = Some(hp.host.as_str());
     let Some(cert) = ctx.host_certificate(hp, input.default_cert) else {
         let routed = ctx.route_objects(hp, claimants, outcomes, &insecure_name);
-        switching_rules(&hp.host, &routed, &mut rules);
+        switching_rules(host, &routed, &mut rules);
+        not_found_rule(host, &mut rules);
         record(outcomes, hp, parent, parent);
         return rules;
     };
@@ -456,13 +484,15 @@ pub(super) fn shared_host(
     } else {
         // HTTPS next to HTTP: both ports switch to the same pool groups.
         let routed = ctx.route_objects(hp, claimants, outcomes, &insecure_name);
-        switching_rules(&hp.host, &routed, &mut rules);
+        switching_rules(host, &routed, &mut rules);
         routed
     };
+    not_found_rule(host, &mut rules);
     let child = sni_child_name(cluster, &hp.host);
     let policy = sni_policy_name(cluster, &hp.owner_ns, &hp.host);
     let mut child_rules = Vec::new();
-    switching_rules(&hp.host, &routed, &mut child_rules);
+    switching_rules(host, &routed, &mut child_rules);
+    not_found_rule(host, &mut child_rules);
     let one: BTreeSet<String> = [hp.host.clone()].into();
     ctx.policy_set(&policy, child_rules, &one);
     let mut extra = Map::new();
@@ -512,7 +542,9 @@ pub(super) fn dedicated_host(
     if cert.is_some() && hp.redirect {
         redirect_rule(&hp.host, &mut rules);
     }
-    switching_rules(&hp.host, &routed, &mut rules);
+    switching_rules(Some(&hp.host), &routed, &mut rules);
+    // The VS serves one host: whatever else reaches its address is not found either.
+    not_found_rule(None, &mut rules);
     let one: BTreeSet<String> = [hp.host.clone()].into();
     ctx.vsvip(&name, &one);
     ctx.policy_set(&name, rules, &one);
@@ -537,6 +569,44 @@ pub(super) fn dedicated_host(
     record(outcomes, hp, &name, &name);
 }
 
+/// The virtual service of an Ingress of only a default backend (pushed to `ctx`): its own address, one rule
+/// sending every request to the backend's pool group, whatever the host. No DNS record: it has no host.
+pub(super) fn default_backend_vs(
+    ctx: &mut Ctx<'_>,
+    hp: &HostPlan,
+    claimants: &[Claimant],
+    outcomes: &mut [IngressOutcome],
+    (namespace, ingress): (&str, &str),
+) {
+    let cluster = ctx.cluster;
+    let name = default_backend_vs_name(cluster, namespace, ingress);
+    let routed = ctx.route_objects(hp, claimants, outcomes, &|_, _| name.clone());
+    let mut rules = Vec::new();
+    switching_rules(None, &routed, &mut rules);
+    not_found_rule(None, &mut rules);
+    let none = BTreeSet::new();
+    ctx.vsvip(&name, &none);
+    ctx.policy_set(&name, rules, &none);
+    let mut extra = Map::new();
+    extra.insert("vsvip_ref".into(), json!(name_ref("vsvip", &name)));
+    ctx.virtual_service(
+        Kind::VirtualService,
+        &name,
+        "VS_TYPE_NORMAL",
+        json!([{"port": 80, "enable_ssl": false}]),
+        &[&name],
+        None,
+        "System-HTTP",
+        extra,
+        json!([
+            marker("clustername", cluster),
+            marker("Namespace", namespace),
+            marker("IngressName", ingress),
+        ]),
+    );
+    record(outcomes, hp, &name, &name);
+}
+
 /// The shared parent of a part (VsVip and VirtualService, listing its hosts' policy sets in host order) from the
 /// hosts it serves, each with its policy set on the parent if it has one; nothing in dedicated mode (a dedicated
 /// host's fragment holds its virtual service) or when no host is left.
@@ -557,7 +627,15 @@ pub fn assemble_parent(
     let parent = shared_vs_name(cluster, *index);
     let mut sorted: Vec<&(&str, Option<&str>)> = serving.iter().collect();
     sorted.sort_by(|a, b| host_order(a.0).cmp(&host_order(b.0)));
-    let policies: Vec<&str> = sorted.iter().filter_map(|(_, p)| *p).collect();
+    // The parent's own policy set, listed last: a request for a host it does not serve gets 404.
+    let mut not_found = Vec::new();
+    not_found_rule(None, &mut not_found);
+    ctx.policy_set(&parent, not_found, &BTreeSet::new());
+    let policies: Vec<&str> = sorted
+        .iter()
+        .filter_map(|(_, p)| *p)
+        .chain(std::iter::once(parent.as_str()))
+        .collect();
     let hosts: BTreeSet<String> = sorted.iter().map(|(h, _)| (*h).to_string()).collect();
     ctx.vsvip(&parent, &hosts);
     let mut extra = Map::new();

@@ -165,7 +165,9 @@ pub(super) fn plan_host(
 
 pub(super) fn in_part(host: &str, part: &Part) -> bool {
     match part {
-        Part::Shard { index, of } => shard_of(host, *of) == *index,
+        Part::Shard { index, of } => {
+            intent::default_backend_of(host).is_none() && shard_of(host, *of) == *index
+        }
         Part::Host(h) => h == host,
     }
 }

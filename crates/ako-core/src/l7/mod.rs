@@ -46,7 +46,14 @@
 //! - Wildcard hosts: `vh_domain_name` keeps `*.example.com`; the host header match is `HDR_ENDS_WITH
 //!   .example.com` (Avi has no one-label wildcard match, so `a.b.example.com` matches too); no DNS record.
 //! - A backend Service that does not exist, a port it does not have, or a NodePort without a nodePort: the pool
-//!   is created empty and the Ingress gets a Warning. Resource backends and `spec.defaultBackend` are not served.
+//!   is created empty and the Ingress gets a Warning. Resource backends are not served.
+//! - A request to a served host that matches none of its paths gets 404 from the virtual service (a local
+//!   response, the Kubernetes contract); so does a request for a host the shared parent does not serve (the
+//!   parent's own policy set `<cluster>--Shared-L7-<n>`, listed last). 503 stays for "routed, no healthy server".
+//! - An Ingress of only `spec.defaultBackend` (no rules) gets a virtual service of its own,
+//!   `<cluster>--<ns>-<ing>-default-backend` (VsVip, policy set, pool and pool group of the same name), in every
+//!   shard mode: every request to its address goes to the backend, whatever the host. Its status is the address
+//!   alone. With rules, `spec.defaultBackend` is not served and the Ingress gets a Warning saying so.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -174,13 +181,20 @@ impl std::fmt::Display for Part {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Part::Shard { index, .. } => write!(f, "Shared-L7-{index}"),
-            Part::Host(h) => write!(f, "{h}{DEDICATED_SUFFIX}"),
+            Part::Host(h) => match intent::default_backend_of(h) {
+                Some((ns, name)) => write!(f, "default backend of {ns}/{name}"),
+                None => write!(f, "{h}{DEDICATED_SUFFIX}"),
+            },
         }
     }
 }
 
-/// The part a host belongs to.
+/// The part a host belongs to. An Ingress of only a default backend is a part of its own in every mode: it
+/// answers every request to its address, so it cannot share one.
 pub fn part_of(host: &str, shard: ShardSize) -> Part {
+    if intent::default_backend_of(host).is_some() {
+        return Part::Host(host.to_string());
+    }
     match shard.shards() {
         Some(of) => Part::Shard {
             index: shard_of(host, of),
@@ -319,7 +333,12 @@ pub fn translate_hosts(
                         parent_policy = Some(name);
                     }
                 }
-                Part::Host(_) => dedicated_host(&mut ctx, &hp, &claimants, &mut scratch, input),
+                Part::Host(_) => match intent::default_backend_of(host) {
+                    Some(ingress) => {
+                        default_backend_vs(&mut ctx, &hp, &claimants, &mut scratch, ingress)
+                    }
+                    None => dedicated_host(&mut ctx, &hp, &claimants, &mut scratch, input),
+                },
             }
         }
         let outcomes = touched

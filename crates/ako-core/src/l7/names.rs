@@ -26,6 +26,12 @@ pub fn dedicated_vs_name(cluster: &str, host: &str) -> String {
     avi_name(format!("{cluster}--{host}{DEDICATED_SUFFIX}"))
 }
 
+/// `<cluster>--<ns>-<ing>-default-backend`: the VS, VsVip, HTTPPolicySet, pool and pool group of an Ingress of
+/// only a default backend.
+pub fn default_backend_vs_name(cluster: &str, namespace: &str, ingress: &str) -> String {
+    avi_name(format!("{cluster}--{namespace}-{ingress}-default-backend"))
+}
+
 /// `<cluster>--Shared-L7-<n>--<host>`: a host's HTTPPolicySet on its shared parent.
 pub fn parent_policy_name(cluster: &str, shard: u32, host: &str) -> String {
     avi_name(format!("{cluster}--Shared-L7-{shard}--{host}"))

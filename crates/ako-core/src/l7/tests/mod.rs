@@ -231,7 +231,7 @@ fn parent_routes(d: &L7Desired, parent: &str) -> Map<String, Value> {
 }
 
 /// What Avi does with a request (host, path, port) on a policy: rules by index, the first match acts.
-/// Returns the pool group chosen, `redirect`, or `none`.
+/// Returns the pool group chosen, `redirect`, the status of a local response (`404`), or `none`.
 fn route(policy: &Map<String, Value>, host: &str, path: &str, port: u16) -> String {
     let mut rules: Vec<&Value> = policy["http_request_policy"]["rules"]
         .as_array()
@@ -250,6 +250,7 @@ fn route(policy: &Map<String, Value>, host: &str, path: &str, port: u16) -> Stri
         let m = &r["match"];
         let h = &m["host_hdr"];
         let host_ok = match h["match_criteria"].as_str() {
+            None if h.is_null() => true,
             Some("HDR_EQUALS") => strs(&h["value"])
                 .iter()
                 .any(|v| v.eq_ignore_ascii_case(host)),
@@ -274,6 +275,12 @@ fn route(policy: &Map<String, Value>, host: &str, path: &str, port: u16) -> Stri
         if host_ok && path_ok && port_ok {
             if !r["redirect_action"].is_null() {
                 return "redirect".into();
+            }
+            if r["switching_action"]["action"] == "HTTP_SWITCHING_SELECT_LOCAL" {
+                let code = r["switching_action"]["status_code"]
+                    .as_str()
+                    .expect("status");
+                return code.rsplit('_').next().expect("code").to_string();
             }
             let pg = r["switching_action"]["pool_group_ref"]
                 .as_str()

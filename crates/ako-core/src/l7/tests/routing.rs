@@ -31,7 +31,10 @@ fn shared_insecure_host_is_routed_on_its_shards_parent() {
     assert_eq!(vs["vsvip_ref"], json!(format!("/api/vsvip/?name={parent}")));
     assert_eq!(
         vs["http_policies"],
-        json!([{"index": 11, "http_policy_set_ref": format!("/api/httppolicyset/?name={parent}--hackazon.avi.jarvis.lab")}])
+        json!([
+            {"index": 11, "http_policy_set_ref": format!("/api/httppolicyset/?name={parent}--hackazon.avi.jarvis.lab")},
+            {"index": 12, "http_policy_set_ref": format!("/api/httppolicyset/?name={parent}")},
+        ])
     );
     assert_eq!(vs["created_by"], json!("ako-veba-of"));
     let vip = find(&d, Kind::VsVip, parent);
@@ -92,7 +95,8 @@ fn shared_insecure_host_is_routed_on_its_shards_parent() {
     for (path, want) in table {
         assert_eq!(route(policy, h, path, 80), want, "{path}");
     }
-    assert_eq!(route(policy, "other.avi.jarvis.lab", "/", 80), "none");
+    // A host the parent does not serve: 404 from its own policy set, listed last.
+    assert_eq!(route(policy, "other.avi.jarvis.lab", "/", 80), "404");
     let o = outcome(&d, "hackazon");
     assert!(o.problems.is_empty(), "{:?}", o.problems);
     assert_eq!(
@@ -264,7 +268,7 @@ spec:
         route(policy, "EU.shop.avi.jarvis.lab", "/", 80),
         "veba-of--eu.shop.avi.jarvis.lab_-vmug-wild"
     );
-    assert_eq!(route(policy, "shop.avi.jarvis.lab", "/", 80), "none");
+    assert_eq!(route(policy, "shop.avi.jarvis.lab", "/", 80), "404");
     assert_eq!(
         find(&d, Kind::VsVip, parent)["dns_info"],
         json!([{"fqdn": "eu.shop.avi.jarvis.lab"}])
@@ -408,4 +412,139 @@ fn long_names_are_shortened_and_denied_hosts_are_not_served() {
     assert_eq!(o.hosts.len(), 1);
     assert!(has_denial(o), "the outside host is a deny problem");
     assert!(d.objects.iter().all(|o| !o.name.contains("evil")));
+}
+
+#[test]
+fn a_path_no_rule_matches_gets_404_from_its_host_on_the_parent_and_on_the_sni_child() {
+    let mut w = World::new(&[r#"
+metadata: {name: api, namespace: vmug}
+spec:
+  tls: [{hosts: [secure.avi.jarvis.lab], secretName: s}]
+  rules:
+  - host: plain.avi.jarvis.lab
+    http: {paths: [{path: /api, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}
+  - host: secure.avi.jarvis.lab
+    http: {paths: [{path: /api, pathType: Exact, backend: {service: {name: api, port: {number: 80}}}}]}
+"#]);
+    w.secrets.insert(ObjKey::new("vmug", "s"), Some(pair()));
+    let d = w.run(ShardSize::Small, &cfg());
+    let parent = "veba-of--Shared-L7-0";
+    let policy = &parent_routes(&d, parent);
+    let table = [
+        (
+            "plain.avi.jarvis.lab",
+            "/api/v1",
+            80,
+            "veba-of--plain.avi.jarvis.lab_api-vmug-api",
+        ),
+        ("plain.avi.jarvis.lab", "/", 80, "404"),
+        ("plain.avi.jarvis.lab", "/apiv1", 80, "404"),
+        ("secure.avi.jarvis.lab", "/api", 80, "redirect"),
+        ("nobody.avi.jarvis.lab", "/api", 80, "404"),
+    ];
+    for (host, path, port, want) in table {
+        assert_eq!(route(policy, host, path, port), want, "{host}{path}");
+    }
+    let child = find(
+        &d,
+        Kind::HttpPolicySet,
+        "veba-of--vmug-secure.avi.jarvis.lab",
+    );
+    assert_eq!(
+        route(child, "secure.avi.jarvis.lab", "/api", 443),
+        "veba-of--vmug-secure.avi.jarvis.lab_api-api"
+    );
+    assert_eq!(route(child, "secure.avi.jarvis.lab", "/api/", 443), "404");
+    assert!(outcome(&d, "api").problems.is_empty());
+}
+
+#[test]
+fn a_dedicated_virtual_service_answers_404_for_a_path_or_host_it_does_not_route() {
+    let w = World::new(&[r#"
+metadata: {name: api, namespace: vmug}
+spec:
+  rules:
+  - host: one.avi.jarvis.lab
+    http: {paths: [{path: /v1, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}
+"#]);
+    let d = w.run(ShardSize::Dedicated, &cfg());
+    let name = "veba-of--one.avi.jarvis.lab-L7-dedicated";
+    let policy = find(&d, Kind::HttpPolicySet, name);
+    assert_eq!(
+        route(policy, "one.avi.jarvis.lab", "/v1/x", 80),
+        "veba-of--vmug-one.avi.jarvis.lab_v1-api-L7-dedicated"
+    );
+    assert_eq!(route(policy, "one.avi.jarvis.lab", "/v2", 80), "404");
+    assert_eq!(route(policy, "two.avi.jarvis.lab", "/v1", 80), "404");
+}
+
+#[test]
+fn an_ingress_of_only_a_default_backend_gets_a_virtual_service_of_its_own_for_every_host() {
+    for shard in [ShardSize::Large, ShardSize::Dedicated] {
+        let w = World::new(&[r#"
+metadata: {name: fallback, namespace: vmug}
+spec: {defaultBackend: {service: {name: web, port: {number: 80}}}}
+"#]);
+        let d = w.run(shard, &cfg());
+        let name = "veba-of--vmug-fallback-default-backend";
+        let o = outcome(&d, "fallback");
+        assert!(o.problems.is_empty(), "{:?}", o.problems);
+        assert_eq!(o.hosts.len(), 1, "{o:?}");
+        assert_eq!(o.hosts[0].vs_name, name);
+        assert_eq!(o.hosts[0].vip_name, name);
+        // The status shows the address alone: there is no host.
+        assert_eq!(crate::intent::status_hostname(&o.hosts[0].host), None);
+        assert_eq!(
+            part_of(&o.hosts[0].host, shard),
+            Part::Host("vmug/fallback/default-backend".into())
+        );
+        let vs = find(&d, Kind::VirtualService, name);
+        assert_eq!(vs["type"], "VS_TYPE_NORMAL", "{shard:?}");
+        assert_eq!(vs["services"], json!([{"port": 80, "enable_ssl": false}]));
+        assert_eq!(find(&d, Kind::VsVip, name)["dns_info"], json!([]));
+        let policy = find(&d, Kind::HttpPolicySet, name);
+        for host in ["my-host", "some-host.example.com", ""] {
+            assert_eq!(route(policy, host, "/sub-path", 80), name, "{host:?}");
+        }
+        assert!(names(&d, Kind::Pool).contains(&name));
+        // No shared parent is made for it.
+        assert!(
+            !names(&d, Kind::VirtualService)
+                .iter()
+                .any(|n| n.contains("Shared-L7")),
+            "{:?}",
+            names(&d, Kind::VirtualService)
+        );
+    }
+}
+
+#[test]
+fn a_default_backend_next_to_rules_or_an_ingress_with_nothing_to_serve_is_a_warning() {
+    let w = World::new(&[
+        r#"
+metadata: {name: both, namespace: vmug}
+spec:
+  defaultBackend: {service: {name: web, port: {number: 80}}}
+  rules:
+  - host: both.avi.jarvis.lab
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}
+"#,
+        "metadata: {name: empty, namespace: vmug}\nspec: {}\n",
+    ]);
+    let d = w.run(ShardSize::Small, &cfg());
+    let both = outcome(&d, "both");
+    assert_eq!(both.problems.len(), 1, "{:?}", both.problems);
+    assert_eq!(both.problems[0].field, "spec.defaultBackend");
+    assert!(
+        both.problems[0].message.contains("404"),
+        "{:?}",
+        both.problems
+    );
+    assert_eq!(both.hosts.len(), 1);
+    let empty = outcome(&d, "empty");
+    assert!(
+        empty.problems[0].message.contains("nothing to serve"),
+        "{:?}",
+        empty.problems
+    );
 }
