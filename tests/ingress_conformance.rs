@@ -252,7 +252,9 @@ async fn host_rules_scenarios_route_by_host_with_tls_and_a_wildcard_and_answer_4
         Backends::start("host-rules", &[("wildcard-foo-com", 1), ("foo-bar-com", 1)]).await;
     let tls_host = format!("foo.bar.{DOMAIN}");
     let ca = ako::certs::generate_ca("conformance CA", 30).expect("ca");
-    let leaf = ca.issue(std::slice::from_ref(&tls_host), &[], 30).expect("leaf");
+    let leaf = ca
+        .issue(std::slice::from_ref(&tls_host), &[], 30)
+        .expect("leaf");
     let secrets = BTreeMap::from([(
         ObjKey::new("host-rules", "conformance-tls"),
         Some(TlsPair {

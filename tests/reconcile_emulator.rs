@@ -746,7 +746,7 @@ fn addr_of(status: &[LoadBalancerIngress], host: &str) -> std::net::IpAddr {
 async fn seed_ingress_gets_a_shared_parent_on_80_and_443_and_a_second_app_another_vip() {
     let emu = avi_support::start(None).await;
     let view = l7_view(&[HACKAZON_ING, SHOP_ING]);
-    let mut r = Running::start(&emu, view, None);
+    let mut r = Running::start(&emu, view.clone(), None);
     r.until("converged, events published", |p| {
         p.converged_once && p.events_pending == 0
     })
@@ -801,9 +801,29 @@ async fn seed_ingress_gets_a_shared_parent_on_80_and_443_and_a_second_app_anothe
         "{events:?}"
     );
 
-    // The second application: another shard, another virtual service, another VIP. Its Secret is missing,
-    // so it is served over HTTP with a Warning saying why.
+    // The second application asks for TLS and its Secret is missing: not served at all (no downgrade to plain
+    // HTTP), no address, and a Warning saying why.
     let shop = ObjKey::new("shop", "shop");
+    assert!(r.sink.last_ingress_status(&shop).is_none());
+    assert!(
+        get_named(&c, "virtualservice", "veba-of--Shared-L7-1")
+            .await
+            .is_none()
+    );
+    let warn = r.sink.ingress_events_for(&shop);
+    assert!(
+        warn.iter().any(|e| e.warning
+            && e.message.contains("TLS Secret \"shop-tls\"")
+            && e.message.contains("not served until it is fixed")),
+        "{warn:?}"
+    );
+    // Its Secret arrives: another shard, another virtual service, another VIP.
+    r.change(view.set_tls_secret(
+        &ObjKey::new("shop", "shop-tls"),
+        Some(Some(tls_pair("shop.avi.jarvis.lab"))),
+    ))
+    .await;
+    r.until("events published", |p| p.events_pending == 0).await;
     let shop_ip = addr_of(
         &r.sink.last_ingress_status(&shop).expect("status"),
         "shop.avi.jarvis.lab",
@@ -813,12 +833,6 @@ async fn seed_ingress_gets_a_shared_parent_on_80_and_443_and_a_second_app_anothe
         get_named(&c, "virtualservice", "veba-of--Shared-L7-1")
             .await
             .is_some()
-    );
-    let warn = r.sink.ingress_events_for(&shop);
-    assert!(
-        warn.iter()
-            .any(|e| e.warning && e.message.contains("TLS Secret \"shop-tls\"")),
-        "{warn:?}"
     );
     r.stop().await;
 }
@@ -945,7 +959,8 @@ async fn tls_secret_makes_an_sni_child_and_rotation_updates_the_certificate_in_p
         cert["certificate"]["certificate"]
     );
 
-    // A Secret that stops being a usable pair: back to HTTP only, with a Warning; the child goes.
+    // A Secret that stops being a usable pair: the host is not served any more (no downgrade to HTTP), with a
+    // Warning; the child goes.
     r.change(view.set_tls_secret(&secret, Some(None))).await;
     r.until("events published", |p| p.events_pending == 0).await;
     assert!(
@@ -978,6 +993,10 @@ spec:
       - {path: /other, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
 "#;
     let view = l7_view(&[HACKAZON_ING, SHOP_ING, second_on_shard0]);
+    view.set_tls_secret(
+        &ObjKey::new("shop", "shop-tls"),
+        Some(Some(tls_pair("shop.avi.jarvis.lab"))),
+    );
     let mut r = Running::start(&emu, view.clone(), None);
     r.until("converged", |p| p.converged_once && p.events_pending == 0)
         .await;

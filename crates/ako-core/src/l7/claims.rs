@@ -151,7 +151,23 @@ pub(super) fn plan_host(
             }
         }
 
-        let (cert, redirect) = choose_cert(host, &accepted, claimants, outcomes, checks);
+        let Chosen {
+            cert,
+            redirect,
+            withheld,
+        } = choose_cert(host, &accepted, claimants, outcomes, checks);
+        if withheld {
+            // No route at all rather than plain HTTP where spec.tls asked for HTTPS (AKO does the same): the
+            // host has no objects and no address until its certificate is usable; the Warning says why.
+            return HostPlan {
+                host: host.to_string(),
+                owner_ns,
+                claimants: Vec::new(),
+                routes: Vec::new(),
+                cert: None,
+                redirect: false,
+            };
+        }
         HostPlan {
             host: host.to_string(),
             owner_ns,
@@ -202,15 +218,44 @@ impl CertChecks<'_> {
     }
 }
 
+/// How a host is served: with which certificate, whether HTTP redirects to HTTPS, or not at all (`withheld`:
+/// spec.tls asks for HTTPS and its certificate is missing or unusable).
+pub(super) struct Chosen {
+    pub(super) cert: Option<CertSource>,
+    pub(super) redirect: bool,
+    pub(super) withheld: bool,
+}
+
+impl Chosen {
+    const PLAIN: Chosen = Chosen {
+        cert: None,
+        redirect: false,
+        withheld: false,
+    };
+    const WITHHELD: Chosen = Chosen {
+        cert: None,
+        redirect: false,
+        withheld: true,
+    };
+
+    fn tls(cert: CertSource, redirect: bool) -> Self {
+        Chosen {
+            cert: Some(cert),
+            redirect,
+            withheld: false,
+        }
+    }
+}
+
 /// The certificate of a host: the oldest `spec.tls` entry naming it decides; without one, `enable-tls` and the
-/// default certificate add HTTPS. Returns the source and whether HTTP redirects to HTTPS.
+/// default certificate add HTTPS next to HTTP.
 pub(super) fn choose_cert(
     host: &str,
     accepted: &[usize],
     claimants: &[Claimant],
     outcomes: &mut [IngressOutcome],
     checks: &mut CertChecks<'_>,
-) -> (Option<CertSource>, bool) {
+) -> Chosen {
     let mut chosen: Option<(usize, Option<String>)> = None;
     for &ci in accepted {
         let c = &claimants[ci];
@@ -247,13 +292,13 @@ pub(super) fn choose_cert(
             .map_or_else(|| "spec.tls".to_string(), |i| format!("spec.tls[{i}]"));
         let Some(secret) = secret else {
             return match checks.default_cert() {
-                Ok(()) => (Some(CertSource::Default), true),
+                Ok(()) => Chosen::tls(CertSource::Default, true),
                 Err(why) => {
                     outcomes[ci].problems.push(Problem::warn(
                         &field,
-                        format!("{field} names no secretName and the default certificate (Secret {DEFAULT_CERT_SECRET}) {why}; host {host} is served over HTTP only"),
+                        format!("{field} names no secretName and the default certificate (Secret {DEFAULT_CERT_SECRET}) {why}; {}", withheld(host)),
                     ));
-                    (None, false)
+                    Chosen::WITHHELD
                 }
             };
         };
@@ -265,15 +310,15 @@ pub(super) fn choose_cert(
             ),
             Some(None) => format!("TLS Secret {key} ({field}) has no tls.crt and tls.key"),
             Some(Some(pair)) => match checks.secret(&key, pair) {
-                Ok(()) => return (Some(CertSource::Secret(key, pair.clone())), true),
+                Ok(()) => return Chosen::tls(CertSource::Secret(key, pair.clone()), true),
                 Err(e) => format!("TLS Secret {key} ({field}) is not usable: {e}"),
             },
         };
         outcomes[ci].problems.push(Problem::warn(
             &field,
-            format!("{reason}; host {host} is served over HTTP only until it is fixed"),
+            format!("{reason}; {}", withheld(host)),
         ));
-        return (None, false);
+        return Chosen::WITHHELD;
     }
     let asking: Vec<usize> = accepted
         .iter()
@@ -281,10 +326,10 @@ pub(super) fn choose_cert(
         .filter(|ci| claimants[*ci].enable_tls)
         .collect();
     if asking.is_empty() {
-        return (None, false);
+        return Chosen::PLAIN;
     }
     match checks.default_cert() {
-        Ok(()) => (Some(CertSource::Default), false),
+        Ok(()) => Chosen::tls(CertSource::Default, false),
         Err(why) => {
             for ci in asking {
                 outcomes[ci].problems.push(Problem::warn(
@@ -292,7 +337,15 @@ pub(super) fn choose_cert(
                     format!("{ENABLE_TLS_ANNOTATION} asks for HTTPS with the default certificate, but Secret {DEFAULT_CERT_SECRET} {why}; host {host} is served over HTTP only"),
                 ));
             }
-            (None, false)
+            Chosen::PLAIN
         }
     }
+}
+
+/// What a host whose spec.tls certificate is not usable gets, in words.
+fn withheld(host: &str) -> String {
+    format!(
+        "host {host} is not served until it is fixed (no route and no address: serving it over plain HTTP would \
+         downgrade what spec.tls asks for)"
+    )
 }

@@ -38,7 +38,8 @@
 //!   denies such a newer Ingress; this is the reconciler's answer to one that slipped past).
 //! - A host is secure when the oldest Ingress giving it a TLS Secret gives a usable one (certificate and key parse
 //!   and match). Newer Ingresses naming another Secret for the host get a Warning. A missing or bad Secret: the
-//!   host is served over plain HTTP only, with a Warning saying why (AKO silently skips the SNI child).
+//!   host is not served at all (no route, no address; as AKO does), with a Warning saying why: plain HTTP
+//!   where spec.tls asked for HTTPS would be a downgrade.
 //! - A `spec.tls` entry without `secretName` uses the default certificate when given, else a Warning.
 //! - `ako.vmware.com/enable-tls: "true"` with the default certificate (Secret `router-certs-default`): the host
 //!   keeps answering on port 80 and also answers on 443 (no redirect), its SNI child switching to the same pool

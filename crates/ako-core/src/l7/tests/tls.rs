@@ -73,7 +73,7 @@ fn secure_host_gets_an_sni_child_with_its_certificate_and_a_redirect_on_the_pare
 }
 
 #[test]
-fn a_missing_or_bad_secret_leaves_the_host_on_http_with_a_warning() {
+fn a_missing_or_bad_secret_leaves_the_host_unserved_with_a_warning_not_downgraded_to_http() {
     let good = pair();
     let other = pair();
     let cases: Vec<(&str, Option<Option<TlsPair>>, &str)> = vec![
@@ -111,15 +111,14 @@ fn a_missing_or_bad_secret_leaves_the_host_on_http_with_a_warning() {
             o.problems[0]
         );
         assert!(
-            o.problems[0].message.contains("served over HTTP only"),
+            o.problems[0]
+                .message
+                .contains("is not served until it is fixed"),
             "{name}"
         );
-        assert!(!o.hosts[0].tls);
-        let policy = &parent_routes(&d, "veba-of--Shared-L7-0");
-        assert_eq!(
-            route(policy, "shop.avi.jarvis.lab", "/", 80),
-            "veba-of--shop.avi.jarvis.lab_-vmug-shop"
-        );
+        // No route, no address: nothing of the host exists, and no parent is made for it alone.
+        assert!(o.hosts.is_empty(), "{name}: {:?}", o.hosts);
+        assert!(d.objects.is_empty(), "{name}: {:?}", names(&d, Kind::Pool));
     }
 }
 
