@@ -12,6 +12,7 @@ use std::time::Duration;
 use ako::avi::models::{Pool, VirtualService, VsVip};
 use ako::avi::{AviClient, ListQuery};
 use ako::core::index::ObjKey;
+use ako::core::l4::LicenseTier;
 use ako::emulator::{EmulatorHandle, Faults};
 use ako::k8s::observe::{Change, View};
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
@@ -566,7 +567,7 @@ async fn a_leader_that_loses_the_lease_with_a_retry_pending_sleeps_instead_of_sp
 }
 
 #[tokio::test]
-async fn environment_check_reads_the_dns_profile_and_names_what_is_missing() {
+async fn environment_check_reads_the_dns_profile_and_the_licence_tier_and_names_what_is_missing() {
     let emu = avi_support::start(None).await;
     let c = client(&emu);
     let (env, problems) = ako::reconcile::env::check(&c, &placement())
@@ -598,6 +599,21 @@ async fn environment_check_reads_the_dns_profile_and_names_what_is_missing() {
         "10.10.18.0/26".parse().ok(),
         "the subnet is read from the network"
     );
+
+    // The licence tier (it decides the TCP profile of L4 virtual services).
+    assert_eq!(env.license_tier, Some(LicenseTier::Enterprise));
+    let mut sys: serde_json::Value = c
+        .get_json("/api/systemconfiguration")
+        .await
+        .expect("system configuration");
+    sys["default_license_tier"] = serde_json::json!("ESSENTIALS");
+    c.send(reqwest::Method::PUT, "/api/systemconfiguration", Some(&sys))
+        .await
+        .expect("tier changed");
+    let (env, _) = ako::reconcile::env::check(&c, &placement())
+        .await
+        .expect("controller answers");
+    assert_eq!(env.license_tier, Some(LicenseTier::EssentialsOrBasic));
 }
 
 #[tokio::test]

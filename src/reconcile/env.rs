@@ -7,7 +7,7 @@ use ipnet::IpNet;
 
 use ako_avi::models::{AviObject, Cloud, Network, ServiceEngineGroup, Tenant, VrfContext};
 use ako_avi::{AviClient, AviError};
-use ako_core::l4::Placement;
+use ako_core::l4::{LicenseTier, Placement};
 
 /// What the controller says about the configured environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,6 +16,28 @@ pub struct Environment {
     pub dns_domains: Vec<String>,
     /// The VIP network's first configured subnet, when the configuration names none.
     pub vip_subnet: Option<IpNet>,
+    /// `systemconfiguration.default_license_tier`, when the controller says.
+    pub license_tier: Option<LicenseTier>,
+}
+
+/// The controller's default licence tier. A controller that does not let ako read its system configuration
+/// (a tenant-scoped account) leaves the choice to the configuration's default, with a log line; a transient
+/// failure is retried like every other check.
+async fn license_tier(avi: &AviClient) -> Result<Option<LicenseTier>, AviError> {
+    match avi
+        .get_json::<serde_json::Value>("/api/systemconfiguration")
+        .await
+    {
+        Ok(v) => Ok(v
+            .get("default_license_tier")
+            .and_then(serde_json::Value::as_str)
+            .map(LicenseTier::parse)),
+        Err(e) if e.is_transient() => Err(e),
+        Err(error) => {
+            tracing::warn!(%error, "the controller's licence tier could not be read; L4 TCP ports get the Enterprise profile (System-TCP-Proxy)");
+            Ok(None)
+        }
+    }
 }
 
 async fn exists<T: AviObject>(
@@ -63,6 +85,7 @@ pub async fn check(
     } else {
         problems.push("no VIP network is configured (NetworkSettings.vipNetworkList): VIPs cannot be allocated".into());
     }
+    env.license_tier = license_tier(avi).await?;
     if let Some(uuid) = cloud.as_ref().and_then(|c| c.uuid.as_deref()) {
         let mut domains = avi.dns_domains(uuid).await?.domains;
         for d in &mut domains {

@@ -17,7 +17,7 @@ use crate::reconcile::{Progress, Reconciler, Settings, env};
 use ako_avi::{AviClient, ClientConfig, Credentials};
 use ako_core::config::Config;
 use ako_core::index::ObjKey;
-use ako_core::l4::Placement;
+use ako_core::l4::{LicenseTier, Placement};
 use ako_core::settings::{ControllerSettings, Login};
 
 /// Errors that stop the operator before it runs.
@@ -108,6 +108,7 @@ pub fn placement(cfg: &Config, s: &ControllerSettings) -> Placement {
         vrf: s.vrf.clone(),
         vip_network,
         member_mode: s.member_mode.clone(),
+        license_tier: LicenseTier::default(),
     }
 }
 
@@ -129,9 +130,13 @@ pub async fn wait_for_environment(
                 {
                     *subnet = Some(s);
                 }
+                if let Some(tier) = found.license_tier {
+                    place.license_tier = tier;
+                }
                 tracing::info!(
                     cloud = %place.cloud,
                     se_group = %place.se_group,
+                    license_tier = ?place.license_tier,
                     dns_domains = ?cfg.dns_domains,
                     "environment validated against the Avi controller"
                 );

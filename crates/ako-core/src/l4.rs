@@ -41,6 +41,50 @@ pub struct Placement {
     /// The VIP network (`vipNetworkList[0]`): its name and, if known, its subnet.
     pub vip_network: Option<(String, Option<IpNet>)>,
     pub member_mode: MemberMode,
+    /// The controller's licence tier: it decides the TCP network profile of L4 virtual services.
+    pub license_tier: LicenseTier,
+}
+
+/// The controller's default licence tier (`systemconfiguration.default_license_tier`), as far as ako's choices
+/// depend on it. AKO gives TCP ports of L4 virtual services the TCP proxy on the Enterprise tiers and the TCP fast
+/// path on the others (Essentials, Basic), whose licence does not include the proxy profile for L4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LicenseTier {
+    /// ENTERPRISE or ENTERPRISE_WITH_CLOUD_SERVICES (and the controller's default when it says nothing).
+    #[default]
+    Enterprise,
+    /// ESSENTIALS, BASIC or any other tier.
+    EssentialsOrBasic,
+}
+
+impl LicenseTier {
+    /// From `default_license_tier`.
+    pub fn parse(tier: &str) -> Self {
+        match tier.trim() {
+            "" | "ENTERPRISE" | "ENTERPRISE_WITH_CLOUD_SERVICES" => Self::Enterprise,
+            _ => Self::EssentialsOrBasic,
+        }
+    }
+}
+
+/// The network profile of an L4 port, as AKO chooses it: UDP the UDP fast path, SCTP the SCTP proxy, TCP the
+/// TCP proxy on Enterprise and the TCP fast path on the other tiers.
+pub fn l4_network_profile(proto: &str, tier: LicenseTier) -> &'static str {
+    match (proto, tier) {
+        ("UDP", _) => "System-UDP-Fast-Path",
+        ("SCTP", _) => "System-SCTP-Proxy",
+        (_, LicenseTier::Enterprise) => "System-TCP-Proxy",
+        (_, LicenseTier::EssentialsOrBasic) => "System-TCP-Fast-Path",
+    }
+}
+
+/// The health monitor of an L4 pool by protocol, as AKO chooses it.
+pub fn l4_health_monitor(proto: &str) -> &'static str {
+    match proto {
+        "UDP" => "System-UDP",
+        "SCTP" => "System-SCTP",
+        _ => "System-TCP",
+    }
 }
 
 impl Placement {
@@ -491,11 +535,7 @@ fn translate_group(
                 .into_iter()
                 .map(|(ip, port)| json!({"ip": ip_json(ip), "port": port, "enabled": true}))
                 .collect();
-            let monitor = if proto == "UDP" {
-                "System-UDP"
-            } else {
-                "System-TCP"
-            };
+            let monitor = l4_health_monitor(&proto);
             let body = json!({
                 "name": pool,
                 "created_by": owner,
@@ -527,20 +567,19 @@ fn translate_group(
         }
     }
     services.sort();
-    let default_net = if protocols.len() == 1 && protocols.contains("UDP") {
-        "System-UDP-Fast-Path"
-    } else {
-        "System-TCP-Proxy"
-    };
+    // The VS's profile (AKO's rule): TCP's when any port is TCP, else UDP's when any is UDP, else SCTP's; the
+    // ports of another protocol override it.
+    let tier = place.license_tier;
+    let main = ["TCP", "UDP", "SCTP"]
+        .into_iter()
+        .find(|p| protocols.contains(*p))
+        .unwrap_or("TCP");
+    let default_net = l4_network_profile(main, tier);
     let services: Vec<Value> = services
         .iter()
         .map(|(port, proto)| {
             let mut s = json!({"port": port, "enable_ssl": false});
-            let net = if proto == "UDP" {
-                "System-UDP-Fast-Path"
-            } else {
-                "System-TCP-Proxy"
-            };
+            let net = l4_network_profile(proto, tier);
             if net != default_net
                 && let Some(m) = s.as_object_mut()
             {

@@ -32,6 +32,7 @@ fn place(mode: MemberMode) -> Placement {
         vrf: "global".into(),
         vip_network: Some(("dpg-sedatapath-18".into(), "10.10.18.0/26".parse().ok())),
         member_mode: mode,
+        license_tier: Default::default(),
     }
 }
 
@@ -497,4 +498,102 @@ fn long_names_are_shortened_deterministically() {
     assert_eq!(avi_name("short".into()), "short");
     let multibyte = avi_name("é".repeat(200));
     assert!(multibyte.len() <= MAX_NAME);
+}
+
+#[test]
+fn network_profiles_and_health_monitors_follow_the_protocols_and_the_licence_tier_as_ako_chooses_them()
+ {
+    use LicenseTier::EssentialsOrBasic;
+    // (ports, tier, VS profile, per-port overrides in port order, pool monitors in pool order)
+    let cases: [(&str, LicenseTier, &str, [Option<&str>; 2], [&str; 2]); 5] = [
+        (
+            "[{port: 80, protocol: TCP}, {port: 81, protocol: TCP}]",
+            LicenseTier::Enterprise,
+            "System-TCP-Proxy",
+            [None, None],
+            ["System-TCP", "System-TCP"],
+        ),
+        (
+            "[{port: 80, protocol: TCP}, {port: 81, protocol: TCP}]",
+            EssentialsOrBasic,
+            "System-TCP-Fast-Path",
+            [None, None],
+            ["System-TCP", "System-TCP"],
+        ),
+        (
+            "[{port: 53, protocol: UDP}, {port: 54, protocol: SCTP}]",
+            EssentialsOrBasic,
+            "System-UDP-Fast-Path",
+            [None, Some("System-SCTP-Proxy")],
+            ["System-UDP", "System-SCTP"],
+        ),
+        (
+            "[{port: 80, protocol: TCP}, {port: 90, protocol: SCTP}]",
+            EssentialsOrBasic,
+            "System-TCP-Fast-Path",
+            [None, Some("System-SCTP-Proxy")],
+            ["System-TCP", "System-SCTP"],
+        ),
+        (
+            "[{port: 90, protocol: SCTP}, {port: 91, protocol: SCTP}]",
+            LicenseTier::Enterprise,
+            "System-SCTP-Proxy",
+            [None, None],
+            ["System-SCTP", "System-SCTP"],
+        ),
+    ];
+    for (ports, tier, profile, overrides, monitors) in cases {
+        let s = svc(&format!(
+            "metadata: {{name: app, namespace: vmug}}\nspec: {{type: LoadBalancer, ports: {ports}}}\n"
+        ));
+        let mut p = place(MemberMode::ClusterIp);
+        p.license_tier = tier;
+        let d = translate(
+            &[ServiceInput {
+                service: &s,
+                endpoints: &[],
+            }],
+            &[],
+            &cfg(),
+            &p,
+        );
+        let vs = find(&d, Kind::VirtualService, "veba-of--vmug-app");
+        let name = format!("{ports} {tier:?}");
+        assert_eq!(
+            vs["network_profile_ref"],
+            json!(format!("/api/networkprofile/?name={profile}")),
+            "{name}"
+        );
+        let got: Vec<Option<&str>> = vs["services"]
+            .as_array()
+            .expect("services")
+            .iter()
+            .map(|s| {
+                s["override_network_profile_ref"]
+                    .as_str()
+                    .map(|r| r.trim_start_matches("/api/networkprofile/?name="))
+            })
+            .collect();
+        assert_eq!(got, overrides, "{name}");
+        // Pools in port order (their names end in the port).
+        let mut pools: Vec<&Desired> = d.objects.iter().filter(|o| o.kind == Kind::Pool).collect();
+        pools.sort_by_key(|o| o.name.rsplit('-').next().map(str::to_string));
+        let got: Vec<&str> = pools
+            .iter()
+            .map(|o| {
+                o.body["health_monitor_refs"][0]
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim_start_matches("/api/healthmonitor/?name=")
+            })
+            .collect();
+        assert_eq!(got, monitors, "{name}");
+    }
+    assert_eq!(LicenseTier::parse("ENTERPRISE"), LicenseTier::Enterprise);
+    assert_eq!(
+        LicenseTier::parse("ENTERPRISE_WITH_CLOUD_SERVICES"),
+        LicenseTier::Enterprise
+    );
+    assert_eq!(LicenseTier::parse("ESSENTIALS"), EssentialsOrBasic);
+    assert_eq!(LicenseTier::parse("BASIC"), EssentialsOrBasic);
 }

@@ -197,6 +197,8 @@ impl Ctx<'_> {
                 "tenant_ref": self.tenant_ref,
                 "cloud_ref": self.cloud_ref,
                 "servers": servers,
+                // AKO's monitor for Ingress pools: a server that stops accepting connections leaves rotation.
+                "health_monitor_refs": [name_ref("healthmonitor", L7_HEALTH_MONITOR)],
                 "markers": markers,
             });
             self.push(Kind::Pool, &name, pool);

@@ -92,6 +92,8 @@ pub const ENABLE_TLS_ANNOTATION: &str = "ako.vmware.com/enable-tls";
 pub const DEFAULT_CERT_SECRET: &str = "router-certs-default";
 /// `http_policies[].index` of ako's policy set on a virtual service (AKO starts at 11).
 pub const HTTP_POLICY_INDEX: u32 = 11;
+/// The health monitor of every L7 pool (AKO's default for Ingress backends).
+pub const L7_HEALTH_MONITOR: &str = "System-TCP";
 /// AKO's suffix of dedicated virtual services and their pools.
 pub const DEDICATED_SUFFIX: &str = "-L7-dedicated";
 

@@ -63,6 +63,11 @@ fn shared_insecure_host_is_routed_on_its_shards_parent() {
         pool["servers"],
         json!([{"ip": {"addr": "10.244.0.5", "type": "V4"}, "port": 8080, "enabled": true}])
     );
+    assert_eq!(
+        pool["health_monitor_refs"],
+        json!(["/api/healthmonitor/?name=System-TCP"]),
+        "AKO's monitor of Ingress pools"
+    );
     let markers = pool["markers"].as_array().expect("markers");
     for (k, v) in [
         ("clustername", C),
