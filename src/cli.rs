@@ -81,6 +81,15 @@ fn merged(
         Some(p) => read_config_source(p).map_err(|e| ConfigErrors(vec![e]))?,
         None => BTreeMap::new(),
     };
+    // AKO's ConfigMap is accepted unchanged; a key neither ako nor AKO knows is refused (a misspelt key would be
+    // ignored otherwise).
+    let keys = ako_core::config::keys::check(&values);
+    for w in &keys.warnings {
+        tracing::warn!("{w}");
+    }
+    if !keys.errors.is_empty() {
+        return Err(ConfigErrors(keys.errors));
+    }
     for (key, value) in overrides {
         if let Some(v) = value {
             values.insert((*key).to_string(), v.clone());
@@ -157,10 +166,10 @@ pub struct ControllerArgs {
     pub node_key: Option<String>,
     #[arg(long, env = "NODE_VALUE")]
     pub node_value: Option<String>,
-    /// Namespace label key and value ako serves (nsSelectorLabelKey, nsSelectorLabelValue).
-    #[arg(long, env = "NAMESPACE_SELECTOR_LABEL_KEY")]
+    /// Namespace label key and value ako serves (nsSyncLabelKey, nsSyncLabelValue: AKO's names).
+    #[arg(long, env = "NAMESPACE_SYNC_LABEL_KEY")]
     pub ns_selector_key: Option<String>,
-    #[arg(long, env = "NAMESPACE_SELECTOR_LABEL_VALUE")]
+    #[arg(long, env = "NAMESPACE_SYNC_LABEL_VALUE")]
     pub ns_selector_value: Option<String>,
     /// JSON list of namespaces ako ignores (blockedNamespaceList).
     #[arg(long, env = "BLOCKED_NS_LIST")]
@@ -279,13 +288,13 @@ impl ControllerArgs {
                 self.shard_vs_size.clone().filter(|v| !v.trim().is_empty()),
             ),
             (
-                "nsSelectorLabelKey",
+                "nsSyncLabelKey",
                 self.ns_selector_key
                     .clone()
                     .filter(|v| !v.trim().is_empty()),
             ),
             (
-                "nsSelectorLabelValue",
+                "nsSyncLabelValue",
                 self.ns_selector_value
                     .clone()
                     .filter(|v| !v.trim().is_empty()),
@@ -566,6 +575,38 @@ mod settings_tests {
         assert_eq!(
             b.resolve(Some(&file)).expect("valid").se_group,
             "flag-group"
+        );
+    }
+
+    #[test]
+    fn akos_configmap_is_read_unchanged_with_its_namespace_selector_and_a_misspelt_key_is_refused()
+    {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/ako/avi-k8s-config.yaml");
+        let mut a = args();
+        a.controller_host = None;
+        let s = a.resolve(Some(&file)).expect("AKO's ConfigMap is valid");
+        assert_eq!(s.controller_host, "avi-ctrl.jarvis.lab");
+        assert_eq!(s.scope.selector, Some(("ako".into(), "yes".into())));
+        assert_eq!(s.shard_size, ShardSize::Large);
+        let c = ConfigArgs {
+            config_file: Some(file.clone()),
+            ..ConfigArgs::default()
+        }
+        .resolve()
+        .expect("the webhook reads it too");
+        assert_eq!(c.cluster_name, "veba-of");
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let typo = dir.path().join("cm.yaml");
+        let text = std::fs::read_to_string(&file).expect("read");
+        std::fs::write(&typo, text.replace("nsSyncLabelKey", "nsSyncLabelkey")).expect("write");
+        let errors = a.resolve(Some(&typo)).expect_err("a key nobody knows").0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("nsSyncLabelkey")
+                && errors[0].contains("did you mean \"nsSyncLabelKey\""),
+            "{errors:?}"
         );
     }
 

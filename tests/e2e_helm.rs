@@ -372,6 +372,41 @@ fn seeds_values_file_method_renders_the_same_configuration() {
 }
 
 #[test]
+fn akos_own_values_file_renders_unchanged_with_its_namespace_selector_and_crd_operator_value() {
+    let mut docs = render(&["-f", "tests/helm/ako-2.2-values.yaml"]);
+    let (cfg, settings) = parse_with_ako(&docs);
+    let s = settings.expect("settings from AKO's values");
+    assert_eq!(cfg.cluster_name, "veba-of");
+    assert_eq!(
+        s.member_mode,
+        MemberMode::ClusterIp,
+        "AKO's default serviceType"
+    );
+    assert_eq!(s.scope.selector, None);
+    // AKO's namespaceSelector reaches ako under AKO's ConfigMap keys.
+    docs = render(&[
+        "-f",
+        "tests/helm/ako-2.2-values.yaml",
+        "--set",
+        "AKOSettings.namespaceSelector.labelKey=ako",
+        "--set",
+        "AKOSettings.namespaceSelector.labelValue=yes",
+    ]);
+    let cm = must(&docs, "ConfigMap", "avi-k8s-config");
+    assert_eq!(cm["data"]["nsSyncLabelKey"], "ako", "{cm}");
+    let (_, settings) = parse_with_ako(&docs);
+    assert_eq!(
+        settings.expect("settings").scope.selector,
+        Some(("ako".into(), "yes".into()))
+    );
+    let sts = must(&docs, "StatefulSet", "ako");
+    assert!(
+        sts["spec"]["podManagementPolicy"].is_null(),
+        "AKO's StatefulSet sets none (OrderedReady); it is immutable"
+    );
+}
+
+#[test]
 fn bad_values_are_refused_naming_the_key_and_what_is_accepted() {
     let host = "ControllerSettings.controllerHost=avi.example";
     let cases: &[(&[&str], &[&str])] = &[
@@ -874,6 +909,62 @@ fn seeds_install_upgrade_and_uninstall_in_the_real_api_server_with_least_privile
     assert!(left.is_empty(), "left behind in {NS}: {left:?}");
     let list: Value = serde_json::from_str(&helm_ok(&["list", "-n", NS], k)).expect("list JSON");
     assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
+}
+
+#[test]
+fn helm_upgrade_of_an_ako_release_to_ako_keeps_the_statefulsets_immutable_fields_and_succeeds() {
+    let cluster = Cluster::start_with_controller_manager();
+    let k = Some(cluster.kubeconfig.as_path());
+    cluster.must(&["create", "ns", NS], None);
+    // An AKO 2.2 release (its objects' names and its StatefulSet's immutable fields), installed as AKO's users do.
+    let release = "ako-1700000000";
+    helm_ok(
+        &[
+            "install",
+            "tests/helm/ako-2.2-shape",
+            release,
+            "--namespace",
+            NS,
+            "--set",
+            "controllerHost=avi-ctrl.jarvis.lab",
+            "--set",
+            "clusterName=veba-of",
+            "--set",
+            "password=VMware1!",
+        ],
+        k,
+    );
+    let before = kubectl_json(&cluster, &["-n", NS, "get", "statefulset", "ako"]);
+
+    // The same release upgraded to ako's chart with the seed's values: accepted by the API server (a change of
+    // serviceName, selector, podManagementPolicy or volumeClaimTemplates would be refused as immutable).
+    let mut up = vec!["upgrade", release, CHART];
+    up.extend(set_args(&SEED_SET));
+    up.extend(["--namespace", NS]);
+    let upgraded: Value = serde_json::from_str(&helm_ok(&up, k)).expect("upgrade JSON");
+    assert_eq!(upgraded["revision"], 2, "{upgraded}");
+    assert_eq!(upgraded["status"], "deployed", "{upgraded}");
+    let after = kubectl_json(&cluster, &["-n", NS, "get", "statefulset", "ako"]);
+    for field in [
+        "serviceName",
+        "selector",
+        "podManagementPolicy",
+        "volumeClaimTemplates",
+    ] {
+        assert_eq!(
+            after["spec"][field], before["spec"][field],
+            "{field} changed: an upgrade from AKO would fail"
+        );
+    }
+    assert_eq!(after["spec"]["podManagementPolicy"], "OrderedReady");
+    // ako's pod template and configuration replaced AKO's.
+    let image = after["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(!image.contains("stand-in"), "{image}");
+    let cm = kubectl_json(&cluster, &["-n", NS, "get", "configmap", "avi-k8s-config"]);
+    assert_eq!(cm["data"]["clusterName"], "veba-of");
+    assert_eq!(cm["data"]["serviceEngineGroupName"], "vmug-se-group");
 }
 
 // ---------------------------------------------------------------------------------------------------------------

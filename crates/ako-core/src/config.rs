@@ -6,6 +6,8 @@
 //! and [`resolve`] validates the result. Every value is validated at start; each bad value gets its own message.
 //! Tests build [`Config`] directly.
 
+pub mod keys; // which keys a configuration may carry: ako's and AKO's
+
 use std::collections::BTreeMap;
 use std::fmt;
 

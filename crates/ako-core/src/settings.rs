@@ -150,11 +150,14 @@ pub fn resolve(
             ShardSize::Large
         }),
     };
-    let namespace_selector = match (pick("nsSelectorLabelKey"), pick("nsSelectorLabelValue")) {
+    // AKO's keys (nsSyncLabelKey/Value), or ako's earlier names of the same setting.
+    let ns_key = pick("nsSyncLabelKey").or_else(|| pick("nsSelectorLabelKey"));
+    let ns_value = pick("nsSyncLabelValue").or_else(|| pick("nsSelectorLabelValue"));
+    let namespace_selector = match (ns_key, ns_value) {
         (Some(k), Some(v)) => Some((k, v)),
         (None, None) => None,
         _ => {
-            errors.push("nsSelectorLabelKey and nsSelectorLabelValue (namespaceSelector) must be given together".into());
+            errors.push("nsSyncLabelKey and nsSyncLabelValue (AKOSettings.namespaceSelector labelKey and labelValue) must be given together: with only one, AKO would serve every namespace, ako refuses to guess".into());
             None
         }
     };
