@@ -543,13 +543,69 @@ pub fn service_is_ours(svc: &Service, cfg: &Config) -> bool {
     }
 }
 
-/// AKO's autoFQDN for a Service, if the mode produces one.
+/// AKO's autoFQDN for a Service, if the mode produces one, with AKO's fix-ups so that the name is the one AKO
+/// published: a name or namespace that is not an RFC 1035 label (a namespace may start with a digit) gets the
+/// prefix `s` or `n` when that makes it one; in flat mode `<name>-<namespace>` is shortened to 63 characters
+/// ([`shorten_flat_label`]).
 pub fn auto_fqdn(name: &str, namespace: &str, domain: &str, mode: AutoFqdn) -> Option<String> {
+    let name = rfc1035_fixed(name, "s");
+    let namespace = rfc1035_fixed(namespace, "n");
     match mode {
         AutoFqdn::Default => Some(format!("{name}.{namespace}.{domain}")),
-        AutoFqdn::Flat => Some(format!("{name}-{namespace}.{domain}")),
+        AutoFqdn::Flat => {
+            let (name, namespace) = shorten_flat_label(&name, &namespace);
+            Some(format!("{name}-{namespace}.{domain}"))
+        }
         AutoFqdn::Disabled => None,
     }
+}
+
+/// Whether `label` is an RFC 1035 label: `^[a-z]([-a-z0-9]*[a-z0-9])?$`, at most 63 characters.
+fn is_rfc1035_label(label: &str) -> bool {
+    let b = label.as_bytes();
+    !b.is_empty()
+        && b.len() <= hosts::MAX_LABEL
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[b.len() - 1] != b'-'
+}
+
+/// AKO's fix of a label that is not RFC 1035: `prefix` in front when that makes it one, else as it is.
+fn rfc1035_fixed(label: &str, prefix: &str) -> String {
+    if is_rfc1035_label(label) {
+        return label.to_string();
+    }
+    let prefixed = format!("{prefix}{label}");
+    if is_rfc1035_label(&prefixed) {
+        prefixed
+    } else {
+        label.to_string()
+    }
+}
+
+/// AKO's shortening of a flat autoFQDN label `<name>-<namespace>` to 63 characters: the name is cut to what the
+/// namespace leaves; a namespace too long to leave any room is cut first (to what the name leaves, or to 48
+/// characters when the name is as long), without trailing hyphens.
+pub fn shorten_flat_label(name: &str, namespace: &str) -> (String, String) {
+    const MAX: usize = hosts::MAX_LABEL;
+    let (mut name, mut namespace) = (name.to_string(), namespace.to_string());
+    if name.len() + namespace.len() < MAX {
+        return (name, namespace);
+    }
+    if MAX <= namespace.len() + 1 {
+        let keep = MAX
+            .checked_sub(name.len() + 1)
+            .filter(|k| *k > 0)
+            .unwrap_or(48);
+        namespace.truncate(keep.min(namespace.len()));
+        while namespace.ends_with('-') {
+            namespace.pop();
+        }
+    }
+    let room = MAX.saturating_sub(namespace.len() + 1);
+    name.truncate(room.min(name.len()));
+    (name, namespace)
 }
 
 /// Converts a LoadBalancer Service into what ako builds, with every problem found.

@@ -424,7 +424,7 @@ fn service_fqdn_and_vip_table() {
 }
 
 #[test]
-fn flat_auto_fqdn_longer_than_a_label_warns_that_no_fqdn_is_published() {
+fn flat_auto_fqdn_longer_than_a_label_is_shortened_as_akos_so_the_published_name_is_the_same() {
     let name = "payments-gateway-frontend-service-v2";
     let svc = service(&format!(
         "metadata: {{name: {name}, namespace: team-checkout-production-eu}}\nspec: {{type: LoadBalancer}}"
@@ -434,14 +434,76 @@ fn flat_auto_fqdn_longer_than_a_label_warns_that_no_fqdn_is_published() {
         ..cfg()
     };
     let (intent, problems) = translate_service(&svc, &flat);
-    assert!(intent.fqdns.is_empty());
-    assert_eq!(problems.len(), 1);
-    assert_eq!(problems[0].severity, Severity::Warn);
-    assert!(
-        problems[0].message.contains("at most 63"),
-        "{}",
-        problems[0]
+    assert!(problems.is_empty(), "{problems:?}");
+    // 63 - len("team-checkout-production-eu") - 1 = 35 characters of the name.
+    assert_eq!(
+        intent.fqdns,
+        ["payments-gateway-frontend-service-v-team-checkout-production-eu.avi.jarvis.lab"]
     );
+}
+
+#[test]
+fn auto_fqdn_fixes_labels_and_lengths_as_ako_does() {
+    let long62 = format!("n{}", "a".repeat(61));
+    let long63 = "b".repeat(63);
+    // (name, namespace, mode, FQDN)
+    let cases: Vec<(&str, String, AutoFqdn, String)> = vec![
+        (
+            "web",
+            "shop".into(),
+            AutoFqdn::Default,
+            "web.shop.d.lab".into(),
+        ),
+        (
+            "web",
+            "shop".into(),
+            AutoFqdn::Flat,
+            "web-shop.d.lab".into(),
+        ),
+        // A namespace starting with a digit is not an RFC 1035 label: AKO prefixes it with "n".
+        (
+            "web",
+            "42-team".into(),
+            AutoFqdn::Default,
+            "web.n42-team.d.lab".into(),
+        ),
+        (
+            "web",
+            "42-team".into(),
+            AutoFqdn::Flat,
+            "web-n42-team.d.lab".into(),
+        ),
+        // 62 characters of namespace: no room for the name, so the namespace gives way to it.
+        (
+            "web",
+            long62.clone(),
+            AutoFqdn::Flat,
+            format!("web-{}.d.lab", &long62[..59]),
+        ),
+        // Both at 63: the namespace keeps 48, the name what is left (14).
+        (
+            "c".repeat(63).leak(),
+            long63.clone(),
+            AutoFqdn::Flat,
+            format!("{}-{}.d.lab", "c".repeat(14), &long63[..48]),
+        ),
+        ("web", "shop".into(), AutoFqdn::Disabled, String::new()),
+    ];
+    for (name, ns, mode, want) in cases {
+        let got = auto_fqdn(name, &ns, "d.lab", mode).unwrap_or_default();
+        assert_eq!(got, want, "{name} {ns} {mode:?}");
+        if !got.is_empty() {
+            assert!(
+                got.split('.').all(|l| l.len() <= 63),
+                "{got} has a label over 63"
+            );
+        }
+    }
+    // A namespace cut at a hyphen loses the hyphen.
+    let ns = format!("{}-{}", "a".repeat(51), "b".repeat(12));
+    let (n, s) = shorten_flat_label(&"c".repeat(10), &ns);
+    assert_eq!(s, "a".repeat(51), "cut to 52, then its trailing hyphen");
+    assert_eq!(n, "c".repeat(10));
 }
 
 #[test]
