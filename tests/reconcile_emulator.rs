@@ -1056,6 +1056,18 @@ spec:
         "shop's parent stays"
     );
     assert_eq!(r.sink.last_ingress_status(&hack), Some(vec![]));
+    r.until("events published", |p| p.events_pending == 0).await;
+    let removed: Vec<_> = r
+        .sink
+        .ingress_events_for(&hack)
+        .into_iter()
+        .filter(|e| e.reason == "Removed")
+        .collect();
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert_eq!(
+        removed[0].message,
+        "Removed virtualservice for hackazon.avi.jarvis.lab"
+    );
     r.stop().await;
 }
 
@@ -1115,10 +1127,10 @@ spec:
     let loser = ObjKey::new("shop", "thief");
     let events = r.sink.ingress_events_for(&loser);
     assert!(
-        events
-            .iter()
-            .any(|e| e.warning && e.message.contains("vmug/hackazon")),
-        "{events:?}"
+        events.iter().any(|e| e.warning
+            && e.reason == "DuplicateHostPath"
+            && e.message.contains("vmug/hackazon")),
+        "AKO's reason for the condition: {events:?}"
     );
     assert!(
         !events.iter().any(|e| e.reason == "Synced"),

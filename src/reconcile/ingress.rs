@@ -142,8 +142,8 @@ pub struct L7State {
     pub status_written: HashMap<ObjKey, u64>,
     /// Problems last reported per Ingress (re-announced only when they change).
     pub reported: HashMap<ObjKey, Vec<String>>,
-    /// Hosts last announced as programmed, per Ingress.
-    pub announced: HashMap<ObjKey, BTreeSet<String>>,
+    /// Hosts last announced as programmed, per Ingress, with the line announcing each.
+    pub announced: HashMap<ObjKey, BTreeMap<String, String>>,
 }
 
 fn index_add(map: &mut HashMap<ObjKey, Vec<ObjKey>>, from: &[ObjKey], key: &ObjKey) {

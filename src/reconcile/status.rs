@@ -96,21 +96,35 @@ fn announce_problems(
     state.l7.reported.insert(key.clone(), texts);
 }
 
-/// The Warning Event of a translation problem: `Invalid*` for what the webhook would deny, `*Warning` otherwise,
-/// with the field when there is one.
+/// The Warning Event of a translation problem: AKO's reason where AKO has one for the condition, else `Invalid*`
+/// for what the webhook would deny and `*Warning` otherwise; with the field when there is one.
 pub(super) fn problem_notice(p: &intent::Problem, target: Target) -> Notice {
-    let reason = match (p.severity == Severity::Deny, target) {
-        (true, Target::Service) => "InvalidService",
-        (false, Target::Service) => "ServiceWarning",
-        (true, Target::Ingress) => "InvalidIngress",
-        (false, Target::Ingress) => "IngressWarning",
-    };
+    let reason = p
+        .reason
+        .unwrap_or(match (p.severity == Severity::Deny, target) {
+            (true, Target::Service) => "InvalidService",
+            (false, Target::Service) => "ServiceWarning",
+            (true, Target::Ingress) => "InvalidIngress",
+            (false, Target::Ingress) => "IngressWarning",
+        });
     let field = if p.field.is_empty() {
         String::new()
     } else {
         format!(" ({})", p.field)
     };
     Notice::warning(reason, format!("{}{field}", p.message))
+}
+
+/// AKO's Event for a host no longer served, in AKO's words.
+fn removed_notice(host: &str) -> Notice {
+    let what = match intent::default_backend_of(host) {
+        Some(_) => "spec.defaultBackend",
+        None => host,
+    };
+    Notice::normal(
+        intent::reasons::REMOVED,
+        format!("Removed virtualservice for {what}"),
+    )
 }
 
 /// Remembers the addresses of one of ako's VsVips.
@@ -198,7 +212,21 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     .push((Vec::new(), Target::Ingress, key.clone(), Vec::new()));
             }
             state.l7.reported.remove(key);
-            state.l7.announced.remove(key);
+            // It was served and is not any more (another class, or out of scope): AKO's Removed, per host.
+            for host in state
+                .l7
+                .announced
+                .remove(key)
+                .unwrap_or_default()
+                .into_keys()
+            {
+                out.events.push((
+                    Target::Ingress,
+                    key.clone(),
+                    uid.clone(),
+                    removed_notice(&host),
+                ));
+            }
             return;
         };
         let parts: Vec<Part> = refs.parts.clone();
@@ -248,11 +276,17 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         vips: &BTreeMap<String, Vec<IpAddr>>,
         events: &mut Vec<Notice>,
     ) {
-        let mut lines: BTreeSet<String> = BTreeSet::new();
+        let before = state.l7.announced.remove(key).unwrap_or_default();
+        // Host -> the line announcing it. A host still served whose part is being written again keeps its line
+        // (no Removed/Synced pair for a transient state).
+        let mut lines: BTreeMap<String, String> = BTreeMap::new();
         for h in hosts {
             let part = l7::part_of(&h.host, self.settings.shard);
             let ips = vips.get(&h.vip_name).cloned().unwrap_or_default();
             if ips.is_empty() || !state.l7.applied.get(&part).copied().unwrap_or(false) {
+                if let Some(line) = before.get(&h.host) {
+                    lines.insert(h.host.clone(), line.clone());
+                }
                 continue;
             }
             let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
@@ -261,19 +295,25 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 Some(_) => "spec.defaultBackend (every host)".to_string(),
                 None => format!("host {}", h.host),
             };
-            lines.insert(format!(
-                "{what} is served by virtual service {} on the Avi controller (VIP {}, {proto})",
-                h.vs_name,
-                ips.join(", ")
-            ));
+            lines.insert(
+                h.host.clone(),
+                format!(
+                    "{what} is served by virtual service {} on the Avi controller (VIP {}, {proto})",
+                    h.vs_name,
+                    ips.join(", ")
+                ),
+            );
         }
-        let before = state.l7.announced.get(key).cloned().unwrap_or_default();
-        for l in lines.difference(&before) {
-            events.push(Notice::normal("Synced", l.clone()));
+        for (host, line) in &lines {
+            if before.get(host) != Some(line) {
+                events.push(Notice::normal("Synced", line.clone()));
+            }
         }
-        if lines.is_empty() {
-            state.l7.announced.remove(key);
-        } else {
+        // A host no longer served: AKO's Removed, with AKO's wording.
+        for host in before.keys().filter(|h| !lines.contains_key(*h)) {
+            events.push(removed_notice(host));
+        }
+        if !lines.is_empty() {
             state.l7.announced.insert(key.clone(), lines);
         }
     }

@@ -121,6 +121,9 @@ pub struct Problem {
     /// JSON-path-like field, e.g. `spec.rules[0].host`.
     pub field: String,
     pub message: String,
+    /// The Event reason AKO uses for the same condition (`DuplicateHostPath`...), so that alerts written for AKO
+    /// keep working; `None`: ako's generic reason for the severity.
+    pub reason: Option<&'static str>,
 }
 
 impl Problem {
@@ -129,6 +132,7 @@ impl Problem {
             severity: Severity::Deny,
             field: field.into(),
             message: message.into(),
+            reason: None,
         }
     }
     pub fn warn(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -136,8 +140,25 @@ impl Problem {
             severity: Severity::Warn,
             field: field.into(),
             message: message.into(),
+            reason: None,
         }
     }
+
+    /// The same problem, reported with AKO's Event reason.
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+}
+
+/// AKO's Event reasons for conditions ako reports too.
+pub mod reasons {
+    /// A path of a host routed by two Ingresses (AKO: "Duplicate entries found for hostpath").
+    pub const DUPLICATE_HOST_PATH: &str = "DuplicateHostPath";
+    /// A host claimed by another namespace under fqdnReusePolicy Strict (AKO: "Host ... already claimed").
+    pub const HOST_ALREADY_CLAIMED: &str = "IngressUpdateEvent";
+    /// A host no longer served (AKO: "Removed virtualservice for <host>").
+    pub const REMOVED: &str = "Removed";
 }
 
 impl fmt::Display for Problem {

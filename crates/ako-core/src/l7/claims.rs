@@ -102,7 +102,7 @@ pub(super) fn plan_host(
                         "host {host:?} ({field}) belongs to namespace {owner_ns:?} (Ingress {}, the oldest claim); fqdnReusePolicy Strict lets only one namespace use a host, so this Ingress is not served on it",
                         claimants[owner].key
                     ),
-                ));
+                ).with_reason(intent::reasons::HOST_ALREADY_CLAIMED));
                 continue;
             }
             accepted.push(ci);
@@ -136,7 +136,7 @@ pub(super) fn plan_host(
                                 "host {host:?} path {:?} ({}) ({field}) is already routed by {by}; one path cannot go to two backends, so this one is not served",
                                 r.path, m.type_name()
                             ),
-                        ));
+                        ).with_reason(intent::reasons::DUPLICATE_HOST_PATH));
                         continue;
                     }
                     taken.insert(m.clone(), ci);
