@@ -10,7 +10,8 @@
 //!  L4PolicySet    <cluster>--<ns>-<svc>            port+protocol -> pool
 //!  VirtualService <cluster>--<ns>-<svc>            System-L4-Application, one services[] entry per port
 //! ```
-//! A shared group is named `<cluster>--<ns>-<key>`. The FQDNs and the requested VIP come from
+//! A shared group is named `<cluster>--<ns>-<key>`, its pools `<cluster>--<ns>-<svc>-<key>-<PROTO>-<port>` (AKO's
+//! names, so a takeover renames nothing). The FQDNs and the requested VIP come from
 //! [`intent::translate_service`], the conversion the webhook uses, so what the webhook admits is what is built.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -302,6 +303,21 @@ pub fn pool_name(cluster: &str, namespace: &str, name: &str, protocol: &str, por
     avi_name(format!("{cluster}--{namespace}-{name}-{protocol}-{port}"))
 }
 
+/// `<cluster>--<ns>-<svc>-<key>-<PROTO>-<port>`: the pool of one port of a Service on the shared VIP `key`
+/// (AKO's GetSvcApiL4PoolName).
+pub fn shared_pool_name(
+    cluster: &str,
+    namespace: &str,
+    name: &str,
+    key: &str,
+    protocol: &str,
+    port: u16,
+) -> String {
+    avi_name(format!(
+        "{cluster}--{namespace}-{name}-{key}-{protocol}-{port}"
+    ))
+}
+
 /// An Avi marker `{key, values: [value]}` (AKO labels every object with them).
 pub(crate) fn marker(key: &str, value: &str) -> Value {
     json!({"key": key, "values": [value]})
@@ -441,8 +457,9 @@ pub fn translate(
     }
     for ((namespace, group), mut members) in groups {
         members.sort_by(|a, b| a.order().cmp(&b.order()));
-        let base = group.strip_prefix("shared:").unwrap_or(&group);
-        translate_group(&namespace, base, members, nodes, place, &mut out);
+        let shared = group.strip_prefix("shared:");
+        let base = shared.unwrap_or(&group);
+        translate_group(&namespace, base, shared, members, nodes, place, &mut out);
     }
     out
 }
@@ -450,6 +467,7 @@ pub fn translate(
 fn translate_group(
     namespace: &str,
     base: &str,
+    shared_key: Option<&str>,
     mut claimants: Vec<Member<'_>>,
     nodes: &[NodeInfo],
     place: &Placement,
@@ -523,7 +541,12 @@ fn translate_group(
             let Ok(port) = u16::try_from(p.port) else {
                 continue;
             };
-            let pool = pool_name(cluster, &m.key.namespace, &m.key.name, &proto, port);
+            let pool = match shared_key {
+                Some(key) => {
+                    shared_pool_name(cluster, &m.key.namespace, &m.key.name, key, &proto, port)
+                }
+                None => pool_name(cluster, &m.key.namespace, &m.key.name, &proto, port),
+            };
             let servers = match members(p, m.input.endpoints, nodes, &place.member_mode) {
                 Ok(list) => list,
                 Err(reason) => {

@@ -360,6 +360,18 @@ spec: {type: LoadBalancer, ports: [{port: 8080}]}
     };
     assert_eq!(outcome("a").vs_name.as_deref(), Some("veba-of--vmug-web"));
     assert_eq!(outcome("b").vs_name.as_deref(), Some("veba-of--vmug-web"));
+    // AKO's shared-VIP pool names: <cluster>--<ns>-<svc>-<key>-<PROTO>-<port>.
+    let mut pools: Vec<&str> = d
+        .objects
+        .iter()
+        .filter(|o| o.kind == Kind::Pool)
+        .map(|o| o.name.as_str())
+        .collect();
+    pools.sort_unstable();
+    assert_eq!(
+        pools,
+        ["veba-of--vmug-a-web-TCP-80", "veba-of--vmug-b-web-TCP-443"]
+    );
     assert_eq!(outcome("c").vs_name, None);
     assert!(
         outcome("c").problems[0]
