@@ -272,6 +272,17 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .map(|(id, _)| id)
             .collect();
         let owned = ours.len();
+        // AKO's objects for features ako does not model (same created_by after a takeover): no input of ako can
+        // claim them, so "nothing wants them" proves nothing; listed and left alone (deleteConfig removes them).
+        let (foreign, ours): (Vec<&ObjId>, Vec<&ObjId>) = ours.into_iter().partition(|(t, n)| {
+            !self.settings.delete_all
+                && ako_core::ako_objects::left_alone(t, n, &self.cfg.cluster_name).is_some()
+        });
+        let foreign: BTreeSet<ObjId> = foreign.into_iter().cloned().collect();
+        if foreign != state.left_alone {
+            self.announce_left_alone(&foreign).await;
+            state.left_alone = foreign;
+        }
         let orphans: Vec<ObjId> = safety::orphans(ours, &wanted, &proof)
             .into_iter()
             .cloned()
@@ -321,6 +332,44 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 }
             }
         }
+    }
+
+    /// Tells the operator which of AKO's objects ako leaves alone and why (a log line each, one Event on ako's
+    /// Pod with a sample), when that set changes.
+    async fn announce_left_alone(&self, objects: &BTreeSet<ObjId>) {
+        if objects.is_empty() {
+            return;
+        }
+        let mut why: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+        for (t, n) in objects {
+            if let Some(reason) = ako_core::ako_objects::left_alone(t, n, &self.cfg.cluster_name) {
+                tracing::info!(kind = %t, name = %n, reason, "AKO's object left alone");
+                why.entry(reason).or_default().push(format!("{t} {n}"));
+            }
+        }
+        let parts: Vec<String> = why
+            .iter()
+            .map(|(reason, list)| {
+                let more = list.len().saturating_sub(5);
+                let sample = list.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                format!("{} ({sample}{more}): {reason}", list.len())
+            })
+            .collect();
+        self.sink
+            .operator_event(&Notice::normal(
+                "AKOObjectsLeftAlone",
+                format!(
+                    "ako leaves {} objects of AKO's alone (never updated or deleted; deleteConfig removes them): {}",
+                    objects.len(),
+                    parts.join("; ")
+                ),
+            ))
+            .await;
     }
 
     /// Tells the operator about held deletions (a new hold: an Event on ako's Pod; the same hold again: a log line).

@@ -19,6 +19,8 @@ pub(super) struct State {
     pub(super) guard: safety::Guard<ObjId>,
     /// An orphan scan could not run (a group was unknown): it runs after the next pass that knows everything.
     pub(super) orphan_scan_due: bool,
+    /// Objects of AKO's conventions for features ako does not model, last reported as left alone.
+    pub(super) left_alone: BTreeSet<ObjId>,
     /// Every address seen on a VsVip of ako's: a status is removed only if its addresses are among them (or ako
     /// wrote it), never another load balancer's.
     pub(super) known_vips: HashSet<IpAddr>,
@@ -78,6 +80,7 @@ impl State {
             knowledge: safety::Knowledge::default(),
             guard,
             orphan_scan_due: false,
+            left_alone: BTreeSet::new(),
             known_vips: HashSet::new(),
             unreadable: Vec::new(),
             reported: HashMap::new(),

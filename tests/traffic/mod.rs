@@ -21,7 +21,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::task::JoinSet;
 
-pub const PASSWORD: &str = "traffic-test-pw";
+/// The same as the avi_support tests' (a test may drive the lab's emulator with the reconciler's client).
+pub const PASSWORD: &str = "emulator-test-pw";
 /// The Node InternalIP of the NodePort lab: backends listen on it.
 pub const NODE_IP: [u8; 4] = [127, 0, 0, 2];
 

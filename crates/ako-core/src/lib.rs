@@ -11,8 +11,10 @@
 //! - [`l7`]: Ingresses -> shared (SNI parent/child) or dedicated virtual services, pools, policies, certificates.
 //! - [`settings`]: the reconciler's settings (ControllerSettings, credentials, namespace scope).
 //! - [`plan`]: the Avi objects that should exist against those that do -> ordered, owned-only writes.
+//! - [`ako_objects`]: AKO's objects for features ako does not model, which the orphan scan leaves alone.
 
 pub mod admission;
+pub mod ako_objects;
 pub mod config;
 pub mod hosts;
 pub mod index;

@@ -448,7 +448,8 @@ fn is_ref_key(key: &str) -> bool {
 pub fn converged(desired: &Map<String, Value>, actual: &Map<String, Value>) -> bool {
     desired.iter().all(|(k, want)| match actual.get(k) {
         Some(have) => same(k, want, have),
-        None => want.is_null(),
+        // The controller leaves empty lists out of what it shows: an empty list ako sets is an absent one.
+        None => want.is_null() || want.as_array().is_some_and(Vec::is_empty),
     })
 }
 
@@ -471,13 +472,14 @@ fn same(key: &str, want: &Value, have: &Value) -> bool {
     }
 }
 
-/// The body of an update: `actual` with `desired` laid over it. Objects merge field by field; a list of the same
-/// length merges element by element (so a VIP keeps its allocated address); anything else is replaced.
+/// The body of an update: `actual` with `desired` laid over it. Objects merge field by field; the `vip` list of
+/// the same length merges element by element (so a VIP keeps its allocated address); every other list is
+/// replaced whole, so an adopted object (AKO's policy set, rules and all) keeps nothing of its old entries.
 pub fn overlay(actual: &Map<String, Value>, desired: &Map<String, Value>) -> Map<String, Value> {
     let mut out = actual.clone();
     for (k, want) in desired {
         let merged = match (out.get(k), want) {
-            (Some(have), want) => overlay_value(have, want),
+            (Some(have), want) => overlay_value(k, have, want),
             (None, want) => want.clone(),
         };
         out.insert(k.clone(), merged);
@@ -485,11 +487,19 @@ pub fn overlay(actual: &Map<String, Value>, desired: &Map<String, Value>) -> Map
     out
 }
 
-fn overlay_value(have: &Value, want: &Value) -> Value {
+/// The lists whose entries the controller completes (an allocated address): merged entry by entry.
+const MERGED_LISTS: &[&str] = &["vip"];
+
+fn overlay_value(key: &str, have: &Value, want: &Value) -> Value {
     match (have, want) {
         (Value::Object(h), Value::Object(w)) => Value::Object(overlay(h, w)),
-        (Value::Array(h), Value::Array(w)) if h.len() == w.len() => {
-            Value::Array(h.iter().zip(w).map(|(h, w)| overlay_value(h, w)).collect())
+        (Value::Array(h), Value::Array(w)) if h.len() == w.len() && MERGED_LISTS.contains(&key) => {
+            Value::Array(
+                h.iter()
+                    .zip(w)
+                    .map(|(h, w)| overlay_value("", h, w))
+                    .collect(),
+            )
         }
         _ => want.clone(),
     }

@@ -642,6 +642,9 @@ pub fn assemble_parent(
     ctx.vsvip(&parent, &hosts);
     let mut extra = Map::new();
     extra.insert("vsvip_ref".into(), json!(name_ref("vsvip", &parent)));
+    // ako routes with its policy sets: a DataScript AKO attached to the parent (its host routing) is detached,
+    // not left to route beside them. The DataScript itself is left on the controller (the orphan scan reports it).
+    extra.insert("vs_datascripts".into(), json!([]));
     ctx.virtual_service(
         Kind::VirtualService,
         &parent,

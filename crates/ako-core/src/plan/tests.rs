@@ -325,6 +325,32 @@ fn overlay_keeps_what_the_controller_holds() {
 }
 
 #[test]
+fn an_adopted_objects_lists_are_replaced_whole_and_an_empty_list_is_an_absent_one() {
+    // AKO's redirect set, adopted by the name of the parent's own set: nothing of AKO's rule survives.
+    let have = obj(json!({
+        "uuid": "httppolicyset-1",
+        "http_request_policy": {"rules": [{"name": "r", "index": 0, "enable": true,
+            "match": {"host_hdr": {"match_criteria": "HDR_EQUALS", "value": ["a"]}, "vs_port": {"match_criteria": "IS_IN", "ports": [80]}},
+            "redirect_action": {"protocol": "HTTPS", "port": 443}}]}
+    }));
+    let want = obj(json!({
+        "http_request_policy": {"rules": [{"name": "any-host-0", "index": 0, "enable": true,
+            "switching_action": {"action": "HTTP_SWITCHING_SELECT_LOCAL", "status_code": "HTTP_LOCAL_RESPONSE_STATUS_CODE_404"}}]}
+    }));
+    let out = overlay(&have, &want);
+    assert_eq!(out["http_request_policy"], want["http_request_policy"]);
+    assert_eq!(out["uuid"], json!("httppolicyset-1"));
+    // A parent whose DataScript ako detaches: [] wanted, absent shown once done.
+    let detach = obj(json!({"vs_datascripts": []}));
+    assert!(!converged(
+        &detach,
+        &obj(json!({"vs_datascripts": [{"index": 1, "vs_datascript_set_ref": "x"}]}))
+    ));
+    assert!(converged(&detach, &obj(json!({}))));
+    assert!(converged(&detach, &obj(json!({"vs_datascripts": []}))));
+}
+
+#[test]
 fn plan_table() {
     let vip = |name: &str| desired(Kind::VsVip, name, json!({"vip": [{"vip_id": "0"}]}));
     let vs = |name: &str| {
