@@ -207,7 +207,9 @@ mod tests {
 
     #[test]
     fn akos_configmap_keys_are_accepted_and_unknown_keys_refused_with_the_closest_known_one() {
-        let cases: &[(&[(&str, &str)], usize, usize, &str)] = &[
+        /// (ConfigMap data, errors, warnings, a text in them)
+        type Case<'a> = (&'a [(&'a str, &'a str)], usize, usize, &'a str);
+        let cases: &[Case<'_>] = &[
             // AKO's chart's ConfigMap as rendered by default: accepted, nothing to warn about.
             (
                 &[

@@ -517,7 +517,14 @@ fn network_profiles_and_health_monitors_follow_the_protocols_and_the_licence_tie
  {
     use LicenseTier::EssentialsOrBasic;
     // (ports, tier, VS profile, per-port overrides in port order, pool monitors in pool order)
-    let cases: [(&str, LicenseTier, &str, [Option<&str>; 2], [&str; 2]); 5] = [
+    type Case<'a> = (
+        &'a str,
+        LicenseTier,
+        &'a str,
+        [Option<&'a str>; 2],
+        [&'a str; 2],
+    );
+    let cases: [Case<'_>; 5] = [
         (
             "[{port: 80, protocol: TCP}, {port: 81, protocol: TCP}]",
             LicenseTier::Enterprise,
