@@ -161,6 +161,9 @@ pub struct ControllerArgs {
     /// (L7Settings.shardVSSize).
     #[arg(long = "shard-vs-size", env = "SHARD_VS_SIZE")]
     pub shard_vs_size: Option<String>,
+    /// true: no static routes to the Nodes' pod CIDRs in ClusterIP mode (disableStaticRouteSync; default false).
+    #[arg(long = "disable-static-route-sync", env = "DISABLE_STATIC_ROUTE_SYNC")]
+    pub disable_static_route_sync: Option<String>,
     /// Node label key and value selecting NodePort members (nodeKey, nodeValue).
     #[arg(long, env = "NODE_KEY")]
     pub node_key: Option<String>,
@@ -286,6 +289,12 @@ impl ControllerArgs {
             (
                 "shardVSSize",
                 self.shard_vs_size.clone().filter(|v| !v.trim().is_empty()),
+            ),
+            (
+                "disableStaticRouteSync",
+                self.disable_static_route_sync
+                    .clone()
+                    .filter(|v| !v.trim().is_empty()),
             ),
             (
                 "nsSyncLabelKey",

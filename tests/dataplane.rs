@@ -261,6 +261,7 @@ async fn a_backend_that_stops_is_taken_out_of_rotation_with_no_failed_request_af
         name: "node-2".into(),
         internal_ip: Some([127, 0, 0, 3].into()),
         labels: Default::default(),
+        ..Default::default()
     });
     let services = vec![backend_service("web", port)];
     let ing = ingress(

@@ -450,6 +450,17 @@ impl View {
         Change::Services(vec![key.clone()])
     }
 
+    /// Inserts or replaces a Node (what a watch event does; also for tests).
+    pub fn upsert_node(&self, node: NodeInfo) -> Change {
+        self.nodes.write().insert(node.name.clone(), node);
+        Change::Nodes
+    }
+
+    pub fn remove_node(&self, name: &str) -> Change {
+        self.nodes.write().remove(name);
+        Change::Nodes
+    }
+
     /// Replaces the endpoints of a Service.
     pub fn set_endpoints(&self, key: &ObjKey, groups: Vec<EndpointGroup>) -> Change {
         let groups: BTreeMap<String, EndpointGroup> = groups

@@ -35,6 +35,7 @@ mod full_sync; // full sync, orphan scan, deletion guard
 mod groups; // a group's translation and plan
 mod pass; // one pass: plan, apply, record
 mod regroup; // from changes to the groups they touch
+mod routes; // ClusterIP mode's static routes on the VRF
 mod state; // what the worker owns
 mod status; // status and Events after a pass
 mod worker; // the loop
@@ -96,6 +97,8 @@ pub struct Settings {
     pub release_held: Option<String>,
     /// The cluster's identity (the kube-system Namespace's UID), marked on every object ako writes.
     pub cluster_uid: Option<String>,
+    /// ClusterIP mode: sync static routes to the Nodes' pod CIDRs on the VRF (not `disableStaticRouteSync`).
+    pub static_routes: bool,
 }
 
 impl Settings {
@@ -113,6 +116,7 @@ impl Settings {
             guard: safety::GuardLimits::default(),
             release_held: None,
             cluster_uid: None,
+            static_routes: false,
         }
     }
 }

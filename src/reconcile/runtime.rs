@@ -272,6 +272,7 @@ pub async fn run(
     settings.delete_all = s.delete_config;
     settings.scope = s.scope.clone();
     settings.shard = s.shard_size;
+    settings.static_routes = s.static_routes;
     settings.guard = s.deletion_guard;
     settings.release_held = s.release_held.clone();
     settings.cluster_uid = uid;

@@ -21,6 +21,8 @@ pub(super) struct State {
     pub(super) orphan_scan_due: bool,
     /// Objects of AKO's conventions for features ako does not model, last reported as left alone.
     pub(super) left_alone: BTreeSet<ObjId>,
+    /// ClusterIP mode's static routes: retry and what was reported.
+    pub(super) routes: super::routes::RouteState,
     /// Every address seen on a VsVip of ako's: a status is removed only if its addresses are among them (or ako
     /// wrote it), never another load balancer's.
     pub(super) known_vips: HashSet<IpAddr>,
@@ -81,6 +83,7 @@ impl State {
             guard,
             orphan_scan_due: false,
             left_alone: BTreeSet::new(),
+            routes: Default::default(),
             known_vips: HashSet::new(),
             unreadable: Vec::new(),
             reported: HashMap::new(),

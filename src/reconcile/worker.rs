@@ -21,6 +21,8 @@ enum Work {
     Changes,
     OrphanScan,
     Retries(Vec<GroupId>),
+    /// The static routes' sync failed earlier and is due again.
+    Routes,
 }
 
 impl<A: AviApi + Clone + 'static> Reconciler<A> {
@@ -145,6 +147,13 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         {
             return Some(Work::OrphanScan);
         }
+        if state
+            .routes
+            .retry
+            .is_some_and(|(at, _)| at <= Instant::now())
+        {
+            return Some(Work::Routes);
+        }
         let due = state.retries.due(Instant::now());
         (!due.is_empty()).then(|| Work::Retries(due.into_iter().collect()))
     }
@@ -156,6 +165,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             Work::FullSync => {
                 self.full_sync(state, std::mem::take(&mut lp.settings_changed))
                     .await;
+                // A new leader (every leadership starts with a full sync) and the periodic check: the routes too.
+                self.sync_routes(state).await;
                 self.metrics.pass(true, started.elapsed());
                 if state.cache_complete {
                     self.metrics.full_sync_complete();
@@ -167,8 +178,12 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             Work::Changes => {
                 let d = std::mem::take(&mut lp.dirty);
                 let unexplained = d.relisted;
+                let nodes = d.nodes;
                 let (groups, report) = self.regroup_all(state, d);
                 self.pass(state, groups, report, unexplained).await;
+                if nodes {
+                    self.sync_routes(state).await;
+                }
                 self.scan_if_due(state).await;
                 self.metrics.pass(false, started.elapsed());
                 true
@@ -176,6 +191,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             Work::OrphanScan => {
                 self.scan_orphans(state).await;
                 true
+            }
+            Work::Routes => {
+                self.sync_routes(state).await;
+                state.routes.retry.is_none()
             }
             Work::Retries(due) => {
                 self.pass(state, due.into_iter().collect(), BTreeSet::new(), false)
@@ -208,8 +227,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         state
             .retries
             .next_due()
-            .filter(|_| can_run)
             .into_iter()
+            .chain(state.routes.retry.map(|(at, _)| at))
+            .filter(|_| can_run)
             .chain(lp.next_full)
             .chain(recheck)
             .min()

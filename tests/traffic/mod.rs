@@ -53,6 +53,11 @@ pub async fn start_lab(health_ms: u64) -> Lab {
 
 /// [`start_lab`] with the data plane on `threads` threads.
 pub async fn start_lab_with(health_ms: u64, threads: usize) -> Lab {
+    start_lab_tuned(health_ms, |d| d.threads = threads).await
+}
+
+/// [`start_lab`] with the data plane's configuration adjusted by `tune`.
+pub async fn start_lab_tuned(health_ms: u64, tune: impl FnOnce(&mut DataPlaneConfig)) -> Lab {
     ako::certs::install_crypto_provider();
     let [a, b] = vip_subnet();
     let seed = LOOPBACK_SEED.replace("127.10.18.", &format!("127.{a}.{b}."));
@@ -61,10 +66,13 @@ pub async fn start_lab_with(health_ms: u64, threads: usize) -> Lab {
         seed,
         admin_password: Some(PASSWORD.into()),
         dns_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        dataplane: Some(DataPlaneConfig {
-            health_interval: Some(Duration::from_millis(health_ms)),
-            threads,
-            ..DataPlaneConfig::default()
+        dataplane: Some({
+            let mut d = DataPlaneConfig {
+                health_interval: Some(Duration::from_millis(health_ms)),
+                ..DataPlaneConfig::default()
+            };
+            tune(&mut d);
+            d
         }),
         ..EmulatorConfig::default()
     })
@@ -110,6 +118,7 @@ pub fn nodes() -> Vec<NodeInfo> {
         name: "node-1".into(),
         internal_ip: Some(IpAddr::from(NODE_IP)),
         labels: Default::default(),
+        ..Default::default()
     }]
 }
 

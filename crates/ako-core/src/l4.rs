@@ -212,26 +212,71 @@ pub fn slice_from_json(mut value: Value) -> Result<EndpointSlice, serde_json::Er
     serde_json::from_value(value)
 }
 
-/// A node as NodePort mode needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A node as NodePort mode (its address and labels) and ClusterIP mode's static routes (its addresses and pod
+/// CIDRs) need it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NodeInfo {
     pub name: String,
+    /// The first InternalIP.
     pub internal_ip: Option<IpAddr>,
+    /// Every InternalIP (dual-stack Nodes have one per family).
+    pub addresses: Vec<IpAddr>,
     pub labels: BTreeMap<String, String>,
+    /// The Node's pod CIDRs ([`pod_cidrs_of`]).
+    pub pod_cidrs: Vec<IpNet>,
+}
+
+/// The annotation giving a Node's pod CIDRs when `spec.podCIDRs` does not (AKO reads it for CNIs that allocate
+/// pod addresses themselves), comma-separated.
+pub const POD_CIDRS_ANNOTATION: &str = "ako.vmware.com/pod-cidrs";
+/// OVN-Kubernetes' per-Node subnet annotation: `{"default": "10.244.0.0/24"}` (or a list).
+pub const OVN_SUBNETS_ANNOTATION: &str = "k8s.ovn.org/node-subnets";
+
+/// A Node's pod CIDRs: the annotation ako.vmware.com/pod-cidrs, else OVN-Kubernetes' node-subnets, else
+/// `spec.podCIDRs` (`spec.podCIDR` on older API servers). Entries that do not parse are skipped.
+pub fn pod_cidrs_of(node: &Node) -> Vec<IpNet> {
+    let annotations = node.metadata.annotations.as_ref();
+    let parse = |list: &mut dyn Iterator<Item = &str>| -> Vec<IpNet> {
+        list.filter_map(|c| c.trim().parse::<IpNet>().ok())
+            .collect()
+    };
+    if let Some(v) = annotations.and_then(|a| a.get(POD_CIDRS_ANNOTATION)) {
+        return parse(&mut v.split(','));
+    }
+    if let Some(v) = annotations.and_then(|a| a.get(OVN_SUBNETS_ANNOTATION))
+        && let Ok(json) = serde_json::from_str::<Value>(v)
+        && let Some(d) = json.get("default")
+    {
+        return match d {
+            Value::String(s) => parse(&mut std::iter::once(s.as_str())),
+            Value::Array(a) => parse(&mut a.iter().filter_map(Value::as_str)),
+            _ => Vec::new(),
+        };
+    }
+    let spec = node.spec.as_ref();
+    match spec.and_then(|s| s.pod_cidrs.as_ref()) {
+        Some(list) if !list.is_empty() => parse(&mut list.iter().map(String::as_str)),
+        _ => parse(&mut spec.and_then(|s| s.pod_cidr.as_deref()).into_iter()),
+    }
 }
 
 impl NodeInfo {
     pub fn from_node(node: &Node) -> Self {
-        let internal_ip = node
+        let addresses: Vec<IpAddr> = node
             .status
             .as_ref()
             .and_then(|s| s.addresses.as_ref())
-            .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
-            .and_then(|a| a.address.parse().ok());
+            .into_iter()
+            .flatten()
+            .filter(|a| a.type_ == "InternalIP")
+            .filter_map(|a| a.address.parse().ok())
+            .collect();
         Self {
             name: node.metadata.name.clone().unwrap_or_default(),
-            internal_ip,
+            internal_ip: addresses.first().copied(),
+            addresses,
             labels: node.metadata.labels.clone().unwrap_or_default(),
+            pod_cidrs: pod_cidrs_of(node),
         }
     }
 }

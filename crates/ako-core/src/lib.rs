@@ -11,6 +11,7 @@
 //! - [`l7`]: Ingresses -> shared (SNI parent/child) or dedicated virtual services, pools, policies, certificates.
 //! - [`settings`]: the reconciler's settings (ControllerSettings, credentials, namespace scope).
 //! - [`plan`]: the Avi objects that should exist against those that do -> ordered, owned-only writes.
+//! - [`routes`]: ClusterIP mode's static routes to the Nodes' pod CIDRs, on a VRF other clusters share.
 //! - [`ako_objects`]: AKO's objects for features ako does not model, which the orphan scan leaves alone.
 
 pub mod admission;
@@ -26,6 +27,7 @@ pub mod plan;
 /// Redaction of secrets in bodies, headers and `Debug` output (kept with the Avi models).
 pub use ako_model::redact;
 pub mod refs;
+pub mod routes;
 pub mod safety;
 #[cfg(test)]
 mod schema_check;

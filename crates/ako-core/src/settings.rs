@@ -62,6 +62,9 @@ pub struct ControllerSettings {
     pub full_sync: Option<Duration>,
     pub delete_config: bool,
     pub member_mode: MemberMode,
+    /// ClusterIP mode syncs static routes to the Nodes' pod CIDRs on the VRF (AKO's default); false with
+    /// `disableStaticRouteSync: true` (pods reachable from the Service Engines by other means).
+    pub static_routes: bool,
     /// `shardVSSize` (LARGE by default, as AKO).
     pub shard_size: ShardSize,
     pub scope: Scope,
@@ -121,6 +124,8 @@ pub fn resolve(
     };
     let delete_config =
         pick("deleteConfig").is_some_and(|v| parse_bool("deleteConfig", &v, &mut errors));
+    let static_routes = !pick("disableStaticRouteSync")
+        .is_some_and(|v| parse_bool("disableStaticRouteSync", &v, &mut errors));
     let node_selector = match (pick("nodeKey"), pick("nodeValue")) {
         (Some(k), Some(v)) => Some((k, v)),
         (None, None) => None,
@@ -273,6 +278,7 @@ pub fn resolve(
         full_sync,
         delete_config,
         member_mode,
+        static_routes,
         shard_size,
         scope: Scope {
             selector: namespace_selector,

@@ -560,6 +560,10 @@ pub struct EmulatorArgs {
     /// network namespaces you created yourself).
     #[arg(long = "dataplane-allow", requires = "dataplane")]
     pub dataplane_allow: Vec<ipnet::IpNet>,
+    /// Pod network (CIDR, on loopback), repeatable: the data plane reaches a pool server in it only through a
+    /// static route of the VRF whose next hop may be dialed (ako's ClusterIP mode).
+    #[arg(long = "pod-network", requires = "dataplane")]
+    pub pod_networks: Vec<ipnet::IpNet>,
     /// Health monitor interval override in milliseconds (default: each monitor's send_interval).
     #[arg(long, requires = "dataplane")]
     pub health_interval_ms: Option<u64>,
@@ -624,6 +628,7 @@ impl std::fmt::Debug for EmulatorArgs {
             .field("dns_listen", &self.dns_listen)
             .field("dataplane", &self.dataplane)
             .field("dataplane_allow", &self.dataplane_allow)
+            .field("pod_networks", &self.pod_networks)
             .field("health_interval_ms", &self.health_interval_ms)
             .field("dataplane_threads", &self.dataplane_threads)
             .field(
@@ -659,6 +664,7 @@ impl EmulatorArgs {
         };
         let dataplane = self.dataplane.then(|| dataplane::DataPlaneConfig {
             allowed_networks: self.dataplane_allow.clone(),
+            pod_networks: self.pod_networks.clone(),
             health_interval: self
                 .health_interval_ms
                 .map(|ms| std::time::Duration::from_millis(ms.max(10))),

@@ -71,6 +71,7 @@ fn debug_output_never_shows_the_admin_password() {
         dns_listen: None,
         dataplane: false,
         dataplane_allow: Vec::new(),
+        pod_networks: Vec::new(),
         health_interval_ms: None,
         dataplane_threads: 1,
         admin_password: Some(secret.into()),

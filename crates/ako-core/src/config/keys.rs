@@ -21,6 +21,7 @@ pub const AKO_KEYS: &[&str] = &[
     "deleteConfig",
     "deletionGuardMaxObjects",
     "deletionGuardMaxPercent",
+    "disableStaticRouteSync",
     "dnsDomains",
     "fqdnReusePolicy",
     "fullSyncFrequency",
@@ -55,7 +56,6 @@ const AKO_ONLY: &[(&str, Option<&[&str]>, &str)] = &[
         "ako runs as the only (primary) instance of its clusterName",
     ),
     ("cniPlugin", None, ""),
-    ("disableStaticRouteSync", None, ""),
     ("nodeNetworkList", None, ""),
     ("ipFamily", Some(&["", "V4"]), "ako allocates IPv4 VIPs"),
     (

@@ -181,16 +181,19 @@ fn members_table() {
             name: "n1".into(),
             internal_ip: "127.0.0.2".parse().ok(),
             labels: BTreeMap::from([("lb".into(), "yes".into())]),
+            ..Default::default()
         },
         NodeInfo {
             name: "n2".into(),
             internal_ip: "127.0.0.3".parse().ok(),
             labels: BTreeMap::new(),
+            ..Default::default()
         },
         NodeInfo {
             name: "n3".into(),
             internal_ip: None,
             labels: BTreeMap::new(),
+            ..Default::default()
         },
     ];
     let two_ports = slice(
@@ -615,4 +618,42 @@ fn network_profiles_and_health_monitors_follow_the_protocols_and_the_licence_tie
     );
     assert_eq!(LicenseTier::parse("ESSENTIALS"), EssentialsOrBasic);
     assert_eq!(LicenseTier::parse("BASIC"), EssentialsOrBasic);
+}
+
+#[test]
+fn a_nodes_pod_cidrs_come_from_akos_annotation_then_ovn_then_the_spec() {
+    let node = |yaml: &str| -> Node { serde_yaml_ng::from_str(yaml).expect("node") };
+    let cases = [
+        (
+            "metadata: {name: n}\nspec: {podCIDR: 10.244.1.0/24, podCIDRs: [10.244.1.0/24, 'fd00:1::/64']}",
+            vec!["10.244.1.0/24", "fd00:1::/64"],
+        ),
+        (
+            "metadata: {name: n}\nspec: {podCIDR: 10.244.2.0/24}",
+            vec!["10.244.2.0/24"],
+        ),
+        (
+            "metadata: {name: n, annotations: {k8s.ovn.org/node-subnets: '{\"default\":\"10.128.3.0/23\"}'}}\nspec: {podCIDR: 10.244.3.0/24}",
+            vec!["10.128.3.0/23"],
+        ),
+        (
+            "metadata: {name: n, annotations: {k8s.ovn.org/node-subnets: '{\"default\":[\"10.128.4.0/23\"]}', ako.vmware.com/pod-cidrs: '192.168.4.0/24, bad'}}\nspec: {podCIDR: 10.244.4.0/24}",
+            vec!["192.168.4.0/24"],
+        ),
+        ("metadata: {name: n}", vec![]),
+    ];
+    for (yaml, want) in cases {
+        let got: Vec<String> = pod_cidrs_of(&node(yaml))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(got, want, "{yaml}");
+    }
+    let n: Node = serde_yaml_ng::from_str(
+        "metadata: {name: n}\nstatus: {addresses: [{type: Hostname, address: n}, {type: InternalIP, address: 10.0.0.1}, {type: InternalIP, address: 'fd00::1'}]}",
+    )
+    .expect("node");
+    let info = NodeInfo::from_node(&n);
+    assert_eq!(info.internal_ip, "10.0.0.1".parse().ok());
+    assert_eq!(info.addresses.len(), 2);
 }

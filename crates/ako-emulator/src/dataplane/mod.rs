@@ -38,6 +38,9 @@ use pool::ServerTable;
 pub struct DataPlaneConfig {
     /// Networks besides loopback whose pool servers may be dialed (network namespaces a test creates).
     pub allowed_networks: Vec<IpNet>,
+    /// Pod networks (ClusterIP mode): a pool server in one is reached only through a static route of the VRF
+    /// whose prefix covers it and whose next hop (a Node) may be dialed, as a Service Engine reaches pods.
+    pub pod_networks: Vec<IpNet>,
     /// Overrides every health monitor's send interval (tests, demos); also the re-check interval of servers
     /// taken out by passive detection in pools without monitors (default 10 s).
     pub health_interval: Option<Duration>,
@@ -50,8 +53,19 @@ impl Default for DataPlaneConfig {
     fn default() -> Self {
         Self {
             allowed_networks: Vec::new(),
+            pod_networks: Vec::new(),
             health_interval: None,
             threads: 1,
+        }
+    }
+}
+
+impl DataPlaneConfig {
+    /// Which pool servers may be dialed, and how.
+    pub fn reach(&self) -> model::Reach {
+        model::Reach {
+            allowed: self.allowed_networks.clone(),
+            pod_networks: self.pod_networks.clone(),
         }
     }
 }
@@ -105,7 +119,7 @@ pub fn spawn(app: &Arc<App>, config: DataPlaneConfig) -> std::io::Result<DataPla
     let (model, changes) = {
         let store = app.store.lock();
         (
-            Model::build(&store, &config.allowed_networks, config.health_interval),
+            Model::build(&store, &config.reach(), config.health_interval),
             store.subscribe(),
         )
     };
@@ -172,7 +186,7 @@ async fn manage(app: Arc<App>, plane: Arc<Plane>, mut changes: tokio::sync::watc
             let store = app.store.lock();
             Arc::new(Model::build(
                 &store,
-                &plane.config.allowed_networks,
+                &plane.config.reach(),
                 plane.config.health_interval,
             ))
         };

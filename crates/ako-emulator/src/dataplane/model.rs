@@ -158,6 +158,62 @@ pub struct Model {
     pub certs: HashMap<String, Arc<CertifiedKey>>,
 }
 
+/// Which pool servers the data plane may dial: loopback and `allowed`; an address in `pod_networks` only through
+/// a static route of the VRF (ClusterIP mode).
+#[derive(Debug, Clone, Default)]
+pub struct Reach {
+    pub allowed: Vec<IpNet>,
+    pub pod_networks: Vec<IpNet>,
+}
+
+/// The static routes of every VRF context: (VRF name, prefix, next hop).
+fn static_routes(store: &Store) -> Vec<(String, IpNet, IpAddr)> {
+    let mut out = Vec::new();
+    for vrf in store.iter_type("vrfcontext") {
+        for r in vrf
+            .body
+            .get("static_routes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let prefix = r.get("prefix").and_then(|p| {
+                let addr: IpAddr = p.get("ip_addr")?.get("addr")?.as_str()?.parse().ok()?;
+                IpNet::new(addr, u8::try_from(p.get("mask")?.as_u64()?).ok()?).ok()
+            });
+            let hop = r
+                .get("next_hop")
+                .and_then(|h| h.get("addr"))
+                .and_then(Value::as_str)
+                .and_then(|a| a.parse().ok());
+            if let (Some(p), Some(h)) = (prefix, hop) {
+                out.push((vrf.name.clone(), p, h));
+            }
+        }
+    }
+    out
+}
+
+/// Whether a pool server may be dialed: a pod address through the most specific static route covering it,
+/// whose next hop may be dialed; any other address as [`dialable`] says.
+fn reachable(ip: IpAddr, reach: &Reach, routes: &[(String, IpNet, IpAddr)]) -> Result<(), String> {
+    if !reach.pod_networks.iter().any(|n| n.contains(&ip)) {
+        return dialable(ip, &reach.allowed);
+    }
+    let route = routes
+        .iter()
+        .filter(|(_, p, _)| p.contains(&ip))
+        .max_by_key(|(_, p, _)| p.prefix_len());
+    match route {
+        None => Err(format!(
+            "{ip} is a pod address and no static route of a VRF covers it (ClusterIP mode: one route per Node's \
+             pod CIDR, next hop the Node)"
+        )),
+        Some((vrf, p, hop)) => dialable(*hop, &reach.allowed)
+            .map_err(|e| format!("the static route {p} via {hop} (VRF {vrf}): {e}")),
+    }
+}
+
 /// Whether the data plane may connect to `ip`: loopback, or a network the configuration allows.
 pub fn dialable(ip: IpAddr, allowed: &[IpNet]) -> Result<(), String> {
     if ip.is_loopback() || allowed.iter().any(|n| n.contains(&ip)) {
@@ -254,7 +310,8 @@ fn monitor(obj: &Obj, interval_override: Option<Duration>) -> Monitor {
 fn pool_model(
     store: &Store,
     obj: &Obj,
-    allowed: &[IpNet],
+    reach: &Reach,
+    routes: &[(String, IpNet, IpAddr)],
     interval: Option<Duration>,
 ) -> PoolModel {
     let default_port = obj
@@ -285,7 +342,7 @@ fn pool_model(
                     .and_then(Value::as_u64)
                     .and_then(|r| u32::try_from(r).ok())
                     .unwrap_or(1),
-                blocked: dialable(ip, allowed).err(),
+                blocked: reachable(ip, reach, routes).err(),
             })
         })
         .collect();
@@ -461,17 +518,19 @@ fn cert_of(
 }
 
 impl Model {
-    /// Builds the model from the store. `allowed` extends loopback for pool servers; `interval` overrides the
+    /// Builds the model from the store. `reach` says which pool servers may be dialed; `interval` overrides the
     /// monitors' send interval.
-    pub fn build(store: &Store, allowed: &[IpNet], interval: Option<Duration>) -> Self {
+    pub fn build(store: &Store, reach: &Reach, interval: Option<Duration>) -> Self {
         let mut model = Self {
             generation: store.generation(),
             ..Self::default()
         };
+        let routes = static_routes(store);
         for p in store.iter_type("pool") {
-            model
-                .pools
-                .insert(p.uuid.clone(), pool_model(store, p, allowed, interval));
+            model.pools.insert(
+                p.uuid.clone(),
+                pool_model(store, p, reach, &routes, interval),
+            );
         }
         for pg in store.iter_type("poolgroup") {
             let members = pg

@@ -128,6 +128,7 @@ impl World {
             name: "n1".into(),
             internal_ip: "127.0.0.2".parse().ok(),
             labels: BTreeMap::new(),
+            ..Default::default()
         }];
         let input = L7Input {
             ingresses: &refs,
