@@ -35,6 +35,7 @@ fn main() {
         vip_network: Some(("bench-vip".into(), "10.200.0.0/16".parse().ok())),
         member_mode: MemberMode::ClusterIp,
         license_tier: Default::default(),
+        vip_family: Default::default(),
     };
     let pair: TlsPair = tls_pair();
     let part = l7::part_of("ing-0.avi.jarvis.lab", ShardSize::Large);

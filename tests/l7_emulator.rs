@@ -139,6 +139,7 @@ fn apply_all(shard: ShardSize) -> (Store, l7::L7Desired) {
         vip_network: Some(("dpg-sedatapath-18".into(), "10.10.18.0/26".parse().ok())),
         member_mode: MemberMode::ClusterIp,
         license_tier: Default::default(),
+        vip_family: Default::default(),
     };
     let desired = l7::translate(&input, &cfg, &place, shard);
     let steps = plan::plan(&desired.objects, &Observed::default(), &place.owner());

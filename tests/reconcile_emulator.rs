@@ -12,7 +12,7 @@ use std::time::Duration;
 use ako::avi::models::{Pool, VirtualService, VsVip};
 use ako::avi::{AviClient, ListQuery};
 use ako::core::index::ObjKey;
-use ako::core::l4::LicenseTier;
+use ako::core::l4::{LicenseTier, VipFamily};
 use ako::emulator::{EmulatorHandle, Faults};
 use ako::k8s::observe::{Change, View};
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
@@ -1395,5 +1395,63 @@ async fn a_full_sync_that_cannot_read_the_controller_keeps_what_was_cached_and_w
     r.change(Change::Resync).await;
     assert_eq!(posts(&emu), created);
     assert_eq!(emu.object_count(), objects);
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_vip_network_with_a_v6cidr_gives_a_dual_stack_vip_in_both_subnets_and_a_restart_writes_nothing()
+ {
+    let emu = avi_support::start(None).await;
+    let c = client(&emu);
+    // The VIP network gets an IPv6 subnet with a VIP range (as an administrator adds one).
+    let net = get_named(&c, "network", "dpg-sedatapath-18")
+        .await
+        .expect("network");
+    let uuid = net["uuid"].as_str().expect("uuid");
+    c.send(
+        reqwest::Method::PATCH,
+        &format!("/api/network/{uuid}"),
+        Some(&serde_json::json!({"add": {"configured_subnets": [{
+            "prefix": {"ip_addr": {"addr": "fd10:18::", "type": "V6"}, "mask": 64},
+            "static_ip_ranges": [{"type": "STATIC_IPS_FOR_VIP", "range": {
+                "begin": {"addr": "fd10:18::10", "type": "V6"}, "end": {"addr": "fd10:18::ff", "type": "V6"}}}]
+        }]}})),
+    )
+    .await
+    .expect("an IPv6 subnet");
+    let view = Arc::new(View::from_parts(vec![service(DEMO)], vec![], vec![]));
+    let dual = |s: &mut ako::reconcile::Settings| {
+        s.placement.vip_family = VipFamily::DualStack("fd10:18::/64".parse().expect("v6"));
+    };
+    let mut r = Running::start_with(&emu, view.clone(), dual);
+    r.until("converged", |p| p.converged_once).await;
+    let status = r.sink.last_status(&demo_key()).expect("status");
+    let ips: Vec<std::net::IpAddr> = status
+        .iter()
+        .filter_map(|i| i.ip.as_deref()?.parse().ok())
+        .collect();
+    assert_eq!(ips.len(), 2, "{status:?}");
+    let v4: ipnet::IpNet = "10.10.18.0/26".parse().expect("v4");
+    let v6: ipnet::IpNet = "fd10:18::/64".parse().expect("v6");
+    assert!(ips.iter().any(|ip| v4.contains(ip)), "{ips:?}");
+    assert!(ips.iter().any(|ip| v6.contains(ip)), "{ips:?}");
+    let vsvip = get_named(&c, "vsvip", "veba-of--vmug-avisvc-lb")
+        .await
+        .expect("vsvip");
+    assert_eq!(vsvip["vip"][0]["auto_allocate_ip_type"], "V4_V6", "{vsvip}");
+    r.stop().await;
+
+    // Converged: a new start writes nothing, and the addresses stay.
+    let w0 = writes(&emu);
+    let mut r = Running::start_with(&emu, view, dual);
+    r.until("converged again", |p| p.converged_once).await;
+    assert_eq!(writes(&emu), w0, "a converged restart writes nothing");
+    let again = get_named(&c, "vsvip", "veba-of--vmug-avisvc-lb")
+        .await
+        .expect("vsvip");
+    assert_eq!(
+        again["vip"][0]["ip6_address"],
+        vsvip["vip"][0]["ip6_address"]
+    );
     r.stop().await;
 }

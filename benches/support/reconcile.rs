@@ -361,6 +361,7 @@ fn minimum_writes(w: &Workload, pair: &TlsPair) -> Vec<Vec<Step>> {
         vip_network: Some(("bench-vip".into(), "10.200.0.0/16".parse().ok())),
         member_mode: ako::core::l4::MemberMode::ClusterIp,
         license_tier: Default::default(),
+        vip_family: Default::default(),
     };
     let empty = plan::Observed::default();
     let mut groups: Vec<Vec<Step>> = Vec::new();

@@ -17,7 +17,7 @@ use crate::reconcile::{Progress, Reconciler, Settings, env};
 use ako_avi::{AviClient, ClientConfig, Credentials};
 use ako_core::config::Config;
 use ako_core::index::ObjKey;
-use ako_core::l4::{LicenseTier, Placement};
+use ako_core::l4::{LicenseTier, Placement, VipFamily};
 use ako_core::settings::{ControllerSettings, Login};
 
 /// Errors that stop the operator before it runs.
@@ -109,6 +109,11 @@ pub fn placement(cfg: &Config, s: &ControllerSettings) -> Placement {
         vip_network,
         member_mode: s.member_mode.clone(),
         license_tier: LicenseTier::default(),
+        vip_family: cfg
+            .vip_networks
+            .first()
+            .map(|n| VipFamily::of(n.cidr, n.v6cidr))
+            .unwrap_or_default(),
     }
 }
 

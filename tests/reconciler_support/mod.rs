@@ -181,6 +181,7 @@ pub fn placement() -> Placement {
         vip_network: Some(("dpg-sedatapath-18".into(), "10.10.18.0/26".parse().ok())),
         member_mode: MemberMode::ClusterIp,
         license_tier: Default::default(),
+        vip_family: Default::default(),
     }
 }
 

@@ -109,6 +109,7 @@ pub fn placement(lab: &Lab) -> Placement {
         vip_network: Some(("dpg-sedatapath-18".into(), Some(lab.vip_net))),
         member_mode: MemberMode::NodePort { selector: None },
         license_tier: Default::default(),
+        vip_family: Default::default(),
     }
 }
 

@@ -44,6 +44,29 @@ pub struct Placement {
     pub member_mode: MemberMode,
     /// The controller's licence tier: it decides the TCP network profile of L4 virtual services.
     pub license_tier: LicenseTier,
+    /// The address families of VIPs (the VIP network's `cidr` and `v6cidr`).
+    pub vip_family: VipFamily,
+}
+
+/// Which addresses a VIP gets, as AKO asks for them: IPv4 only; both (a `v6cidr` next to the `cidr`: IPAM
+/// allocates an IPv6 address from that subnet too); IPv6 only (a `v6cidr` without a `cidr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VipFamily {
+    #[default]
+    V4,
+    DualStack(IpNet),
+    V6Only(IpNet),
+}
+
+impl VipFamily {
+    /// From a VIP network's configured `cidr` and `v6cidr`.
+    pub fn of(cidr: Option<IpNet>, v6cidr: Option<IpNet>) -> Self {
+        match (cidr, v6cidr) {
+            (_, None) => Self::V4,
+            (Some(_), Some(v6)) => Self::DualStack(v6),
+            (None, Some(v6)) => Self::V6Only(v6),
+        }
+    }
 }
 
 /// The controller's default licence tier (`systemconfiguration.default_license_tier`), as far as ako's choices
@@ -670,7 +693,7 @@ fn translate_group(
         markers.push(json!({"key": "ServiceName", "values": accepted.iter().map(|m| m.key.name.clone()).collect::<Vec<_>>()}));
     }
 
-    let vip = vip_request(requested, &place.vip_network);
+    let vip = vip_request(requested, place);
     // A VsVip has no created_by in the controller's schema: the clustername marker makes it ako's.
     let vsvip = json!({
         "name": name,
@@ -762,22 +785,39 @@ pub fn load_balancer_ingress(
 
 /// The one VIP of a VsVip as ako asks for it: allocated by IPAM from the VIP network (and its subnet when known),
 /// at the `requested` address if any.
-pub(crate) fn vip_request(
-    requested: Option<IpAddr>,
-    network: &Option<(String, Option<IpNet>)>,
-) -> Value {
+pub(crate) fn vip_request(requested: Option<IpAddr>, place: &Placement) -> Value {
     let mut vip = Map::new();
     vip.insert("vip_id".into(), json!("0"));
     vip.insert("auto_allocate_ip".into(), json!(true));
-    if let Some(ip) = requested {
-        vip.insert("ip_address".into(), ip_json(ip));
+    let (v6, v6_only) = match place.vip_family {
+        VipFamily::V4 => (None, false),
+        VipFamily::DualStack(n) => (Some(n), false),
+        VipFamily::V6Only(n) => (Some(n), true),
+    };
+    if v6.is_some() {
+        let family = if v6_only { "V6_ONLY" } else { "V4_V6" };
+        vip.insert("auto_allocate_ip_type".into(), json!(family));
     }
-    if let Some((net, subnet)) = network {
+    if let Some(ip) = requested {
+        let key = if ip.is_ipv6() {
+            "ip6_address"
+        } else {
+            "ip_address"
+        };
+        vip.insert(key.into(), ip_json(ip));
+    }
+    if let Some((net, subnet)) = &place.vip_network {
         let mut ipam = Map::new();
         ipam.insert("network_ref".into(), json!(name_ref("network", net)));
-        if let Some(s) = subnet {
+        if let Some(s) = subnet.filter(|_| !v6_only) {
             ipam.insert(
                 "subnet".into(),
+                json!({"ip_addr": ip_json(s.network()), "mask": s.prefix_len()}),
+            );
+        }
+        if let Some(s) = v6 {
+            ipam.insert(
+                "subnet6".into(),
                 json!({"ip_addr": ip_json(s.network()), "mask": s.prefix_len()}),
             );
         }

@@ -33,6 +33,7 @@ fn place(mode: MemberMode) -> Placement {
         vip_network: Some(("dpg-sedatapath-18".into(), "10.10.18.0/26".parse().ok())),
         member_mode: mode,
         license_tier: Default::default(),
+        vip_family: Default::default(),
     }
 }
 
@@ -656,4 +657,67 @@ fn a_nodes_pod_cidrs_come_from_akos_annotation_then_ovn_then_the_spec() {
     let info = NodeInfo::from_node(&n);
     assert_eq!(info.internal_ip, "10.0.0.1".parse().ok());
     assert_eq!(info.addresses.len(), 2);
+}
+
+#[test]
+fn a_v6cidr_asks_for_dual_stack_or_ipv6_only_vips_and_a_requested_ipv6_address_is_ip6_address() {
+    let v6: IpNet = "fd10:18::/64".parse().expect("v6");
+    let s = svc(DEMO);
+    // (family, requested, auto_allocate_ip_type, has v4 subnet, address key)
+    let cases = [
+        (VipFamily::V4, None, None, true, None),
+        (VipFamily::DualStack(v6), None, Some("V4_V6"), true, None),
+        (VipFamily::V6Only(v6), None, Some("V6_ONLY"), false, None),
+        (
+            VipFamily::DualStack(v6),
+            Some("fd10:18::20"),
+            Some("V4_V6"),
+            true,
+            Some("ip6_address"),
+        ),
+    ];
+    for (family, requested, want_type, v4_subnet, key) in cases {
+        let mut p = place(MemberMode::ClusterIp);
+        p.vip_family = family;
+        let mut annotated = s.clone();
+        if let Some(ip) = requested {
+            annotated.metadata.annotations = Some(
+                [(
+                    "ako.vmware.com/load-balancer-ip".to_string(),
+                    ip.to_string(),
+                )]
+                .into(),
+            );
+        }
+        let d = translate(
+            &[ServiceInput {
+                service: &annotated,
+                endpoints: &[],
+            }],
+            &[],
+            &cfg(),
+            &p,
+        );
+        let vip = &find(&d, Kind::VsVip, "veba-of--vmug-avisvc-lb")["vip"][0];
+        assert_eq!(
+            vip["auto_allocate_ip_type"].as_str(),
+            want_type,
+            "{family:?}"
+        );
+        assert_eq!(
+            vip["ipam_network_subnet"]["subnet"].is_object(),
+            v4_subnet,
+            "{family:?}"
+        );
+        if !matches!(family, VipFamily::V4) {
+            assert_eq!(
+                vip["ipam_network_subnet"]["subnet6"],
+                json!({"ip_addr": {"addr": "fd10:18::", "type": "V6"}, "mask": 64})
+            );
+        }
+        if let (Some(k), Some(ip)) = (key, requested) {
+            assert_eq!(vip[k]["addr"], json!(ip), "{vip}");
+            assert!(vip["ip_address"].is_null(), "{vip}");
+        }
+    }
 }

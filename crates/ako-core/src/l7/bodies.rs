@@ -227,7 +227,7 @@ impl Ctx<'_> {
             .filter(|h| hosts::delegated_domain(h, &self.cfg.dns_domains).is_some())
             .map(|f| json!({"fqdn": f}))
             .collect();
-        let vip = vip_request(None, &self.place.vip_network);
+        let vip = vip_request(None, self.place);
         // No created_by: a VsVip has none in the controller's schema; the clustername marker makes it ako's.
         let mut body = json!({
             "name": name,

@@ -89,6 +89,87 @@ pub fn vip_ranges(network: &serde_json::Map<String, Value>) -> Vec<VipRange> {
     out
 }
 
+/// One allocatable IPv6 range of a network subnet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipRange6 {
+    pub prefix: std::net::Ipv6Addr,
+    pub mask: u8,
+    pub begin: std::net::Ipv6Addr,
+    pub end: std::net::Ipv6Addr,
+}
+
+fn addr6(v: &Value) -> Option<std::net::Ipv6Addr> {
+    v.get("addr")?.as_str()?.parse().ok()
+}
+
+/// The IPv6 VIP ranges of a Network body (`configured_subnets` with an IPv6 prefix, their VIP ranges).
+pub fn vip_ranges6(network: &serde_json::Map<String, Value>) -> Vec<VipRange6> {
+    let mut out = Vec::new();
+    for subnet in network
+        .get("configured_subnets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let prefix = subnet.get("prefix");
+        let (Some(p), Some(mask)) = (
+            prefix.and_then(|x| x.get("ip_addr")).and_then(addr6),
+            prefix
+                .and_then(|x| x.get("mask"))
+                .and_then(Value::as_u64)
+                .and_then(|m| u8::try_from(m).ok()),
+        ) else {
+            continue;
+        };
+        for r in subnet
+            .get("static_ip_ranges")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let kind = r
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("STATIC_IPS_FOR_VIP_AND_SE");
+            if kind != "STATIC_IPS_FOR_VIP" && kind != "STATIC_IPS_FOR_VIP_AND_SE" {
+                continue;
+            }
+            let range = r.get("range");
+            if let (Some(b), Some(e)) = (
+                range.and_then(|x| x.get("begin")).and_then(addr6),
+                range.and_then(|x| x.get("end")).and_then(addr6),
+            ) {
+                out.push(VipRange6 {
+                    prefix: p,
+                    mask,
+                    begin: b,
+                    end: e,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The first IPv6 address of `ranges` (optionally only subnet `want`) not in `used` (at most 65,536 looked at
+/// per range: the emulator's IPv6 pools are small).
+pub fn first_free6(
+    ranges: &[VipRange6],
+    want: Option<(std::net::Ipv6Addr, u8)>,
+    used: impl Fn(std::net::Ipv6Addr) -> bool,
+) -> Option<(std::net::Ipv6Addr, VipRange6)> {
+    ranges
+        .iter()
+        .filter(|r| want.is_none_or(|(p, m)| r.prefix == p && r.mask == m))
+        .find_map(|r| {
+            (u128::from(r.begin)..=u128::from(r.end))
+                .take(65_536)
+                .map(std::net::Ipv6Addr::from)
+                .find(|ip| !used(*ip))
+                .map(|ip| (ip, r.clone()))
+        })
+}
+
 /// The first address of `ranges` (optionally only those of subnet `want_subnet`) not in `used`, scanning
 /// from `hint` (the last allocation) so sequential allocations stay O(1).
 pub fn first_free(
@@ -227,5 +308,27 @@ mod tests {
                 "used={used:?} subnet={subnet:?} hint={hint:?}"
             );
         }
+    }
+
+    #[test]
+    fn ipv6_ranges_are_read_and_allocated_in_order_skipping_used_and_other_subnets() {
+        let net = json!({"configured_subnets": [
+            {"prefix": {"ip_addr": {"addr": "10.0.0.0", "type": "V4"}, "mask": 24},
+             "static_ip_ranges": [{"range": {"begin": {"addr": "10.0.0.10", "type": "V4"}, "end": {"addr": "10.0.0.20", "type": "V4"}}}]},
+            {"prefix": {"ip_addr": {"addr": "fd10::", "type": "V6"}, "mask": 64},
+             "static_ip_ranges": [{"type": "STATIC_IPS_FOR_VIP", "range": {"begin": {"addr": "fd10::10", "type": "V6"}, "end": {"addr": "fd10::12", "type": "V6"}}}]}
+        ]});
+        let ranges = vip_ranges6(net.as_object().expect("object"));
+        assert_eq!(ranges.len(), 1, "the IPv4 subnet is not an IPv6 range");
+        assert_eq!(vip_ranges(net.as_object().expect("object")).len(), 1);
+        let v6 = |s: &str| -> std::net::Ipv6Addr { s.parse().expect("v6") };
+        let used = [v6("fd10::10")];
+        let got = first_free6(&ranges, None, |ip| used.contains(&ip)).map(|(ip, _)| ip);
+        assert_eq!(got, Some(v6("fd10::11")));
+        assert_eq!(
+            first_free6(&ranges, Some((v6("fd20::"), 64)), |_| false),
+            None
+        );
+        assert_eq!(first_free6(&ranges, None, |_| true), None, "exhausted");
     }
 }

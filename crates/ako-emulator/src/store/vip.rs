@@ -147,7 +147,9 @@ impl Store {
                 .and_then(Value::as_str)
                 .unwrap_or("0")
                 .to_string();
-            let auto = vip.get("auto_allocate_ip") == Some(&Value::Bool(true));
+            // An IPv6-only VIP gets no IPv4 address (its IPv6 one is allocated below).
+            let auto = vip.get("auto_allocate_ip") == Some(&Value::Bool(true))
+                && vip.get("auto_allocate_ip_type").and_then(Value::as_str) != Some("V6_ONLY");
             let given: Option<Ipv4Addr> = vip
                 .get("ip_address")
                 .and_then(|a| a.get("addr"))
@@ -241,7 +243,117 @@ impl Store {
             );
             taken.push((vrf.clone(), ip));
         }
+        self.complete_vsvip6(vips, uuid, &vrf, cloud, existing)?;
         Ok(taken)
+    }
+
+    /// IPv6 addresses of VIPs asking for them (`auto_allocate_ip_type` V4_V6 or V6_ONLY): kept from the previous
+    /// version of the object, else the first free one of the network's IPv6 ranges (unique in the VRF).
+    fn complete_vsvip6(
+        &self,
+        vips: &mut [Value],
+        uuid: &str,
+        vrf: &str,
+        cloud: Option<&str>,
+        existing: Option<&Obj>,
+    ) -> Result<(), ApiError> {
+        let v6_of = |v: &Value| -> Option<std::net::Ipv6Addr> {
+            v.get("ip6_address")?.get("addr")?.as_str()?.parse().ok()
+        };
+        let previous: HashMap<String, std::net::Ipv6Addr> = existing
+            .and_then(|e| e.body.get("vip"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| Some((v.get("vip_id")?.as_str()?.to_string(), v6_of(v)?)))
+            .collect();
+        let mut used: std::collections::HashSet<std::net::Ipv6Addr> = self
+            .iter_type("vsvip")
+            .filter(|o| o.uuid != uuid)
+            .filter(|o| uuid_of_ref(o.body.get("vrf_context_ref")).as_deref() == Some(vrf))
+            .flat_map(|o| {
+                o.body
+                    .get("vip")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(v6_of)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for vip in vips.iter_mut().filter_map(Value::as_object_mut) {
+            let family = vip.get("auto_allocate_ip_type").and_then(Value::as_str);
+            let auto = vip.get("auto_allocate_ip") == Some(&Value::Bool(true));
+            if !auto || !matches!(family, Some("V4_V6" | "V6_ONLY")) {
+                continue;
+            }
+            if let Some(given) = vip
+                .get("ip6_address")
+                .and_then(|a| a.get("addr"))
+                .and_then(Value::as_str)
+            {
+                let ip: std::net::Ipv6Addr = given
+                    .parse()
+                    .map_err(|_| ApiError::new(400, format!("Invalid IPv6 address {given}")))?;
+                if !used.insert(ip) {
+                    return Err(ApiError::new(
+                        409,
+                        format!("IP address {ip} is already in use in this VRF"),
+                    ));
+                }
+                continue;
+            }
+            let vip_id = vip
+                .get("vip_id")
+                .and_then(Value::as_str)
+                .unwrap_or("0")
+                .to_string();
+            if let Some(prev) = previous.get(&vip_id).copied() {
+                vip.insert(
+                    "ip6_address".into(),
+                    json!({"addr": prev.to_string(), "type": "V6"}),
+                );
+                used.insert(prev);
+                continue;
+            }
+            let req = vip
+                .get("ipam_network_subnet")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let networks: Vec<String> = match uuid_of_ref(req.get("network_ref")) {
+                Some(n) => vec![n],
+                None => cloud.map(|c| self.ipam_networks(c)).unwrap_or_default(),
+            };
+            let want = req.get("subnet6").and_then(|s| {
+                let addr: std::net::Ipv6Addr =
+                    s.get("ip_addr")?.get("addr")?.as_str()?.parse().ok()?;
+                Some((addr, u8::try_from(s.get("mask")?.as_u64()?).ok()?))
+            });
+            let found = networks.iter().find_map(|net| {
+                let network = self.objects.get(net)?;
+                ipam::first_free6(&ipam::vip_ranges6(&network.body), want, |ip| {
+                    used.contains(&ip)
+                })
+            });
+            let Some((ip, range)) = found else {
+                return Err(ApiError::new(400, "No available free IPv6 addresses"));
+            };
+            used.insert(ip);
+            vip.insert(
+                "ip6_address".into(),
+                json!({"addr": ip.to_string(), "type": "V6"}),
+            );
+            if let Some(m) = vip
+                .get_mut("ipam_network_subnet")
+                .and_then(Value::as_object_mut)
+            {
+                m.insert(
+                    "subnet6".into(),
+                    json!({"ip_addr": {"addr": range.prefix.to_string(), "type": "V6"}, "mask": range.mask}),
+                );
+            }
+        }
+        Ok(())
     }
 }
 

@@ -27,6 +27,7 @@ fn place(mode: MemberMode) -> Placement {
         vip_network: Some(("dpg-sedatapath-18".into(), "10.10.18.0/26".parse().ok())),
         member_mode: mode,
         license_tier: Default::default(),
+        vip_family: Default::default(),
     }
 }
 
