@@ -1,4 +1,4 @@
-//! VIP allocation from a Network's `configured_subnets[].static_ip_ranges` (IPv4), pure logic.
+//! VIP allocation from a Network's `configured_subnets[].static_ip_ranges` (IPv4, and IPv6 for dual-stack VIPs), pure logic.
 
 use std::net::Ipv4Addr;
 
@@ -19,36 +19,41 @@ impl VipRange {
     }
 }
 
-fn addr(v: &Value) -> Option<Ipv4Addr> {
+/// An address of family `A` (`{addr, type}`); `None` for the other family.
+fn addr<A: std::str::FromStr>(v: &Value) -> Option<A> {
     v.get("addr")?.as_str()?.parse().ok()
 }
 
-/// The VIP ranges of a Network body: `static_ip_ranges` of type `STATIC_IPS_FOR_VIP` or
-/// `STATIC_IPS_FOR_VIP_AND_SE` (the default), and the pre-20.1.3 `static_ranges`. Only IPv4.
-pub fn vip_ranges(network: &serde_json::Map<String, Value>) -> Vec<VipRange> {
+/// The VIP ranges of family `A` of a Network body, as (subnet prefix, mask, first, last): `static_ip_ranges` of
+/// type `STATIC_IPS_FOR_VIP` or `STATIC_IPS_FOR_VIP_AND_SE` (the default), and the pre-20.1.3 `static_ranges`.
+fn ranges_of<A: std::str::FromStr + Copy>(
+    network: &serde_json::Map<String, Value>,
+) -> Vec<(A, u8, A, A)> {
     let mut out = Vec::new();
-    let Some(subnets) = network.get("configured_subnets").and_then(Value::as_array) else {
-        return out;
-    };
-    for subnet in subnets {
-        let Some(prefix) = subnet.get("prefix") else {
-            continue;
-        };
+    for subnet in network
+        .get("configured_subnets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let prefix = subnet.get("prefix");
         let (Some(p), Some(mask)) = (
-            prefix.get("ip_addr").and_then(addr),
-            prefix.get("mask").and_then(Value::as_u64),
+            prefix.and_then(|x| x.get("ip_addr")).and_then(addr::<A>),
+            prefix
+                .and_then(|x| x.get("mask"))
+                .and_then(Value::as_u64)
+                .and_then(|m| u8::try_from(m).ok()),
         ) else {
             continue;
         };
-        let Ok(mask) = u8::try_from(mask) else {
-            continue;
+        let list = |key: &str| {
+            subnet
+                .get(key)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
         };
-        for r in subnet
-            .get("static_ip_ranges")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for r in list("static_ip_ranges") {
             let kind = r
                 .get("type")
                 .and_then(Value::as_str)
@@ -58,35 +63,35 @@ pub fn vip_ranges(network: &serde_json::Map<String, Value>) -> Vec<VipRange> {
             }
             let range = r.get("range");
             if let (Some(b), Some(e)) = (
-                range.and_then(|x| x.get("begin")).and_then(addr),
-                range.and_then(|x| x.get("end")).and_then(addr),
+                range.and_then(|x| x.get("begin")).and_then(addr::<A>),
+                range.and_then(|x| x.get("end")).and_then(addr::<A>),
             ) {
-                out.push(VipRange {
-                    prefix: p,
-                    mask,
-                    begin: b,
-                    end: e,
-                });
+                out.push((p, mask, b, e));
             }
         }
-        for r in subnet
-            .get("static_ranges")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let (Some(b), Some(e)) = (r.get("begin").and_then(addr), r.get("end").and_then(addr))
-            {
-                out.push(VipRange {
-                    prefix: p,
-                    mask,
-                    begin: b,
-                    end: e,
-                });
+        for r in list("static_ranges") {
+            if let (Some(b), Some(e)) = (
+                r.get("begin").and_then(addr::<A>),
+                r.get("end").and_then(addr::<A>),
+            ) {
+                out.push((p, mask, b, e));
             }
         }
     }
     out
+}
+
+/// The IPv4 VIP ranges of a Network body ([`ranges_of`]).
+pub fn vip_ranges(network: &serde_json::Map<String, Value>) -> Vec<VipRange> {
+    ranges_of::<Ipv4Addr>(network)
+        .into_iter()
+        .map(|(prefix, mask, begin, end)| VipRange {
+            prefix,
+            mask,
+            begin,
+            end,
+        })
+        .collect()
 }
 
 /// One allocatable IPv6 range of a network subnet.
@@ -98,57 +103,17 @@ pub struct VipRange6 {
     pub end: std::net::Ipv6Addr,
 }
 
-fn addr6(v: &Value) -> Option<std::net::Ipv6Addr> {
-    v.get("addr")?.as_str()?.parse().ok()
-}
-
-/// The IPv6 VIP ranges of a Network body (`configured_subnets` with an IPv6 prefix, their VIP ranges).
+/// The IPv6 VIP ranges of a Network body ([`ranges_of`]).
 pub fn vip_ranges6(network: &serde_json::Map<String, Value>) -> Vec<VipRange6> {
-    let mut out = Vec::new();
-    for subnet in network
-        .get("configured_subnets")
-        .and_then(Value::as_array)
+    ranges_of::<std::net::Ipv6Addr>(network)
         .into_iter()
-        .flatten()
-    {
-        let prefix = subnet.get("prefix");
-        let (Some(p), Some(mask)) = (
-            prefix.and_then(|x| x.get("ip_addr")).and_then(addr6),
-            prefix
-                .and_then(|x| x.get("mask"))
-                .and_then(Value::as_u64)
-                .and_then(|m| u8::try_from(m).ok()),
-        ) else {
-            continue;
-        };
-        for r in subnet
-            .get("static_ip_ranges")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let kind = r
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("STATIC_IPS_FOR_VIP_AND_SE");
-            if kind != "STATIC_IPS_FOR_VIP" && kind != "STATIC_IPS_FOR_VIP_AND_SE" {
-                continue;
-            }
-            let range = r.get("range");
-            if let (Some(b), Some(e)) = (
-                range.and_then(|x| x.get("begin")).and_then(addr6),
-                range.and_then(|x| x.get("end")).and_then(addr6),
-            ) {
-                out.push(VipRange6 {
-                    prefix: p,
-                    mask,
-                    begin: b,
-                    end: e,
-                });
-            }
-        }
-    }
-    out
+        .map(|(prefix, mask, begin, end)| VipRange6 {
+            prefix,
+            mask,
+            begin,
+            end,
+        })
+        .collect()
 }
 
 /// The first IPv6 address of `ranges` (optionally only subnet `want`) not in `used` (at most 65,536 looked at
