@@ -1455,3 +1455,65 @@ async fn a_vip_network_with_a_v6cidr_gives_a_dual_stack_vip_in_both_subnets_and_
     );
     r.stop().await;
 }
+
+#[tokio::test]
+async fn a_shard_size_change_says_which_hosts_get_another_address_before_moving_them() {
+    let emu = avi_support::start(None).await;
+    let view = l7_view(&[HACKAZON_ING, SHOP_ING]);
+    view.set_tls_secret(
+        &ObjKey::new("shop", "shop-tls"),
+        Some(Some(tls_pair("shop.avi.jarvis.lab"))),
+    );
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    let c = client(&emu);
+    let old_vip = get_named(&c, "vsvip", "veba-of--Shared-L7-1")
+        .await
+        .expect("shop's parent")["vip"][0]["ip_address"]["addr"]
+        .as_str()
+        .expect("address")
+        .to_string();
+    r.stop().await;
+
+    // The same cluster with shardVSSize SMALL: shop's host leaves shard 1 for shard 0; hackazon stays.
+    let mut r = Running::start_with(&emu, view, |s| {
+        s.shard = ako::core::l7::ShardSize::Small;
+    });
+    r.until("converged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    let shop = r.sink.ingress_events_for(&ObjKey::new("shop", "shop"));
+    let moving: Vec<_> = shop
+        .iter()
+        .filter(|e| e.reason == "AddressChanging")
+        .collect();
+    assert_eq!(moving.len(), 1, "{shop:?}");
+    assert!(moving[0].warning);
+    for want in [
+        "host shop.avi.jarvis.lab",
+        "veba-of--Shared-L7-1",
+        &*old_vip,
+        "veba-of--Shared-L7-0",
+        "SMALL",
+    ] {
+        assert!(
+            moving[0].message.contains(want),
+            "{want}: {}",
+            moving[0].message
+        );
+    }
+    let hack = r.sink.ingress_events_for(&ObjKey::new("vmug", "hackazon"));
+    assert!(
+        !hack.iter().any(|e| e.reason == "AddressChanging"),
+        "{hack:?}"
+    );
+    assert!(
+        r.sink
+            .operator
+            .lock()
+            .iter()
+            .any(|n| n.reason == "AddressChanging" && n.message.starts_with("1 host(s)")),
+        "one Event on ako's Pod"
+    );
+    r.stop().await;
+}

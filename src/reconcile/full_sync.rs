@@ -59,6 +59,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let started = Instant::now();
         self.read_owned(state).await;
         let (groups, report) = self.rebuild_groups(state);
+        self.report_moves(state).await;
         if !self
             .run_batches(state, batches(groups), report, unexplained)
             .await
@@ -332,6 +333,102 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 }
             }
         }
+    }
+
+    /// Hosts whose virtual service changes with the configuration in force (`shardVSSize` changed, or shared <->
+    /// dedicated): their address changes. Said before the writes that move them: a Warning on each Ingress naming
+    /// the host, and one Event on ako's Pod with the count and a sample.
+    async fn report_moves(&self, state: &mut State) {
+        let cluster = &self.cfg.cluster_name;
+        let shard = format!("{:?}", self.settings.shard).to_uppercase();
+        let has = |kind: Kind, name: &str| state.cache.contains_key(&obj_id(kind, name));
+        let vip_of = |vs: &str| -> Option<String> {
+            let c = state.cache.get(&obj_id(Kind::VsVip, vs))?;
+            (!c.vips.is_empty()).then(|| {
+                c.vips
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+        };
+        let mut moves: Vec<(String, Vec<ObjKey>, String)> = Vec::new();
+        for (host, members) in state.l7.hosts() {
+            if intent::default_backend_of(host).is_some() {
+                continue;
+            }
+            let (new_vs, here) = match l7::part_of(host, self.settings.shard) {
+                Part::Shard { index, .. } => (
+                    l7::shared_vs_name(cluster, index),
+                    has(
+                        Kind::HttpPolicySet,
+                        &l7::parent_policy_name(cluster, index, host),
+                    ),
+                ),
+                Part::Host(_) => {
+                    let name = l7::dedicated_vs_name(cluster, host);
+                    let here = has(Kind::VirtualService, &name);
+                    (name, here)
+                }
+            };
+            if here
+                || state
+                    .moves_reported
+                    .contains(&(host.clone(), new_vs.clone()))
+            {
+                continue;
+            }
+            let old_vs = (0..8u32)
+                .find(|m| {
+                    has(
+                        Kind::HttpPolicySet,
+                        &l7::parent_policy_name(cluster, *m, host),
+                    )
+                })
+                .map(|m| l7::shared_vs_name(cluster, m))
+                .or_else(|| {
+                    let d = l7::dedicated_vs_name(cluster, host);
+                    has(Kind::VirtualService, &d).then_some(d)
+                });
+            let Some(old_vs) = old_vs.filter(|o| *o != new_vs) else {
+                continue;
+            };
+            let from = vip_of(&old_vs).map_or_else(String::new, |v| format!(" (VIP {v})"));
+            let to =
+                vip_of(&new_vs).map_or_else(|| "a new VIP".to_string(), |v| format!("VIP {v}"));
+            let text = format!(
+                "host {host} moves from virtual service {old_vs}{from} to {new_vs} ({to}) because shardVSSize is \
+                 {shard} now: its address changes; clients resolving it through DNS follow, anything pinned to \
+                 the old address must change (set shardVSSize back to keep it)"
+            );
+            state.moves_reported.insert((host.clone(), new_vs));
+            moves.push((host.clone(), members.clone(), text));
+        }
+        if moves.is_empty() {
+            return;
+        }
+        for (_, members, text) in &moves {
+            for key in members {
+                self.events.send((
+                    Target::Ingress,
+                    key.clone(),
+                    None,
+                    Notice::warning("AddressChanging", text.clone()),
+                ));
+            }
+        }
+        let sample: Vec<&str> = moves.iter().take(5).map(|(h, _, _)| h.as_str()).collect();
+        self.sink
+            .operator_event(&Notice::warning(
+                "AddressChanging",
+                format!(
+                    "{} host(s) move to another virtual service and get another address with shardVSSize {shard} \
+                     (e.g. {}); each Ingress concerned has a Warning naming the old and the new address",
+                    moves.len(),
+                    sample.join(", ")
+                ),
+            ))
+            .await;
     }
 
     /// Tells the operator which of AKO's objects ako leaves alone and why (a log line each, one Event on ako's

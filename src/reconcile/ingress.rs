@@ -290,6 +290,11 @@ impl L7State {
     }
 
     /// Every part with a claimed host or a translated one.
+    /// Every host of ako's Ingresses, with the Ingresses naming it.
+    pub fn hosts(&self) -> impl Iterator<Item = (&String, &Vec<ObjKey>)> {
+        self.host_members.iter()
+    }
+
     pub fn parts(&self) -> BTreeSet<Part> {
         let mut parts: BTreeSet<Part> = self
             .part_hosts

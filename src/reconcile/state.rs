@@ -23,6 +23,8 @@ pub(super) struct State {
     pub(super) left_alone: BTreeSet<ObjId>,
     /// ClusterIP mode's static routes: retry and what was reported.
     pub(super) routes: super::routes::RouteState,
+    /// Hosts reported as moving to another virtual service (host, new virtual service), so a move is said once.
+    pub(super) moves_reported: HashSet<(String, String)>,
     /// Every address seen on a VsVip of ako's: a status is removed only if its addresses are among them (or ako
     /// wrote it), never another load balancer's.
     pub(super) known_vips: HashSet<IpAddr>,
@@ -84,6 +86,7 @@ impl State {
             orphan_scan_due: false,
             left_alone: BTreeSet::new(),
             routes: Default::default(),
+            moves_reported: HashSet::new(),
             known_vips: HashSet::new(),
             unreadable: Vec::new(),
             reported: HashMap::new(),

@@ -33,7 +33,7 @@ pub fn left_alone(obj_type: &str, name: &str, cluster: &str) -> Option<&'static 
             ("vsvip" | "virtualservice" | "httppolicyset", true) => None,
             (_, true) => Some(
                 "AKO's pool group or DataScript of a shared parent (its host routing); ako routes with policy \
-                 sets and detached it from the parent; kept so that going back to AKO works",
+                 sets and detached it from the parent, and leaves it as AKO left it",
             ),
             (_, false) => Some(
                 "an object of a shared parent AKO named after an AviInfraSetting; ako does not serve \
