@@ -966,3 +966,82 @@ async fn a_wildcard_ingress_and_a_default_backend_show_their_address_alone_and_a
     let owned = lab.owned().await;
     assert!(!owned.iter().any(|o| o.contains("elsewhere")), "{owned:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_ip_mode_keeps_a_static_route_per_node_pod_cidr_on_the_vrf_and_follows_nodes() {
+    let lab = Lab::start().await;
+    let kubelet = kubelet::Kubelet::start(lab.kube.clone());
+    kubelet.node("node-a", "127.0.0.2", &[]).await;
+    kubelet.node("node-b", "127.0.0.3", &[]).await;
+    // node-a's pod CIDR in its spec (as kube-controller-manager allocates it), node-b's by AKO's annotation.
+    lab.kubectl(&[
+        "patch",
+        "node",
+        "node-a",
+        "-p",
+        r#"{"spec":{"podCIDR":"10.244.1.0/24","podCIDRs":["10.244.1.0/24"]}}"#,
+    ]);
+    lab.kubectl(&[
+        "annotate",
+        "node",
+        "node-b",
+        "ako.vmware.com/pod-cidrs=10.244.2.0/24",
+    ]);
+    let mut ctl = lab.controller("ako-0", &[], &[]);
+    let routes = async || -> Vec<(String, String, String)> {
+        let page = lab.read("/api/vrfcontext?name=global").await;
+        page["results"][0]["static_routes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["labels"][0]["value"] == CLUSTER_NAME)
+            .map(|r| {
+                (
+                    r["route_id"].as_str().unwrap_or_default().to_string(),
+                    format!(
+                        "{}/{}",
+                        r["prefix"]["ip_addr"]["addr"].as_str().unwrap_or_default(),
+                        r["prefix"]["mask"]
+                    ),
+                    r["next_hop"]["addr"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect()
+    };
+    let want = |list: &[(&str, &str, &str)]| -> Vec<(String, String, String)> {
+        list.iter()
+            .map(|(a, b, c)| ((*a).into(), (*b).into(), (*c).into()))
+            .collect()
+    };
+    let both = want(&[
+        ("veba-of-node-a-0", "10.244.1.0/24", "127.0.0.2"),
+        ("veba-of-node-b-0", "10.244.2.0/24", "127.0.0.3"),
+    ]);
+    lab.wait("a route per Node", WAIT, async || {
+        let mut r = routes().await;
+        r.sort();
+        (r == both).then_some(())
+    })
+    .await;
+
+    // A Node deleted: its route goes, without a restart.
+    lab.kubectl(&["delete", "node", "node-b"]);
+    let one = want(&[("veba-of-node-a-0", "10.244.1.0/24", "127.0.0.2")]);
+    lab.wait("node-b's route removed", WAIT, async || {
+        (routes().await == one).then_some(())
+    })
+    .await;
+
+    // A restart with nothing changed writes nothing to the VRF.
+    lab.settled_counters().await;
+    assert!(ctl.stop(), "ako controller did not stop on SIGTERM");
+    lab.reset_counters().await;
+    let ctl = lab.controller("ako-1", &[], &[]);
+    lab.wait_log(&ctl, "full sync done", 1, WAIT).await;
+    let c = lab.settled_counters().await;
+    assert_eq!(c.writes, 0, "{:?}", c.by_method);
+    assert_eq!(routes().await, one);
+}
