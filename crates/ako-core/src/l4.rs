@@ -242,7 +242,9 @@ pub struct NodeInfo {
     pub name: String,
     /// The first InternalIP.
     pub internal_ip: Option<IpAddr>,
-    /// Every InternalIP (dual-stack Nodes have one per family).
+    /// The addresses a static route to the Node's pods may use as next hop, best first: the CNI's own (Calico's
+    /// `projectcalico.org/IPv4Address`/`IPv6Address`, Antrea's `node.antrea.io/transport-addresses`), then every
+    /// InternalIP (dual-stack Nodes have one per family).
     pub addresses: Vec<IpAddr>,
     pub labels: BTreeMap<String, String>,
     /// The Node's pod CIDRs ([`pod_cidrs_of`]).
@@ -283,9 +285,16 @@ pub fn pod_cidrs_of(node: &Node) -> Vec<IpNet> {
     }
 }
 
+/// The CNIs' annotations naming a Node's address for pod traffic (read as AKO reads them for its routes).
+pub const CNI_ADDRESS_ANNOTATIONS: [&str; 3] = [
+    "projectcalico.org/IPv4Address",
+    "projectcalico.org/IPv6Address",
+    "node.antrea.io/transport-addresses",
+];
+
 impl NodeInfo {
     pub fn from_node(node: &Node) -> Self {
-        let addresses: Vec<IpAddr> = node
+        let internal: Vec<IpAddr> = node
             .status
             .as_ref()
             .and_then(|s| s.addresses.as_ref())
@@ -294,9 +303,22 @@ impl NodeInfo {
             .filter(|a| a.type_ == "InternalIP")
             .filter_map(|a| a.address.parse().ok())
             .collect();
+        let annotations = node.metadata.annotations.as_ref();
+        // Calico's carry a mask ("10.0.0.5/24"); Antrea's is a comma-separated list.
+        let mut addresses: Vec<IpAddr> = CNI_ADDRESS_ANNOTATIONS
+            .iter()
+            .filter_map(|k| annotations.and_then(|a| a.get(*k)))
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().split('/').next()?.parse().ok())
+            .collect();
+        for ip in &internal {
+            if !addresses.contains(ip) {
+                addresses.push(*ip);
+            }
+        }
         Self {
             name: node.metadata.name.clone().unwrap_or_default(),
-            internal_ip: addresses.first().copied(),
+            internal_ip: internal.first().copied(),
             addresses,
             labels: node.metadata.labels.clone().unwrap_or_default(),
             pod_cidrs: pod_cidrs_of(node),

@@ -657,6 +657,26 @@ fn a_nodes_pod_cidrs_come_from_akos_annotation_then_ovn_then_the_spec() {
     let info = NodeInfo::from_node(&n);
     assert_eq!(info.internal_ip, "10.0.0.1".parse().ok());
     assert_eq!(info.addresses.len(), 2);
+    // The CNI's address for pod traffic comes first (a route's next hop); NodePort keeps the InternalIP.
+    let calico: Node = serde_yaml_ng::from_str(
+        "metadata: {name: n, annotations: {projectcalico.org/IPv4Address: 10.1.0.7/24}}
+status: {addresses: [{type: InternalIP, address: 10.0.0.1}]}",
+    )
+    .expect("node");
+    let info = NodeInfo::from_node(&calico);
+    assert_eq!(
+        info.addresses,
+        [
+            "10.1.0.7".parse::<IpAddr>().expect("ip"),
+            "10.0.0.1".parse().expect("ip")
+        ]
+    );
+    assert_eq!(info.internal_ip, "10.0.0.1".parse().ok());
+    let antrea: Node = serde_yaml_ng::from_str(
+        "metadata: {name: n, annotations: {node.antrea.io/transport-addresses: '10.2.0.7,fd00::7'}}",
+    )
+    .expect("node");
+    assert_eq!(NodeInfo::from_node(&antrea).addresses.len(), 2);
 }
 
 #[test]
