@@ -558,20 +558,61 @@ fn translate_group(
     namespace: &str,
     base: &str,
     shared_key: Option<&str>,
-    mut claimants: Vec<Member<'_>>,
+    claimants: Vec<Member<'_>>,
     nodes: &[NodeInfo],
     place: &Placement,
     out: &mut L4Desired,
 ) {
-    let cluster = &place.cluster_name;
-    let name = vs_name(cluster, namespace, base);
-    let owner = place.owner();
-    let tenant_ref = name_ref("tenant", &place.tenant);
-    let cloud_ref = name_ref("cloud", &place.cloud);
-    let vrf_ref = name_ref("vrfcontext", &place.vrf);
-
+    let name = vs_name(&place.cluster_name, namespace, base);
     // The oldest member decides the VIP; members asking for another one are left out with a Warning.
     let requested = claimants.first().and_then(|m| m.intent.requested_ip);
+    let mut accepted = accept_members(claimants, requested, out);
+    if accepted.is_empty() {
+        return;
+    }
+    let ports = port_pools(&mut accepted, shared_key, nodes, place, out);
+    let (default_net, services) = vs_services(ports.services, place.license_tier);
+    let mut fqdns: Vec<String> = Vec::new();
+    for f in accepted.iter().flat_map(|m| m.intent.fqdns.iter()) {
+        if !fqdns.contains(f) {
+            fqdns.push(f.clone());
+        }
+    }
+    let mut markers = vec![
+        marker("clustername", &place.cluster_name),
+        marker("Namespace", namespace),
+    ];
+    if accepted.len() == 1 {
+        markers.push(marker("ServiceName", &accepted[0].key.name));
+    } else {
+        markers.push(json!({"key": "ServiceName", "values": accepted.iter().map(|m| m.key.name.clone()).collect::<Vec<_>>()}));
+    }
+    let group = GroupBodies {
+        name: &name,
+        place,
+        markers: Value::Array(markers),
+    };
+    out.objects.push(group.vsvip(requested, &fqdns));
+    out.objects.push(group.policy_set(ports.rules));
+    out.objects
+        .push(group.virtual_service(default_net, services));
+    for m in accepted {
+        out.outcomes.push(ServiceOutcome {
+            key: m.key,
+            vs_name: Some(name.clone()),
+            fqdns: m.intent.fqdns,
+            problems: m.problems,
+        });
+    }
+}
+
+/// The members a group's VIP can carry, oldest first: a member asking for another address than the oldest, or
+/// for a port another member serves, is left out with a Warning (its outcome pushed to `out`).
+fn accept_members<'a>(
+    mut claimants: Vec<Member<'a>>,
+    requested: Option<IpAddr>,
+    out: &mut L4Desired,
+) -> Vec<Member<'a>> {
     let mut accepted: Vec<Member<'_>> = Vec::new();
     let mut used_ports: BTreeMap<(String, i32), ObjKey> = BTreeMap::new();
     for mut m in claimants.drain(..) {
@@ -611,22 +652,34 @@ fn translate_group(
         }
         accepted.push(m);
     }
-    if accepted.is_empty() {
-        return;
-    }
+    accepted
+}
 
-    let mut services = Vec::new();
+/// What a group's ports produce besides their pools (pushed to `out`): the L4 policy rules, and the
+/// (port, protocol) of each, sorted.
+struct PortPools {
+    rules: Vec<Value>,
+    services: Vec<(u16, String)>,
+}
+
+/// One pool per port of each member (AKO's names; the monitor by protocol) and the rule selecting it.
+fn port_pools(
+    accepted: &mut [Member<'_>],
+    shared_key: Option<&str>,
+    nodes: &[NodeInfo],
+    place: &Placement,
+    out: &mut L4Desired,
+) -> PortPools {
+    let cluster = &place.cluster_name;
+    let (owner, tenant_ref, cloud_ref) = (
+        place.owner(),
+        name_ref("tenant", &place.tenant),
+        name_ref("cloud", &place.cloud),
+    );
     let mut rules = Vec::new();
-    let mut protocols = BTreeSet::new();
-    let mut fqdns: Vec<String> = Vec::new();
-    for m in &mut accepted {
-        for f in &m.intent.fqdns {
-            if !fqdns.contains(f) {
-                fqdns.push(f.clone());
-            }
-        }
-        let ports = ports_of(m.input.service);
-        for p in &ports {
+    let mut services = Vec::new();
+    for m in accepted.iter_mut() {
+        for p in &ports_of(m.input.service) {
             let proto = protocol_of(p);
             let Ok(port) = u16::try_from(p.port) else {
                 continue;
@@ -648,14 +701,13 @@ fn translate_group(
                 .into_iter()
                 .map(|(ip, port)| json!({"ip": ip_json(ip), "port": port, "enabled": true}))
                 .collect();
-            let monitor = l4_health_monitor(&proto);
             let body = json!({
                 "name": pool,
                 "created_by": owner,
                 "tenant_ref": tenant_ref,
                 "cloud_ref": cloud_ref,
                 "servers": servers,
-                "health_monitor_refs": [name_ref("healthmonitor", monitor)],
+                "health_monitor_refs": [name_ref("healthmonitor", l4_health_monitor(&proto))],
                 "markers": [
                     marker("clustername", cluster),
                     marker("Namespace", &m.key.namespace),
@@ -675,20 +727,22 @@ fn translate_group(
                 },
                 "action": {"select_pool": {"action_type": "L4_RULE_ACTION_SELECT_POOL", "pool_ref": name_ref("pool", &pool)}},
             }));
-            protocols.insert(proto.clone());
             services.push((port, proto));
         }
     }
     services.sort();
-    // The VS's profile (AKO's rule): TCP's when any port is TCP, else UDP's when any is UDP, else SCTP's; the
-    // ports of another protocol override it.
-    let tier = place.license_tier;
+    PortPools { rules, services }
+}
+
+/// The VS's network profile (AKO's rule: TCP's when any port is TCP, else UDP's when any is UDP, else SCTP's)
+/// and its `services`, a port of another protocol overriding the profile.
+fn vs_services(services: Vec<(u16, String)>, tier: LicenseTier) -> (&'static str, Vec<Value>) {
     let main = ["TCP", "UDP", "SCTP"]
         .into_iter()
-        .find(|p| protocols.contains(*p))
+        .find(|p| services.iter().any(|(_, q)| q == p))
         .unwrap_or("TCP");
     let default_net = l4_network_profile(main, tier);
-    let services: Vec<Value> = services
+    let services = services
         .iter()
         .map(|(port, proto)| {
             let mut s = json!({"port": port, "enable_ssl": false});
@@ -704,73 +758,65 @@ fn translate_group(
             s
         })
         .collect();
+    (default_net, services)
+}
 
-    let mut markers = vec![
-        marker("clustername", cluster),
-        marker("Namespace", namespace),
-    ];
-    if accepted.len() == 1 {
-        markers.push(marker("ServiceName", &accepted[0].key.name));
-    } else {
-        markers.push(json!({"key": "ServiceName", "values": accepted.iter().map(|m| m.key.name.clone()).collect::<Vec<_>>()}));
+/// The objects named after a group: VsVip, L4PolicySet, VirtualService.
+struct GroupBodies<'a> {
+    name: &'a str,
+    place: &'a Placement,
+    markers: Value,
+}
+
+impl GroupBodies<'_> {
+    fn vsvip(&self, requested: Option<IpAddr>, fqdns: &[String]) -> Desired {
+        let p = self.place;
+        // A VsVip has no created_by in the controller's schema: the clustername marker makes it ako's.
+        let body = json!({
+            "name": self.name,
+            "tenant_ref": name_ref("tenant", &p.tenant),
+            "cloud_ref": name_ref("cloud", &p.cloud),
+            "vrf_context_ref": name_ref("vrfcontext", &p.vrf),
+            "east_west_placement": false,
+            "vip": [vip_request(requested, p)],
+            "dns_info": fqdns.iter().map(|f| json!({"fqdn": f})).collect::<Vec<_>>(),
+            "markers": self.markers,
+        });
+        desired(Kind::VsVip, self.name, body)
     }
 
-    let vip = vip_request(requested, place);
-    // A VsVip has no created_by in the controller's schema: the clustername marker makes it ako's.
-    let vsvip = json!({
-        "name": name,
-        "tenant_ref": tenant_ref,
-        "cloud_ref": cloud_ref,
-        "vrf_context_ref": vrf_ref,
-        "east_west_placement": false,
-        "vip": [vip],
-        "dns_info": fqdns.iter().map(|f| json!({"fqdn": f})).collect::<Vec<_>>(),
-        "markers": markers,
-    });
-    out.objects.push(desired(Kind::VsVip, &name, vsvip));
-
-    out.objects.push(desired(
-        Kind::L4PolicySet,
-        &name,
-        json!({
-            "name": name,
-            "created_by": owner,
-            "tenant_ref": tenant_ref,
+    fn policy_set(&self, rules: Vec<Value>) -> Desired {
+        let body = json!({
+            "name": self.name,
+            "created_by": self.place.owner(),
+            "tenant_ref": name_ref("tenant", &self.place.tenant),
             "is_internal_policy": false,
             "l4_connection_policy": {"rules": rules},
-            "markers": markers,
-        }),
-    ));
+            "markers": self.markers,
+        });
+        desired(Kind::L4PolicySet, self.name, body)
+    }
 
-    out.objects.push(desired(
-        Kind::VirtualService,
-        &name,
-        json!({
-            "name": name,
-            "created_by": owner,
-            "tenant_ref": tenant_ref,
-            "cloud_ref": cloud_ref,
-            "se_group_ref": name_ref("serviceenginegroup", &place.se_group),
-            "vrf_context_ref": vrf_ref,
-            "vsvip_ref": name_ref("vsvip", &name),
+    fn virtual_service(&self, network_profile: &str, services: Vec<Value>) -> Desired {
+        let p = self.place;
+        let body = json!({
+            "name": self.name,
+            "created_by": p.owner(),
+            "tenant_ref": name_ref("tenant", &p.tenant),
+            "cloud_ref": name_ref("cloud", &p.cloud),
+            "se_group_ref": name_ref("serviceenginegroup", &p.se_group),
+            "vrf_context_ref": name_ref("vrfcontext", &p.vrf),
+            "vsvip_ref": name_ref("vsvip", self.name),
             "type": "VS_TYPE_NORMAL",
             "enabled": true,
             "traffic_enabled": true,
             "application_profile_ref": name_ref("applicationprofile", "System-L4-Application"),
-            "network_profile_ref": name_ref("networkprofile", default_net),
+            "network_profile_ref": name_ref("networkprofile", network_profile),
             "services": services,
-            "l4_policies": [{"index": 0, "l4_policy_set_ref": name_ref("l4policyset", &name)}],
-            "markers": markers,
-        }),
-    ));
-
-    for m in accepted {
-        out.outcomes.push(ServiceOutcome {
-            key: m.key,
-            vs_name: Some(name.clone()),
-            fqdns: m.intent.fqdns,
-            problems: m.problems,
+            "l4_policies": [{"index": 0, "l4_policy_set_ref": name_ref("l4policyset", self.name)}],
+            "markers": self.markers,
         });
+        desired(Kind::VirtualService, self.name, body)
     }
 }
 
