@@ -94,6 +94,64 @@ fn parse_bool(key: &str, v: &str, errors: &mut Vec<String>) -> bool {
     }
 }
 
+/// The values being read, with every error found so far.
+struct Reader<'a> {
+    values: &'a BTreeMap<String, String>,
+    errors: Vec<String>,
+}
+
+impl Reader<'_> {
+    /// A value, unless missing or blank.
+    fn pick(&self, key: &str) -> Option<String> {
+        self.values
+            .get(key)
+            .cloned()
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    /// A boolean (false when missing).
+    fn flag(&mut self, key: &str) -> bool {
+        self.pick(key)
+            .is_some_and(|v| parse_bool(key, &v, &mut self.errors))
+    }
+
+    /// A number `ok` accepts; `default` when missing, and when bad (with the error `what` completes).
+    fn number<T: std::str::FromStr + Copy>(
+        &mut self,
+        key: &str,
+        default: T,
+        ok: impl Fn(T) -> bool,
+        what: &str,
+    ) -> T {
+        let Some(v) = self.pick(key) else {
+            return default;
+        };
+        match v.trim().parse::<T>() {
+            Ok(n) if ok(n) => n,
+            _ => {
+                self.errors.push(format!("{key}: {v:?} is not {what}"));
+                default
+            }
+        }
+    }
+
+    /// A key/value pair of settings given together or not at all.
+    fn pair(
+        &mut self,
+        keys: (Option<String>, Option<String>),
+        both: &str,
+    ) -> Option<(String, String)> {
+        match keys {
+            (Some(k), Some(v)) => Some((k, v)),
+            (None, None) => None,
+            _ => {
+                self.errors.push(both.to_string());
+                None
+            }
+        }
+    }
+}
+
 /// Validates the reconciler's settings: `values` are ConfigMap keys -> values (env and flags already laid over the
 /// file's), `secret` the avi-secret's keys (`username`, `password` or `authtoken`, `certificateAuthorityData` as
 /// PEM). Every bad value is reported at once.
@@ -102,71 +160,133 @@ pub fn resolve(
     secret: &BTreeMap<String, String>,
     insecure_skip_verify: bool,
 ) -> Result<ControllerSettings, ConfigErrors> {
-    let mut errors = Vec::new();
-    let pick = |key: &str| values.get(key).cloned().filter(|v| !v.trim().is_empty());
-
-    let controller_host = pick("controllerIP").unwrap_or_default();
+    let mut r = Reader {
+        values,
+        errors: Vec::new(),
+    };
+    let controller_host = r.pick("controllerIP").unwrap_or_default();
     if controller_host.is_empty() {
-        errors.push("controllerIP (--controller-host, CTRL_IPADDRESS): the Avi Controller address is required".into());
+        r.errors.push("controllerIP (--controller-host, CTRL_IPADDRESS): the Avi Controller address is required".into());
     }
-    let full_sync = match pick("fullSyncFrequency") {
-        None => Some(Duration::from_secs(1800)),
-        Some(v) => match v.trim().parse::<u64>() {
-            Ok(0) => None,
-            Ok(s) => Some(Duration::from_secs(s)),
-            Err(_) => {
-                errors.push(format!(
-                    "fullSyncFrequency: {v:?} is not a number of seconds (0 disables)"
-                ));
-                None
-            }
-        },
+    let full_sync = match r.number(
+        "fullSyncFrequency",
+        1800u64,
+        |_| true,
+        "a number of seconds (0 disables)",
+    ) {
+        0 => None,
+        s => Some(Duration::from_secs(s)),
     };
-    let delete_config =
-        pick("deleteConfig").is_some_and(|v| parse_bool("deleteConfig", &v, &mut errors));
-    let static_routes = !pick("disableStaticRouteSync")
-        .is_some_and(|v| parse_bool("disableStaticRouteSync", &v, &mut errors));
-    let node_selector = match (pick("nodeKey"), pick("nodeValue")) {
-        (Some(k), Some(v)) => Some((k, v)),
-        (None, None) => None,
-        _ => {
-            errors.push("nodeKey and nodeValue (nodePortSelector) must be given together".into());
-            None
-        }
-    };
-    let member_mode = match pick("serviceType").as_deref().map(str::trim) {
-        None | Some("ClusterIP") => MemberMode::ClusterIp,
-        Some("NodePort") => MemberMode::NodePort {
-            selector: node_selector,
-        },
-        Some(other) => {
-            errors.push(format!(
-                    "serviceType: {other:?} is not supported (accepted: ClusterIP, NodePort; NodePortLocal needs Antrea)"
-                ));
-            MemberMode::ClusterIp
-        }
-    };
-    let shard_size = match pick("shardVSSize") {
+    let delete_config = r.flag("deleteConfig");
+    let static_routes = !r.flag("disableStaticRouteSync");
+    let member_mode = member_mode(&mut r);
+    let shard_size = match r.pick("shardVSSize") {
         None => ShardSize::Large,
         Some(v) => ShardSize::parse(&v).unwrap_or_else(|| {
-            errors.push(format!(
+            r.errors.push(format!(
                 "shardVSSize: {v:?} is not supported (accepted: LARGE, MEDIUM, SMALL, DEDICATED)"
             ));
             ShardSize::Large
         }),
     };
-    // AKO's keys (nsSyncLabelKey/Value), or ako's earlier names of the same setting.
-    let ns_key = pick("nsSyncLabelKey").or_else(|| pick("nsSelectorLabelKey"));
-    let ns_value = pick("nsSyncLabelValue").or_else(|| pick("nsSelectorLabelValue"));
-    let namespace_selector = match (ns_key, ns_value) {
-        (Some(k), Some(v)) => Some((k, v)),
-        (None, None) => None,
-        _ => {
-            errors.push("nsSyncLabelKey and nsSyncLabelValue (AKOSettings.namespaceSelector labelKey and labelValue) must be given together: with only one, AKO would serve every namespace, ako refuses to guess".into());
-            None
-        }
+    let scope = scope(&mut r);
+    let guard = crate::safety::GuardLimits {
+        max_objects: r.number(
+            "deletionGuardMaxObjects",
+            crate::safety::GuardLimits::default().max_objects,
+            |_| true,
+            "a number of objects",
+        ),
+        max_percent: r.number(
+            "deletionGuardMaxPercent",
+            crate::safety::GuardLimits::default().max_percent,
+            |n| n <= 100,
+            "a percentage from 0 to 100 (100 turns the guard off)",
+        ),
     };
-    let blocked_namespaces = match pick("blockedNamespaceList") {
+    let release_held = r.pick("releaseHeldDeletions").map(|v| v.trim().to_string());
+    let avi_request_timeout = Duration::from_secs(r.number(
+        "aviRequestTimeoutSeconds",
+        60u64,
+        |n| (1..=3600).contains(&n),
+        "a number of seconds from 1 to 3600",
+    ));
+    let avi_max_rps = r.number(
+        "aviMaxRequestsPerSecond",
+        2000u32,
+        |n| n >= 2,
+        "a whole number of requests per second, 2 or more",
+    );
+    let allow_default_cluster_name = r.flag("allowDefaultClusterName");
+    let (login, ca_pem) = credentials(secret, &mut r.errors);
+
+    let settings = ControllerSettings {
+        controller_host,
+        controller_version: r.pick("controllerVersion"),
+        cloud: r
+            .pick("cloudName")
+            .unwrap_or_else(|| "Default-Cloud".into()),
+        se_group: r
+            .pick("serviceEngineGroupName")
+            .unwrap_or_else(|| "Default-Group".into()),
+        tenant: r.pick("tenantName").unwrap_or_else(|| "admin".into()),
+        vrf: r.pick("vrfName").unwrap_or_else(|| "global".into()),
+        full_sync,
+        delete_config,
+        member_mode,
+        static_routes,
+        shard_size,
+        scope,
+        login,
+        ca_pem,
+        insecure_skip_verify,
+        deletion_guard: guard,
+        release_held,
+        allow_default_cluster_name,
+        avi_request_timeout,
+        avi_max_rps,
+    };
+    if r.errors.is_empty() {
+        Ok(settings)
+    } else {
+        Err(ConfigErrors(r.errors))
+    }
+}
+
+/// `serviceType` (with `nodeKey`/`nodeValue` in NodePort mode).
+fn member_mode(r: &mut Reader<'_>) -> MemberMode {
+    let node_selector = r.pair(
+        (r.pick("nodeKey"), r.pick("nodeValue")),
+        "nodeKey and nodeValue (nodePortSelector) must be given together",
+    );
+    match r.pick("serviceType").as_deref().map(str::trim) {
+        None | Some("ClusterIP") => MemberMode::ClusterIp,
+        Some("NodePort") => MemberMode::NodePort {
+            selector: node_selector,
+        },
+        Some(other) => {
+            r.errors.push(format!(
+                "serviceType: {other:?} is not supported (accepted: ClusterIP, NodePort; NodePortLocal needs Antrea)"
+            ));
+            MemberMode::ClusterIp
+        }
+    }
+}
+
+/// The namespaces served: AKO's `nsSyncLabelKey`/`nsSyncLabelValue` (or ako's earlier names of the same setting)
+/// and `blockedNamespaceList` (a JSON list, or comma-separated).
+fn scope(r: &mut Reader<'_>) -> Scope {
+    let keys = (
+        r.pick("nsSyncLabelKey")
+            .or_else(|| r.pick("nsSelectorLabelKey")),
+        r.pick("nsSyncLabelValue")
+            .or_else(|| r.pick("nsSelectorLabelValue")),
+    );
+    let selector = r.pair(
+        keys,
+        "nsSyncLabelKey and nsSyncLabelValue (AKOSettings.namespaceSelector labelKey and labelValue) must be given together: with only one, AKO would serve every namespace, ako refuses to guess",
+    );
+    let blocked = match r.pick("blockedNamespaceList") {
         None => Vec::new(),
         Some(v) => match serde_json::from_str::<Vec<String>>(&v) {
             Ok(list) => list,
@@ -176,59 +296,21 @@ pub fn resolve(
                 .filter(|s| !s.is_empty())
                 .collect(),
             Err(e) => {
-                errors.push(format!(
+                r.errors.push(format!(
                     "blockedNamespaceList: {v:?} is not a JSON list of names: {e}"
                 ));
                 Vec::new()
             }
         },
     };
+    Scope { selector, blocked }
+}
 
-    let mut guard = crate::safety::GuardLimits::default();
-    if let Some(v) = pick("deletionGuardMaxObjects") {
-        match v.trim().parse::<usize>() {
-            Ok(n) => guard.max_objects = n,
-            Err(_) => errors.push(format!(
-                "deletionGuardMaxObjects: {v:?} is not a number of objects"
-            )),
-        }
-    }
-    if let Some(v) = pick("deletionGuardMaxPercent") {
-        match v.trim().parse::<u32>() {
-                Ok(n) if n <= 100 => guard.max_percent = n,
-                _ => errors.push(format!(
-                    "deletionGuardMaxPercent: {v:?} is not a percentage from 0 to 100 (100 turns the guard off)"
-                )),
-            }
-    }
-    let release_held = pick("releaseHeldDeletions").map(|v| v.trim().to_string());
-    let avi_request_timeout = match pick("aviRequestTimeoutSeconds") {
-        None => Duration::from_secs(60),
-        Some(v) => match v.trim().parse::<u64>() {
-            Ok(n) if (1..=3600).contains(&n) => Duration::from_secs(n),
-            _ => {
-                errors.push(format!(
-                    "aviRequestTimeoutSeconds: {v:?} is not a number of seconds from 1 to 3600"
-                ));
-                Duration::from_secs(60)
-            }
-        },
-    };
-    let avi_max_rps = match pick("aviMaxRequestsPerSecond") {
-        None => 2000,
-        Some(v) => match v.trim().parse::<u32>() {
-            Ok(n) if n >= 2 => n,
-            _ => {
-                errors.push(format!(
-                        "aviMaxRequestsPerSecond: {v:?} is not a whole number of requests per second, 2 or more"
-                    ));
-                2000
-            }
-        },
-    };
-    let allow_default_cluster_name = pick("allowDefaultClusterName")
-        .is_some_and(|v| parse_bool("allowDefaultClusterName", &v, &mut errors));
-
+/// The login (a password or a token) and the controller's CA from the avi-secret's keys.
+fn credentials(
+    secret: &BTreeMap<String, String>,
+    errors: &mut Vec<String>,
+) -> (Login, Option<String>) {
     let username = secret.get("username").cloned().unwrap_or_default();
     let login = match (secret.get("password"), secret.get("authtoken")) {
         _ if username.is_empty() => {
@@ -267,37 +349,7 @@ pub fn resolve(
             None
         }
     };
-
-    let settings = ControllerSettings {
-        controller_host,
-        controller_version: pick("controllerVersion"),
-        cloud: pick("cloudName").unwrap_or_else(|| "Default-Cloud".into()),
-        se_group: pick("serviceEngineGroupName").unwrap_or_else(|| "Default-Group".into()),
-        tenant: pick("tenantName").unwrap_or_else(|| "admin".into()),
-        vrf: pick("vrfName").unwrap_or_else(|| "global".into()),
-        full_sync,
-        delete_config,
-        member_mode,
-        static_routes,
-        shard_size,
-        scope: Scope {
-            selector: namespace_selector,
-            blocked: blocked_namespaces,
-        },
-        login,
-        ca_pem,
-        insecure_skip_verify,
-        deletion_guard: guard,
-        release_held,
-        allow_default_cluster_name,
-        avi_request_timeout,
-        avi_max_rps,
-    };
-    if errors.is_empty() {
-        Ok(settings)
-    } else {
-        Err(ConfigErrors(errors))
-    }
+    (login, ca_pem)
 }
 
 /// Which namespaces ako serves (`namespaceSelector`, `blockedNamespaceList`).
