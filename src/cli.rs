@@ -257,122 +257,35 @@ impl ControllerArgs {
     /// Merges the config source (`config_file`, the same as the webhook's) < env/flags, reads the credentials
     /// (the mounted avi-secret, then env and flags; a CA given as a path is read) and validates.
     pub fn resolve(&self, config_file: Option<&Path>) -> Result<ControllerSettings, ConfigErrors> {
+        // Flags and env by ConfigMap key; a blank one counts as unset.
         let overrides = [
-            (
-                "controllerIP",
-                self.controller_host
-                    .clone()
-                    .filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "fullSyncFrequency",
-                self.full_sync_frequency
-                    .clone()
-                    .filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "deleteConfig",
-                self.delete_config.clone().filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "nodeKey",
-                self.node_key.clone().filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "nodeValue",
-                self.node_value.clone().filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "serviceType",
-                self.service_type.clone().filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "shardVSSize",
-                self.shard_vs_size.clone().filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "disableStaticRouteSync",
-                self.disable_static_route_sync
-                    .clone()
-                    .filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "nsSyncLabelKey",
-                self.ns_selector_key
-                    .clone()
-                    .filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "nsSyncLabelValue",
-                self.ns_selector_value
-                    .clone()
-                    .filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "blockedNamespaceList",
-                self.blocked_namespace_list
-                    .clone()
-                    .filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "deletionGuardMaxObjects",
-                self.deletion_guard_max_objects
-                    .clone()
-                    .filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "deletionGuardMaxPercent",
-                self.deletion_guard_max_percent
-                    .clone()
-                    .filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "releaseHeldDeletions",
-                self.release_held_deletions
-                    .clone()
-                    .filter(|v| !v.trim().is_empty()),
-            ),
+            ("controllerIP", &self.controller_host),
+            ("fullSyncFrequency", &self.full_sync_frequency),
+            ("deleteConfig", &self.delete_config),
+            ("nodeKey", &self.node_key),
+            ("nodeValue", &self.node_value),
+            ("serviceType", &self.service_type),
+            ("shardVSSize", &self.shard_vs_size),
+            ("disableStaticRouteSync", &self.disable_static_route_sync),
+            ("nsSyncLabelKey", &self.ns_selector_key),
+            ("nsSyncLabelValue", &self.ns_selector_value),
+            ("blockedNamespaceList", &self.blocked_namespace_list),
+            ("deletionGuardMaxObjects", &self.deletion_guard_max_objects),
+            ("deletionGuardMaxPercent", &self.deletion_guard_max_percent),
+            ("releaseHeldDeletions", &self.release_held_deletions),
             (
                 "aviRequestTimeoutSeconds",
-                self.avi_request_timeout_seconds
-                    .clone()
-                    .filter(|v| !v.trim().is_empty()),
+                &self.avi_request_timeout_seconds,
             ),
-            (
-                "aviMaxRequestsPerSecond",
-                self.avi_max_requests_per_second
-                    .clone()
-                    .filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "allowDefaultClusterName",
-                self.allow_default_cluster_name
-                    .clone()
-                    .filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "controllerVersion",
-                self.controller_version
-                    .clone()
-                    .filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "cloudName",
-                self.cloud_name.clone().filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "serviceEngineGroupName",
-                self.se_group.clone().filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "tenantName",
-                self.tenant_name.clone().filter(|v| !v.trim().is_empty()),
-            ),
-            (
-                "vrfName",
-                self.vrf_name.clone().filter(|v| !v.trim().is_empty()),
-            ),
-        ];
+            ("aviMaxRequestsPerSecond", &self.avi_max_requests_per_second),
+            ("allowDefaultClusterName", &self.allow_default_cluster_name),
+            ("controllerVersion", &self.controller_version),
+            ("cloudName", &self.cloud_name),
+            ("serviceEngineGroupName", &self.se_group),
+            ("tenantName", &self.tenant_name),
+            ("vrfName", &self.vrf_name),
+        ]
+        .map(|(key, v)| (key, v.clone().filter(|v| !v.trim().is_empty())));
         let values = merged(config_file, &overrides)?;
         let mut errors = Vec::new();
         let mut secret = match &self.credentials_dir {
