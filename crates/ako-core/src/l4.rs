@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use k8s_openapi::api::core::v1::{Endpoints, LoadBalancerIngress, Node, Service, ServicePort};
+use k8s_openapi::api::core::v1::{Endpoints, LoadBalancerIngress, Service, ServicePort};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::{Map, Value, json};
 
@@ -27,6 +27,11 @@ use crate::index::ObjKey;
 use crate::intent::{self, Problem};
 use crate::ownership::{self, Order};
 use crate::plan::{Desired, Kind, name_ref};
+
+mod nodes; // what ako reads of a Node: addresses, labels, pod CIDRs
+mod profiles; // what ako chooses as AKO does: profiles and monitors by protocol and tier
+pub use nodes::*;
+pub use profiles::*;
 
 /// Longest object name the controller accepts.
 pub const MAX_NAME: usize = 255;
@@ -66,48 +71,6 @@ impl VipFamily {
             (Some(_), Some(v6)) => Self::DualStack(v6),
             (None, Some(v6)) => Self::V6Only(v6),
         }
-    }
-}
-
-/// The controller's default licence tier (`systemconfiguration.default_license_tier`), as far as ako's choices
-/// depend on it. AKO gives TCP ports of L4 virtual services the TCP proxy on the Enterprise tiers and the TCP fast
-/// path on the others (Essentials, Basic), whose licence does not include the proxy profile for L4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LicenseTier {
-    /// ENTERPRISE or ENTERPRISE_WITH_CLOUD_SERVICES (and the controller's default when it says nothing).
-    #[default]
-    Enterprise,
-    /// ESSENTIALS, BASIC or any other tier.
-    EssentialsOrBasic,
-}
-
-impl LicenseTier {
-    /// From `default_license_tier`.
-    pub fn parse(tier: &str) -> Self {
-        match tier.trim() {
-            "" | "ENTERPRISE" | "ENTERPRISE_WITH_CLOUD_SERVICES" => Self::Enterprise,
-            _ => Self::EssentialsOrBasic,
-        }
-    }
-}
-
-/// The network profile of an L4 port, as AKO chooses it: UDP the UDP fast path, SCTP the SCTP proxy, TCP the
-/// TCP proxy on Enterprise and the TCP fast path on the other tiers.
-pub fn l4_network_profile(proto: &str, tier: LicenseTier) -> &'static str {
-    match (proto, tier) {
-        ("UDP", _) => "System-UDP-Fast-Path",
-        ("SCTP", _) => "System-SCTP-Proxy",
-        (_, LicenseTier::Enterprise) => "System-TCP-Proxy",
-        (_, LicenseTier::EssentialsOrBasic) => "System-TCP-Fast-Path",
-    }
-}
-
-/// The health monitor of an L4 pool by protocol, as AKO chooses it.
-pub fn l4_health_monitor(proto: &str) -> &'static str {
-    match proto {
-        "UDP" => "System-UDP",
-        "SCTP" => "System-SCTP",
-        _ => "System-TCP",
     }
 }
 
@@ -233,97 +196,6 @@ pub fn slice_from_json(mut value: Value) -> Result<EndpointSlice, serde_json::Er
         m.remove("kind");
     }
     serde_json::from_value(value)
-}
-
-/// A node as NodePort mode (its address and labels) and ClusterIP mode's static routes (its addresses and pod
-/// CIDRs) need it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct NodeInfo {
-    pub name: String,
-    /// The first InternalIP.
-    pub internal_ip: Option<IpAddr>,
-    /// The addresses a static route to the Node's pods may use as next hop, best first: the CNI's own (Calico's
-    /// `projectcalico.org/IPv4Address`/`IPv6Address`, Antrea's `node.antrea.io/transport-addresses`), then every
-    /// InternalIP (dual-stack Nodes have one per family).
-    pub addresses: Vec<IpAddr>,
-    pub labels: BTreeMap<String, String>,
-    /// The Node's pod CIDRs ([`pod_cidrs_of`]).
-    pub pod_cidrs: Vec<IpNet>,
-}
-
-/// The annotation giving a Node's pod CIDRs when `spec.podCIDRs` does not (AKO reads it for CNIs that allocate
-/// pod addresses themselves), comma-separated.
-pub const POD_CIDRS_ANNOTATION: &str = "ako.vmware.com/pod-cidrs";
-/// OVN-Kubernetes' per-Node subnet annotation: `{"default": "10.244.0.0/24"}` (or a list).
-pub const OVN_SUBNETS_ANNOTATION: &str = "k8s.ovn.org/node-subnets";
-
-/// A Node's pod CIDRs: the annotation ako.vmware.com/pod-cidrs, else OVN-Kubernetes' node-subnets, else
-/// `spec.podCIDRs` (`spec.podCIDR` on older API servers). Entries that do not parse are skipped.
-pub fn pod_cidrs_of(node: &Node) -> Vec<IpNet> {
-    let annotations = node.metadata.annotations.as_ref();
-    let parse = |list: &mut dyn Iterator<Item = &str>| -> Vec<IpNet> {
-        list.filter_map(|c| c.trim().parse::<IpNet>().ok())
-            .collect()
-    };
-    if let Some(v) = annotations.and_then(|a| a.get(POD_CIDRS_ANNOTATION)) {
-        return parse(&mut v.split(','));
-    }
-    if let Some(v) = annotations.and_then(|a| a.get(OVN_SUBNETS_ANNOTATION))
-        && let Ok(json) = serde_json::from_str::<Value>(v)
-        && let Some(d) = json.get("default")
-    {
-        return match d {
-            Value::String(s) => parse(&mut std::iter::once(s.as_str())),
-            Value::Array(a) => parse(&mut a.iter().filter_map(Value::as_str)),
-            _ => Vec::new(),
-        };
-    }
-    let spec = node.spec.as_ref();
-    match spec.and_then(|s| s.pod_cidrs.as_ref()) {
-        Some(list) if !list.is_empty() => parse(&mut list.iter().map(String::as_str)),
-        _ => parse(&mut spec.and_then(|s| s.pod_cidr.as_deref()).into_iter()),
-    }
-}
-
-/// The CNIs' annotations naming a Node's address for pod traffic (read as AKO reads them for its routes).
-pub const CNI_ADDRESS_ANNOTATIONS: [&str; 3] = [
-    "projectcalico.org/IPv4Address",
-    "projectcalico.org/IPv6Address",
-    "node.antrea.io/transport-addresses",
-];
-
-impl NodeInfo {
-    pub fn from_node(node: &Node) -> Self {
-        let internal: Vec<IpAddr> = node
-            .status
-            .as_ref()
-            .and_then(|s| s.addresses.as_ref())
-            .into_iter()
-            .flatten()
-            .filter(|a| a.type_ == "InternalIP")
-            .filter_map(|a| a.address.parse().ok())
-            .collect();
-        let annotations = node.metadata.annotations.as_ref();
-        // Calico's carry a mask ("10.0.0.5/24"); Antrea's is a comma-separated list.
-        let mut addresses: Vec<IpAddr> = CNI_ADDRESS_ANNOTATIONS
-            .iter()
-            .filter_map(|k| annotations.and_then(|a| a.get(*k)))
-            .flat_map(|v| v.split(','))
-            .filter_map(|a| a.trim().split('/').next()?.parse().ok())
-            .collect();
-        for ip in &internal {
-            if !addresses.contains(ip) {
-                addresses.push(*ip);
-            }
-        }
-        Self {
-            name: node.metadata.name.clone().unwrap_or_default(),
-            internal_ip: internal.first().copied(),
-            addresses,
-            labels: node.metadata.labels.clone().unwrap_or_default(),
-            pod_cidrs: pod_cidrs_of(node),
-        }
-    }
 }
 
 /// A Service and what it routes to.

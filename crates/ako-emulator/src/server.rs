@@ -18,11 +18,14 @@ use super::journal::{Journal, RecordRef};
 use super::store::{ApiError, Obj, Store, TenantSel, apply_patch, type_info};
 
 mod auth;
+mod reads;
 mod runtime;
 mod writes;
 
 #[allow(clippy::wildcard_imports)]
 use auth::*;
+#[allow(clippy::wildcard_imports)]
+use reads::*;
 #[allow(clippy::wildcard_imports)]
 use runtime::*;
 #[allow(clippy::wildcard_imports)]
@@ -527,85 +530,11 @@ async fn api(
                                      "up_since": app.started.strftime("%Y-%m-%d %H:%M:%S").to_string()}],
                     "cluster_state": {"state": "CLUSTER_UP_NO_HA"}}),
         )),
-        (&Method::PUT, ["useraccount"]) => {
-            let b = parse_body(body)?;
-            let old = b
-                .get("old_password")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let new = b
-                .get("password")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let mut users = app.users.lock();
-            if users.get(user).is_none_or(|p| p != old) {
-                return Err(ApiError::new(400, "Old password is incorrect"));
-            }
-            if new.is_empty() {
-                return Err(ApiError::new(400, "Password cannot be empty"));
-            }
-            users.insert(user.to_string(), new.to_string());
-            Ok(raw(200, "application/json", Body::empty()))
-        }
+        (&Method::PUT, ["useraccount"]) => change_password(app, body, user),
         (_, ["user-token", rest @ ..]) => user_token(app, method, rest, body, user, host),
-        (&Method::GET, ["ipamdnsproviderprofiledomainlist"]) => {
-            let store = app.store.lock();
-            let cloud = match param(query, "cloud_uuid") {
-                Some(u) => store
-                    .get_any(u)
-                    .filter(|o| o.obj_type == "cloud")
-                    .map(|o| o.uuid.clone()),
-                None => store
-                    .find_by_name("cloud", "Default-Cloud", "admin", None)
-                    .map(|o| o.uuid.clone()),
-            }
-            .ok_or_else(|| ApiError::new(404, "Cloud object not found!"))?;
-            let domains = store
-                .dns_domains(&cloud)
-                .map(|(_, d, _)| d)
-                .unwrap_or_default();
-            Ok(json_resp(200, &json!({"domains": domains})))
-        }
+        (&Method::GET, ["ipamdnsproviderprofiledomainlist"]) => domain_list(app, query),
         (&Method::GET, ["virtualservice-inventory", rest @ ..]) => {
-            let store = app.store.lock();
-            let sel = tenant_sel(&store, headers)?;
-            let inventory = |vs: &Obj| {
-                let config = select_fields(store.render(vs, host, include_name), None);
-                let pools: Vec<Value> = vs
-                    .body
-                    .get("pool_ref")
-                    .into_iter()
-                    .chain(vs.body.get("pool_group_ref"))
-                    .filter_map(Value::as_str)
-                    .map(|r| json!(format!("https://{host}{r}")))
-                    .collect();
-                json!({"uuid": vs.uuid, "url": format!("https://{host}/api/virtualservice-inventory/{}", vs.uuid),
-                       "config": config, "runtime": vs_runtime(app, &store, vs),
-                       "health_score": {"health_score": 100.0}, "pools": pools,
-                       "app_profile_type": "APPLICATION_PROFILE_TYPE_HTTP"})
-            };
-            match rest {
-                [uuid] => Ok(json_resp(
-                    200,
-                    &inventory(store.get("virtualservice", uuid, &sel)?),
-                )),
-                [] => {
-                    let filters: Vec<(String, Option<String>)> = query.to_vec();
-                    let all = store.query("virtualservice", &sel, &filters);
-                    Ok(json_resp(
-                        200,
-                        &page(
-                            app,
-                            host,
-                            "virtualservice-inventory",
-                            query,
-                            all.len(),
-                            |r| all[r].iter().map(|o| inventory(o)).collect(),
-                        ),
-                    ))
-                }
-                _ => Err(ApiError::new(404, "Not found")),
-            }
+            inventory(app, host, rest, query, headers, include_name)
         }
         (&Method::GET, ["systemconfiguration"]) => {
             let store = app.store.lock();
@@ -629,76 +558,11 @@ async fn api(
             )
             .await
         }
-        (&Method::GET, [t]) => {
-            type_info(t).ok_or_else(|| ApiError::new(404, "Not found"))?;
-            let store = app.store.lock();
-            let sel = tenant_sel(&store, headers)?;
-            let all = store.query(t, &sel, query);
-            let fields = param(query, "fields");
-            let runtime = param(query, "join_subresources") == Some("runtime");
-            Ok(json_resp(
-                200,
-                &page(app, host, t, query, all.len(), |r| {
-                    all[r]
-                        .iter()
-                        .map(|o| {
-                            let mut m = select_fields(
-                                render_out(&store, o, host, include_name, false),
-                                fields,
-                            );
-                            if runtime && o.obj_type == "virtualservice" {
-                                m.insert("runtime".into(), vs_runtime(app, &store, o));
-                            }
-                            Value::Object(m)
-                        })
-                        .collect()
-                }),
-            ))
-        }
-        (&Method::GET, [t, uuid]) => {
-            type_info(t).ok_or_else(|| ApiError::new(404, "Not found"))?;
-            let store = app.store.lock();
-            let sel = tenant_sel(&store, headers)?;
-            let obj = store.get(t, uuid, &sel)?;
-            let mut m = select_fields(
-                render_out(&store, obj, host, include_name, false),
-                param(query, "fields"),
-            );
-            if param(query, "join_subresources") == Some("runtime") && *t == "virtualservice" {
-                m.insert("runtime".into(), vs_runtime(app, &store, obj));
-            }
-            Ok(json_resp(200, &Value::Object(m)))
-        }
-        (&Method::GET, ["pool", uuid, "runtime", ..]) => {
-            let store = app.store.lock();
-            let sel = tenant_sel(&store, headers)?;
-            let obj = store.get("pool", uuid, &sel)?;
-            let detail = app
-                .dataplane
-                .get()
-                .and_then(|p| p.pool_runtime(&obj.uuid))
-                .unwrap_or_else(|| {
-                    json!({"name": obj.name, "uuid": obj.uuid, "oper_status": {"state": "OPER_UNKNOWN",
-                           "reason": ["the data plane is not running"]}})
-                });
-            Ok(json_resp(200, &json!([detail])))
-        }
+        (&Method::GET, [t]) => list(app, host, t, query, headers, include_name),
+        (&Method::GET, [t, uuid]) => get_one(app, host, t, uuid, query, headers, include_name),
+        (&Method::GET, ["pool", uuid, "runtime", ..]) => pool_runtime(app, uuid, headers),
         (&Method::GET, ["analytics", "metrics", "virtualservice", uuid]) => {
-            let store = app.store.lock();
-            let sel = tenant_sel(&store, headers)?;
-            let obj = store.get("virtualservice", uuid, &sel)?;
-            let plane = app
-                .dataplane
-                .get()
-                .ok_or_else(|| ApiError::new(404, "the data plane is not running"))?;
-            let rt = plane
-                .vs_runtime(&obj.uuid)
-                .ok_or_else(|| ApiError::new(404, "VirtualService object not found!"))?;
-            Ok(json_resp(
-                200,
-                &json!({"entity_uuid": obj.uuid, "name": obj.name, "metrics": rt["analytics"],
-                        "oper_status": rt["oper_status"]}),
-            ))
+            vs_metrics(app, uuid, headers)
         }
         (&Method::GET, ["virtualservice", uuid, "runtime", ..]) => {
             let store = app.store.lock();
@@ -724,6 +588,28 @@ async fn api(
         }
         _ => Err(ApiError::new(404, "Not found")),
     }
+}
+
+/// `PUT /api/useraccount`: a user changes their password.
+fn change_password(app: &App, body: &[u8], user: &str) -> Result<Response, ApiError> {
+    let b = parse_body(body)?;
+    let old = b
+        .get("old_password")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let new = b
+        .get("password")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut users = app.users.lock();
+    if users.get(user).is_none_or(|p| p != old) {
+        return Err(ApiError::new(400, "Old password is incorrect"));
+    }
+    if new.is_empty() {
+        return Err(ApiError::new(400, "Password cannot be empty"));
+    }
+    users.insert(user.to_string(), new.to_string());
+    Ok(raw(200, "application/json", Body::empty()))
 }
 
 fn page(

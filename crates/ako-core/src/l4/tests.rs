@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::intent::Severity;
+use k8s_openapi::api::core::v1::Node;
 
 /// [`super::translate`], with every body it builds checked against the controller's schema.
 fn translate(
