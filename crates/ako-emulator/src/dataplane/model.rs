@@ -517,6 +517,31 @@ fn cert_of(
     None
 }
 
+/// The members of a pool group: pool, ratio and priority.
+fn pool_group_members(pg: &Obj) -> Vec<Member> {
+    pg.body
+        .get("members")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            Some(Member {
+                pool: uuid_of(m.get("pool_ref"))?.to_string(),
+                ratio: m
+                    .get("ratio")
+                    .and_then(Value::as_u64)
+                    .and_then(|r| u32::try_from(r).ok())
+                    .unwrap_or(1),
+                priority: m
+                    .get("priority_label")
+                    .and_then(Value::as_str)
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
 impl Model {
     /// Builds the model from the store. `reach` says which pool servers may be dialed; `interval` overrides the
     /// monitors' send interval.
@@ -533,31 +558,9 @@ impl Model {
             );
         }
         for pg in store.iter_type("poolgroup") {
-            let members = pg
-                .body
-                .get("members")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|m| {
-                    Some(Member {
-                        pool: uuid_of(m.get("pool_ref"))?.to_string(),
-                        ratio: m
-                            .get("ratio")
-                            .and_then(Value::as_u64)
-                            .and_then(|r| u32::try_from(r).ok())
-                            .unwrap_or(1),
-                        priority: m
-                            .get("priority_label")
-                            .and_then(Value::as_str)
-                            .and_then(|p| p.parse().ok())
-                            .unwrap_or(0),
-                    })
-                })
-                .collect();
             model
                 .pool_groups
-                .insert(pg.uuid.clone(), (pg.name.clone(), members));
+                .insert(pg.uuid.clone(), (pg.name.clone(), pool_group_members(pg)));
         }
         let mut children: HashMap<String, Vec<(Vec<String>, String)>> = HashMap::new();
         for vs in store.iter_type("virtualservice") {
@@ -628,75 +631,7 @@ impl Model {
                 m.reasons
                     .push("no VIP address (no vsvip_ref or nothing allocated)".into());
             } else {
-                let http = app == AppKind::Http;
-                let default_udp = is_udp(store, vs.body.get("network_profile_ref"));
-                for s in vs
-                    .body
-                    .get("services")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let Some(port) = s
-                        .get("port")
-                        .and_then(Value::as_u64)
-                        .and_then(|p| u16::try_from(p).ok())
-                    else {
-                        continue;
-                    };
-                    let end = s
-                        .get("port_range_end")
-                        .and_then(Value::as_u64)
-                        .and_then(|p| u16::try_from(p).ok())
-                        .unwrap_or(port)
-                        .max(port);
-                    if end - port >= MAX_RANGE {
-                        m.reasons.push(format!(
-                            "port range {port}-{end} is wider than {MAX_RANGE} ports; only {port} is served"
-                        ));
-                    }
-                    let end = end.min(port.saturating_add(MAX_RANGE - 1));
-                    let tls = s
-                        .get("enable_ssl")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false);
-                    let udp = match s.get("override_network_profile_ref") {
-                        Some(p) => is_udp(store, Some(p)),
-                        None => default_udp,
-                    };
-                    let proto = if udp && !http { Proto::Udp } else { Proto::Tcp };
-                    for vip in &m.vips {
-                        if let Err(why) = dialable(*vip, &[]) {
-                            let why = format!(
-                                "VIP {vip} is not served: only loopback VIPs are bound on this machine ({why}); use the loopback VIP network"
-                            );
-                            if !m.reasons.contains(&why) {
-                                m.reasons.push(why);
-                            }
-                            continue;
-                        }
-                        for p in port..=end {
-                            let addr = SocketAddr::new(*vip, p);
-                            match model.listeners.get(&(addr, proto)) {
-                                Some(other) if other.vs != vs.uuid => m.reasons.push(format!(
-                                    "{addr} ({proto:?}) is already served by another virtual service"
-                                )),
-                                _ => {
-                                    model.listeners.insert(
-                                        (addr, proto),
-                                        ListenerSpec {
-                                            addr,
-                                            proto,
-                                            vs: vs.uuid.clone(),
-                                            tls: tls && http,
-                                            http,
-                                        },
-                                    );
-                                }
-                            }
-                        }
-                    }
-                }
+                model.listen(store, vs, &mut m, app == AppKind::Http);
             }
             m.app = Some(app);
             model.vs.insert(vs.uuid.clone(), m);
@@ -707,6 +642,80 @@ impl Model {
             }
         }
         model
+    }
+
+    /// The listeners of an enabled virtual service with a VIP: one per VIP and port of each `services` entry
+    /// (port ranges up to MAX_RANGE ports), UDP where its network profile is; loopback VIPs only. Conflicts and
+    /// refusals are added to the VS's reasons.
+    fn listen(&mut self, store: &Store, vs: &Obj, m: &mut VsModel, http: bool) {
+        let default_udp = is_udp(store, vs.body.get("network_profile_ref"));
+        for s in vs
+            .body
+            .get("services")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(port) = s
+                .get("port")
+                .and_then(Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok())
+            else {
+                continue;
+            };
+            let end = s
+                .get("port_range_end")
+                .and_then(Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or(port)
+                .max(port);
+            if end - port >= MAX_RANGE {
+                m.reasons.push(format!(
+                    "port range {port}-{end} is wider than {MAX_RANGE} ports; only {port} is served"
+                ));
+            }
+            let end = end.min(port.saturating_add(MAX_RANGE - 1));
+            let tls = s
+                .get("enable_ssl")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let udp = match s.get("override_network_profile_ref") {
+                Some(p) => is_udp(store, Some(p)),
+                None => default_udp,
+            };
+            let proto = if udp && !http { Proto::Udp } else { Proto::Tcp };
+            for vip in &m.vips {
+                if let Err(why) = dialable(*vip, &[]) {
+                    let why = format!(
+                        "VIP {vip} is not served: only loopback VIPs are bound on this machine ({why}); use the loopback VIP network"
+                    );
+                    if !m.reasons.contains(&why) {
+                        m.reasons.push(why);
+                    }
+                    continue;
+                }
+                for p in port..=end {
+                    let addr = SocketAddr::new(*vip, p);
+                    match self.listeners.get(&(addr, proto)) {
+                        Some(other) if other.vs != vs.uuid => m.reasons.push(format!(
+                            "{addr} ({proto:?}) is already served by another virtual service"
+                        )),
+                        _ => {
+                            self.listeners.insert(
+                                (addr, proto),
+                                ListenerSpec {
+                                    addr,
+                                    proto,
+                                    vs: vs.uuid.clone(),
+                                    tls: tls && http,
+                                    http,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The SNI child of `parent` serving `sni`: an exact `vh_domain_name`, else a wildcard `*.suffix`.
