@@ -246,12 +246,21 @@ impl Ctx<'_> {
     }
 
     pub(super) fn policy_set(&mut self, name: &str, rules: Vec<Value>, hosts: &BTreeSet<String>) {
+        // A set of no host (a parent's own, a default backend's) has no Host marker: a marker carries values.
+        let markers = if hosts.is_empty() {
+            json!([marker("clustername", self.cluster)])
+        } else {
+            json!([
+                marker("clustername", self.cluster),
+                markers_list("Host", hosts)
+            ])
+        };
         let mut body = json!({
             "name": name,
             "created_by": self.owner,
             "tenant_ref": self.tenant_ref,
             "is_internal_policy": false,
-            "markers": [marker("clustername", self.cluster), markers_list("Host", hosts)],
+            "markers": markers,
         });
         // The rules are moved in, not serialized again by json! (a shared parent has thousands).
         if let Some(m) = body.as_object_mut() {

@@ -553,3 +553,22 @@ spec:
         empty.problems
     );
 }
+
+#[test]
+fn every_marker_carries_a_value_even_on_sets_of_no_host() {
+    let w = World::new(&[
+        HACKAZON,
+        "metadata: {name: fallback, namespace: vmug}\nspec: {defaultBackend: {service: {name: web, port: {number: 80}}}}\n",
+    ]);
+    let d = w.run(ShardSize::Large, &cfg());
+    for o in &d.objects {
+        for m in o.body["markers"].as_array().into_iter().flatten() {
+            assert!(
+                m["values"].as_array().is_some_and(|v| !v.is_empty()),
+                "{:?} {}: {m}",
+                o.kind,
+                o.name
+            );
+        }
+    }
+}
