@@ -275,11 +275,19 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let owned = ours.len();
         // AKO's objects for features ako does not model (same created_by after a takeover): no input of ako can
         // claim them, so "nothing wants them" proves nothing; listed and left alone (deleteConfig removes them).
-        let (foreign, ours): (Vec<&ObjId>, Vec<&ObjId>) = ours.into_iter().partition(|(t, n)| {
-            !self.settings.delete_all
-                && ako_core::ako_objects::left_alone(t, n, &self.cfg.cluster_name).is_some()
-        });
-        let foreign: BTreeSet<ObjId> = foreign.into_iter().cloned().collect();
+        let mut foreign: BTreeMap<ObjId, &'static str> = BTreeMap::new();
+        let ours: Vec<&ObjId> = ours
+            .into_iter()
+            .filter(|id| {
+                let why = (!self.settings.delete_all)
+                    .then(|| ako_core::ako_objects::left_alone(id.0, &id.1, &self.cfg.cluster_name))
+                    .flatten();
+                if let Some(why) = why {
+                    foreign.insert((*id).clone(), why);
+                }
+                why.is_none()
+            })
+            .collect();
         if foreign != state.left_alone {
             self.announce_left_alone(&foreign).await;
             state.left_alone = foreign;
@@ -433,16 +441,14 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 
     /// Tells the operator which of AKO's objects ako leaves alone and why (a log line each, one Event on ako's
     /// Pod with a sample), when that set changes.
-    async fn announce_left_alone(&self, objects: &BTreeSet<ObjId>) {
+    async fn announce_left_alone(&self, objects: &BTreeMap<ObjId, &'static str>) {
         if objects.is_empty() {
             return;
         }
         let mut why: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-        for (t, n) in objects {
-            if let Some(reason) = ako_core::ako_objects::left_alone(t, n, &self.cfg.cluster_name) {
-                tracing::info!(kind = %t, name = %n, reason, "AKO's object left alone");
-                why.entry(reason).or_default().push(format!("{t} {n}"));
-            }
+        for ((t, n), reason) in objects {
+            tracing::info!(kind = %t, name = %n, reason, "AKO's object left alone");
+            why.entry(*reason).or_default().push(format!("{t} {n}"));
         }
         let parts: Vec<String> = why
             .iter()

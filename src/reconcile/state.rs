@@ -19,8 +19,8 @@ pub(super) struct State {
     pub(super) guard: safety::Guard<ObjId>,
     /// An orphan scan could not run (a group was unknown): it runs after the next pass that knows everything.
     pub(super) orphan_scan_due: bool,
-    /// Objects of AKO's conventions for features ako does not model, last reported as left alone.
-    pub(super) left_alone: BTreeSet<ObjId>,
+    /// Objects of AKO's conventions for features ako does not model, last reported as left alone, with why.
+    pub(super) left_alone: BTreeMap<ObjId, &'static str>,
     /// ClusterIP mode's static routes: retry and what was reported.
     pub(super) routes: super::routes::RouteState,
     /// Hosts reported as moving to another virtual service (host, new virtual service), so a move is said once.
@@ -84,7 +84,7 @@ impl State {
             knowledge: safety::Knowledge::default(),
             guard,
             orphan_scan_due: false,
-            left_alone: BTreeSet::new(),
+            left_alone: BTreeMap::new(),
             routes: Default::default(),
             moves_reported: HashSet::new(),
             known_vips: HashSet::new(),

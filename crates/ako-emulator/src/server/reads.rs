@@ -90,24 +90,34 @@ pub(super) fn list(
     let store = app.store.lock();
     let sel = tenant_sel(&store, headers)?;
     let all = store.query(t, &sel, query);
-    let fields = param(query, "fields");
-    let runtime = param(query, "join_subresources") == Some("runtime");
     Ok(json_resp(
         200,
         &page(app, host, t, query, all.len(), |r| {
             all[r]
                 .iter()
-                .map(|o| {
-                    let mut m =
-                        select_fields(render_out(&store, o, host, include_name, false), fields);
-                    if runtime && o.obj_type == "virtualservice" {
-                        m.insert("runtime".into(), vs_runtime(app, &store, o));
-                    }
-                    Value::Object(m)
-                })
+                .map(|o| rendered(app, &store, o, host, include_name, query))
                 .collect()
         }),
     ))
+}
+
+/// An object as a read shows it: its `fields` only when asked, a virtual service's runtime joined when asked.
+fn rendered(
+    app: &App,
+    store: &Store,
+    obj: &Obj,
+    host: &str,
+    include_name: bool,
+    query: &[(String, Option<String>)],
+) -> Value {
+    let mut m = select_fields(
+        render_out(store, obj, host, include_name, false),
+        param(query, "fields"),
+    );
+    if param(query, "join_subresources") == Some("runtime") && obj.obj_type == "virtualservice" {
+        m.insert("runtime".into(), vs_runtime(app, store, obj));
+    }
+    Value::Object(m)
 }
 
 /// `GET /api/<type>/<uuid>`.
@@ -124,14 +134,10 @@ pub(super) fn get_one(
     let store = app.store.lock();
     let sel = tenant_sel(&store, headers)?;
     let obj = store.get(t, uuid, &sel)?;
-    let mut m = select_fields(
-        render_out(&store, obj, host, include_name, false),
-        param(query, "fields"),
-    );
-    if param(query, "join_subresources") == Some("runtime") && t == "virtualservice" {
-        m.insert("runtime".into(), vs_runtime(app, &store, obj));
-    }
-    Ok(json_resp(200, &Value::Object(m)))
+    Ok(json_resp(
+        200,
+        &rendered(app, &store, obj, host, include_name, query),
+    ))
 }
 
 /// `GET /api/pool/<uuid>/runtime/detail`: the data plane's view of a pool.

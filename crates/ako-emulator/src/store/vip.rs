@@ -257,6 +257,17 @@ impl Store {
         cloud: Option<&str>,
         existing: Option<&Obj>,
     ) -> Result<(), ApiError> {
+        let asks = |v: &Map<String, Value>| {
+            v.get("auto_allocate_ip") == Some(&Value::Bool(true))
+                && matches!(
+                    v.get("auto_allocate_ip_type").and_then(Value::as_str),
+                    Some("V4_V6" | "V6_ONLY")
+                )
+        };
+        // Most writes ask for no IPv6 address: they cost no scan of the VRF's VsVips.
+        if !vips.iter().filter_map(Value::as_object).any(asks) {
+            return Ok(());
+        }
         let v6_of = |v: &Value| -> Option<std::net::Ipv6Addr> {
             v.get("ip6_address")?.get("addr")?.as_str()?.parse().ok()
         };
@@ -282,9 +293,7 @@ impl Store {
             })
             .collect();
         for vip in vips.iter_mut().filter_map(Value::as_object_mut) {
-            let family = vip.get("auto_allocate_ip_type").and_then(Value::as_str);
-            let auto = vip.get("auto_allocate_ip") == Some(&Value::Bool(true));
-            if !auto || !matches!(family, Some("V4_V6" | "V6_ONLY")) {
+            if !asks(vip) {
                 continue;
             }
             if let Some(given) = vip
