@@ -199,6 +199,7 @@ fn main() {
             secrets: &secrets,
             default_cert: None,
             part: None,
+            rules: None,
         };
         let l7d = l7::translate(&input, &config(), &placement(&lab), ShardSize::Small);
         apply(&lab.client, &l7d.objects).await;

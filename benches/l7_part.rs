@@ -64,6 +64,7 @@ fn main() {
             secrets: &secrets,
             default_cert: None,
             part: Some(part),
+            rules: None,
         };
         l7::translate(&input, &cfg, &place, ShardSize::Large)
     };
@@ -107,6 +108,7 @@ fn main() {
             secrets: &secrets,
             default_cert: None,
             part: Some(&part),
+            rules: None,
         };
         l7::translate_hosts(&input, &cfg, &place, ShardSize::Large, None)
     };
@@ -124,6 +126,7 @@ fn main() {
             secrets: &secrets,
             default_cert: None,
             part: Some(&part),
+            rules: None,
         };
         let (mut new, _) = l7::translate_hosts(&input, &cfg, &place, ShardSize::Large, Some(&only));
         fragments.retain(|f| f.host != edited_host);

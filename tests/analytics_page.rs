@@ -89,6 +89,7 @@ spec:
         secrets: &secrets,
         default_cert: None,
         part: None,
+        rules: None,
     };
     let desired = l7::translate(&input, &config(), &placement(&lab), ShardSize::Small);
     apply(&lab.client, &desired.objects).await;

@@ -53,6 +53,7 @@ async fn create_l7(
         secrets,
         default_cert: None,
         part: None,
+        rules: None,
     };
     let desired = l7::translate(&input, &config(), &placement(lab), ShardSize::Small);
     for o in &desired.outcomes {

@@ -99,6 +99,7 @@ async fn serve(
         secrets,
         default_cert: None,
         part: None,
+        rules: None,
     };
     let mut place = placement(lab);
     place.member_mode = MemberMode::ClusterIp;

@@ -124,6 +124,7 @@ fn apply_all(shard: ShardSize) -> (Store, l7::L7Desired) {
         secrets: &secrets,
         default_cert: Some(&default_cert),
         part: None,
+        rules: None,
     };
     let cfg = Config {
         cluster_name: "veba-of".into(),

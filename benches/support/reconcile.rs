@@ -405,6 +405,7 @@ fn minimum_writes(w: &Workload, pair: &TlsPair) -> Vec<Vec<Step>> {
                 secrets: &secrets,
                 default_cert: None,
                 part: Some(part),
+                rules: None,
             };
             let d = l7::translate(&input, &cfg, &place, ShardSize::Large);
             let objects: Vec<Desired> = d.objects;

@@ -120,6 +120,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             secrets,
             default_cert,
             part: Some(part),
+            rules: None,
         };
         l7::translate_hosts(
             &input,

@@ -2,6 +2,7 @@
 //! function of its inputs and is table-tested.
 //!
 //! - [`config`]: AKO-compatible configuration (the keys of the Helm chart's `avi-k8s-config`).
+//! - [`crd`]: AKO's custom resources (HostRule, HTTPRule): their checks, verdicts and effect on Avi bodies.
 //! - [`hosts`]: DNS name and delegated-subdomain rules.
 //! - [`intent`]: the one conversion from Ingress/Service to what ako will build, shared by webhook and reconciler.
 //! - [`ownership`]: the oldest claim owns a host or a VIP.
@@ -17,6 +18,7 @@
 pub mod admission;
 pub mod ako_objects;
 pub mod config;
+pub mod crd;
 pub mod hosts;
 pub mod index;
 pub mod intent;

@@ -3,6 +3,7 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use crate::crd::RuleSet;
 
 /// A route with the pool group it switches to.
 pub(super) struct Routed {
@@ -21,6 +22,8 @@ pub(super) struct Ctx<'a> {
     pub(super) nodes: &'a [NodeInfo],
     pub(super) names: HashSet<(Kind, String)>,
     pub(super) objects: Vec<Desired>,
+    /// The accepted HostRules and HTTPRules.
+    pub(super) rules: Option<&'a RuleSet>,
 }
 
 pub(super) fn markers_list(key: &str, values: &BTreeSet<String>) -> Value {
@@ -82,6 +85,7 @@ impl<'a> Ctx<'a> {
             nodes,
             names: HashSet::new(),
             objects: Vec::new(),
+            rules: None,
         }
     }
 }
@@ -191,7 +195,7 @@ impl Ctx<'_> {
                 marker("Path", &route.raw_path),
                 marker("ServiceName", &route.backend.service),
             ]);
-            let pool = json!({
+            let mut pool = json!({
                 "name": name,
                 "created_by": self.owner,
                 "tenant_ref": self.tenant_ref,
@@ -201,6 +205,9 @@ impl Ctx<'_> {
                 "health_monitor_refs": [name_ref("healthmonitor", L7_HEALTH_MONITOR)],
                 "markers": markers,
             });
+            if let (Some(rules), Some(body)) = (self.rules, pool.as_object_mut()) {
+                apply_http_rules(rules, &hp.host, &c.key.namespace, &route.raw_path, body);
+            }
             self.push(Kind::Pool, &name, pool);
             let pg = json!({
                 "name": name,
@@ -305,6 +312,8 @@ impl Ctx<'_> {
                 self.certificate(&name, pair, markers);
                 Some(name)
             }
+            // Already on the controller: nothing to create; the HostRule puts every name on the virtual service.
+            CertSource::Controller(names) => names.first().cloned(),
             CertSource::Default => {
                 let pair = default?;
                 let name = default_cert_name(self.cluster);
@@ -360,6 +369,49 @@ impl Ctx<'_> {
             m.extend(extra);
         }
         self.push(kind, name, body);
+    }
+}
+
+/// The HTTPRules of the host in the Ingress's namespace on one of its pools: of every rule's paths, the longest
+/// target that prefixes the Ingress path decides (the oldest rule on a tie).
+fn apply_http_rules(
+    rules: &RuleSet,
+    host: &str,
+    namespace: &str,
+    path: &str,
+    pool: &mut Map<String, Value>,
+) {
+    let mut best: Option<&crate::crd::httprule::HttpRulePath> = None;
+    for (_, spec) in rules.http_rules(host, namespace) {
+        if let Some(p) = spec.path_for(path)
+            && best.is_none_or(|b| p.target.len() > b.target.len())
+        {
+            best = Some(p);
+        }
+    }
+    if let Some(p) = best {
+        p.apply(pool);
+    }
+}
+
+/// Applies the host's HostRule to the virtual service serving it (`vs`, pushed to `ctx` already); returns what
+/// could not apply.
+pub(super) fn apply_host_rule(ctx: &mut Ctx<'_>, host: &str, vs: &str, child: bool) -> Vec<String> {
+    let Some((_, spec)) = ctx.rules.and_then(|r| r.host_rule(host)) else {
+        return Vec::new();
+    };
+    let kind = if child {
+        Kind::VirtualServiceChild
+    } else {
+        Kind::VirtualService
+    };
+    match ctx
+        .objects
+        .iter_mut()
+        .find(|o| o.kind == kind && o.name == vs)
+    {
+        Some(o) => spec.apply(&mut o.body, child),
+        None => Vec::new(),
     }
 }
 

@@ -33,6 +33,8 @@ pub(super) struct RoutePlan {
 pub(super) enum CertSource {
     Secret(ObjKey, TlsPair),
     Default,
+    /// Certificates on the controller, by name (a HostRule's `tls.sslKeyCertificate` of `type: ref`).
+    Controller(Vec<String>),
 }
 
 pub(super) struct HostPlan {
@@ -83,6 +85,7 @@ pub(super) fn plan_host(
     outcomes: &mut [IngressOutcome],
     cfg: &Config,
     checks: &mut CertChecks<'_>,
+    controller_cert: Option<Vec<String>>,
 ) -> HostPlan {
     {
         cis.sort_by(|a, b| claimants[*a].order().cmp(&claimants[*b].order()));
@@ -151,11 +154,16 @@ pub(super) fn plan_host(
             }
         }
 
+        // A HostRule's controller certificate takes precedence over the Ingresses' Secrets (as in AKO), and makes
+        // an insecure host secure.
         let Chosen {
             cert,
             redirect,
             withheld,
-        } = choose_cert(host, &accepted, claimants, outcomes, checks);
+        } = match controller_cert {
+            Some(names) => Chosen::tls(CertSource::Controller(names), true),
+            None => choose_cert(host, &accepted, claimants, outcomes, checks),
+        };
         if withheld {
             // No route at all rather than plain HTTP where spec.tls asked for HTTPS (AKO does the same): the
             // host has no objects and no address until its certificate is usable; the Warning says why.

@@ -162,6 +162,8 @@ pub struct L7Input<'a> {
     pub secrets: &'a BTreeMap<ObjKey, Option<TlsPair>>,
     /// `router-certs-default` in ako's namespace, if present.
     pub default_cert: Option<&'a TlsPair>,
+    /// The accepted HostRules and HTTPRules (`None`: none).
+    pub rules: Option<&'a crate::crd::RuleSet>,
     /// Translate only the hosts of this part (`None`: every host). Problems that are not about a host (the
     /// Ingress's own) are reported whatever the part.
     pub part: Option<&'a Part>,
@@ -306,6 +308,7 @@ pub fn translate_hosts(
         secrets: HashMap::new(),
     };
     let mut ctx = Ctx::new(cfg, place, input.services, input.nodes);
+    ctx.rules = input.rules;
     // One scratch outcome per claimant, reused host after host: only a host's claimants are touched by it, and
     // what they got is taken out right after (so the cost is per claim, not per host and claimant).
     let mut scratch: Vec<IngressOutcome> = c_outcomes
@@ -319,9 +322,23 @@ pub fn translate_hosts(
     let mut fragments = Vec::new();
     for (host, cis) in index_hosts(&claimants, input, only) {
         let touched = cis.clone();
-        let hp = plan_host(host, cis, &claimants, &mut scratch, cfg, &mut checks);
+        let host_rule = input.rules.and_then(|r| r.host_rule(host));
+        let controller_cert = host_rule
+            .map(|(_, spec)| spec.controller_certs())
+            .filter(|c| !c.is_empty())
+            .map(|c| c.into_iter().map(str::to_string).collect());
+        let hp = plan_host(
+            host,
+            cis,
+            &claimants,
+            &mut scratch,
+            cfg,
+            &mut checks,
+            controller_cert,
+        );
         let part = part_of(host, shard);
         let mut parent_policy = None;
+        let mut host_rule_notes: Vec<String> = Vec::new();
         ctx.names.clear();
         if !hp.claimants.is_empty() {
             match &part {
@@ -335,13 +352,37 @@ pub fn translate_hosts(
                         ctx.policy_set(&name, rules, &one);
                         parent_policy = Some(name);
                     }
+                    if host_rule.is_some() {
+                        let child = sni_child_name(ctx.cluster, host);
+                        host_rule_notes = if hp.cert.is_some() {
+                            apply_host_rule(&mut ctx, host, &child, true)
+                        } else {
+                            vec![format!(
+                                "host {host} is served without TLS on the shared parent, where a HostRule does not apply (as in AKO); give it a certificate (spec.tls of the Ingress, or the HostRule's tls.sslKeyCertificate) or use shardVSSize DEDICATED"
+                            )]
+                        };
+                    }
                 }
                 Part::Host(_) => match intent::default_backend_of(host) {
                     Some(ingress) => {
                         default_backend_vs(&mut ctx, &hp, &claimants, &mut scratch, ingress)
                     }
-                    None => dedicated_host(&mut ctx, &hp, &claimants, &mut scratch, input),
+                    None => {
+                        dedicated_host(&mut ctx, &hp, &claimants, &mut scratch, input);
+                        let vs = dedicated_vs_name(ctx.cluster, host);
+                        host_rule_notes = apply_host_rule(&mut ctx, host, &vs, false);
+                    }
                 },
+            }
+        }
+        if let Some((id, _)) = host_rule {
+            for note in host_rule_notes {
+                for &ci in &touched {
+                    scratch[ci].problems.push(Problem::warn(
+                        "spec.rules",
+                        format!("HostRule {}: {note}", id.key),
+                    ));
+                }
             }
         }
         let outcomes = touched

@@ -148,6 +148,30 @@ const TYPES: &[TypeInfo] = &[
         cloud_scoped: false,
     },
     TypeInfo {
+        obj_type: "wafpolicy",
+        model: "WafPolicy",
+        verbose: "Waf policy",
+        cloud_scoped: false,
+    },
+    TypeInfo {
+        obj_type: "errorpageprofile",
+        model: "ErrorPageProfile",
+        verbose: "Error page profile",
+        cloud_scoped: false,
+    },
+    TypeInfo {
+        obj_type: "networksecuritypolicy",
+        model: "NetworkSecurityPolicy",
+        verbose: "Network security policy",
+        cloud_scoped: false,
+    },
+    TypeInfo {
+        obj_type: "icapprofile",
+        model: "IcapProfile",
+        verbose: "Icap profile",
+        cloud_scoped: false,
+    },
+    TypeInfo {
         obj_type: "systemconfiguration",
         model: "SystemConfiguration",
         verbose: "System configuration",

@@ -1,5 +1,6 @@
 //! Tests of the L7 translation: shared helpers; the scenarios by concern in the submodules.
 
+mod crds;
 mod routing;
 mod tls;
 
@@ -72,6 +73,7 @@ struct World {
     endpoints: Vec<EndpointGroup>,
     secrets: BTreeMap<ObjKey, Option<TlsPair>>,
     default_cert: Option<TlsPair>,
+    rules: Option<crate::crd::RuleSet>,
 }
 
 impl World {
@@ -97,6 +99,7 @@ impl World {
             endpoints: web_endpoints(),
             secrets: BTreeMap::new(),
             default_cert: None,
+            rules: None,
         }
     }
 
@@ -138,6 +141,7 @@ impl World {
             secrets: &self.secrets,
             default_cert: self.default_cert.as_ref(),
             part,
+            rules: self.rules.as_ref(),
         };
         let d = translate(&input, cfg, &place(mode), shard);
         crate::schema_check::assert_valid(&d.objects);

@@ -1,0 +1,214 @@
+//! HostRules and HTTPRules on the translated objects: which virtual service and which pools they change.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+use crate::crd::{
+    HostRuleEntry, HttpRuleEntry, Lookup, RuleId, RuleSet, Verdict, judge_host_rules,
+    judge_http_rules, spec_of,
+};
+
+fn id(ns: &str, name: &str) -> RuleId {
+    RuleId {
+        created: Some(1),
+        key: ObjKey::new(ns, name),
+    }
+}
+
+fn rules(host_rules: &[(&str, &str)], http_rules: &[(&str, &str)]) -> RuleSet {
+    let found = |_: &str, _: &str| Lookup::Found;
+    let mut hr: Vec<HostRuleEntry> = host_rules
+        .iter()
+        .enumerate()
+        .map(|(i, (ns, yaml))| HostRuleEntry {
+            id: id(ns, &format!("hr{i}")),
+            spec: spec_of(&json!({"spec": serde_yaml_ng::from_str::<Value>(yaml).expect("yaml")})),
+            verdict: Verdict::Accepted,
+        })
+        .collect();
+    judge_host_rules(&mut hr, &[], &found);
+    let mut tr: Vec<HttpRuleEntry> = http_rules
+        .iter()
+        .enumerate()
+        .map(|(i, (ns, yaml))| HttpRuleEntry {
+            id: id(ns, &format!("r{i}")),
+            spec: spec_of(&json!({"spec": serde_yaml_ng::from_str::<Value>(yaml).expect("yaml")})),
+            verdict: Verdict::Accepted,
+        })
+        .collect();
+    judge_http_rules(&mut tr, &found);
+    RuleSet::new(&hr, &tr)
+}
+
+const CHILD: &str = "veba-of--shop.avi.jarvis.lab";
+
+#[test]
+fn a_host_rule_sets_the_sni_childs_fields_and_its_controller_certificate_replaces_the_secret() {
+    let mut w = World::new(&[SHOP_TLS]);
+    w.secrets
+        .insert(ObjKey::new("vmug", "shop-tls"), Some(pair()));
+    w.rules = Some(rules(
+        &[(
+            "vmug",
+            "virtualhost: {fqdn: shop.avi.jarvis.lab, wafPolicy: System-WAF-Policy,
+               tls: {sslKeyCertificate: {name: corp-cert, type: ref}},
+               analyticsPolicy: {fullClientLogs: {enabled: true}}}",
+        )],
+        &[],
+    ));
+    let d = w.run(ShardSize::Medium, &cfg());
+    let child = find(&d, Kind::VirtualServiceChild, CHILD);
+    assert_eq!(
+        child["waf_policy_ref"],
+        json!("/api/wafpolicy/?name=System-WAF-Policy")
+    );
+    assert_eq!(
+        child["ssl_key_and_certificate_refs"],
+        json!(["/api/sslkeyandcertificate/?name=corp-cert"])
+    );
+    assert_eq!(
+        child["analytics_policy"]["full_client_logs"],
+        json!({"enabled": true, "throttle": 10, "duration": 0})
+    );
+    // The Secret's certificate is not uploaded when a controller certificate serves the host.
+    assert!(names(&d, Kind::SslKeyAndCertificate).is_empty());
+    assert!(outcome(&d, "shop").hosts.iter().all(|h| h.tls));
+}
+
+#[test]
+fn a_controller_certificate_makes_an_insecure_host_secure_with_a_redirect() {
+    let mut w = World::new(&[HACKAZON]);
+    w.rules = Some(rules(
+        &[(
+            "vmug",
+            "virtualhost: {fqdn: hackazon.avi.jarvis.lab, tls: {sslKeyCertificate: {name: corp-cert, type: ref}}}",
+        )],
+        &[],
+    ));
+    let d = w.run(ShardSize::Medium, &cfg());
+    let child = find(
+        &d,
+        Kind::VirtualServiceChild,
+        "veba-of--hackazon.avi.jarvis.lab",
+    );
+    assert_eq!(
+        child["ssl_key_and_certificate_refs"],
+        json!(["/api/sslkeyandcertificate/?name=corp-cert"])
+    );
+    let parent = parent_routes(&d, "veba-of--Shared-L7-0");
+    assert_eq!(
+        route(&parent, "hackazon.avi.jarvis.lab", "/", 80),
+        "redirect"
+    );
+}
+
+#[test]
+fn a_host_rule_on_an_insecure_shared_host_is_reported_not_applied() {
+    let mut w = World::new(&[HACKAZON]);
+    w.rules = Some(rules(
+        &[(
+            "vmug",
+            "virtualhost: {fqdn: hackazon.avi.jarvis.lab, wafPolicy: w}",
+        )],
+        &[],
+    ));
+    let d = w.run(ShardSize::Medium, &cfg());
+    assert!(names(&d, Kind::VirtualServiceChild).is_empty());
+    let problems = &outcome(&d, "hackazon").problems;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.message.contains("HostRule vmug/hr0") && p.message.contains("without TLS")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_host_rule_applies_to_a_dedicated_virtual_service_with_its_network_security_policy() {
+    let mut w = World::new(&[HACKAZON]);
+    w.rules = Some(rules(
+        &[(
+            "vmug",
+            "virtualhost: {fqdn: '*.avi.jarvis.lab', fqdnType: Wildcard, enableVirtualHost: false,
+               networkSecurityPolicy: allow-office, applicationProfile: System-HTTP-Policy-Set}",
+        )],
+        &[],
+    ));
+    let d = w.run(ShardSize::Dedicated, &cfg());
+    let vs = find(
+        &d,
+        Kind::VirtualService,
+        "veba-of--hackazon.avi.jarvis.lab-L7-dedicated",
+    );
+    assert_eq!(vs["enabled"], json!(false));
+    assert_eq!(
+        vs["network_security_policy_ref"],
+        json!("/api/networksecuritypolicy/?name=allow-office")
+    );
+    assert_eq!(
+        vs["application_profile_ref"],
+        json!("/api/applicationprofile/?name=System-HTTP-Policy-Set")
+    );
+}
+
+#[test]
+fn an_http_rule_sets_the_pools_of_its_paths_in_its_namespace_only() {
+    let other_ns = HACKAZON.replace(
+        "name: hackazon, namespace: vmug",
+        "name: hackazon, namespace: other",
+    );
+    let mut w = World::new(&[HACKAZON, &other_ns.replace("hackazon.avi", "hk2.avi")]);
+    w.rules = Some(rules(
+        &[],
+        &[
+            (
+                "vmug",
+                "fqdn: hackazon.avi.jarvis.lab
+paths:
+- {target: /, loadBalancerPolicy: {algorithm: LB_ALGORITHM_ROUND_ROBIN}}
+- {target: /foo, applicationPersistence: System-Persistence-Http-Cookie, healthMonitors: [System-HTTP]}",
+            ),
+            (
+                "other",
+                "fqdn: hk2.avi.jarvis.lab\npaths: [{target: /, tls: {type: reencrypt}}]",
+            ),
+            (
+                "vmug",
+                "fqdn: hk2.avi.jarvis.lab\npaths: [{target: /, loadBalancerPolicy: {algorithm: LB_ALGORITHM_FEWEST_SERVERS}}]",
+            ),
+        ],
+    ));
+    let d = w.run(ShardSize::Medium, &cfg());
+    let root = find(
+        &d,
+        Kind::Pool,
+        "veba-of--hackazon.avi.jarvis.lab_-vmug-hackazon",
+    );
+    assert_eq!(root["lb_algorithm"], json!("LB_ALGORITHM_ROUND_ROBIN"));
+    assert!(root.get("application_persistence_profile_ref").is_none());
+    // /foo and /foo/bar/ are under the longer target /foo.
+    for pool in [
+        "veba-of--hackazon.avi.jarvis.lab_foo-vmug-hackazon",
+        "veba-of--hackazon.avi.jarvis.lab_foo_bar_-vmug-hackazon",
+    ] {
+        let p = find(&d, Kind::Pool, pool);
+        assert_eq!(
+            p["application_persistence_profile_ref"],
+            json!("/api/applicationpersistenceprofile/?name=System-Persistence-Http-Cookie"),
+            "{pool}"
+        );
+        assert_eq!(
+            p["health_monitor_refs"],
+            json!(["/api/healthmonitor/?name=System-HTTP"]),
+            "{pool}"
+        );
+        assert!(p.get("lb_algorithm").is_none(), "{pool}");
+    }
+    // hk2's Ingress is in namespace other: only the rule of that namespace applies.
+    let hk2 = find(
+        &d,
+        Kind::Pool,
+        "veba-of--hk2.avi.jarvis.lab_-other-hackazon",
+    );
+    assert_eq!(hk2["sni_enabled"], json!(true));
+    assert!(hk2.get("lb_algorithm").is_none());
+}
