@@ -27,6 +27,8 @@ pub struct Pending {
     pub ingress_status: HashSet<ObjKey>,
     pub nodes: bool,
     pub classes: bool,
+    /// HostRules or HTTPRules changed: they are judged again.
+    pub rules: bool,
     pub full: bool,
     /// A watch re-listed its kind: objects missing from the list were not seen deleted one by one, so what the
     /// pass deletes is not explained by deletions ako observed (the deletion guard weighs it).
@@ -44,6 +46,7 @@ impl Pending {
             Change::Secrets(keys) => self.secrets.extend(keys),
             Change::Nodes => self.nodes = true,
             Change::Classes => self.classes = true,
+            Change::Rules => self.rules = true,
             Change::Resync => self.full = true,
             Change::Listed => self.relisted = true,
             Change::Namespace(ns) => {
@@ -63,6 +66,7 @@ impl Pending {
         self.ingress_status.extend(other.ingress_status);
         self.nodes |= other.nodes;
         self.classes |= other.classes;
+        self.rules |= other.rules;
         self.full |= other.full;
         self.relisted |= other.relisted;
     }
@@ -76,6 +80,7 @@ impl Pending {
             || !self.ingress_status.is_empty()
             || self.nodes
             || self.classes
+            || self.rules
     }
 
     /// Whether there is anything at all to hand over (a re-list or a full sync asked for counts).

@@ -42,6 +42,9 @@ use ako_core::intent::{ClassInfo, ClassView};
 use ako_core::l4::{EndpointGroup, NodeInfo, slice_from_json};
 use ako_core::l7::TlsPair;
 
+mod rules;
+pub use rules::{RuleKind, RuleObject};
+
 /// The label EndpointSlices carry with their Service's name.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
@@ -79,6 +82,8 @@ pub enum Change {
     Secrets(Vec<ObjKey>),
     /// The IngressClasses changed: which Ingresses are ako's may have changed.
     Classes,
+    /// HostRules or HTTPRules changed (their spec, or the status someone else wrote).
+    Rules,
 }
 
 /// What ako holds of a TLS Secret whose data it read.
@@ -119,6 +124,10 @@ pub struct View {
     ingresses_synced: AtomicBool,
     classes_synced: AtomicBool,
     secrets_synced: AtomicBool,
+    /// AKO's HostRules and HTTPRules (group ako.vmware.com), by kind.
+    rules: RwLock<BTreeMap<RuleKind, BTreeMap<ObjKey, RuleObject>>>,
+    host_rules_synced: AtomicBool,
+    http_rules_synced: AtomicBool,
     /// The admission index the same watches keep, if a webhook runs in this process.
     index: Option<Arc<Index>>,
     /// Bumped to have the watches recompute their index entries (the index's configuration changed).
@@ -240,6 +249,29 @@ impl View {
             && self.ingresses_synced.load(Ordering::Acquire)
             && self.classes_synced.load(Ordering::Acquire)
             && self.secrets_synced.load(Ordering::Acquire)
+            && self.host_rules_synced.load(Ordering::Acquire)
+            && self.http_rules_synced.load(Ordering::Acquire)
+    }
+
+    /// The rules of a kind, by key.
+    pub fn rules(&self, kind: RuleKind) -> BTreeMap<ObjKey, RuleObject> {
+        self.rules.read().get(&kind).cloned().unwrap_or_default()
+    }
+
+    /// Removes a rule (a watch event; also for tests).
+    pub fn remove_rule(&self, kind: RuleKind, key: &ObjKey) -> bool {
+        self.rules
+            .write()
+            .get_mut(&kind)
+            .and_then(|m| m.remove(key))
+            .is_some()
+    }
+
+    /// Inserts or replaces a rule (a watch event; also for tests).
+    pub fn upsert_rule(&self, kind: RuleKind, key: ObjKey, rule: RuleObject) -> bool {
+        let mut r = self.rules.write();
+        let m = r.entry(kind).or_default();
+        m.insert(key, rule.clone()).as_ref() != Some(&rule)
     }
 
     pub fn ingress(&self, key: &ObjKey) -> Option<Arc<Ingress>> {
@@ -501,6 +533,8 @@ impl View {
             &v.ingresses_synced,
             &v.classes_synced,
             &v.secrets_synced,
+            &v.host_rules_synced,
+            &v.http_rules_synced,
         ] {
             f.store(true, Ordering::Release);
         }

@@ -8,12 +8,14 @@ use std::pin::Pin;
 
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, ObjectReference, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client};
 use serde_json::json;
 
 use ako_core::index::ObjKey;
+
+use super::observe::RuleKind;
 
 /// One Event about a Service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,19 +50,23 @@ type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub enum Target {
     Service,
     Ingress,
+    /// A HostRule or an HTTPRule (Events only; their status is [`Sink::rule_status`]).
+    Rule(RuleKind),
 }
 
 impl Target {
-    fn api_version(self) -> &'static str {
+    fn api_version(self) -> String {
         match self {
-            Target::Service => "v1",
-            Target::Ingress => "networking.k8s.io/v1",
+            Target::Service => "v1".into(),
+            Target::Ingress => "networking.k8s.io/v1".into(),
+            Target::Rule(k) => k.api_version(),
         }
     }
     fn kind(self) -> &'static str {
         match self {
             Target::Service => "Service",
             Target::Ingress => "Ingress",
+            Target::Rule(k) => k.kind(),
         }
     }
 }
@@ -74,6 +80,15 @@ pub trait Sink: Send + Sync + 'static {
         key: &'a ObjKey,
         ingress: &'a [LoadBalancerIngress],
     ) -> BoxFut<'a, Result<(), String>>;
+    /// Sets `status` (`{status, error}`, as AKO writes it) of a HostRule or an HTTPRule.
+    fn rule_status<'a>(
+        &'a self,
+        _kind: RuleKind,
+        _key: &'a ObjKey,
+        _status: &'a serde_json::Value,
+    ) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
     /// Records an Event about ako itself (on its Pod when known, and always as a log line): environment
     /// problems, deleteConfig done.
     fn operator_event<'a>(&'a self, notice: &'a Notice) -> BoxFut<'a, ()> {
@@ -231,6 +246,7 @@ impl Sink for KubeSink {
                             .await
                             .map(|_| ())
                     }
+                    Target::Rule(_) => Ok(()),
                 }
             };
             match tokio::time::timeout(left, write).await {
@@ -255,12 +271,37 @@ impl Sink for KubeSink {
                 tracing::debug!(object = %key, reason = %notice.reason, "Event not recorded: this replica no longer leads");
                 return;
             };
-            let r = reference(target.api_version(), target.kind(), key, uid);
+            let r = reference(&target.api_version(), target.kind(), key, uid);
             if tokio::time::timeout(left, self.publish(&r, notice))
                 .await
                 .is_err()
             {
                 tracing::warn!(object = %key, reason = %notice.reason, "Event not recorded in time");
+            }
+        })
+    }
+
+    fn rule_status<'a>(
+        &'a self,
+        kind: RuleKind,
+        key: &'a ObjKey,
+        status: &'a serde_json::Value,
+    ) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(async move {
+            let Some(left) = self.allowed() else {
+                return Err("not written: this replica no longer leads".to_string());
+            };
+            let api = Api::<DynamicObject>::namespaced_with(
+                self.client.clone(),
+                &key.namespace,
+                &kind.api_resource(),
+            );
+            let patch = json!({"status": status});
+            let (pp, patch) = (PatchParams::default(), Patch::Merge(&patch));
+            let write = api.patch_status(&key.name, &pp, &patch);
+            match tokio::time::timeout(left, write).await {
+                Ok(res) => res.map(|_| ()).map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer within {} ms", left.as_millis())),
             }
         })
     }

@@ -58,6 +58,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         state.stats.full_syncs += 1;
         let started = Instant::now();
         self.read_owned(state).await;
+        // Every rule judged again, its names asked again: drift on the controller shows in its status.
+        self.sync_rules(state, true).await;
         let (groups, report) = self.rebuild_groups(state);
         self.report_moves(state).await;
         if !self

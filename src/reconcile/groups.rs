@@ -113,6 +113,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .as_ref()
             .and_then(|k| secrets.get(k))
             .and_then(Option::as_ref);
+        let rules = rules::rule_set(state);
         let input = L7Input {
             ingresses: &refs,
             services: &inputs,
@@ -120,7 +121,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             secrets,
             default_cert,
             part: Some(part),
-            rules: None,
+            rules: (!rules.is_empty()).then_some(&*rules),
         };
         l7::translate_hosts(
             &input,

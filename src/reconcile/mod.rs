@@ -36,6 +36,7 @@ mod groups; // a group's translation and plan
 mod pass; // one pass: plan, apply, record
 mod regroup; // from changes to the groups they touch
 mod routes; // ClusterIP mode's static routes on the VRF
+mod rules; // HostRules and HTTPRules: verdicts, statuses, the hosts they touch
 mod state; // what the worker owns
 mod status; // status and Events after a pass
 mod worker; // the loop

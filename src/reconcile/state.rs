@@ -44,6 +44,8 @@ pub(super) struct State {
     /// Host -> the objects it produced (wanted, or still to delete), sorted (a host has a handful: a set's table
     /// would cost more than its items).
     pub(super) produced_host: HashMap<String, Vec<ObjId>>,
+    /// HostRules and HTTPRules as last judged.
+    pub(super) rules: super::rules::RuleState,
     pub(super) stats: Stats,
 }
 
@@ -95,6 +97,7 @@ impl State {
             delete_reported: false,
             l7: ingress::L7State::new(settings.shard),
             produced_host: HashMap::new(),
+            rules: Default::default(),
             stats: Stats::default(),
         }
     }

@@ -106,6 +106,8 @@ pub(super) fn problem_notice(p: &intent::Problem, target: Target) -> Notice {
             (false, Target::Service) => "ServiceWarning",
             (true, Target::Ingress) => "InvalidIngress",
             (false, Target::Ingress) => "IngressWarning",
+            (true, Target::Rule(_)) => "Rejected",
+            (false, Target::Rule(_)) => "RuleWarning",
         });
     let field = if p.field.is_empty() {
         String::new()
@@ -425,6 +427,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             let written = match target {
                 Target::Service => &mut state.status_written,
                 Target::Ingress => &mut state.l7.status_written,
+                Target::Rule(_) => continue,
             };
             match res {
                 Ok(()) => {

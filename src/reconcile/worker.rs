@@ -179,7 +179,11 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 let d = std::mem::take(&mut lp.dirty);
                 let unexplained = d.relisted;
                 let nodes = d.nodes;
-                let (groups, report) = self.regroup_all(state, d);
+                let rules = d.rules;
+                let (mut groups, report) = self.regroup_all(state, d);
+                if rules {
+                    groups.extend(self.sync_rules(state, false).await);
+                }
                 self.pass(state, groups, report, unexplained).await;
                 if nodes {
                     self.sync_routes(state).await;

@@ -13,7 +13,7 @@ use ako::core::index::ObjKey;
 use ako::core::l4::{EndpointAddress, EndpointGroup, MemberMode, Placement};
 use ako::core::l7::TlsPair;
 use ako::emulator::EmulatorHandle;
-use ako::k8s::observe::{Change, View};
+use ako::k8s::observe::{Change, RuleKind, View};
 use ako::k8s::report::{Notice, Sink, Target};
 use ako::reconcile::{Progress, Reconciler, Settings};
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
@@ -32,6 +32,9 @@ pub struct Recorder {
     pub events: Mutex<Vec<(ObjKey, Notice)>>,
     pub ingress_status: Mutex<Vec<(ObjKey, Vec<LoadBalancerIngress>)>>,
     pub ingress_events: Mutex<Vec<(ObjKey, Notice)>>,
+    pub rule_events: Mutex<Vec<(ObjKey, Notice)>>,
+    /// HostRule/HTTPRule statuses written: (kind, key, status).
+    pub rule_statuses: Mutex<Vec<(RuleKind, ObjKey, serde_json::Value)>>,
     /// Events about ako itself (on its Pod).
     pub operator: Mutex<Vec<Notice>>,
     /// Status written back into the view, as the API server would.
@@ -99,6 +102,35 @@ impl Sink for Recorder {
                         view.upsert_ingress(ing);
                     }
                 }
+                Target::Rule(_) => {}
+            }
+            Ok(())
+        })
+    }
+
+    fn rule_status<'a>(
+        &'a self,
+        kind: RuleKind,
+        key: &'a ObjKey,
+        status: &'a serde_json::Value,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            self.rule_statuses
+                .lock()
+                .push((kind, key.clone(), status.clone()));
+            let view = self.view.lock().clone();
+            if let Some(view) = view
+                && let Some(mut obj) = view.rules(kind).remove(key)
+            {
+                let text = |k: &str| {
+                    status
+                        .get(k)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                obj.status = Some((text("status"), text("error")));
+                view.upsert_rule(kind, key.clone(), obj);
             }
             Ok(())
         })
@@ -125,6 +157,7 @@ impl Sink for Recorder {
                     .ingress_events
                     .lock()
                     .push((key.clone(), notice.clone())),
+                Target::Rule(_) => self.rule_events.lock().push((key.clone(), notice.clone())),
             }
         })
     }

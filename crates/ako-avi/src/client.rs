@@ -566,6 +566,13 @@ pub trait AviApi: Send + Sync {
         &self,
         uuid: &str,
     ) -> impl Future<Output = Result<bool, AviError>> + Send;
+    /// Whether an object of any collection (`wafpolicy`, `sslprofile`...) has this name in the client's
+    /// tenant: what a HostRule or HTTPRule names must exist.
+    fn exists(
+        &self,
+        obj_type: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, AviError>> + Send;
 }
 
 impl AviApi for AviClient {
@@ -601,6 +608,9 @@ impl AviApi for AviClient {
     }
     async fn delete<T: AviObject>(&self, uuid: &str) -> Result<bool, AviError> {
         self.delete_if_exists::<T>(uuid).await
+    }
+    async fn exists(&self, obj_type: &str, name: &str) -> Result<bool, AviError> {
+        AviClient::exists(self, obj_type, name).await
     }
 }
 

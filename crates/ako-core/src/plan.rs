@@ -472,12 +472,18 @@ fn same(key: &str, want: &Value, have: &Value) -> bool {
     }
 }
 
-/// The body of an update: `actual` with `desired` laid over it. Objects merge field by field; the `vip` list of
+/// The body of an update: `actual` with `desired` laid over it; a field desired `null` is left out (unset).
+/// Objects merge field by field; the `vip` list of
 /// the same length merges element by element (so a VIP keeps its allocated address); every other list is
 /// replaced whole, so an adopted object (AKO's policy set, rules and all) keeps nothing of its old entries.
 pub fn overlay(actual: &Map<String, Value>, desired: &Map<String, Value>) -> Map<String, Value> {
     let mut out = actual.clone();
     for (k, want) in desired {
+        // null: ako wants the field unset (a rule that set it is gone); a PUT without it clears it.
+        if want.is_null() {
+            out.remove(k);
+            continue;
+        }
         let merged = match (out.get(k), want) {
             (Some(have), want) => overlay_value(k, have, want),
             (None, want) => want.clone(),

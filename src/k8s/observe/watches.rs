@@ -88,6 +88,18 @@ pub fn spawn(
         tokio::spawn(drive(view.clone(), ClassesFeed, classes, tx.clone())),
         tokio::spawn(drive(view.clone(), SecretsFeed, secrets, tx.clone())),
         tokio::spawn(drive(view.clone(), IngressesFeed, ingresses, tx.clone())),
+        tokio::spawn(drive(
+            view.clone(),
+            rules::RulesFeed::<true>,
+            rules::rule_events(client.clone(), RuleKind::HostRule),
+            tx.clone(),
+        )),
+        tokio::spawn(drive(
+            view.clone(),
+            rules::RulesFeed::<false>,
+            rules::rule_events(client.clone(), RuleKind::HttpRule),
+            tx.clone(),
+        )),
     ];
     let Kinds::All(source) = kinds else {
         return tasks;

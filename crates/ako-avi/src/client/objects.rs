@@ -84,6 +84,28 @@ impl AviClient {
         Ok(page.results.into_iter().find(|o| o.name() == name))
     }
 
+    /// Whether an object of collection `obj_type` has this name in the client's tenant (one request, reading
+    /// only the names).
+    pub async fn exists(&self, obj_type: &str, name: &str) -> Result<bool, AviError> {
+        if obj_type.is_empty() || !obj_type.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Err(AviError::Config(format!(
+                "{obj_type:?} is not an Avi collection"
+            )));
+        }
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("name", name)
+            .append_pair("fields", "name")
+            .finish();
+        let page: Value = self.get_json(&format!("/api/{obj_type}?{q}")).await?;
+        Ok(page
+            .get("results")
+            .and_then(Value::as_array)
+            .is_some_and(|r| {
+                r.iter()
+                    .any(|o| o.get("name").and_then(Value::as_str) == Some(name))
+            }))
+    }
+
     /// POST. The client's `created_by` ([`ClientConfig::created_by`]) is stamped on an object that carries
     /// none. A 409 (duplicate name) re-reads the existing object by name and adopts it only when its
     /// `created_by` is this client's, else [`AviError::Conflict`] names the owner. After a failure that

@@ -205,6 +205,9 @@ impl Ctx<'_> {
                 "health_monitor_refs": [name_ref("healthmonitor", L7_HEALTH_MONITOR)],
                 "markers": markers,
             });
+            if let Some(body) = pool.as_object_mut() {
+                body.extend(pool_rule_defaults());
+            }
             if let (Some(rules), Some(body)) = (self.rules, pool.as_object_mut()) {
                 apply_http_rules(rules, &hp.host, &c.key.namespace, &route.raw_path, body);
             }
@@ -370,6 +373,58 @@ impl Ctx<'_> {
         }
         self.push(kind, name, body);
     }
+}
+
+/// What an HTTPRule may set on a pool, at the controller's defaults: a rule that goes leaves nothing behind.
+fn pool_rule_defaults() -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert(
+        "lb_algorithm".into(),
+        json!("LB_ALGORITHM_LEAST_CONNECTIONS"),
+    );
+    m.insert(
+        "lb_algorithm_hash".into(),
+        json!("LB_ALGORITHM_CONSISTENT_HASH_SOURCE_IP_ADDRESS"),
+    );
+    m.insert("lb_algorithm_consistent_hash_hdr".into(), Value::Null);
+    m.insert("application_persistence_profile_ref".into(), Value::Null);
+    m.insert("ssl_profile_ref".into(), Value::Null);
+    m.insert("pki_profile_ref".into(), Value::Null);
+    m.insert("sni_enabled".into(), json!(true));
+    m.insert("enable_http2".into(), json!(false));
+    m
+}
+
+/// What a HostRule may set on the virtual service of a host, at the controller's defaults (`ssl`: it serves
+/// HTTPS, where the controller's SSL profile default applies).
+pub(super) fn vs_rule_defaults(ssl: bool) -> Map<String, Value> {
+    let mut m = Map::new();
+    for field in [
+        "waf_policy_ref",
+        "error_page_profile_ref",
+        "network_security_policy_ref",
+    ] {
+        m.insert(field.into(), Value::Null);
+    }
+    m.insert("icap_request_profile_refs".into(), json!([]));
+    m.insert("vs_datascripts".into(), json!([]));
+    m.insert(
+        "analytics_profile_ref".into(),
+        json!(name_ref("analyticsprofile", "System-Analytics-Profile")),
+    );
+    m.insert(
+        "ssl_profile_ref".into(),
+        if ssl {
+            json!(name_ref("sslprofile", "System-Standard-PFS"))
+        } else {
+            Value::Null
+        },
+    );
+    m.insert(
+        "analytics_policy".into(),
+        json!({"full_client_logs": {"enabled": false}, "all_headers": false}),
+    );
+    m
 }
 
 /// The HTTPRules of the host in the Ingress's namespace on one of its pools: of every rule's paths, the longest
@@ -564,6 +619,7 @@ pub(super) fn shared_host(
         json!(name_ref("virtualservice", parent)),
     );
     extra.insert("vh_domain_name".into(), json!([hp.host]));
+    extra.extend(vs_rule_defaults(true));
     ctx.virtual_service(
         Kind::VirtualServiceChild,
         &child,
@@ -618,6 +674,7 @@ pub(super) fn dedicated_host(
     };
     let mut extra = Map::new();
     extra.insert("vsvip_ref".into(), json!(name_ref("vsvip", &name)));
+    extra.extend(vs_rule_defaults(cert.is_some()));
     ctx.virtual_service(
         Kind::VirtualService,
         &name,

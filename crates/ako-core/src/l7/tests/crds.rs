@@ -184,7 +184,7 @@ paths:
         "veba-of--hackazon.avi.jarvis.lab_-vmug-hackazon",
     );
     assert_eq!(root["lb_algorithm"], json!("LB_ALGORITHM_ROUND_ROBIN"));
-    assert!(root.get("application_persistence_profile_ref").is_none());
+    assert_eq!(root["application_persistence_profile_ref"], Value::Null);
     // /foo and /foo/bar/ are under the longer target /foo.
     for pool in [
         "veba-of--hackazon.avi.jarvis.lab_foo-vmug-hackazon",
@@ -201,7 +201,11 @@ paths:
             json!(["/api/healthmonitor/?name=System-HTTP"]),
             "{pool}"
         );
-        assert!(p.get("lb_algorithm").is_none(), "{pool}");
+        assert_eq!(
+            p["lb_algorithm"],
+            json!("LB_ALGORITHM_LEAST_CONNECTIONS"),
+            "{pool}"
+        );
     }
     // hk2's Ingress is in namespace other: only the rule of that namespace applies.
     let hk2 = find(
@@ -210,5 +214,5 @@ paths:
         "veba-of--hk2.avi.jarvis.lab_-other-hackazon",
     );
     assert_eq!(hk2["sni_enabled"], json!(true));
-    assert!(hk2.get("lb_algorithm").is_none());
+    assert_eq!(hk2["lb_algorithm"], json!("LB_ALGORITHM_LEAST_CONNECTIONS"));
 }

@@ -1,0 +1,207 @@
+//! HostRules and HTTPRules: judged (their own checks, the FQDN claims, the controller's names) whenever one
+//! changes and at every full sync, so a rule whose WAF policy was deleted on the controller turns Rejected without
+//! a restart; the verdict is written to `status` as AKO writes it, and the hosts a rule touches (before or after
+//! the change) are translated again.
+//!
+//! The controller's names are asked once per name and kept for [`NAME_TTL`]; a name that cannot be asked (the
+//! controller unreachable) is [`Lookup::Unknown`], which never rejects: the rule applies and the controller's own
+//! answer to the write is reported on the Ingress.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+use crate::k8s::observe::{RuleKind, RuleObject};
+use ako_core::crd::{
+    HostRuleEntry, HttpRuleEntry, Lookup, RuleSet, Verdict, judge_host_rules, judge_http_rules,
+};
+
+/// How long an answer about a controller name is trusted.
+pub(super) const NAME_TTL: Duration = Duration::from_secs(60);
+
+/// The rules as last judged.
+#[derive(Default)]
+pub(super) struct RuleState {
+    host: Vec<HostRuleEntry>,
+    http: Vec<HttpRuleEntry>,
+    /// What translation reads.
+    pub(super) set: Arc<RuleSet>,
+    /// (collection, name) -> whether the controller has it, and when that was asked.
+    names: HashMap<(String, String), (bool, Instant)>,
+    /// Statuses written (kind, key) -> verdict, so an unchanged verdict is not written again.
+    written: HashMap<(RuleKind, ObjKey), Verdict>,
+}
+
+impl<A: AviApi + Clone + 'static> Reconciler<A> {
+    /// Judges every rule again (`fresh`: ask the controller again about every name), writes the statuses that
+    /// changed, and marks for translation the hosts whose rules changed; returns the parts to pass.
+    pub(super) async fn sync_rules(&self, state: &mut State, fresh: bool) -> BTreeSet<GroupId> {
+        let host_objs = self.view.rules(RuleKind::HostRule);
+        let http_objs = self.view.rules(RuleKind::HttpRule);
+        let mut host: Vec<HostRuleEntry> = host_objs.iter().map(|(k, o)| o.host_rule(k)).collect();
+        let mut http: Vec<HttpRuleEntry> = http_objs.iter().map(|(k, o)| o.http_rule(k)).collect();
+        let mut wanted: BTreeSet<(&'static str, String)> = BTreeSet::new();
+        for spec in host.iter().filter_map(|e| e.spec.as_ref().ok()) {
+            wanted.extend(spec.refs().into_iter().map(|r| (r.obj_type, r.name)));
+        }
+        for spec in http.iter().filter_map(|e| e.spec.as_ref().ok()) {
+            wanted.extend(spec.refs().into_iter().map(|r| (r.obj_type, r.name)));
+        }
+        self.ask_names(&mut state.rules, wanted, fresh).await;
+        let (set, hosts) = {
+            let names = &state.rules.names;
+            let lookup = |t: &str, n: &str| match names.get(&(t.to_string(), n.to_string())) {
+                Some((true, _)) => Lookup::Found,
+                Some((false, _)) => Lookup::Missing,
+                None => Lookup::Unknown,
+            };
+            judge_host_rules(&mut host, &self.cfg.dns_domains, &lookup);
+            judge_http_rules(&mut http, &lookup);
+            let set = RuleSet::new(&host, &http);
+
+            // The hosts to translate again: those any changed rule matches, before or after.
+            let known: Vec<String> = state.l7.hosts().map(|(h, _)| h.clone()).collect();
+            let mut hosts: BTreeSet<String> = BTreeSet::new();
+            let old_host: HashMap<&ObjKey, &HostRuleEntry> =
+                state.rules.host.iter().map(|e| (&e.id.key, e)).collect();
+            for e in &host {
+                if old_host.get(&e.id.key).is_some_and(|o| *o == e) {
+                    continue;
+                }
+                if let Ok(spec) = &e.spec {
+                    hosts.extend(RuleSet::hosts_matching(spec, &known));
+                }
+            }
+            let new_keys: HashSet<&ObjKey> = host.iter().map(|e| &e.id.key).collect();
+            for o in &state.rules.host {
+                let gone_or_changed = !new_keys.contains(&o.id.key) || !host.contains(o);
+                if gone_or_changed && let Ok(spec) = &o.spec {
+                    hosts.extend(RuleSet::hosts_matching(spec, &known));
+                }
+            }
+            let fqdn_of =
+                |e: &HttpRuleEntry| e.spec.as_ref().ok().map(|s| s.fqdn.to_ascii_lowercase());
+            let old_http: Vec<&HttpRuleEntry> = state.rules.http.iter().collect();
+            for e in http.iter().filter(|e| !old_http.contains(e)) {
+                hosts.extend(fqdn_of(e));
+            }
+            for o in old_http.iter().filter(|o| !http.contains(o)) {
+                hosts.extend(fqdn_of(o));
+            }
+            (set, hosts)
+        };
+        let verdicts: Vec<(ObjKey, Verdict)> = host
+            .iter()
+            .map(|e| (e.id.key.clone(), e.verdict.clone()))
+            .collect();
+        self.write_rule_statuses(state, RuleKind::HostRule, &host_objs, verdicts)
+            .await;
+        let verdicts: Vec<(ObjKey, Verdict)> = http
+            .iter()
+            .map(|e| (e.id.key.clone(), e.verdict.clone()))
+            .collect();
+        self.write_rule_statuses(state, RuleKind::HttpRule, &http_objs, verdicts)
+            .await;
+        state.rules.host = host;
+        state.rules.http = http;
+        state.rules.set = Arc::new(set);
+        state
+            .l7
+            .mark_hosts(hosts.iter())
+            .into_iter()
+            .map(GroupId::L7)
+            .collect()
+    }
+
+    /// Asks the controller about the names not known (or all, when `fresh`), concurrently.
+    async fn ask_names(
+        &self,
+        rules: &mut RuleState,
+        wanted: BTreeSet<(&'static str, String)>,
+        fresh: bool,
+    ) {
+        let now = Instant::now();
+        // Names no rule uses any more are forgotten.
+        rules
+            .names
+            .retain(|(t, n), _| wanted.iter().any(|(wt, wn)| wt == t && wn == n));
+        let ask: Vec<(&'static str, String)> = wanted
+            .into_iter()
+            .filter(|(t, n)| {
+                fresh
+                    || !rules
+                        .names
+                        .get(&((*t).to_string(), n.clone()))
+                        .is_some_and(|(_, at)| now.saturating_duration_since(*at) < NAME_TTL)
+            })
+            .collect();
+        let mut answers: Vec<((&'static str, String), Result<bool, AviError>)> = Vec::new();
+        for chunk in ask.chunks(self.settings.concurrency.max(1)) {
+            let asked: Vec<_> = chunk.iter().map(|(t, n)| self.avi.exists(t, n)).collect();
+            let got = futures::future::join_all(asked).await;
+            answers.extend(chunk.iter().cloned().zip(got));
+        }
+        for ((t, n), r) in answers {
+            match r {
+                Ok(found) => {
+                    rules
+                        .names
+                        .insert((t.to_string(), n), (found, Instant::now()));
+                }
+                Err(error) => {
+                    // Not known is not absent: the rule is not rejected for it.
+                    tracing::warn!(collection = t, name = %n, %error, "could not ask the controller whether a name a rule uses exists");
+                    rules.names.remove(&(t.to_string(), n));
+                }
+            }
+        }
+    }
+
+    async fn write_rule_statuses(
+        &self,
+        state: &mut State,
+        kind: RuleKind,
+        objects: &BTreeMap<ObjKey, RuleObject>,
+        verdicts: Vec<(ObjKey, Verdict)>,
+    ) {
+        for (key, verdict) in verdicts {
+            let Some(obj) = objects.get(&key) else {
+                continue;
+            };
+            let slot = (kind, key.clone());
+            if obj.says(&verdict) {
+                state.rules.written.insert(slot, verdict);
+                continue;
+            }
+            let status = verdict.status_json();
+            let uid = obj.uid.clone();
+            let res = self.sink.rule_status(kind, &key, &status).await;
+            match res {
+                Ok(()) => {
+                    tracing::info!(kind = kind.kind(), object = %key, status = verdict.status(), error = verdict.error(), "rule status written");
+                    let before = state.rules.written.insert(slot, verdict.clone());
+                    if let Verdict::Rejected(why) = verdict
+                        && before.as_ref().is_none_or(|b| b.error() != why)
+                    {
+                        self.events.send((
+                            Target::Rule(kind),
+                            key.clone(),
+                            uid,
+                            Notice::warning("Rejected", why),
+                        ));
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(kind = kind.kind(), object = %key, %error, "could not write a rule's status; written again at the next change or full sync");
+                }
+            }
+        }
+        state
+            .rules
+            .written
+            .retain(|(k, key), _| *k != kind || objects.contains_key(key));
+    }
+}
+
+/// The rule set translation reads.
+pub(super) fn rule_set(state: &State) -> Arc<RuleSet> {
+    state.rules.set.clone()
+}

@@ -1,0 +1,234 @@
+//! HostRules and HTTPRules through the reconciler against the emulator: the verdict written to status in AKO's
+//! words, the settings on the virtual service and pools, and everything reverting when a rule goes.
+
+mod avi_support;
+mod reconciler_support;
+
+use ako::core::index::ObjKey;
+use ako::k8s::observe::{Change, RuleKind, RuleObject};
+use reconciler_support::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn rule(spec_yaml: &str, created: i64) -> RuleObject {
+    RuleObject {
+        uid: Some(format!("uid-{created}")),
+        created: Some(created),
+        spec: serde_yaml_ng::from_str(spec_yaml).expect("spec yaml"),
+        status: None,
+    }
+}
+
+fn status_of(r: &Running, kind: RuleKind, key: &ObjKey) -> Option<Value> {
+    r.sink
+        .rule_statuses
+        .lock()
+        .iter()
+        .rev()
+        .find(|(k, o, _)| *k == kind && o == key)
+        .map(|(_, _, s)| s.clone())
+}
+
+async fn upload_cert(c: &ako::avi::AviClient, name: &str, host: &str) {
+    let ca = ako::certs::generate_ca("corp-ca", 30).expect("ca");
+    let leaf = ca.issue(&[host.into()], &[], 30).expect("leaf");
+    let body =
+        json!({"name": name, "key": leaf.key_pem, "certificate": {"certificate": leaf.cert_pem}});
+    let res = c
+        .send(Method::POST, "/api/sslkeyandcertificate", Some(&body))
+        .await
+        .expect("upload");
+    assert_eq!(res.status, 201);
+}
+
+#[tokio::test]
+async fn a_host_rule_serves_a_host_with_a_controller_certificate_and_waf_and_reverts_when_deleted()
+{
+    let (emu, view, mut r) = l7_demo_converged().await;
+    let c = client(&emu);
+    upload_cert(&c, "corp-cert", "shop.avi.jarvis.lab").await;
+    // shop's Ingress names a Secret that does not exist: not served until the HostRule gives a certificate.
+    let shop = ObjKey::new("shop", "shop");
+    assert!(r.sink.last_ingress_status(&shop).is_none());
+
+    let key = ObjKey::new("shop", "shop-rule");
+    view.upsert_rule(
+        RuleKind::HostRule,
+        key.clone(),
+        rule(
+            "virtualhost:
+               fqdn: shop.avi.jarvis.lab
+               tls: {sslKeyCertificate: {name: corp-cert, type: ref}, termination: edge}
+               wafPolicy: System-WAF-Policy
+               analyticsPolicy: {fullClientLogs: {enabled: true, throttle: LOW}, logAllHeaders: true}",
+            10,
+        ),
+    );
+    r.change(Change::Rules).await;
+    r.until("shop served", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    assert_eq!(
+        status_of(&r, RuleKind::HostRule, &key),
+        Some(json!({"status": "Accepted", "error": ""}))
+    );
+    let child = get_named(&c, "virtualservice", "veba-of--shop.avi.jarvis.lab")
+        .await
+        .expect("the SNI child");
+    let waf = child["waf_policy_ref"].as_str().expect("waf ref");
+    assert!(waf.contains("/api/wafpolicy/"), "{waf}");
+    let certs = child["ssl_key_and_certificate_refs"]
+        .as_array()
+        .expect("certs");
+    assert_eq!(certs.len(), 1);
+    assert_eq!(
+        child["analytics_policy"]["full_client_logs"]["throttle"],
+        50
+    );
+    assert_eq!(child["analytics_policy"]["all_headers"], true);
+    assert!(
+        r.sink
+            .last_ingress_status(&shop)
+            .is_some_and(|s| !s.is_empty()),
+        "shop gets its address once a certificate serves it"
+    );
+
+    // Deleted: the host goes back to what its Ingress says (its Secret is missing: not served).
+    remove_rule(&view, RuleKind::HostRule, &key);
+    r.change(Change::Rules).await;
+    r.until("reverted", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    assert!(
+        get_named(&c, "virtualservice", "veba-of--shop.avi.jarvis.lab")
+            .await
+            .is_none()
+    );
+}
+
+fn remove_rule(view: &ako::k8s::observe::View, kind: RuleKind, key: &ObjKey) {
+    view.remove_rule(kind, key);
+}
+
+#[tokio::test]
+async fn a_host_rule_naming_what_the_controller_lacks_is_rejected_in_akos_words_and_changes_nothing()
+ {
+    let (emu, view, mut r) = l7_demo_converged().await;
+    let c = client(&emu);
+    let before = get_named(&c, "virtualservice", "veba-of--Shared-L7-0")
+        .await
+        .expect("parent");
+    let key = ObjKey::new("vmug", "strict");
+    view.upsert_rule(
+        RuleKind::HostRule,
+        key.clone(),
+        rule(
+            "virtualhost: {fqdn: hackazon.avi.jarvis.lab, wafPolicy: no-such-waf}",
+            10,
+        ),
+    );
+    let older = ObjKey::new("vmug", "first");
+    view.upsert_rule(
+        RuleKind::HostRule,
+        older.clone(),
+        rule("virtualhost: {fqdn: other.avi.jarvis.lab}", 5),
+    );
+    let dup = ObjKey::new("shop", "second");
+    view.upsert_rule(
+        RuleKind::HostRule,
+        dup.clone(),
+        rule("virtualhost: {fqdn: other.avi.jarvis.lab}", 20),
+    );
+    r.change(Change::Rules).await;
+    r.until("judged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    assert_eq!(
+        status_of(&r, RuleKind::HostRule, &key),
+        Some(json!({"status": "Rejected",
+            "error": "wafpolicy \"no-such-waf\" not found on controller (spec.virtualhost.wafPolicy)"}))
+    );
+    assert_eq!(
+        status_of(&r, RuleKind::HostRule, &older),
+        Some(json!({"status": "Accepted", "error": ""}))
+    );
+    assert_eq!(
+        status_of(&r, RuleKind::HostRule, &dup),
+        Some(json!({"status": "Rejected",
+            "error": "duplicate fqdn other.avi.jarvis.lab found in vmug/first"}))
+    );
+    let events: Vec<_> = r
+        .sink
+        .rule_events
+        .lock()
+        .iter()
+        .filter(|(k, _)| *k == key)
+        .map(|(_, n)| n.clone())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|n| n.warning && n.reason == "Rejected" && n.message.contains("no-such-waf")),
+        "{events:?}"
+    );
+    let after = get_named(&c, "virtualservice", "veba-of--Shared-L7-0")
+        .await
+        .expect("parent");
+    assert_eq!(before["_last_modified"], after["_last_modified"]);
+}
+
+#[tokio::test]
+async fn an_http_rule_sets_the_pool_algorithm_persistence_and_monitor_then_reverts() {
+    let (emu, view, mut r) = l7_demo_converged().await;
+    let c = client(&emu);
+    let pool_name = "veba-of--hackazon.avi.jarvis.lab_-vmug-hackazon";
+    let key = ObjKey::new("vmug", "hackazon-pools");
+    view.upsert_rule(
+        RuleKind::HttpRule,
+        key.clone(),
+        rule(
+            "fqdn: hackazon.avi.jarvis.lab
+paths:
+- target: /
+  loadBalancerPolicy: {algorithm: LB_ALGORITHM_CONSISTENT_HASH, hash: LB_ALGORITHM_CONSISTENT_HASH_SOURCE_IP_ADDRESS}
+  applicationPersistence: System-Persistence-Http-Cookie
+  healthMonitors: [System-HTTP]",
+            10,
+        ),
+    );
+    r.change(Change::Rules).await;
+    r.until("applied", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    assert_eq!(
+        status_of(&r, RuleKind::HttpRule, &key),
+        Some(json!({"status": "Accepted", "error": ""}))
+    );
+    let pool = get_named(&c, "pool", pool_name).await.expect("pool");
+    assert_eq!(pool["lb_algorithm"], "LB_ALGORITHM_CONSISTENT_HASH");
+    assert_eq!(
+        pool["lb_algorithm_hash"],
+        "LB_ALGORITHM_CONSISTENT_HASH_SOURCE_IP_ADDRESS"
+    );
+    assert!(
+        pool["application_persistence_profile_ref"]
+            .as_str()
+            .is_some_and(|s| s.contains("applicationpersistenceprofile")),
+        "{pool}"
+    );
+    assert_eq!(
+        pool["health_monitor_refs"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    remove_rule(&view, RuleKind::HttpRule, &key);
+    r.change(Change::Rules).await;
+    r.until("reverted", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    let pool = get_named(&c, "pool", pool_name).await.expect("pool");
+    assert_ne!(
+        pool["lb_algorithm"], "LB_ALGORITHM_CONSISTENT_HASH",
+        "{pool}"
+    );
+    assert!(
+        pool.get("application_persistence_profile_ref")
+            .is_none_or(Value::is_null),
+        "{pool}"
+    );
+}
