@@ -372,10 +372,16 @@ async fn run_all(
         args.process,
     );
     // One set of watches for both: the webhook's index and the reconciler's view and changes.
+    // The webhook asks the controller whether what HostRules and HTTPRules name exists.
+    let names = ako::reconcile::runtime::avi_client(&cfg, &settings)
+        .map(|c| Arc::new(ako::webhook::names::Names::new(c)))
+        .map_err(|error| tracing::warn!(%error, "the webhook cannot ask the controller about the names rules use; it admits them and the reconciler reports"))
+        .ok();
     let mut webhook = start_webhook_with(
         &args.webhook,
         webhook_cfg.clone(),
         Some(opts.health.clone()),
+        names,
     )
     .await?;
     opts.observed = webhook
@@ -546,7 +552,7 @@ async fn start_webhook(
     args: &WebhookArgs,
     cfg: ako::core::config::Config,
 ) -> anyhow::Result<Webhook> {
-    start_webhook_with(args, cfg, None).await
+    start_webhook_with(args, cfg, None, None).await
 }
 
 /// The webhook, with the reconciler's health and metrics on its health port when `controller` is given.
@@ -554,6 +560,7 @@ async fn start_webhook_with(
     args: &WebhookArgs,
     cfg: ako::core::config::Config,
     controller: Option<Arc<ako::reconcile::health::ControllerHealth>>,
+    names: Option<Arc<ako::webhook::names::Names>>,
 ) -> anyhow::Result<Webhook> {
     if cfg.dns_domains.is_empty() && !cfg.domains_pending {
         tracing::warn!(
@@ -591,6 +598,7 @@ async fn start_webhook_with(
     // `ako run`: every kind, with the reconciler's changes; `ako webhook`: what admission decides on.
     let (watches, changes) = if controller.is_some() {
         let (tx, rx) = ako::k8s::changes::channel();
+        ako::k8s::crds::ensure(&client).await;
         let source = ako::k8s::observe::endpoint_source(&client).await;
         tracing::info!(?source, "endpoints read from");
         let kinds = ako::k8s::observe::Kinds::All(source);
@@ -622,6 +630,10 @@ async fn start_webhook_with(
     .with_claims(args.expose_claims);
     let state = match controller {
         Some(c) => state.with_controller(c),
+        None => state,
+    };
+    let state = match names {
+        Some(n) => state.with_names(n),
         None => state,
     };
     let https = std::net::TcpListener::bind(args.listen)

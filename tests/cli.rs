@@ -122,6 +122,7 @@ fn certs_render_fills_the_ca_bundle_of_every_webhook() {
         [
             ("ingress.ako.vmware.com".to_string(), "Fail".to_string()),
             ("service.ako.vmware.com".into(), "Ignore".into()),
+            ("rules.ako.vmware.com".into(), "Fail".into()),
             ("ingress.mutate.ako.vmware.com".into(), "Ignore".into()),
             ("service.mutate.ako.vmware.com".into(), "Ignore".into()),
         ]

@@ -793,6 +793,17 @@ fn seeds_install_upgrade_and_uninstall_in_the_real_api_server_with_least_privile
             Some(NS),
         ),
         ("get", "namespaces/kube-system", None),
+        ("watch", "hostrules.ako.vmware.com", None),
+        ("watch", "httprules.ako.vmware.com", None),
+        ("list", "aviinfrasettings.ako.vmware.com", None),
+        ("list", "l4rules.ako.vmware.com", None),
+        ("patch", "hostrules.ako.vmware.com#status", Some("vmug")),
+        ("patch", "httprules.ako.vmware.com#status", Some("vmug")),
+        (
+            "patch",
+            "customresourcedefinitions.apiextensions.k8s.io/hostrules.ako.vmware.com",
+            None,
+        ),
         ("update", "secrets/ako-webhook-tls", Some(NS)),
         (
             "patch",
@@ -830,6 +841,18 @@ fn seeds_install_upgrade_and_uninstall_in_the_real_api_server_with_least_privile
         ),
         ("create", "pods", Some(NS)),
         ("patch", "nodes", None),
+        ("update", "hostrules.ako.vmware.com", Some("vmug")),
+        ("delete", "httprules.ako.vmware.com", Some("vmug")),
+        (
+            "patch",
+            "customresourcedefinitions.apiextensions.k8s.io/gateways.gateway.networking.k8s.io",
+            None,
+        ),
+        (
+            "delete",
+            "customresourcedefinitions.apiextensions.k8s.io",
+            None,
+        ),
     ];
     for (verb, res, ns) in forbidden {
         assert!(

@@ -3,6 +3,7 @@
 //! and what the reconciler writes back: status and Events ([`report`]).
 
 pub mod changes;
+pub mod crds;
 pub mod lease;
 pub mod observe;
 pub mod report;

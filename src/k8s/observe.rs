@@ -43,7 +43,7 @@ use ako_core::l4::{EndpointGroup, NodeInfo, slice_from_json};
 use ako_core::l7::TlsPair;
 
 mod rules;
-pub use rules::{RuleKind, RuleObject};
+pub use rules::{RuleKind, RuleObject, api_resource};
 
 /// The label EndpointSlices carry with their Service's name.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";

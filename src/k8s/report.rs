@@ -294,7 +294,7 @@ impl Sink for KubeSink {
             let api = Api::<DynamicObject>::namespaced_with(
                 self.client.clone(),
                 &key.namespace,
-                &kind.api_resource(),
+                &super::observe::api_resource(kind),
             );
             let patch = json!({"status": status});
             let (pp, patch) = (PatchParams::default(), Patch::Merge(&patch));

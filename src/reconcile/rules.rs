@@ -126,14 +126,15 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let ask: Vec<(&'static str, String)> = wanted
             .into_iter()
             .filter(|(t, n)| {
-                fresh
-                    || !rules
-                        .names
-                        .get(&((*t).to_string(), n.clone()))
-                        .is_some_and(|(_, at)| now.saturating_duration_since(*at) < NAME_TTL)
+                let known = rules
+                    .names
+                    .get(&((*t).to_string(), n.clone()))
+                    .is_some_and(|(_, at)| now.saturating_duration_since(*at) < NAME_TTL);
+                fresh || !known
             })
             .collect();
-        let mut answers: Vec<((&'static str, String), Result<bool, AviError>)> = Vec::new();
+        type Answer = ((&'static str, String), Result<bool, AviError>);
+        let mut answers: Vec<Answer> = Vec::new();
         for chunk in ask.chunks(self.settings.concurrency.max(1)) {
             let asked: Vec<_> = chunk.iter().map(|(t, n)| self.avi.exists(t, n)).collect();
             let got = futures::future::join_all(asked).await;

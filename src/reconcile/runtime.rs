@@ -260,6 +260,7 @@ pub async fn run(
         None => {
             let view = Arc::new(View::default());
             let (tx, rx) = crate::k8s::changes::channel();
+            crate::k8s::crds::ensure(&client).await;
             let source = observe::endpoint_source(&client).await;
             tracing::info!(?source, "endpoints read from");
             let watches = observe::spawn(

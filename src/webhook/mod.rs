@@ -19,6 +19,7 @@
 
 mod health;
 pub mod metrics;
+pub mod names;
 pub mod review;
 mod server;
 
@@ -192,6 +193,8 @@ pub struct AppState {
     expose_claims: bool,
     /// The reconciler of the same process (`ako run`): its liveness joins `/healthz`, its metrics `/metrics`.
     controller: Option<Arc<crate::reconcile::health::ControllerHealth>>,
+    /// The controller's names, for reviews of HostRules and HTTPRules (`None`: not known, never denied on).
+    names: Option<Arc<names::Names>>,
 }
 
 impl AppState {
@@ -203,7 +206,14 @@ impl AppState {
             guard: Arc::new(Guard::new(Limits::default())),
             expose_claims: false,
             controller: None,
+            names: None,
         }
+    }
+
+    /// Asks the controller whether the objects HostRules and HTTPRules name exist.
+    pub fn with_names(mut self, names: Arc<names::Names>) -> Self {
+        self.names = Some(names);
+        self
     }
 
     /// Adds the reconciler's health and metrics to the health port.
@@ -427,7 +437,18 @@ async fn review(s: AppState, mode: Mode, req: Request) -> Response {
     let Some(large_slot) = large_slot else {
         // A small review costs microseconds: read and decided right here, on the listener thread.
         return match tokio::time::timeout_at(deadline, read_body(req.into_body())).await {
-            Ok(Ok(bytes)) => answer(&s, mode, &bytes, started),
+            Ok(Ok(bytes)) => {
+                if let Some(n) = &s.names
+                    && mode == Mode::Validate
+                {
+                    n.prefetch(
+                        &bytes,
+                        deadline.saturating_duration_since(tokio::time::Instant::now()),
+                    )
+                    .await;
+                }
+                answer(&s, mode, &bytes, started)
+            }
             Ok(Err(e)) => reject(&s, mode, e),
             Err(_) => overloaded(&s, mode, Overload::Deadline),
         };
@@ -439,6 +460,15 @@ async fn review(s: AppState, mode: Mode, req: Request) -> Response {
         Ok(Err(e)) => return reject(&s, mode, e),
         Err(_) => return overloaded(&s, mode, Overload::Deadline),
     };
+    if let Some(n) = &s.names
+        && mode == Mode::Validate
+    {
+        n.prefetch(
+            &bytes,
+            deadline.saturating_duration_since(tokio::time::Instant::now()),
+        )
+        .await;
+    }
     // A large one is decided on an idle-priority lane thread, holding its slots until it is done (even if its
     // answer comes too late), so the listener thread keeps answering the small ones meanwhile. After answering,
     // it keeps the large slot for a while in proportion to the work done, so that large reviews get at most
@@ -602,9 +632,15 @@ fn decide_review(s: &AppState, mode: Mode, bytes: &[u8], started: Instant) -> De
     let cfg = s.index.config();
     let mut unreadable = None;
     let decision = match (object, mode) {
-        (Ok(object), _) => s
-            .index
-            .read(|snap| admission::decide(&meta, object, mode, &cfg, snap)),
+        (Ok(object), _) => {
+            let names = |t: &str, n: &str| {
+                s.names
+                    .as_ref()
+                    .map_or(ako_core::crd::Lookup::Unknown, |c| c.lookup(t, n))
+            };
+            s.index
+                .read(|snap| admission::decide_with(&meta, object, mode, &cfg, snap, &names))
+        }
         // Mutation never denies: allow unpatched; the validator reads the object again and denies, saying why.
         (Err(e), Mode::Mutate) => {
             unreadable = Some(e.to_string());

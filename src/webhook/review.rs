@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use ako_core::admission::{Mode, Object, ReviewError, ReviewMeta, Subject};
+use ako_core::admission::{Mode, Object, ReviewError, ReviewMeta, RuleReview, Subject};
 
 /// The annotation `kubectl apply` writes: a copy of the whole object, never read by ako, so never built.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -255,6 +255,16 @@ impl<'de> DeserializeSeed<'de> for ObjectSeed {
             })?
             .map(service),
             (Subject::Service, false) => Self::read(d, |s: ServiceSpec| s)?.map(service),
+            (Subject::Rule(kind), _) => {
+                Self::read(d, |s: serde_json::Value| s)?.map(|(m, spec)| {
+                    Object::Rule(Box::new(RuleReview {
+                        kind,
+                        created: m.creation_timestamp.as_ref().map(|t| t.0.as_second()),
+                        key: ako_core::index::ObjKey::of(&m),
+                        spec: spec.unwrap_or(serde_json::Value::Null),
+                    }))
+                })
+            }
             (Subject::Other, _) => Option::<IgnoredAny>::deserialize(d)?.map(|_| Object::Other),
         };
         Ok(read.unwrap_or(Object::None))

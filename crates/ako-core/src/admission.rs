@@ -17,6 +17,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube_core::admission::Operation;
 
 use crate::config::{self, Config, FqdnReusePolicy};
+use crate::crd::Lookup;
 use crate::index::{self, IngressClaims, ObjKey, Snapshot, VipClaim};
 use crate::intent::{self, ClassRef, Problem, Severity};
 use crate::ownership::{self, Claim, Order, Verdict};
@@ -42,6 +43,7 @@ impl Mode {
 pub enum Subject {
     Ingress,
     Service,
+    Rule(crate::crd::RuleKind),
     Other,
 }
 
@@ -50,6 +52,7 @@ impl Subject {
         match self {
             Subject::Ingress => "Ingress",
             Subject::Service => "Service",
+            Subject::Rule(k) => k.kind(),
             Subject::Other => "other",
         }
     }
@@ -265,7 +268,7 @@ impl Subject {
         match (group, kind) {
             ("networking.k8s.io", "Ingress") => Subject::Ingress,
             ("", "Service") => Subject::Service,
-            _ => Subject::Other,
+            (g, k) => crate::crd::RuleKind::of(g, k).map_or(Subject::Other, Subject::Rule),
         }
     }
 }
@@ -282,6 +285,8 @@ pub struct ReviewMeta {
 pub enum Object {
     Ingress(Box<Ingress>),
     Service(Box<Service>),
+    /// A HostRule or an HTTPRule.
+    Rule(Box<RuleReview>),
     /// A kind ako does not handle.
     Other,
     /// No object in the request.
@@ -294,6 +299,12 @@ impl Object {
         let meta = match &mut self {
             Object::Ingress(i) => &mut i.metadata,
             Object::Service(s) => &mut s.metadata,
+            Object::Rule(r) => {
+                if r.key.namespace.is_empty() {
+                    r.key.namespace = request_namespace.unwrap_or_default().to_string();
+                }
+                return self;
+            }
             Object::Other | Object::None => return self,
         };
         if meta.namespace.is_none() {
@@ -303,7 +314,7 @@ impl Object {
     }
 }
 
-/// Decides one admission request.
+/// Decides one admission request (the controller's names unknown: see [`decide_with`]).
 pub fn decide(
     meta: &ReviewMeta,
     object: Object,
@@ -311,10 +322,24 @@ pub fn decide(
     cfg: &Config,
     snap: &Snapshot,
 ) -> Decision {
+    decide_with(meta, object, mode, cfg, snap, &|_, _| Lookup::Unknown)
+}
+
+/// Decides one admission request, asking `names` whether the controller has the objects a rule names.
+pub fn decide_with(
+    meta: &ReviewMeta,
+    object: Object,
+    mode: Mode,
+    cfg: &Config,
+    snap: &Snapshot,
+    names: &dyn Fn(&str, &str) -> Lookup,
+) -> Decision {
     if !matches!(meta.operation, Operation::Create | Operation::Update) {
         return Decision::allow();
     }
     match (object, mode) {
+        (Object::Rule(r), Mode::Validate) => validate_rule(&r, cfg, snap, names),
+        (Object::Rule(_), Mode::Mutate) => Decision::allow(),
         (Object::Ingress(ing), Mode::Mutate) => mutate_ingress(&ing, cfg, snap),
         (Object::Ingress(ing), Mode::Validate) => validate_ingress(&ing, cfg, snap),
         (Object::Service(svc), Mode::Mutate) => {
@@ -580,6 +605,9 @@ fn check_vip(d: &mut Decision, me: &VipClaim, snap: &Snapshot) {
         Verdict::Free => {}
     }
 }
+
+mod rules;
+pub use rules::{RuleReview, validate_rule};
 
 #[cfg(test)]
 mod tests;

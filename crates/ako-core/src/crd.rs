@@ -30,6 +30,45 @@ pub const GROUP: &str = "ako.vmware.com";
 /// The versions AKO serves for HostRule, HTTPRule and AviInfraSetting (v1beta1 is stored).
 pub const RULE_VERSIONS: [&str; 2] = ["v1beta1", "v1alpha1"];
 
+/// Which of AKO's rule kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RuleKind {
+    HostRule,
+    HttpRule,
+}
+
+impl RuleKind {
+    pub const ALL: [RuleKind; 2] = [RuleKind::HostRule, RuleKind::HttpRule];
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            RuleKind::HostRule => "HostRule",
+            RuleKind::HttpRule => "HTTPRule",
+        }
+    }
+
+    pub fn plural(self) -> &'static str {
+        match self {
+            RuleKind::HostRule => "hostrules",
+            RuleKind::HttpRule => "httprules",
+        }
+    }
+
+    /// The stored version AKO's CRDs serve (and ako's chart installs).
+    pub fn api_version(self) -> String {
+        format!("{GROUP}/{}", RULE_VERSIONS[0])
+    }
+
+    /// The kind of an admission request's `kind`, if it is one of these.
+    pub fn of(group: &str, kind: &str) -> Option<Self> {
+        match (group, kind) {
+            (GROUP, "HostRule") => Some(RuleKind::HostRule),
+            (GROUP, "HTTPRule") => Some(RuleKind::HttpRule),
+            _ => None,
+        }
+    }
+}
+
 /// AKO's `status.status` values.
 pub const ACCEPTED: &str = "Accepted";
 pub const REJECTED: &str = "Rejected";

@@ -188,6 +188,18 @@ pub struct Snapshot {
     vip_of: HashMap<ObjKey, IpAddr>,
     /// Whether Secrets and Services are known; until then nothing is reported missing.
     pub refs_synced: bool,
+    /// HostRules by the FQDN they claim (lower case), and each rule's FQDN.
+    host_rules: HashMap<String, Vec<HostRuleClaim>>,
+    host_rule_fqdn: HashMap<ObjKey, String>,
+}
+
+/// A HostRule's claim on its FQDN, as the webhook weighs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRuleClaim {
+    pub key: ObjKey,
+    pub created: Option<i64>,
+    /// Its status says Rejected: it holds no FQDN.
+    pub rejected: bool,
 }
 
 impl Snapshot {
@@ -233,6 +245,51 @@ impl Snapshot {
                 }
             }
         }
+    }
+
+    /// Inserts or replaces a HostRule's claim (`fqdn` `None`: its spec has none it can claim).
+    pub fn upsert_host_rule(&mut self, claim: HostRuleClaim, fqdn: Option<String>) {
+        self.remove_host_rule(&claim.key);
+        if let Some(f) = fqdn {
+            let f = f.to_ascii_lowercase();
+            self.host_rule_fqdn.insert(claim.key.clone(), f.clone());
+            self.host_rules.entry(f).or_default().push(claim);
+        }
+    }
+
+    pub fn remove_host_rule(&mut self, key: &ObjKey) {
+        if let Some(f) = self.host_rule_fqdn.remove(key)
+            && let Some(list) = self.host_rules.get_mut(&f)
+        {
+            list.retain(|c| c.key != *key);
+            if list.is_empty() {
+                self.host_rules.remove(&f);
+            }
+        }
+    }
+
+    /// Replaces every HostRule (a watch re-list).
+    pub fn replace_host_rules(&mut self, all: Vec<(HostRuleClaim, Option<String>)>) {
+        self.host_rules.clear();
+        self.host_rule_fqdn.clear();
+        for (c, f) in all {
+            self.upsert_host_rule(c, f);
+        }
+    }
+
+    /// The HostRule other than `key` holding `fqdn`: the oldest one not rejected.
+    pub fn host_rule_holding(&self, fqdn: &str, key: &ObjKey) -> Option<&HostRuleClaim> {
+        self.host_rules
+            .get(&fqdn.to_ascii_lowercase())?
+            .iter()
+            .filter(|c| c.key != *key && !c.rejected)
+            .min_by(|a, b| {
+                (a.created.is_none(), a.created, &a.key).cmp(&(
+                    b.created.is_none(),
+                    b.created,
+                    &b.key,
+                ))
+            })
     }
 
     /// Replaces every Ingress (a watch re-list).

@@ -6,41 +6,14 @@
 use super::*;
 use ako_core::crd::{self, HostRuleEntry, HttpRuleEntry, RuleId, Verdict};
 
-/// Which of AKO's rule kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RuleKind {
-    HostRule,
-    HttpRule,
-}
+pub use ako_core::crd::RuleKind;
 
-impl RuleKind {
-    pub const ALL: [RuleKind; 2] = [RuleKind::HostRule, RuleKind::HttpRule];
-
-    pub fn kind(self) -> &'static str {
-        match self {
-            RuleKind::HostRule => "HostRule",
-            RuleKind::HttpRule => "HTTPRule",
-        }
-    }
-
-    pub fn plural(self) -> &'static str {
-        match self {
-            RuleKind::HostRule => "hostrules",
-            RuleKind::HttpRule => "httprules",
-        }
-    }
-
-    /// The stored version AKO's CRDs serve (and ako's chart installs).
-    pub fn api_resource(self) -> ApiResource {
-        ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(crd::GROUP, crd::RULE_VERSIONS[0], self.kind()),
-            self.plural(),
-        )
-    }
-
-    pub fn api_version(self) -> String {
-        format!("{}/{}", crd::GROUP, crd::RULE_VERSIONS[0])
-    }
+/// The resource of a rule kind at its stored version.
+pub fn api_resource(kind: RuleKind) -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(crd::GROUP, crd::RULE_VERSIONS[0], kind.kind()),
+        kind.plural(),
+    )
 }
 
 /// What ako keeps of a rule object.
@@ -150,7 +123,42 @@ impl<const HOST: bool> watches::Feed<DynamicObject> for RulesFeed<HOST> {
             &view.http_rules_synced
         }
     }
-    type Entry = ();
+
+    // The webhook weighs HostRules' FQDN claims.
+    const INDEXED: bool = HOST;
+    type Entry = (ako_core::index::HostRuleClaim, Option<String>);
+    fn entry(_index: &Index, obj: &DynamicObject) -> Option<Self::Entry> {
+        let fqdn = obj
+            .data
+            .pointer("/spec/virtualhost/fqdn")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string);
+        let rejected = obj
+            .data
+            .pointer("/status/status")
+            .and_then(serde_json::Value::as_str)
+            == Some(crd::REJECTED);
+        Some((
+            ako_core::index::HostRuleClaim {
+                key: ObjKey::of(&obj.metadata),
+                created: ako_core::ownership::created(&obj.metadata),
+                rejected,
+            },
+            fqdn,
+        ))
+    }
+    fn index_key(obj: &DynamicObject) -> Option<ObjKey> {
+        Some(ObjKey::of(&obj.metadata))
+    }
+    fn index_upsert(snap: &mut Snapshot, (claim, fqdn): Self::Entry) {
+        snap.upsert_host_rule(claim, fqdn);
+    }
+    fn index_remove(snap: &mut Snapshot, key: &ObjKey) {
+        snap.remove_host_rule(key);
+    }
+    fn index_replace(snap: &mut Snapshot, all: Vec<Self::Entry>) {
+        snap.replace_host_rules(all);
+    }
 }
 
 /// The watch of a rule kind, with the API server's "no such kind" (404: the CRD is not installed) read as an
@@ -159,7 +167,7 @@ pub(super) fn rule_events(
     client: Client,
     kind: RuleKind,
 ) -> impl Stream<Item = Result<Event<DynamicObject>, watcher::Error>> + Send {
-    let api = Api::<DynamicObject>::all_with(client, &kind.api_resource());
+    let api = Api::<DynamicObject>::all_with(client, &api_resource(kind));
     let mut absent = false;
     watcher::watcher(api, watcher::Config::default())
         .default_backoff()

@@ -1,0 +1,141 @@
+//! The controller's names, as the webhook needs them to review a HostRule or an HTTPRule: what a rule names
+//! must exist. Answers are kept for [`TTL`]; a name not known when a review arrives is asked before deciding,
+//! within the review's deadline (at most [`ASK_WITHIN`]). A controller that does not answer in time leaves the
+//! name unknown, and an unknown name never denies: the cluster is never blocked by the controller, and the
+//! reconciler reports on the rule's status.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+
+use ako_avi::AviClient;
+use ako_core::crd::{HostRuleSpec, HttpRuleSpec, Lookup, RuleKind};
+
+/// How long an answer is trusted.
+pub const TTL: Duration = Duration::from_secs(30);
+/// The longest a review waits for the controller.
+pub const ASK_WITHIN: Duration = Duration::from_secs(2);
+
+pub struct Names {
+    client: AviClient,
+    cache: RwLock<HashMap<(String, String), (bool, Instant)>>,
+}
+
+impl std::fmt::Debug for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Names")
+            .field("cached", &self.cache.read().len())
+            .finish()
+    }
+}
+
+impl Names {
+    pub fn new(client: AviClient) -> Self {
+        Self {
+            client,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// What is known now (no I/O).
+    pub fn lookup(&self, obj_type: &str, name: &str) -> Lookup {
+        match self
+            .cache
+            .read()
+            .get(&(obj_type.to_string(), name.to_string()))
+        {
+            Some((found, at)) if at.elapsed() < TTL => {
+                if *found {
+                    Lookup::Found
+                } else {
+                    Lookup::Missing
+                }
+            }
+            _ => Lookup::Unknown,
+        }
+    }
+
+    /// Asks the controller about the names of a review body that are not known, if it is a HostRule's or an
+    /// HTTPRule's; waits at most `within`.
+    pub async fn prefetch(&self, body: &[u8], within: Duration) {
+        let wanted: Vec<(&'static str, String)> = rule_refs(body)
+            .into_iter()
+            .filter(|(t, n)| self.lookup(t, n) == Lookup::Unknown)
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let asks = wanted.iter().map(|(t, n)| self.client.exists(t, n));
+        let answers =
+            tokio::time::timeout(within.min(ASK_WITHIN), futures::future::join_all(asks)).await;
+        let Ok(answers) = answers else {
+            tracing::warn!(
+                names = wanted.len(),
+                "the controller did not say in time whether a rule's names exist; the review goes on without"
+            );
+            return;
+        };
+        let now = Instant::now();
+        let mut cache = self.cache.write();
+        if cache.len() > 10_000 {
+            cache.retain(|_, (_, at)| at.elapsed() < TTL);
+        }
+        for ((t, n), a) in wanted.into_iter().zip(answers) {
+            match a {
+                Ok(found) => {
+                    cache.insert((t.to_string(), n), (found, now));
+                }
+                Err(error) => {
+                    tracing::warn!(collection = t, name = %n, %error, "could not ask the controller about a name a rule uses");
+                }
+            }
+        }
+    }
+}
+
+/// The controller names a review's object names, when it is a HostRule or an HTTPRule (a cheap look first: the
+/// body must mention ako.vmware.com).
+pub fn rule_refs(body: &[u8]) -> Vec<(&'static str, String)> {
+    const GROUP: &[u8] = b"ako.vmware.com";
+    if !body.windows(GROUP.len()).any(|w| w == GROUP) {
+        return Vec::new();
+    }
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        group: String,
+        kind: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Obj {
+        spec: Option<serde_json::Value>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Req {
+        kind: Kind,
+        object: Option<Obj>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Review {
+        request: Option<Req>,
+    }
+    let Ok(Review { request: Some(r) }) = serde_json::from_slice::<Review>(body) else {
+        return Vec::new();
+    };
+    let Some(spec) = r.object.and_then(|o| o.spec) else {
+        return Vec::new();
+    };
+    let refs = match RuleKind::of(&r.kind.group, &r.kind.kind) {
+        Some(RuleKind::HostRule) => serde_json::from_value::<HostRuleSpec>(spec)
+            .map(|s| s.refs())
+            .unwrap_or_default(),
+        Some(RuleKind::HttpRule) => serde_json::from_value::<HttpRuleSpec>(spec)
+            .map(|s| s.refs())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    refs.into_iter()
+        .filter(|r| !r.name.is_empty())
+        .map(|r| (r.obj_type, r.name))
+        .collect()
+}
