@@ -96,7 +96,7 @@ fn certs_render_fills_the_ca_bundle_of_every_webhook() {
         "https://127.0.0.1:8443",
     ]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out.matches("caBundle: ").count(), 4, "{out}");
+    assert_eq!(out.matches("caBundle: ").count(), 5, "{out}");
     assert!(!out.contains("caBundle: ''"), "{out}");
     assert!(
         out.contains("url: https://127.0.0.1:8443/validate"),

@@ -17,6 +17,19 @@ fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
         let cluster = Cluster::start();
+        // AKO's CRDs first, so the webhook's watches of HostRules find the kind at once.
+        let crds = common::repo().join("charts/ako/crds");
+        cluster.must(&["apply", "-f", &crds.display().to_string()], None);
+        cluster.must(
+            &[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd/hostrules.ako.vmware.com",
+                "crd/httprules.ako.vmware.com",
+            ],
+            None,
+        );
         let webhook = Webhook::start(
             &cluster,
             &[
@@ -314,4 +327,66 @@ fn missing_backend_service_is_a_warning_not_a_denial() {
         err.contains("Warning: backend Service \"web\" not found in \"e2e-warn\""),
         "kubectl said: {err}"
     );
+}
+
+fn host_rule(ns: &str, name: &str, fqdn: &str) -> String {
+    format!(
+        "apiVersion: ako.vmware.com/v1beta1\nkind: HostRule\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  virtualhost:\n    fqdn: {fqdn}\n    aliases: [alias.{fqdn}]\n"
+    )
+}
+
+#[test]
+fn host_rules_and_http_rules_are_reviewed_at_apply_time_with_the_reason() {
+    let e = env();
+    for ns in ["hr-a", "hr-b"] {
+        e.cluster.must(&["create", "namespace", ns], None);
+    }
+    let (ok, out, err) = e.cluster.apply(
+        &ingress("hr-a", "shop", "avi-lb", "hr-shop.avi.jarvis.lab", "/cart"),
+        &[],
+    );
+    assert!(ok, "{out}{err}");
+    // The first HostRule for the FQDN is admitted; a field ako does not apply yet is a warning kubectl prints.
+    let (ok, out, err) = e.cluster.apply(&host_rule("hr-a", "first", "hr-shop.avi.jarvis.lab"), &[]);
+    assert!(ok, "{out}{err}");
+    assert!(err.contains("aliases"), "warning expected: {err}");
+    // kubectl get hr: AKO's short name and columns.
+    let got = e.cluster.must(&["get", "hr", "-n", "hr-a"], None);
+    assert!(got.contains("HOST") && got.contains("hr-shop.avi.jarvis.lab"), "{got}");
+
+    // Eventually the index holds it; then a second HostRule for the FQDN is denied, naming the holder.
+    let second = host_rule("hr-b", "second", "hr-shop.avi.jarvis.lab");
+    let mut last = String::new();
+    for _ in 0..100 {
+        let (ok, _, err) = e.cluster.apply(&second, &["--dry-run=server"]);
+        if !ok {
+            last = err;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        last.contains("admission webhook \"rules.ako.vmware.com\" denied the request: duplicate fqdn hr-shop.avi.jarvis.lab found in hr-a/first"),
+        "{last}"
+    );
+    // A host outside the delegated subdomains.
+    let (ok, _, err) = e.cluster.apply(&host_rule("hr-b", "outside", "shop.example.org"), &[]);
+    assert!(!ok);
+    assert!(err.contains("outside the delegated DNS subdomains"), "{err}");
+    // An HTTPRule for a host no Ingress of its namespace serves, and a target selecting none of its paths.
+    let http = |ns: &str, target: &str| {
+        format!("apiVersion: ako.vmware.com/v1beta1\nkind: HTTPRule\nmetadata: {{name: pools, namespace: {ns}}}\nspec:\n  fqdn: hr-shop.avi.jarvis.lab\n  paths:\n  - target: {target}\n    loadBalancerPolicy: {{algorithm: LB_ALGORITHM_ROUND_ROBIN}}\n")
+    };
+    let (ok, _, err) = e.cluster.apply(&http("hr-b", "/cart"), &[]);
+    assert!(!ok);
+    assert!(err.contains("no Ingress in namespace \"hr-b\" serves host"), "{err}");
+    let (ok, _, err) = e.cluster.apply(&http("hr-a", "/checkout"), &[]);
+    assert!(!ok);
+    assert!(err.contains("selects no path"), "{err}");
+    let (ok, out, err) = e.cluster.apply(&http("hr-a", "/"), &[]);
+    assert!(ok, "{out}{err}");
+    // The API server's own schema (the CRD) refuses what is not AKO's: an unknown algorithm.
+    let (ok, _, err) = e.cluster.apply(&http("hr-a", "/").replace("ROUND_ROBIN", "BEST"), &[]);
+    assert!(!ok);
+    assert!(err.contains("Unsupported value") || err.contains("supported values"), "{err}");
 }

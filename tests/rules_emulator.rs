@@ -69,7 +69,7 @@ async fn a_host_rule_serves_a_host_with_a_controller_certificate_and_waf_and_rev
         .await;
     assert_eq!(
         status_of(&r, RuleKind::HostRule, &key),
-        Some(json!({"status": "Accepted", "error": ""}))
+        Some(json!({"status": "Accepted", "error": null}))
     );
     let child = get_named(&c, "virtualservice", "veba-of--shop.avi.jarvis.lab")
         .await
@@ -147,7 +147,7 @@ async fn a_host_rule_naming_what_the_controller_lacks_is_rejected_in_akos_words_
     );
     assert_eq!(
         status_of(&r, RuleKind::HostRule, &older),
-        Some(json!({"status": "Accepted", "error": ""}))
+        Some(json!({"status": "Accepted", "error": null}))
     );
     assert_eq!(
         status_of(&r, RuleKind::HostRule, &dup),
@@ -198,7 +198,7 @@ paths:
         .await;
     assert_eq!(
         status_of(&r, RuleKind::HttpRule, &key),
-        Some(json!({"status": "Accepted", "error": ""}))
+        Some(json!({"status": "Accepted", "error": null}))
     );
     let pool = get_named(&c, "pool", pool_name).await.expect("pool");
     assert_eq!(pool["lb_algorithm"], "LB_ALGORITHM_CONSISTENT_HASH");

@@ -101,9 +101,13 @@ impl Verdict {
         }
     }
 
-    /// The `status` object AKO writes.
+    /// The `status` object as a merge patch: AKO's `status` and `error`; an accepted rule's `error` is removed
+    /// (null), since API servers before 1.21 turn an empty string in a patch into null and refuse it.
     pub fn status_json(&self) -> Value {
-        serde_json::json!({"status": self.status(), "error": self.error()})
+        match self {
+            Verdict::Accepted => serde_json::json!({"status": ACCEPTED, "error": null}),
+            Verdict::Rejected(e) => serde_json::json!({"status": REJECTED, "error": e}),
+        }
     }
 }
 

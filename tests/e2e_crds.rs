@@ -1,0 +1,258 @@
+//! End-to-end tests of AKO's custom resources: a real kube-apiserver 1.20.2 + etcd, `ako emulator` and
+//! `ako controller` as processes. ako installs its CRDs itself at start; AKO's own documentation examples
+//! (tests/data/ako/crds/) are applied unchanged with kubectl, and what they say is checked on the emulator's
+//! objects and in the rules' status. Pod IPs are data only: nothing connects to them.
+
+mod common;
+#[path = "common/lab.rs"]
+mod lab;
+
+use lab::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn create(lab: &Lab, obj_type: &str, body: Value) {
+    let res = lab
+        .avi
+        .send(Method::POST, &format!("/api/{obj_type}"), Some(&body))
+        .await
+        .expect("POST");
+    assert_eq!(res.status, 201, "{obj_type}: {}", String::from_utf8_lossy(&res.body));
+}
+
+/// AKO's examples use hosts in region1.com: the controller's DNS profile delegates it too (before ako starts,
+/// so ako reads both subdomains from it).
+async fn delegate_region1(lab: &Lab) {
+    let page: Value = lab
+        .avi
+        .get_json("/api/ipamdnsproviderprofile?name=dns-jarvis")
+        .await
+        .expect("the DNS profile");
+    let mut profile = page["results"][0].clone();
+    let uuid = profile["uuid"].as_str().expect("uuid").to_string();
+    profile["internal_profile"]["dns_service_domain"]
+        .as_array_mut()
+        .expect("domains")
+        .push(json!({"domain_name": "region1.com", "pass_through": true}));
+    let res = lab
+        .avi
+        .send(Method::PUT, &format!("/api/ipamdnsproviderprofile/{uuid}"), Some(&profile))
+        .await
+        .expect("PUT");
+    assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
+}
+
+/// The controller objects AKO's HostRule example names, made on the controller first (as its docs say).
+async fn docs_objects(lab: &Lab) {
+    for name in ["avi-ssl-key-cert", "avi-ssl-key-cert2"] {
+        let ca = ako::certs::generate_ca("corp-ca", 30).expect("ca");
+        let leaf = ca.issue(&["foo.region1.com".into()], &[], 30).expect("leaf");
+        create(
+            lab,
+            "sslkeyandcertificate",
+            json!({"name": name, "key": leaf.key_pem, "certificate": {"certificate": leaf.cert_pem}}),
+        )
+        .await;
+    }
+    create(lab, "sslprofile", json!({"name": "avi-ssl-profile"})).await;
+    create(lab, "httppolicyset", json!({"name": "avi-secure-policy-ref"})).await;
+    create(lab, "vsdatascriptset", json!({"name": "avi-datascript-redirect-app1"})).await;
+    create(lab, "wafpolicy", json!({"name": "avi-waf-policy"})).await;
+    create(
+        lab,
+        "applicationprofile",
+        json!({"name": "avi-app-ref", "type": "APPLICATION_PROFILE_TYPE_HTTP"}),
+    )
+    .await;
+    create(lab, "networksecuritypolicy", json!({"name": "avi-network-security-policy-ref"})).await;
+    create(lab, "icapprofile", json!({"name": "avi-icap-ref"})).await;
+    create(lab, "analyticsprofile", json!({"name": "avi-analytics-ref"})).await;
+    create(lab, "errorpageprofile", json!({"name": "avi-errorpage-ref"})).await;
+}
+
+fn rule_status(lab: &Lab, kind: &str, ns: &str, name: &str) -> (String, String) {
+    let out = lab.kubectl(&["get", kind, "-n", ns, name, "-o", "json"]);
+    let v: Value = serde_json::from_str(&out).unwrap_or_default();
+    (
+        v["status"]["status"].as_str().unwrap_or_default().to_string(),
+        v["status"]["error"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+async fn wait_status(lab: &Lab, kind: &str, ns: &str, name: &str) -> (String, String) {
+    lab.wait(&format!("status of {kind} {ns}/{name}"), WAIT, async || {
+        let s = rule_status(lab, kind, ns, name);
+        (!s.0.is_empty()).then_some(s)
+    })
+    .await
+}
+
+const RED: &str = r#"apiVersion: v1
+kind: Namespace
+metadata: {name: red}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: red}
+spec: {ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: foo, namespace: red}
+spec:
+  ingressClassName: avi-lb
+  rules:
+  - host: foo.region1.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn akos_host_rule_example_applies_unchanged_and_sets_what_its_docs_say_then_reverts_when_deleted() {
+    let lab = Lab::start().await;
+    delegate_region1(&lab).await;
+    let _ctl = lab.controller("ako-0", &[], &[]);
+    // ako installs AKO's CRDs itself.
+    lab.wait("the HostRule CRD", WAIT, async || {
+        let out = lab
+            .cluster
+            .kubectl(&["get", "crd", "hostrules.ako.vmware.com", "-o", "name"], None);
+        out.status.success().then_some(())
+    })
+    .await;
+    docs_objects(&lab).await;
+    lab.apply(RED);
+    let docs = std::fs::read_to_string(common::repo().join("tests/data/ako/crds/hostrule.yaml"))
+        .expect("AKO's example");
+    lab.apply(&docs);
+    assert_eq!(
+        wait_status(&lab, "hostrule", "red", "my-host-rule").await,
+        ("Accepted".to_string(), String::new())
+    );
+    // foo.region1.com is insecure in its Ingress: the HostRule's controller certificate makes it an SNI child.
+    let child = format!("{CLUSTER_NAME}--foo.region1.com");
+    let vs = lab
+        .wait("the SNI child with the HostRule's settings", WAIT, async || {
+            lab.object("virtualservice", &child)
+                .await
+                .filter(|v| v.get("waf_policy_ref").is_some())
+        })
+        .await;
+    let refers = |field: &str, kind: &str| {
+        vs[field]
+            .as_str()
+            .is_some_and(|r| r.contains(&format!("/api/{kind}/")))
+    };
+    for (field, kind) in [
+        ("waf_policy_ref", "wafpolicy"),
+        ("application_profile_ref", "applicationprofile"),
+        ("analytics_profile_ref", "analyticsprofile"),
+        ("error_page_profile_ref", "errorpageprofile"),
+        ("ssl_profile_ref", "sslprofile"),
+    ] {
+        assert!(refers(field, kind), "{field}: {vs}");
+    }
+    assert_eq!(vs["ssl_key_and_certificate_refs"].as_array().map(Vec::len), Some(2), "{vs}");
+    assert_eq!(vs["enabled"], true);
+    assert_eq!(vs["analytics_policy"]["full_client_logs"]["enabled"], true);
+    assert_eq!(vs["analytics_policy"]["full_client_logs"]["throttle"], 10);
+    assert_eq!(vs["analytics_policy"]["full_client_logs"]["duration"], 30);
+    assert_eq!(vs["analytics_policy"]["all_headers"], true);
+    assert_eq!(vs["vs_datascripts"].as_array().map(Vec::len), Some(1), "{vs}");
+    assert_eq!(vs["icap_request_profile_refs"].as_array().map(Vec::len), Some(1), "{vs}");
+    // ako's own policy set at 11, the HostRule's after it (AKO's numbering).
+    let indexes: Vec<u64> = vs["http_policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .filter_map(|p| p["index"].as_u64())
+        .collect();
+    assert_eq!(indexes, [11, 17], "{vs}");
+    // A network security policy cannot sit on an SNI child (AKO ignores it with the same warning).
+    assert!(vs.get("network_security_policy_ref").is_none_or(Value::is_null), "{vs}");
+    let warned = lab.events("Ingress", "red", "foo", "IngressWarning").await;
+    assert!(
+        warned.iter().any(|e| e["message"].as_str().is_some_and(|m| m.contains("network security policy"))),
+        "{warned:?}"
+    );
+
+    // Deleted: the host is served as its Ingress says (plain HTTP on the parent), the SNI child goes.
+    lab.kubectl(&["delete", "hostrule", "-n", "red", "my-host-rule"]);
+    lab.wait("the SNI child removed", WAIT, async || {
+        lab.object("virtualservice", &child).await.is_none().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_rule_sets_its_pools_a_host_rule_naming_a_missing_profile_is_rejected_in_akos_words() {
+    let lab = Lab::start().await;
+    delegate_region1(&lab).await;
+    let _ctl = lab.controller("ako-0", &[], &[]);
+    lab.wait("the HTTPRule CRD", WAIT, async || {
+        let out = lab
+            .cluster
+            .kubectl(&["get", "crd", "httprules.ako.vmware.com", "-o", "name"], None);
+        out.status.success().then_some(())
+    })
+    .await;
+    lab.apply(RED);
+    lab.apply(
+        "apiVersion: ako.vmware.com/v1beta1
+kind: HTTPRule
+metadata: {name: pools, namespace: red}
+spec:
+  fqdn: foo.region1.com
+  paths:
+  - target: /
+    loadBalancerPolicy: {algorithm: LB_ALGORITHM_ROUND_ROBIN}
+    applicationPersistence: System-Persistence-Http-Cookie
+    healthMonitors: [System-HTTP]
+---
+apiVersion: ako.vmware.com/v1alpha1
+kind: HostRule
+metadata: {name: strict, namespace: red}
+spec:
+  virtualhost:
+    fqdn: foo.region1.com
+    wafPolicy: no-such-waf
+",
+    );
+    assert_eq!(
+        wait_status(&lab, "httprule", "red", "pools").await,
+        ("Accepted".to_string(), String::new())
+    );
+    assert_eq!(
+        wait_status(&lab, "hostrule", "red", "strict").await,
+        (
+            "Rejected".to_string(),
+            "wafpolicy \"no-such-waf\" not found on controller (spec.virtualhost.wafPolicy)".to_string()
+        )
+    );
+    let rejected = lab.events("HostRule", "red", "strict", "Rejected").await;
+    assert!(!rejected.is_empty(), "a Warning Event on the HostRule");
+    let pool_name = format!("{CLUSTER_NAME}--foo.region1.com_-red-foo");
+    let pool = lab
+        .wait("the pool with the HTTPRule's settings", WAIT, async || {
+            lab.object("pool", &pool_name)
+                .await
+                .filter(|p| p["lb_algorithm"] == "LB_ALGORITHM_ROUND_ROBIN")
+        })
+        .await;
+    assert!(
+        pool["application_persistence_profile_ref"]
+            .as_str()
+            .is_some_and(|r| r.contains("applicationpersistenceprofile")),
+        "{pool}"
+    );
+    // The rule removed: the pool goes back to the controller's defaults.
+    lab.kubectl(&["delete", "httprule", "-n", "red", "pools"]);
+    lab.wait("the pool's defaults back", WAIT, async || {
+        lab.object("pool", &pool_name).await.filter(|p| {
+            p["lb_algorithm"] == "LB_ALGORITHM_LEAST_CONNECTIONS"
+                && p.get("application_persistence_profile_ref").is_none_or(Value::is_null)
+        })
+    })
+    .await;
+}
