@@ -256,3 +256,82 @@ spec:
     })
     .await;
 }
+
+/// AKO 1.x's HostRule CRD: v1alpha1 only (stored), no revision of ako's.
+const OLD_HOSTRULE_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: hostrules.ako.vmware.com}
+spec:
+  group: ako.vmware.com
+  scope: Namespaced
+  names: {kind: HostRule, listKind: HostRuleList, plural: hostrules, singular: hostrule, shortNames: [hostrule, hr]}
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              virtualhost:
+                type: object
+                properties:
+                  fqdn: {type: string}
+                  wafPolicy: {type: string}
+          status:
+            type: object
+            properties:
+              status: {type: string}
+              error: {type: string}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_v1alpha1_only_crd_is_upgraded_by_ako_at_start_and_its_host_rules_are_kept() {
+    let lab = Lab::start().await;
+    lab.apply(OLD_HOSTRULE_CRD);
+    lab.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/hostrules.ako.vmware.com",
+    ]);
+    lab.apply(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: red}\n---\napiVersion: ako.vmware.com/v1alpha1\nkind: HostRule\nmetadata: {name: old, namespace: red}\nspec:\n  virtualhost: {fqdn: old.avi.jarvis.lab, wafPolicy: System-WAF-Policy}\n",
+    );
+    let _ctl = lab.controller("ako-0", &[], &[]);
+    // ako's copy replaces it: both versions served, v1beta1 stored, no manual step.
+    let versions = lab
+        .wait("the CRD upgraded to ako's copy", WAIT, async || {
+            let out = lab.kubectl(&["get", "crd", "hostrules.ako.vmware.com", "-o", "json"]);
+            let v: Value = serde_json::from_str(&out).unwrap_or_default();
+            let served: Vec<(String, bool)> = v["spec"]["versions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|x| {
+                    (
+                        x["name"].as_str().unwrap_or_default().to_string(),
+                        x["storage"].as_bool().unwrap_or_default(),
+                    )
+                })
+                .collect();
+            (served.len() == 2).then_some(served)
+        })
+        .await;
+    assert_eq!(
+        versions,
+        [("v1beta1".to_string(), true), ("v1alpha1".to_string(), false)]
+    );
+    // The HostRule made under v1alpha1 is read as v1beta1 and judged.
+    let got = lab.kubectl(&["get", "hostrules.v1beta1.ako.vmware.com", "-n", "red", "old", "-o", "name"]);
+    assert!(got.contains("old"), "{got}");
+    assert_eq!(
+        wait_status(&lab, "hostrule", "red", "old").await,
+        ("Accepted".to_string(), String::new())
+    );
+}
