@@ -14,8 +14,8 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::{Value, json};
 use traffic::{
-    Backend, Lab, NODE_IP, apply, config, der_of, get_json, http_get, https_get, nodes, placement,
-    start_lab, uuid_of, vip_of, wait_for,
+    Backend, Lab, NODE_IP, apply, config, der_of, get_json, http_get, http_get_with, https_get,
+    nodes, placement, start_lab, uuid_of, vip_of, wait_for,
 };
 
 fn backend_service(name: &str, node_port: u16) -> Service {
@@ -38,6 +38,18 @@ async fn create_l7(
     nodes: &[NodeInfo],
     secrets: &BTreeMap<ObjKey, Option<TlsPair>>,
 ) -> l7::L7Desired {
+    create_l7_ruled(lab, ingresses, services, nodes, secrets, None).await
+}
+
+/// [`create_l7`] with HostRules and HTTPRules.
+async fn create_l7_ruled(
+    lab: &Lab,
+    ingresses: &[Ingress],
+    services: &[Service],
+    nodes: &[NodeInfo],
+    secrets: &BTreeMap<ObjKey, Option<TlsPair>>,
+    rules: Option<&ako::core::crd::RuleSet>,
+) -> l7::L7Desired {
     let refs: Vec<&Ingress> = ingresses.iter().collect();
     let inputs: Vec<ServiceInput<'_>> = services
         .iter()
@@ -53,7 +65,7 @@ async fn create_l7(
         secrets,
         default_cert: None,
         part: None,
-        rules: None,
+        rules,
     };
     let desired = l7::translate(&input, &config(), &placement(lab), ShardSize::Small);
     for o in &desired.outcomes {
@@ -488,4 +500,110 @@ async fn a_vip_off_loopback_is_not_bound_and_the_runtime_says_why() {
             .all(|l| !l["address"].as_str().unwrap_or_default().starts_with("10.")),
         "{rt}"
     );
+}
+
+/// An HTTPRule's pool settings as seen in traffic: two Nodes serve the NodePort, so the pool has two servers.
+fn http_rule(yaml: &str) -> ako::core::crd::RuleSet {
+    use ako::core::crd::{HttpRuleEntry, Lookup, RuleId, RuleSet, Verdict, judge_http_rules};
+    let spec: Value = serde_yaml_ng::from_str(yaml).expect("spec");
+    let mut entries = vec![HttpRuleEntry {
+        id: RuleId {
+            created: Some(1),
+            key: ObjKey::new("vmug", "pools"),
+        },
+        spec: serde_json::from_value(spec).map_err(|e| e.to_string()),
+        verdict: Verdict::Accepted,
+    }];
+    judge_http_rules(&mut entries, &|_, _| Lookup::Found);
+    RuleSet::new(&[], &entries)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_rules_cookie_persistence_and_consistent_hash_are_seen_in_traffic() {
+    let lab = start_lab(100).await;
+    let one = Backend::start("node-a", NODE_IP).await;
+    let port = one.addr.port();
+    let two = Backend::start_on("node-b", SocketAddr::from(([127, 0, 0, 3], port))).await;
+    let nodes = vec![
+        NodeInfo {
+            name: "node-a".into(),
+            internal_ip: Some(std::net::IpAddr::from(NODE_IP)),
+            ..Default::default()
+        },
+        NodeInfo {
+            name: "node-b".into(),
+            internal_ip: Some(std::net::IpAddr::from([127, 0, 0, 3])),
+            ..Default::default()
+        },
+    ];
+    let services = [backend_service("web", port)];
+    let ing = ingress(
+        r#"
+metadata: {name: sticky, namespace: vmug}
+spec:
+  rules:
+  - host: sticky.avi.jarvis.lab
+    http:
+      paths:
+      - {path: /cart, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /hash, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /plain, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+"#,
+    );
+    let rules = http_rule(
+        "fqdn: sticky.avi.jarvis.lab
+paths:
+- {target: /cart, loadBalancerPolicy: {algorithm: LB_ALGORITHM_ROUND_ROBIN}, applicationPersistence: System-Persistence-Http-Cookie}
+- {target: /hash, loadBalancerPolicy: {algorithm: LB_ALGORITHM_CONSISTENT_HASH, hash: LB_ALGORITHM_CONSISTENT_HASH_SOURCE_IP_ADDRESS}}
+- {target: /plain, loadBalancerPolicy: {algorithm: LB_ALGORITHM_ROUND_ROBIN}}",
+    );
+    create_l7_ruled(
+        &lab,
+        &[ing],
+        &services,
+        &nodes,
+        &BTreeMap::new(),
+        Some(&rules),
+    )
+    .await;
+    let parent = l7::shared_vs_name("veba-of", 0);
+    wait_listening(&lab, &parent).await;
+    let vip = SocketAddr::new(vip_of(&lab.client, &parent).await, 80);
+    let host = "sticky.avi.jarvis.lab";
+    let backend = |a: &traffic::Answer| a.backend().unwrap_or_default().to_string();
+
+    // Round robin alone alternates between the two Nodes.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        let a = http_get(vip, host, "/plain").await.expect("request");
+        assert_eq!(a.status, 200, "{a:?}");
+        assert!(a.set_cookie.is_none());
+        seen.insert(backend(&a));
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+
+    // Cookie persistence: the first answer sets the cookie; with it every request stays on that server.
+    let first = http_get(vip, host, "/cart").await.expect("request");
+    let cookie = first
+        .set_cookie
+        .clone()
+        .expect("Set-Cookie on the first answer");
+    let pair = cookie.split(';').next().expect("name=value").to_string();
+    for _ in 0..6 {
+        let a = http_get_with(vip, host, "/cart", &[("cookie", &pair)])
+            .await
+            .expect("request");
+        assert_eq!(backend(&a), backend(&first), "{a:?}");
+        assert!(a.set_cookie.is_none());
+    }
+
+    // Consistent hash on the client address: one client, one server.
+    let hashed = backend(&http_get(vip, host, "/hash").await.expect("request"));
+    for _ in 0..6 {
+        assert_eq!(
+            backend(&http_get(vip, host, "/hash").await.expect("request")),
+            hashed
+        );
+    }
+    drop((one, two));
 }

@@ -17,7 +17,12 @@ async fn create(lab: &Lab, obj_type: &str, body: Value) {
         .send(Method::POST, &format!("/api/{obj_type}"), Some(&body))
         .await
         .expect("POST");
-    assert_eq!(res.status, 201, "{obj_type}: {}", String::from_utf8_lossy(&res.body));
+    assert_eq!(
+        res.status,
+        201,
+        "{obj_type}: {}",
+        String::from_utf8_lossy(&res.body)
+    );
 }
 
 /// AKO's examples use hosts in region1.com: the controller's DNS profile delegates it too (before ako starts,
@@ -36,7 +41,11 @@ async fn delegate_region1(lab: &Lab) {
         .push(json!({"domain_name": "region1.com", "pass_through": true}));
     let res = lab
         .avi
-        .send(Method::PUT, &format!("/api/ipamdnsproviderprofile/{uuid}"), Some(&profile))
+        .send(
+            Method::PUT,
+            &format!("/api/ipamdnsproviderprofile/{uuid}"),
+            Some(&profile),
+        )
         .await
         .expect("PUT");
     assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
@@ -46,7 +55,9 @@ async fn delegate_region1(lab: &Lab) {
 async fn docs_objects(lab: &Lab) {
     for name in ["avi-ssl-key-cert", "avi-ssl-key-cert2"] {
         let ca = ako::certs::generate_ca("corp-ca", 30).expect("ca");
-        let leaf = ca.issue(&["foo.region1.com".into()], &[], 30).expect("leaf");
+        let leaf = ca
+            .issue(&["foo.region1.com".into()], &[], 30)
+            .expect("leaf");
         create(
             lab,
             "sslkeyandcertificate",
@@ -55,8 +66,18 @@ async fn docs_objects(lab: &Lab) {
         .await;
     }
     create(lab, "sslprofile", json!({"name": "avi-ssl-profile"})).await;
-    create(lab, "httppolicyset", json!({"name": "avi-secure-policy-ref"})).await;
-    create(lab, "vsdatascriptset", json!({"name": "avi-datascript-redirect-app1"})).await;
+    create(
+        lab,
+        "httppolicyset",
+        json!({"name": "avi-secure-policy-ref"}),
+    )
+    .await;
+    create(
+        lab,
+        "vsdatascriptset",
+        json!({"name": "avi-datascript-redirect-app1"}),
+    )
+    .await;
     create(lab, "wafpolicy", json!({"name": "avi-waf-policy"})).await;
     create(
         lab,
@@ -64,18 +85,39 @@ async fn docs_objects(lab: &Lab) {
         json!({"name": "avi-app-ref", "type": "APPLICATION_PROFILE_TYPE_HTTP"}),
     )
     .await;
-    create(lab, "networksecuritypolicy", json!({"name": "avi-network-security-policy-ref"})).await;
+    create(
+        lab,
+        "networksecuritypolicy",
+        json!({"name": "avi-network-security-policy-ref"}),
+    )
+    .await;
     create(lab, "icapprofile", json!({"name": "avi-icap-ref"})).await;
-    create(lab, "analyticsprofile", json!({"name": "avi-analytics-ref"})).await;
-    create(lab, "errorpageprofile", json!({"name": "avi-errorpage-ref"})).await;
+    create(
+        lab,
+        "analyticsprofile",
+        json!({"name": "avi-analytics-ref"}),
+    )
+    .await;
+    create(
+        lab,
+        "errorpageprofile",
+        json!({"name": "avi-errorpage-ref"}),
+    )
+    .await;
 }
 
 fn rule_status(lab: &Lab, kind: &str, ns: &str, name: &str) -> (String, String) {
     let out = lab.kubectl(&["get", kind, "-n", ns, name, "-o", "json"]);
     let v: Value = serde_json::from_str(&out).unwrap_or_default();
     (
-        v["status"]["status"].as_str().unwrap_or_default().to_string(),
-        v["status"]["error"].as_str().unwrap_or_default().to_string(),
+        v["status"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        v["status"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     )
 }
 
@@ -109,15 +151,17 @@ spec:
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn akos_host_rule_example_applies_unchanged_and_sets_what_its_docs_say_then_reverts_when_deleted() {
+async fn akos_host_rule_example_applies_unchanged_and_sets_what_its_docs_say_then_reverts_when_deleted()
+ {
     let lab = Lab::start().await;
     delegate_region1(&lab).await;
     let _ctl = lab.controller("ako-0", &[], &[]);
     // ako installs AKO's CRDs itself.
     lab.wait("the HostRule CRD", WAIT, async || {
-        let out = lab
-            .cluster
-            .kubectl(&["get", "crd", "hostrules.ako.vmware.com", "-o", "name"], None);
+        let out = lab.cluster.kubectl(
+            &["get", "crd", "hostrules.ako.vmware.com", "-o", "name"],
+            None,
+        );
         out.status.success().then_some(())
     })
     .await;
@@ -133,11 +177,15 @@ async fn akos_host_rule_example_applies_unchanged_and_sets_what_its_docs_say_the
     // foo.region1.com is insecure in its Ingress: the HostRule's controller certificate makes it an SNI child.
     let child = format!("{CLUSTER_NAME}--foo.region1.com");
     let vs = lab
-        .wait("the SNI child with the HostRule's settings", WAIT, async || {
-            lab.object("virtualservice", &child)
-                .await
-                .filter(|v| v.get("waf_policy_ref").is_some())
-        })
+        .wait(
+            "the SNI child with the HostRule's settings",
+            WAIT,
+            async || {
+                lab.object("virtualservice", &child)
+                    .await
+                    .filter(|v| v.get("waf_policy_ref").is_some())
+            },
+        )
         .await;
     let refers = |field: &str, kind: &str| {
         vs[field]
@@ -153,14 +201,26 @@ async fn akos_host_rule_example_applies_unchanged_and_sets_what_its_docs_say_the
     ] {
         assert!(refers(field, kind), "{field}: {vs}");
     }
-    assert_eq!(vs["ssl_key_and_certificate_refs"].as_array().map(Vec::len), Some(2), "{vs}");
+    assert_eq!(
+        vs["ssl_key_and_certificate_refs"].as_array().map(Vec::len),
+        Some(2),
+        "{vs}"
+    );
     assert_eq!(vs["enabled"], true);
     assert_eq!(vs["analytics_policy"]["full_client_logs"]["enabled"], true);
     assert_eq!(vs["analytics_policy"]["full_client_logs"]["throttle"], 10);
     assert_eq!(vs["analytics_policy"]["full_client_logs"]["duration"], 30);
     assert_eq!(vs["analytics_policy"]["all_headers"], true);
-    assert_eq!(vs["vs_datascripts"].as_array().map(Vec::len), Some(1), "{vs}");
-    assert_eq!(vs["icap_request_profile_refs"].as_array().map(Vec::len), Some(1), "{vs}");
+    assert_eq!(
+        vs["vs_datascripts"].as_array().map(Vec::len),
+        Some(1),
+        "{vs}"
+    );
+    assert_eq!(
+        vs["icap_request_profile_refs"].as_array().map(Vec::len),
+        Some(1),
+        "{vs}"
+    );
     // ako's own policy set at 11, the HostRule's after it (AKO's numbering).
     let indexes: Vec<u64> = vs["http_policies"]
         .as_array()
@@ -170,30 +230,41 @@ async fn akos_host_rule_example_applies_unchanged_and_sets_what_its_docs_say_the
         .collect();
     assert_eq!(indexes, [11, 17], "{vs}");
     // A network security policy cannot sit on an SNI child (AKO ignores it with the same warning).
-    assert!(vs.get("network_security_policy_ref").is_none_or(Value::is_null), "{vs}");
+    assert!(
+        vs.get("network_security_policy_ref")
+            .is_none_or(Value::is_null),
+        "{vs}"
+    );
     let warned = lab.events("Ingress", "red", "foo", "IngressWarning").await;
     assert!(
-        warned.iter().any(|e| e["message"].as_str().is_some_and(|m| m.contains("network security policy"))),
+        warned.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("network security policy"))),
         "{warned:?}"
     );
 
     // Deleted: the host is served as its Ingress says (plain HTTP on the parent), the SNI child goes.
     lab.kubectl(&["delete", "hostrule", "-n", "red", "my-host-rule"]);
     lab.wait("the SNI child removed", WAIT, async || {
-        lab.object("virtualservice", &child).await.is_none().then_some(())
+        lab.object("virtualservice", &child)
+            .await
+            .is_none()
+            .then_some(())
     })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_http_rule_sets_its_pools_a_host_rule_naming_a_missing_profile_is_rejected_in_akos_words() {
+async fn an_http_rule_sets_its_pools_a_host_rule_naming_a_missing_profile_is_rejected_in_akos_words()
+ {
     let lab = Lab::start().await;
     delegate_region1(&lab).await;
     let _ctl = lab.controller("ako-0", &[], &[]);
     lab.wait("the HTTPRule CRD", WAIT, async || {
-        let out = lab
-            .cluster
-            .kubectl(&["get", "crd", "httprules.ako.vmware.com", "-o", "name"], None);
+        let out = lab.cluster.kubectl(
+            &["get", "crd", "httprules.ako.vmware.com", "-o", "name"],
+            None,
+        );
         out.status.success().then_some(())
     })
     .await;
@@ -227,7 +298,8 @@ spec:
         wait_status(&lab, "hostrule", "red", "strict").await,
         (
             "Rejected".to_string(),
-            "wafpolicy \"no-such-waf\" not found on controller (spec.virtualhost.wafPolicy)".to_string()
+            "wafpolicy \"no-such-waf\" not found on controller (spec.virtualhost.wafPolicy)"
+                .to_string()
         )
     );
     let rejected = lab.events("HostRule", "red", "strict", "Rejected").await;
@@ -251,7 +323,8 @@ spec:
     lab.wait("the pool's defaults back", WAIT, async || {
         lab.object("pool", &pool_name).await.filter(|p| {
             p["lb_algorithm"] == "LB_ALGORITHM_LEAST_CONNECTIONS"
-                && p.get("application_persistence_profile_ref").is_none_or(Value::is_null)
+                && p.get("application_persistence_profile_ref")
+                    .is_none_or(Value::is_null)
         })
     })
     .await;
@@ -325,10 +398,21 @@ async fn an_old_v1alpha1_only_crd_is_upgraded_by_ako_at_start_and_its_host_rules
         .await;
     assert_eq!(
         versions,
-        [("v1beta1".to_string(), true), ("v1alpha1".to_string(), false)]
+        [
+            ("v1beta1".to_string(), true),
+            ("v1alpha1".to_string(), false)
+        ]
     );
     // The HostRule made under v1alpha1 is read as v1beta1 and judged.
-    let got = lab.kubectl(&["get", "hostrules.v1beta1.ako.vmware.com", "-n", "red", "old", "-o", "name"]);
+    let got = lab.kubectl(&[
+        "get",
+        "hostrules.v1beta1.ako.vmware.com",
+        "-n",
+        "red",
+        "old",
+        "-o",
+        "name",
+    ]);
     assert!(got.contains("old"), "{got}");
     assert_eq!(
         wait_status(&lab, "hostrule", "red", "old").await,

@@ -751,12 +751,13 @@ fn seeds_install_upgrade_and_uninstall_in_the_real_api_server_with_least_privile
     );
     let ca = secret_key(&cluster, "ako-webhook-tls", "ca-bundle.crt");
     assert!(!ca.is_empty());
-    for kind in [
-        "validatingwebhookconfiguration",
-        "mutatingwebhookconfiguration",
+    // Validation: Ingresses, Services, HostRules/HTTPRules; mutation: Ingresses, Services.
+    for (kind, hooks) in [
+        ("validatingwebhookconfiguration", 3),
+        ("mutatingwebhookconfiguration", 2),
     ] {
         let bundles = ca_bundles(&cluster, kind);
-        assert_eq!(bundles.len(), 2, "{kind}");
+        assert_eq!(bundles.len(), hooks, "{kind}");
         assert!(
             bundles.iter().all(|b| *b == ca),
             "{kind}: caBundle is the chart's CA"

@@ -347,12 +347,17 @@ fn host_rules_and_http_rules_are_reviewed_at_apply_time_with_the_reason() {
     );
     assert!(ok, "{out}{err}");
     // The first HostRule for the FQDN is admitted; a field ako does not apply yet is a warning kubectl prints.
-    let (ok, out, err) = e.cluster.apply(&host_rule("hr-a", "first", "hr-shop.avi.jarvis.lab"), &[]);
+    let (ok, out, err) = e
+        .cluster
+        .apply(&host_rule("hr-a", "first", "hr-shop.avi.jarvis.lab"), &[]);
     assert!(ok, "{out}{err}");
     assert!(err.contains("aliases"), "warning expected: {err}");
     // kubectl get hr: AKO's short name and columns.
     let got = e.cluster.must(&["get", "hr", "-n", "hr-a"], None);
-    assert!(got.contains("HOST") && got.contains("hr-shop.avi.jarvis.lab"), "{got}");
+    assert!(
+        got.contains("HOST") && got.contains("hr-shop.avi.jarvis.lab"),
+        "{got}"
+    );
 
     // Eventually the index holds it; then a second HostRule for the FQDN is denied, naming the holder.
     let second = host_rule("hr-b", "second", "hr-shop.avi.jarvis.lab");
@@ -370,23 +375,38 @@ fn host_rules_and_http_rules_are_reviewed_at_apply_time_with_the_reason() {
         "{last}"
     );
     // A host outside the delegated subdomains.
-    let (ok, _, err) = e.cluster.apply(&host_rule("hr-b", "outside", "shop.example.org"), &[]);
+    let (ok, _, err) = e
+        .cluster
+        .apply(&host_rule("hr-b", "outside", "shop.example.org"), &[]);
     assert!(!ok);
-    assert!(err.contains("outside the delegated DNS subdomains"), "{err}");
+    assert!(
+        err.contains("outside the delegated DNS subdomains"),
+        "{err}"
+    );
     // An HTTPRule for a host no Ingress of its namespace serves, and a target selecting none of its paths.
     let http = |ns: &str, target: &str| {
-        format!("apiVersion: ako.vmware.com/v1beta1\nkind: HTTPRule\nmetadata: {{name: pools, namespace: {ns}}}\nspec:\n  fqdn: hr-shop.avi.jarvis.lab\n  paths:\n  - target: {target}\n    loadBalancerPolicy: {{algorithm: LB_ALGORITHM_ROUND_ROBIN}}\n")
+        format!(
+            "apiVersion: ako.vmware.com/v1beta1\nkind: HTTPRule\nmetadata: {{name: pools, namespace: {ns}}}\nspec:\n  fqdn: hr-shop.avi.jarvis.lab\n  paths:\n  - target: {target}\n    loadBalancerPolicy: {{algorithm: LB_ALGORITHM_ROUND_ROBIN}}\n"
+        )
     };
     let (ok, _, err) = e.cluster.apply(&http("hr-b", "/cart"), &[]);
     assert!(!ok);
-    assert!(err.contains("no Ingress in namespace \"hr-b\" serves host"), "{err}");
+    assert!(
+        err.contains("no Ingress in namespace \"hr-b\" serves host"),
+        "{err}"
+    );
     let (ok, _, err) = e.cluster.apply(&http("hr-a", "/checkout"), &[]);
     assert!(!ok);
     assert!(err.contains("selects no path"), "{err}");
     let (ok, out, err) = e.cluster.apply(&http("hr-a", "/"), &[]);
     assert!(ok, "{out}{err}");
     // The API server's own schema (the CRD) refuses what is not AKO's: an unknown algorithm.
-    let (ok, _, err) = e.cluster.apply(&http("hr-a", "/").replace("ROUND_ROBIN", "BEST"), &[]);
+    let (ok, _, err) = e
+        .cluster
+        .apply(&http("hr-a", "/").replace("ROUND_ROBIN", "BEST"), &[]);
     assert!(!ok);
-    assert!(err.contains("Unsupported value") || err.contains("supported values"), "{err}");
+    assert!(
+        err.contains("Unsupported value") || err.contains("supported values"),
+        "{err}"
+    );
 }

@@ -253,6 +253,8 @@ pub struct Answer {
     pub status: u16,
     pub location: Option<String>,
     pub body: String,
+    /// The `Set-Cookie` header, if any.
+    pub set_cookie: Option<String>,
 }
 
 impl Answer {
@@ -268,14 +270,42 @@ async fn exchange<S>(stream: S, method: &str, host: &str, path: &str) -> std::io
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    exchange_with(stream, method, host, path, &[]).await
+}
+
+/// One HTTP/1.1 GET with extra request headers (a cookie), on a new connection.
+pub async fn http_get_with(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Answer> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    exchange_with(stream, "GET", host, path, headers).await
+}
+
+async fn exchange_with<S>(
+    stream: S,
+    method: &str,
+    host: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> std::io::Result<Answer>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(std::io::Error::other)?;
     tokio::spawn(conn);
-    let req = hyper::Request::builder()
+    let mut req = hyper::Request::builder()
         .method(method)
         .uri(path)
-        .header("host", host)
+        .header("host", host);
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let req = req
         .body(Full::new(Bytes::new()))
         .map_err(std::io::Error::other)?;
     let resp = sender
@@ -288,6 +318,11 @@ where
         .get("location")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let set_cookie = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let body = resp
         .into_body()
         .collect()
@@ -298,6 +333,7 @@ where
         status,
         location,
         body: String::from_utf8_lossy(&body).into_owned(),
+        set_cookie,
     })
 }
 

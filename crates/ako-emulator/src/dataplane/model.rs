@@ -113,10 +113,31 @@ pub struct Monitor {
     pub failed_checks: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Algorithm {
     RoundRobin,
     LeastConnections,
+    /// `LB_ALGORITHM_CONSISTENT_HASH`: the same key goes to the same server while the servers stay.
+    ConsistentHash(HashKey),
+}
+
+/// What a consistent hash is computed on (`lb_algorithm_hash`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    SourceIp,
+    SourceIpAndPort,
+    Uri,
+    Header(String),
+}
+
+/// A pool's session persistence (its `application_persistence_profile_ref`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Persistence {
+    /// `PERSISTENCE_TYPE_HTTP_COOKIE`: the first answer sets a cookie naming the server; requests carrying it go
+    /// back to that server while it is up.
+    HttpCookie { cookie: String },
+    /// `PERSISTENCE_TYPE_CLIENT_IP_ADDRESS`: a client address keeps its server.
+    ClientIp,
 }
 
 /// A pool server.
@@ -135,6 +156,7 @@ pub struct PoolModel {
     pub name: String,
     pub enabled: bool,
     pub algorithm: Algorithm,
+    pub persistence: Option<Persistence>,
     pub servers: Vec<ServerModel>,
     pub monitors: Vec<Monitor>,
 }
@@ -355,14 +377,54 @@ fn pool_model(
         .filter_map(|r| target(store, Some(r)))
         .map(|m| monitor(m, interval))
         .collect();
+    let text = |k: &str| obj.body.get(k).and_then(Value::as_str);
+    let algorithm = match text("lb_algorithm") {
+        Some("LB_ALGORITHM_ROUND_ROBIN") => Algorithm::RoundRobin,
+        Some("LB_ALGORITHM_CONSISTENT_HASH") => {
+            Algorithm::ConsistentHash(match text("lb_algorithm_hash") {
+                Some("LB_ALGORITHM_CONSISTENT_HASH_SOURCE_IP_ADDRESS_AND_PORT") => {
+                    HashKey::SourceIpAndPort
+                }
+                Some("LB_ALGORITHM_CONSISTENT_HASH_URI") => HashKey::Uri,
+                Some("LB_ALGORITHM_CONSISTENT_HASH_CUSTOM_HEADER") => HashKey::Header(
+                    text("lb_algorithm_consistent_hash_hdr")
+                        .unwrap_or_default()
+                        .to_ascii_lowercase(),
+                ),
+                _ => HashKey::SourceIp,
+            })
+        }
+        _ => Algorithm::LeastConnections,
+    };
+    let persistence =
+        target(store, obj.body.get("application_persistence_profile_ref")).and_then(|p| {
+            match p.body.get("persistence_type").and_then(Value::as_str) {
+                Some("PERSISTENCE_TYPE_HTTP_COOKIE") => Some(Persistence::HttpCookie {
+                    cookie: p
+                        .body
+                        .get("http_cookie_persistence_profile")
+                        .and_then(|c| c.get("cookie_name"))
+                        .and_then(Value::as_str)
+                        .map_or_else(
+                            || {
+                                format!(
+                                    "AVI-{}",
+                                    &obj.uuid.replace('-', "")[..8.min(obj.uuid.len())]
+                                )
+                            },
+                            str::to_string,
+                        ),
+                }),
+                Some("PERSISTENCE_TYPE_CLIENT_IP_ADDRESS") => Some(Persistence::ClientIp),
+                _ => None,
+            }
+        });
     PoolModel {
         uuid: obj.uuid.clone(),
         name: obj.name.clone(),
         enabled: bool_or(&obj.body, "enabled", true),
-        algorithm: match obj.body.get("lb_algorithm").and_then(Value::as_str) {
-            Some("LB_ALGORITHM_ROUND_ROBIN") => Algorithm::RoundRobin,
-            _ => Algorithm::LeastConnections,
-        },
+        algorithm,
+        persistence,
         servers,
         monitors,
     }

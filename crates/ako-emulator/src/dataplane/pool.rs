@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 
 use parking_lot::{Mutex, RwLock};
 
-use super::model::{Algorithm, Model, PoolModel};
+use super::model::{Algorithm, HashKey, Model, Persistence, PoolModel};
 use super::policy::Target;
 
 /// Run-time state of one server of one pool.
@@ -90,6 +90,78 @@ impl Drop for Lease {
     }
 }
 
+/// What of a request a pool's algorithm or persistence may choose by (nothing, for L4 and health checks).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Affinity<'a> {
+    pub peer: Option<SocketAddr>,
+    pub uri: &'a str,
+    pub headers: Option<&'a http::HeaderMap>,
+}
+
+impl Affinity<'_> {
+    /// The value of a request cookie.
+    fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers?
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The key a consistent hash is computed on, if the request has it.
+    fn hash_key(&self, key: &HashKey) -> Option<String> {
+        match key {
+            HashKey::SourceIp => self.peer.map(|p| p.ip().to_string()),
+            HashKey::SourceIpAndPort => self.peer.map(|p| p.to_string()),
+            HashKey::Uri => Some(self.uri.to_string()),
+            HashKey::Header(h) => self
+                .headers?
+                .get(h.as_str())
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        }
+    }
+}
+
+/// A server chosen for a request, with the cookie to set when the pool persists by cookie and the request did
+/// not carry a valid one.
+#[derive(Debug)]
+pub struct Picked {
+    pub pool: String,
+    pub lease: Lease,
+    pub set_cookie: Option<String>,
+}
+
+/// The cookie value naming a server (its address, hex-encoded: opaque to clients, like Avi's).
+fn cookie_value(addr: SocketAddr) -> String {
+    addr.to_string()
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn cookie_server(value: &str) -> Option<SocketAddr> {
+    let bytes: Option<Vec<u8>> = (0..value.len())
+        .step_by(2)
+        .map(|i| {
+            value
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    String::from_utf8(bytes?).ok()?.parse().ok()
+}
+
+/// FNV-1a, stable across runs (a consistent hash must not change with the process).
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// Server states of every pool, kept across configuration changes for servers that stay.
 #[derive(Debug, Default)]
 pub struct ServerTable {
@@ -138,12 +210,18 @@ impl ServerTable {
                 .any(|s| s.enabled && s.blocked.is_none() && self.state(&pool.uuid, s.addr).is_up())
     }
 
-    /// Chooses a server of `pool`, skipping `tried`.
-    pub fn pick_in_pool(&self, pool: &PoolModel, tried: &[SocketAddr]) -> Option<Lease> {
+    /// Chooses a server of `pool`, skipping `tried`: the one the request's persistence cookie names if it is
+    /// up, else by the pool's algorithm.
+    pub fn pick_in_pool(
+        &self,
+        pool: &PoolModel,
+        tried: &[SocketAddr],
+        affinity: &Affinity<'_>,
+    ) -> Option<(Lease, Option<String>)> {
         if !pool.enabled {
             return None;
         }
-        let candidates: Vec<(Arc<ServerState>, u32)> = pool
+        let mut candidates: Vec<(Arc<ServerState>, u32)> = pool
             .servers
             .iter()
             .filter(|s| s.enabled && s.blocked.is_none() && s.ratio > 0 && !tried.contains(&s.addr))
@@ -152,6 +230,45 @@ impl ServerTable {
             .collect();
         if candidates.is_empty() {
             return None;
+        }
+        let lease = |chosen: &Arc<ServerState>| {
+            chosen.active.fetch_add(1, Ordering::Relaxed);
+            chosen.requests.fetch_add(1, Ordering::Relaxed);
+            Lease(Arc::clone(chosen))
+        };
+        let mut set_cookie = None;
+        match &pool.persistence {
+            Some(Persistence::HttpCookie { cookie }) => {
+                let kept = affinity
+                    .cookie(cookie)
+                    .and_then(cookie_server)
+                    .and_then(|addr| candidates.iter().find(|(s, _)| s.addr == addr));
+                if let Some((s, _)) = kept {
+                    return Some((lease(s), None));
+                }
+                set_cookie = Some(cookie.clone());
+            }
+            Some(Persistence::ClientIp) => {
+                if let Some(ip) = affinity.peer.map(|p| p.ip().to_string()) {
+                    candidates.sort_by_key(|(s, _)| s.addr);
+                    let i = usize::try_from(fnv(&ip) % candidates.len() as u64).unwrap_or(0);
+                    return Some((lease(&candidates[i].0), None));
+                }
+            }
+            None => {}
+        }
+        let with_cookie = |l: Lease| {
+            let header = set_cookie
+                .as_ref()
+                .map(|name| format!("{name}={}; Path=/; HttpOnly", cookie_value(l.0.addr)));
+            (l, header)
+        };
+        if let Algorithm::ConsistentHash(key) = &pool.algorithm
+            && let Some(k) = affinity.hash_key(key)
+        {
+            candidates.sort_by_key(|(s, _)| s.addr);
+            let i = usize::try_from(fnv(&k) % candidates.len() as u64).unwrap_or(0);
+            return Some(with_cookie(lease(&candidates[i].0)));
         }
         let turn = self.counter(&pool.uuid).fetch_add(1, Ordering::Relaxed);
         let chosen = match pool.algorithm {
@@ -170,16 +287,16 @@ impl ServerTable {
                     })
                     .map(|(s, _)| s)
             }
-            Algorithm::LeastConnections => {
+            // A consistent hash without its key in the request (an L4 flow hashed on a header) behaves as least
+            // connections.
+            Algorithm::LeastConnections | Algorithm::ConsistentHash(_) => {
                 let n = candidates.len();
                 (0..n)
                     .map(|i| &candidates[(turn + i) % n].0)
                     .min_by_key(|s| s.active())
             }
         }?;
-        chosen.active.fetch_add(1, Ordering::Relaxed);
-        chosen.requests.fetch_add(1, Ordering::Relaxed);
-        Some(Lease(Arc::clone(chosen)))
+        Some(with_cookie(lease(chosen)))
     }
 
     /// Chooses a pool and server for a target. Pool groups: the highest priority with a server up, then
@@ -189,12 +306,18 @@ impl ServerTable {
         model: &Model,
         target: &Target,
         tried: &[SocketAddr],
-    ) -> Option<(String, Lease)> {
+        affinity: &Affinity<'_>,
+    ) -> Option<Picked> {
+        let picked = |pool: &PoolModel, (lease, set_cookie): (Lease, Option<String>)| Picked {
+            pool: pool.name.clone(),
+            lease,
+            set_cookie,
+        };
         match target {
             Target::Pool(p) => {
                 let pool = model.pools.get(p)?;
-                self.pick_in_pool(pool, tried)
-                    .map(|l| (pool.name.clone(), l))
+                self.pick_in_pool(pool, tried, affinity)
+                    .map(|l| picked(pool, l))
             }
             Target::PoolGroup(g) => {
                 let (_, members) = model.pool_groups.get(g)?;
@@ -227,8 +350,8 @@ impl ServerTable {
                         .unwrap_or(0);
                     for i in 0..level.len() {
                         let (pool, _) = level[(start + i) % level.len()];
-                        if let Some(l) = self.pick_in_pool(pool, tried) {
-                            return Some((pool.name.clone(), l));
+                        if let Some(l) = self.pick_in_pool(pool, tried, affinity) {
+                            return Some(picked(pool, l));
                         }
                     }
                 }
@@ -249,6 +372,7 @@ mod tests {
             name: "p".into(),
             enabled: true,
             algorithm,
+            persistence: None,
             servers: (0..n)
                 .map(|i| ServerModel {
                     addr: SocketAddr::from(([127, 0, 0, 1], 9000 + i)),
@@ -266,13 +390,28 @@ mod tests {
         let t = ServerTable::default();
         let p = pool(Algorithm::RoundRobin, 3);
         let picks: Vec<u16> = (0..6)
-            .map(|_| t.pick_in_pool(&p, &[]).expect("server").0.addr.port())
+            .map(|_| {
+                t.pick_in_pool(&p, &[], &none())
+                    .expect("server")
+                    .0
+                    .0
+                    .addr
+                    .port()
+            })
             .collect();
         assert_eq!(picks, vec![9000, 9001, 9002, 9000, 9001, 9002]);
         t.state("pool-1", p.servers[1].addr)
             .mark_failed("refused".into());
         for _ in 0..6 {
-            assert_ne!(t.pick_in_pool(&p, &[]).expect("server").0.addr.port(), 9001);
+            assert_ne!(
+                t.pick_in_pool(&p, &[], &none())
+                    .expect("server")
+                    .0
+                    .0
+                    .addr
+                    .port(),
+                9001
+            );
         }
     }
 
@@ -280,11 +419,76 @@ mod tests {
     fn least_connections_prefers_the_idle_server() {
         let t = ServerTable::default();
         let p = pool(Algorithm::LeastConnections, 2);
-        let held = t.pick_in_pool(&p, &[]).expect("first");
+        let (held, _) = t.pick_in_pool(&p, &[], &none()).expect("first");
         for _ in 0..4 {
-            let other = t.pick_in_pool(&p, &[]).expect("second");
+            let (other, _) = t.pick_in_pool(&p, &[], &none()).expect("second");
             assert_ne!(other.0.addr, held.0.addr);
         }
+    }
+
+    fn none() -> Affinity<'static> {
+        Affinity::default()
+    }
+
+    #[test]
+    fn a_consistent_hash_sends_one_key_to_one_server_and_different_keys_apart() {
+        let t = ServerTable::default();
+        let p = pool(Algorithm::ConsistentHash(HashKey::SourceIp), 4);
+        let from = |ip: [u8; 4]| Affinity {
+            peer: Some(SocketAddr::from((ip, 40000))),
+            ..Affinity::default()
+        };
+        let server = |a: &Affinity<'_>| t.pick_in_pool(&p, &[], a).expect("server").0.0.addr;
+        let first = server(&from([127, 0, 0, 1]));
+        for _ in 0..8 {
+            assert_eq!(server(&from([127, 0, 0, 1])), first);
+        }
+        let spread: std::collections::BTreeSet<SocketAddr> =
+            (1..=40).map(|i| server(&from([127, 0, 1, i]))).collect();
+        assert!(spread.len() > 1, "every client on one server");
+        // The server of a key going down moves only that key.
+        t.state("pool-1", first).mark_failed("refused".into());
+        assert_ne!(server(&from([127, 0, 0, 1])), first);
+    }
+
+    #[test]
+    fn cookie_persistence_sets_a_cookie_once_and_keeps_its_server_while_it_is_up() {
+        let t = ServerTable::default();
+        let mut p = pool(Algorithm::RoundRobin, 3);
+        p.persistence = Some(Persistence::HttpCookie {
+            cookie: "AVI-P".into(),
+        });
+        let (first, set) = t.pick_in_pool(&p, &[], &none()).expect("server");
+        let set = set.expect("a cookie for a request without one");
+        let value = set
+            .strip_prefix("AVI-P=")
+            .and_then(|v| v.split(';').next())
+            .expect("cookie value");
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::COOKIE,
+            http::HeaderValue::from_str(&format!("other=1; AVI-P={value}")).expect("header"),
+        );
+        let with = Affinity {
+            headers: Some(&headers),
+            ..Affinity::default()
+        };
+        for _ in 0..6 {
+            let (l, set) = t.pick_in_pool(&p, &[], &with).expect("server");
+            assert_eq!(l.0.addr, first.0.addr);
+            assert!(set.is_none());
+        }
+        // Without the cookie, round robin goes on.
+        assert_ne!(
+            t.pick_in_pool(&p, &[], &none()).expect("server").0.0.addr,
+            first.0.addr
+        );
+        // Its server down: another one, and a new cookie.
+        t.state("pool-1", first.0.addr)
+            .mark_failed("refused".into());
+        let (l, set) = t.pick_in_pool(&p, &[], &with).expect("server");
+        assert_ne!(l.0.addr, first.0.addr);
+        assert!(set.is_some());
     }
 
     #[test]

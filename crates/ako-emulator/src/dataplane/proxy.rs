@@ -352,8 +352,18 @@ async fn forward(
         |pq| http::Uri::from(pq.clone()),
     );
     let mut tried: Vec<SocketAddr> = Vec::new();
+    let affinity = super::pool::Affinity {
+        peer: Some(peer),
+        uri: parts.uri.path(),
+        headers: Some(&parts.headers),
+    };
     loop {
-        let Some((pool, lease)) = plane.servers.pick(model, target, &tried) else {
+        let Some(super::pool::Picked {
+            pool,
+            lease,
+            set_cookie,
+        }) = plane.servers.pick(model, target, &tried, &affinity)
+        else {
             stats.errors.fetch_add(1, Ordering::Relaxed);
             return full(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -399,7 +409,10 @@ async fn forward(
         match sent {
             Ok(resp) => {
                 inbound.upstreams.lock().insert(addr, sender);
-                let (p, b) = resp.into_parts();
+                let (mut p, b) = resp.into_parts();
+                if let Some(c) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                    p.headers.append(http::header::SET_COOKIE, c);
+                }
                 return Response::from_parts(p, hold(b, lease));
             }
             Err(e) => {
@@ -444,7 +457,13 @@ async fn l4_tcp(plane: Arc<Plane>, spec: ListenerSpec, client: TcpStream) {
     };
     let mut tried = Vec::new();
     let (lease, upstream) = loop {
-        let Some((pool, lease)) = plane.servers.pick(&model, &target, &tried) else {
+        let affinity = super::pool::Affinity {
+            peer: client.peer_addr().ok(),
+            ..Default::default()
+        };
+        let Some(super::pool::Picked { pool, lease, .. }) =
+            plane.servers.pick(&model, &target, &tried, &affinity)
+        else {
             stats.errors.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -509,7 +528,13 @@ pub async fn serve_udp(plane: Arc<Plane>, spec: ListenerSpec, socket: UdpSocket)
                 else {
                     continue;
                 };
-                let Some((_, lease)) = plane.servers.pick(&model, &target, &[]) else {
+                let affinity = super::pool::Affinity {
+                    peer: Some(client),
+                    ..Default::default()
+                };
+                let Some(super::pool::Picked { lease, .. }) =
+                    plane.servers.pick(&model, &target, &[], &affinity)
+                else {
                     stats.errors.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
