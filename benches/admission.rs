@@ -10,8 +10,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ako::core::admission::{Mode, decide};
+use ako::core::admission::{Mode, decide, decide_with};
 use ako::core::config::{Config, FqdnReusePolicy};
+use ako::core::crd::Lookup;
+use ako::core::index::HostRuleClaim;
 use ako::core::index::{IngressClaims, Snapshot};
 use ako::webhook::review::ReviewIn;
 use k8s_openapi::api::networking::v1::Ingress;
@@ -70,6 +72,136 @@ fn review_body(n: usize) -> Vec<u8> {
         "/shop",
     ))
     .expect("json")
+}
+
+/// An AdmissionReview of a HostRule (`kubectl apply` of a new one, with the same envelope as the Ingress's) or an
+/// HTTPRule for an indexed host.
+fn rule_review(kind: &str, ns: &str, spec: serde_json::Value) -> Vec<u8> {
+    let object = json!({"apiVersion": "ako.vmware.com/v1beta1", "kind": kind,
+        "metadata": {"name": "candidate", "namespace": ns,
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": spec.to_string()},
+            "managedFields": [{"manager": "kubectl-client-side-apply", "operation": "Update",
+                "apiVersion": "ako.vmware.com/v1beta1", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}]},
+        "spec": spec});
+    serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "0b6f2b2d-5a8e-4d2f-9c5e-7a1c3e9b0f11",
+            "kind": {"group": "ako.vmware.com", "version": "v1beta1", "kind": kind},
+            "resource": {"group": "ako.vmware.com", "version": "v1beta1", "resource": format!("{}s", kind.to_ascii_lowercase())},
+            "requestKind": {"group": "ako.vmware.com", "version": "v1beta1", "kind": kind},
+            "namespace": ns, "operation": "CREATE",
+            "userInfo": {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]},
+            "object": object, "oldObject": null, "dryRun": false,
+            "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1", "fieldManager": "kubectl-client-side-apply"}}}))
+    .expect("json")
+}
+
+/// The HostRule paths: N HostRules (and N Ingresses) in the index; the candidates are a new HostRule naming
+/// five controller objects (all in the webhook's name cache) and an HTTPRule for an indexed host.
+fn rule_rows(cfg: &Config, iters: usize) {
+    println!("HostRule / HTTPRule reviews (times in microseconds)");
+    println!(
+        "{:>8} | {:>9} | {:>22} | {:>32}",
+        "rules", "kind", "decide() p50 / p99", "read+decide+respond p50 / p99 / p99.9"
+    );
+    let names: std::collections::HashSet<(String, String)> = [
+        ("wafpolicy", "corp-waf"),
+        ("sslkeyandcertificate", "corp-cert"),
+        ("sslprofile", "corp-tls"),
+        ("applicationprofile", "System-Secure-HTTP"),
+        ("analyticsprofile", "System-Analytics-Profile"),
+        (
+            "applicationpersistenceprofile",
+            "System-Persistence-Http-Cookie",
+        ),
+    ]
+    .into_iter()
+    .map(|(t, n)| (t.to_string(), n.to_string()))
+    .collect();
+    let lookup = |t: &str, n: &str| {
+        if names.contains(&(t.to_string(), n.to_string())) {
+            Lookup::Found
+        } else {
+            Lookup::Missing
+        }
+    };
+    for n in [0usize, 10_000] {
+        let mut snap = snapshot(n.max(1), cfg);
+        for i in 0..n {
+            snap.upsert_host_rule(
+                HostRuleClaim {
+                    key: ako::core::index::ObjKey::new(
+                        format!("ns-{}", i % 500),
+                        format!("hr-{i}"),
+                    ),
+                    created: Some(1_700_000_000),
+                    rejected: false,
+                },
+                Some(format!("app-{i}.avi.jarvis.lab")),
+            );
+        }
+        let host_rule = rule_review(
+            "HostRule",
+            "ns-7",
+            json!({"virtualhost": {"fqdn": "new-app.avi.jarvis.lab", "wafPolicy": "corp-waf",
+                "applicationProfile": "System-Secure-HTTP", "analyticsProfile": "System-Analytics-Profile",
+                "tls": {"sslKeyCertificate": {"name": "corp-cert", "type": "ref"}, "sslProfile": "corp-tls", "termination": "edge"},
+                "analyticsPolicy": {"fullClientLogs": {"enabled": true, "throttle": "HIGH"}}}}),
+        );
+        let target = n.max(1) / 2;
+        let http_rule = rule_review(
+            "HTTPRule",
+            &format!("ns-{}", target % 500),
+            json!({"fqdn": format!("app-{target}.avi.jarvis.lab"), "paths": [{"target": "/",
+                "loadBalancerPolicy": {"algorithm": "LB_ALGORITHM_ROUND_ROBIN"},
+                "applicationPersistence": "System-Persistence-Http-Cookie"}]}),
+        );
+        for (kind, body) in [("HostRule", &host_rule), ("HTTPRule", &http_rule)] {
+            let review = ako::webhook::review::read(body, Mode::Validate).expect("review");
+            let meta = review.request.meta();
+            let object = review.object.expect("object");
+            let check = decide_with(&meta, object.clone(), Mode::Validate, cfg, &snap, &lookup);
+            assert!(
+                check.allowed && check.in_scope,
+                "the benchmark's {kind} must be an in-scope allow: {check:?}"
+            );
+            let mut pure = Vec::with_capacity(iters);
+            for _ in 0..iters {
+                let o = object.clone();
+                let t = Instant::now();
+                black_box(decide_with(
+                    black_box(&meta),
+                    o,
+                    Mode::Validate,
+                    cfg,
+                    &snap,
+                    &lookup,
+                ));
+                pure.push(t.elapsed().as_nanos() as u64);
+            }
+            let mut full = Vec::with_capacity(iters);
+            for _ in 0..iters {
+                let t = Instant::now();
+                let review =
+                    ako::webhook::review::read(black_box(body), Mode::Validate).expect("review");
+                let req = review.request;
+                let d = decide_with(
+                    &req.meta(),
+                    review.object.expect("object"),
+                    Mode::Validate,
+                    cfg,
+                    &snap,
+                    &lookup,
+                );
+                black_box(d.review_json(&req.uid));
+                full.push(t.elapsed().as_nanos() as u64);
+            }
+            let (p50, p99, _) = percentiles(pure);
+            let (f50, f99, f999) = percentiles(full);
+            println!(
+                "{n:>8} | {kind:>9} | {p50:>9.2} / {p99:>9.2} | {f50:>9.2} / {f99:>9.2} / {f999:>9.2}"
+            );
+        }
+    }
 }
 
 fn percentiles(mut ns: Vec<u64>) -> (f64, f64, f64) {
@@ -146,4 +278,5 @@ fn main() {
         let (f50, f99, f999) = percentiles(full);
         println!("{n:>9} | {p50:>9.2} / {p99:>9.2} | {f50:>9.2} / {f99:>9.2} / {f999:>9.2}");
     }
+    rule_rows(&cfg, iters / 4);
 }

@@ -158,6 +158,40 @@ check "the Ingress host answers on https with a certificate for it" \
   bash -c "curl -fs --max-time 5 --cacert '$DEMO/hackazon-tls/ca.crt' --resolve hackazon.avi.jarvis.lab:443:$ing_vip https://hackazon.avi.jarvis.lab/ | grep -q 'hello from hackazon'"
 echo "analytics: https://127.0.0.1:9443/admin/analytics"
 
+say "HostRule (AKO's CRD): hackazon with the controller's certificate and full client logs"
+echo "\$ kubectl apply -f examples/demo/hostrule.yaml   (denied: the certificate is not on the controller yet)"
+kubectl apply -f examples/demo/hostrule.yaml || true
+check "a HostRule naming a certificate the controller lacks is denied" \
+  bash -c '! kubectl apply --dry-run=server -f examples/demo/hostrule.yaml'
+"$AKO" certs --out-dir "$DEMO/corp-tls" --dns-name hackazon.avi.jarvis.lab >/dev/null 2>&1
+csrf=$(awk '$6 == "csrftoken" {print $7}' "$DEMO/avi.cookies")
+python3 -c 'import json,sys; print(json.dumps({"name": "hackazon-corp-cert", "certificate": {"certificate": open(sys.argv[1]).read()}, "key": open(sys.argv[2]).read()}))' \
+  "$DEMO/corp-tls/tls.crt" "$DEMO/corp-tls/tls.key" \
+  | curl -fsk -b "$DEMO/avi.cookies" -H 'X-Avi-Version: 22.1.5' -H "X-CSRFToken: $csrf" -H 'Referer: https://127.0.0.1:9443/' \
+      -H 'Content-Type: application/json' --data-binary @- https://127.0.0.1:9443/api/sslkeyandcertificate >/dev/null
+echo "(uploaded hackazon-corp-cert to the controller)"
+kubectl apply -f examples/demo/hostrule.yaml
+for _ in $(seq 1 100); do
+  [ "$(kubectl -n vmug get hostrule hackazon -o jsonpath='{.status.status}')" = Accepted ] && break
+  sleep 0.2
+done
+kubectl -n vmug get hostrule
+for _ in $(seq 1 50); do
+  curl -fs --max-time 1 --cacert "$DEMO/corp-tls/ca.crt" --resolve "hackazon.avi.jarvis.lab:443:$ing_vip" \
+    https://hackazon.avi.jarvis.lab/ >/dev/null 2>&1 && break
+  sleep 0.2
+done
+check "the HostRule is Accepted" bash -c "[ \"\$(kubectl -n vmug get hostrule hackazon -o jsonpath='{.status.status}')\" = Accepted ]"
+check "hackazon answers https with the controller's certificate" \
+  bash -c "curl -fs --max-time 5 --cacert '$DEMO/corp-tls/ca.crt' --resolve hackazon.avi.jarvis.lab:443:$ing_vip https://hackazon.avi.jarvis.lab/ | grep -q 'hello from hackazon'"
+avi_get '/api/virtualservice?name=veba-of--hackazon.avi.jarvis.lab&include_name=true' \
+  | python3 -c 'import json,sys; v=json.load(sys.stdin)["results"][0]; print(json.dumps({"name": v["name"], "ssl_key_and_certificate_refs": [r.split("#")[-1] for r in v.get("ssl_key_and_certificate_refs", [])], "analytics_policy": v.get("analytics_policy")}, indent=1))'
+sni_logs_all() {
+  avi_get '/api/virtualservice?name=veba-of--hackazon.avi.jarvis.lab' | python3 -c \
+    'import json,sys; v=json.load(sys.stdin)["results"][0]; sys.exit(0 if v["analytics_policy"]["full_client_logs"]["enabled"] else 1)'
+}
+check "the SNI child logs every request (full client logs)" sni_logs_all
+
 say "the audit lines of these decisions ($DEMO/ako.log)"
 grep '"admission decision"' "$DEMO/ako.log" | grep -v '"result":"not-ours"' | tail -n 4
 

@@ -1,5 +1,5 @@
 //! The controller's names, as the webhook needs them to review a HostRule or an HTTPRule: what a rule names
-//! must exist. Answers are kept for [`TTL`]; a name not known when a review arrives is asked before deciding,
+//! must exist. A name found is trusted for [`TTL`] (one found missing is asked again at every review); a name not known when a review arrives is asked before deciding,
 //! within the review's deadline (at most [`ASK_WITHIN`]). A controller that does not answer in time leaves the
 //! name unknown, and an unknown name never denies: the cluster is never blocked by the controller, and the
 //! reconciler reports on the rule's status.
@@ -59,9 +59,11 @@ impl Names {
     /// Asks the controller about the names of a review body that are not known, if it is a HostRule's or an
     /// HTTPRule's; waits at most `within`.
     pub async fn prefetch(&self, body: &[u8], within: Duration) {
+        // Only "found" is trusted for a while: a name found missing is asked again at the next review, so the
+        // apply that follows creating the profile is admitted at once.
         let wanted: Vec<(&'static str, String)> = rule_refs(body)
             .into_iter()
-            .filter(|(t, n)| self.lookup(t, n) == Lookup::Unknown)
+            .filter(|(t, n)| self.lookup(t, n) != Lookup::Found)
             .collect();
         if wanted.is_empty() {
             return;
