@@ -27,6 +27,7 @@ fn env() -> &'static Env {
                 "--timeout=60s",
                 "crd/hostrules.ako.vmware.com",
                 "crd/httprules.ako.vmware.com",
+                "crd/l4rules.ako.vmware.com",
             ],
             None,
         );
@@ -400,6 +401,16 @@ fn host_rules_and_http_rules_are_reviewed_at_apply_time_with_the_reason() {
     assert!(err.contains("selects no path"), "{err}");
     let (ok, out, err) = e.cluster.apply(&http("hr-a", "/"), &[]);
     assert!(ok, "{out}{err}");
+    // An L4Rule's load balancing checked as AKO checks it, at apply time.
+    let l4 = "apiVersion: ako.vmware.com/v1alpha2\nkind: L4Rule\nmetadata: {name: fast, namespace: hr-a}\nspec:\n  backendProperties:\n  - {port: 80, protocol: TCP, lbAlgorithm: LB_ALGORITHM_CONSISTENT_HASH}\n";
+    let (ok, _, err) = e.cluster.apply(l4, &[]);
+    assert!(!ok);
+    assert!(
+        err.contains(
+            "lbAlgorithmHash must be specified when lbAlgorithm is \"LB_ALGORITHM_CONSISTENT_HASH\""
+        ),
+        "{err}"
+    );
     // The API server's own schema (the CRD) refuses what is not AKO's: an unknown algorithm.
     let (ok, _, err) = e
         .cluster

@@ -355,7 +355,11 @@ async fn a_virtual_service_deleted_or_edited_on_the_controller_is_restored_by_a_
     let pools: Vec<Pool> = list(&c).await;
     let mut edited = pools[0].clone();
     edited.health_monitor_refs = Some(vec![]);
+    // What rules manage (the algorithm) is ako's again; a field nothing of ako's sets stays as edited.
     edited.lb_algorithm = Some("LB_ALGORITHM_ROUND_ROBIN".into());
+    edited
+        .extra
+        .insert("connection_ramp_duration".into(), serde_json::json!(42));
     c.update(&edited).await.expect("edited by hand");
 
     r.change(Change::Resync).await;
@@ -370,7 +374,12 @@ async fn a_virtual_service_deleted_or_edited_on_the_controller_is_restored_by_a_
     );
     assert_eq!(
         pools[0].lb_algorithm.as_deref(),
-        Some("LB_ALGORITHM_ROUND_ROBIN"),
+        Some("LB_ALGORITHM_LEAST_CONNECTIONS"),
+        "the algorithm (an L4Rule's field) is back at its default"
+    );
+    assert_eq!(
+        pools[0].extra.get("connection_ramp_duration"),
+        Some(&serde_json::json!(42)),
         "a field ako does not manage is kept"
     );
     r.stop().await;

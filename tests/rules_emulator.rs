@@ -232,3 +232,90 @@ paths:
         "{pool}"
     );
 }
+
+#[tokio::test]
+async fn an_l4_rule_named_by_a_service_sets_its_virtual_service_and_pool_and_a_rejected_one_leaves_the_defaults()
+ {
+    let emu = avi_support::start(None).await;
+    let annotated = DEMO.replace(
+        "uid: u-1,",
+        "uid: u-1, annotations: {ako.vmware.com/l4rule: fast},",
+    );
+    let key = ObjKey::new("vmug", "fast");
+    let view = std::sync::Arc::new(ako::k8s::observe::View::from_parts(
+        vec![service(&annotated)],
+        vec![],
+        vec![],
+    ));
+    view.upsert_rule(
+        RuleKind::L4Rule,
+        key.clone(),
+        rule(
+            "applicationProfileRef: System-L4-Application
+networkProfileRef: System-TCP-Proxy
+analyticsProfileRef: System-Analytics-Profile
+performanceLimits: {maxConcurrentConnections: 105}
+backendProperties:
+- {port: 80, protocol: TCP, lbAlgorithm: LB_ALGORITHM_ROUND_ROBIN, applicationPersistenceProfileRef: System-Persistence-Client-IP}",
+            10,
+        ),
+    );
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    assert_eq!(
+        status_of(&r, RuleKind::L4Rule, &key),
+        Some(json!({"status": "Accepted", "error": null}))
+    );
+    let c = client(&emu);
+    let vs = get_named(&c, "virtualservice", "veba-of--vmug-avisvc-lb")
+        .await
+        .expect("vs");
+    assert_eq!(vs["performance_limits"]["max_concurrent_connections"], 105);
+    let pool = get_named(&c, "pool", "veba-of--vmug-avisvc-lb-TCP-80")
+        .await
+        .expect("pool");
+    assert_eq!(pool["lb_algorithm"], "LB_ALGORITHM_ROUND_ROBIN");
+    assert!(
+        pool["application_persistence_profile_ref"]
+            .as_str()
+            .is_some_and(|s| s.contains("applicationpersistenceprofile")),
+        "{pool}"
+    );
+
+    // The rule changed to name a profile the controller lacks: Rejected, and the Service back at the defaults.
+    view.upsert_rule(
+        RuleKind::L4Rule,
+        key.clone(),
+        rule("networkProfileRef: Custom-Network-Profile", 10),
+    );
+    r.change(Change::Rules).await;
+    r.until("judged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    assert_eq!(
+        status_of(&r, RuleKind::L4Rule, &key),
+        Some(json!({"status": "Rejected",
+            "error": "networkprofile \"Custom-Network-Profile\" not found on controller (spec.networkProfileRef)"}))
+    );
+    let pool = get_named(&c, "pool", "veba-of--vmug-avisvc-lb-TCP-80")
+        .await
+        .expect("pool");
+    assert_eq!(
+        pool["lb_algorithm"], "LB_ALGORITHM_LEAST_CONNECTIONS",
+        "{pool}"
+    );
+    let vs = get_named(&c, "virtualservice", "veba-of--vmug-avisvc-lb")
+        .await
+        .expect("vs");
+    assert!(
+        vs.get("performance_limits").is_none_or(Value::is_null),
+        "{vs}"
+    );
+    let warned = r.sink.events_for(&demo_key());
+    assert!(
+        warned
+            .iter()
+            .any(|n| n.message.contains("L4Rule vmug/fast is Rejected")),
+        "{warned:?}"
+    );
+}

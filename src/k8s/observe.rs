@@ -82,7 +82,7 @@ pub enum Change {
     Secrets(Vec<ObjKey>),
     /// The IngressClasses changed: which Ingresses are ako's may have changed.
     Classes,
-    /// HostRules or HTTPRules changed (their spec, or the status someone else wrote).
+    /// HostRules, HTTPRules or L4Rules changed (their spec, or the status someone else wrote).
     Rules,
 }
 
@@ -128,6 +128,7 @@ pub struct View {
     rules: RwLock<BTreeMap<RuleKind, BTreeMap<ObjKey, RuleObject>>>,
     host_rules_synced: AtomicBool,
     http_rules_synced: AtomicBool,
+    l4_rules_synced: AtomicBool,
     /// The admission index the same watches keep, if a webhook runs in this process.
     index: Option<Arc<Index>>,
     /// Bumped to have the watches recompute their index entries (the index's configuration changed).
@@ -251,6 +252,7 @@ impl View {
             && self.secrets_synced.load(Ordering::Acquire)
             && self.host_rules_synced.load(Ordering::Acquire)
             && self.http_rules_synced.load(Ordering::Acquire)
+            && self.l4_rules_synced.load(Ordering::Acquire)
     }
 
     /// The rules of a kind, by key.
@@ -535,6 +537,7 @@ impl View {
             &v.secrets_synced,
             &v.host_rules_synced,
             &v.http_rules_synced,
+            &v.l4_rules_synced,
         ] {
             f.store(true, Ordering::Release);
         }

@@ -74,13 +74,33 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     .collect(),
             };
         }
-        translate(
+        let mut d = translate(
             &self.view,
             &members,
             nodes,
             &self.cfg,
             &self.settings.placement,
-        )
+        );
+        let keys: Vec<ObjKey> = members.iter().map(|s| ObjKey::of(&s.metadata)).collect();
+        let named: Vec<ako_core::crd::L4Member<'_>> = members
+            .iter()
+            .zip(&keys)
+            .map(|(s, key)| ako_core::crd::L4Member {
+                key,
+                annotations: s.metadata.annotations.as_ref(),
+                own_ip: s
+                    .spec
+                    .as_ref()
+                    .is_some_and(|sp| sp.load_balancer_ip.is_some())
+                    || s.metadata
+                        .annotations
+                        .as_ref()
+                        .is_some_and(|a| a.contains_key(ako_core::config::LB_IP_ANNOTATION)),
+            })
+            .collect();
+        let rules = rules::rule_set(state);
+        ako_core::crd::apply_l4_rules(&mut d, &named, Some(&rules));
+        d
     }
 
     /// Translates these hosts of a part again (each with every Ingress claiming it).

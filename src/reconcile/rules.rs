@@ -1,4 +1,4 @@
-//! HostRules and HTTPRules: judged (their own checks, the FQDN claims, the controller's names) whenever one
+//! HostRules, HTTPRules and L4Rules: judged (their own checks, the FQDN claims, the controller's names) whenever one
 //! changes and at every full sync, so a rule whose WAF policy was deleted on the controller turns Rejected without
 //! a restart; the verdict is written to `status` as AKO writes it, and the hosts a rule touches (before or after
 //! the change) are translated again.
@@ -11,7 +11,8 @@
 use super::*;
 use crate::k8s::observe::{RuleKind, RuleObject};
 use ako_core::crd::{
-    HostRuleEntry, HttpRuleEntry, Lookup, RuleSet, Verdict, judge_host_rules, judge_http_rules,
+    HostRuleEntry, HttpRuleEntry, L4RuleEntry, Lookup, RuleSet, Verdict, judge_host_rules,
+    judge_http_rules, judge_l4_rules,
 };
 
 /// How long an answer about a controller name is trusted.
@@ -22,6 +23,7 @@ pub(super) const NAME_TTL: Duration = Duration::from_secs(60);
 pub(super) struct RuleState {
     host: Vec<HostRuleEntry>,
     http: Vec<HttpRuleEntry>,
+    l4: Vec<L4RuleEntry>,
     /// What translation reads.
     pub(super) set: Arc<RuleSet>,
     /// (collection, name) -> whether the controller has it, and when that was asked.
@@ -36,13 +38,18 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     pub(super) async fn sync_rules(&self, state: &mut State, fresh: bool) -> BTreeSet<GroupId> {
         let host_objs = self.view.rules(RuleKind::HostRule);
         let http_objs = self.view.rules(RuleKind::HttpRule);
+        let l4_objs = self.view.rules(RuleKind::L4Rule);
         let mut host: Vec<HostRuleEntry> = host_objs.iter().map(|(k, o)| o.host_rule(k)).collect();
         let mut http: Vec<HttpRuleEntry> = http_objs.iter().map(|(k, o)| o.http_rule(k)).collect();
+        let mut l4: Vec<L4RuleEntry> = l4_objs.iter().map(|(k, o)| o.l4_rule(k)).collect();
         let mut wanted: BTreeSet<(&'static str, String)> = BTreeSet::new();
         for spec in host.iter().filter_map(|e| e.spec.as_ref().ok()) {
             wanted.extend(spec.refs().into_iter().map(|r| (r.obj_type, r.name)));
         }
         for spec in http.iter().filter_map(|e| e.spec.as_ref().ok()) {
+            wanted.extend(spec.refs().into_iter().map(|r| (r.obj_type, r.name)));
+        }
+        for spec in l4.iter().filter_map(|e| e.spec.as_ref().ok()) {
             wanted.extend(spec.refs().into_iter().map(|r| (r.obj_type, r.name)));
         }
         self.ask_names(&mut state.rules, wanted, fresh).await;
@@ -55,7 +62,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             };
             judge_host_rules(&mut host, &self.cfg.dns_domains, &lookup);
             judge_http_rules(&mut http, &lookup);
-            let set = RuleSet::new(&host, &http);
+            judge_l4_rules(&mut l4, &lookup);
+            let set = RuleSet::new(&host, &http).with_l4(&l4);
 
             // The hosts to translate again: those any changed rule matches, before or after.
             let known: Vec<String> = state.l7.hosts().map(|(h, _)| h.clone()).collect();
@@ -100,15 +108,44 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .collect();
         self.write_rule_statuses(state, RuleKind::HttpRule, &http_objs, verdicts)
             .await;
+        let verdicts: Vec<(ObjKey, Verdict)> = l4
+            .iter()
+            .map(|e| (e.id.key.clone(), e.verdict.clone()))
+            .collect();
+        self.write_rule_statuses(state, RuleKind::L4Rule, &l4_objs, verdicts)
+            .await;
+        // The Service groups whose members name an L4Rule that changed, appeared or went.
+        let changed_l4: HashSet<ObjKey> = l4
+            .iter()
+            .filter(|e| !state.rules.l4.contains(e))
+            .chain(state.rules.l4.iter().filter(|o| !l4.contains(o)))
+            .map(|e| e.id.key.clone())
+            .collect();
+        let mut groups: BTreeSet<GroupId> = BTreeSet::new();
+        if !changed_l4.is_empty() {
+            for (svc, g) in &state.group_of {
+                let Some(s) = self.view.service(svc) else {
+                    continue;
+                };
+                let named =
+                    ako_core::crd::l4rule::bound(&svc.namespace, s.metadata.annotations.as_ref());
+                if named.is_some_and(|k| changed_l4.contains(&k)) {
+                    groups.insert(g.clone());
+                }
+            }
+        }
         state.rules.host = host;
         state.rules.http = http;
+        state.rules.l4 = l4;
         state.rules.set = Arc::new(set);
-        state
-            .l7
-            .mark_hosts(hosts.iter())
-            .into_iter()
-            .map(GroupId::L7)
-            .collect()
+        groups.extend(
+            state
+                .l7
+                .mark_hosts(hosts.iter())
+                .into_iter()
+                .map(GroupId::L7),
+        );
+        groups
     }
 
     /// Asks the controller about the names not known (or all, when `fresh`), concurrently.

@@ -122,10 +122,10 @@ fn push_value(
             Manifest::IngressClass(Box::new(serde_json::from_value(v).map_err(err)?))
         }
         (api, k)
-            if api
-                .strip_prefix("ako.vmware.com/")
-                .is_some_and(|v| ako_core::crd::RULE_VERSIONS.contains(&v))
-                && ako_core::crd::RuleKind::of(ako_core::crd::GROUP, k).is_some() =>
+            if ako_core::crd::RuleKind::of(ako_core::crd::GROUP, k).is_some_and(|kind| {
+                api.strip_prefix("ako.vmware.com/")
+                    .is_some_and(|v| kind.versions().contains(&v))
+            }) =>
         {
             let Some(kind) = ako_core::crd::RuleKind::of(ako_core::crd::GROUP, k) else {
                 return Ok(());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use parking_lot::RwLock;
 
 use ako_avi::AviClient;
-use ako_core::crd::{HostRuleSpec, HttpRuleSpec, Lookup, RuleKind};
+use ako_core::crd::{HostRuleSpec, HttpRuleSpec, L4RuleSpec, Lookup, RuleKind};
 
 /// How long an answer is trusted.
 pub const TTL: Duration = Duration::from_secs(30);
@@ -132,6 +132,9 @@ pub fn rule_refs(body: &[u8]) -> Vec<(&'static str, String)> {
             .map(|s| s.refs())
             .unwrap_or_default(),
         Some(RuleKind::HttpRule) => serde_json::from_value::<HttpRuleSpec>(spec)
+            .map(|s| s.refs())
+            .unwrap_or_default(),
+        Some(RuleKind::L4Rule) => serde_json::from_value::<L4RuleSpec>(spec)
             .map(|s| s.refs())
             .unwrap_or_default(),
         None => Vec::new(),

@@ -16,13 +16,15 @@ use crate::index::ObjKey;
 
 pub mod hostrule;
 pub mod httprule;
+pub mod l4rule;
 mod rules;
 
 pub use hostrule::{FqdnType, HostRuleSpec};
 pub use httprule::HttpRuleSpec;
+pub use l4rule::L4RuleSpec;
 pub use rules::{
-    HostRuleEntry, HttpRuleEntry, RuleSet, check_host_rule, check_http_rule, judge_host_rules,
-    judge_http_rules,
+    HostRuleEntry, HttpRuleEntry, L4Member, L4RuleEntry, RuleSet, apply_l4_rules, check_host_rule,
+    check_http_rule, check_l4_rule, judge_host_rules, judge_http_rules, judge_l4_rules,
 };
 
 /// The API group of AKO's resources.
@@ -35,15 +37,17 @@ pub const RULE_VERSIONS: [&str; 2] = ["v1beta1", "v1alpha1"];
 pub enum RuleKind {
     HostRule,
     HttpRule,
+    L4Rule,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 2] = [RuleKind::HostRule, RuleKind::HttpRule];
+    pub const ALL: [RuleKind; 3] = [RuleKind::HostRule, RuleKind::HttpRule, RuleKind::L4Rule];
 
     pub fn kind(self) -> &'static str {
         match self {
             RuleKind::HostRule => "HostRule",
             RuleKind::HttpRule => "HTTPRule",
+            RuleKind::L4Rule => "L4Rule",
         }
     }
 
@@ -51,12 +55,28 @@ impl RuleKind {
         match self {
             RuleKind::HostRule => "hostrules",
             RuleKind::HttpRule => "httprules",
+            RuleKind::L4Rule => "l4rules",
         }
     }
 
     /// The stored version AKO's CRDs serve (and ako's chart installs).
+    pub fn version(self) -> &'static str {
+        match self {
+            RuleKind::HostRule | RuleKind::HttpRule => RULE_VERSIONS[0],
+            RuleKind::L4Rule => L4RULE_VERSION,
+        }
+    }
+
     pub fn api_version(self) -> String {
-        format!("{GROUP}/{}", RULE_VERSIONS[0])
+        format!("{GROUP}/{}", self.version())
+    }
+
+    /// The versions served.
+    pub fn versions(self) -> &'static [&'static str] {
+        match self {
+            RuleKind::HostRule | RuleKind::HttpRule => &RULE_VERSIONS,
+            RuleKind::L4Rule => &[L4RULE_VERSION],
+        }
     }
 
     /// The kind of an admission request's `kind`, if it is one of these.
@@ -64,10 +84,14 @@ impl RuleKind {
         match (group, kind) {
             (GROUP, "HostRule") => Some(RuleKind::HostRule),
             (GROUP, "HTTPRule") => Some(RuleKind::HttpRule),
+            (GROUP, "L4Rule") => Some(RuleKind::L4Rule),
             _ => None,
         }
     }
 }
+
+/// The one version AKO serves L4Rule in.
+pub const L4RULE_VERSION: &str = "v1alpha2";
 
 /// AKO's `status.status` values.
 pub const ACCEPTED: &str = "Accepted";

@@ -4,14 +4,14 @@
 //! (never "possibly stale") and gains the kind when the CRD is applied (the watch keeps asking, with backoff).
 
 use super::*;
-use ako_core::crd::{self, HostRuleEntry, HttpRuleEntry, RuleId, Verdict};
+use ako_core::crd::{self, HostRuleEntry, HttpRuleEntry, L4RuleEntry, RuleId, Verdict};
 
 pub use ako_core::crd::RuleKind;
 
 /// The resource of a rule kind at its stored version.
 pub fn api_resource(kind: RuleKind) -> ApiResource {
     ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(crd::GROUP, crd::RULE_VERSIONS[0], kind.kind()),
+        &GroupVersionKind::gvk(crd::GROUP, kind.version(), kind.kind()),
         kind.plural(),
     )
 }
@@ -72,6 +72,15 @@ impl RuleObject {
         }
     }
 
+    pub fn l4_rule(&self, key: &ObjKey) -> L4RuleEntry {
+        L4RuleEntry {
+            id: self.id(key),
+            spec: serde_json::from_value(self.spec.clone())
+                .map_err(|e| format!("spec is not valid: {e}")),
+            verdict: Verdict::Accepted,
+        }
+    }
+
     pub fn http_rule(&self, key: &ObjKey) -> HttpRuleEntry {
         HttpRuleEntry {
             id: self.id(key),
@@ -82,19 +91,20 @@ impl RuleObject {
     }
 }
 
-/// A rule kind's feed.
-pub(super) struct RulesFeed<const HOST: bool>;
+/// A rule kind's feed: `K` is the position of the kind in [`RuleKind::ALL`].
+pub(super) struct RulesFeed<const K: usize>;
 
-impl<const HOST: bool> RulesFeed<HOST> {
-    const RULE: RuleKind = if HOST {
-        RuleKind::HostRule
-    } else {
-        RuleKind::HttpRule
-    };
+impl<const K: usize> RulesFeed<K> {
+    const RULE: RuleKind = RuleKind::ALL[K];
+    const HOST: bool = matches!(Self::RULE, RuleKind::HostRule);
 }
 
-impl<const HOST: bool> watches::Feed<DynamicObject> for RulesFeed<HOST> {
-    const KIND: &'static str = if HOST { "HostRule" } else { "HTTPRule" };
+impl<const K: usize> watches::Feed<DynamicObject> for RulesFeed<K> {
+    const KIND: &'static str = match RuleKind::ALL[K] {
+        RuleKind::HostRule => "HostRule",
+        RuleKind::HttpRule => "HTTPRule",
+        RuleKind::L4Rule => "L4Rule",
+    };
     fn apply(view: &View, obj: DynamicObject) -> Option<Change> {
         let key = ObjKey::of(&obj.metadata);
         view.upsert_rule(Self::RULE, key, RuleObject::of(&obj))
@@ -117,15 +127,15 @@ impl<const HOST: bool> watches::Feed<DynamicObject> for RulesFeed<HOST> {
         (old != new).then_some(Change::Rules)
     }
     fn synced(view: &View) -> &AtomicBool {
-        if HOST {
-            &view.host_rules_synced
-        } else {
-            &view.http_rules_synced
+        match Self::RULE {
+            RuleKind::HostRule => &view.host_rules_synced,
+            RuleKind::HttpRule => &view.http_rules_synced,
+            RuleKind::L4Rule => &view.l4_rules_synced,
         }
     }
 
     // The webhook weighs HostRules' FQDN claims.
-    const INDEXED: bool = HOST;
+    const INDEXED: bool = Self::HOST;
     type Entry = (ako_core::index::HostRuleClaim, Option<String>);
     fn entry(_index: &Index, obj: &DynamicObject) -> Option<Self::Entry> {
         let fqdn = obj

@@ -90,14 +90,20 @@ pub fn spawn(
         tokio::spawn(drive(view.clone(), IngressesFeed, ingresses, tx.clone())),
         tokio::spawn(drive(
             view.clone(),
-            rules::RulesFeed::<true>,
+            rules::RulesFeed::<0>,
             rules::rule_events(client.clone(), RuleKind::HostRule),
             tx.clone(),
         )),
         tokio::spawn(drive(
             view.clone(),
-            rules::RulesFeed::<false>,
+            rules::RulesFeed::<1>,
             rules::rule_events(client.clone(), RuleKind::HttpRule),
+            tx.clone(),
+        )),
+        tokio::spawn(drive(
+            view.clone(),
+            rules::RulesFeed::<2>,
+            rules::rule_events(client.clone(), RuleKind::L4Rule),
             tx.clone(),
         )),
     ];

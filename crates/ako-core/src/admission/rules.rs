@@ -1,4 +1,4 @@
-//! Admission of HostRules and HTTPRules: what AKO finds out minutes later and writes to a status, denied at
+//! Admission of HostRules, HTTPRules and L4Rules: what AKO finds out minutes later and writes to a status, denied at
 //! `kubectl apply` with the reason. The checks are the reconciler's ([`crate::crd`]), plus what needs the
 //! cluster's other objects: an FQDN another HostRule holds, an HTTPRule for a host or path no Ingress of its
 //! namespace serves. The controller's names come from `names`; one it cannot tell ([`Lookup::Unknown`]: the
@@ -6,7 +6,10 @@
 
 use super::{Decision, not_ready};
 use crate::config::Config;
-use crate::crd::{HostRuleSpec, HttpRuleSpec, Lookup, RuleKind, check_host_rule, check_http_rule};
+use crate::crd::{
+    HostRuleSpec, HttpRuleSpec, L4RuleSpec, Lookup, RuleKind, check_host_rule, check_http_rule,
+    check_l4_rule,
+};
 use crate::index::{ObjKey, Snapshot};
 
 /// A HostRule or HTTPRule under review.
@@ -48,6 +51,17 @@ pub fn validate_rule(
                         spec.fqdn(),
                         holder.key
                     ));
+                }
+                for w in spec.notes().warnings(kind) {
+                    d.warn(w);
+                }
+            }
+        },
+        RuleKind::L4Rule => match serde_json::from_value::<L4RuleSpec>(r.spec.clone()) {
+            Err(e) => d.reasons.push(format!("{kind} spec is not valid: {e}")),
+            Ok(spec) => {
+                if let Err(why) = check_l4_rule(&spec, names) {
+                    d.reasons.push(why);
                 }
                 for w in spec.notes().warnings(kind) {
                     d.warn(w);

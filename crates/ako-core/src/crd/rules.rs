@@ -7,8 +7,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::hostrule::FqdnType;
+use super::l4rule::{self, L4RuleSpec};
 use super::{HostRuleSpec, HttpRuleSpec, Lookup, RuleId, Verdict, check_refs};
 use crate::hosts;
+use crate::index::ObjKey;
+use crate::intent::Problem;
+use crate::l4::L4Desired;
+use crate::plan::Kind;
 
 /// A HostRule as read from the cluster: its spec, or why it could not be read.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +29,36 @@ pub struct HttpRuleEntry {
     pub id: RuleId,
     pub spec: Result<HttpRuleSpec, String>,
     pub verdict: Verdict,
+}
+
+/// An L4Rule as read from the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct L4RuleEntry {
+    pub id: RuleId,
+    pub spec: Result<L4RuleSpec, String>,
+    pub verdict: Verdict,
+}
+
+/// Checks an L4Rule on its own: the spec and the controller's names.
+pub fn check_l4_rule(
+    spec: &L4RuleSpec,
+    lookup: &dyn Fn(&str, &str) -> Lookup,
+) -> Result<(), String> {
+    spec.check()?;
+    check_refs(&spec.refs(), lookup)
+}
+
+/// Sets every L4Rule's verdict (its own checks).
+pub fn judge_l4_rules(entries: &mut [L4RuleEntry], lookup: &dyn Fn(&str, &str) -> Lookup) {
+    for e in entries.iter_mut() {
+        e.verdict = match &e.spec {
+            Err(why) => Verdict::Rejected(why.clone()),
+            Ok(spec) => match check_l4_rule(spec, lookup) {
+                Ok(()) => Verdict::Accepted,
+                Err(why) => Verdict::Rejected(why),
+            },
+        };
+    }
 }
 
 /// The FQDN a HostRule claims, compared without case.
@@ -118,6 +153,8 @@ pub struct RuleSet {
     patterns: Vec<(RuleId, HostRuleSpec)>,
     /// HTTPRules by FQDN, oldest first.
     http: BTreeMap<String, Vec<(RuleId, HttpRuleSpec)>>,
+    /// Every L4Rule by key, with its verdict (a Service naming a rejected one is told why).
+    l4: HashMap<ObjKey, (Verdict, Option<L4RuleSpec>)>,
 }
 
 impl RuleSet {
@@ -155,8 +192,25 @@ impl RuleSet {
         set
     }
 
+    /// Adds the L4Rules (every one, with its verdict).
+    pub fn with_l4(mut self, l4: &[L4RuleEntry]) -> Self {
+        self.l4 = l4
+            .iter()
+            .map(|e| (e.id.key.clone(), (e.verdict.clone(), e.spec.clone().ok())))
+            .collect();
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.exact.is_empty() && self.patterns.is_empty() && self.http.is_empty()
+        self.exact.is_empty()
+            && self.patterns.is_empty()
+            && self.http.is_empty()
+            && self.l4.is_empty()
+    }
+
+    /// An L4Rule: its verdict and spec, or `None` if there is none of that name.
+    pub fn l4_rule(&self, key: &ObjKey) -> Option<(&Verdict, Option<&L4RuleSpec>)> {
+        self.l4.get(key).map(|(v, s)| (v, s.as_ref()))
     }
 
     /// The HostRule applying to a host, if any.
@@ -199,6 +253,140 @@ impl RuleSet {
             .filter(|h| spec.matches(h))
             .cloned()
             .collect()
+    }
+}
+
+/// A Service of a group, as [`apply_l4_rules`] reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct L4Member<'a> {
+    pub key: &'a ObjKey,
+    pub annotations: Option<&'a BTreeMap<String, String>>,
+    /// It asks for an address itself (`spec.loadBalancerIP` or ako's annotation): a rule's does not apply.
+    pub own_ip: bool,
+}
+
+/// Applies the L4Rules the Services of a group name
+/// to the group's translated objects: every virtual service and pool first at the defaults of what a rule may set
+/// (so a rule that goes leaves nothing behind), then the rule's fields. A Service naming a rule that does not
+/// exist or is rejected gets a Warning and the defaults; Services sharing a VIP must name the same rule (the
+/// oldest member's applies).
+pub fn apply_l4_rules(d: &mut L4Desired, services: &[L4Member<'_>], rules: Option<&RuleSet>) {
+    for o in &mut d.objects {
+        match o.kind {
+            Kind::Pool => o.body.extend(l4rule::pool_defaults()),
+            Kind::VirtualService => o.body.extend(l4rule::vs_defaults()),
+            _ => {}
+        }
+    }
+    let Some(rules) = rules else {
+        return;
+    };
+    // By virtual service: its members' rule (the first member's, in outcome order: oldest first).
+    let mut by_vs: BTreeMap<String, (ObjKey, Vec<usize>)> = BTreeMap::new();
+    let named: Vec<(usize, String, ObjKey)> = d
+        .outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| {
+            let vs = o.vs_name.clone()?;
+            let m = services.iter().find(|m| *m.key == o.key)?;
+            Some((i, vs, l4rule::bound(&o.key.namespace, m.annotations)?))
+        })
+        .collect();
+    for (i, vs, rule) in named {
+        match by_vs.get_mut(&vs) {
+            None => {
+                by_vs.insert(vs, (rule, vec![i]));
+            }
+            Some((first, members)) => {
+                if *first != rule {
+                    let msg = format!(
+                        "annotation {} names L4Rule {rule}, but the Services sharing its VIP use {first}: one virtual service has one rule",
+                        l4rule::ANNOTATION
+                    );
+                    d.outcomes[i].problems.push(Problem::warn(
+                        format!("metadata.annotations[{}]", l4rule::ANNOTATION),
+                        msg,
+                    ));
+                } else {
+                    members.push(i);
+                }
+            }
+        }
+    }
+    for (vs, (rule, members)) in by_vs {
+        let field = format!("metadata.annotations[{}]", l4rule::ANNOTATION);
+        let spec = match rules.l4_rule(&rule) {
+            None => {
+                for &i in &members {
+                    d.outcomes[i].problems.push(Problem::warn(
+                        &field,
+                        format!(
+                            "L4Rule {rule} does not exist; the virtual service has the defaults"
+                        ),
+                    ));
+                }
+                continue;
+            }
+            Some((Verdict::Rejected(why), _)) => {
+                for &i in &members {
+                    d.outcomes[i].problems.push(Problem::warn(&field, format!("L4Rule {rule} is Rejected ({why}); the virtual service has the defaults")));
+                }
+                continue;
+            }
+            Some((Verdict::Accepted, None)) => continue,
+            Some((Verdict::Accepted, Some(spec))) => spec,
+        };
+        let asks_itself = members.iter().any(|&i| {
+            services
+                .iter()
+                .any(|m| *m.key == d.outcomes[i].key && m.own_ip)
+        });
+        for o in &mut d.objects {
+            match o.kind {
+                Kind::VirtualService if o.name == vs => spec.apply_vs(&mut o.body),
+                Kind::VsVip if o.name == vs && !asks_itself => {
+                    if let Some(ip) = spec.load_balancer_ip()
+                        && let Some(vip) = o
+                            .body
+                            .get_mut("vip")
+                            .and_then(serde_json::Value::as_array_mut)
+                            .and_then(|v| v.first_mut())
+                            .and_then(serde_json::Value::as_object_mut)
+                    {
+                        let key = if ip.is_ipv6() {
+                            "ip6_address"
+                        } else {
+                            "ip_address"
+                        };
+                        vip.insert(key.into(), crate::l4::ip_json(ip));
+                    }
+                }
+                Kind::Pool => {
+                    let marker = |k: &str| {
+                        o.body
+                            .get("markers")
+                            .and_then(serde_json::Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .find(|m| m.get("key").and_then(serde_json::Value::as_str) == Some(k))
+                            .and_then(|m| m.get("values")?.get(0)?.as_str().map(str::to_string))
+                    };
+                    let mine = members.iter().any(|&i| {
+                        marker("Namespace").as_deref() == Some(d.outcomes[i].key.namespace.as_str())
+                            && marker("ServiceName").as_deref()
+                                == Some(d.outcomes[i].key.name.as_str())
+                    });
+                    let port = marker("Port").and_then(|p| p.parse::<u16>().ok());
+                    if let (true, Some(port), Some(proto)) = (mine, port, marker("Protocol"))
+                        && let Some(b) = spec.backend(port, &proto)
+                    {
+                        b.apply(&mut o.body);
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 }
 
