@@ -767,6 +767,12 @@ rules:
 {secrets}- apiGroups: [coordination.k8s.io]
   resources: [leases]
   verbs: [get, create, update]
+- apiGroups: [ako.vmware.com]
+  resources: [hostrules, httprules, aviinfrasettings, l4rules]
+  verbs: [get, list, watch]
+- apiGroups: [ako.vmware.com]
+  resources: [hostrules/status, httprules/status, aviinfrasettings/status, l4rules/status]
+  verbs: [patch]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding

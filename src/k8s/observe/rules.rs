@@ -179,6 +179,7 @@ pub(super) fn rule_events(
 ) -> impl Stream<Item = Result<Event<DynamicObject>, watcher::Error>> + Send {
     let api = Api::<DynamicObject>::all_with(client, &api_resource(kind));
     let mut absent = false;
+    let mut listed = false;
     watcher::watcher(api, watcher::Config::default())
         .default_backoff()
         .filter_map(move |e| {
@@ -192,7 +193,24 @@ pub(super) fn rule_events(
                         Some(Ok(Event::InitDone))
                     }
                 }
+                // Never read, and not allowed to: the rules are not applied (said loudly), rather than nothing
+                // being reconciled at all for want of a right the chart grants. Once read, a later refusal is a
+                // failing watch like any other (the last view stays).
+                Err(watcher::Error::InitialListFailed(kube::Error::Api(s)))
+                    if s.code == 403 && !listed =>
+                {
+                    if absent {
+                        None
+                    } else {
+                        absent = true;
+                        tracing::error!(kind = kind.kind(), error = %s.message, "not allowed to list this kind: its rules are not applied until ako may read them (the chart's ClusterRole grants it); looking again with backoff");
+                        Some(Ok(Event::InitDone))
+                    }
+                }
                 other => {
+                    if matches!(other, Ok(Event::InitDone)) {
+                        listed = true;
+                    }
                     if other.is_ok() {
                         absent = false;
                     }
