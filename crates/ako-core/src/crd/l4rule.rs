@@ -424,7 +424,8 @@ impl BackendProperties {
     }
 }
 
-/// What an L4Rule may set on a pool, at the controller's defaults (a rule that goes leaves nothing behind).
+/// What an L4Rule or an HTTPRule may set on a pool, at the controller's defaults: a rule that goes leaves
+/// nothing behind.
 pub fn pool_defaults() -> Map<String, Value> {
     let mut m = Map::new();
     m.insert(
@@ -446,6 +447,8 @@ pub fn pool_defaults() -> Map<String, Value> {
         m.insert(f.into(), Value::Null);
     }
     m.insert("enabled".into(), json!(true));
+    m.insert("sni_enabled".into(), json!(true));
+    m.insert("enable_http2".into(), json!(false));
     m
 }
 

@@ -206,7 +206,7 @@ impl Ctx<'_> {
                 "markers": markers,
             });
             if let Some(body) = pool.as_object_mut() {
-                body.extend(pool_rule_defaults());
+                body.extend(crate::crd::l4rule::pool_defaults());
             }
             if let (Some(rules), Some(body)) = (self.rules, pool.as_object_mut()) {
                 apply_http_rules(rules, &hp.host, &c.key.namespace, &route.raw_path, body);
@@ -373,26 +373,6 @@ impl Ctx<'_> {
         }
         self.push(kind, name, body);
     }
-}
-
-/// What an HTTPRule may set on a pool, at the controller's defaults: a rule that goes leaves nothing behind.
-fn pool_rule_defaults() -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert(
-        "lb_algorithm".into(),
-        json!("LB_ALGORITHM_LEAST_CONNECTIONS"),
-    );
-    m.insert(
-        "lb_algorithm_hash".into(),
-        json!("LB_ALGORITHM_CONSISTENT_HASH_SOURCE_IP_ADDRESS"),
-    );
-    m.insert("lb_algorithm_consistent_hash_hdr".into(), Value::Null);
-    m.insert("application_persistence_profile_ref".into(), Value::Null);
-    m.insert("ssl_profile_ref".into(), Value::Null);
-    m.insert("pki_profile_ref".into(), Value::Null);
-    m.insert("sni_enabled".into(), json!(true));
-    m.insert("enable_http2".into(), json!(false));
-    m
 }
 
 /// What a HostRule may set on the virtual service of a host, at the controller's defaults (`ssl`: it serves
