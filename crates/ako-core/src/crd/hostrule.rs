@@ -393,9 +393,9 @@ impl HostRuleSpec {
             "GSLB (AMKO) is not supported",
         );
         not_yet(
-            v.tcp_settings.is_some(),
+            v.fqdn.contains("Shared-") && v.tcp_settings.is_some(),
             "tcpSettings",
-            "listeners and loadBalancerIP of shared parents are not configurable yet",
+            "a shared parent's listeners and address are not configurable yet (a dedicated virtual service's are)",
         );
         not_yet(
             v.l7_rule.is_some(),
@@ -515,6 +515,24 @@ impl HostRuleSpec {
             }
             body.insert("http_policies".into(), Value::Array(policies));
         }
+        if let Some(t) = &v.tcp_settings {
+            if child {
+                if !t.listeners.is_empty() || t.load_balancer_ip.is_some() {
+                    warnings.push("tcpSettings apply to a dedicated virtual service (shardVSSize DEDICATED), not to an SNI child; ignored".to_string());
+                }
+            } else if !t.listeners.is_empty() {
+                // The listeners replace the default ports (80, and 443 with SSL), as in AKO.
+                let services: Vec<Value> = t
+                    .listeners
+                    .iter()
+                    .filter_map(|l| {
+                        let port = l.port?;
+                        Some(json!({"port": port, "enable_ssl": l.enable_ssl}))
+                    })
+                    .collect();
+                body.insert("services".into(), Value::Array(services));
+            }
+        }
         if let Some(ap) = &v.analytics_policy {
             let mut policy = Map::new();
             if let Some(fcl) = &ap.full_client_logs {
@@ -535,6 +553,33 @@ impl HostRuleSpec {
             }
         }
         warnings
+    }
+
+    /// Applies `tcpSettings.loadBalancerIP` to the VsVip of a dedicated virtual service.
+    pub fn apply_vsvip(&self, vsvip: &mut Map<String, Value>) -> Vec<String> {
+        let Some(ip) = self
+            .virtualhost
+            .tcp_settings
+            .as_ref()
+            .and_then(|t| t.load_balancer_ip.as_deref())
+            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+        else {
+            return Vec::new();
+        };
+        if let Some(vip) = vsvip
+            .get_mut("vip")
+            .and_then(Value::as_array_mut)
+            .and_then(|v| v.first_mut())
+            .and_then(Value::as_object_mut)
+        {
+            let key = if ip.is_ipv6() {
+                "ip6_address"
+            } else {
+                "ip_address"
+            };
+            vip.insert(key.into(), crate::l4::ip_json(ip));
+        }
+        Vec::new()
     }
 }
 

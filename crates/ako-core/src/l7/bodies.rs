@@ -440,14 +440,24 @@ pub(super) fn apply_host_rule(ctx: &mut Ctx<'_>, host: &str, vs: &str, child: bo
     } else {
         Kind::VirtualService
     };
-    match ctx
+    let mut notes = match ctx
         .objects
         .iter_mut()
         .find(|o| o.kind == kind && o.name == vs)
     {
         Some(o) => spec.apply(&mut o.body, child),
         None => Vec::new(),
+    };
+    // A dedicated virtual service has its own VsVip (same name): the HostRule's address goes there.
+    if !child
+        && let Some(o) = ctx
+            .objects
+            .iter_mut()
+            .find(|o| o.kind == Kind::VsVip && o.name == vs)
+    {
+        notes.extend(spec.apply_vsvip(&mut o.body));
     }
+    notes
 }
 
 /// The rules switching each route of a host to its pool group (`host`: `None` matches any host).

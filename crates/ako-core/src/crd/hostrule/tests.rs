@@ -31,7 +31,6 @@ fn akos_documentation_sample_reads_with_every_field_known() {
         [
             "spec.virtualhost.aliases",
             "spec.virtualhost.gslb",
-            "spec.virtualhost.tcpSettings",
             "spec.virtualhost.l7Rule"
         ]
     );

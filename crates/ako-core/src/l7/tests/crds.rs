@@ -216,3 +216,27 @@ paths:
     assert_eq!(hk2["sni_enabled"], json!(true));
     assert_eq!(hk2["lb_algorithm"], json!("LB_ALGORITHM_LEAST_CONNECTIONS"));
 }
+
+#[test]
+fn tcp_settings_set_a_dedicated_virtual_services_listeners_and_address() {
+    let mut w = World::new(&[HACKAZON]);
+    w.rules = Some(rules(
+        &[(
+            "vmug",
+            "virtualhost:
+               fqdn: hackazon.avi.jarvis.lab
+               tcpSettings: {listeners: [{port: 8081}, {port: 6443, enableSSL: true}], loadBalancerIP: 10.10.18.20}",
+        )],
+        &[],
+    ));
+    let d = w.run(ShardSize::Dedicated, &cfg());
+    let name = "veba-of--hackazon.avi.jarvis.lab-L7-dedicated";
+    assert_eq!(
+        find(&d, Kind::VirtualService, name)["services"],
+        json!([{"port": 8081, "enable_ssl": false}, {"port": 6443, "enable_ssl": true}])
+    );
+    assert_eq!(
+        find(&d, Kind::VsVip, name)["vip"][0]["ip_address"]["addr"],
+        json!("10.10.18.20")
+    );
+}
