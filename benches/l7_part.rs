@@ -132,10 +132,14 @@ fn main() {
         fragments.retain(|f| f.host != edited_host);
         let host_objects: Vec<Desired> = new.iter().flat_map(|f| f.objects.clone()).collect();
         fragments.append(&mut new);
-        let serving: Vec<(&str, Option<&str>)> = fragments
+        let serving: Vec<l7::Serving<'_>> = fragments
             .iter()
             .filter(|f| !f.objects.is_empty())
-            .map(|f| (f.host.as_str(), f.parent_policy.as_deref()))
+            .map(|f| l7::Serving {
+                host: f.host.as_str(),
+                policy: f.parent_policy.as_deref(),
+                aliases: &f.aliases,
+            })
             .collect();
         let mut objects = l7::assemble_parent(&cfg, &place, &part, &serving);
         objects.extend(host_objects);

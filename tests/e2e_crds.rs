@@ -25,8 +25,8 @@ async fn create(lab: &Lab, obj_type: &str, body: Value) {
     );
 }
 
-/// AKO's examples use hosts in region1.com: the controller's DNS profile delegates it too (before ako starts,
-/// so ako reads both subdomains from it).
+/// AKO's examples use hosts in region1.com and aliases bar.com and baz.com: the controller's DNS profile
+/// delegates them too (before ako starts, so ako reads every subdomain from it).
 async fn delegate_region1(lab: &Lab) {
     let page: Value = lab
         .avi
@@ -35,10 +35,13 @@ async fn delegate_region1(lab: &Lab) {
         .expect("the DNS profile");
     let mut profile = page["results"][0].clone();
     let uuid = profile["uuid"].as_str().expect("uuid").to_string();
-    profile["internal_profile"]["dns_service_domain"]
+    let domains = profile["internal_profile"]["dns_service_domain"]
         .as_array_mut()
-        .expect("domains")
-        .push(json!({"domain_name": "region1.com", "pass_through": true}));
+        .expect("domains");
+    // The example's host and its aliases.
+    for d in ["region1.com", "bar.com", "baz.com"] {
+        domains.push(json!({"domain_name": d, "pass_through": true}));
+    }
     let res = lab
         .avi
         .send(
@@ -205,6 +208,11 @@ async fn akos_host_rule_example_applies_unchanged_and_sets_what_its_docs_say_the
         vs["ssl_key_and_certificate_refs"].as_array().map(Vec::len),
         Some(2),
         "{vs}"
+    );
+    assert_eq!(
+        vs["vh_domain_name"],
+        json!(["foo.region1.com", "bar.com", "baz.com"]),
+        "the aliases are served with the host"
     );
     assert_eq!(vs["enabled"], true);
     assert_eq!(vs["analytics_policy"]["full_client_logs"]["enabled"], true);

@@ -332,7 +332,7 @@ fn missing_backend_service_is_a_warning_not_a_denial() {
 
 fn host_rule(ns: &str, name: &str, fqdn: &str) -> String {
     format!(
-        "apiVersion: ako.vmware.com/v1beta1\nkind: HostRule\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  virtualhost:\n    fqdn: {fqdn}\n    aliases: [alias.{fqdn}]\n"
+        "apiVersion: ako.vmware.com/v1beta1\nkind: HostRule\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  virtualhost:\n    fqdn: {fqdn}\n    useRegex: true\n"
     )
 }
 
@@ -352,7 +352,7 @@ fn host_rules_and_http_rules_are_reviewed_at_apply_time_with_the_reason() {
         .cluster
         .apply(&host_rule("hr-a", "first", "hr-shop.avi.jarvis.lab"), &[]);
     assert!(ok, "{out}{err}");
-    assert!(err.contains("aliases"), "warning expected: {err}");
+    assert!(err.contains("useRegex"), "warning expected: {err}");
     // kubectl get hr: AKO's short name and columns.
     let got = e.cluster.must(&["get", "hr", "-n", "hr-a"], None);
     assert!(

@@ -209,11 +209,15 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         fresh: Vec<Desired>,
     ) -> (Vec<Desired>, HashSet<ObjId>) {
         let mut objects = if parent {
-            let serving: Vec<(&str, Option<&str>)> = state
+            let serving: Vec<l7::Serving<'_>> = state
                 .l7
                 .serving_hosts(part)
                 .into_iter()
-                .map(|(h, f)| (h, f.parent_policy.as_deref()))
+                .map(|(h, f)| l7::Serving {
+                    host: h,
+                    policy: f.parent_policy.as_deref(),
+                    aliases: &f.aliases,
+                })
                 .collect();
             l7::assemble_parent(&self.cfg, &self.settings.placement, part, &serving)
         } else {

@@ -25,6 +25,8 @@ pub struct HostState {
     pub ids: Vec<(Kind, String)>,
     /// Its HTTPPolicySet on its shared parent.
     pub parent_policy: Option<String>,
+    /// Its HostRule's aliases (published by its parent).
+    pub aliases: Vec<String>,
     pub outcomes: Vec<IngressOutcome>,
 }
 
@@ -379,13 +381,15 @@ impl L7State {
                 part: f.part,
                 ids: f.objects.iter().map(|o| (o.kind, o.name.clone())).collect(),
                 parent_policy: f.parent_policy,
+                aliases: f.aliases,
                 outcomes: f.outcomes,
             };
             objects.extend(f.objects);
             match old.remove(&f.host) {
                 Some(o) => {
-                    parent_changed |=
-                        o.serving() != new.serving() || o.parent_policy != new.parent_policy;
+                    parent_changed |= o.serving() != new.serving()
+                        || o.parent_policy != new.parent_policy
+                        || o.aliases != new.aliases;
                     keys.extend(o.outcomes.into_iter().map(|o| o.key));
                 }
                 None => parent_changed |= new.serving(),
@@ -600,6 +604,7 @@ spec:
             part: Part::Shard { index, of: 8 },
             objects: Vec::new(),
             parent_policy: Some(format!("veba-of--Shared-L7-{index}--{h}")),
+            aliases: Vec::new(),
             outcomes: vec![ako_core::l7::IngressOutcome {
                 key: key.clone(),
                 hosts: vec![host(h, vs)],

@@ -315,7 +315,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::write(
             dir.path().join("app.yaml"),
-            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: shop, namespace: a}\nspec: {ingressClassName: avi-lb, rules: [{host: shop.avi.jarvis.lab, http: {paths: [{path: /cart, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}}]}\n---\napiVersion: ako.vmware.com/v1beta1\nkind: HostRule\nmetadata: {name: first, namespace: a}\nspec: {virtualhost: {fqdn: shop.avi.jarvis.lab, wafPolicy: any, aliases: [x.avi.jarvis.lab]}}\n---\napiVersion: ako.vmware.com/v1alpha1\nkind: HostRule\nmetadata: {name: second, namespace: b}\nspec: {virtualhost: {fqdn: shop.avi.jarvis.lab}}\n---\napiVersion: ako.vmware.com/v1beta1\nkind: HTTPRule\nmetadata: {name: pools, namespace: a}\nspec: {fqdn: shop.avi.jarvis.lab, paths: [{target: /api}]}\n",
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: shop, namespace: a}\nspec: {ingressClassName: avi-lb, rules: [{host: shop.avi.jarvis.lab, http: {paths: [{path: /cart, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}}]}\n---\napiVersion: ako.vmware.com/v1beta1\nkind: HostRule\nmetadata: {name: first, namespace: a}\nspec: {virtualhost: {fqdn: shop.avi.jarvis.lab, wafPolicy: any, useRegex: true}}\n---\napiVersion: ako.vmware.com/v1alpha1\nkind: HostRule\nmetadata: {name: second, namespace: b}\nspec: {virtualhost: {fqdn: shop.avi.jarvis.lab}}\n---\napiVersion: ako.vmware.com/v1beta1\nkind: HTTPRule\nmetadata: {name: pools, namespace: a}\nspec: {fqdn: shop.avi.jarvis.lab, paths: [{target: /api}]}\n",
         )
         .expect("write");
         let cfg = Config {
@@ -341,7 +341,7 @@ mod tests {
         // The first HostRule names a WAF policy the offline check cannot look up: admitted, with a warning for
         // the field ako does not apply yet.
         assert!(!text.contains("HostRule a/first: DENIED"), "{text}");
-        assert!(text.contains("aliases"), "{text}");
+        assert!(text.contains("useRegex"), "{text}");
     }
 
     #[test]

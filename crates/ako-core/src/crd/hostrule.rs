@@ -383,11 +383,6 @@ impl HostRuleSpec {
             "use a Secret in the Ingress's spec.tls, or a controller certificate (type: ref)",
         );
         not_yet(
-            !v.aliases.is_empty(),
-            "aliases",
-            "list the extra hosts as Ingress rules",
-        );
-        not_yet(
             v.gslb.as_ref().is_some_and(|g| g.fqdn.is_some()),
             "gslb",
             "GSLB (AMKO) is not supported",

@@ -78,6 +78,10 @@ pub fn check_host_rule(
     if v.fqdn_type == FqdnType::Exact && !domains.is_empty() {
         hosts::check_host(&v.fqdn, domains)
             .map_err(|e| e.describe(Some("spec.virtualhost.fqdn")))?;
+        for (i, a) in v.aliases.iter().enumerate() {
+            hosts::check_host(a, domains)
+                .map_err(|e| e.describe(Some(&format!("spec.virtualhost.aliases[{i}]"))))?;
+        }
     }
     check_refs(&spec.refs(), lookup)
 }

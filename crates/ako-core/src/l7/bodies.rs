@@ -429,12 +429,72 @@ fn apply_http_rules(
     }
 }
 
+/// The aliases the host's HostRule gives it.
+pub(super) fn host_aliases(ctx: &Ctx<'_>, host: &str) -> Vec<String> {
+    ctx.rules
+        .and_then(|r| r.host_rule(host))
+        .map(|(_, s)| s.virtualhost.aliases.clone())
+        .unwrap_or_default()
+}
+
+/// Serves a host's aliases like the host: its virtual service answers them (`vh_domain_name`), its policy sets
+/// match them where they match the host, and a dedicated VsVip publishes them.
+fn serve_aliases(ctx: &mut Ctx<'_>, host: &str, aliases: &[String]) {
+    if aliases.is_empty() {
+        return;
+    }
+    let domains = ctx.cfg.dns_domains.clone();
+    for o in &mut ctx.objects {
+        match o.kind {
+            Kind::VirtualServiceChild => {
+                if let Some(names) = o
+                    .body
+                    .get_mut("vh_domain_name")
+                    .and_then(Value::as_array_mut)
+                {
+                    names.extend(aliases.iter().map(|a| json!(a)));
+                }
+            }
+            Kind::HttpPolicySet => {
+                let rules = o
+                    .body
+                    .get_mut("http_request_policy")
+                    .and_then(|p| p.get_mut("rules"))
+                    .and_then(Value::as_array_mut);
+                for rule in rules.into_iter().flatten() {
+                    let m = rule.get_mut("match").and_then(|m| m.get_mut("host_hdr"));
+                    if let Some(Value::Object(hdr)) = m
+                        && hdr.get("match_criteria") == Some(&json!("HDR_EQUALS"))
+                        && let Some(values) = hdr.get_mut("value").and_then(Value::as_array_mut)
+                        && values.iter().any(|v| v.as_str() == Some(host))
+                    {
+                        values.extend(aliases.iter().map(|a| json!(a)));
+                    }
+                }
+            }
+            Kind::VsVip => {
+                if let Some(dns) = o.body.get_mut("dns_info").and_then(Value::as_array_mut) {
+                    dns.extend(
+                        aliases
+                            .iter()
+                            .filter(|a| hosts::delegated_domain(a, &domains).is_some())
+                            .map(|a| json!({"fqdn": a})),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Applies the host's HostRule to the virtual service serving it (`vs`, pushed to `ctx` already); returns what
 /// could not apply.
 pub(super) fn apply_host_rule(ctx: &mut Ctx<'_>, host: &str, vs: &str, child: bool) -> Vec<String> {
     let Some((_, spec)) = ctx.rules.and_then(|r| r.host_rule(host)) else {
         return Vec::new();
     };
+    let aliases = spec.virtualhost.aliases.clone();
+    serve_aliases(ctx, host, &aliases);
     let kind = if child {
         Kind::VirtualServiceChild
     } else {
@@ -720,11 +780,19 @@ pub(super) fn default_backend_vs(
 /// The shared parent of a part (VsVip and VirtualService, listing its hosts' policy sets in host order) from the
 /// hosts it serves, each with its policy set on the parent if it has one; nothing in dedicated mode (a dedicated
 /// host's fragment holds its virtual service) or when no host is left.
+/// A host a shared parent serves: its policy set there, and the aliases its HostRule gives it.
+#[derive(Debug, Clone, Copy)]
+pub struct Serving<'a> {
+    pub host: &'a str,
+    pub policy: Option<&'a str>,
+    pub aliases: &'a [String],
+}
+
 pub fn assemble_parent(
     cfg: &Config,
     place: &Placement,
     part: &Part,
-    serving: &[(&str, Option<&str>)],
+    serving: &[Serving<'_>],
 ) -> Vec<Desired> {
     let Part::Shard { index, .. } = part else {
         return Vec::new();
@@ -735,18 +803,22 @@ pub fn assemble_parent(
     let mut ctx = Ctx::new(cfg, place, &[], &[]);
     let cluster = ctx.cluster;
     let parent = shared_vs_name(cluster, *index);
-    let mut sorted: Vec<&(&str, Option<&str>)> = serving.iter().collect();
-    sorted.sort_by(|a, b| host_order(a.0).cmp(&host_order(b.0)));
+    let mut sorted: Vec<&Serving<'_>> = serving.iter().collect();
+    sorted.sort_by(|a, b| host_order(a.host).cmp(&host_order(b.host)));
     // The parent's own policy set, listed last: a request for a host it does not serve gets 404.
     let mut not_found = Vec::new();
     not_found_rule(None, &mut not_found);
     ctx.policy_set(&parent, not_found, &BTreeSet::new());
     let policies: Vec<&str> = sorted
         .iter()
-        .filter_map(|(_, p)| *p)
+        .filter_map(|s| s.policy)
         .chain(std::iter::once(parent.as_str()))
         .collect();
-    let hosts: BTreeSet<String> = sorted.iter().map(|(h, _)| (*h).to_string()).collect();
+    // The parent's DNS records: its hosts and their aliases.
+    let hosts: BTreeSet<String> = sorted
+        .iter()
+        .flat_map(|s| std::iter::once(s.host.to_string()).chain(s.aliases.iter().cloned()))
+        .collect();
     ctx.vsvip(&parent, &hosts);
     let mut extra = Map::new();
     extra.insert("vsvip_ref".into(), json!(name_ref("vsvip", &parent)));

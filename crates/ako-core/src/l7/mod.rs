@@ -78,9 +78,9 @@ mod claims; // which Ingress a host, a path and a certificate belong to
 mod names; // AKO's object names
 mod paths; // Kubernetes path semantics as Avi match criteria
 
-pub use bodies::assemble_parent;
 #[allow(clippy::wildcard_imports)]
 use bodies::*;
+pub use bodies::{Serving, assemble_parent};
 #[allow(clippy::wildcard_imports)]
 use claims::*;
 pub use names::*;
@@ -249,6 +249,8 @@ pub struct HostFragment {
     pub objects: Vec<Desired>,
     /// Shared mode: the name of its HTTPPolicySet on the parent (one of `objects`), which the parent lists.
     pub parent_policy: Option<String>,
+    /// Further names its HostRule gives it (`aliases`), served and published with it.
+    pub aliases: Vec<String>,
     /// Per claiming Ingress: the host if it is served for it, and the problems about this host.
     pub outcomes: Vec<IngressOutcome>,
 }
@@ -339,6 +341,7 @@ pub fn translate_hosts(
         let part = part_of(host, shard);
         let mut parent_policy = None;
         let mut host_rule_notes: Vec<String> = Vec::new();
+        let mut aliases: Vec<String> = Vec::new();
         ctx.names.clear();
         if !hp.claimants.is_empty() {
             match &part {
@@ -355,6 +358,7 @@ pub fn translate_hosts(
                     if host_rule.is_some() {
                         let child = sni_child_name(ctx.cluster, host);
                         host_rule_notes = if hp.cert.is_some() {
+                            aliases = host_aliases(&ctx, host);
                             apply_host_rule(&mut ctx, host, &child, true)
                         } else {
                             vec![format!(
@@ -370,6 +374,7 @@ pub fn translate_hosts(
                     None => {
                         dedicated_host(&mut ctx, &hp, &claimants, &mut scratch, input);
                         let vs = dedicated_vs_name(ctx.cluster, host);
+                        aliases = host_aliases(&ctx, host);
                         host_rule_notes = apply_host_rule(&mut ctx, host, &vs, false);
                     }
                 },
@@ -401,6 +406,7 @@ pub fn translate_hosts(
             part,
             objects: std::mem::take(&mut ctx.objects),
             parent_policy,
+            aliases,
             outcomes,
         });
     }
@@ -426,13 +432,14 @@ pub fn translate(
     let (fragments, mut outcomes) = translate_hosts(input, cfg, place, shard, None);
     let mut objects: Vec<Desired> = Vec::new();
     let mut seen: HashSet<(Kind, String)> = HashSet::new();
-    let mut parts: BTreeMap<&Part, Vec<(&str, Option<&str>)>> = BTreeMap::new();
+    let mut parts: BTreeMap<&Part, Vec<Serving<'_>>> = BTreeMap::new();
     for f in &fragments {
         if !f.objects.is_empty() {
-            parts
-                .entry(&f.part)
-                .or_default()
-                .push((&f.host, f.parent_policy.as_deref()));
+            parts.entry(&f.part).or_default().push(Serving {
+                host: &f.host,
+                policy: f.parent_policy.as_deref(),
+                aliases: &f.aliases,
+            });
         }
         for o in &f.objects {
             // The default certificate is one object, whichever hosts use it.

@@ -240,3 +240,41 @@ fn tcp_settings_set_a_dedicated_virtual_services_listeners_and_address() {
         json!("10.10.18.20")
     );
 }
+
+#[test]
+fn aliases_are_served_matched_and_published_like_the_host() {
+    let mut w = World::new(&[SHOP_TLS]);
+    w.secrets
+        .insert(ObjKey::new("vmug", "shop-tls"), Some(pair()));
+    w.rules = Some(rules(
+        &[(
+            "vmug",
+            "virtualhost: {fqdn: shop.avi.jarvis.lab, aliases: [store.avi.jarvis.lab, outside.example.org]}",
+        )],
+        &[],
+    ));
+    let d = w.run(ShardSize::Medium, &cfg());
+    let child = find(&d, Kind::VirtualServiceChild, CHILD);
+    assert_eq!(
+        child["vh_domain_name"],
+        json!([
+            "shop.avi.jarvis.lab",
+            "store.avi.jarvis.lab",
+            "outside.example.org"
+        ])
+    );
+    // The parent redirects the alias to HTTPS and the child routes it, as for the host.
+    let parent = parent_routes(&d, "veba-of--Shared-L7-1");
+    assert_eq!(route(&parent, "store.avi.jarvis.lab", "/", 80), "redirect");
+    let child_policy = find(&d, Kind::HttpPolicySet, "veba-of--vmug-shop.avi.jarvis.lab");
+    assert_eq!(
+        route(child_policy, "store.avi.jarvis.lab", "/", 443),
+        "veba-of--vmug-shop.avi.jarvis.lab_-shop"
+    );
+    // Published by the parent's VsVip (only inside the delegated subdomains).
+    let dns = &find(&d, Kind::VsVip, "veba-of--Shared-L7-1")["dns_info"];
+    assert_eq!(
+        dns,
+        &json!([{"fqdn": "shop.avi.jarvis.lab"}, {"fqdn": "store.avi.jarvis.lab"}])
+    );
+}
