@@ -88,14 +88,6 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .map(|(s, key)| ako_core::crd::L4Member {
                 key,
                 annotations: s.metadata.annotations.as_ref(),
-                own_ip: s
-                    .spec
-                    .as_ref()
-                    .is_some_and(|sp| sp.load_balancer_ip.is_some())
-                    || s.metadata
-                        .annotations
-                        .as_ref()
-                        .is_some_and(|a| a.contains_key(ako_core::config::LB_IP_ANNOTATION)),
             })
             .collect();
         let rules = rules::rule_set(state);

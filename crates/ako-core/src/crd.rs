@@ -215,6 +215,28 @@ fn name_ref(obj_type: &str, name: &str) -> Value {
     Value::String(crate::plan::name_ref(obj_type, name))
 }
 
+/// Asks a VsVip body for a rule's address: its first VIP gets it, unless that VIP already asks for one (the
+/// Service's own address wins over a rule's).
+fn request_address(vsvip: &mut serde_json::Map<String, Value>, ip: std::net::IpAddr) {
+    let Some(vip) = vsvip
+        .get_mut("vip")
+        .and_then(Value::as_array_mut)
+        .and_then(|v| v.first_mut())
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    if vip.contains_key("ip_address") || vip.contains_key("ip6_address") {
+        return;
+    }
+    let key = if ip.is_ipv6() {
+        "ip6_address"
+    } else {
+        "ip_address"
+    };
+    vip.insert(key.into(), crate::l4::ip_json(ip));
+}
+
 /// Reads a rule's spec from its object (`spec`), with the serde error as a status error.
 pub fn spec_of<T: serde::de::DeserializeOwned>(object: &Value) -> Result<T, String> {
     let spec = object.get("spec").cloned().unwrap_or(Value::Null);

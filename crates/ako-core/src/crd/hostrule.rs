@@ -561,19 +561,7 @@ impl HostRuleSpec {
         else {
             return Vec::new();
         };
-        if let Some(vip) = vsvip
-            .get_mut("vip")
-            .and_then(Value::as_array_mut)
-            .and_then(|v| v.first_mut())
-            .and_then(Value::as_object_mut)
-        {
-            let key = if ip.is_ipv6() {
-                "ip6_address"
-            } else {
-                "ip_address"
-            };
-            vip.insert(key.into(), crate::l4::ip_json(ip));
-        }
+        super::request_address(vsvip, ip);
         Vec::new()
     }
 }

@@ -265,8 +265,6 @@ impl RuleSet {
 pub struct L4Member<'a> {
     pub key: &'a ObjKey,
     pub annotations: Option<&'a BTreeMap<String, String>>,
-    /// It asks for an address itself (`spec.loadBalancerIP` or ako's annotation): a rule's does not apply.
-    pub own_ip: bool,
 }
 
 /// Applies the L4Rules the Services of a group name
@@ -341,29 +339,12 @@ pub fn apply_l4_rules(d: &mut L4Desired, services: &[L4Member<'_>], rules: Optio
             Some((Verdict::Accepted, None)) => continue,
             Some((Verdict::Accepted, Some(spec))) => spec,
         };
-        let asks_itself = members.iter().any(|&i| {
-            services
-                .iter()
-                .any(|m| *m.key == d.outcomes[i].key && m.own_ip)
-        });
         for o in &mut d.objects {
             match o.kind {
                 Kind::VirtualService if o.name == vs => spec.apply_vs(&mut o.body),
-                Kind::VsVip if o.name == vs && !asks_itself => {
-                    if let Some(ip) = spec.load_balancer_ip()
-                        && let Some(vip) = o
-                            .body
-                            .get_mut("vip")
-                            .and_then(serde_json::Value::as_array_mut)
-                            .and_then(|v| v.first_mut())
-                            .and_then(serde_json::Value::as_object_mut)
-                    {
-                        let key = if ip.is_ipv6() {
-                            "ip6_address"
-                        } else {
-                            "ip_address"
-                        };
-                        vip.insert(key.into(), crate::l4::ip_json(ip));
+                Kind::VsVip if o.name == vs => {
+                    if let Some(ip) = spec.load_balancer_ip() {
+                        super::request_address(&mut o.body, ip);
                     }
                 }
                 Kind::Pool => {

@@ -119,15 +119,9 @@ fn translate(svc: &Service, rules: Option<&RuleSet>) -> l4::L4Desired {
     }];
     let mut d = l4::translate(&input, &[], &cfg, &place);
     let key = ObjKey::of(&svc.metadata);
-    let own_ip = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.load_balancer_ip.as_ref())
-        .is_some();
     let member = crate::crd::L4Member {
         key: &key,
         annotations: svc.metadata.annotations.as_ref(),
-        own_ip,
     };
     apply_l4_rules(&mut d, &[member], rules);
     crate::schema_check::assert_valid(&d.objects);
