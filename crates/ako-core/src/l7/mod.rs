@@ -75,6 +75,7 @@ use crate::plan::{Desired, Kind, name_ref};
 
 mod bodies; // the Avi bodies: shared parents and their hosts, dedicated virtual services, policies
 mod claims; // which Ingress a host, a path and a certificate belong to
+mod host_rules; // HostRules and HTTPRules on a host's objects
 mod names; // AKO's object names
 mod paths; // Kubernetes path semantics as Avi match criteria
 
@@ -83,6 +84,7 @@ use bodies::*;
 pub use bodies::{Serving, assemble_parent};
 #[allow(clippy::wildcard_imports)]
 use claims::*;
+use host_rules::*;
 pub use names::*;
 pub use paths::*;
 

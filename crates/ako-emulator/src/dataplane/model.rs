@@ -113,33 +113,6 @@ pub struct Monitor {
     pub failed_checks: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Algorithm {
-    RoundRobin,
-    LeastConnections,
-    /// `LB_ALGORITHM_CONSISTENT_HASH`: the same key goes to the same server while the servers stay.
-    ConsistentHash(HashKey),
-}
-
-/// What a consistent hash is computed on (`lb_algorithm_hash`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HashKey {
-    SourceIp,
-    SourceIpAndPort,
-    Uri,
-    Header(String),
-}
-
-/// A pool's session persistence (its `application_persistence_profile_ref`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Persistence {
-    /// `PERSISTENCE_TYPE_HTTP_COOKIE`: the first answer sets a cookie naming the server; requests carrying it go
-    /// back to that server while it is up.
-    HttpCookie { cookie: String },
-    /// `PERSISTENCE_TYPE_CLIENT_IP_ADDRESS`: a client address keeps its server.
-    ClientIp,
-}
-
 /// A pool server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerModel {
@@ -377,48 +350,8 @@ fn pool_model(
         .filter_map(|r| target(store, Some(r)))
         .map(|m| monitor(m, interval))
         .collect();
-    let text = |k: &str| obj.body.get(k).and_then(Value::as_str);
-    let algorithm = match text("lb_algorithm") {
-        Some("LB_ALGORITHM_ROUND_ROBIN") => Algorithm::RoundRobin,
-        Some("LB_ALGORITHM_CONSISTENT_HASH") => {
-            Algorithm::ConsistentHash(match text("lb_algorithm_hash") {
-                Some("LB_ALGORITHM_CONSISTENT_HASH_SOURCE_IP_ADDRESS_AND_PORT") => {
-                    HashKey::SourceIpAndPort
-                }
-                Some("LB_ALGORITHM_CONSISTENT_HASH_URI") => HashKey::Uri,
-                Some("LB_ALGORITHM_CONSISTENT_HASH_CUSTOM_HEADER") => HashKey::Header(
-                    text("lb_algorithm_consistent_hash_hdr")
-                        .unwrap_or_default()
-                        .to_ascii_lowercase(),
-                ),
-                _ => HashKey::SourceIp,
-            })
-        }
-        _ => Algorithm::LeastConnections,
-    };
-    let persistence =
-        target(store, obj.body.get("application_persistence_profile_ref")).and_then(|p| {
-            match p.body.get("persistence_type").and_then(Value::as_str) {
-                Some("PERSISTENCE_TYPE_HTTP_COOKIE") => Some(Persistence::HttpCookie {
-                    cookie: p
-                        .body
-                        .get("http_cookie_persistence_profile")
-                        .and_then(|c| c.get("cookie_name"))
-                        .and_then(Value::as_str)
-                        .map_or_else(
-                            || {
-                                format!(
-                                    "AVI-{}",
-                                    &obj.uuid.replace('-', "")[..8.min(obj.uuid.len())]
-                                )
-                            },
-                            str::to_string,
-                        ),
-                }),
-                Some("PERSISTENCE_TYPE_CLIENT_IP_ADDRESS") => Some(Persistence::ClientIp),
-                _ => None,
-            }
-        });
+    let algorithm = balancing::algorithm(&obj.body);
+    let persistence = balancing::persistence(store, obj);
     PoolModel {
         uuid: obj.uuid.clone(),
         name: obj.name.clone(),
@@ -797,31 +730,8 @@ impl Model {
     }
 }
 
+mod balancing; // how a pool chooses a server: algorithm and persistence
+pub use balancing::{Algorithm, HashKey, Persistence};
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_loopback_and_allowed_networks_are_dialable() {
-        let allowed: Vec<IpNet> = vec!["10.99.0.0/24".parse().expect("net")];
-        assert!(dialable("127.0.0.2".parse().expect("ip"), &[]).is_ok());
-        assert!(dialable("::1".parse().expect("ip"), &[]).is_ok());
-        assert!(dialable("10.99.0.7".parse().expect("ip"), &allowed).is_ok());
-        let err = dialable("10.244.0.5".parse().expect("ip"), &allowed).expect_err("pod ip");
-        assert!(err.contains("10.244.0.5"), "{err}");
-    }
-
-    #[test]
-    fn l4_rules_match_ports_ranges_and_protocol() {
-        let r = L4Rule {
-            ports: vec![(80, 80), (8000, 8010)],
-            negate_ports: false,
-            protocol: Some((false, Proto::Tcp)),
-            pool: "p".into(),
-        };
-        assert!(r.matches(80, Proto::Tcp));
-        assert!(r.matches(8005, Proto::Tcp));
-        assert!(!r.matches(80, Proto::Udp));
-        assert!(!r.matches(81, Proto::Tcp));
-    }
-}
+mod tests;

@@ -1,0 +1,152 @@
+//! AKO's rules on a host's translated objects: what a HostRule sets on the virtual service serving the host
+//! (and its aliases everywhere the host is named), what an HTTPRule sets on its pools, and the defaults those
+//! fields return to when a rule goes.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+use crate::crd::RuleSet;
+
+/// What a HostRule may set on the virtual service of a host, at the controller's defaults (`ssl`: it serves
+/// HTTPS, where the controller's SSL profile default applies).
+pub(super) fn vs_rule_defaults(ssl: bool) -> Map<String, Value> {
+    let mut m = Map::new();
+    for field in [
+        "waf_policy_ref",
+        "error_page_profile_ref",
+        "network_security_policy_ref",
+    ] {
+        m.insert(field.into(), Value::Null);
+    }
+    m.insert("icap_request_profile_refs".into(), json!([]));
+    m.insert("vs_datascripts".into(), json!([]));
+    m.insert(
+        "analytics_profile_ref".into(),
+        json!(name_ref("analyticsprofile", "System-Analytics-Profile")),
+    );
+    m.insert(
+        "ssl_profile_ref".into(),
+        if ssl {
+            json!(name_ref("sslprofile", "System-Standard-PFS"))
+        } else {
+            Value::Null
+        },
+    );
+    m.insert(
+        "analytics_policy".into(),
+        json!({"full_client_logs": {"enabled": false}, "all_headers": false}),
+    );
+    m
+}
+
+/// The HTTPRules of the host in the Ingress's namespace on one of its pools: of every rule's paths, the longest
+/// target that prefixes the Ingress path decides (the oldest rule on a tie).
+pub(super) fn apply_http_rules(
+    rules: &RuleSet,
+    host: &str,
+    namespace: &str,
+    path: &str,
+    pool: &mut Map<String, Value>,
+) {
+    let mut best: Option<&crate::crd::httprule::HttpRulePath> = None;
+    for (_, spec) in rules.http_rules(host, namespace) {
+        if let Some(p) = spec.path_for(path)
+            && best.is_none_or(|b| p.target.len() > b.target.len())
+        {
+            best = Some(p);
+        }
+    }
+    if let Some(p) = best {
+        p.apply(pool);
+    }
+}
+
+/// The aliases the host's HostRule gives it.
+pub(super) fn host_aliases(ctx: &Ctx<'_>, host: &str) -> Vec<String> {
+    ctx.rules
+        .and_then(|r| r.host_rule(host))
+        .map(|(_, s)| s.virtualhost.aliases.clone())
+        .unwrap_or_default()
+}
+
+/// Serves a host's aliases like the host: its virtual service answers them (`vh_domain_name`), its policy sets
+/// match them where they match the host, and a dedicated VsVip publishes them.
+fn serve_aliases(ctx: &mut Ctx<'_>, host: &str, aliases: &[String]) {
+    if aliases.is_empty() {
+        return;
+    }
+    let domains = ctx.cfg.dns_domains.clone();
+    for o in &mut ctx.objects {
+        match o.kind {
+            Kind::VirtualServiceChild => {
+                if let Some(names) = o
+                    .body
+                    .get_mut("vh_domain_name")
+                    .and_then(Value::as_array_mut)
+                {
+                    names.extend(aliases.iter().map(|a| json!(a)));
+                }
+            }
+            Kind::HttpPolicySet => {
+                let rules = o
+                    .body
+                    .get_mut("http_request_policy")
+                    .and_then(|p| p.get_mut("rules"))
+                    .and_then(Value::as_array_mut);
+                for rule in rules.into_iter().flatten() {
+                    let m = rule.get_mut("match").and_then(|m| m.get_mut("host_hdr"));
+                    if let Some(Value::Object(hdr)) = m
+                        && hdr.get("match_criteria") == Some(&json!("HDR_EQUALS"))
+                        && let Some(values) = hdr.get_mut("value").and_then(Value::as_array_mut)
+                        && values.iter().any(|v| v.as_str() == Some(host))
+                    {
+                        values.extend(aliases.iter().map(|a| json!(a)));
+                    }
+                }
+            }
+            Kind::VsVip => {
+                if let Some(dns) = o.body.get_mut("dns_info").and_then(Value::as_array_mut) {
+                    dns.extend(
+                        aliases
+                            .iter()
+                            .filter(|a| hosts::delegated_domain(a, &domains).is_some())
+                            .map(|a| json!({"fqdn": a})),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Applies the host's HostRule to the virtual service serving it (`vs`, pushed to `ctx` already); returns what
+/// could not apply.
+pub(super) fn apply_host_rule(ctx: &mut Ctx<'_>, host: &str, vs: &str, child: bool) -> Vec<String> {
+    let Some((_, spec)) = ctx.rules.and_then(|r| r.host_rule(host)) else {
+        return Vec::new();
+    };
+    let aliases = spec.virtualhost.aliases.clone();
+    serve_aliases(ctx, host, &aliases);
+    let kind = if child {
+        Kind::VirtualServiceChild
+    } else {
+        Kind::VirtualService
+    };
+    let mut notes = match ctx
+        .objects
+        .iter_mut()
+        .find(|o| o.kind == kind && o.name == vs)
+    {
+        Some(o) => spec.apply(&mut o.body, child),
+        None => Vec::new(),
+    };
+    // A dedicated virtual service has its own VsVip (same name): the HostRule's address goes there.
+    if !child
+        && let Some(o) = ctx
+            .objects
+            .iter_mut()
+            .find(|o| o.kind == Kind::VsVip && o.name == vs)
+    {
+        notes.extend(spec.apply_vsvip(&mut o.body));
+    }
+    notes
+}
