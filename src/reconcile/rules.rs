@@ -11,8 +11,8 @@
 use super::*;
 use crate::k8s::observe::{RuleKind, RuleObject};
 use ako_core::crd::{
-    HostRuleEntry, HttpRuleEntry, L4RuleEntry, Lookup, RuleSet, Verdict, judge_host_rules,
-    judge_http_rules, judge_l4_rules,
+    HostRuleEntry, HttpRuleEntry, L4RuleEntry, Lookup, RuleEntry, RuleSet, Verdict,
+    judge_host_rules, judge_http_rules, judge_l4_rules,
 };
 
 /// How long an answer about a controller name is trusted.
@@ -39,9 +39,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let host_objs = self.view.rules(RuleKind::HostRule);
         let http_objs = self.view.rules(RuleKind::HttpRule);
         let l4_objs = self.view.rules(RuleKind::L4Rule);
-        let mut host: Vec<HostRuleEntry> = host_objs.iter().map(|(k, o)| o.host_rule(k)).collect();
-        let mut http: Vec<HttpRuleEntry> = http_objs.iter().map(|(k, o)| o.http_rule(k)).collect();
-        let mut l4: Vec<L4RuleEntry> = l4_objs.iter().map(|(k, o)| o.l4_rule(k)).collect();
+        let mut host: Vec<HostRuleEntry> = host_objs.iter().map(|(k, o)| o.entry(k)).collect();
+        let mut http: Vec<HttpRuleEntry> = http_objs.iter().map(|(k, o)| o.entry(k)).collect();
+        let mut l4: Vec<L4RuleEntry> = l4_objs.iter().map(|(k, o)| o.entry(k)).collect();
         let mut wanted: BTreeSet<(&'static str, String)> = BTreeSet::new();
         for spec in host.iter().filter_map(|e| e.spec.as_ref().ok()) {
             wanted.extend(spec.refs().into_iter().map(|r| (r.obj_type, r.name)));
@@ -96,23 +96,11 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             }
             (set, hosts)
         };
-        let verdicts: Vec<(ObjKey, Verdict)> = host
-            .iter()
-            .map(|e| (e.id.key.clone(), e.verdict.clone()))
-            .collect();
-        self.write_rule_statuses(state, RuleKind::HostRule, &host_objs, verdicts)
+        self.write_rule_statuses(state, RuleKind::HostRule, &host_objs, verdicts(&host))
             .await;
-        let verdicts: Vec<(ObjKey, Verdict)> = http
-            .iter()
-            .map(|e| (e.id.key.clone(), e.verdict.clone()))
-            .collect();
-        self.write_rule_statuses(state, RuleKind::HttpRule, &http_objs, verdicts)
+        self.write_rule_statuses(state, RuleKind::HttpRule, &http_objs, verdicts(&http))
             .await;
-        let verdicts: Vec<(ObjKey, Verdict)> = l4
-            .iter()
-            .map(|e| (e.id.key.clone(), e.verdict.clone()))
-            .collect();
-        self.write_rule_statuses(state, RuleKind::L4Rule, &l4_objs, verdicts)
+        self.write_rule_statuses(state, RuleKind::L4Rule, &l4_objs, verdicts(&l4))
             .await;
         // The Service groups whose members name an L4Rule that changed, appeared or went.
         let changed_l4: HashSet<ObjKey> = l4
@@ -237,6 +225,14 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .written
             .retain(|(k, key), _| *k != kind || objects.contains_key(key));
     }
+}
+
+/// Each rule's key and verdict.
+fn verdicts<S>(entries: &[RuleEntry<S>]) -> Vec<(ObjKey, Verdict)> {
+    entries
+        .iter()
+        .map(|e| (e.id.key.clone(), e.verdict.clone()))
+        .collect()
 }
 
 /// The rule set translation reads.

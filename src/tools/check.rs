@@ -212,11 +212,7 @@ pub fn check(manifests: &[Located], cfg: &Config) -> Vec<Finding> {
             let mut r = (**r).clone();
             r.created = i64::try_from(i).ok();
             if r.kind == ako_core::crd::RuleKind::HostRule {
-                let fqdn = r
-                    .spec
-                    .pointer("/virtualhost/fqdn")
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_string);
+                let fqdn = ako_core::crd::hostrule::claimed_fqdn(&r.spec);
                 snap.upsert_host_rule(
                     ako_core::index::HostRuleClaim {
                         key: r.key.clone(),

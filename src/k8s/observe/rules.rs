@@ -4,7 +4,7 @@
 //! (never "possibly stale") and gains the kind when the CRD is applied (the watch keeps asking, with backoff).
 
 use super::*;
-use ako_core::crd::{self, HostRuleEntry, HttpRuleEntry, L4RuleEntry, RuleId, Verdict};
+use ako_core::crd::{self, RuleEntry, RuleId, Verdict};
 
 pub use ako_core::crd::RuleKind;
 
@@ -63,26 +63,9 @@ impl RuleObject {
             .is_some_and(|(s, e)| s == v.status() && e == v.error())
     }
 
-    pub fn host_rule(&self, key: &ObjKey) -> HostRuleEntry {
-        HostRuleEntry {
-            id: self.id(key),
-            spec: serde_json::from_value(self.spec.clone())
-                .map_err(|e| format!("spec is not valid: {e}")),
-            verdict: Verdict::Accepted,
-        }
-    }
-
-    pub fn l4_rule(&self, key: &ObjKey) -> L4RuleEntry {
-        L4RuleEntry {
-            id: self.id(key),
-            spec: serde_json::from_value(self.spec.clone())
-                .map_err(|e| format!("spec is not valid: {e}")),
-            verdict: Verdict::Accepted,
-        }
-    }
-
-    pub fn http_rule(&self, key: &ObjKey) -> HttpRuleEntry {
-        HttpRuleEntry {
+    /// The rule as translation reads it: its spec typed (or why it cannot be), not judged yet.
+    pub fn entry<S: serde::de::DeserializeOwned>(&self, key: &ObjKey) -> RuleEntry<S> {
+        RuleEntry {
             id: self.id(key),
             spec: serde_json::from_value(self.spec.clone())
                 .map_err(|e| format!("spec is not valid: {e}")),
@@ -138,11 +121,7 @@ impl<const K: usize> watches::Feed<DynamicObject> for RulesFeed<K> {
     const INDEXED: bool = Self::HOST;
     type Entry = (ako_core::index::HostRuleClaim, Option<String>);
     fn entry(_index: &Index, obj: &DynamicObject) -> Option<Self::Entry> {
-        let fqdn = obj
-            .data
-            .pointer("/spec/virtualhost/fqdn")
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_string);
+        let fqdn = obj.data.get("spec").and_then(crd::hostrule::claimed_fqdn);
         let rejected = obj
             .data
             .pointer("/status/status")

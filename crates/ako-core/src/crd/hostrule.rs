@@ -161,6 +161,13 @@ pub struct Gslb {
     pub include_aliases: bool,
 }
 
+/// The FQDN a HostRule's raw `spec` claims (for the webhook's index, before the spec is typed).
+pub fn claimed_fqdn(spec: &Value) -> Option<String> {
+    spec.pointer("/virtualhost/fqdn")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
 /// AKO's full client log throttle values.
 pub fn throttle_value(throttle: Option<&str>) -> u32 {
     match throttle.unwrap_or("HIGH") {

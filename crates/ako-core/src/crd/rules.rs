@@ -15,28 +15,29 @@ use crate::intent::Problem;
 use crate::l4::L4Desired;
 use crate::plan::Kind;
 
-/// A HostRule as read from the cluster: its spec, or why it could not be read.
+/// A rule as read from the cluster: its spec (or why it could not be read) and its verdict.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HostRuleEntry {
+pub struct RuleEntry<S> {
     pub id: RuleId,
-    pub spec: Result<HostRuleSpec, String>,
+    pub spec: Result<S, String>,
     pub verdict: Verdict,
 }
 
-/// An HTTPRule as read from the cluster.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpRuleEntry {
-    pub id: RuleId,
-    pub spec: Result<HttpRuleSpec, String>,
-    pub verdict: Verdict,
-}
+pub type HostRuleEntry = RuleEntry<HostRuleSpec>;
+pub type HttpRuleEntry = RuleEntry<HttpRuleSpec>;
+pub type L4RuleEntry = RuleEntry<L4RuleSpec>;
 
-/// An L4Rule as read from the cluster.
-#[derive(Debug, Clone, PartialEq)]
-pub struct L4RuleEntry {
-    pub id: RuleId,
-    pub spec: Result<L4RuleSpec, String>,
-    pub verdict: Verdict,
+/// Sets each entry's verdict from its own check (an unreadable spec is rejected with why).
+fn judge<S>(entries: &mut [RuleEntry<S>], check: impl Fn(&S) -> Result<(), String>) {
+    for e in entries.iter_mut() {
+        e.verdict = match &e.spec {
+            Err(why) => Verdict::Rejected(why.clone()),
+            Ok(spec) => match check(spec) {
+                Ok(()) => Verdict::Accepted,
+                Err(why) => Verdict::Rejected(why),
+            },
+        };
+    }
 }
 
 /// Checks an L4Rule on its own: the spec and the controller's names.
@@ -50,15 +51,7 @@ pub fn check_l4_rule(
 
 /// Sets every L4Rule's verdict (its own checks).
 pub fn judge_l4_rules(entries: &mut [L4RuleEntry], lookup: &dyn Fn(&str, &str) -> Lookup) {
-    for e in entries.iter_mut() {
-        e.verdict = match &e.spec {
-            Err(why) => Verdict::Rejected(why.clone()),
-            Ok(spec) => match check_l4_rule(spec, lookup) {
-                Ok(()) => Verdict::Accepted,
-                Err(why) => Verdict::Rejected(why),
-            },
-        };
-    }
+    judge(entries, |spec| check_l4_rule(spec, lookup));
 }
 
 /// The FQDN a HostRule claims, compared without case.
@@ -102,15 +95,7 @@ pub fn judge_host_rules(
     domains: &[String],
     lookup: &dyn Fn(&str, &str) -> Lookup,
 ) {
-    for e in entries.iter_mut() {
-        e.verdict = match &e.spec {
-            Err(why) => Verdict::Rejected(why.clone()),
-            Ok(spec) => match check_host_rule(spec, domains, lookup) {
-                Ok(()) => Verdict::Accepted,
-                Err(why) => Verdict::Rejected(why),
-            },
-        };
-    }
+    judge(entries, |spec| check_host_rule(spec, domains, lookup));
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by(|a, b| entries[*a].id.order().cmp(&entries[*b].id.order()));
     let mut owners: HashMap<String, usize> = HashMap::new();
@@ -137,15 +122,7 @@ pub fn judge_host_rules(
 
 /// Sets every HTTPRule's verdict (its own checks).
 pub fn judge_http_rules(entries: &mut [HttpRuleEntry], lookup: &dyn Fn(&str, &str) -> Lookup) {
-    for e in entries.iter_mut() {
-        e.verdict = match &e.spec {
-            Err(why) => Verdict::Rejected(why.clone()),
-            Ok(spec) => match check_http_rule(spec, lookup) {
-                Ok(()) => Verdict::Accepted,
-                Err(why) => Verdict::Rejected(why),
-            },
-        };
-    }
+    judge(entries, |spec| check_http_rule(spec, lookup));
 }
 
 /// The accepted rules, indexed for translation: which HostRule and which HTTPRules apply to a host.
