@@ -11,8 +11,8 @@
 use super::*;
 use crate::k8s::observe::{RuleKind, RuleObject};
 use ako_core::crd::{
-    HostRuleEntry, HttpRuleEntry, L4RuleEntry, Lookup, RuleEntry, RuleSet, Verdict,
-    judge_host_rules, judge_http_rules, judge_l4_rules,
+    HostRuleEntry, HttpRuleEntry, L4RuleEntry, Lookup, RuleEntry, RuleSet, Verdict, changed,
+    judge_host_rules, judge_http_rules, judge_l4_rules, touched_hosts,
 };
 
 /// How long an answer about a controller name is trusted.
@@ -67,33 +67,11 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
 
             // The hosts to translate again: those any changed rule matches, before or after.
             let known: Vec<String> = state.l7.hosts().map(|(h, _)| h.clone()).collect();
-            let mut hosts: BTreeSet<String> = BTreeSet::new();
-            let old_host: HashMap<&ObjKey, &HostRuleEntry> =
-                state.rules.host.iter().map(|e| (&e.id.key, e)).collect();
-            for e in &host {
-                if old_host.get(&e.id.key).is_some_and(|o| *o == e) {
-                    continue;
-                }
-                if let Ok(spec) = &e.spec {
-                    hosts.extend(RuleSet::hosts_matching(spec, &known));
-                }
-            }
-            let new_keys: HashSet<&ObjKey> = host.iter().map(|e| &e.id.key).collect();
-            for o in &state.rules.host {
-                let gone_or_changed = !new_keys.contains(&o.id.key) || !host.contains(o);
-                if gone_or_changed && let Ok(spec) = &o.spec {
-                    hosts.extend(RuleSet::hosts_matching(spec, &known));
-                }
-            }
-            let fqdn_of =
-                |e: &HttpRuleEntry| e.spec.as_ref().ok().map(|s| s.fqdn.to_ascii_lowercase());
-            let old_http: Vec<&HttpRuleEntry> = state.rules.http.iter().collect();
-            for e in http.iter().filter(|e| !old_http.contains(e)) {
-                hosts.extend(fqdn_of(e));
-            }
-            for o in old_http.iter().filter(|o| !http.contains(o)) {
-                hosts.extend(fqdn_of(o));
-            }
+            let hosts = touched_hosts(
+                (&state.rules.host, &host),
+                (&state.rules.http, &http),
+                &known,
+            );
             (set, hosts)
         };
         self.write_rule_statuses(state, RuleKind::HostRule, &host_objs, verdicts(&host))
@@ -103,10 +81,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         self.write_rule_statuses(state, RuleKind::L4Rule, &l4_objs, verdicts(&l4))
             .await;
         // The Service groups whose members name an L4Rule that changed, appeared or went.
-        let changed_l4: HashSet<ObjKey> = l4
-            .iter()
-            .filter(|e| !state.rules.l4.contains(e))
-            .chain(state.rules.l4.iter().filter(|o| !l4.contains(o)))
+        let changed_l4: HashSet<ObjKey> = changed(&state.rules.l4, &l4)
+            .into_iter()
             .map(|e| e.id.key.clone())
             .collect();
         let mut groups: BTreeSet<GroupId> = BTreeSet::new();

@@ -24,8 +24,8 @@ pub use httprule::HttpRuleSpec;
 pub use l4rule::L4RuleSpec;
 pub use rules::{
     HostRuleEntry, HttpRuleEntry, L4Member, L4RuleEntry, RuleEntry, RuleSet, apply_l4_rules,
-    check_host_rule, check_http_rule, check_l4_rule, judge_host_rules, judge_http_rules,
-    judge_l4_rules,
+    changed, check_host_rule, check_http_rule, check_l4_rule, judge_host_rules, judge_http_rules,
+    judge_l4_rules, touched_hosts,
 };
 
 /// The API group of AKO's resources.

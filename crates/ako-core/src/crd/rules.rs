@@ -27,6 +27,43 @@ pub type HostRuleEntry = RuleEntry<HostRuleSpec>;
 pub type HttpRuleEntry = RuleEntry<HttpRuleSpec>;
 pub type L4RuleEntry = RuleEntry<L4RuleSpec>;
 
+/// The entries that differ between two judgements of a kind (new, changed or gone), each side's version: what
+/// a change of rules re-plans. By key, so the cost is linear in the number of rules.
+pub fn changed<'a, S: PartialEq>(
+    old: &'a [RuleEntry<S>],
+    new: &'a [RuleEntry<S>],
+) -> Vec<&'a RuleEntry<S>> {
+    let before: HashMap<&ObjKey, &RuleEntry<S>> = old.iter().map(|e| (&e.id.key, e)).collect();
+    let after: HashMap<&ObjKey, &RuleEntry<S>> = new.iter().map(|e| (&e.id.key, e)).collect();
+    let mut out: Vec<&RuleEntry<S>> = new
+        .iter()
+        .filter(|e| before.get(&e.id.key) != Some(e))
+        .collect();
+    out.extend(old.iter().filter(|o| after.get(&o.id.key) != Some(o)));
+    out
+}
+
+/// The hosts among `known` whose translation a change of HostRules or HTTPRules touches: those a changed
+/// HostRule matches (before or after the change) and the FQDNs of changed HTTPRules.
+pub fn touched_hosts(
+    host: (&[HostRuleEntry], &[HostRuleEntry]),
+    http: (&[HttpRuleEntry], &[HttpRuleEntry]),
+    known: &[String],
+) -> std::collections::BTreeSet<String> {
+    let mut hosts = std::collections::BTreeSet::new();
+    for e in changed(host.0, host.1) {
+        if let Ok(spec) = &e.spec {
+            hosts.extend(RuleSet::hosts_matching(spec, known));
+        }
+    }
+    for e in changed(http.0, http.1) {
+        if let Ok(spec) = &e.spec {
+            hosts.insert(spec.fqdn.to_ascii_lowercase());
+        }
+    }
+    hosts
+}
+
 /// Sets each entry's verdict from its own check (an unreadable spec is rejected with why).
 fn judge<S>(entries: &mut [RuleEntry<S>], check: impl Fn(&S) -> Result<(), String>) {
     for e in entries.iter_mut() {

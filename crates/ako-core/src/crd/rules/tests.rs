@@ -172,3 +172,30 @@ fn http_rules_apply_to_their_own_namespace_only() {
     assert_eq!(set.http_rules("shop.avi.lab", "b").count(), 0);
     assert!(set.has_http_rules("shop.avi.lab"));
 }
+
+#[test]
+fn a_change_of_rules_touches_the_hosts_its_old_and_new_versions_match() {
+    let known: Vec<String> = ["a.avi.lab", "b.avi.lab", "shop.avi.lab", "other.avi.lab"]
+        .map(String::from)
+        .to_vec();
+    let before = vec![
+        host_rule("n", "moved", 1, "virtualhost: {fqdn: a.avi.lab}"),
+        host_rule("n", "same", 2, "virtualhost: {fqdn: other.avi.lab}"),
+        host_rule(
+            "n",
+            "gone",
+            3,
+            "virtualhost: {fqdn: shop, fqdnType: Contains}",
+        ),
+    ];
+    let after = vec![
+        host_rule("n", "moved", 1, "virtualhost: {fqdn: b.avi.lab}"),
+        host_rule("n", "same", 2, "virtualhost: {fqdn: other.avi.lab}"),
+    ];
+    let touched = touched_hosts((&before, &after), (&[], &[]), &known);
+    let want: std::collections::BTreeSet<String> = ["a.avi.lab", "b.avi.lab", "shop.avi.lab"]
+        .map(String::from)
+        .into();
+    assert_eq!(touched, want);
+    assert!(touched_hosts((&after, &after), (&[], &[]), &known).is_empty());
+}
