@@ -494,11 +494,18 @@ async fn injected_errors_latency_and_session_expiry_still_converge_without_dupli
         .collect();
     let view = Arc::new(View::from_parts(services, vec![], vec![]));
     let mut r = Running::start(&emu, view, None);
-    r.until("converged", |p| p.converged_once).await;
-    r.until("every retry done", |p| p.retrying == 0).await;
+    r.until("converged, the controller read and every retry done", |p| {
+        p.converged_once && p.controller_read && p.retrying == 0
+    })
+    .await;
     emu.expire_sessions();
     r.change(Change::Resync).await;
-    r.until("every retry done", |p| p.retrying == 0).await;
+    // A full sync whose read failed after the client's retries is repeated with backoff: wait for one that read
+    // the controller (through the expired session) and for every group's retry.
+    r.until("the controller read again and every retry done", |p| {
+        p.controller_read && p.retrying == 0
+    })
+    .await;
     let fired = emu.counters().faults;
     assert!(
         fired.injected.values().sum::<u64>() > 0,

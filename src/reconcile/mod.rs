@@ -168,8 +168,11 @@ pub struct Stats {
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
     pub stats: Stats,
-    /// Whether the last full sync read the controller completely and the view was synced.
+    /// Whether a full sync has run (the view was synced and every group passed once).
     pub converged_once: bool,
+    /// Whether ako's objects on the controller are read completely (the last full sync's read succeeded; a
+    /// failed one is retried with backoff).
+    pub controller_read: bool,
     /// Groups waiting for a retry.
     pub retrying: usize,
     /// Events queued and not yet published.

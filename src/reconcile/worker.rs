@@ -276,6 +276,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         Progress {
             stats: state.stats.clone(),
             converged_once: converged,
+            controller_read: state.cache_complete,
             retrying: state.retries.waiting(),
             events_pending: self.events.pending.load(Ordering::Acquire),
             max_attempts: state.retries.max_attempts(),
