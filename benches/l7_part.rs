@@ -27,6 +27,7 @@ fn main() {
         ..Default::default()
     };
     let place = Placement {
+        rhi: Default::default(),
         cluster_name: "bench".into(),
         tenant: "admin".into(),
         cloud: "Default-Cloud".into(),

@@ -132,6 +132,7 @@ fn apply_all(shard: ShardSize) -> (Store, l7::L7Desired) {
         ..Config::default()
     };
     let place = Placement {
+        rhi: Default::default(),
         cluster_name: "veba-of".into(),
         tenant: "admin".into(),
         cloud: "Default-Cloud".into(),

@@ -319,3 +319,164 @@ backendProperties:
         "{warned:?}"
     );
 }
+
+/// An object by name, its references carrying the names they point to (`...#<name>`).
+async fn get_with_names(c: &ako::avi::AviClient, kind: &str, name: &str) -> Option<Value> {
+    get_named(c, kind, &format!("{name}&include_name=true")).await
+}
+
+/// The VsVip's VIP network (the name in its `network_ref`) and first address.
+fn vip_placement(vsvip: &Value) -> (String, String) {
+    let vip = &vsvip["vip"][0];
+    let net = vip["ipam_network_subnet"]["network_ref"]
+        .as_str()
+        .and_then(|r| r.rsplit_once('#').map(|(_, n)| n.to_string()))
+        .unwrap_or_default();
+    let ip = vip["ip_address"]["addr"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (net, ip)
+}
+
+#[tokio::test]
+async fn an_infra_setting_places_a_service_on_its_se_group_network_and_rhi_and_a_rejected_one_leaves_the_global_placement()
+ {
+    let emu = avi_support::start_with(ako::emulator::EmulatorConfig {
+        seed: ako::emulator::seed_with_vip_network(
+            "infra-net",
+            "127.20.0.0/24".parse().expect("subnet"),
+        )
+        .expect("seed"),
+        ..avi_support::config(None)
+    })
+    .await;
+    let annotated = DEMO.replace(
+        "uid: u-1,",
+        "uid: u-1, annotations: {aviinfrasetting.ako.vmware.com/name: blue},",
+    );
+    let view = std::sync::Arc::new(ako::k8s::observe::View::from_parts(
+        vec![service(&annotated)],
+        vec![],
+        vec![],
+    ));
+    let key = ObjKey::new("", "blue");
+    view.upsert_rule(
+        RuleKind::AviInfraSetting,
+        key.clone(),
+        rule(
+            "seGroup: {name: Default-Group}
+network:
+  vipNetworks: [{networkName: infra-net, cidr: 127.20.0.0/24}]
+  enableRhi: true
+  bgpPeerLabels: [peer1]",
+            10,
+        ),
+    );
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    assert_eq!(
+        status_of(&r, RuleKind::AviInfraSetting, &key),
+        Some(json!({"status": "Accepted", "error": null}))
+    );
+    let c = client(&emu);
+    let vs = get_with_names(&c, "virtualservice", "veba-of--vmug-avisvc-lb")
+        .await
+        .expect("vs");
+    assert!(
+        vs["se_group_ref"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("#Default-Group")),
+        "{vs}"
+    );
+    assert_eq!(vs["enable_rhi"], true);
+    let vsvip = get_with_names(&c, "vsvip", "veba-of--vmug-avisvc-lb")
+        .await
+        .expect("vsvip");
+    let (net, ip) = vip_placement(&vsvip);
+    assert_eq!(net, "infra-net", "{vsvip}");
+    assert!(ip.starts_with("127.20.0."), "{vsvip}");
+    assert_eq!(vsvip["bgp_peer_labels"], json!(["peer1"]));
+    let status = r.sink.last_status(&demo_key()).expect("status");
+    assert_eq!(status[0].ip.as_deref(), Some(ip.as_str()));
+
+    // Changed to name what the controller lacks: Rejected in AKO's words, the Service back on the global
+    // placement with a Warning saying why, and nothing of the setting left on the objects.
+    view.upsert_rule(
+        RuleKind::AviInfraSetting,
+        key.clone(),
+        rule("seGroup: {name: no-such-group}", 10),
+    );
+    r.change(Change::Rules).await;
+    r.until("judged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    assert_eq!(
+        status_of(&r, RuleKind::AviInfraSetting, &key),
+        Some(json!({"status": "Rejected",
+            "error": "serviceenginegroup \"no-such-group\" not found on controller (spec.seGroup.name)"}))
+    );
+    let vs = get_with_names(&c, "virtualservice", "veba-of--vmug-avisvc-lb")
+        .await
+        .expect("vs");
+    assert!(
+        vs["se_group_ref"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("#vmug-se-group")),
+        "{vs}"
+    );
+    assert!(vs.get("enable_rhi").is_none_or(|v| v != true), "{vs}");
+    let vsvip = get_with_names(&c, "vsvip", "veba-of--vmug-avisvc-lb")
+        .await
+        .expect("vsvip");
+    assert_eq!(vip_placement(&vsvip).0, "dpg-sedatapath-18", "{vsvip}");
+    assert!(
+        vsvip.get("bgp_peer_labels").is_none_or(Value::is_null),
+        "{vsvip}"
+    );
+    let warned = r.sink.events_for(&demo_key());
+    assert!(
+        warned
+            .iter()
+            .any(|n| n.message.contains("AviInfraSetting \"blue\" is Rejected")),
+        "{warned:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_namespace_annotation_binds_its_services_to_an_infra_setting() {
+    let emu = avi_support::start(None).await;
+    let (view, key) = (
+        std::sync::Arc::new(ako::k8s::observe::View::from_parts(
+            vec![service(DEMO)],
+            vec![],
+            vec![],
+        )),
+        ObjKey::new("", "compact"),
+    );
+    view.upsert_rule(
+        RuleKind::AviInfraSetting,
+        key,
+        rule("seGroup: {name: Default-Group}", 10),
+    );
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    let c = client(&emu);
+    let seg = async || {
+        get_with_names(&c, "virtualservice", "veba-of--vmug-avisvc-lb")
+            .await
+            .and_then(|vs| vs["se_group_ref"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    assert!(seg().await.ends_with("#vmug-se-group"));
+    r.change(view.set_namespace_infra("vmug", Some("compact".into())))
+        .await;
+    r.until("re-placed", |p| p.converged_once && p.retrying == 0)
+        .await;
+    assert!(seg().await.ends_with("#Default-Group"), "{}", seg().await);
+    r.change(view.set_namespace_infra("vmug", None)).await;
+    r.until("back", |p| p.converged_once && p.retrying == 0)
+        .await;
+    assert!(seg().await.ends_with("#vmug-se-group"));
+}

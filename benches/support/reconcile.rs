@@ -353,6 +353,7 @@ fn minimum_writes(w: &Workload, pair: &TlsPair) -> Vec<Vec<Step>> {
         ..Default::default()
     };
     let place = ako::core::l4::Placement {
+        rhi: Default::default(),
         cluster_name: "bench".into(),
         tenant: "admin".into(),
         cloud: "Default-Cloud".into(),

@@ -93,6 +93,23 @@ struct SecretData {
     pair: Option<TlsPair>,
 }
 
+/// What ako reads of a Namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamespaceInfo {
+    pub labels: BTreeMap<String, String>,
+    /// `aviinfrasetting.ako.vmware.com/name`.
+    pub infra: Option<String>,
+}
+
+impl NamespaceInfo {
+    pub fn of(ns: &k8s_openapi::api::core::v1::Namespace) -> Self {
+        Self {
+            labels: ns.metadata.labels.clone().unwrap_or_default(),
+            infra: ako_core::crd::infra::bound(ns.metadata.annotations.as_ref(), None),
+        }
+    }
+}
+
 /// The in-memory view.
 #[derive(Default)]
 pub struct View {
@@ -100,8 +117,8 @@ pub struct View {
     /// Service -> (slice or subset name -> group).
     endpoints: RwLock<HashMap<ObjKey, BTreeMap<String, EndpointGroup>>>,
     nodes: RwLock<BTreeMap<String, NodeInfo>>,
-    /// Namespace -> labels (for `namespaceSelector`).
-    namespaces: RwLock<HashMap<String, BTreeMap<String, String>>>,
+    /// Namespace -> labels (for `namespaceSelector`) and the AviInfraSetting it binds.
+    namespaces: RwLock<HashMap<String, NamespaceInfo>>,
     services_synced: AtomicBool,
     namespaces_synced: AtomicBool,
     /// Whether namespace labels matter (a `namespaceSelector` is set): only then must Namespaces be listed before
@@ -129,6 +146,7 @@ pub struct View {
     host_rules_synced: AtomicBool,
     http_rules_synced: AtomicBool,
     l4_rules_synced: AtomicBool,
+    infra_settings_synced: AtomicBool,
     /// The admission index the same watches keep, if a webhook runs in this process.
     index: Option<Arc<Index>>,
     /// Bumped to have the watches recompute their index entries (the index's configuration changed).
@@ -253,6 +271,7 @@ impl View {
             && self.host_rules_synced.load(Ordering::Acquire)
             && self.http_rules_synced.load(Ordering::Acquire)
             && self.l4_rules_synced.load(Ordering::Acquire)
+            && self.infra_settings_synced.load(Ordering::Acquire)
     }
 
     /// The rules of a kind, by key.
@@ -453,20 +472,40 @@ impl View {
         self.nodes.read().values().cloned().collect()
     }
 
-    /// Namespace labels decide the scope (a `namespaceSelector` is set): the view is synced only once Namespaces
-    /// are listed.
+    /// Namespaces matter (their labels decide the scope, their annotation the AviInfraSetting): the view is
+    /// synced only once they are listed.
     pub fn require_namespaces(&self, required: bool) {
         self.namespaces_required.store(required, Ordering::Release);
     }
 
     /// The labels of a namespace (`None`: not known).
     pub fn namespace_labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
-        self.namespaces.read().get(name).cloned()
+        self.namespaces.read().get(name).map(|n| n.labels.clone())
+    }
+
+    /// The annotations ako reads on a namespace (the AviInfraSetting binding), as a map (`None`: not known).
+    pub fn namespace_annotations(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        let ns = self.namespaces.read();
+        let infra = ns.get(name)?.infra.clone();
+        Some(
+            infra
+                .map(|v| (ako_core::crd::infra::ANNOTATION.to_string(), v))
+                .into_iter()
+                .collect(),
+        )
     }
 
     /// Sets a namespace's labels (what the Namespace watch does; also for tests).
     pub fn set_namespace(&self, name: &str, labels: BTreeMap<String, String>) -> Change {
-        self.namespaces.write().insert(name.to_string(), labels);
+        let mut ns = self.namespaces.write();
+        ns.entry(name.to_string()).or_default().labels = labels;
+        Change::Namespace(name.to_string())
+    }
+
+    /// Sets the AviInfraSetting a namespace binds (what the Namespace watch does; also for tests).
+    pub fn set_namespace_infra(&self, name: &str, infra: Option<String>) -> Change {
+        let mut ns = self.namespaces.write();
+        ns.entry(name.to_string()).or_default().infra = infra;
         Change::Namespace(name.to_string())
     }
 
@@ -538,6 +577,7 @@ impl View {
             &v.host_rules_synced,
             &v.http_rules_synced,
             &v.l4_rules_synced,
+            &v.infra_settings_synced,
         ] {
             f.store(true, Ordering::Release);
         }

@@ -206,7 +206,8 @@ fn reference(api_version: &str, kind: &str, key: &ObjKey, uid: Option<&str>) -> 
     ObjectReference {
         api_version: Some(api_version.into()),
         kind: Some(kind.into()),
-        namespace: Some(key.namespace.clone()),
+        // A cluster-scoped object (AviInfraSetting) has none: its Events go to `default`.
+        namespace: (!key.namespace.is_empty()).then(|| key.namespace.clone()),
         name: Some(key.name.clone()),
         uid: uid.map(String::from),
         ..ObjectReference::default()
@@ -291,11 +292,16 @@ impl Sink for KubeSink {
             let Some(left) = self.allowed() else {
                 return Err("not written: this replica no longer leads".to_string());
             };
-            let api = Api::<DynamicObject>::namespaced_with(
-                self.client.clone(),
-                &key.namespace,
-                &super::observe::api_resource(kind),
-            );
+            let resource = super::observe::api_resource(kind);
+            let api = if kind.namespaced() {
+                Api::<DynamicObject>::namespaced_with(
+                    self.client.clone(),
+                    &key.namespace,
+                    &resource,
+                )
+            } else {
+                Api::<DynamicObject>::all_with(self.client.clone(), &resource)
+            };
             let patch = json!({"status": status});
             let (pp, patch) = (PatchParams::default(), Patch::Merge(&patch));
             let write = api.patch_status(&key.name, &pp, &patch);

@@ -74,14 +74,29 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     .collect(),
             };
         }
-        let mut d = translate(
-            &self.view,
-            &members,
-            nodes,
-            &self.cfg,
+        let keys: Vec<ObjKey> = members.iter().map(|s| ObjKey::of(&s.metadata)).collect();
+        let rules = rules::rule_set(state);
+        let bindings: Vec<(ObjKey, Option<String>)> = members
+            .iter()
+            .zip(&keys)
+            .map(|(s, key)| {
+                let ns = self.view.namespace_annotations(&key.namespace);
+                let bound =
+                    ako_core::crd::infra::bound(s.metadata.annotations.as_ref(), ns.as_ref());
+                (key.clone(), bound)
+            })
+            .collect();
+        let (placement, placed) = ako_core::crd::infra::group_placement(
+            &bindings,
+            Some(&rules),
             &self.settings.placement,
         );
-        let keys: Vec<ObjKey> = members.iter().map(|s| ObjKey::of(&s.metadata)).collect();
+        let mut d = translate(&self.view, &members, nodes, &self.cfg, &placement);
+        for (key, problem) in placed {
+            if let Some(o) = d.outcomes.iter_mut().find(|o| o.key == key) {
+                o.problems.push(problem);
+            }
+        }
         let named: Vec<ako_core::crd::L4Member<'_>> = members
             .iter()
             .zip(&keys)
@@ -90,7 +105,6 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 annotations: s.metadata.annotations.as_ref(),
             })
             .collect();
-        let rules = rules::rule_set(state);
         ako_core::crd::apply_l4_rules(&mut d, &named, Some(&rules));
         d
     }

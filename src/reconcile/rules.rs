@@ -1,4 +1,4 @@
-//! HostRules, HTTPRules and L4Rules: judged (their own checks, the FQDN claims, the controller's names) whenever one
+//! HostRules, HTTPRules, L4Rules and AviInfraSettings: judged (their own checks, the FQDN claims, the controller's names) whenever one
 //! changes and at every full sync, so a rule whose WAF policy was deleted on the controller turns Rejected without
 //! a restart; the verdict is written to `status` as AKO writes it, and the hosts a rule touches (before or after
 //! the change) are translated again.
@@ -11,8 +11,9 @@
 use super::*;
 use crate::k8s::observe::{RuleKind, RuleObject};
 use ako_core::crd::{
-    HostRuleEntry, HttpRuleEntry, L4RuleEntry, Lookup, RuleEntry, RuleSet, Verdict, changed,
-    judge_host_rules, judge_http_rules, judge_l4_rules, touched_hosts,
+    HostRuleEntry, HttpRuleEntry, InfraEntry, L4RuleEntry, Lookup, RuleEntry, RuleSet, Verdict,
+    changed, judge_host_rules, judge_http_rules, judge_infra_settings, judge_l4_rules,
+    touched_hosts,
 };
 
 /// How long an answer about a controller name is trusted.
@@ -24,6 +25,7 @@ pub(super) struct RuleState {
     host: Vec<HostRuleEntry>,
     http: Vec<HttpRuleEntry>,
     l4: Vec<L4RuleEntry>,
+    infra: Vec<InfraEntry>,
     /// What translation reads.
     pub(super) set: Arc<RuleSet>,
     /// (collection, name) -> whether the controller has it, and when that was asked.
@@ -39,6 +41,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let host_objs = self.view.rules(RuleKind::HostRule);
         let http_objs = self.view.rules(RuleKind::HttpRule);
         let l4_objs = self.view.rules(RuleKind::L4Rule);
+        let infra_objs = self.view.rules(RuleKind::AviInfraSetting);
+        let mut infra: Vec<InfraEntry> = infra_objs.iter().map(|(k, o)| o.entry(k)).collect();
         let mut host: Vec<HostRuleEntry> = host_objs.iter().map(|(k, o)| o.entry(k)).collect();
         let mut http: Vec<HttpRuleEntry> = http_objs.iter().map(|(k, o)| o.entry(k)).collect();
         let mut l4: Vec<L4RuleEntry> = l4_objs.iter().map(|(k, o)| o.entry(k)).collect();
@@ -52,6 +56,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         for spec in l4.iter().filter_map(|e| e.spec.as_ref().ok()) {
             wanted.extend(spec.refs().into_iter().map(|r| (r.obj_type, r.name)));
         }
+        for spec in infra.iter().filter_map(|e| e.spec.as_ref().ok()) {
+            wanted.extend(spec.refs().into_iter().map(|r| (r.obj_type, r.name)));
+        }
         self.ask_names(&mut state.rules, wanted, fresh).await;
         let (set, hosts) = {
             let names = &state.rules.names;
@@ -63,7 +70,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             judge_host_rules(&mut host, &self.cfg.dns_domains, &lookup);
             judge_http_rules(&mut http, &lookup);
             judge_l4_rules(&mut l4, &lookup);
-            let set = RuleSet::new(&host, &http).with_l4(&l4);
+            judge_infra_settings(&mut infra, &lookup);
+            let set = RuleSet::new(&host, &http).with_l4(&l4).with_infra(&infra);
 
             // The hosts to translate again: those any changed rule matches, before or after.
             let known: Vec<String> = state.l7.hosts().map(|(h, _)| h.clone()).collect();
@@ -80,20 +88,37 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .await;
         self.write_rule_statuses(state, RuleKind::L4Rule, &l4_objs, verdicts(&l4))
             .await;
-        // The Service groups whose members name an L4Rule that changed, appeared or went.
+        self.write_rule_statuses(
+            state,
+            RuleKind::AviInfraSetting,
+            &infra_objs,
+            verdicts(&infra),
+        )
+        .await;
+        // The Service groups whose members name an L4Rule or an AviInfraSetting that changed, appeared or went.
         let changed_l4: HashSet<ObjKey> = changed(&state.rules.l4, &l4)
             .into_iter()
             .map(|e| e.id.key.clone())
             .collect();
+        let changed_infra: HashSet<String> = changed(&state.rules.infra, &infra)
+            .into_iter()
+            .map(|e| e.id.key.name.clone())
+            .collect();
         let mut groups: BTreeSet<GroupId> = BTreeSet::new();
-        if !changed_l4.is_empty() {
+        if !changed_l4.is_empty() || !changed_infra.is_empty() {
             for (svc, g) in &state.group_of {
                 let Some(s) = self.view.service(svc) else {
                     continue;
                 };
-                let named =
-                    ako_core::crd::l4rule::bound(&svc.namespace, s.metadata.annotations.as_ref());
-                if named.is_some_and(|k| changed_l4.contains(&k)) {
+                let own = s.metadata.annotations.as_ref();
+                let rule = ako_core::crd::l4rule::bound(&svc.namespace, own);
+                let placed = ako_core::crd::infra::bound(
+                    own,
+                    self.view.namespace_annotations(&svc.namespace).as_ref(),
+                );
+                if rule.is_some_and(|k| changed_l4.contains(&k))
+                    || placed.is_some_and(|n| changed_infra.contains(&n))
+                {
                     groups.insert(g.clone());
                 }
             }
@@ -101,6 +126,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         state.rules.host = host;
         state.rules.http = http;
         state.rules.l4 = l4;
+        state.rules.infra = infra;
         state.rules.set = Arc::new(set);
         groups.extend(
             state

@@ -101,6 +101,7 @@ pub fn placement(cfg: &Config, s: &ControllerSettings) -> Placement {
         Some((name, n.cidr))
     });
     Placement {
+        rhi: Default::default(),
         cluster_name: cfg.cluster_name.clone(),
         tenant: s.tenant.clone(),
         cloud: s.cloud.clone(),

@@ -50,8 +50,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             settings_changed: false,
         };
         let mut live = self.live.take();
-        self.view
-            .require_namespaces(self.settings.scope.selector.is_some());
+        // Namespaces carry the scope's labels and the AviInfraSetting binding: nothing is placed before they are
+        // read (a Service placed on the global network first would move once its namespace is known).
+        self.view.require_namespaces(true);
         loop {
             // The fence turns false at the renew deadline even before the election task says so.
             let elected = *leader.borrow();
@@ -255,8 +256,6 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         if now.delete_all != self.settings.delete_all || now.scope != self.settings.scope {
             self.settings.delete_all = now.delete_all;
             self.settings.scope = now.scope;
-            self.view
-                .require_namespaces(self.settings.scope.selector.is_some());
             lp.dirty.full = true;
             lp.settings_changed = true;
         }

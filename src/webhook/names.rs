@@ -137,6 +137,11 @@ pub fn rule_refs(body: &[u8]) -> Vec<(&'static str, String)> {
         Some(RuleKind::L4Rule) => serde_json::from_value::<L4RuleSpec>(spec)
             .map(|s| s.refs())
             .unwrap_or_default(),
+        Some(RuleKind::AviInfraSetting) => {
+            serde_json::from_value::<ako_core::crd::InfraSettingSpec>(spec)
+                .map(|s| s.refs())
+                .unwrap_or_default()
+        }
         None => Vec::new(),
     };
     refs.into_iter()

@@ -25,6 +25,10 @@ pub async fn start(state_dir: Option<&Path>) -> EmulatorHandle {
         .expect("emulator starts")
 }
 
+pub async fn start_with(config: EmulatorConfig) -> EmulatorHandle {
+    emulator::spawn(config).await.expect("emulator starts")
+}
+
 pub fn client_config(emu: &EmulatorHandle) -> ClientConfig {
     let mut c = ClientConfig::new(emu.base_url(), Credentials::password("admin", PASSWORD));
     c.ca_pem = emu.ca_pem().map(str::to_string);

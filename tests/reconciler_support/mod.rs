@@ -206,6 +206,7 @@ pub fn cfg() -> Config {
 
 pub fn placement() -> Placement {
     Placement {
+        rhi: Default::default(),
         cluster_name: "veba-of".into(),
         tenant: "admin".into(),
         cloud: "Default-Cloud".into(),

@@ -101,6 +101,7 @@ pub fn config() -> Config {
 /// ako's placement of the seed, NodePort mode, on the lab's VIP subnet.
 pub fn placement(lab: &Lab) -> Placement {
     Placement {
+        rhi: Default::default(),
         cluster_name: "veba-of".into(),
         tenant: "admin".into(),
         cloud: "Default-Cloud".into(),

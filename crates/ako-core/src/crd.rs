@@ -16,16 +16,18 @@ use crate::index::ObjKey;
 
 pub mod hostrule;
 pub mod httprule;
+pub mod infra;
 pub mod l4rule;
 mod rules;
 
 pub use hostrule::{FqdnType, HostRuleSpec};
 pub use httprule::HttpRuleSpec;
+pub use infra::InfraSettingSpec;
 pub use l4rule::L4RuleSpec;
 pub use rules::{
-    HostRuleEntry, HttpRuleEntry, L4Member, L4RuleEntry, RuleEntry, RuleSet, apply_l4_rules,
-    changed, check_host_rule, check_http_rule, check_l4_rule, judge_host_rules, judge_http_rules,
-    judge_l4_rules, touched_hosts,
+    HostRuleEntry, HttpRuleEntry, InfraEntry, L4Member, L4RuleEntry, RuleEntry, RuleSet,
+    apply_l4_rules, changed, check_host_rule, check_http_rule, check_infra_setting, check_l4_rule,
+    judge_host_rules, judge_http_rules, judge_infra_settings, judge_l4_rules, touched_hosts,
 };
 
 /// The API group of AKO's resources.
@@ -39,17 +41,30 @@ pub enum RuleKind {
     HostRule,
     HttpRule,
     L4Rule,
+    /// Cluster scoped (its key's namespace is empty).
+    AviInfraSetting,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 3] = [RuleKind::HostRule, RuleKind::HttpRule, RuleKind::L4Rule];
+    pub const ALL: [RuleKind; 4] = [
+        RuleKind::HostRule,
+        RuleKind::HttpRule,
+        RuleKind::L4Rule,
+        RuleKind::AviInfraSetting,
+    ];
 
     pub fn kind(self) -> &'static str {
         match self {
             RuleKind::HostRule => "HostRule",
             RuleKind::HttpRule => "HTTPRule",
             RuleKind::L4Rule => "L4Rule",
+            RuleKind::AviInfraSetting => "AviInfraSetting",
         }
+    }
+
+    /// Whether objects of the kind live in a namespace (AviInfraSetting does not).
+    pub fn namespaced(self) -> bool {
+        !matches!(self, RuleKind::AviInfraSetting)
     }
 
     pub fn plural(self) -> &'static str {
@@ -57,13 +72,14 @@ impl RuleKind {
             RuleKind::HostRule => "hostrules",
             RuleKind::HttpRule => "httprules",
             RuleKind::L4Rule => "l4rules",
+            RuleKind::AviInfraSetting => "aviinfrasettings",
         }
     }
 
     /// The stored version AKO's CRDs serve (and ako's chart installs).
     pub fn version(self) -> &'static str {
         match self {
-            RuleKind::HostRule | RuleKind::HttpRule => RULE_VERSIONS[0],
+            RuleKind::HostRule | RuleKind::HttpRule | RuleKind::AviInfraSetting => RULE_VERSIONS[0],
             RuleKind::L4Rule => L4RULE_VERSION,
         }
     }
@@ -75,7 +91,7 @@ impl RuleKind {
     /// The versions served.
     pub fn versions(self) -> &'static [&'static str] {
         match self {
-            RuleKind::HostRule | RuleKind::HttpRule => &RULE_VERSIONS,
+            RuleKind::HostRule | RuleKind::HttpRule | RuleKind::AviInfraSetting => &RULE_VERSIONS,
             RuleKind::L4Rule => &[L4RULE_VERSION],
         }
     }
@@ -86,6 +102,7 @@ impl RuleKind {
             (GROUP, "HostRule") => Some(RuleKind::HostRule),
             (GROUP, "HTTPRule") => Some(RuleKind::HttpRule),
             (GROUP, "L4Rule") => Some(RuleKind::L4Rule),
+            (GROUP, "AviInfraSetting") => Some(RuleKind::AviInfraSetting),
             _ => None,
         }
     }

@@ -51,6 +51,36 @@ pub struct Placement {
     pub license_tier: LicenseTier,
     /// The address families of VIPs (the VIP network's `cidr` and `v6cidr`).
     pub vip_family: VipFamily,
+    /// Route health injection (an AviInfraSetting's `enableRhi`, `bgpPeerLabels`).
+    pub rhi: Rhi,
+}
+
+/// Route health injection: `enable_rhi` on the virtual services (sent only when true, as AKO does) and the BGP
+/// peers their VIPs are advertised to (`bgp_peer_labels` on the VsVips; empty: every peer).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rhi {
+    pub enabled: bool,
+    pub bgp_peer_labels: Vec<String>,
+}
+
+impl Rhi {
+    /// `enable_rhi` of a virtual service: true, or unset (null: a PUT leaves it out, the controller's default).
+    pub fn vs_field(&self) -> Value {
+        if self.enabled {
+            json!(true)
+        } else {
+            Value::Null
+        }
+    }
+
+    /// `bgp_peer_labels` of a VsVip: the labels, or unset.
+    pub fn vsvip_field(&self) -> Value {
+        if self.enabled && !self.bgp_peer_labels.is_empty() {
+            json!(self.bgp_peer_labels)
+        } else {
+            Value::Null
+        }
+    }
 }
 
 /// Which addresses a VIP gets, as AKO asks for them: IPv4 only; both (a `v6cidr` next to the `cidr`: IPAM
@@ -652,6 +682,7 @@ impl GroupBodies<'_> {
             "east_west_placement": false,
             "vip": [vip_request(requested, p)],
             "dns_info": fqdns.iter().map(|f| json!({"fqdn": f})).collect::<Vec<_>>(),
+            "bgp_peer_labels": p.rhi.vsvip_field(),
             "markers": self.markers,
         });
         desired(Kind::VsVip, self.name, body)
@@ -686,6 +717,7 @@ impl GroupBodies<'_> {
             "network_profile_ref": name_ref("networkprofile", network_profile),
             "services": services,
             "l4_policies": [{"index": 0, "l4_policy_set_ref": name_ref("l4policyset", self.name)}],
+            "enable_rhi": p.rhi.vs_field(),
             "markers": self.markers,
         });
         desired(Kind::VirtualService, self.name, body)

@@ -1,4 +1,4 @@
-//! AKO's HostRules and HTTPRules in the view: one watch per kind (`ako.vmware.com/v1beta1`, read as dynamic
+//! AKO's HostRules, HTTPRules, L4Rules and AviInfraSettings in the view: one watch per kind (`ako.vmware.com/v1beta1`, read as dynamic
 //! objects and kept slim: creation time, spec, status). A cluster without the CRD has none of these objects: the
 //! API server's 404 for the kind is read as an empty list, so a cluster installed without ako's CRDs is complete
 //! (never "possibly stale") and gains the kind when the CRD is applied (the watch keeps asking, with backoff).
@@ -87,6 +87,7 @@ impl<const K: usize> watches::Feed<DynamicObject> for RulesFeed<K> {
         RuleKind::HostRule => "HostRule",
         RuleKind::HttpRule => "HTTPRule",
         RuleKind::L4Rule => "L4Rule",
+        RuleKind::AviInfraSetting => "AviInfraSetting",
     };
     fn apply(view: &View, obj: DynamicObject) -> Option<Change> {
         let key = ObjKey::of(&obj.metadata);
@@ -114,6 +115,7 @@ impl<const K: usize> watches::Feed<DynamicObject> for RulesFeed<K> {
             RuleKind::HostRule => &view.host_rules_synced,
             RuleKind::HttpRule => &view.http_rules_synced,
             RuleKind::L4Rule => &view.l4_rules_synced,
+            RuleKind::AviInfraSetting => &view.infra_settings_synced,
         }
     }
 

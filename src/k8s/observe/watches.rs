@@ -106,6 +106,12 @@ pub fn spawn(
             rules::rule_events(client.clone(), RuleKind::L4Rule),
             tx.clone(),
         )),
+        tokio::spawn(drive(
+            view.clone(),
+            rules::RulesFeed::<3>,
+            rules::rule_events(client.clone(), RuleKind::AviInfraSetting),
+            tx.clone(),
+        )),
     ];
     let Kinds::All(source) = kinds else {
         return tasks;
@@ -506,10 +512,10 @@ impl Feed<Namespace> for NamespacesFeed {
     const KIND: &'static str = "Namespace";
     type Entry = ();
     fn apply(view: &View, obj: Namespace) -> Option<Change> {
-        let name = obj.metadata.name.unwrap_or_default();
-        let labels = obj.metadata.labels.unwrap_or_default();
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        let info = NamespaceInfo::of(&obj);
         let mut ns = view.namespaces.write();
-        (ns.insert(name.clone(), labels.clone()).as_ref() != Some(&labels))
+        (ns.insert(name.clone(), info.clone()).as_ref() != Some(&info))
             .then_some(Change::Namespace(name))
     }
     fn delete(view: &View, obj: Namespace) -> Option<Change> {
@@ -520,17 +526,17 @@ impl Feed<Namespace> for NamespacesFeed {
             .map(|_| Change::Namespace(name))
     }
     fn replace(view: &View, all: Vec<Namespace>) -> Option<Change> {
-        let new: HashMap<String, BTreeMap<String, String>> = all
-            .into_iter()
+        let new: HashMap<String, NamespaceInfo> = all
+            .iter()
             .map(|n| {
                 (
-                    n.metadata.name.unwrap_or_default(),
-                    n.metadata.labels.unwrap_or_default(),
+                    n.metadata.name.clone().unwrap_or_default(),
+                    NamespaceInfo::of(n),
                 )
             })
             .collect();
         let old = std::mem::replace(&mut *view.namespaces.write(), new);
-        // A re-list after a watch failure: if labels moved meanwhile, a full sync re-evaluates the scope.
+        // A re-list after a watch failure: if labels or bindings moved meanwhile, a full sync re-evaluates them.
         (!old.is_empty() && old != *view.namespaces.read()).then_some(Change::Resync)
     }
     fn synced(view: &View) -> &AtomicBool {

@@ -1,4 +1,4 @@
-//! Admission of HostRules, HTTPRules and L4Rules: what AKO finds out minutes later and writes to a status, denied at
+//! Admission of HostRules, HTTPRules, L4Rules and AviInfraSettings: what AKO finds out minutes later and writes to a status, denied at
 //! `kubectl apply` with the reason. The checks are the reconciler's ([`crate::crd`]), plus what needs the
 //! cluster's other objects: an FQDN another HostRule holds, an HTTPRule for a host or path no Ingress of its
 //! namespace serves. The controller's names come from `names`; one it cannot tell ([`Lookup::Unknown`]: the
@@ -7,8 +7,8 @@
 use super::{Decision, not_ready};
 use crate::config::Config;
 use crate::crd::{
-    HostRuleSpec, HttpRuleSpec, L4RuleSpec, Lookup, RuleKind, check_host_rule, check_http_rule,
-    check_l4_rule,
+    HostRuleSpec, HttpRuleSpec, InfraSettingSpec, L4RuleSpec, Lookup, RuleKind, check_host_rule,
+    check_http_rule, check_infra_setting, check_l4_rule,
 };
 use crate::index::{ObjKey, Snapshot};
 
@@ -68,6 +68,19 @@ pub fn validate_rule(
                 }
             }
         },
+        RuleKind::AviInfraSetting => {
+            match serde_json::from_value::<InfraSettingSpec>(r.spec.clone()) {
+                Err(e) => d.reasons.push(format!("{kind} spec is not valid: {e}")),
+                Ok(spec) => {
+                    if let Err(why) = check_infra_setting(&spec, names) {
+                        d.reasons.push(why);
+                    }
+                    for w in spec.notes().warnings(kind) {
+                        d.warn(w);
+                    }
+                }
+            }
+        }
         RuleKind::HttpRule => match serde_json::from_value::<HttpRuleSpec>(r.spec.clone()) {
             Err(e) => d.reasons.push(format!("{kind} spec is not valid: {e}")),
             Ok(spec) => {

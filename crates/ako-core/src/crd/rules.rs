@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::hostrule::FqdnType;
+use super::infra::InfraSettingSpec;
 use super::l4rule::{self, L4RuleSpec};
 use super::{HostRuleSpec, HttpRuleSpec, Lookup, RuleId, Verdict, check_refs};
 use crate::hosts;
@@ -26,6 +27,7 @@ pub struct RuleEntry<S> {
 pub type HostRuleEntry = RuleEntry<HostRuleSpec>;
 pub type HttpRuleEntry = RuleEntry<HttpRuleSpec>;
 pub type L4RuleEntry = RuleEntry<L4RuleSpec>;
+pub type InfraEntry = RuleEntry<InfraSettingSpec>;
 
 /// The entries that differ between two judgements of a kind (new, changed or gone), each side's version: what
 /// a change of rules re-plans. By key, so the cost is linear in the number of rules.
@@ -89,6 +91,20 @@ pub fn check_l4_rule(
 /// Sets every L4Rule's verdict (its own checks).
 pub fn judge_l4_rules(entries: &mut [L4RuleEntry], lookup: &dyn Fn(&str, &str) -> Lookup) {
     judge(entries, |spec| check_l4_rule(spec, lookup));
+}
+
+/// Checks an AviInfraSetting: the spec (AKO's checks) and the controller's names (SE group, VIP networks).
+pub fn check_infra_setting(
+    spec: &InfraSettingSpec,
+    lookup: &dyn Fn(&str, &str) -> Lookup,
+) -> Result<(), String> {
+    spec.check()?;
+    check_refs(&spec.refs(), lookup)
+}
+
+/// Sets every AviInfraSetting's verdict.
+pub fn judge_infra_settings(entries: &mut [InfraEntry], lookup: &dyn Fn(&str, &str) -> Lookup) {
+    judge(entries, |spec| check_infra_setting(spec, lookup));
 }
 
 /// The FQDN a HostRule claims, compared without case.
@@ -173,6 +189,8 @@ pub struct RuleSet {
     http: BTreeMap<String, Vec<(RuleId, HttpRuleSpec)>>,
     /// Every L4Rule by key, with its verdict (a Service naming a rejected one is told why).
     l4: HashMap<ObjKey, (Verdict, Option<L4RuleSpec>)>,
+    /// Every AviInfraSetting by name, with its verdict.
+    infra: HashMap<String, (Verdict, Option<InfraSettingSpec>)>,
 }
 
 impl RuleSet {
@@ -219,11 +237,31 @@ impl RuleSet {
         self
     }
 
+    /// Adds the AviInfraSettings (every one, with its verdict).
+    pub fn with_infra(mut self, infra: &[InfraEntry]) -> Self {
+        self.infra = infra
+            .iter()
+            .map(|e| {
+                (
+                    e.id.key.name.clone(),
+                    (e.verdict.clone(), e.spec.clone().ok()),
+                )
+            })
+            .collect();
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         self.exact.is_empty()
             && self.patterns.is_empty()
             && self.http.is_empty()
             && self.l4.is_empty()
+            && self.infra.is_empty()
+    }
+
+    /// An AviInfraSetting: its verdict and spec, or `None` if there is none of that name.
+    pub fn infra_setting(&self, name: &str) -> Option<(&Verdict, Option<&InfraSettingSpec>)> {
+        self.infra.get(name).map(|(v, s)| (v, s.as_ref()))
     }
 
     /// An L4Rule: its verdict and spec, or `None` if there is none of that name.

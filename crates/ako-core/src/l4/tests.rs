@@ -26,6 +26,7 @@ fn cfg() -> Config {
 
 fn place(mode: MemberMode) -> Placement {
     Placement {
+        rhi: Default::default(),
         cluster_name: "veba-of".into(),
         tenant: "admin".into(),
         cloud: "Default-Cloud".into(),

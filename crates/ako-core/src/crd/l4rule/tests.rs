@@ -103,6 +103,7 @@ fn translate(svc: &Service, rules: Option<&RuleSet>) -> l4::L4Desired {
         ..Config::default()
     };
     let place = Placement {
+        rhi: Default::default(),
         cluster_name: "veba-of".into(),
         tenant: "admin".into(),
         cloud: "Default-Cloud".into(),

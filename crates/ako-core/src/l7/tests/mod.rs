@@ -20,6 +20,7 @@ fn cfg() -> Config {
 
 fn place(mode: MemberMode) -> Placement {
     Placement {
+        rhi: Default::default(),
         cluster_name: C.into(),
         tenant: "admin".into(),
         cloud: "Default-Cloud".into(),
