@@ -131,7 +131,16 @@ fn the_se_group_and_vip_networks_must_exist_on_the_controller() {
 
 #[test]
 fn a_setting_places_the_se_group_the_vip_network_and_route_health_injection() {
-    let cases: [(&str, &str, Option<&str>, VipFamily, bool, Vec<&str>); 5] = [
+    // (spec, SE group, VIP network, families, RHI, BGP peer labels)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        VipFamily,
+        bool,
+        Vec<&'a str>,
+    );
+    let cases: [Case<'_>; 5] = [
         (
             "{}",
             "vmug-se-group",
