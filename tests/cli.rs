@@ -96,7 +96,7 @@ fn certs_render_fills_the_ca_bundle_of_every_webhook() {
         "https://127.0.0.1:8443",
     ]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out.matches("caBundle: ").count(), 5, "{out}");
+    assert_eq!(out.matches("caBundle: ").count(), 6, "{out}");
     assert!(!out.contains("caBundle: ''"), "{out}");
     assert!(
         out.contains("url: https://127.0.0.1:8443/validate"),
@@ -123,6 +123,7 @@ fn certs_render_fills_the_ca_bundle_of_every_webhook() {
             ("ingress.ako.vmware.com".to_string(), "Fail".to_string()),
             ("service.ako.vmware.com".into(), "Ignore".into()),
             ("rules.ako.vmware.com".into(), "Fail".into()),
+            ("infra.ako.vmware.com".into(), "Fail".into()),
             ("ingress.mutate.ako.vmware.com".into(), "Ignore".into()),
             ("service.mutate.ako.vmware.com".into(), "Ignore".into()),
         ]

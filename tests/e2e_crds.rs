@@ -427,3 +427,126 @@ async fn an_old_v1alpha1_only_crd_is_upgraded_by_ako_at_start_and_its_host_rules
         ("Accepted".to_string(), String::new())
     );
 }
+
+async fn seg_uuid(lab: &Lab, name: &str) -> String {
+    lab.object("serviceenginegroup", name)
+        .await
+        .and_then(|g| g["uuid"].as_str().map(str::to_string))
+        .expect("SE group")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn akos_infra_setting_example_places_an_annotated_service_and_a_rejected_one_leaves_the_global_placement()
+ {
+    let lab = Lab::start().await;
+    // The SE group AKO's example names, made on the controller first.
+    create(
+        &lab,
+        "serviceenginegroup",
+        json!({"name": "compact-se-group", "cloud_ref": "/api/cloud/?name=Default-Cloud"}),
+    )
+    .await;
+    let _ctl = lab.controller("ako-0", &[], &[]);
+    lab.wait("the AviInfraSetting CRD", WAIT, async || {
+        let out = lab.cluster.kubectl(
+            &[
+                "get",
+                "crd",
+                "aviinfrasettings.ako.vmware.com",
+                "-o",
+                "name",
+            ],
+            None,
+        );
+        out.status.success().then_some(())
+    })
+    .await;
+    // AKO's documentation example, unchanged.
+    let example =
+        std::fs::read_to_string(common::repo().join("tests/data/ako/crds/aviinfrasetting.yaml"))
+            .expect("example");
+    lab.apply(&example);
+    assert_eq!(
+        wait_status(&lab, "aviinfrasetting", "default", "my-infra-setting").await,
+        ("Accepted".to_string(), String::new())
+    );
+    lab.namespace("blue");
+    let svc = demo_service("blue", "web").replace(
+        "metadata: {name: web, namespace: blue}",
+        "metadata: {name: web, namespace: blue, annotations: {aviinfrasetting.ako.vmware.com/name: my-infra-setting}}",
+    );
+    lab.apply(&svc);
+    lab.wait_vip("blue", "web").await;
+    let vs_ref = |vs: &Value| vs["se_group_ref"].as_str().unwrap_or_default().to_string();
+    let compact = seg_uuid(&lab, "compact-se-group").await;
+    let vs = lab
+        .wait(
+            "the virtual service on the setting's SE group",
+            WAIT,
+            async || {
+                lab.object("virtualservice", &vs_name("blue", "web"))
+                    .await
+                    .filter(|vs| vs_ref(vs).ends_with(&compact))
+            },
+        )
+        .await;
+    assert_eq!(vs["enable_rhi"], true, "{vs}");
+    let vsvip = lab
+        .object("vsvip", &vs_name("blue", "web"))
+        .await
+        .expect("vsvip");
+    assert_eq!(vsvip["bgp_peer_labels"], json!(["peer1", "peer2"]));
+
+    // A setting naming an SE group the controller lacks: Rejected in AKO's words with a Warning Event, and the
+    // Service moved to it is placed by the global settings, told why.
+    lab.apply(
+        "apiVersion: ako.vmware.com/v1beta1
+kind: AviInfraSetting
+metadata: {name: missing-seg}
+spec:
+  seGroup: {name: no-such-group}
+",
+    );
+    assert_eq!(
+        wait_status(&lab, "aviinfrasetting", "default", "missing-seg").await,
+        (
+            "Rejected".to_string(),
+            "serviceenginegroup \"no-such-group\" not found on controller (spec.seGroup.name)"
+                .to_string()
+        )
+    );
+    // Events of a cluster-scoped object are filed in kube-system (all an API server 1.20 accepts).
+    let rejected = lab
+        .events("AviInfraSetting", "kube-system", "missing-seg", "Rejected")
+        .await;
+    assert!(!rejected.is_empty());
+    lab.kubectl(&[
+        "annotate",
+        "service",
+        "-n",
+        "blue",
+        "web",
+        "--overwrite",
+        "aviinfrasetting.ako.vmware.com/name=missing-seg",
+    ]);
+    let global = seg_uuid(&lab, "vmug-se-group").await;
+    let vs = lab
+        .wait(
+            "the virtual service back on the global SE group",
+            WAIT,
+            async || {
+                lab.object("virtualservice", &vs_name("blue", "web"))
+                    .await
+                    .filter(|vs| vs_ref(vs).ends_with(&global))
+            },
+        )
+        .await;
+    assert!(vs.get("enable_rhi").is_none_or(|v| v != true), "{vs}");
+    let warned = lab.events("Service", "blue", "web", "ServiceWarning").await;
+    assert!(
+        warned.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("AviInfraSetting \"missing-seg\" is Rejected"))),
+        "{warned:?}"
+    );
+}

@@ -28,6 +28,7 @@ fn env() -> &'static Env {
                 "crd/hostrules.ako.vmware.com",
                 "crd/httprules.ako.vmware.com",
                 "crd/l4rules.ako.vmware.com",
+                "crd/aviinfrasettings.ako.vmware.com",
             ],
             None,
         );
@@ -411,6 +412,32 @@ fn host_rules_and_http_rules_are_reviewed_at_apply_time_with_the_reason() {
         ),
         "{err}"
     );
+    // An AviInfraSetting (cluster scoped): AKO's checks at apply time, fields not applied yet as warnings.
+    let infra = |network: &str| {
+        format!(
+            "apiVersion: ako.vmware.com/v1beta1\nkind: AviInfraSetting\nmetadata: {{name: blue}}\nspec:\n  seGroup: {{name: Default-Group}}\n  network: {network}\n  nsxSettings: {{t1lr: /infra/tier1/t1}}\n"
+        )
+    };
+    let (ok, _, err) = e.cluster.apply(&infra("{bgpPeerLabels: [peer1]}"), &[]);
+    assert!(!ok);
+    assert!(
+        err.contains("admission webhook \"infra.ako.vmware.com\" denied the request: BGPPeerLabels cannot be set if EnableRhi is false."),
+        "{err}"
+    );
+    let (ok, _, err) = e.cluster.apply(
+        &infra("{vipNetworks: [{networkName: infra-net, cidr: 10.10.10.0/33}]}"),
+        &[],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("invalid CIDR configuration 10.10.10.0/33 detected for networkName infra-net"),
+        "{err}"
+    );
+    let (ok, out, err) = e
+        .cluster
+        .apply(&infra("{enableRhi: true, bgpPeerLabels: [peer1]}"), &[]);
+    assert!(ok, "{out}{err}");
+    assert!(err.contains("nsxSettings"), "warning expected: {err}");
     // The API server's own schema (the CRD) refuses what is not AKO's: an unknown algorithm.
     let (ok, _, err) = e
         .cluster

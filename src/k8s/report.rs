@@ -189,7 +189,9 @@ impl KubeSink {
         // A Normal Event (Synced: one per object and change) goes through a recorder of its own that is dropped
         // after: the shared one would keep each for six minutes (about 2 KB apiece, 10,000 at a cold start) and
         // scan them all at every publication.
-        let published = if notice.warning {
+        let published = if reference.namespace.is_none() {
+            self.publish_cluster_scoped(&event, reference).await
+        } else if notice.warning {
             self.recorder.publish(&event, reference).await
         } else {
             Recorder::new(self.client.clone(), self.reporter.clone())
@@ -202,11 +204,64 @@ impl KubeSink {
     }
 }
 
+impl KubeSink {
+    /// An Event about a cluster-scoped object (an AviInfraSetting): kube's recorder would file it in `default`
+    /// with the object's empty namespace, which API servers before 1.22 refuse for a new-style Event unless it is
+    /// in `kube-system`; it goes there, its object keeping no namespace so `kubectl describe` finds it.
+    async fn publish_cluster_scoped(
+        &self,
+        ev: &Event,
+        reference: &ObjectReference,
+    ) -> Result<(), kube::Error> {
+        use k8s_openapi::api::events::v1::Event as K8sEvent;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+        let now = jiff::Timestamp::now();
+        let event = K8sEvent {
+            action: Some(ev.action.clone()),
+            reason: Some(ev.reason.clone()),
+            event_time: Some(MicroTime(now)),
+            regarding: Some(reference.clone()),
+            note: ev.note.clone(),
+            metadata: ObjectMeta {
+                namespace: Some(CLUSTER_EVENTS_NAMESPACE.into()),
+                name: Some(format!(
+                    "{}.{:x}",
+                    reference.name.as_deref().unwrap_or("ako"),
+                    now.as_nanosecond()
+                )),
+                ..ObjectMeta::default()
+            },
+            reporting_controller: Some(self.reporter.controller.clone()),
+            reporting_instance: Some(
+                self.reporter
+                    .instance
+                    .clone()
+                    .unwrap_or_else(|| self.reporter.controller.clone()),
+            ),
+            type_: Some(
+                match ev.type_ {
+                    EventType::Normal => "Normal",
+                    EventType::Warning => "Warning",
+                }
+                .into(),
+            ),
+            ..K8sEvent::default()
+        };
+        Api::<K8sEvent>::namespaced(self.client.clone(), CLUSTER_EVENTS_NAMESPACE)
+            .create(&kube::api::PostParams::default(), &event)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Where Events about cluster-scoped objects go.
+const CLUSTER_EVENTS_NAMESPACE: &str = "kube-system";
+
 fn reference(api_version: &str, kind: &str, key: &ObjKey, uid: Option<&str>) -> ObjectReference {
     ObjectReference {
         api_version: Some(api_version.into()),
         kind: Some(kind.into()),
-        // A cluster-scoped object (AviInfraSetting) has none: its Events go to `default`.
+        // A cluster-scoped object (AviInfraSetting) has none.
         namespace: (!key.namespace.is_empty()).then(|| key.namespace.clone()),
         name: Some(key.name.clone()),
         uid: uid.map(String::from),
