@@ -193,6 +193,7 @@ fn main() {
         let node_list = nodes();
         let secrets = BTreeMap::new();
         let input = L7Input {
+            classes: None,
             ingresses: &ingresses,
             services: &inputs,
             nodes: &node_list,

@@ -59,6 +59,7 @@ fn main() {
     let translate = |ings: &[Ingress], part: &Part| {
         let refs: Vec<&Ingress> = ings.iter().collect();
         let input = L7Input {
+            classes: None,
             ingresses: &refs,
             services: &inputs,
             nodes: &[],
@@ -103,6 +104,7 @@ fn main() {
     let (mut fragments, _) = {
         let refs: Vec<&Ingress> = members.iter().collect();
         let input = L7Input {
+            classes: None,
             ingresses: &refs,
             services: &inputs,
             nodes: &[],
@@ -121,6 +123,7 @@ fn main() {
         let t = Instant::now();
         let refs: Vec<&Ingress> = one.iter().collect();
         let input = L7Input {
+            classes: None,
             ingresses: &refs,
             services: &inputs,
             nodes: &[],

@@ -83,6 +83,7 @@ spec:
     let node_list = nodes();
     let secrets = BTreeMap::new();
     let input = L7Input {
+        classes: None,
         ingresses: &ingresses,
         services: &services,
         nodes: &node_list,

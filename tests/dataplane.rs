@@ -59,6 +59,7 @@ async fn create_l7_ruled(
         })
         .collect();
     let input = L7Input {
+        classes: None,
         ingresses: &refs,
         services: &inputs,
         nodes,

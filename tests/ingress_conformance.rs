@@ -93,6 +93,7 @@ async fn serve(
         .collect();
     let nodes = nodes();
     let input = L7Input {
+        classes: None,
         ingresses: &refs,
         services: &inputs,
         nodes: &nodes,

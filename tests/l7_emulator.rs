@@ -118,6 +118,7 @@ fn apply_all(shard: ShardSize) -> (Store, l7::L7Desired) {
     let default_cert = pair("default");
     let nodes: Vec<NodeInfo> = Vec::new();
     let input = L7Input {
+        classes: None,
         ingresses: &refs,
         services: &inputs,
         nodes: &nodes,

@@ -400,6 +400,7 @@ fn minimum_writes(w: &Workload, pair: &TlsPair) -> Vec<Vec<Step>> {
             .collect();
         for part in &parts {
             let input = L7Input {
+                classes: None,
                 ingresses: &refs,
                 services: &inputs,
                 nodes: &[],

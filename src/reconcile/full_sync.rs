@@ -364,10 +364,11 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         };
         let mut moves: Vec<(String, Vec<ObjKey>, String)> = Vec::new();
         for (host, members) in state.l7.hosts() {
-            if intent::default_backend_of(host).is_some() {
+            // (A host an AviInfraSetting places moves when its class's setting changes, not with shardVSSize.)
+            if intent::default_backend_of(host).is_some() || state.l7.infra_label(host).is_some() {
                 continue;
             }
-            let (new_vs, here) = match l7::part_of(host, self.settings.shard) {
+            let (new_vs, here) = match state.l7.part_of_host(host) {
                 Part::Shard { index, .. } => (
                     l7::shared_vs_name(cluster, index),
                     has(

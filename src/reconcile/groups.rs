@@ -140,7 +140,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .and_then(|k| secrets.get(k))
             .and_then(Option::as_ref);
         let rules = rules::rule_set(state);
+        let classes = self.view.classes();
         let input = L7Input {
+            classes: Some(&classes),
             ingresses: &refs,
             services: &inputs,
             nodes,
@@ -163,8 +165,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     /// VsVip, its own HTTPPolicySet (404 for a host it does not serve) and the VirtualService.
     pub(super) fn parent_ids(&self, part: &Part) -> Vec<ObjId> {
         match part {
-            Part::Shard { index, .. } => {
-                let parent = l7::shared_vs_name(&self.cfg.cluster_name, *index);
+            Part::Shard { index, infra, .. } => {
+                let parent =
+                    l7::shared_vs_name_in(&self.cfg.cluster_name, infra.as_deref(), *index);
                 [Kind::VsVip, Kind::HttpPolicySet, Kind::VirtualService]
                     .into_iter()
                     .map(|kind| obj_id(kind, &parent))
@@ -196,7 +199,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 state
                     .produced_host
                     .keys()
-                    .filter(|h| l7::part_of(h, self.settings.shard) == *part)
+                    .filter(|h| state.l7.part_of_host(h) == *part)
                     .cloned(),
             );
         }
@@ -225,7 +228,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     aliases: &f.aliases,
                 })
                 .collect();
-            l7::assemble_parent(&self.cfg, &self.settings.placement, part, &serving)
+            let rules = rules::rule_set(state);
+            let place = l7::part_placement(part, &self.settings.placement, Some(&rules));
+            l7::assemble_parent(&self.cfg, &place, part, &serving)
         } else {
             Vec::new()
         };
@@ -374,7 +379,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let hosts = state
             .produced_host
             .keys()
-            .any(|h| l7::part_of(h, self.settings.shard) == *part);
+            .any(|h| state.l7.part_of_host(h) == *part);
         if parent.is_empty() && !hosts {
             state.produced.remove(&g);
         } else {

@@ -10,9 +10,11 @@ use k8s_openapi::api::core::v1::LoadBalancerIngress;
 use k8s_openapi::api::networking::v1::Ingress;
 
 use ako_core::config::Config;
+use ako_core::crd::RuleSet;
 use ako_core::index::ObjKey;
+use ako_core::intent::ClassView;
 use ako_core::intent::{self, Problem};
-use ako_core::l7::{HostFragment, HostOutcome, IngressOutcome, Part, ShardSize, part_of};
+use ako_core::l7::{HostFragment, HostOutcome, IngressOutcome, Part, ShardSize};
 use ako_core::plan::{Desired, Kind};
 
 /// What is kept of a host's last translation between passes: not its objects' bodies (a pass translates again
@@ -44,8 +46,10 @@ impl HostState {
 pub struct IngressRefs {
     /// Its valid hosts.
     pub hosts: Vec<String>,
-    /// The parts of its hosts.
-    pub parts: Vec<Part>,
+    /// creationTimestamp (seconds): the oldest Ingress claiming a host places it.
+    pub created: Option<i64>,
+    /// The AviInfraSetting its IngressClass names (`spec.parameters`).
+    pub infra: Option<String>,
     /// Backend Services (in its namespace).
     pub services: Vec<ObjKey>,
     /// TLS Secrets of `spec.tls` (in its namespace).
@@ -56,7 +60,7 @@ pub struct IngressRefs {
 }
 
 /// Reads what an Ingress names. An Ingress over the size limits names nothing (it is refused whole).
-pub fn refs_of(ing: &Ingress, cfg: &Config, shard: ShardSize) -> IngressRefs {
+pub fn refs_of(ing: &Ingress, cfg: &Config, classes: &ClassView) -> IngressRefs {
     let too_big = intent::check_ingress_limits(ing);
     if !too_big.is_empty() {
         return IngressRefs {
@@ -68,8 +72,9 @@ pub fn refs_of(ing: &Ingress, cfg: &Config, shard: ShardSize) -> IngressRefs {
     let ns = &intent.namespace;
     let hosts = sorted(intent.hosts.iter().map(|h| h.host.clone()));
     IngressRefs {
-        parts: sorted(hosts.iter().map(|h| part_of(h, shard))),
         hosts,
+        created: ako_core::ownership::created(&ing.metadata),
+        infra: classes.infra_of(&intent::classify(ing)).map(str::to_string),
         services: sorted(
             intent
                 .backend_services()
@@ -120,6 +125,10 @@ pub enum DirtyHosts {
 #[derive(Debug)]
 pub struct L7State {
     shard: ShardSize,
+    /// The AviInfraSettings (with the other rules): they decide the parts of the hosts their classes place.
+    rules: std::sync::Arc<RuleSet>,
+    /// Host -> its part now (from its oldest claimant's class).
+    host_parts: HashMap<String, Part>,
     /// Ingresses of ako, with what they name.
     pub refs: HashMap<ObjKey, IngressRefs>,
     /// Host -> Ingresses claiming it (sorted; usually one).
@@ -175,6 +184,8 @@ impl L7State {
     pub fn new(shard: ShardSize) -> Self {
         Self {
             shard,
+            rules: std::sync::Arc::default(),
+            host_parts: HashMap::new(),
             refs: HashMap::new(),
             host_members: HashMap::new(),
             part_hosts: HashMap::new(),
@@ -191,6 +202,120 @@ impl L7State {
         }
     }
 
+    /// The part a host is in: where its oldest claimant's class places it (the global parts for a host no
+    /// Ingress claims any more: where its last translation was, else its global part).
+    pub fn part_of_host(&self, host: &str) -> Part {
+        if let Some(p) = self.host_parts.get(host) {
+            return p.clone();
+        }
+        match self.fragments.get(host) {
+            Some(f) => f.part.clone(),
+            None => ako_core::l7::part_of(host, self.shard),
+        }
+    }
+
+    /// The AviInfraSetting name the objects of a host carry (its part's, when the setting is accepted).
+    pub fn infra_label(&self, host: &str) -> Option<String> {
+        let owner = self.placing(host)?;
+        let name = self.refs.get(owner)?.infra.as_deref()?;
+        match self.rules.infra_setting(name) {
+            Some((ako_core::crd::Verdict::Accepted, Some(_))) => Some(name.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The Ingress whose class places a host: its oldest claimant.
+    fn placing(&self, host: &str) -> Option<&ObjKey> {
+        self.host_members.get(host)?.iter().min_by(|a, b| {
+            let order = |k: &ObjKey| {
+                let c = self.refs.get(k).and_then(|r| r.created);
+                (c.is_none(), c)
+            };
+            order(a).cmp(&order(b)).then_with(|| a.cmp(b))
+        })
+    }
+
+    /// Where a claimed host belongs now.
+    fn computed_part(&self, host: &str) -> Part {
+        let infra = self
+            .placing(host)
+            .and_then(|k| self.refs.get(k))
+            .and_then(|r| r.infra.as_deref());
+        ako_core::l7::host_part(host, infra, self.shard, Some(&self.rules))
+    }
+
+    /// Puts a host in the part it belongs to now (`None`: no Ingress claims it). A host moving to another part
+    /// (its class's AviInfraSetting changed) leaves its old part's parent at once, and both parts are compared
+    /// whole: the new part's pass creates its objects under their new names and deletes the old ones.
+    fn place_host(&mut self, host: &str, part: Option<Part>) -> BTreeSet<Part> {
+        let mut touched = BTreeSet::new();
+        let old = match &part {
+            Some(p) => self.host_parts.insert(host.to_string(), p.clone()),
+            None => self.host_parts.remove(host),
+        };
+        if let Some(o) = &old
+            && Some(o) != part.as_ref()
+            && let Some(ph) = self.part_hosts.get_mut(o)
+        {
+            ph.remove(host);
+        }
+        if let Some(p) = &part {
+            self.part_hosts
+                .entry(p.clone())
+                .or_default()
+                .insert(host.to_string());
+            if let Some(f) = self.fragments.get(host)
+                && f.part != *p
+            {
+                let from = f.part.clone();
+                self.fragments.remove(host);
+                self.mark_all(&from);
+                self.mark_all(p);
+                touched.extend([from, p.clone()]);
+            }
+        }
+        touched
+    }
+
+    /// The rules changed: hosts whose AviInfraSetting was accepted, changed or went move to their parts, and
+    /// the parts of hosts placed by a setting that changed (`changed`: names) are compared whole. Returns the
+    /// parts to pass.
+    pub fn set_rules(
+        &mut self,
+        rules: std::sync::Arc<RuleSet>,
+        changed: &HashSet<String>,
+    ) -> BTreeSet<Part> {
+        self.rules = rules;
+        let mut parts = BTreeSet::new();
+        let hosts: Vec<String> = self.host_members.keys().cloned().collect();
+        for h in hosts {
+            let named = self
+                .placing(&h)
+                .and_then(|k| self.refs.get(k))
+                .and_then(|r| r.infra.clone());
+            let part = self.computed_part(&h);
+            parts.extend(self.place_host(&h, Some(part.clone())));
+            if named.is_some_and(|n| changed.contains(&n)) {
+                self.mark_all(&part);
+                parts.insert(part);
+            }
+        }
+        parts
+    }
+
+    /// The parts of an Ingress's hosts.
+    pub fn parts_of(&self, key: &ObjKey) -> Vec<Part> {
+        let mut parts: Vec<Part> = self
+            .refs
+            .get(key)
+            .into_iter()
+            .flat_map(|r| r.hosts.iter().map(|h| self.part_of_host(h)))
+            .collect();
+        parts.sort();
+        parts.dedup();
+        parts
+    }
+
     /// Marks hosts to translate again; returns their parts.
     pub fn mark_hosts<'h>(
         &mut self,
@@ -198,7 +323,7 @@ impl L7State {
     ) -> BTreeSet<Part> {
         let mut parts = BTreeSet::new();
         for h in hosts {
-            let part = part_of(h, self.shard);
+            let part = self.part_of_host(h);
             match self
                 .dirty
                 .entry(part.clone())
@@ -235,10 +360,6 @@ impl L7State {
                     remove_sorted(m, key);
                     if m.is_empty() {
                         self.host_members.remove(h);
-                        let part = part_of(h, self.shard);
-                        if let Some(ph) = self.part_hosts.get_mut(&part) {
-                            ph.remove(h);
-                        }
                     }
                 }
             }
@@ -249,17 +370,22 @@ impl L7State {
         if let Some(new) = refs {
             for h in &new.hosts {
                 insert_sorted(self.host_members.entry(h.clone()).or_default(), key);
-                self.part_hosts
-                    .entry(part_of(h, self.shard))
-                    .or_default()
-                    .insert(h.clone());
             }
             index_add(&mut self.by_service, &new.services, key);
             index_add(&mut self.by_secret, &new.secrets, key);
             touched.extend(new.hosts.iter().cloned());
             self.refs.insert(key.clone(), new);
         }
-        self.mark_hosts(&touched)
+        let mut parts = BTreeSet::new();
+        for h in &touched {
+            let part = self
+                .host_members
+                .contains_key(h)
+                .then(|| self.computed_part(h));
+            parts.extend(self.place_host(h, part));
+        }
+        parts.extend(self.mark_hosts(&touched));
+        parts
     }
 
     /// Forgets every Ingress (a full sync rebuilds them); keeps fragments and what was reported.
@@ -267,6 +393,7 @@ impl L7State {
         self.refs.clear();
         self.host_members.clear();
         self.part_hosts.clear();
+        self.host_parts.clear();
         self.by_service.clear();
         self.by_secret.clear();
     }
@@ -530,12 +657,23 @@ spec:
 
     #[test]
     fn refs_name_the_parts_services_and_secrets_of_valid_hosts_only() {
-        let r = refs_of(&ing(TWO_HOSTS), &cfg(), ShardSize::Large);
+        let r = refs_of(&ing(TWO_HOSTS), &cfg(), &ClassView::default());
+        let mut s = L7State::new(ShardSize::Large);
+        let key = ObjKey::new("vmug", "shop");
+        s.set(&key, Some(r.clone()));
         assert_eq!(
-            r.parts,
+            s.parts_of(&key),
             vec![
-                Part::Shard { index: 0, of: 8 },
-                Part::Shard { index: 1, of: 8 }
+                Part::Shard {
+                    index: 0,
+                    of: 8,
+                    infra: None
+                },
+                Part::Shard {
+                    index: 1,
+                    of: 8,
+                    infra: None
+                }
             ]
         );
         assert_eq!(
@@ -550,18 +688,23 @@ spec:
             "{:?}",
             r.problems
         );
-        let dedicated = refs_of(&ing(TWO_HOSTS), &cfg(), ShardSize::Dedicated);
-        assert_eq!(dedicated.parts.len(), 2);
+        let mut dedicated = L7State::new(ShardSize::Dedicated);
+        dedicated.set(&key, Some(r));
+        assert_eq!(dedicated.parts_of(&key).len(), 2);
     }
 
     #[test]
     fn indexes_follow_an_ingress_as_it_changes_and_goes() {
         let mut s = L7State::new(ShardSize::Large);
         let key = ObjKey::new("vmug", "shop");
-        let r = refs_of(&ing(TWO_HOSTS), &cfg(), ShardSize::Large);
+        let r = refs_of(&ing(TWO_HOSTS), &cfg(), &ClassView::default());
         let touched = s.set(&key, Some(r));
         assert_eq!(touched.len(), 2);
-        let shard1 = Part::Shard { index: 1, of: 8 };
+        let shard1 = Part::Shard {
+            index: 1,
+            of: 8,
+            infra: None,
+        };
         assert_eq!(
             s.take_work(&shard1),
             (BTreeSet::from(["shop.avi.jarvis.lab".to_string()]), false)
@@ -590,7 +733,7 @@ spec:
         let key = ObjKey::new("vmug", "shop");
         s.set(
             &key,
-            Some(refs_of(&ing(TWO_HOSTS), &cfg(), ShardSize::Large)),
+            Some(refs_of(&ing(TWO_HOSTS), &cfg(), &ClassView::default())),
         );
         let host = |h: &str, vs: &str| HostOutcome {
             host: h.into(),
@@ -601,7 +744,11 @@ spec:
         let warn = Problem::warn("spec.rules[1]", "backend Service \"api\" not found");
         let fragment = |h: &str, vs: &str, index: u32| HostFragment {
             host: h.into(),
-            part: Part::Shard { index, of: 8 },
+            part: Part::Shard {
+                index,
+                of: 8,
+                infra: None,
+            },
             objects: Vec::new(),
             parent_policy: Some(format!("veba-of--Shared-L7-{index}--{h}")),
             aliases: Vec::new(),
@@ -641,7 +788,15 @@ spec:
                 .iter()
                 .any(|p| p.message.contains("outside.example.com"))
         );
-        assert_eq!(s.serving_hosts(&Part::Shard { index: 0, of: 8 }).len(), 1);
+        assert_eq!(
+            s.serving_hosts(&Part::Shard {
+                index: 0,
+                of: 8,
+                infra: None
+            })
+            .len(),
+            1
+        );
 
         let vips = BTreeMap::from([
             ("p0".to_string(), vec!["10.10.18.19".parse().expect("ip")]),

@@ -78,7 +78,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     pub(super) fn ingress_refs(&self, key: &ObjKey) -> Option<ingress::IngressRefs> {
         let ing = self.view.ingress(key)?;
         ingress_is_ours(&ing, &self.cfg, &self.settings.scope, &self.view)
-            .then(|| ingress::refs_of(&ing, &self.cfg, self.settings.shard))
+            .then(|| ingress::refs_of(&ing, &self.cfg, &self.view.classes()))
     }
 
     /// Turns what changed into the groups to pass and the Ingresses to report on.
@@ -169,8 +169,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                     ingresses.insert(k);
                 }
                 Some(at) => {
-                    let parts = state.l7.refs.get(&k).map(|r| r.parts.clone());
-                    for p in parts.unwrap_or_default() {
+                    for p in state.l7.parts_of(&k) {
                         state.retries.retry_at(&GroupId::L7(p), at);
                     }
                 }

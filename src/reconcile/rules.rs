@@ -123,11 +123,20 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 }
             }
         }
+        let set = Arc::new(set);
+        // Hosts an AviInfraSetting places follow its verdict and shard size; its other changes re-plan its parts.
+        groups.extend(
+            state
+                .l7
+                .set_rules(set.clone(), &changed_infra)
+                .into_iter()
+                .map(GroupId::L7),
+        );
         state.rules.host = host;
         state.rules.http = http;
         state.rules.l4 = l4;
         state.rules.infra = infra;
-        state.rules.set = Arc::new(set);
+        state.rules.set = set;
         groups.extend(
             state
                 .l7

@@ -207,7 +207,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         };
         let have = ingress::current_status(&ing);
         let uid = ing.metadata.uid.clone();
-        let Some(refs) = state.l7.refs.get(key) else {
+        if !state.l7.refs.contains_key(key) {
             // Not ako's (any more): its status goes if the addresses there are ako's.
             if !have.is_empty() && may_clear(state, &state.l7.status_written, key, &have) {
                 out.statuses
@@ -230,8 +230,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 ));
             }
             return;
-        };
-        let parts: Vec<Part> = refs.parts.clone();
+        }
+        let parts: Vec<Part> = state.l7.parts_of(key);
         if report_unknown(state, key, &parts, &uid, out) {
             return;
         }
@@ -283,7 +283,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         // (no Removed/Synced pair for a transient state).
         let mut lines: BTreeMap<String, String> = BTreeMap::new();
         for h in hosts {
-            let part = l7::part_of(&h.host, self.settings.shard);
+            let part = state.l7.part_of_host(&h.host);
             let ips = vips.get(&h.vip_name).cloned().unwrap_or_default();
             if ips.is_empty() || !state.l7.applied.get(&part).copied().unwrap_or(false) {
                 if let Some(line) = before.get(&h.host) {

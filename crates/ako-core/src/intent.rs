@@ -54,6 +54,8 @@ pub fn classify(ing: &Ingress) -> ClassRef {
 pub struct ClassInfo {
     pub controller: Option<String>,
     pub is_default: bool,
+    /// The AviInfraSetting its `spec.parameters` name (`{apiGroup: ako.vmware.com, kind: AviInfraSetting}`).
+    pub infra: Option<String>,
 }
 
 impl ClassInfo {
@@ -64,9 +66,18 @@ impl ClassInfo {
             .as_ref()
             .and_then(|a| a.get(config::DEFAULT_CLASS_ANNOTATION))
             .is_some_and(|v| v == "true");
+        let infra = ic
+            .spec
+            .as_ref()
+            .and_then(|s| s.parameters.as_ref())
+            .filter(|p| {
+                p.api_group.as_deref() == Some(crate::crd::GROUP) && p.kind == "AviInfraSetting"
+            })
+            .map(|p| p.name.clone());
         Self {
             controller: ic.spec.as_ref().and_then(|s| s.controller.clone()),
             is_default,
+            infra,
         }
     }
 }
@@ -89,6 +100,19 @@ impl ClassView {
             ClassRef::Legacy(v) => *v == cfg.legacy_class_value,
             ClassRef::Unset => self.ours_is_default(cfg),
         }
+    }
+
+    /// The AviInfraSetting an Ingress with this class reference is placed by: its class's `spec.parameters`
+    /// (the cluster default class's for an Ingress without one).
+    pub fn infra_of(&self, class: &ClassRef) -> Option<&str> {
+        let info = match class {
+            ClassRef::Name(n) => self.classes.get(n)?,
+            ClassRef::Legacy(_) => return None,
+            ClassRef::Unset => self.classes.values().find(|i| {
+                i.is_default && i.controller.as_deref() == Some(config::INGRESS_CONTROLLER)
+            })?,
+        };
+        info.infra.as_deref()
     }
 
     /// Whether an Ingress with no class lands on ako.

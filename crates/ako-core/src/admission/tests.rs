@@ -503,6 +503,7 @@ fn default_class_lands_on_us_only_when_no_other_default() {
     snap.classes.classes.insert(
         "nginx".into(),
         ClassInfo {
+            infra: None,
             controller: Some("nginx".into()),
             is_default: true,
         },

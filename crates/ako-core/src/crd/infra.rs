@@ -298,6 +298,13 @@ impl InfraSettingSpec {
         n
     }
 
+    /// `l7Settings.shardSize`: the number of shared parents of its Ingresses (`None`: the global one).
+    pub fn shard_size(&self) -> Option<crate::l7::ShardSize> {
+        self.l7_settings
+            .as_ref()
+            .and_then(|s| crate::l7::ShardSize::parse(&s.shard_size))
+    }
+
     /// The placement of an object bound to this setting: `base` (the global one) with what the setting gives.
     pub fn place(&self, base: &Placement) -> Placement {
         let mut p = base.clone();

@@ -42,6 +42,7 @@ fn class_resolution_table() {
     view.classes.insert(
         "nginx".into(),
         ClassInfo {
+            infra: None,
             controller: Some("k8s.io/ingress-nginx".into()),
             is_default: true,
         },
@@ -53,6 +54,7 @@ fn class_resolution_table() {
     view.classes.insert(
         "avi-lb".into(),
         ClassInfo {
+            infra: None,
             controller: Some(config::INGRESS_CONTROLLER.into()),
             is_default: true,
         },
@@ -64,6 +66,7 @@ fn class_resolution_table() {
     view.classes.insert(
         "mine".into(),
         ClassInfo {
+            infra: None,
             controller: Some(config::INGRESS_CONTROLLER.into()),
             is_default: false,
         },
@@ -75,6 +78,7 @@ fn class_resolution_table() {
     view.classes.insert(
         "avi-lb".into(),
         ClassInfo {
+            infra: None,
             controller: Some("other".into()),
             is_default: false,
         },

@@ -24,6 +24,8 @@ pub(super) struct Ctx<'a> {
     pub(super) objects: Vec<Desired>,
     /// The accepted HostRules and HTTPRules.
     pub(super) rules: Option<&'a RuleSet>,
+    /// The AviInfraSetting placing the host being translated (its name in the objects' names).
+    pub(super) infra: Option<&'a str>,
 }
 
 pub(super) fn markers_list(key: &str, values: &BTreeSet<String>) -> Value {
@@ -86,6 +88,7 @@ impl<'a> Ctx<'a> {
             names: HashSet::new(),
             objects: Vec::new(),
             rules: None,
+            infra: None,
         }
     }
 }
@@ -246,6 +249,7 @@ impl Ctx<'_> {
             "vrf_context_ref": name_ref("vrfcontext", &self.place.vrf),
             "east_west_placement": false,
             "vip": [vip],
+            "bgp_peer_labels": self.place.rhi.vsvip_field(),
             "markers": [marker("clustername", self.cluster)],
         });
         // Moved in, not serialized again by json! (a shared parent has thousands).
@@ -306,7 +310,7 @@ impl Ctx<'_> {
     ) -> Option<String> {
         match hp.cert.as_ref()? {
             CertSource::Secret(key, pair) => {
-                let name = sni_child_name(self.cluster, &hp.host);
+                let name = sni_child_name(self.cluster, &in_infra(self.infra, &hp.host));
                 let markers = json!([
                     marker("clustername", self.cluster),
                     marker("Namespace", &key.namespace),
@@ -354,6 +358,10 @@ impl Ctx<'_> {
             "markers": markers,
         });
         if let Some(m) = body.as_object_mut() {
+            // Route health injection is the parent's (or the dedicated VS's): a child has no VIP of its own.
+            if vs_type != "VS_TYPE_VH_CHILD" {
+                m.insert("enable_rhi".into(), self.place.rhi.vs_field());
+            }
             let policies: Vec<Value> = policies
                 .iter()
                 .zip(HTTP_POLICY_INDEX..)
@@ -473,20 +481,17 @@ pub(super) fn shared_host(
     input: &L7Input<'_>,
 ) -> Vec<Value> {
     let cluster = ctx.cluster;
+    let infra = ctx.infra;
+    // With an AviInfraSetting, AKO's names carry its name before the host (insecure pools) or the namespace.
+    let label = in_infra(infra, &hp.host);
     let mut rules = Vec::new();
     let insecure_name = |c: &Claimant, r: &RoutePlan| {
-        insecure_pool_name(
-            cluster,
-            &hp.host,
-            &r.raw_path,
-            &c.key.namespace,
-            &c.key.name,
-        )
+        insecure_pool_name(cluster, &label, &r.raw_path, &c.key.namespace, &c.key.name)
     };
     let secure_name = |c: &Claimant, r: &RoutePlan| {
         secure_pool_name(
             cluster,
-            &c.key.namespace,
+            &in_infra(infra, &c.key.namespace),
             &hp.host,
             &r.raw_path,
             &c.key.name,
@@ -511,8 +516,8 @@ pub(super) fn shared_host(
         routed
     };
     not_found_rule(host, &mut rules);
-    let child = sni_child_name(cluster, &hp.host);
-    let policy = sni_policy_name(cluster, &hp.owner_ns, &hp.host);
+    let child = sni_child_name(cluster, &label);
+    let policy = sni_policy_name(cluster, &in_infra(infra, &hp.owner_ns), &hp.host);
     let mut child_rules = Vec::new();
     switching_rules(host, &routed, &mut child_rules);
     not_found_rule(host, &mut child_rules);
@@ -549,11 +554,12 @@ pub(super) fn dedicated_host(
     input: &L7Input<'_>,
 ) {
     let cluster = ctx.cluster;
-    let name = dedicated_vs_name(cluster, &hp.host);
+    let infra = ctx.infra;
+    let name = dedicated_vs_name(cluster, &in_infra(infra, &hp.host));
     let pool_name = |c: &Claimant, r: &RoutePlan| {
         secure_pool_name(
             cluster,
-            &c.key.namespace,
+            &in_infra(infra, &c.key.namespace),
             &hp.host,
             &r.raw_path,
             &c.key.name,
@@ -649,7 +655,7 @@ pub fn assemble_parent(
     part: &Part,
     serving: &[Serving<'_>],
 ) -> Vec<Desired> {
-    let Part::Shard { index, .. } = part else {
+    let Part::Shard { index, infra, .. } = part else {
         return Vec::new();
     };
     if serving.is_empty() {
@@ -657,7 +663,7 @@ pub fn assemble_parent(
     }
     let mut ctx = Ctx::new(cfg, place, &[], &[]);
     let cluster = ctx.cluster;
-    let parent = shared_vs_name(cluster, *index);
+    let parent = shared_vs_name_in(cluster, infra.as_deref(), *index);
     let mut sorted: Vec<&Serving<'_>> = serving.iter().collect();
     sorted.sort_by(|a, b| host_order(a.host).cmp(&host_order(b.host)));
     // The parent's own policy set, listed last: a request for a host it does not serve gets 404.

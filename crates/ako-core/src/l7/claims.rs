@@ -9,6 +9,8 @@ pub(super) struct Claimant {
     pub(super) created: Option<i64>,
     pub(super) intent: IngressIntent,
     pub(super) enable_tls: bool,
+    /// The AviInfraSetting its IngressClass names.
+    pub(super) infra: Option<String>,
     /// Position in the input.
     pub(super) pos: usize,
 }
@@ -54,18 +56,15 @@ pub(super) fn host_order(host: &str) -> (bool, Reverse<usize>, &str) {
     (host.starts_with('*'), Reverse(host.len()), host)
 }
 
-/// The claimants of each host to translate (in the input's part, and among `only` when given).
+/// The claimants of each host to translate (among `only` when given).
 pub(super) fn index_hosts<'c>(
     claimants: &'c [Claimant],
-    input: &L7Input<'_>,
     only: Option<&BTreeSet<String>>,
 ) -> BTreeMap<&'c str, Vec<usize>> {
     let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (ci, c) in claimants.iter().enumerate() {
         for hr in &c.intent.hosts {
-            if input.part.is_some_and(|p| !in_part(&hr.host, p))
-                || only.is_some_and(|o| !o.contains(&hr.host))
-            {
+            if only.is_some_and(|o| !o.contains(&hr.host)) {
                 continue;
             }
             let v = by_host.entry(hr.host.as_str()).or_default();
@@ -187,13 +186,11 @@ pub(super) fn plan_host(
     }
 }
 
-pub(super) fn in_part(host: &str, part: &Part) -> bool {
-    match part {
-        Part::Shard { index, of } => {
-            intent::default_backend_of(host).is_none() && shard_of(host, *of) == *index
-        }
-        Part::Host(h) => h == host,
-    }
+/// The claimant whose IngressClass places a host: the oldest.
+pub(super) fn placing<'c>(cis: &[usize], claimants: &'c [Claimant]) -> Option<&'c Claimant> {
+    cis.iter()
+        .map(|&ci| &claimants[ci])
+        .min_by(|a, b| a.order().cmp(&b.order()))
 }
 
 /// Certificate checks, each certificate parsed once per translation.

@@ -120,6 +120,15 @@ impl ShardSize {
         }
     }
 
+    /// The shard size of a number of shared parents.
+    pub fn of_shards(of: u32) -> Self {
+        match of {
+            8 => Self::Large,
+            4 => Self::Medium,
+            _ => Self::Small,
+        }
+    }
+
     /// Number of shared parents (a power of two); `None` in dedicated mode.
     pub fn shards(self) -> Option<u32> {
         match self {
@@ -164,8 +173,10 @@ pub struct L7Input<'a> {
     pub secrets: &'a BTreeMap<ObjKey, Option<TlsPair>>,
     /// `router-certs-default` in ako's namespace, if present.
     pub default_cert: Option<&'a TlsPair>,
-    /// The accepted HostRules and HTTPRules (`None`: none).
+    /// The accepted HostRules and HTTPRules, and the AviInfraSettings (`None`: none).
     pub rules: Option<&'a crate::crd::RuleSet>,
+    /// The cluster's IngressClasses: the AviInfraSetting an Ingress's class names (`None`: none does).
+    pub classes: Option<&'a intent::ClassView>,
     /// Translate only the hosts of this part (`None`: every host). Problems that are not about a host (the
     /// Ingress's own) are reported whatever the part.
     pub part: Option<&'a Part>,
@@ -176,10 +187,11 @@ pub struct L7Input<'a> {
 /// claiming a host is needed to plan it, so a change re-plans only the parts of the hosts it touches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Part {
-    /// Shard `index` of `of` shared parents.
+    /// Shard `index` of `of` shared parents (of an AviInfraSetting's Ingresses, or the global ones).
     Shard {
         index: u32,
         of: u32,
+        infra: Option<String>,
     },
     Host(String),
 }
@@ -187,7 +199,13 @@ pub enum Part {
 impl std::fmt::Display for Part {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Part::Shard { index, .. } => write!(f, "Shared-L7-{index}"),
+            Part::Shard { index, infra, .. } => {
+                write!(
+                    f,
+                    "Shared-L7-{}",
+                    in_infra(infra.as_deref(), &index.to_string())
+                )
+            }
             Part::Host(h) => match intent::default_backend_of(h) {
                 Some((ns, name)) => write!(f, "default backend of {ns}/{name}"),
                 None => write!(f, "{h}{DEDICATED_SUFFIX}"),
@@ -199,6 +217,11 @@ impl std::fmt::Display for Part {
 /// The part a host belongs to. An Ingress of only a default backend is a part of its own in every mode: it
 /// answers every request to its address, so it cannot share one.
 pub fn part_of(host: &str, shard: ShardSize) -> Part {
+    part_in(host, shard, None)
+}
+
+/// The part of a host placed by an AviInfraSetting (`infra`: its name, in the names of the parents).
+pub fn part_in(host: &str, shard: ShardSize, infra: Option<&str>) -> Part {
     if intent::default_backend_of(host).is_some() {
         return Part::Host(host.to_string());
     }
@@ -206,8 +229,89 @@ pub fn part_of(host: &str, shard: ShardSize) -> Part {
         Some(of) => Part::Shard {
             index: shard_of(host, of),
             of,
+            infra: infra.map(str::to_string),
         },
         None => Part::Host(host.to_string()),
+    }
+}
+
+/// Where the hosts of an AviInfraSetting's Ingresses go (bound through their IngressClass's `spec.parameters`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InfraPlace {
+    /// The setting's name in the objects' names (AKO's); `None`: the global names.
+    pub label: Option<String>,
+    pub place: Placement,
+    pub shard: ShardSize,
+    /// Why the setting named is not applied (missing or Rejected): the global placement is used instead.
+    pub problem: Option<String>,
+}
+
+/// Resolves the AviInfraSetting a class names: an Accepted one gives its name, placement and shard size
+/// (`l7Settings.shardSize`, else the global one); none, a missing or a Rejected one the global ones (with why).
+pub fn resolve_infra(
+    name: Option<&str>,
+    base: &Placement,
+    shard: ShardSize,
+    rules: Option<&crate::crd::RuleSet>,
+) -> InfraPlace {
+    let global = |problem: Option<String>| InfraPlace {
+        label: None,
+        place: base.clone(),
+        shard,
+        problem,
+    };
+    let Some(name) = name else {
+        return global(None);
+    };
+    match rules.and_then(|r| r.infra_setting(name)) {
+        Some((crate::crd::Verdict::Accepted, Some(spec))) => InfraPlace {
+            label: Some(name.to_string()),
+            place: spec.place(base),
+            shard: spec.shard_size().unwrap_or(shard),
+            problem: None,
+        },
+        Some((crate::crd::Verdict::Rejected(why), _)) => global(Some(format!(
+            "the IngressClass's AviInfraSetting {name:?} is Rejected ({why}); its hosts are placed by the global settings"
+        ))),
+        _ => global(Some(format!(
+            "the IngressClass's AviInfraSetting {name:?} does not exist; its hosts are placed by the global settings"
+        ))),
+    }
+}
+
+/// The part of a host whose oldest Ingress's class names the AviInfraSetting `infra`.
+pub fn host_part(
+    host: &str,
+    infra: Option<&str>,
+    shard: ShardSize,
+    rules: Option<&crate::crd::RuleSet>,
+) -> Part {
+    let accepted = infra.and_then(|name| match rules.and_then(|r| r.infra_setting(name)) {
+        Some((crate::crd::Verdict::Accepted, Some(spec))) => Some((name, spec)),
+        _ => None,
+    });
+    match accepted {
+        Some((name, spec)) => part_in(host, spec.shard_size().unwrap_or(shard), Some(name)),
+        None => part_of(host, shard),
+    }
+}
+
+/// The placement of a part's shared parent: its AviInfraSetting's, or `base`.
+pub fn part_placement(
+    part: &Part,
+    base: &Placement,
+    rules: Option<&crate::crd::RuleSet>,
+) -> Placement {
+    match part {
+        Part::Shard {
+            infra: Some(name),
+            of,
+            ..
+        } => {
+            let global = ShardSize::of_shards(*of);
+            resolve_infra(Some(name), base, global, rules).place
+        }
+        _ => base.clone(),
     }
 }
 
@@ -292,11 +396,16 @@ pub fn translate_hosts(
             .as_ref()
             .and_then(|a| a.get(ENABLE_TLS_ANNOTATION))
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let infra = input
+            .classes
+            .and_then(|c| c.infra_of(&intent::classify(ing)))
+            .map(str::to_string);
         claimants.push(Claimant {
             key: key.clone(),
             created: ownership::created(&ing.metadata),
             intent,
             enable_tls,
+            infra,
             pos,
         });
         c_outcomes.push(IngressOutcome {
@@ -311,7 +420,19 @@ pub fn translate_hosts(
         default: None,
         secrets: HashMap::new(),
     };
-    let mut ctx = Ctx::new(cfg, place, input.services, input.nodes);
+    // The placements of the AviInfraSettings the claimants' classes name (and the global one), resolved once.
+    let mut placements: BTreeMap<Option<&str>, InfraPlace> = BTreeMap::new();
+    for infra in claimants
+        .iter()
+        .map(|c| c.infra.as_deref())
+        .chain(std::iter::once(None))
+    {
+        placements
+            .entry(infra)
+            .or_insert_with(|| resolve_infra(infra, place, shard, input.rules));
+    }
+    let global = &placements[&None];
+    let mut ctx = Ctx::new(cfg, &global.place, input.services, input.nodes);
     ctx.rules = input.rules;
     // One scratch outcome per claimant, reused host after host: only a host's claimants are touched by it, and
     // what they got is taken out right after (so the cost is per claim, not per host and claimant).
@@ -324,7 +445,16 @@ pub fn translate_hosts(
         })
         .collect();
     let mut fragments = Vec::new();
-    for (host, cis) in index_hosts(&claimants, input, only) {
+    for (host, cis) in index_hosts(&claimants, only) {
+        // The oldest claimant's class places the host.
+        let infra = placing(&cis, &claimants).and_then(|c| c.infra.as_deref());
+        let placed = placements.get(&infra).unwrap_or(global);
+        let part = part_in(host, placed.shard, placed.label.as_deref());
+        if input.part.is_some_and(|p| *p != part) {
+            continue;
+        }
+        ctx.place = &placed.place;
+        ctx.infra = placed.label.as_deref();
         let touched = cis.clone();
         let host_rule = input.rules.and_then(|r| r.host_rule(host));
         let controller_cert = host_rule
@@ -340,7 +470,15 @@ pub fn translate_hosts(
             &mut checks,
             controller_cert,
         );
-        let part = part_of(host, shard);
+        if let Some(why) = &placed.problem {
+            for &ci in &touched {
+                if claimants[ci].infra.as_deref() == infra {
+                    scratch[ci]
+                        .problems
+                        .push(Problem::warn("spec.ingressClassName", why.clone()));
+                }
+            }
+        }
         let mut parent_policy = None;
         let mut host_rule_notes: Vec<String> = Vec::new();
         let mut aliases: Vec<String> = Vec::new();
@@ -348,17 +486,17 @@ pub fn translate_hosts(
         if !hp.claimants.is_empty() {
             match &part {
                 Part::Shard { index, .. } => {
-                    let parent = shared_vs_name(ctx.cluster, *index);
+                    let parent = shared_vs_name_in(ctx.cluster, ctx.infra, *index);
                     let rules =
                         shared_host(&mut ctx, &hp, &claimants, &mut scratch, &parent, input);
                     if !rules.is_empty() {
-                        let name = parent_policy_name(ctx.cluster, *index, host);
+                        let name = parent_policy_name_in(ctx.cluster, ctx.infra, *index, host);
                         let one: BTreeSet<String> = [host.to_string()].into();
                         ctx.policy_set(&name, rules, &one);
                         parent_policy = Some(name);
                     }
                     if host_rule.is_some() {
-                        let child = sni_child_name(ctx.cluster, host);
+                        let child = sni_child_name(ctx.cluster, &in_infra(ctx.infra, host));
                         host_rule_notes = if hp.cert.is_some() {
                             aliases = host_aliases(&ctx, host);
                             apply_host_rule(&mut ctx, host, &child, true)
@@ -375,7 +513,7 @@ pub fn translate_hosts(
                     }
                     None => {
                         dedicated_host(&mut ctx, &hp, &claimants, &mut scratch, input);
-                        let vs = dedicated_vs_name(ctx.cluster, host);
+                        let vs = dedicated_vs_name(ctx.cluster, &in_infra(ctx.infra, host));
                         aliases = host_aliases(&ctx, host);
                         host_rule_notes = apply_host_rule(&mut ctx, host, &vs, false);
                     }
@@ -451,7 +589,8 @@ pub fn translate(
         }
     }
     for (part, frs) in parts {
-        objects.extend(assemble_parent(cfg, place, part, &frs));
+        let placed = part_placement(part, place, input.rules);
+        objects.extend(assemble_parent(cfg, &placed, part, &frs));
     }
     let index: HashMap<ObjKey, usize> = outcomes
         .iter()

@@ -18,7 +18,25 @@ pub fn shard_of(host: &str, shards: u32) -> u32 {
 
 /// `<cluster>--Shared-L7-<n>`: a shared parent, its VsVip and its HTTPPolicySet.
 pub fn shared_vs_name(cluster: &str, shard: u32) -> String {
-    avi_name(format!("{cluster}--Shared-L7-{shard}"))
+    shared_vs_name_in(cluster, None, shard)
+}
+
+/// A shared parent of an AviInfraSetting's Ingresses: `<cluster>--Shared-L7-<infra>-<n>` (AKO's), or the global
+/// one's name.
+pub fn shared_vs_name_in(cluster: &str, infra: Option<&str>, shard: u32) -> String {
+    avi_name(format!(
+        "{cluster}--Shared-L7-{}",
+        in_infra(infra, &shard.to_string())
+    ))
+}
+
+/// A label of an AviInfraSetting's objects: `<infra>-<label>` (AKO puts the setting's name after the cluster's
+/// in every name of its hosts), or the label alone.
+pub fn in_infra(infra: Option<&str>, label: &str) -> String {
+    match infra {
+        Some(i) => format!("{i}-{label}"),
+        None => label.to_string(),
+    }
 }
 
 /// `<cluster>--<host>-L7-dedicated`: the VS, VsVip and HTTPPolicySet of a host in dedicated mode.
@@ -34,7 +52,15 @@ pub fn default_backend_vs_name(cluster: &str, namespace: &str, ingress: &str) ->
 
 /// `<cluster>--Shared-L7-<n>--<host>`: a host's HTTPPolicySet on its shared parent.
 pub fn parent_policy_name(cluster: &str, shard: u32, host: &str) -> String {
-    avi_name(format!("{cluster}--Shared-L7-{shard}--{host}"))
+    parent_policy_name_in(cluster, None, shard, host)
+}
+
+/// A host's HTTPPolicySet on its shared parent of an AviInfraSetting: `<cluster>--Shared-L7-<infra>-<n>--<host>`.
+pub fn parent_policy_name_in(cluster: &str, infra: Option<&str>, shard: u32, host: &str) -> String {
+    avi_name(format!(
+        "{cluster}--Shared-L7-{}--{host}",
+        in_infra(infra, &shard.to_string())
+    ))
 }
 
 /// `<cluster>--<host>`: the SNI child and the SSLKeyAndCertificate of a secure host.

@@ -136,6 +136,7 @@ impl World {
             ..Default::default()
         }];
         let input = L7Input {
+            classes: None,
             ingresses: &refs,
             services: &inputs,
             nodes: &nodes,

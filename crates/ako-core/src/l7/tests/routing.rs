@@ -161,7 +161,11 @@ spec:
     // A part holds only its hosts: with LARGE, shop (shard 1) is not in shard 0's translation.
     assert_eq!(
         part_of("shop.avi.jarvis.lab", ShardSize::Large),
-        Part::Shard { index: 1, of: 8 }
+        Part::Shard {
+            index: 1,
+            of: 8,
+            infra: None
+        }
     );
     assert_eq!(
         part_of("x.avi.jarvis.lab", ShardSize::Dedicated),
