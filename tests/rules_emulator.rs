@@ -480,3 +480,121 @@ async fn a_namespace_annotation_binds_its_services_to_an_infra_setting() {
         .await;
     assert!(seg().await.ends_with("#vmug-se-group"));
 }
+
+#[tokio::test]
+async fn an_ingress_class_naming_an_infra_setting_gets_its_own_parent_and_moves_back_when_the_setting_is_rejected()
+ {
+    let emu = avi_support::start_with(ako::emulator::EmulatorConfig {
+        seed: ako::emulator::seed_with_vip_network(
+            "infra-net",
+            "127.20.0.0/24".parse().expect("subnet"),
+        )
+        .expect("seed"),
+        ..avi_support::config(None)
+    })
+    .await;
+    let view =
+        l7_view(&[&HACKAZON_ING.replace("ingressClassName: avi-lb", "ingressClassName: blue")]);
+    let ours = |infra: Option<&str>| ako::core::intent::ClassInfo {
+        controller: Some(ako::core::config::INGRESS_CONTROLLER.into()),
+        is_default: false,
+        infra: infra.map(str::to_string),
+    };
+    view.set_class("avi-lb", Some(ours(None)));
+    view.set_class("blue", Some(ours(Some("blue"))));
+    let key = ObjKey::new("", "blue");
+    view.upsert_rule(
+        RuleKind::AviInfraSetting,
+        key.clone(),
+        rule(
+            "seGroup: {name: Default-Group}
+network: {vipNetworks: [{networkName: infra-net, cidr: 127.20.0.0/24}]}
+l7Settings: {shardSize: SMALL}",
+            10,
+        ),
+    );
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    let c = client(&emu);
+    let parent = get_with_names(&c, "virtualservice", "veba-of--Shared-L7-blue-0")
+        .await
+        .expect("the setting's own parent");
+    assert!(
+        parent["se_group_ref"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("#Default-Group")),
+        "{parent}"
+    );
+    let vsvip = get_with_names(&c, "vsvip", "veba-of--Shared-L7-blue-0")
+        .await
+        .expect("its VsVip");
+    let (net, ip) = vip_placement(&vsvip);
+    assert_eq!(net, "infra-net");
+    let hackazon = ObjKey::new("vmug", "hackazon");
+    let status = r.sink.last_ingress_status(&hackazon).expect("status");
+    assert_eq!(status[0].ip.as_deref(), Some(ip.as_str()));
+    assert!(
+        get_named(
+            &c,
+            "pool",
+            "veba-of--blue-hackazon.avi.jarvis.lab_-vmug-hackazon"
+        )
+        .await
+        .is_some()
+    );
+    assert!(
+        get_named(&c, "virtualservice", "veba-of--Shared-L7-0")
+            .await
+            .is_none(),
+        "no global parent: no host of the global class"
+    );
+
+    // The setting now names an SE group the controller lacks: Rejected, and the host moves to the global
+    // parent; the setting's objects go.
+    view.upsert_rule(
+        RuleKind::AviInfraSetting,
+        key.clone(),
+        rule("seGroup: {name: no-such-group}", 10),
+    );
+    r.change(Change::Rules).await;
+    r.until("moved", |p| {
+        p.converged_once && p.retrying == 0 && p.events_pending == 0
+    })
+    .await;
+    let global = get_with_names(&c, "vsvip", "veba-of--Shared-L7-0")
+        .await
+        .expect("the global parent's VsVip");
+    let (net, ip) = vip_placement(&global);
+    assert_eq!(net, "dpg-sedatapath-18");
+    assert!(
+        r.sink
+            .last_ingress_status(&hackazon)
+            .is_some_and(|s| s[0].ip.as_deref() == Some(ip.as_str())),
+        "the status follows the host"
+    );
+    for (kind, name) in [
+        ("virtualservice", "veba-of--Shared-L7-blue-0"),
+        ("vsvip", "veba-of--Shared-L7-blue-0"),
+        (
+            "pool",
+            "veba-of--blue-hackazon.avi.jarvis.lab_-vmug-hackazon",
+        ),
+        (
+            "httppolicyset",
+            "veba-of--Shared-L7-blue-0--hackazon.avi.jarvis.lab",
+        ),
+    ] {
+        assert!(
+            get_named(&c, kind, name).await.is_none(),
+            "{kind} {name} left"
+        );
+    }
+    let warned = r.sink.ingress_events_for(&hackazon);
+    assert!(
+        warned
+            .iter()
+            .any(|n| n.message.contains("AviInfraSetting \"blue\" is Rejected")),
+        "{warned:?}"
+    );
+}

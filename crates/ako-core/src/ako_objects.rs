@@ -25,20 +25,23 @@ pub fn left_alone(obj_type: &str, name: &str, cluster: &str) -> Option<&'static 
         return Some("an object of AKO's EVH virtual services; ako does not model EVH yet");
     }
     if let Some(after) = rest.strip_prefix("Shared-L7-") {
-        // <n>, or <n>--<host> (a host's policy set on ako's parent).
-        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-        let shard = digits > 0 && (after.len() == digits || after[digits..].starts_with("--"));
+        // <n> or <infra>-<n> (an AviInfraSetting's parent), then nothing or --<host> (a host's policy set).
+        let head = after.split("--").next().unwrap_or_default();
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let shard = digits(head)
+            || head
+                .rsplit_once('-')
+                .is_some_and(|(i, n)| !i.is_empty() && digits(n));
         return match (obj_type, shard) {
-            // ako's parent: VsVip, VirtualService and its own HTTPPolicySet carry exactly this name.
+            // ako's parents: VsVip, VirtualService and its own HTTPPolicySet carry exactly this name.
             ("vsvip" | "virtualservice" | "httppolicyset", true) => None,
             (_, true) => Some(
                 "AKO's pool group or DataScript of a shared parent (its host routing); ako routes with policy \
                  sets and detached it from the parent, and leaves it as AKO left it",
             ),
-            (_, false) => Some(
-                "an object of a shared parent AKO named after an AviInfraSetting; ako does not serve \
-                 AviInfraSetting yet",
-            ),
+            (_, false) => {
+                Some("an object of a shared parent named in a way neither AKO nor ako names them")
+            }
         };
     }
     // A second AKO instance's parents: <cluster>--<namespace>-Shared-L7-<n>.
@@ -69,13 +72,25 @@ mod tests {
             ("virtualservice", "c--Shared-L7-EVH-3".to_string(), true),
             ("poolgroup", "c--Shared-L7-0".to_string(), true),
             ("vsdatascriptset", "c--Shared-L7-7".to_string(), true),
-            ("virtualservice", "c--Shared-L7-infra-a-0".to_string(), true),
+            ("poolgroup", "c--Shared-L7-infra-a-0".to_string(), true),
+            ("virtualservice", "c--Shared-L7-x".to_string(), true),
             ("virtualservice", "c--team-ns-Shared-L7-0".to_string(), true),
             ("virtualservice", "ako-gw-c--gw-ns-gw".to_string(), true),
             // ako's names.
             ("virtualservice", "c--Shared-L7-0".to_string(), false),
             ("vsvip", "c--Shared-L7-7".to_string(), false),
             ("httppolicyset", "c--Shared-L7-1".to_string(), false),
+            // An AviInfraSetting's parents (AKO's names, ako's objects).
+            (
+                "virtualservice",
+                "c--Shared-L7-infra-a-0".to_string(),
+                false,
+            ),
+            (
+                "httppolicyset",
+                "c--Shared-L7-blue-3--a.avi.jarvis.lab".to_string(),
+                false,
+            ),
             (
                 "httppolicyset",
                 "c--Shared-L7-1--a.avi.jarvis.lab".to_string(),

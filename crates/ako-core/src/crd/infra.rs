@@ -1,6 +1,8 @@
 //! AviInfraSetting (`ako.vmware.com/v1beta1`, cluster scoped): where the virtual services of the objects bound to
-//! it go. Bound as in AKO: a LoadBalancer Service or a Namespace by the annotation
-//! `aviinfrasetting.ako.vmware.com/name: <name>` (the Service's own annotation wins over its namespace's).
+//! it go. Bound as in AKO: Ingresses through their IngressClass's `spec.parameters` (`{apiGroup: ako.vmware.com,
+//! kind: AviInfraSetting, name}`; a host is placed by its oldest Ingress's class), a LoadBalancer Service or a
+//! Namespace's Services by the annotation `aviinfrasetting.ako.vmware.com/name: <name>` (the Service's own
+//! annotation wins over its namespace's).
 //!
 //! | field | Avi |
 //! |---|---|
@@ -8,10 +10,11 @@
 //! | `network.vipNetworks[0]` (`networkName`, `cidr`, `v6cidr`) | the VsVip's `vip[].ipam_network_subnet` (`network_ref`, `subnet`, `subnet6`) and `auto_allocate_ip_type` |
 //! | `network.enableRhi` | the virtual service's `enable_rhi` (sent only when true, as AKO) |
 //! | `network.bgpPeerLabels` | the VsVip's `bgp_peer_labels`, when RHI is enabled |
+//! | `l7Settings.shardSize` | the number of the class's own shared parents, `<cluster>--Shared-L7-<name>-<n>` (AKO's names: children, pools and certificates `<cluster>--<name>-...`) |
 //!
-//! Not applied yet (warnings at apply time): `nodeNetworks`, `enablePublicIP` (public clouds), `listeners` and
-//! `l7Settings` (Ingress placement through an IngressClass's `spec.parameters`), `nsxSettings`, a VIP network
-//! given by `networkUUID` only. A Service bound to an AviInfraSetting that is missing or Rejected keeps the
+//! Not applied yet (warnings at apply time): `nodeNetworks`, `enablePublicIP` (public clouds), `listeners`,
+//! `nsxSettings`, a VIP network given by `networkUUID` only; a namespace's annotation does not place its
+//! Ingresses (AKO's namespace-scoped setting for Ingresses keeps the global names). A Service bound to an AviInfraSetting that is missing or Rejected keeps the
 //! global placement and gets a Warning (AKO builds it "without it" too, silently).
 
 use std::collections::BTreeMap;
@@ -262,12 +265,7 @@ impl InfraSettingSpec {
         not_yet(
             !net.listeners.is_empty(),
             "network.listeners",
-            "Ingresses are not placed by AviInfraSetting yet",
-        );
-        not_yet(
-            self.l7_settings.is_some(),
-            "l7Settings.shardSize",
-            "Ingresses are not placed by AviInfraSetting yet",
+            "shared parents and dedicated virtual services listen on 80 and 443",
         );
         not_yet(
             self.nsx_settings.is_some(),

@@ -302,7 +302,6 @@ fn fields_not_applied_yet_are_named_and_unknown_ones_reported() {
         [
             "spec.network.nodeNetworks",
             "spec.network.listeners",
-            "spec.l7Settings.shardSize",
             "spec.nsxSettings",
             "spec.network.vipNetworks[0].networkUUID",
         ]

@@ -1,6 +1,7 @@
 //! Tests of the L7 translation: shared helpers; the scenarios by concern in the submodules.
 
 mod crds;
+mod infra;
 mod routing;
 mod tls;
 
@@ -75,6 +76,7 @@ struct World {
     secrets: BTreeMap<ObjKey, Option<TlsPair>>,
     default_cert: Option<TlsPair>,
     rules: Option<crate::crd::RuleSet>,
+    classes: Option<intent::ClassView>,
 }
 
 impl World {
@@ -101,6 +103,7 @@ impl World {
             secrets: BTreeMap::new(),
             default_cert: None,
             rules: None,
+            classes: None,
         }
     }
 
@@ -136,7 +139,7 @@ impl World {
             ..Default::default()
         }];
         let input = L7Input {
-            classes: None,
+            classes: self.classes.as_ref(),
             ingresses: &refs,
             services: &inputs,
             nodes: &nodes,
