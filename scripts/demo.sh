@@ -192,6 +192,35 @@ sni_logs_all() {
 }
 check "the SNI child logs every request (full client logs)" sni_logs_all
 
+say "AviInfraSetting (AKO's CRD) bound to a second IngressClass: its Ingresses on a parent of their own"
+echo "\$ kubectl apply -f examples/demo/infrasetting.yaml   (AviInfraSetting lab20, IngressClass avi-lb-lab20, Ingress blog)"
+kubectl apply -f examples/demo/infrasetting.yaml
+for _ in $(seq 1 100); do
+  [ -n "$(kubectl -n vmug get ingress blog -o jsonpath='{.status.loadBalancer.ingress[0].ip}')" ] && break
+  sleep 0.2
+done
+kubectl get aviinfrasetting
+kubectl -n vmug get ingress
+blog_vip=$(kubectl -n vmug get ingress blog -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
+avi_get '/api/virtualservice?name=veba-of--Shared-L7-lab20-0&include_name=true' \
+  | python3 -c 'import json,sys; v=json.load(sys.stdin)["results"][0]; print(json.dumps({"name": v["name"], "se_group_ref": v["se_group_ref"].split("#")[-1], "enable_rhi": v.get("enable_rhi")}, indent=1))'
+for _ in $(seq 1 50); do
+  curl -fs --max-time 1 --resolve "blog.avi.jarvis.lab:80:$blog_vip" http://blog.avi.jarvis.lab/ >/dev/null 2>&1 && break
+  sleep 0.2
+done
+echo "\$ curl http://blog.avi.jarvis.lab/   (through the setting's parent: $blog_vip)"
+curl -s --max-time 5 --resolve "blog.avi.jarvis.lab:80:$blog_vip" http://blog.avi.jarvis.lab/
+check "the AviInfraSetting is Accepted" bash -c "[ \"\$(kubectl get aviinfrasetting lab20 -o jsonpath='{.status.status}')\" = Accepted ]"
+check "the Ingress of the second class has an ADDRESS in the setting's network 127.10.20.0/26" \
+  bash -c "[[ '$blog_vip' == 127.10.20.* ]]"
+blog_parent_on_default_group() {
+  avi_get '/api/virtualservice?name=veba-of--Shared-L7-lab20-0&include_name=true' | python3 -c \
+    'import json,sys; v=json.load(sys.stdin)["results"][0]; sys.exit(0 if v["se_group_ref"].endswith("#Default-Group") and v.get("enable_rhi") else 1)'
+}
+check "its parent is on the setting's SE group with route health injection" blog_parent_on_default_group
+check "the Ingress of the second class answers through its own VIP" \
+  bash -c "curl -fs --max-time 5 --resolve blog.avi.jarvis.lab:80:$blog_vip http://blog.avi.jarvis.lab/ | grep -q 'hello from hackazon'"
+
 say "the audit lines of these decisions ($DEMO/ako.log)"
 grep '"admission decision"' "$DEMO/ako.log" | grep -v '"result":"not-ours"' | tail -n 4
 
