@@ -156,9 +156,22 @@ pub struct Listener {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Gslb {
+    /// The name a GSLB service (AMKO) sends clients with: served like the host (its virtual service answers it,
+    /// its routes match it), never published in DNS (the GSLB service answers for it).
     pub fqdn: Option<String>,
     #[serde(default)]
     pub include_aliases: bool,
+}
+
+impl HostRuleSpec {
+    /// `gslb.fqdn`, if set.
+    pub fn gslb_fqdn(&self) -> Option<&str> {
+        self.virtualhost
+            .gslb
+            .as_ref()
+            .and_then(|g| g.fqdn.as_deref())
+            .filter(|f| !f.is_empty())
+    }
 }
 
 /// The FQDN a HostRule's raw `spec` claims (for the webhook's index, before the spec is typed).
@@ -390,9 +403,9 @@ impl HostRuleSpec {
             "use a Secret in the Ingress's spec.tls, or a controller certificate (type: ref)",
         );
         not_yet(
-            v.gslb.as_ref().is_some_and(|g| g.fqdn.is_some()),
-            "gslb",
-            "GSLB (AMKO) is not supported",
+            v.gslb.as_ref().is_some_and(|g| g.include_aliases),
+            "gslb.includeAliases",
+            "it is read by AMKO (the GSLB operator), not by AKO or ako",
         );
         not_yet(
             v.fqdn.contains("Shared-") && v.tcp_settings.is_some(),

@@ -68,9 +68,10 @@ pub(super) fn host_aliases(ctx: &Ctx<'_>, host: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Serves a host's aliases like the host: its virtual service answers them (`vh_domain_name`), its policy sets
-/// match them where they match the host, and a dedicated VsVip publishes them.
-fn serve_aliases(ctx: &mut Ctx<'_>, host: &str, aliases: &[String]) {
+/// Serves more names like the host: its virtual service answers them (`vh_domain_name`), its policy sets match
+/// them where they match the host, and (`publish`: aliases; not a GSLB name, which the GSLB service answers for)
+/// a dedicated VsVip publishes them.
+fn serve_aliases(ctx: &mut Ctx<'_>, host: &str, aliases: &[String], publish: bool) {
     if aliases.is_empty() {
         return;
     }
@@ -103,7 +104,7 @@ fn serve_aliases(ctx: &mut Ctx<'_>, host: &str, aliases: &[String]) {
                     }
                 }
             }
-            Kind::VsVip => {
+            Kind::VsVip if publish => {
                 if let Some(dns) = o.body.get_mut("dns_info").and_then(Value::as_array_mut) {
                     dns.extend(
                         aliases
@@ -125,7 +126,11 @@ pub(super) fn apply_host_rule(ctx: &mut Ctx<'_>, host: &str, vs: &str, child: bo
         return Vec::new();
     };
     let aliases = spec.virtualhost.aliases.clone();
-    serve_aliases(ctx, host, &aliases);
+    serve_aliases(ctx, host, &aliases, true);
+    // AKO's GSLB name (AMKO sends clients with it): answered and routed like the host, not in DNS.
+    if let Some(gslb) = spec.gslb_fqdn() {
+        serve_aliases(ctx, host, &[gslb.to_string()], false);
+    }
     let kind = if child {
         Kind::VirtualServiceChild
     } else {

@@ -178,7 +178,7 @@ fn fields_ako_does_not_apply_yet_are_admitted_with_a_warning() {
             "shop",
             "r",
             None,
-            "virtualhost: {fqdn: new.avi.jarvis.lab, gslb: {fqdn: g.example.com}, useRegex: true}",
+            "virtualhost: {fqdn: new.avi.jarvis.lab, gslb: {fqdn: g.example.com, includeAliases: true}, useRegex: true}",
         ),
         &cfg(),
         &snap(),
@@ -186,5 +186,5 @@ fn fields_ako_does_not_apply_yet_are_admitted_with_a_warning() {
     );
     assert!(d.allowed, "{:?}", d.reasons);
     assert_eq!(d.warnings.len(), 2, "{:?}", d.warnings);
-    assert!(d.warnings[0].contains("gslb"), "{:?}", d.warnings);
+    assert!(d.warnings[0].contains("gslb.includeAliases"), "{:?}", d.warnings);
 }

@@ -26,7 +26,7 @@ fn akos_documentation_sample_reads_with_every_field_known() {
     let n = s.notes();
     assert!(n.unknown.is_empty(), "{:?}", n.unknown);
     let fields: Vec<&str> = n.unimplemented.iter().map(|(f, _)| f.as_str()).collect();
-    assert_eq!(fields, ["spec.virtualhost.gslb", "spec.virtualhost.l7Rule"]);
+    assert_eq!(fields, ["spec.virtualhost.l7Rule"]);
     // Every controller object the sample names, with its field.
     let refs = s.refs();
     let kinds: Vec<&str> = refs.iter().map(|r| r.obj_type).collect();

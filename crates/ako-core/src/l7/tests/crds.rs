@@ -278,3 +278,36 @@ fn aliases_are_served_matched_and_published_like_the_host() {
         &json!([{"fqdn": "shop.avi.jarvis.lab"}, {"fqdn": "store.avi.jarvis.lab"}])
     );
 }
+
+#[test]
+fn a_gslb_name_is_answered_and_routed_like_the_host_but_not_published() {
+    let mut w = World::new(&[SHOP_TLS]);
+    w.secrets
+        .insert(ObjKey::new("vmug", "shop-tls"), Some(pair()));
+    w.rules = Some(rules(
+        &[(
+            "vmug",
+            "virtualhost: {fqdn: shop.avi.jarvis.lab, gslb: {fqdn: shop.gslb.avi.jarvis.lab}}",
+        )],
+        &[],
+    ));
+    let d = w.run(ShardSize::Medium, &cfg());
+    let child = find(&d, Kind::VirtualServiceChild, CHILD);
+    assert_eq!(
+        child["vh_domain_name"],
+        json!(["shop.avi.jarvis.lab", "shop.gslb.avi.jarvis.lab"])
+    );
+    let parent = parent_routes(&d, "veba-of--Shared-L7-1");
+    assert_eq!(
+        route(&parent, "shop.gslb.avi.jarvis.lab", "/", 80),
+        "redirect"
+    );
+    let child_policy = find(&d, Kind::HttpPolicySet, "veba-of--vmug-shop.avi.jarvis.lab");
+    assert_eq!(
+        route(child_policy, "shop.gslb.avi.jarvis.lab", "/", 443),
+        "veba-of--vmug-shop.avi.jarvis.lab_-shop"
+    );
+    // The GSLB service answers for the name: the local VsVip does not publish it.
+    let dns = &find(&d, Kind::VsVip, "veba-of--Shared-L7-1")["dns_info"];
+    assert_eq!(dns, &json!([{"fqdn": "shop.avi.jarvis.lab"}]));
+}
