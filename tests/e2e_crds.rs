@@ -211,8 +211,8 @@ async fn akos_host_rule_example_applies_unchanged_and_sets_what_its_docs_say_the
     );
     assert_eq!(
         vs["vh_domain_name"],
-        json!(["foo.region1.com", "bar.com", "baz.com"]),
-        "the aliases are served with the host"
+        json!(["foo.region1.com", "bar.com", "baz.com", "foo.com"]),
+        "the aliases and the GSLB name are served with the host"
     );
     assert_eq!(vs["enabled"], true);
     assert_eq!(vs["analytics_policy"]["full_client_logs"]["enabled"], true);

@@ -186,5 +186,9 @@ fn fields_ako_does_not_apply_yet_are_admitted_with_a_warning() {
     );
     assert!(d.allowed, "{:?}", d.reasons);
     assert_eq!(d.warnings.len(), 2, "{:?}", d.warnings);
-    assert!(d.warnings[0].contains("gslb.includeAliases"), "{:?}", d.warnings);
+    assert!(
+        d.warnings[0].contains("gslb.includeAliases"),
+        "{:?}",
+        d.warnings
+    );
 }
