@@ -598,3 +598,70 @@ l7Settings: {shardSize: SMALL}",
         "{warned:?}"
     );
 }
+
+#[tokio::test]
+async fn an_l4_rule_listener_with_ssl_terminates_tls_on_the_virtual_service_and_reverts() {
+    let emu = avi_support::start(None).await;
+    let annotated = DEMO.replace(
+        "uid: u-1,",
+        "uid: u-1, annotations: {ako.vmware.com/l4rule: tls},",
+    );
+    let view = std::sync::Arc::new(ako::k8s::observe::View::from_parts(
+        vec![service(&annotated)],
+        vec![],
+        vec![],
+    ));
+    let mut r = Running::start(&emu, view.clone(), None);
+    r.until("converged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    let c = client(&emu);
+    let name = "veba-of--vmug-avisvc-lb";
+    assert!(get_named(&c, "l4policyset", name).await.is_some());
+    let key = ObjKey::new("vmug", "tls");
+    view.upsert_rule(
+        RuleKind::L4Rule,
+        key.clone(),
+        rule(
+            "listenerProperties: [{port: 80, protocol: TCP, enableSsl: true}]
+sslKeyAndCertificateRefs: [System-Default-Portal-Cert]
+sslProfileRef: System-Standard",
+            10,
+        ),
+    );
+    r.change(Change::Rules).await;
+    r.until("applied", |p| p.converged_once && p.retrying == 0)
+        .await;
+    assert_eq!(
+        status_of(&r, RuleKind::L4Rule, &key),
+        Some(json!({"status": "Accepted", "error": null}))
+    );
+    let vs = get_with_names(&c, "virtualservice", name)
+        .await
+        .expect("vs");
+    assert_eq!(vs["services"][0]["enable_ssl"], true, "{vs}");
+    assert!(
+        vs["pool_ref"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("#veba-of--vmug-avisvc-lb-TCP-80")),
+        "{vs}"
+    );
+    assert!(
+        vs["application_profile_ref"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("#System-SSL-Application")),
+        "{vs}"
+    );
+    assert!(
+        get_named(&c, "l4policyset", name).await.is_none(),
+        "the pool directly, no L4 policy set"
+    );
+    // The rule goes: the L4 policy set again, and nothing of SSL left.
+    view.remove_rule(RuleKind::L4Rule, &key);
+    r.change(Change::Rules).await;
+    r.until("reverted", |p| p.converged_once && p.retrying == 0)
+        .await;
+    let vs = get_named(&c, "virtualservice", name).await.expect("vs");
+    assert_eq!(vs["services"][0]["enable_ssl"], false, "{vs}");
+    assert!(vs.get("pool_ref").is_none_or(Value::is_null), "{vs}");
+    assert!(get_named(&c, "l4policyset", name).await.is_some());
+}

@@ -9,6 +9,7 @@
 //! | `performanceLimits` | `performance_limits {max_concurrent_connections, max_throughput}` |
 //! | `analyticsPolicy.fullClientLogs` | `analytics_policy.full_client_logs {enabled, duration, throttle}` |
 //! | `loadBalancerIP` | the VsVip's address, unless the Service asks for one itself |
+//! | `listenerProperties[]` (every Service port; `enableSsl` on a single-port Service) | the port's `enable_ssl`, `ssl_key_and_certificate_refs` and `ssl_profile_ref` from `sslKeyAndCertificateRefs`/`sslProfileRef`, `System-SSL-Application` unless the rule names an application profile, the pool as `pool_ref` (no L4 policy set), as AKO |
 //! | `backendProperties[]` (by port and protocol) | the pool's `lb_algorithm`, `lb_algorithm_hash`, `lb_algorithm_consistent_hash_hdr`, `application_persistence_profile_ref`, `health_monitor_refs`, `enabled`, `min_servers_up`, `ssl_profile_ref`, `pki_profile_ref`, `ssl_key_and_certificate_ref`, `analytics_policy.enable_realtime_metrics` |
 
 use std::collections::BTreeMap;
@@ -59,7 +60,7 @@ pub struct L4RuleSpec {
     #[serde(default)]
     pub backend_properties: Vec<BackendProperties>,
     #[serde(default)]
-    pub listener_properties: Vec<Value>,
+    pub listener_properties: Vec<ListenerProperties>,
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
 }
@@ -84,6 +85,16 @@ pub struct L4FullClientLogs {
     pub enabled: bool,
     pub duration: Option<u32>,
     pub throttle: Option<u32>,
+}
+
+/// `spec.listenerProperties[]`: one port of the virtual service (AKO: every Service port, by port and protocol).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerProperties {
+    pub port: u16,
+    pub protocol: String,
+    #[serde(default)]
+    pub enable_ssl: bool,
 }
 
 /// `spec.backendProperties[]`: one pool, by the Service's port and protocol.
@@ -214,6 +225,14 @@ impl L4RuleSpec {
             &self.security_policy_ref,
             "securityPolicyRef",
         );
+        one("sslprofile", &self.ssl_profile_ref, "sslProfileRef");
+        for (i, c) in self.ssl_key_and_certificate_refs.iter().enumerate() {
+            out.push(AviRef::new(
+                "sslkeyandcertificate",
+                c,
+                format!("spec.sslKeyAndCertificateRefs[{i}]"),
+            ));
+        }
         for (i, d) in self.vs_datascript_refs.iter().enumerate() {
             out.push(AviRef::new(
                 "vsdatascriptset",
@@ -257,16 +276,12 @@ impl L4RuleSpec {
     /// Fields ako reads but does not apply yet, and unknown ones.
     pub fn notes(&self) -> Notes {
         let mut n = Notes::default();
-        if !self.listener_properties.is_empty() {
-            n.unimplemented.push((
-                "spec.listenerProperties".into(),
-                "SSL termination on L4 virtual services is not built yet",
-            ));
-        }
-        if !self.ssl_key_and_certificate_refs.is_empty() || self.ssl_profile_ref.is_some() {
+        if self.listener_properties.iter().all(|l| !l.enable_ssl)
+            && (!self.ssl_key_and_certificate_refs.is_empty() || self.ssl_profile_ref.is_some())
+        {
             n.unimplemented.push((
                 "spec.sslKeyAndCertificateRefs / sslProfileRef".into(),
-                "they need listenerProperties' SSL termination",
+                "they apply to a listener with enableSsl",
             ));
         }
         if self.revoke_vip_route == Some(true) {
@@ -357,6 +372,99 @@ impl L4RuleSpec {
                 }}),
             );
         }
+    }
+
+    /// Whether the rule terminates SSL on a port (`listenerProperties[].enableSsl`).
+    pub fn terminates_ssl(&self) -> bool {
+        self.listener_properties.iter().any(|l| l.enable_ssl)
+    }
+
+    /// AKO's checks when a Service uses the rule (`rule`, `service`: names for the messages; `ports`: the
+    /// virtual service's ports and protocols): its listeners must be exactly the ports, SSL only on a single
+    /// port and with the TCP proxy network profile. `Err`: the rule is not applied, and why, in AKO's words.
+    pub fn check_listeners(
+        &self,
+        rule: &str,
+        service: &str,
+        ports: &[(u16, String)],
+    ) -> Result<(), String> {
+        let l = &self.listener_properties;
+        if l.is_empty() {
+            return Ok(());
+        }
+        if l.len() != ports.len() {
+            return Err(format!(
+                "Number of port definitions in {rule} l4rule listener spec does not match with the port definitons in {service} service"
+            ));
+        }
+        for (port, proto) in ports {
+            if !l
+                .iter()
+                .any(|x| x.port == *port && x.protocol.eq_ignore_ascii_case(proto))
+            {
+                return Err(format!(
+                    "Port {port} defined in {service} service definition is not present in {rule} l4rule listener spec"
+                ));
+            }
+        }
+        if let Some(x) = l.iter().find(|x| x.enable_ssl) {
+            if ports.len() > 1 {
+                return Err(format!(
+                    "Port {} requires enabling SSL for L4 but there are multiple ports defined in {service} service definition",
+                    x.port
+                ));
+            }
+            if let Some(np) = &self.network_profile_ref
+                && np != "System-TCP-Proxy"
+            {
+                return Err(format!(
+                    "SSL on port {} needs the network profile System-TCP-Proxy, not {np}",
+                    x.port
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// SSL termination on the virtual service of a single-port Service (`pool`: its one pool): the port's
+    /// `enable_ssl`, the certificates and SSL profile, `System-SSL-Application` where the rule left the L4
+    /// application profile, and the pool directly (`pool_ref`, no L4 policy set), as AKO builds it.
+    pub fn apply_ssl(&self, vs: &mut Map<String, Value>, pool: &str) {
+        if !self.terminates_ssl() {
+            return;
+        }
+        if let Some(services) = vs.get_mut("services").and_then(Value::as_array_mut) {
+            for s in services.iter_mut() {
+                let port = s.get("port").and_then(Value::as_u64);
+                let ssl = self
+                    .listener_properties
+                    .iter()
+                    .any(|l| l.enable_ssl && Some(u64::from(l.port)) == port);
+                if let Some(m) = s.as_object_mut() {
+                    m.insert("enable_ssl".into(), json!(ssl));
+                }
+            }
+        }
+        let app = self
+            .application_profile_ref
+            .as_deref()
+            .filter(|a| *a != "System-L4-Application")
+            .unwrap_or("System-SSL-Application");
+        vs.insert(
+            "application_profile_ref".into(),
+            name_ref("applicationprofile", app),
+        );
+        let certs: Vec<Value> = self
+            .ssl_key_and_certificate_refs
+            .iter()
+            .map(|c| name_ref("sslkeyandcertificate", c))
+            .collect();
+        vs.insert("ssl_key_and_certificate_refs".into(), Value::Array(certs));
+        if let Some(p) = &self.ssl_profile_ref {
+            vs.insert("ssl_profile_ref".into(), name_ref("sslprofile", p));
+        }
+        vs.insert("pool_ref".into(), name_ref("pool", pool));
+        vs.insert("l4_policies".into(), json!([]));
     }
 
     /// The backend properties of one pool (the Service's port and protocol).
@@ -459,10 +567,13 @@ pub fn vs_defaults() -> Map<String, Value> {
         "network_security_policy_ref",
         "security_policy_ref",
         "performance_limits",
+        "ssl_profile_ref",
+        "pool_ref",
     ] {
         m.insert(f.into(), Value::Null);
     }
     m.insert("vs_datascripts".into(), json!([]));
+    m.insert("ssl_key_and_certificate_refs".into(), json!([]));
     m.insert(
         "analytics_profile_ref".into(),
         name_ref("analyticsprofile", "System-Analytics-Profile"),

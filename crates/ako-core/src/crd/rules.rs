@@ -391,24 +391,60 @@ pub fn apply_l4_rules(d: &mut L4Desired, services: &[L4Member<'_>], rules: Optio
             Some((Verdict::Accepted, None)) => continue,
             Some((Verdict::Accepted, Some(spec))) => spec,
         };
+        // The virtual service's ports (its members' pools), for the listeners AKO checks when a Service uses
+        // the rule.
+        let keys: Vec<&ObjKey> = members.iter().map(|&i| &d.outcomes[i].key).collect();
+        let pools: Vec<(String, u16, String)> = d
+            .objects
+            .iter()
+            .filter(|o| o.kind == Kind::Pool)
+            .filter_map(|o| {
+                let m = |k: &str| marker(&o.body, k);
+                let mine = keys.iter().any(|k| {
+                    m("Namespace").as_deref() == Some(k.namespace.as_str())
+                        && m("ServiceName").as_deref() == Some(k.name.as_str())
+                });
+                let port = m("Port")?.parse::<u16>().ok()?;
+                mine.then(|| (o.name.clone(), port, m("Protocol").unwrap_or_default()))
+            })
+            .collect();
+        let ports: Vec<(u16, String)> = pools.iter().map(|(_, p, q)| (*p, q.clone())).collect();
+        let first = keys.first().map(|k| k.to_string()).unwrap_or_default();
+        if let Err(why) = spec.check_listeners(&rule.to_string(), &first, &ports) {
+            for &i in &members {
+                d.outcomes[i].problems.push(Problem::warn(
+                    &field,
+                    format!(
+                        "L4Rule {rule} is not applied ({why}); the virtual service has the defaults"
+                    ),
+                ));
+            }
+            continue;
+        }
+        let ssl_pool = match (spec.terminates_ssl(), pools.as_slice()) {
+            (true, [(pool, _, _)]) => Some(pool.clone()),
+            _ => None,
+        };
+        if ssl_pool.is_some() {
+            // SSL on the virtual service: the pool directly, as AKO builds it (no L4 policy set).
+            d.objects
+                .retain(|o| !(o.kind == Kind::L4PolicySet && o.name == vs));
+        }
         for o in &mut d.objects {
             match o.kind {
-                Kind::VirtualService if o.name == vs => spec.apply_vs(&mut o.body),
+                Kind::VirtualService if o.name == vs => {
+                    spec.apply_vs(&mut o.body);
+                    if let Some(pool) = &ssl_pool {
+                        spec.apply_ssl(&mut o.body, pool);
+                    }
+                }
                 Kind::VsVip if o.name == vs => {
                     if let Some(ip) = spec.load_balancer_ip() {
                         super::request_address(&mut o.body, ip);
                     }
                 }
                 Kind::Pool => {
-                    let marker = |k: &str| {
-                        o.body
-                            .get("markers")
-                            .and_then(serde_json::Value::as_array)
-                            .into_iter()
-                            .flatten()
-                            .find(|m| m.get("key").and_then(serde_json::Value::as_str) == Some(k))
-                            .and_then(|m| m.get("values")?.get(0)?.as_str().map(str::to_string))
-                    };
+                    let marker = |k: &str| marker(&o.body, k);
                     let mine = members.iter().any(|&i| {
                         marker("Namespace").as_deref() == Some(d.outcomes[i].key.namespace.as_str())
                             && marker("ServiceName").as_deref()
@@ -425,6 +461,16 @@ pub fn apply_l4_rules(d: &mut L4Desired, services: &[L4Member<'_>], rules: Optio
             }
         }
     }
+}
+
+/// The first value of a body's marker `key`.
+fn marker(body: &serde_json::Map<String, serde_json::Value>, key: &str) -> Option<String> {
+    body.get("markers")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|m| m.get("key").and_then(serde_json::Value::as_str) == Some(key))
+        .and_then(|m| m.get("values")?.get(0)?.as_str().map(str::to_string))
 }
 
 #[cfg(test)]

@@ -26,13 +26,11 @@ fn akos_documentation_sample_reads_and_names_what_is_not_applied_yet() {
     assert_eq!(
         fields,
         [
-            "spec.listenerProperties",
-            "spec.sslKeyAndCertificateRefs / sslProfileRef",
             "spec.revokeVipRoute",
             "spec.backendProperties[].healthMonitorCrdRefs"
         ]
     );
-    assert_eq!(s.refs().len(), 13);
+    assert_eq!(s.refs().len(), 15);
 }
 
 #[test]
@@ -255,4 +253,102 @@ fn the_services_own_address_wins_over_the_rules() {
         find(&d, Kind::VsVip, "veba-of--green-my-service")["vip"][0]["ip_address"]["addr"],
         json!("10.10.18.5")
     );
+}
+
+const ONE_PORT: &str = r#"
+metadata: {name: my-service, namespace: green, annotations: {ako.vmware.com/l4rule: my-l4-rule}}
+spec:
+  type: LoadBalancer
+  ports: [{name: https, port: 443, targetPort: 8080, protocol: TCP, nodePort: 30443}]
+"#;
+
+#[test]
+fn a_listener_with_ssl_terminates_tls_on_the_virtual_service_with_the_pool_directly() {
+    let rules = rule_set(
+        "listenerProperties: [{port: 443, protocol: TCP, enableSsl: true}]
+sslKeyAndCertificateRefs: [l4-cert]
+sslProfileRef: System-Standard",
+        true,
+    );
+    let d = translate(&service(ONE_PORT), Some(&rules));
+    let name = "veba-of--green-my-service";
+    let vs = find(&d, Kind::VirtualService, name);
+    assert_eq!(vs["services"][0]["enable_ssl"], true, "{vs:?}");
+    assert_eq!(
+        vs["application_profile_ref"],
+        json!(crate::plan::name_ref(
+            "applicationprofile",
+            "System-SSL-Application"
+        ))
+    );
+    assert_eq!(
+        vs["ssl_key_and_certificate_refs"],
+        json!([crate::plan::name_ref("sslkeyandcertificate", "l4-cert")])
+    );
+    assert_eq!(
+        vs["ssl_profile_ref"],
+        json!(crate::plan::name_ref("sslprofile", "System-Standard"))
+    );
+    assert_eq!(
+        vs["pool_ref"],
+        json!(crate::plan::name_ref(
+            "pool",
+            "veba-of--green-my-service-TCP-443"
+        ))
+    );
+    assert_eq!(vs["l4_policies"], json!([]));
+    assert!(
+        !d.objects.iter().any(|o| o.kind == Kind::L4PolicySet),
+        "no L4 policy set with SSL"
+    );
+    assert!(
+        d.outcomes[0].problems.is_empty(),
+        "{:?}",
+        d.outcomes[0].problems
+    );
+    // Without the rule: the L4 policy set, no pool_ref, no certificates (what the rule set is undone).
+    let d = translate(&service(ONE_PORT), Some(&RuleSet::default()));
+    let vs = find(&d, Kind::VirtualService, name);
+    assert_eq!(vs["pool_ref"], Value::Null);
+    assert_eq!(vs["ssl_key_and_certificate_refs"], json!([]));
+    assert_eq!(vs["services"][0]["enable_ssl"], false);
+    find(&d, Kind::L4PolicySet, name);
+}
+
+#[test]
+fn listeners_must_be_the_services_ports_and_ssl_needs_a_single_port_in_akos_words() {
+    let cases = [
+        (
+            SVC,
+            "listenerProperties: [{port: 80, protocol: TCP}]",
+            "Number of port definitions in green/my-l4-rule l4rule listener spec does not match with the port definitons in green/my-service service",
+        ),
+        (
+            SVC,
+            "listenerProperties: [{port: 80, protocol: TCP}, {port: 54, protocol: TCP}]",
+            "Port 53 defined in green/my-service service definition is not present in green/my-l4-rule l4rule listener spec",
+        ),
+        (
+            SVC,
+            "listenerProperties: [{port: 80, protocol: TCP, enableSsl: true}, {port: 53, protocol: UDP}]",
+            "Port 80 requires enabling SSL for L4 but there are multiple ports defined in green/my-service service definition",
+        ),
+        (
+            ONE_PORT,
+            "networkProfileRef: System-TCP-Fast-Path\nlistenerProperties: [{port: 443, protocol: TCP, enableSsl: true}]",
+            "SSL on port 443 needs the network profile System-TCP-Proxy, not System-TCP-Fast-Path",
+        ),
+    ];
+    for (svc, yaml, why) in cases {
+        let d = translate(&service(svc), Some(&rule_set(yaml, true)));
+        let problems = &d.outcomes[0].problems;
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains(why) && p.message.contains("is not applied")),
+            "{why}: {problems:?}"
+        );
+        let vs = find(&d, Kind::VirtualService, "veba-of--green-my-service");
+        assert_eq!(vs["pool_ref"], Value::Null, "{yaml}");
+    }
 }
