@@ -665,3 +665,62 @@ sslProfileRef: System-Standard",
     assert!(vs.get("pool_ref").is_none_or(Value::is_null), "{vs}");
     assert!(get_named(&c, "l4policyset", name).await.is_some());
 }
+
+#[tokio::test]
+async fn a_host_rule_certificate_from_a_secret_is_rejected_until_the_secret_exists_then_serves_the_host()
+ {
+    let (emu, view, mut r) = l7_demo_converged().await;
+    let c = client(&emu);
+    let shop = ObjKey::new("shop", "shop");
+    let key = ObjKey::new("shop", "corp");
+    view.upsert_rule(
+        RuleKind::HostRule,
+        key.clone(),
+        rule(
+            "virtualhost:
+               fqdn: shop.avi.jarvis.lab
+               tls: {sslKeyCertificate: {name: corp-tls, type: secret}}",
+            10,
+        ),
+    );
+    r.change(Change::Rules).await;
+    r.until("judged", |p| p.converged_once && p.events_pending == 0)
+        .await;
+    assert_eq!(
+        status_of(&r, RuleKind::HostRule, &key),
+        Some(json!({"status": "Rejected", "error": "secret \"corp-tls\" not found"}))
+    );
+    assert!(r.sink.last_ingress_status(&shop).is_none());
+    // The Secret arrives: the rule is judged again and the host served with its certificate.
+    r.change(view.set_tls_secret(
+        &ObjKey::new("shop", "corp-tls"),
+        Some(Some(tls_pair("shop.avi.jarvis.lab"))),
+    ))
+    .await;
+    r.until("served", |p| {
+        p.converged_once && p.retrying == 0 && p.events_pending == 0
+    })
+    .await;
+    assert_eq!(
+        status_of(&r, RuleKind::HostRule, &key),
+        Some(json!({"status": "Accepted", "error": null}))
+    );
+    let cert = get_named(&c, "sslkeyandcertificate", "veba-of--shop.avi.jarvis.lab")
+        .await
+        .expect("the certificate from the Secret");
+    assert!(
+        cert["certificate"]["certificate"]
+            .as_str()
+            .is_some_and(|p| p.contains("BEGIN CERTIFICATE"))
+    );
+    assert!(
+        get_named(&c, "virtualservice", "veba-of--shop.avi.jarvis.lab")
+            .await
+            .is_some()
+    );
+    assert!(
+        r.sink
+            .last_ingress_status(&shop)
+            .is_some_and(|s| !s.is_empty())
+    );
+}

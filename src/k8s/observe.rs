@@ -336,6 +336,11 @@ impl View {
         Change::Classes
     }
 
+    /// Whether a TLS Secret of this key exists (as the Secret watch last saw it).
+    pub fn has_tls_secret(&self, key: &ObjKey) -> bool {
+        self.secret_versions.read().contains_key(key)
+    }
+
     /// Sets a TLS Secret by hand (tests and benchmarks): `None` removes it, `Some(None)` is a Secret without a
     /// usable `tls.crt`/`tls.key`.
     pub fn set_tls_secret(&self, key: &ObjKey, pair: Option<Option<TlsPair>>) -> Change {

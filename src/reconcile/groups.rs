@@ -39,8 +39,8 @@ pub(super) fn translate(
 }
 
 impl<A: AviApi + Clone + 'static> Reconciler<A> {
-    /// The TLS Secrets translating `hosts` of a part reads: those the Ingresses claiming them name, and the
-    /// default certificate.
+    /// The TLS Secrets translating `hosts` of a part reads: those the Ingresses claiming them name, their
+    /// HostRules' and the default certificate.
     pub(super) fn secrets_of_part(
         &self,
         state: &State,
@@ -48,6 +48,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     ) -> BTreeSet<ObjKey> {
         let mut keys = state.l7.claimants_of(hosts).2;
         keys.extend(self.settings.default_cert.clone());
+        // A HostRule's certificate from a Secret (`type: secret`).
+        let rules = rules::rule_set(state);
+        keys.extend(hosts.iter().filter_map(|h| rules.host_rule_secret(h)));
         keys
     }
 

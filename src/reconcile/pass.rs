@@ -300,7 +300,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         for g in &groups {
             if let GroupId::L7(part) = g {
                 let (hosts, all) = state.l7.take_work(part);
-                secret_keys.extend(state.l7.claimants_of(&hosts).2);
+                secret_keys.extend(self.secrets_of_part(state, &hosts));
                 l7_work.insert(part.clone(), (hosts, all));
             }
         }
@@ -309,7 +309,6 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         let secrets = if l7_work.is_empty() {
             SecretReads::default()
         } else {
-            secret_keys.extend(self.settings.default_cert.clone());
             self.view.tls_secrets(&secret_keys).await
         };
         let (mut ordered, services): (Vec<GroupId>, Vec<GroupId>) = groups

@@ -143,6 +143,10 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 }
             }
             groups.extend(state.l7.touch_secret(k).into_iter().map(GroupId::L7));
+            // Hosts whose HostRule takes its certificate from this Secret.
+            let rules = rules::rule_set(state);
+            let named = rules.hosts_with_secret(k, state.l7.hosts().map(|(h, _)| h));
+            groups.extend(state.l7.mark_hosts(&named).into_iter().map(GroupId::L7));
         }
         if d.nodes
             && matches!(

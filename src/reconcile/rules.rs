@@ -68,6 +68,17 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 None => Lookup::Unknown,
             };
             judge_host_rules(&mut host, &self.cfg.dns_domains, &lookup);
+            // AKO's check of a certificate from a Secret: it must exist in the rule's namespace.
+            for e in host.iter_mut().filter(|e| e.verdict.is_accepted()) {
+                if let Ok(spec) = &e.spec
+                    && let Some(name) = spec.secret_cert()
+                    && !self
+                        .view
+                        .has_tls_secret(&ObjKey::new(e.id.key.namespace.clone(), name))
+                {
+                    e.verdict = Verdict::Rejected(format!("secret \"{name}\" not found"));
+                }
+            }
             judge_http_rules(&mut http, &lookup);
             judge_l4_rules(&mut l4, &lookup);
             judge_infra_settings(&mut infra, &lookup);
@@ -145,6 +156,19 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .map(GroupId::L7),
         );
         groups
+    }
+
+    /// Whether a HostRule takes its certificate from one of these Secrets (a change of one judges the rules
+    /// again: a Secret created after its HostRule makes it Accepted).
+    pub(super) fn secrets_named_by_rules(state: &State, secrets: &HashSet<ObjKey>) -> bool {
+        !secrets.is_empty()
+            && state.rules.host.iter().any(|e| {
+                e.spec
+                    .as_ref()
+                    .ok()
+                    .and_then(|s| s.secret_cert())
+                    .is_some_and(|n| secrets.contains(&ObjKey::new(e.id.key.namespace.clone(), n)))
+            })
     }
 
     /// Asks the controller about the names not known (or all, when `fresh`), concurrently.

@@ -180,7 +180,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 let d = std::mem::take(&mut lp.dirty);
                 let unexplained = d.relisted;
                 let nodes = d.nodes;
-                let rules = d.rules;
+                let rules = d.rules || Self::secrets_named_by_rules(state, &d.secrets);
                 let (mut groups, report) = self.regroup_all(state, d);
                 if rules {
                     groups.extend(self.sync_rules(state, false).await);

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `enableVirtualHost` | `enabled` |
 //! | `tls.sslKeyCertificate` (`type: ref`, with `alternateCertificate`) | `ssl_key_and_certificate_refs`, replacing the Secret's certificate; an insecure host becomes secure |
+//! | `tls.sslKeyCertificate` (`type: secret`: a TLS Secret of the rule's namespace) | the host's certificate object `<cluster>--<host>` made from that Secret instead of the Ingress's (AKO's name); an insecure host becomes secure |
 //! | `tls.sslProfile` | `ssl_profile_ref` |
 //! | `httpPolicy.policySets` / `overwrite` | `http_policies` after ako's (index 11 + ako's + 5 + i, AKO's numbering), or instead of them |
 //! | `datascripts` | `vs_datascripts` in order |
@@ -238,6 +239,13 @@ impl HostRuleSpec {
         out
     }
 
+    /// The Secret (in the rule's namespace) whose certificate serves the host: `tls.sslKeyCertificate` of
+    /// `type: secret`.
+    pub fn secret_cert(&self) -> Option<&str> {
+        let c = &self.virtualhost.tls.as_ref()?.ssl_key_certificate;
+        (c.cert_type == CertType::Secret && !c.name.is_empty()).then_some(c.name.as_str())
+    }
+
     /// What can be checked without the controller or other objects; the first problem, in AKO's words where
     /// AKO has them.
     pub fn check(&self) -> Result<(), String> {
@@ -396,11 +404,14 @@ impl HostRuleSpec {
             }
         };
         not_yet(
-            v.tls
-                .as_ref()
-                .is_some_and(|t| t.ssl_key_certificate.cert_type == CertType::Secret),
-            "tls.sslKeyCertificate.type: secret",
-            "use a Secret in the Ingress's spec.tls, or a controller certificate (type: ref)",
+            v.tls.as_ref().is_some_and(|t| {
+                t.ssl_key_certificate
+                    .alternate_certificate
+                    .as_ref()
+                    .is_some_and(|a| a.cert_type == CertType::Secret)
+            }),
+            "tls.sslKeyCertificate.alternateCertificate.type: secret",
+            "an alternate certificate is taken from the controller (type: ref)",
         );
         not_yet(
             v.gslb.as_ref().is_some_and(|g| g.include_aliases),

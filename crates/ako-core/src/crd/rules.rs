@@ -280,6 +280,33 @@ impl RuleSet {
             .map(|(id, s)| (id, s))
     }
 
+    /// The TLS Secret a host's HostRule takes its certificate from (`type: secret`), if any.
+    pub fn host_rule_secret(&self, host: &str) -> Option<ObjKey> {
+        let (id, spec) = self.host_rule(host)?;
+        Some(ObjKey::new(id.key.namespace.clone(), spec.secret_cert()?))
+    }
+
+    /// The hosts among `hosts` whose HostRule takes its certificate from the Secret `key`.
+    pub fn hosts_with_secret<'h>(
+        &self,
+        key: &ObjKey,
+        hosts: impl IntoIterator<Item = &'h String>,
+    ) -> Vec<String> {
+        let names = |id: &RuleId, s: &HostRuleSpec| {
+            id.key.namespace == key.namespace && s.secret_cert() == Some(key.name.as_str())
+        };
+        if !self.exact.values().any(|(id, s)| names(id, s))
+            && !self.patterns.iter().any(|(id, s)| names(id, s))
+        {
+            return Vec::new();
+        }
+        hosts
+            .into_iter()
+            .filter(|h| self.host_rule_secret(h).as_ref() == Some(key))
+            .cloned()
+            .collect()
+    }
+
     /// The HTTPRules of a host in a namespace, oldest first.
     pub fn http_rules<'a>(
         &'a self,

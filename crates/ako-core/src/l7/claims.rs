@@ -84,7 +84,7 @@ pub(super) fn plan_host(
     outcomes: &mut [IngressOutcome],
     cfg: &Config,
     checks: &mut CertChecks<'_>,
-    controller_cert: Option<Vec<String>>,
+    forced_cert: Option<CertSource>,
 ) -> HostPlan {
     {
         cis.sort_by(|a, b| claimants[*a].order().cmp(&claimants[*b].order()));
@@ -159,8 +159,8 @@ pub(super) fn plan_host(
             cert,
             redirect,
             withheld,
-        } = match controller_cert {
-            Some(names) => Chosen::tls(CertSource::Controller(names), true),
+        } = match forced_cert {
+            Some(cert) => Chosen::tls(cert, true),
             None => choose_cert(host, &accepted, claimants, outcomes, checks),
         };
         if withheld {

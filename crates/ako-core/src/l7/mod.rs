@@ -457,10 +457,7 @@ pub fn translate_hosts(
         ctx.infra = placed.label.as_deref();
         let touched = cis.clone();
         let host_rule = input.rules.and_then(|r| r.host_rule(host));
-        let controller_cert = host_rule
-            .map(|(_, spec)| spec.controller_certs())
-            .filter(|c| !c.is_empty())
-            .map(|c| c.into_iter().map(str::to_string).collect());
+        let (forced_cert, cert_note) = host_rule_cert(host_rule, input);
         let hp = plan_host(
             host,
             cis,
@@ -468,7 +465,7 @@ pub fn translate_hosts(
             &mut scratch,
             cfg,
             &mut checks,
-            controller_cert,
+            forced_cert,
         );
         if let Some(why) = &placed.problem {
             for &ci in &touched {
@@ -480,7 +477,7 @@ pub fn translate_hosts(
             }
         }
         let mut parent_policy = None;
-        let mut host_rule_notes: Vec<String> = Vec::new();
+        let mut host_rule_notes: Vec<String> = cert_note.into_iter().collect();
         let mut aliases: Vec<String> = Vec::new();
         ctx.names.clear();
         if !hp.claimants.is_empty() {
@@ -497,14 +494,14 @@ pub fn translate_hosts(
                     }
                     if host_rule.is_some() {
                         let child = sni_child_name(ctx.cluster, &in_infra(ctx.infra, host));
-                        host_rule_notes = if hp.cert.is_some() {
+                        if hp.cert.is_some() {
                             aliases = host_aliases(&ctx, host);
-                            apply_host_rule(&mut ctx, host, &child, true)
+                            host_rule_notes.extend(apply_host_rule(&mut ctx, host, &child, true));
                         } else {
-                            vec![format!(
+                            host_rule_notes.push(format!(
                                 "host {host} is served without TLS on the shared parent, where a HostRule does not apply (as in AKO); give it a certificate (spec.tls of the Ingress, or the HostRule's tls.sslKeyCertificate) or use shardVSSize DEDICATED"
-                            )]
-                        };
+                            ));
+                        }
                     }
                 }
                 Part::Host(_) => match intent::default_backend_of(host) {
@@ -515,7 +512,7 @@ pub fn translate_hosts(
                         dedicated_host(&mut ctx, &hp, &claimants, &mut scratch, input);
                         let vs = dedicated_vs_name(ctx.cluster, &in_infra(ctx.infra, host));
                         aliases = host_aliases(&ctx, host);
-                        host_rule_notes = apply_host_rule(&mut ctx, host, &vs, false);
+                        host_rule_notes.extend(apply_host_rule(&mut ctx, host, &vs, false));
                     }
                 },
             }
@@ -610,6 +607,44 @@ pub fn translate(
         o.hosts.dedup_by(|a, b| a.host == b.host);
     }
     L7Desired { objects, outcomes }
+}
+
+/// The certificate a host's HostRule gives it, replacing its Ingresses': controller certificates (`type: ref`),
+/// or a TLS Secret of the rule's namespace (`type: secret`); with what stops the Secret from serving (it is
+/// missing or unusable: the host keeps its Ingresses' certificate).
+fn host_rule_cert(
+    host_rule: Option<(&crate::crd::RuleId, &crate::crd::HostRuleSpec)>,
+    input: &L7Input<'_>,
+) -> (Option<CertSource>, Option<String>) {
+    let Some((id, spec)) = host_rule else {
+        return (None, None);
+    };
+    let certs = spec.controller_certs();
+    if !certs.is_empty() {
+        let names = certs.into_iter().map(str::to_string).collect();
+        return (Some(CertSource::Controller(names)), None);
+    }
+    let Some(name) = spec.secret_cert() else {
+        return (None, None);
+    };
+    let key = ObjKey::new(id.key.namespace.clone(), name);
+    let problem = match input.secrets.get(&key) {
+        Some(Some(pair)) if pair.problem.is_none() => {
+            return (Some(CertSource::Secret(key, pair.clone())), None);
+        }
+        Some(Some(pair)) => format!(
+            "is not usable: {}",
+            pair.problem.clone().unwrap_or_default()
+        ),
+        Some(None) => "has no tls.crt and tls.key".to_string(),
+        None => "does not exist".to_string(),
+    };
+    (
+        None,
+        Some(format!(
+            "tls.sslKeyCertificate: Secret {key} {problem}; the host keeps its Ingresses' certificate"
+        )),
+    )
 }
 
 /// Marks the host as served for the claimants with at least one route on it (one whose every path went to an

@@ -311,3 +311,50 @@ fn a_gslb_name_is_answered_and_routed_like_the_host_but_not_published() {
     let dns = &find(&d, Kind::VsVip, "veba-of--Shared-L7-1")["dns_info"];
     assert_eq!(dns, &json!([{"fqdn": "shop.avi.jarvis.lab"}]));
 }
+
+#[test]
+fn a_host_rule_certificate_from_a_secret_of_its_namespace_makes_the_host_secure() {
+    const HR: &str = "virtualhost: {fqdn: hackazon.avi.jarvis.lab, tls: {sslKeyCertificate: {name: corp-tls, type: secret}}}";
+    let mut w = World::new(&[HACKAZON]);
+    w.rules = Some(rules(&[("vmug", HR)], &[]));
+    // The Secret does not exist (yet): the host stays as its Ingress says (insecure), and the Ingress is told.
+    let d = w.run(ShardSize::Large, &cfg());
+    let child = "veba-of--hackazon.avi.jarvis.lab";
+    assert!(!d.objects.iter().any(|o| o.name == child));
+    assert!(
+        d.outcomes[0].problems.iter().any(|p| p.message.contains(
+            "Secret vmug/corp-tls does not exist; the host keeps its Ingresses' certificate"
+        )),
+        "{:?}",
+        d.outcomes[0].problems
+    );
+    // With the Secret: the host's certificate (AKO's name) from it, on an SNI child; HTTP redirects to HTTPS.
+    w.secrets
+        .insert(ObjKey::new("vmug", "corp-tls"), Some(pair()));
+    let d = w.run(ShardSize::Large, &cfg());
+    let cert = find(&d, Kind::SslKeyAndCertificate, child);
+    assert!(
+        cert["certificate"]["certificate"]
+            .as_str()
+            .is_some_and(|c| c.contains("BEGIN CERTIFICATE"))
+    );
+    let vs = find(&d, Kind::VirtualServiceChild, child);
+    assert_eq!(
+        vs["ssl_key_and_certificate_refs"],
+        json!([crate::plan::name_ref("sslkeyandcertificate", child)])
+    );
+    let parent = parent_routes(&d, "veba-of--Shared-L7-0");
+    assert_eq!(
+        route(&parent, "hackazon.avi.jarvis.lab", "/", 80),
+        "redirect"
+    );
+    assert!(d.outcomes[0].hosts[0].tls);
+    // A Secret of another namespace is not the rule's.
+    let mut other = World::new(&[HACKAZON]);
+    other.rules = Some(rules(&[("shop", HR)], &[]));
+    other
+        .secrets
+        .insert(ObjKey::new("vmug", "corp-tls"), Some(pair()));
+    let d = other.run(ShardSize::Large, &cfg());
+    assert!(!d.objects.iter().any(|o| o.name == child));
+}
