@@ -751,9 +751,10 @@ fn seeds_install_upgrade_and_uninstall_in_the_real_api_server_with_least_privile
     );
     let ca = secret_key(&cluster, "ako-webhook-tls", "ca-bundle.crt");
     assert!(!ca.is_empty());
-    // Validation: Ingresses, Services, HostRules/HTTPRules; mutation: Ingresses, Services.
+    // Validation: Ingresses, Services, HostRules/HTTPRules/L4Rules, AviInfraSettings; mutation: Ingresses,
+    // Services.
     for (kind, hooks) in [
-        ("validatingwebhookconfiguration", 3),
+        ("validatingwebhookconfiguration", 4),
         ("mutatingwebhookconfiguration", 2),
     ] {
         let bundles = ca_bundles(&cluster, kind);
