@@ -191,6 +191,11 @@ sni_logs_all() {
     'import json,sys; v=json.load(sys.stdin)["results"][0]; sys.exit(0 if v["analytics_policy"]["full_client_logs"]["enabled"] else 1)'
 }
 check "the SNI child logs every request (full client logs)" sni_logs_all
+wrong_host_rule='{"apiVersion":"ako.vmware.com/v1beta1","kind":"HostRule","metadata":{"name":"blog","namespace":"vmug"},"spec":{"virtualhost":{"fqdn":"blog.avi.jarvis.lab","tls":{"sslKeyCertificate":{"name":"hackazon-corp-cert","type":"ref"}}}}}'
+echo "\$ kubectl apply (a HostRule giving blog.avi.jarvis.lab the hackazon certificate)   (denied: not valid for that host)"
+echo "$wrong_host_rule" | kubectl apply -f - || true
+check "a HostRule whose controller certificate does not cover its FQDN is denied" \
+  bash -c "echo '$wrong_host_rule' | kubectl apply --dry-run=server -f - 2>&1 | grep -q 'is not valid for blog.avi.jarvis.lab'"
 
 say "AviInfraSetting (AKO's CRD) bound to a second IngressClass: its Ingresses on a parent of their own"
 echo "\$ kubectl apply -f examples/demo/infrasetting.yaml   (AviInfraSetting lab20, IngressClass avi-lb-lab20, Ingress blog)"

@@ -245,7 +245,7 @@ pub fn check(manifests: &[Located], cfg: &Config) -> Vec<Finding> {
                     .iter()
                     .find(|(_, x)| x.key == r.key && x.kind == r.kind)
                     .map_or_else(|| (**r).clone(), |(_, x)| x.clone());
-                let d = admission::validate_rule(&r, cfg, &snap, &|_, _| {
+                let d = admission::validate_rule(&r, cfg, &snap, &|_: &str, _: &str| {
                     ako_core::crd::Lookup::Unknown
                 });
                 findings.push(Finding {

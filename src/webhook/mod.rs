@@ -633,13 +633,13 @@ fn decide_review(s: &AppState, mode: Mode, bytes: &[u8], started: Instant) -> De
     let mut unreadable = None;
     let decision = match (object, mode) {
         (Ok(object), _) => {
-            let names = |t: &str, n: &str| {
-                s.names
-                    .as_ref()
-                    .map_or(ako_core::crd::Lookup::Unknown, |c| c.lookup(t, n))
+            let unknown = |_: &str, _: &str| ako_core::crd::Lookup::Unknown;
+            let names: &dyn ako_core::crd::ControllerView = match &s.names {
+                Some(n) => n.as_ref(),
+                None => &unknown,
             };
             s.index
-                .read(|snap| admission::decide_with(&meta, object, mode, &cfg, snap, &names))
+                .read(|snap| admission::decide_with(&meta, object, mode, &cfg, snap, names))
         }
         // Mutation never denies: allow unpatched; the validator reads the object again and denies, saying why.
         (Err(e), Mode::Mutate) => {

@@ -20,6 +20,8 @@ pub const ASK_WITHIN: Duration = Duration::from_secs(2);
 pub struct Names {
     client: AviClient,
     cache: RwLock<HashMap<(String, String), (bool, Instant)>>,
+    /// Controller certificates by name: the DNS names each is valid for, and when that was read.
+    certs: RwLock<HashMap<String, (Vec<String>, Instant)>>,
 }
 
 impl std::fmt::Debug for Names {
@@ -35,6 +37,7 @@ impl Names {
         Self {
             client,
             cache: RwLock::new(HashMap::new()),
+            certs: RwLock::new(HashMap::new()),
         }
     }
 
@@ -68,10 +71,23 @@ impl Names {
         if wanted.is_empty() {
             return;
         }
-        let asks = wanted.iter().map(|(t, n)| self.client.exists(t, n));
-        let answers =
-            tokio::time::timeout(within.min(ASK_WITHIN), futures::future::join_all(asks)).await;
-        let Ok(answers) = answers else {
+        // A certificate a HostRule names is read whole (its names are checked against the FQDN): found or not
+        // in the same request.
+        let certs: Vec<&String> = wanted
+            .iter()
+            .filter(|(t, _)| *t == "sslkeyandcertificate")
+            .map(|(_, n)| n)
+            .collect();
+        let cert_reads =
+            futures::future::join_all(certs.iter().map(|n| self.client.certificate_of(n)));
+        let asks = wanted
+            .iter()
+            .filter(|(t, _)| *t != "sslkeyandcertificate")
+            .map(|(t, n)| self.client.exists(t, n));
+        let both =
+            async { futures::future::join(futures::future::join_all(asks), cert_reads).await };
+        let answers = tokio::time::timeout(within.min(ASK_WITHIN), both).await;
+        let Ok((answers, cert_answers)) = answers else {
             tracing::warn!(
                 names = wanted.len(),
                 "the controller did not say in time whether a rule's names exist; the review goes on without"
@@ -83,7 +99,41 @@ impl Names {
         if cache.len() > 10_000 {
             cache.retain(|_, (_, at)| at.elapsed() < TTL);
         }
-        for ((t, n), a) in wanted.into_iter().zip(answers) {
+        let mut known = self.certs.write();
+        if known.len() > 10_000 {
+            known.retain(|_, (_, at)| at.elapsed() < TTL);
+        }
+        for (n, a) in certs.iter().zip(cert_answers) {
+            match a {
+                Ok(Some((pem, listed))) => {
+                    cache.insert(("sslkeyandcertificate".into(), (*n).clone()), (true, now));
+                    // The names in the certificate itself; what the controller lists when its PEM cannot be read.
+                    match ako_certs::dns_names(&pem) {
+                        Ok(names) => {
+                            known.insert((*n).clone(), (names, now));
+                        }
+                        Err(_) if !listed.is_empty() => {
+                            known.insert((*n).clone(), (listed, now));
+                        }
+                        Err(_) => {
+                            known.remove(*n);
+                        }
+                    }
+                }
+                Ok(None) => {
+                    cache.insert(("sslkeyandcertificate".into(), (*n).clone()), (false, now));
+                    known.remove(*n);
+                }
+                Err(error) => {
+                    tracing::warn!(collection = "sslkeyandcertificate", name = %n, %error, "could not read a certificate a rule names");
+                }
+            }
+        }
+        let others = wanted
+            .iter()
+            .filter(|(t, _)| *t != "sslkeyandcertificate")
+            .cloned();
+        for ((t, n), a) in others.zip(answers) {
             match a {
                 Ok(found) => {
                     cache.insert((t.to_string(), n), (found, now));
@@ -93,6 +143,20 @@ impl Names {
                 }
             }
         }
+    }
+}
+
+impl ako_core::crd::ControllerView for Names {
+    fn lookup(&self, obj_type: &str, name: &str) -> Lookup {
+        Names::lookup(self, obj_type, name)
+    }
+
+    fn cert_names(&self, name: &str) -> Option<Vec<String>> {
+        self.certs
+            .read()
+            .get(name)
+            .filter(|(_, at)| at.elapsed() < TTL)
+            .map(|(names, _)| names.clone())
     }
 }
 

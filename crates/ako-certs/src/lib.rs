@@ -463,6 +463,40 @@ pub fn render_webhook_config(
 #[error("rendering the webhook configuration: {0}")]
 pub struct RenderError(String);
 
+/// The DNS names a certificate (PEM, its first) is valid for: its subjectAltName DNS entries, else its subject's
+/// common name.
+pub fn dns_names(cert_pem: &str) -> Result<Vec<String>, String> {
+    let der = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .next()
+        .ok_or_else(|| "no PEM certificate".to_string())?
+        .map_err(|e| format!("the certificate does not parse as PEM ({e:?})"))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
+        .map_err(|e| format!("not an X.509 certificate ({e})"))?;
+    let mut names: Vec<String> = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|g| match g {
+                    x509_parser::extensions::GeneralName::DNSName(d) => Some((*d).to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.is_empty() {
+        names.extend(
+            cert.subject()
+                .iter_common_name()
+                .filter_map(|cn| cn.as_str().ok().map(str::to_string)),
+        );
+    }
+    Ok(names)
+}
+
 /// Checks that a certificate and key are usable for TLS: the certificate parses (X.509), the key parses, and the
 /// key belongs to the certificate. The error names the problem, never the key material.
 pub fn check_pair(cert_pem: &str, key_pem: &str) -> Result<(), String> {
@@ -493,6 +527,26 @@ pub fn check_pair(cert_pem: &str, key_pem: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_names_are_the_sans_else_the_common_name() {
+        let ca = generate_ca("corp-ca", 30).expect("ca");
+        let leaf = ca
+            .issue(
+                &["shop.example.com".into(), "*.shop.example.com".into()],
+                &[],
+                30,
+            )
+            .expect("leaf");
+        assert_eq!(
+            dns_names(&leaf.cert_pem),
+            Ok(vec![
+                "shop.example.com".to_string(),
+                "*.shop.example.com".to_string()
+            ])
+        );
+        assert!(dns_names("not a certificate").is_err());
+    }
 
     #[test]
     fn rendering_fills_ca_bundle_and_switches_to_url() {

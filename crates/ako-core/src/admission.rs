@@ -322,7 +322,9 @@ pub fn decide(
     cfg: &Config,
     snap: &Snapshot,
 ) -> Decision {
-    decide_with(meta, object, mode, cfg, snap, &|_, _| Lookup::Unknown)
+    decide_with(meta, object, mode, cfg, snap, &|_: &str, _: &str| {
+        Lookup::Unknown
+    })
 }
 
 /// Decides one admission request, asking `names` whether the controller has the objects a rule names.
@@ -332,7 +334,7 @@ pub fn decide_with(
     mode: Mode,
     cfg: &Config,
     snap: &Snapshot,
-    names: &dyn Fn(&str, &str) -> Lookup,
+    names: &dyn crate::crd::ControllerView,
 ) -> Decision {
     if !matches!(meta.operation, Operation::Create | Operation::Update) {
         return Decision::allow();

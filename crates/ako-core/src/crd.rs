@@ -162,6 +162,24 @@ pub enum Lookup {
     Unknown,
 }
 
+/// What is known of the controller's objects when a rule is reviewed: whether a name exists and, for a
+/// certificate, the names it is valid for. A closure `Fn(&str, &str) -> Lookup` is one that knows no
+/// certificate's names.
+pub trait ControllerView {
+    fn lookup(&self, obj_type: &str, name: &str) -> Lookup;
+    /// The DNS names a controller certificate is valid for (its SANs, else its CN); `None`: not known (never
+    /// denied on).
+    fn cert_names(&self, _name: &str) -> Option<Vec<String>> {
+        None
+    }
+}
+
+impl<F: Fn(&str, &str) -> Lookup> ControllerView for F {
+    fn lookup(&self, obj_type: &str, name: &str) -> Lookup {
+        self(obj_type, name)
+    }
+}
+
 /// A controller object a rule names: the collection (`wafpolicy`), the name, and the rule's field naming it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AviRef {

@@ -106,6 +106,41 @@ impl AviClient {
             }))
     }
 
+    /// A controller certificate's PEM (`certificate.certificate`) by name in the client's tenant, with the
+    /// names the controller lists for it (`certificate.subject_alt_names`); `None`: no such certificate.
+    pub async fn certificate_of(
+        &self,
+        name: &str,
+    ) -> Result<Option<(String, Vec<String>)>, AviError> {
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("name", name)
+            .append_pair("fields", "name,certificate")
+            .finish();
+        let page: Value = self
+            .get_json(&format!("/api/sslkeyandcertificate?{q}"))
+            .await?;
+        let found = page.get("results").and_then(Value::as_array).and_then(|r| {
+            r.iter()
+                .find(|o| o.get("name").and_then(Value::as_str) == Some(name))
+        });
+        Ok(found.map(|o| {
+            let cert = o.get("certificate");
+            let pem = cert
+                .and_then(|c| c.get("certificate"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let sans = cert
+                .and_then(|c| c.get("subject_alt_names"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            (pem, sans)
+        }))
+    }
+
     /// POST. The client's `created_by` ([`ClientConfig::created_by`]) is stamped on an object that carries
     /// none. A 409 (duplicate name) re-reads the existing object by name and adopts it only when its
     /// `created_by` is this client's, else [`AviError::Conflict`] names the owner. After a failure that

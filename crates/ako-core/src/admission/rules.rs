@@ -7,8 +7,8 @@
 use super::{Decision, not_ready};
 use crate::config::Config;
 use crate::crd::{
-    HostRuleSpec, HttpRuleSpec, InfraSettingSpec, L4RuleSpec, Lookup, RuleKind, check_host_rule,
-    check_http_rule, check_infra_setting, check_l4_rule,
+    ControllerView, HostRuleSpec, HttpRuleSpec, InfraSettingSpec, L4RuleSpec, RuleKind,
+    check_host_rule, check_http_rule, check_infra_setting, check_l4_rule,
 };
 use crate::index::{ObjKey, Snapshot};
 
@@ -27,8 +27,9 @@ pub fn validate_rule(
     r: &RuleReview,
     cfg: &Config,
     snap: &Snapshot,
-    names: &dyn Fn(&str, &str) -> Lookup,
+    controller: &dyn ControllerView,
 ) -> Decision {
+    let names = &|t: &str, n: &str| controller.lookup(t, n);
     let mut d = Decision {
         in_scope: true,
         ..Decision::allow()
@@ -41,7 +42,9 @@ pub fn validate_rule(
         RuleKind::HostRule => match serde_json::from_value::<HostRuleSpec>(r.spec.clone()) {
             Err(e) => d.reasons.push(format!("{kind} spec is not valid: {e}")),
             Ok(spec) => {
-                if let Err(why) = check_host_rule(&spec, &cfg.dns_domains, names) {
+                if let Err(why) = check_host_rule(&spec, &cfg.dns_domains, names)
+                    .and_then(|()| spec.check_cert_names(&|c| controller.cert_names(c)))
+                {
                     d.reasons.push(why);
                 } else if let Some(holder) = snap.host_rule_holding(spec.fqdn(), &r.key)
                     && older(holder.created, &holder.key, r.created, &r.key)

@@ -175,6 +175,69 @@ impl HostRuleSpec {
     }
 }
 
+/// Whether a certificate's name covers a host: the same name, or a wildcard `*.<domain>` for a host one label
+/// below `<domain>` (RFC 6125), without case.
+pub fn name_covers(name: &str, host: &str) -> bool {
+    let (name, host) = (name.to_ascii_lowercase(), host.to_ascii_lowercase());
+    if name == host {
+        return true;
+    }
+    match (name.strip_prefix("*."), host.split_once('.')) {
+        (Some(domain), Some((label, rest))) => !label.is_empty() && rest == domain,
+        _ => false,
+    }
+}
+
+impl HostRuleSpec {
+    /// The controller certificates the rule names (`type: ref`) must be valid for its Exact FQDN: the first
+    /// whose names are known and do not cover it is the error. `names_of`: a certificate's names.
+    pub fn check_cert_names(
+        &self,
+        names_of: &dyn Fn(&str) -> Option<Vec<String>>,
+    ) -> Result<(), String> {
+        let v = &self.virtualhost;
+        if v.fqdn_type != FqdnType::Exact {
+            return Ok(());
+        }
+        let Some(tls) = &v.tls else {
+            return Ok(());
+        };
+        let c = &tls.ssl_key_certificate;
+        let mut certs = vec![(
+            &c.name,
+            c.cert_type,
+            "spec.virtualhost.tls.sslKeyCertificate.name",
+        )];
+        if let Some(alt) = &c.alternate_certificate {
+            certs.push((
+                &alt.name,
+                alt.cert_type,
+                "spec.virtualhost.tls.sslKeyCertificate.alternateCertificate.name",
+            ));
+        }
+        for (cert, cert_type, field) in certs {
+            if cert_type != CertType::Ref {
+                continue;
+            }
+            let Some(names) = names_of(cert) else {
+                continue;
+            };
+            if !names.iter().any(|n| name_covers(n, &v.fqdn)) {
+                return Err(format!(
+                    "certificate {cert:?} ({field}) is not valid for {}: it names {}; clients would get a name mismatch",
+                    v.fqdn,
+                    if names.is_empty() {
+                        "no DNS name".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The FQDN a HostRule's raw `spec` claims (for the webhook's index, before the spec is typed).
 pub fn claimed_fqdn(spec: &Value) -> Option<String> {
     spec.pointer("/virtualhost/fqdn")

@@ -1,4 +1,5 @@
 use super::*;
+use crate::crd::Lookup;
 use crate::index::{HostRuleClaim, IngressClaims};
 
 fn cfg() -> Config {
@@ -191,4 +192,75 @@ fn fields_ako_does_not_apply_yet_are_admitted_with_a_warning() {
         "{:?}",
         d.warnings
     );
+}
+
+/// A controller whose every name exists, with certificates valid for the given names.
+struct Certs(Vec<(&'static str, Vec<&'static str>)>);
+
+impl crate::crd::ControllerView for Certs {
+    fn lookup(&self, _: &str, _: &str) -> Lookup {
+        Lookup::Found
+    }
+    fn cert_names(&self, name: &str) -> Option<Vec<String>> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, names)| names.iter().map(|s| s.to_string()).collect())
+    }
+}
+
+#[test]
+fn a_controller_certificate_not_valid_for_the_fqdn_is_denied_with_its_names() {
+    let certs = Certs(vec![
+        ("shop-cert", vec!["new.avi.jarvis.lab"]),
+        ("wild-cert", vec!["*.avi.jarvis.lab"]),
+    ]);
+    let hr = |fqdn: &str, cert: &str| {
+        review(
+            RuleKind::HostRule,
+            "shop",
+            "r",
+            None,
+            &format!(
+                "virtualhost: {{fqdn: {fqdn}, tls: {{sslKeyCertificate: {{name: {cert}, type: ref}}}}}}"
+            ),
+        )
+    };
+    let d = validate_rule(
+        &hr("cart.avi.jarvis.lab", "shop-cert"),
+        &cfg(),
+        &snap(),
+        &certs,
+    );
+    assert!(!d.allowed);
+    assert_eq!(
+        d.reasons,
+        [
+            "certificate \"shop-cert\" (spec.virtualhost.tls.sslKeyCertificate.name) is not valid for cart.avi.jarvis.lab: it names new.avi.jarvis.lab; clients would get a name mismatch"
+        ]
+    );
+    for (fqdn, cert) in [
+        ("new.avi.jarvis.lab", "shop-cert"),
+        ("cart.avi.jarvis.lab", "wild-cert"),
+        // Names not known (the controller did not say): never denied on.
+        ("cart.avi.jarvis.lab", "unknown-cert"),
+    ] {
+        let d = validate_rule(&hr(fqdn, cert), &cfg(), &snap(), &certs);
+        assert!(d.allowed, "{fqdn} {cert}: {:?}", d.reasons);
+    }
+}
+
+#[test]
+fn certificate_names_cover_a_host_exactly_or_one_label_under_a_wildcard() {
+    use crate::crd::hostrule::name_covers;
+    for (name, host, covers) in [
+        ("shop.example.com", "shop.example.com", true),
+        ("SHOP.example.com", "shop.EXAMPLE.com", true),
+        ("*.example.com", "shop.example.com", true),
+        ("*.example.com", "a.shop.example.com", false),
+        ("*.example.com", "example.com", false),
+        ("shop.example.com", "cart.example.com", false),
+    ] {
+        assert_eq!(name_covers(name, host), covers, "{name} {host}");
+    }
 }
