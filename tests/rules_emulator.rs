@@ -724,3 +724,56 @@ async fn a_host_rule_certificate_from_a_secret_is_rejected_until_the_secret_exis
             .is_some_and(|s| !s.is_empty())
     );
 }
+
+#[tokio::test]
+async fn an_http_rule_destination_ca_makes_the_pools_pki_profile_and_it_goes_with_the_rule() {
+    let (emu, view, mut r) = l7_demo_converged().await;
+    let c = client(&emu);
+    let pool_name = "veba-of--hackazon.avi.jarvis.lab_-vmug-hackazon";
+    let pki = format!("{pool_name}-pkiprofile");
+    let ca = ako::certs::generate_ca("backend-ca", 30)
+        .expect("ca")
+        .cert_pem;
+    let key = ObjKey::new("vmug", "reencrypt");
+    let spec = format!(
+        "fqdn: hackazon.avi.jarvis.lab\npaths:\n- target: /\n  tls:\n    type: reencrypt\n    destinationCA: |\n{}",
+        ca.lines()
+            .map(|l| format!("      {l}\n"))
+            .collect::<String>()
+    );
+    view.upsert_rule(RuleKind::HttpRule, key.clone(), rule(&spec, 10));
+    r.change(Change::Rules).await;
+    r.until("applied", |p| {
+        p.converged_once && p.retrying == 0 && p.events_pending == 0
+    })
+    .await;
+    let profile = get_named(&c, "pkiprofile", &pki)
+        .await
+        .expect("the pool's PKI profile");
+    assert_eq!(profile["created_by"], "ako-veba-of");
+    assert!(
+        profile["ca_certs"][0]["certificate"]
+            .as_str()
+            .is_some_and(|p| p.contains("BEGIN CERTIFICATE"))
+    );
+    let pool = get_with_names(&c, "pool", pool_name).await.expect("pool");
+    assert!(
+        pool["pki_profile_ref"]
+            .as_str()
+            .is_some_and(|r| r.ends_with(&format!("#{pki}"))),
+        "{pool}"
+    );
+    // The rule goes: the pool lets go of the profile first, then the profile is deleted.
+    remove_rule(&view, RuleKind::HttpRule, &key);
+    r.change(Change::Rules).await;
+    r.until("reverted", |p| {
+        p.converged_once && p.retrying == 0 && p.events_pending == 0
+    })
+    .await;
+    let pool = get_named(&c, "pool", pool_name).await.expect("pool");
+    assert!(
+        pool.get("pki_profile_ref").is_none_or(Value::is_null),
+        "{pool}"
+    );
+    assert!(get_named(&c, "pkiprofile", &pki).await.is_none());
+}

@@ -50,6 +50,7 @@ macro_rules! json_object {
 
 json_object!(VsVipJson, "vsvip", "VsVip", false);
 json_object!(SslJson, "sslkeyandcertificate", "SSLKeyAndCertificate");
+json_object!(PkiProfileJson, "pkiprofile", "PKIProfile");
 json_object!(PoolJson, "pool", "Pool");
 json_object!(PoolGroupJson, "poolgroup", "PoolGroup");
 json_object!(L4PolicySetJson, "l4policyset", "L4PolicySet");
@@ -176,6 +177,7 @@ pub async fn execute<A: AviApi>(
     match step.kind() {
         Kind::VsVip => write(avi, step, identity, VsVipJson).await,
         Kind::SslKeyAndCertificate => write(avi, step, identity, SslJson).await,
+        Kind::PkiProfile => write(avi, step, identity, PkiProfileJson).await,
         Kind::Pool => write(avi, step, identity, PoolJson).await,
         Kind::PoolGroup => write(avi, step, identity, PoolGroupJson).await,
         Kind::L4PolicySet => write(avi, step, identity, L4PolicySetJson).await,
@@ -208,6 +210,7 @@ pub async fn read<A: AviApi>(
     match kind {
         Kind::VsVip => read_kind::<A, VsVipJson>(avi, kind, uuid, identity).await,
         Kind::SslKeyAndCertificate => read_kind::<A, SslJson>(avi, kind, uuid, identity).await,
+        Kind::PkiProfile => read_kind::<A, PkiProfileJson>(avi, kind, uuid, identity).await,
         Kind::Pool => read_kind::<A, PoolJson>(avi, kind, uuid, identity).await,
         Kind::PoolGroup => read_kind::<A, PoolGroupJson>(avi, kind, uuid, identity).await,
         Kind::L4PolicySet => read_kind::<A, L4PolicySetJson>(avi, kind, uuid, identity).await,
@@ -259,6 +262,7 @@ pub async fn for_each_owned<A: AviApi>(
 ) -> Result<(), AviError> {
     list_kind::<A, VsVipJson>(avi, Kind::VsVip, identity, &mut f).await?;
     list_kind::<A, SslJson>(avi, Kind::SslKeyAndCertificate, identity, &mut f).await?;
+    list_kind::<A, PkiProfileJson>(avi, Kind::PkiProfile, identity, &mut f).await?;
     list_kind::<A, PoolJson>(avi, Kind::Pool, identity, &mut f).await?;
     list_kind::<A, PoolGroupJson>(avi, Kind::PoolGroup, identity, &mut f).await?;
     list_kind::<A, L4PolicySetJson>(avi, Kind::L4PolicySet, identity, &mut f).await?;

@@ -23,6 +23,8 @@ use serde_json::{Map, Value};
 pub enum Kind {
     VsVip,
     SslKeyAndCertificate,
+    /// The CA a pool re-encrypting to its servers checks them with (an HTTPRule's `tls.destinationCA`).
+    PkiProfile,
     Pool,
     PoolGroup,
     L4PolicySet,
@@ -33,9 +35,10 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::VsVip,
         Kind::SslKeyAndCertificate,
+        Kind::PkiProfile,
         Kind::Pool,
         Kind::PoolGroup,
         Kind::L4PolicySet,
@@ -49,6 +52,7 @@ impl Kind {
         match self {
             Kind::VsVip => "vsvip",
             Kind::SslKeyAndCertificate => "sslkeyandcertificate",
+            Kind::PkiProfile => "pkiprofile",
             Kind::Pool => "pool",
             Kind::PoolGroup => "poolgroup",
             Kind::L4PolicySet => "l4policyset",

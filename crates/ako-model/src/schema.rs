@@ -26,6 +26,11 @@ const SOURCES: &[(&str, &str, &str)] = &[
         "L4PolicySet",
         include_str!("../schema/L4PolicySet.json"),
     ),
+    (
+        "pkiprofile",
+        "PKIProfile",
+        include_str!("../schema/PKIProfile.json"),
+    ),
     ("pool", "Pool", include_str!("../schema/Pool.json")),
     (
         "poolgroup",

@@ -9,6 +9,7 @@
 //! | `healthMonitors` | `health_monitor_refs`, instead of ako's `System-TCP` |
 //! | `applicationPersistence` | `application_persistence_profile_ref` |
 //! | `tls.type: reencrypt`, `sslProfile` (default `System-Standard`), `pkiProfile` | `ssl_profile_ref`, `sni_enabled`, `pki_profile_ref` |
+//! | `tls.destinationCA` (PEM) | a PKIProfile `<pool>-pkiprofile` holding the CA (AKO's name), as the pool's `pki_profile_ref` |
 //! | `enableHTTP2` | `enable_http2` |
 //!
 //! `target` selects the host's pools whose Ingress path starts with it, as AKO does (a text prefix: `/foo` also
@@ -172,12 +173,6 @@ impl HttpRuleSpec {
         unknown_fields("spec", &self.other, &mut n.unknown);
         for (i, p) in self.paths.iter().enumerate() {
             let at = format!("spec.paths[{i}]");
-            if p.tls.as_ref().is_some_and(|t| t.destination_ca.is_some()) {
-                n.unimplemented.push((
-                    format!("{at}.tls.destinationCA"),
-                    "create a PKIProfile with the CA on the controller and name it in tls.pkiProfile",
-                ));
-            }
             unknown_fields(&at, &p.other, &mut n.unknown);
         }
         n

@@ -211,8 +211,33 @@ impl Ctx<'_> {
             if let Some(body) = pool.as_object_mut() {
                 body.extend(crate::crd::l4rule::pool_defaults());
             }
-            if let (Some(rules), Some(body)) = (self.rules, pool.as_object_mut()) {
-                apply_http_rules(rules, &hp.host, &c.key.namespace, &route.raw_path, body);
+            let ca = match (self.rules, pool.as_object_mut()) {
+                (Some(rules), Some(body)) => {
+                    apply_http_rules(rules, &hp.host, &c.key.namespace, &route.raw_path, body)
+                }
+                _ => None,
+            };
+            if let Some(ca) = ca {
+                // AKO's PKI profile of the pool, `<pool>-pkiprofile`, holding the HTTPRule's CA.
+                let pki = avi_name(format!("{name}-pkiprofile"));
+                self.push(
+                    Kind::PkiProfile,
+                    &pki,
+                    json!({
+                        "name": pki,
+                        "created_by": self.owner,
+                        "tenant_ref": self.tenant_ref,
+                        "ca_certs": [{"certificate": ca}],
+                        "crl_check": false,
+                        "markers": markers,
+                    }),
+                );
+                if let Some(body) = pool.as_object_mut() {
+                    body.insert(
+                        "pki_profile_ref".into(),
+                        json!(name_ref("pkiprofile", &pki)),
+                    );
+                }
             }
             self.push(Kind::Pool, &name, pool);
             let pg = json!({

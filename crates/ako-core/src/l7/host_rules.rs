@@ -40,13 +40,15 @@ pub(super) fn vs_rule_defaults(ssl: bool) -> Map<String, Value> {
 
 /// The HTTPRules of the host in the Ingress's namespace on one of its pools: of every rule's paths, the longest
 /// target that prefixes the Ingress path decides (the oldest rule on a tie).
+/// Applies the HTTPRule path deciding a pool; returns the CA (PEM) its `tls.destinationCA` gives, for which the
+/// caller makes the pool's PKI profile.
 pub(super) fn apply_http_rules(
     rules: &RuleSet,
     host: &str,
     namespace: &str,
     path: &str,
     pool: &mut Map<String, Value>,
-) {
+) -> Option<String> {
     let mut best: Option<&crate::crd::httprule::HttpRulePath> = None;
     for (_, spec) in rules.http_rules(host, namespace) {
         if let Some(p) = spec.path_for(path)
@@ -55,9 +57,9 @@ pub(super) fn apply_http_rules(
             best = Some(p);
         }
     }
-    if let Some(p) = best {
-        p.apply(pool);
-    }
+    let p = best?;
+    p.apply(pool);
+    p.tls.as_ref()?.destination_ca.clone()
 }
 
 /// The aliases the host's HostRule gives it.

@@ -358,3 +358,48 @@ fn a_host_rule_certificate_from_a_secret_of_its_namespace_makes_the_host_secure(
     let d = other.run(ShardSize::Large, &cfg());
     assert!(!d.objects.iter().any(|o| o.name == child));
 }
+
+#[test]
+fn an_http_rule_destination_ca_becomes_the_pools_pki_profile_with_akos_name() {
+    let ca = ako_certs::generate_ca("backend-ca", 30)
+        .expect("ca")
+        .cert_pem;
+    let mut w = World::new(&[HACKAZON]);
+    let yaml = format!(
+        "fqdn: hackazon.avi.jarvis.lab\npaths:\n- target: /foo\n  tls:\n    type: reencrypt\n    destinationCA: |\n{}",
+        ca.lines()
+            .map(|l| format!("      {l}\n"))
+            .collect::<String>()
+    );
+    w.rules = Some(rules(&[], &[("vmug", &yaml)]));
+    let d = w.run(ShardSize::Medium, &cfg());
+    let pool = "veba-of--hackazon.avi.jarvis.lab_foo-vmug-hackazon";
+    let pki = format!("{pool}-pkiprofile");
+    let profile = find(&d, Kind::PkiProfile, &pki);
+    assert_eq!(
+        profile["ca_certs"][0]["certificate"].as_str(),
+        Some(ca.as_str())
+    );
+    assert_eq!(profile["crl_check"], false);
+    let p = find(&d, Kind::Pool, pool);
+    assert_eq!(
+        p["pki_profile_ref"],
+        json!(crate::plan::name_ref("pkiprofile", &pki))
+    );
+    assert_eq!(p["sni_enabled"], true);
+    // The root path is not under the target: no profile, no reference.
+    let root = find(
+        &d,
+        Kind::Pool,
+        "veba-of--hackazon.avi.jarvis.lab_-vmug-hackazon",
+    );
+    assert_eq!(root["pki_profile_ref"], Value::Null);
+    assert_eq!(
+        d.objects
+            .iter()
+            .filter(|o| o.kind == Kind::PkiProfile)
+            .count(),
+        3,
+        "one per pool under /foo (Prefix /foo, Exact /foo, /foo/bar/)"
+    );
+}
