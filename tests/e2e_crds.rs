@@ -28,6 +28,11 @@ async fn create(lab: &Lab, obj_type: &str, body: Value) {
 /// AKO's examples use hosts in region1.com and aliases bar.com and baz.com: the controller's DNS profile
 /// delegates them too (before ako starts, so ako reads every subdomain from it).
 async fn delegate_region1(lab: &Lab) {
+    delegate(lab, &["region1.com", "bar.com", "baz.com"]).await;
+}
+
+/// Adds subdomains to the controller's DNS profile.
+async fn delegate(lab: &Lab, subdomains: &[&str]) {
     let page: Value = lab
         .avi
         .get_json("/api/ipamdnsproviderprofile?name=dns-jarvis")
@@ -38,8 +43,7 @@ async fn delegate_region1(lab: &Lab) {
     let domains = profile["internal_profile"]["dns_service_domain"]
         .as_array_mut()
         .expect("domains");
-    // The example's host and its aliases.
-    for d in ["region1.com", "bar.com", "baz.com"] {
+    for d in subdomains {
         domains.push(json!({"domain_name": d, "pass_through": true}));
     }
     let res = lab
@@ -548,5 +552,109 @@ spec:
             .as_str()
             .is_some_and(|m| m.contains("AviInfraSetting \"missing-seg\" is Rejected"))),
         "{warned:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn akos_http_rule_example_applies_unchanged_and_sets_its_pool_with_a_pki_profile_from_its_ca()
+{
+    let lab = Lab::start().await;
+    // The example's host is in avi.internal; the objects it names are made on the controller first.
+    delegate(&lab, &["avi.internal"]).await;
+    create(
+        &lab,
+        "applicationpersistenceprofile",
+        json!({"name": "cookie-userid-persistence", "persistence_type": "PERSISTENCE_TYPE_HTTP_COOKIE"}),
+    )
+    .await;
+    for hm in ["my-health-monitor-1", "my-health-monitor-2"] {
+        create(
+            &lab,
+            "healthmonitor",
+            json!({"name": hm, "type": "HEALTH_MONITOR_HTTP"}),
+        )
+        .await;
+    }
+    create(&lab, "sslprofile", json!({"name": "avi-ssl-profile"})).await;
+    let _ctl = lab.controller("ako-0", &[], &[]);
+    lab.wait("the HTTPRule CRD", WAIT, async || {
+        let out = lab.cluster.kubectl(
+            &["get", "crd", "httprules.ako.vmware.com", "-o", "name"],
+            None,
+        );
+        out.status.success().then_some(())
+    })
+    .await;
+    lab.apply(
+        r#"apiVersion: v1
+kind: Namespace
+metadata: {name: purple-l7}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: purple-l7}
+spec: {ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: foo, namespace: purple-l7}
+spec:
+  ingressClassName: avi-lb
+  rules:
+  - host: foo.avi.internal
+    http:
+      paths:
+      - {path: /foo, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+"#,
+    );
+    // AKO's documentation example, unchanged.
+    let example = std::fs::read_to_string(common::repo().join("tests/data/ako/crds/httprule.yaml"))
+        .expect("example");
+    lab.apply(&example);
+    assert_eq!(
+        wait_status(&lab, "httprule", "purple-l7", "my-http-rule").await,
+        ("Accepted".to_string(), String::new())
+    );
+    let pool_name = format!("{CLUSTER_NAME}--foo.avi.internal_foo-purple-l7-foo");
+    let pool = lab
+        .wait("the pool with the example's settings", WAIT, async || {
+            lab.object("pool", &pool_name)
+                .await
+                .filter(|p| p["lb_algorithm"] == "LB_ALGORITHM_CONSISTENT_HASH")
+        })
+        .await;
+    assert_eq!(
+        pool["lb_algorithm_hash"], "LB_ALGORITHM_CONSISTENT_HASH_SOURCE_IP_ADDRESS",
+        "{pool}"
+    );
+    assert_eq!(
+        pool["health_monitor_refs"].as_array().map(Vec::len),
+        Some(2)
+    );
+    for (field, kind) in [
+        (
+            "application_persistence_profile_ref",
+            "applicationpersistenceprofile",
+        ),
+        ("ssl_profile_ref", "sslprofile"),
+        ("pki_profile_ref", "pkiprofile"),
+    ] {
+        assert!(
+            pool[field]
+                .as_str()
+                .is_some_and(|r| r.contains(&format!("/api/{kind}/"))),
+            "{field}: {pool}"
+        );
+    }
+    // The re-encryption CA of the example, in the pool's PKI profile (AKO's name).
+    let pki = lab
+        .object("pkiprofile", &format!("{pool_name}-pkiprofile"))
+        .await
+        .expect("the pool's PKI profile");
+    assert!(
+        pki["ca_certs"][0]["certificate"]
+            .as_str()
+            .is_some_and(|c| c.contains("BEGIN CERTIFICATE")),
+        "{pki}"
     );
 }
