@@ -658,3 +658,161 @@ spec:
         "{pki}"
     );
 }
+
+/// A certificate and key on the controller, valid for `host`.
+async fn upload_cert(lab: &Lab, name: &str, host: &str) {
+    let ca = ako::certs::generate_ca("corp-ca", 30).expect("ca");
+    let leaf = ca.issue(&[host.into()], &[], 30).expect("leaf");
+    create(
+        lab,
+        "sslkeyandcertificate",
+        json!({"name": name, "key": leaf.key_pem, "certificate": {"certificate": leaf.cert_pem}}),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn akos_l4_rule_example_is_accepted_and_as_in_ako_not_applied_since_it_terminates_ssl_without_the_tcp_proxy()
+ {
+    let lab = Lab::start().await;
+    // Every object AKO's example names, made on the controller first.
+    for (ty, name, extra) in [
+        ("analyticsprofile", "Custom-Analytics-Profile", json!({})),
+        (
+            "applicationprofile",
+            "Custom-L4-Application-Profile",
+            json!({"type": "APPLICATION_PROFILE_TYPE_L4"}),
+        ),
+        ("networkprofile", "Custom-Network-Profile", json!({})),
+        (
+            "networksecuritypolicy",
+            "Custom-Network-Security-Policy",
+            json!({}),
+        ),
+        ("securitypolicy", "Custom-Security-Policy", json!({})),
+        ("vsdatascriptset", "Custom-DS-01", json!({})),
+        ("vsdatascriptset", "Custom-DS-02", json!({})),
+        (
+            "applicationpersistenceprofile",
+            "Custom-Application-Persistence-Profile",
+            json!({"persistence_type": "PERSISTENCE_TYPE_CLIENT_IP_ADDRESS"}),
+        ),
+        (
+            "healthmonitor",
+            "Custom-HM-01",
+            json!({"type": "HEALTH_MONITOR_TCP"}),
+        ),
+        (
+            "healthmonitor",
+            "Custom-HM-02",
+            json!({"type": "HEALTH_MONITOR_TCP"}),
+        ),
+        ("sslprofile", "Custom-SSL-Profile", json!({})),
+        ("sslprofile", "Custom-L4-SSL-Profile", json!({})),
+        ("pkiprofile", "Custom-PKI-Profile", json!({})),
+    ] {
+        let mut body = extra;
+        body["name"] = json!(name);
+        create(&lab, ty, body).await;
+    }
+    upload_cert(&lab, "Custom-Key-And-Certificate", "backend.green.svc").await;
+    upload_cert(
+        &lab,
+        "Custom-L4-SSL-Key-Cert",
+        "my-service.green.avi.jarvis.lab",
+    )
+    .await;
+    let _ctl = lab.controller("ako-0", &[], &[]);
+    lab.wait("the L4Rule CRD", WAIT, async || {
+        let out = lab.cluster.kubectl(
+            &["get", "crd", "l4rules.ako.vmware.com", "-o", "name"],
+            None,
+        );
+        out.status.success().then_some(())
+    })
+    .await;
+    lab.namespace("green");
+    let example = std::fs::read_to_string(common::repo().join("tests/data/ako/crds/l4rule.yaml"))
+        .expect("example");
+    lab.apply(&example);
+    assert_eq!(
+        wait_status(&lab, "l4rule", "green", "my-l4-rule").await,
+        ("Accepted".to_string(), String::new())
+    );
+    lab.apply(
+        "apiVersion: v1
+kind: Service
+metadata: {name: my-service, namespace: green, annotations: {ako.vmware.com/l4rule: my-l4-rule}}
+spec:
+  type: LoadBalancer
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]
+",
+    );
+    // The example asks for SSL on port 80 with its custom network profile: AKO skips the whole rule then (SSL
+    // needs the TCP proxy); so does ako, saying so on the Service instead of in a log line.
+    let warned = lab
+        .events("Service", "green", "my-service", "ServiceWarning")
+        .await;
+    assert!(
+        warned.iter().any(|e| e["message"].as_str().is_some_and(|m| m.contains(
+            "L4Rule green/my-l4-rule is not applied (SSL on port 80 needs the network profile System-TCP-Proxy, not Custom-Network-Profile)"
+        ))),
+        "{warned:?}"
+    );
+    lab.wait_vip("green", "my-service").await;
+    let vs = lab
+        .object("virtualservice", &vs_name("green", "my-service"))
+        .await
+        .expect("vs");
+    assert!(
+        vs["network_profile_ref"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
+    assert!(
+        vs.get("performance_limits").is_none_or(Value::is_null),
+        "{vs}"
+    );
+    // With the TCP proxy, the example applies: every field on the virtual service and its pool. (Its
+    // loadBalancerIP is left out: an address outside the VIP network, and the controller refuses to move a VIP
+    // that exists: "If a new preferred IP is needed, please recreate the VIP".)
+    lab.apply(
+        &example
+            .replace(
+                "networkProfileRef: Custom-Network-Profile",
+                "networkProfileRef: System-TCP-Proxy",
+            )
+            .replace("  loadBalancerIP: \"49.20.193.207\"\n", ""),
+    );
+    let vs = lab
+        .wait("the example's virtual service", WAIT, async || {
+            lab.object("virtualservice", &vs_name("green", "my-service"))
+                .await
+                .filter(|vs| vs["performance_limits"]["max_concurrent_connections"] == 105)
+        })
+        .await;
+    assert_eq!(vs["services"][0]["enable_ssl"], true, "{vs}");
+    assert_eq!(vs["vs_datascripts"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        vs["ssl_key_and_certificate_refs"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert!(
+        vs["pool_ref"]
+            .as_str()
+            .is_some_and(|r| r.contains("/api/pool/")),
+        "{vs}"
+    );
+    let pool = lab
+        .object("pool", &pool_name("green", "my-service", "TCP", 80))
+        .await
+        .expect("pool");
+    assert_eq!(pool["lb_algorithm"], "LB_ALGORITHM_CONSISTENT_HASH");
+    assert_eq!(pool["lb_algorithm_consistent_hash_hdr"], "custom-string");
+    assert_eq!(pool["min_servers_up"], 1);
+    assert_eq!(
+        pool["health_monitor_refs"].as_array().map(Vec::len),
+        Some(2)
+    );
+}

@@ -166,6 +166,12 @@ const TYPES: &[TypeInfo] = &[
         cloud_scoped: false,
     },
     TypeInfo {
+        obj_type: "securitypolicy",
+        model: "SecurityPolicy",
+        verbose: "Security policy",
+        cloud_scoped: false,
+    },
+    TypeInfo {
         obj_type: "icapprofile",
         model: "IcapProfile",
         verbose: "Icap profile",
