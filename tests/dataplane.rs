@@ -608,3 +608,88 @@ paths:
     }
     drop((one, two));
 }
+
+/// A TLS server configuration for a backend, with a certificate for `host` issued by `ca`.
+fn backend_tls(ca: &ako::certs::GeneratedCa, host: &str) -> std::sync::Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let leaf = ca.issue(&[host.into()], &[], 30).expect("leaf");
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("certificate");
+    let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server config");
+    std::sync::Arc::new(config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_rule_re_encrypts_to_a_tls_backend_checked_with_its_destination_ca() {
+    let lab = start_lab(110).await;
+    let ca = ako::certs::generate_ca("backend CA", 30).expect("ca");
+    let host = "secure.avi.jarvis.lab";
+    let tls = Backend::start_tls(
+        "tls-node",
+        SocketAddr::from((NODE_IP, 0)),
+        backend_tls(&ca, host),
+    )
+    .await;
+    let port = tls.addr.port();
+    let nodes = vec![NodeInfo {
+        name: "tls-node".into(),
+        internal_ip: Some(std::net::IpAddr::from(NODE_IP)),
+        ..Default::default()
+    }];
+    let services = [backend_service("web", port)];
+    let ing = ingress(&format!(
+        r#"
+metadata: {{name: secure, namespace: vmug}}
+spec:
+  rules:
+  - host: {host}
+    http:
+      paths:
+      - {{path: /ok, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}
+      - {{path: /wrong-ca, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}
+"#
+    ));
+    let indent = |pem: &str| {
+        pem.lines()
+            .map(|l| format!("      {l}\n"))
+            .collect::<String>()
+    };
+    let other_ca = ako::certs::generate_ca("another CA", 30).expect("ca");
+    let rules = http_rule(&format!(
+        "fqdn: {host}\npaths:\n- target: /ok\n  tls:\n    type: reencrypt\n    destinationCA: |\n{}- target: /wrong-ca\n  tls:\n    type: reencrypt\n    destinationCA: |\n{}",
+        indent(&ca.cert_pem),
+        indent(&other_ca.cert_pem)
+    ));
+    create_l7_ruled(
+        &lab,
+        &[ing],
+        &services,
+        &nodes,
+        &BTreeMap::new(),
+        Some(&rules),
+    )
+    .await;
+    let parent = l7::shared_vs_name("veba-of", 0);
+    wait_listening(&lab, &parent).await;
+    let vip = SocketAddr::new(vip_of(&lab.client, &parent).await, 80);
+    // Plain HTTP from the client, TLS to the server: the server saw the request over TLS with the host as SNI,
+    // its certificate checked against the HTTPRule's CA.
+    let a = http_get(vip, host, "/ok").await.expect("request");
+    assert_eq!(a.status, 200, "{a:?}");
+    assert!(a.body.contains(&format!("sni={host}")), "{a:?}");
+    // A server whose certificate the pool's CA did not issue is not trusted: no answer from it.
+    let a = http_get(vip, host, "/wrong-ca").await.expect("request");
+    assert_ne!(a.status, 200, "{a:?}");
+    assert!(!a.body.contains("backend=tls-node"), "{a:?}");
+}

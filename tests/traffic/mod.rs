@@ -179,6 +179,10 @@ where
     panic!("gave up waiting for {what}");
 }
 
+/// A connection a backend serves: plain TCP or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 /// A small HTTP backend: answers `backend=<name> path=<path> xff=<X-Forwarded-For> xfp=<X-Forwarded-Proto>
 /// method=<method> host=<Host>`.
 /// Stopping it closes the listener and every connection.
@@ -194,6 +198,19 @@ impl Backend {
     }
 
     pub async fn start_on(name: &str, addr: SocketAddr) -> Self {
+        Self::start_with(name, addr, None).await
+    }
+
+    /// A backend serving HTTPS with `tls` (a pool re-encrypting reaches it); its answers add `sni=<name>`.
+    pub async fn start_tls(name: &str, addr: SocketAddr, tls: Arc<rustls::ServerConfig>) -> Self {
+        Self::start_with(name, addr, Some(tokio_rustls::TlsAcceptor::from(tls))).await
+    }
+
+    async fn start_with(
+        name: &str,
+        addr: SocketAddr,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .expect("backend binds");
@@ -206,9 +223,21 @@ impl Backend {
                     continue;
                 };
                 let label = label.clone();
+                let tls = tls.clone();
                 conns.spawn(async move {
+                    let (stream, sni): (Box<dyn Io>, Option<String>) = match tls {
+                        None => (Box::new(stream), None),
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(s) => {
+                                let sni = s.get_ref().1.server_name().map(str::to_string);
+                                (Box::new(s), Some(sni.unwrap_or_else(|| "-".into())))
+                            }
+                            Err(_) => return,
+                        },
+                    };
                     let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                         let label = label.clone();
+                        let sni = sni.clone();
                         async move {
                             let h = |k: &str| {
                                 req.headers()
@@ -217,14 +246,18 @@ impl Backend {
                                     .unwrap_or("-")
                                     .to_string()
                             };
-                            let body = format!(
-                                "backend={label} path={} xff={} xfp={} method={} host={}\n",
+                            let mut body = format!(
+                                "backend={label} path={} xff={} xfp={} method={} host={}",
                                 req.uri().path(),
                                 h("x-forwarded-for"),
                                 h("x-forwarded-proto"),
                                 req.method(),
                                 h("host")
                             );
+                            if let Some(sni) = &sni {
+                                body.push_str(&format!(" sni={sni}"));
+                            }
+                            body.push('\n');
                             Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(body))))
                         }
                     });

@@ -133,6 +133,8 @@ pub struct Picked {
     pub pool: String,
     pub lease: Lease,
     pub set_cookie: Option<String>,
+    /// The pool's re-encryption, if it re-encrypts.
+    pub tls: Option<super::model::BackendTls>,
 }
 
 /// The cookie value naming a server (its address, hex-encoded: opaque to clients, like Avi's).
@@ -312,6 +314,7 @@ impl ServerTable {
             pool: pool.name.clone(),
             lease,
             set_cookie,
+            tls: pool.tls.clone(),
         };
         match target {
             Target::Pool(p) => {
@@ -368,6 +371,7 @@ mod tests {
 
     fn pool(algorithm: Algorithm, n: u16) -> PoolModel {
         PoolModel {
+            tls: None,
             uuid: "pool-1".into(),
             name: "p".into(),
             enabled: true,

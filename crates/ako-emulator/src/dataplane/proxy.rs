@@ -19,7 +19,7 @@ use rustls::sign::CertifiedKey;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 use super::Plane;
-use super::model::{ListenerSpec, Model, Proto, VsModel};
+use super::model::{BackendTls, ListenerSpec, Model, Proto, VsModel};
 use super::policy::{self, Action, RequestView, Target};
 use super::pool::Lease;
 
@@ -163,7 +163,8 @@ async fn serve_http<S>(
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-type Upstreams = Arc<parking_lot::Mutex<HashMap<SocketAddr, Sender>>>;
+/// Idle server connections of a client connection, by server and whether they are TLS (re-encryption).
+type Upstreams = Arc<parking_lot::Mutex<HashMap<(SocketAddr, bool), Sender>>>;
 
 /// What a request arrived on.
 struct Inbound<'a> {
@@ -173,12 +174,37 @@ struct Inbound<'a> {
     upstreams: &'a Upstreams,
 }
 
-/// Opens an HTTP/1.1 connection to a server; its task ends with the connection.
-async fn connect(addr: SocketAddr) -> std::io::Result<Sender> {
+/// Opens an HTTP/1.1 connection to a server, over TLS when the pool re-encrypts (`tls`, with the request's host
+/// for SNI); its task ends with the connection.
+async fn connect(addr: SocketAddr, tls: Option<(&BackendTls, &str)>) -> std::io::Result<Sender> {
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
     let _ = stream.set_nodelay(true);
+    let Some((tls, host)) = tls else {
+        return handshake(addr, stream).await;
+    };
+    let config = backend_tls_config(tls)?;
+    // SNI: the request's host when the pool sends it and it is a name; else the server's address.
+    let name = if tls.sni {
+        rustls::pki_types::ServerName::try_from(host.to_string()).ok()
+    } else {
+        None
+    }
+    .unwrap_or_else(|| rustls::pki_types::ServerName::IpAddress(addr.ip().into()));
+    let stream = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, stream),
+    )
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+    handshake(addr, stream).await
+}
+
+async fn handshake<S>(addr: SocketAddr, stream: S) -> std::io::Result<Sender>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(std::io::Error::other)?;
@@ -190,24 +216,108 @@ async fn connect(addr: SocketAddr) -> std::io::Result<Sender> {
     Ok(sender)
 }
 
-/// The client connection's idle connection to `addr`, or a new one.
-async fn sender_for(upstreams: &Upstreams, addr: SocketAddr) -> std::io::Result<Sender> {
-    let cached = upstreams.lock().remove(&addr);
+/// The TLS client of a re-encrypting pool: the PKI profile's CAs check the server; without them the server's
+/// certificate is not checked (Avi's behaviour without a PKI profile).
+fn backend_tls_config(tls: &BackendTls) -> std::io::Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?;
+    if tls.ca_pems.is_empty() {
+        return Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServer(provider)))
+            .with_no_client_auth());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for pem in &tls.ca_pems {
+        use rustls::pki_types::pem::PemObject;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).flatten() {
+            let _ = roots.add(cert);
+        }
+    }
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// Accepts any server certificate (signatures are still checked): a pool re-encrypting without a PKI profile.
+#[derive(Debug)]
+struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The client connection's idle connection to `addr` (plain or TLS), or a new one.
+async fn sender_for(
+    upstreams: &Upstreams,
+    addr: SocketAddr,
+    tls: Option<(&BackendTls, &str)>,
+) -> std::io::Result<Sender> {
+    let cached = upstreams.lock().remove(&(addr, tls.is_some()));
     if let Some(mut s) = cached
         && s.ready().await.is_ok()
     {
         return Ok(s);
     }
-    connect(addr).await
+    connect(addr, tls).await
 }
 
 fn host_of(req: &Request<Incoming>) -> Option<String> {
-    let raw = req
-        .headers()
+    host_in(req.headers(), req.uri())
+}
+
+fn host_of_parts(parts: &http::request::Parts) -> Option<String> {
+    host_in(&parts.headers, &parts.uri)
+}
+
+/// The request's host: the Host header (or the URI's authority), without the port.
+fn host_in(headers: &http::HeaderMap, uri: &http::Uri) -> Option<String> {
+    let raw = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))?;
+        .or_else(|| uri.authority().map(|a| a.to_string()))?;
     // Strip the port (an IPv6 literal keeps its brackets).
     let host = match raw.rfind(':') {
         Some(i) if !raw[i..].contains(']') => raw[..i].to_string(),
@@ -362,6 +472,7 @@ async fn forward(
             pool,
             lease,
             set_cookie,
+            tls,
         }) = plane.servers.pick(model, target, &tried, &affinity)
         else {
             stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -379,7 +490,9 @@ async fn forward(
             *out.uri_mut() = uri.clone();
             out
         };
-        let mut sender = match sender_for(inbound.upstreams, addr).await {
+        let host = host_of_parts(&parts).unwrap_or_default();
+        let tls = tls.as_ref().map(|t| (t, host.as_str()));
+        let mut sender = match sender_for(inbound.upstreams, addr, tls).await {
             Ok(s) => s,
             Err(e) => {
                 lease.0.mark_failed(format!(
@@ -393,7 +506,7 @@ async fn forward(
             && e.take_message().is_some()
         {
             // The idle connection closed before the request went out: once more on a new one.
-            match connect(addr).await {
+            match connect(addr, tls).await {
                 Ok(s) => {
                     sender = s;
                     sent = sender.try_send_request(build()).await;
@@ -408,7 +521,10 @@ async fn forward(
         }
         match sent {
             Ok(resp) => {
-                inbound.upstreams.lock().insert(addr, sender);
+                inbound
+                    .upstreams
+                    .lock()
+                    .insert((addr, tls.is_some()), sender);
                 let (mut p, b) = resp.into_parts();
                 if let Some(c) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
                     p.headers.append(http::header::SET_COOKIE, c);
