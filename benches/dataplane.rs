@@ -194,6 +194,7 @@ fn main() {
         let secrets = BTreeMap::new();
         let input = L7Input {
             classes: None,
+            namespace_infra: None,
             ingresses: &ingresses,
             services: &inputs,
             nodes: &node_list,

@@ -60,6 +60,7 @@ fn main() {
         let refs: Vec<&Ingress> = ings.iter().collect();
         let input = L7Input {
             classes: None,
+            namespace_infra: None,
             ingresses: &refs,
             services: &inputs,
             nodes: &[],
@@ -105,6 +106,7 @@ fn main() {
         let refs: Vec<&Ingress> = members.iter().collect();
         let input = L7Input {
             classes: None,
+            namespace_infra: None,
             ingresses: &refs,
             services: &inputs,
             nodes: &[],
@@ -124,6 +126,7 @@ fn main() {
         let refs: Vec<&Ingress> = one.iter().collect();
         let input = L7Input {
             classes: None,
+            namespace_infra: None,
             ingresses: &refs,
             services: &inputs,
             nodes: &[],

@@ -84,6 +84,7 @@ spec:
     let secrets = BTreeMap::new();
     let input = L7Input {
         classes: None,
+        namespace_infra: None,
         ingresses: &ingresses,
         services: &services,
         nodes: &node_list,

@@ -60,6 +60,7 @@ async fn create_l7_ruled(
         .collect();
     let input = L7Input {
         classes: None,
+        namespace_infra: None,
         ingresses: &refs,
         services: &inputs,
         nodes,

@@ -94,6 +94,7 @@ async fn serve(
     let nodes = nodes();
     let input = L7Input {
         classes: None,
+        namespace_infra: None,
         ingresses: &refs,
         services: &inputs,
         nodes: &nodes,

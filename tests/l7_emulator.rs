@@ -119,6 +119,7 @@ fn apply_all(shard: ShardSize) -> (Store, l7::L7Desired) {
     let nodes: Vec<NodeInfo> = Vec::new();
     let input = L7Input {
         classes: None,
+        namespace_infra: None,
         ingresses: &refs,
         services: &inputs,
         nodes: &nodes,

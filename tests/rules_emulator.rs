@@ -777,3 +777,73 @@ async fn an_http_rule_destination_ca_makes_the_pools_pki_profile_and_it_goes_wit
     );
     assert!(get_named(&c, "pkiprofile", &pki).await.is_none());
 }
+
+#[tokio::test]
+async fn a_namespace_annotation_moves_its_ingresses_to_the_settings_parent_and_back() {
+    let (emu, view, mut r) = l7_demo_converged().await;
+    let c = client(&emu);
+    view.upsert_rule(
+        RuleKind::AviInfraSetting,
+        ObjKey::new("", "green"),
+        rule(
+            "seGroup: {name: Default-Group}\nl7Settings: {shardSize: SMALL}",
+            10,
+        ),
+    );
+    // No host uses it yet: judged, nothing to pass.
+    r.taken(Change::Rules).await;
+    r.change(view.set_namespace_infra("vmug", Some("green".into())))
+        .await;
+    r.until("moved", |p| {
+        p.converged_once && p.retrying == 0 && p.events_pending == 0
+    })
+    .await;
+    let parent = get_with_names(&c, "virtualservice", "veba-of--Shared-L7-green-0")
+        .await
+        .expect("the setting's parent");
+    assert!(
+        parent["se_group_ref"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("#Default-Group")),
+        "{parent}"
+    );
+    assert!(
+        get_named(
+            &c,
+            "pool",
+            "veba-of--green-hackazon.avi.jarvis.lab_-vmug-hackazon"
+        )
+        .await
+        .is_some()
+    );
+    assert!(
+        get_named(
+            &c,
+            "pool",
+            "veba-of--hackazon.avi.jarvis.lab_-vmug-hackazon"
+        )
+        .await
+        .is_none(),
+        "the old pool went"
+    );
+    // The annotation goes: back on the global parent.
+    r.change(view.set_namespace_infra("vmug", None)).await;
+    r.until("back", |p| {
+        p.converged_once && p.retrying == 0 && p.events_pending == 0
+    })
+    .await;
+    assert!(
+        get_named(
+            &c,
+            "pool",
+            "veba-of--hackazon.avi.jarvis.lab_-vmug-hackazon"
+        )
+        .await
+        .is_some()
+    );
+    assert!(
+        get_named(&c, "virtualservice", "veba-of--Shared-L7-green-0")
+            .await
+            .is_none()
+    );
+}

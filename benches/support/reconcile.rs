@@ -401,6 +401,7 @@ fn minimum_writes(w: &Workload, pair: &TlsPair) -> Vec<Vec<Step>> {
         for part in &parts {
             let input = L7Input {
                 classes: None,
+                namespace_infra: None,
                 ingresses: &refs,
                 services: &inputs,
                 nodes: &[],

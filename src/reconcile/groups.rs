@@ -144,8 +144,22 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .and_then(Option::as_ref);
         let rules = rules::rule_set(state);
         let classes = self.view.classes();
+        let namespace_infra: BTreeMap<String, String> = refs
+            .iter()
+            .filter_map(|i| i.metadata.namespace.clone())
+            .collect::<BTreeSet<String>>()
+            .into_iter()
+            .filter_map(|ns| {
+                let infra = ako_core::crd::infra::bound(
+                    None,
+                    self.view.namespace_annotations(&ns).as_ref(),
+                )?;
+                Some((ns, infra))
+            })
+            .collect();
         let input = L7Input {
             classes: Some(&classes),
+            namespace_infra: Some(&namespace_infra),
             ingresses: &refs,
             services: &inputs,
             nodes,

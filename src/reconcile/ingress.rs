@@ -60,7 +60,12 @@ pub struct IngressRefs {
 }
 
 /// Reads what an Ingress names. An Ingress over the size limits names nothing (it is refused whole).
-pub fn refs_of(ing: &Ingress, cfg: &Config, classes: &ClassView) -> IngressRefs {
+pub fn refs_of(
+    ing: &Ingress,
+    cfg: &Config,
+    classes: &ClassView,
+    namespace_infra: Option<&BTreeMap<String, String>>,
+) -> IngressRefs {
     let too_big = intent::check_ingress_limits(ing);
     if !too_big.is_empty() {
         return IngressRefs {
@@ -74,7 +79,7 @@ pub fn refs_of(ing: &Ingress, cfg: &Config, classes: &ClassView) -> IngressRefs 
     IngressRefs {
         hosts,
         created: ako_core::ownership::created(&ing.metadata),
-        infra: classes.infra_of(&intent::classify(ing)).map(str::to_string),
+        infra: ako_core::l7::ingress_infra(ing, Some(classes), namespace_infra),
         services: sorted(
             intent
                 .backend_services()
@@ -657,7 +662,7 @@ spec:
 
     #[test]
     fn refs_name_the_parts_services_and_secrets_of_valid_hosts_only() {
-        let r = refs_of(&ing(TWO_HOSTS), &cfg(), &ClassView::default());
+        let r = refs_of(&ing(TWO_HOSTS), &cfg(), &ClassView::default(), None);
         let mut s = L7State::new(ShardSize::Large);
         let key = ObjKey::new("vmug", "shop");
         s.set(&key, Some(r.clone()));
@@ -697,7 +702,7 @@ spec:
     fn indexes_follow_an_ingress_as_it_changes_and_goes() {
         let mut s = L7State::new(ShardSize::Large);
         let key = ObjKey::new("vmug", "shop");
-        let r = refs_of(&ing(TWO_HOSTS), &cfg(), &ClassView::default());
+        let r = refs_of(&ing(TWO_HOSTS), &cfg(), &ClassView::default(), None);
         let touched = s.set(&key, Some(r));
         assert_eq!(touched.len(), 2);
         let shard1 = Part::Shard {
@@ -733,7 +738,12 @@ spec:
         let key = ObjKey::new("vmug", "shop");
         s.set(
             &key,
-            Some(refs_of(&ing(TWO_HOSTS), &cfg(), &ClassView::default())),
+            Some(refs_of(
+                &ing(TWO_HOSTS),
+                &cfg(),
+                &ClassView::default(),
+                None,
+            )),
         );
         let host = |h: &str, vs: &str| HostOutcome {
             host: h.into(),

@@ -1,8 +1,8 @@
 //! AviInfraSetting (`ako.vmware.com/v1beta1`, cluster scoped): where the virtual services of the objects bound to
 //! it go. Bound as in AKO: Ingresses through their IngressClass's `spec.parameters` (`{apiGroup: ako.vmware.com,
-//! kind: AviInfraSetting, name}`; a host is placed by its oldest Ingress's class), a LoadBalancer Service or a
-//! Namespace's Services by the annotation `aviinfrasetting.ako.vmware.com/name: <name>` (the Service's own
-//! annotation wins over its namespace's).
+//! kind: AviInfraSetting, name}`; a host is placed by its oldest Ingress's), a LoadBalancer Service or a
+//! Namespace's Services and Ingresses by the annotation `aviinfrasetting.ako.vmware.com/name: <name>` (the
+//! Service's own annotation, or the Ingress's class, wins over the namespace's).
 //!
 //! | field | Avi |
 //! |---|---|
@@ -12,9 +12,12 @@
 //! | `network.bgpPeerLabels` | the VsVip's `bgp_peer_labels`, when RHI is enabled |
 //! | `l7Settings.shardSize` | the number of the class's own shared parents, `<cluster>--Shared-L7-<name>-<n>` (AKO's names: children, pools and certificates `<cluster>--<name>-...`) |
 //!
+//! A Namespace's annotation also places its Ingresses whose class names no setting (AKO's fallback); their
+//! objects carry the setting's name like a class's (AKO keeps the global names there, which would put two
+//! placements on one parent when namespaces differ).
+//!
 //! Not applied yet (warnings at apply time): `nodeNetworks`, `enablePublicIP` (public clouds), `listeners`,
-//! `nsxSettings`, a VIP network given by `networkUUID` only; a namespace's annotation does not place its
-//! Ingresses (AKO's namespace-scoped setting for Ingresses keeps the global names). A Service bound to an AviInfraSetting that is missing or Rejected keeps the
+//! `nsxSettings`, a VIP network given by `networkUUID` only. A Service bound to an AviInfraSetting that is missing or Rejected keeps the
 //! global placement and gets a Warning (AKO builds it "without it" too, silently).
 
 use std::collections::BTreeMap;

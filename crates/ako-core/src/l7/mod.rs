@@ -177,6 +177,9 @@ pub struct L7Input<'a> {
     pub rules: Option<&'a crate::crd::RuleSet>,
     /// The cluster's IngressClasses: the AviInfraSetting an Ingress's class names (`None`: none does).
     pub classes: Option<&'a intent::ClassView>,
+    /// Namespace -> the AviInfraSetting its annotation names: the placement of its Ingresses whose class names
+    /// none.
+    pub namespace_infra: Option<&'a BTreeMap<String, String>>,
     /// Translate only the hosts of this part (`None`: every host). Problems that are not about a host (the
     /// Ingress's own) are reported whatever the part.
     pub part: Option<&'a Part>,
@@ -277,6 +280,22 @@ pub fn resolve_infra(
             "the IngressClass's AviInfraSetting {name:?} does not exist; its hosts are placed by the global settings"
         ))),
     }
+}
+
+/// The AviInfraSetting placing an Ingress: its class's (`spec.parameters`), else its namespace's annotation
+/// (as AKO falls back).
+pub fn ingress_infra(
+    ing: &Ingress,
+    classes: Option<&intent::ClassView>,
+    namespace_infra: Option<&BTreeMap<String, String>>,
+) -> Option<String> {
+    classes
+        .and_then(|c| c.infra_of(&intent::classify(ing)))
+        .map(str::to_string)
+        .or_else(|| {
+            let ns = ing.metadata.namespace.as_deref()?;
+            namespace_infra?.get(ns).cloned()
+        })
 }
 
 /// The part of a host whose oldest Ingress's class names the AviInfraSetting `infra`.
@@ -396,10 +415,7 @@ pub fn translate_hosts(
             .as_ref()
             .and_then(|a| a.get(ENABLE_TLS_ANNOTATION))
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-        let infra = input
-            .classes
-            .and_then(|c| c.infra_of(&intent::classify(ing)))
-            .map(str::to_string);
+        let infra = ingress_infra(ing, input.classes, input.namespace_infra);
         claimants.push(Claimant {
             key: key.clone(),
             created: ownership::created(&ing.metadata),

@@ -200,3 +200,39 @@ fn a_missing_or_rejected_setting_leaves_the_global_placement_and_says_why() {
         assert_eq!(o.hosts[0].vip_name, "veba-of--Shared-L7-0");
     }
 }
+
+#[test]
+fn a_namespace_annotation_places_its_ingresses_whose_class_names_no_setting() {
+    let mut w = World::new(&[
+        &of_class(HACKAZON, "avi-lb"),
+        &of_class(&SHOP_TLS.replace("name: shop,", "name: shop2,"), "blue"),
+    ]);
+    w.secrets
+        .insert(ObjKey::new("vmug", "shop-tls"), Some(pair()));
+    w.rules = Some(infra_rules(&[
+        ("blue", BLUE),
+        ("green", "seGroup: {name: Default-Group}"),
+    ]));
+    w.classes = Some(classes("blue"));
+    w.namespace_infra = Some([("vmug".to_string(), "green".to_string())].into());
+    let d = w.run(ShardSize::Large, &cfg());
+    // hackazon's class names none: its namespace's setting places it (its own parents, named after it).
+    let green = d
+        .outcomes
+        .iter()
+        .find(|o| o.key.name == "hackazon")
+        .expect("hackazon");
+    assert!(
+        green.hosts[0]
+            .vip_name
+            .starts_with("veba-of--Shared-L7-green-"),
+        "{green:?}"
+    );
+    // shop2's class names blue: the class wins over the namespace.
+    let blue = d
+        .outcomes
+        .iter()
+        .find(|o| o.key.name == "shop2")
+        .expect("shop2");
+    assert_eq!(blue.hosts[0].vip_name, "veba-of--Shared-L7-blue-0");
+}

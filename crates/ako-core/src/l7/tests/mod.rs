@@ -77,6 +77,7 @@ struct World {
     default_cert: Option<TlsPair>,
     rules: Option<crate::crd::RuleSet>,
     classes: Option<intent::ClassView>,
+    namespace_infra: Option<BTreeMap<String, String>>,
 }
 
 impl World {
@@ -104,6 +105,7 @@ impl World {
             default_cert: None,
             rules: None,
             classes: None,
+            namespace_infra: None,
         }
     }
 
@@ -140,6 +142,7 @@ impl World {
         }];
         let input = L7Input {
             classes: self.classes.as_ref(),
+            namespace_infra: self.namespace_infra.as_ref(),
             ingresses: &refs,
             services: &inputs,
             nodes: &nodes,
