@@ -50,7 +50,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
         keys.extend(self.settings.default_cert.clone());
         // A HostRule's certificate from a Secret (`type: secret`).
         let rules = rules::rule_set(state);
-        keys.extend(hosts.iter().filter_map(|h| rules.host_rule_secret(h)));
+        keys.extend(hosts.iter().flat_map(|h| rules.host_rule_secrets(h)));
         keys
     }
 

@@ -70,12 +70,14 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             judge_host_rules(&mut host, &self.cfg.dns_domains, &lookup);
             // AKO's check of a certificate from a Secret: it must exist in the rule's namespace.
             for e in host.iter_mut().filter(|e| e.verdict.is_accepted()) {
-                if let Ok(spec) = &e.spec
-                    && let Some(name) = spec.secret_cert()
-                    && !self
-                        .view
-                        .has_tls_secret(&ObjKey::new(e.id.key.namespace.clone(), name))
-                {
+                let missing = e.spec.as_ref().ok().and_then(|spec| {
+                    spec.secret_certs().into_iter().find(|n| {
+                        !self
+                            .view
+                            .has_tls_secret(&ObjKey::new(e.id.key.namespace.clone(), *n))
+                    })
+                });
+                if let Some(name) = missing {
                     e.verdict = Verdict::Rejected(format!("secret \"{name}\" not found"));
                 }
             }
@@ -163,11 +165,11 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     pub(super) fn secrets_named_by_rules(state: &State, secrets: &HashSet<ObjKey>) -> bool {
         !secrets.is_empty()
             && state.rules.host.iter().any(|e| {
-                e.spec
-                    .as_ref()
-                    .ok()
-                    .and_then(|s| s.secret_cert())
-                    .is_some_and(|n| secrets.contains(&ObjKey::new(e.id.key.namespace.clone(), n)))
+                e.spec.as_ref().ok().is_some_and(|s| {
+                    s.secret_certs()
+                        .into_iter()
+                        .any(|n| secrets.contains(&ObjKey::new(e.id.key.namespace.clone(), n)))
+                })
             })
     }
 

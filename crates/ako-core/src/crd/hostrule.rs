@@ -309,6 +309,26 @@ impl HostRuleSpec {
         (c.cert_type == CertType::Secret && !c.name.is_empty()).then_some(c.name.as_str())
     }
 
+    /// The alternate certificate's Secret (`alternateCertificate` of `type: secret`; AKO's `-alt` certificate).
+    pub fn alternate_secret_cert(&self) -> Option<&str> {
+        let alt = self
+            .virtualhost
+            .tls
+            .as_ref()?
+            .ssl_key_certificate
+            .alternate_certificate
+            .as_ref()?;
+        (alt.cert_type == CertType::Secret && !alt.name.is_empty()).then_some(alt.name.as_str())
+    }
+
+    /// Every Secret the rule takes a certificate from (main, then alternate).
+    pub fn secret_certs(&self) -> Vec<&str> {
+        self.secret_cert()
+            .into_iter()
+            .chain(self.alternate_secret_cert())
+            .collect()
+    }
+
     /// What can be checked without the controller or other objects; the first problem, in AKO's words where
     /// AKO has them.
     pub fn check(&self) -> Result<(), String> {
@@ -466,16 +486,6 @@ impl HostRuleSpec {
                     .push((format!("spec.virtualhost.{field}"), why));
             }
         };
-        not_yet(
-            v.tls.as_ref().is_some_and(|t| {
-                t.ssl_key_certificate
-                    .alternate_certificate
-                    .as_ref()
-                    .is_some_and(|a| a.cert_type == CertType::Secret)
-            }),
-            "tls.sslKeyCertificate.alternateCertificate.type: secret",
-            "an alternate certificate is taken from the controller (type: ref)",
-        );
         not_yet(
             v.gslb.as_ref().is_some_and(|g| g.include_aliases),
             "gslb.includeAliases",

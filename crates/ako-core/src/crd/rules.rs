@@ -280,10 +280,15 @@ impl RuleSet {
             .map(|(id, s)| (id, s))
     }
 
-    /// The TLS Secret a host's HostRule takes its certificate from (`type: secret`), if any.
-    pub fn host_rule_secret(&self, host: &str) -> Option<ObjKey> {
-        let (id, spec) = self.host_rule(host)?;
-        Some(ObjKey::new(id.key.namespace.clone(), spec.secret_cert()?))
+    /// The TLS Secrets a host's HostRule takes certificates from (`type: secret`: main and alternate).
+    pub fn host_rule_secrets(&self, host: &str) -> Vec<ObjKey> {
+        let Some((id, spec)) = self.host_rule(host) else {
+            return Vec::new();
+        };
+        spec.secret_certs()
+            .into_iter()
+            .map(|n| ObjKey::new(id.key.namespace.clone(), n))
+            .collect()
     }
 
     /// The hosts among `hosts` whose HostRule takes its certificate from the Secret `key`.
@@ -293,7 +298,7 @@ impl RuleSet {
         hosts: impl IntoIterator<Item = &'h String>,
     ) -> Vec<String> {
         let names = |id: &RuleId, s: &HostRuleSpec| {
-            id.key.namespace == key.namespace && s.secret_cert() == Some(key.name.as_str())
+            id.key.namespace == key.namespace && s.secret_certs().contains(&key.name.as_str())
         };
         if !self.exact.values().any(|(id, s)| names(id, s))
             && !self.patterns.iter().any(|(id, s)| names(id, s))
@@ -302,7 +307,7 @@ impl RuleSet {
         }
         hosts
             .into_iter()
-            .filter(|h| self.host_rule_secret(h).as_ref() == Some(key))
+            .filter(|h| self.host_rule_secrets(h).contains(key))
             .cloned()
             .collect()
     }

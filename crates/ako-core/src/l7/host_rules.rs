@@ -157,3 +157,71 @@ pub(super) fn apply_host_rule(ctx: &mut Ctx<'_>, host: &str, vs: &str, child: bo
     }
     notes
 }
+
+/// A HostRule's alternate certificate from a Secret of its namespace (AKO's `<certificate>-alt`): made from the
+/// Secret and listed after the main one on the virtual service serving the host (`vs`). Returns why it could not
+/// be, if so.
+pub(super) fn add_alternate_secret(
+    ctx: &mut Ctx<'_>,
+    host_rule: Option<(&crate::crd::RuleId, &crate::crd::HostRuleSpec)>,
+    host: &str,
+    vs: &str,
+    secrets: &BTreeMap<ObjKey, Option<TlsPair>>,
+) -> Option<String> {
+    let (id, spec) = host_rule?;
+    let secret = spec.alternate_secret_cert()?;
+    // Only next to a main certificate (a host served over HTTPS).
+    let secure = ctx.objects.iter().any(|o| {
+        o.name == vs
+            && matches!(o.kind, Kind::VirtualService | Kind::VirtualServiceChild)
+            && o.body
+                .get("ssl_key_and_certificate_refs")
+                .and_then(Value::as_array)
+                .is_some_and(|r| !r.is_empty())
+    });
+    if !secure {
+        return None;
+    }
+    let key = ObjKey::new(id.key.namespace.clone(), secret);
+    let pair = match secrets.get(&key) {
+        Some(Some(pair)) if pair.problem.is_none() => pair.clone(),
+        Some(Some(pair)) => {
+            return Some(format!(
+                "tls.sslKeyCertificate.alternateCertificate: Secret {key} is not usable: {}",
+                pair.problem.clone().unwrap_or_default()
+            ));
+        }
+        Some(None) => {
+            return Some(format!(
+                "tls.sslKeyCertificate.alternateCertificate: Secret {key} has no tls.crt and tls.key"
+            ));
+        }
+        None => {
+            return Some(format!(
+                "tls.sslKeyCertificate.alternateCertificate: Secret {key} does not exist"
+            ));
+        }
+    };
+    let name = avi_name(format!(
+        "{}-alt",
+        sni_child_name(ctx.cluster, &in_infra(ctx.infra, host))
+    ));
+    let markers = json!([
+        marker("clustername", ctx.cluster),
+        marker("Namespace", &key.namespace),
+        marker("Host", host),
+    ]);
+    ctx.certificate(&name, &pair, markers);
+    let refs = ctx
+        .objects
+        .iter_mut()
+        .find(|o| {
+            o.name == vs && matches!(o.kind, Kind::VirtualService | Kind::VirtualServiceChild)
+        })
+        .and_then(|o| o.body.get_mut("ssl_key_and_certificate_refs"))
+        .and_then(Value::as_array_mut);
+    if let Some(refs) = refs {
+        refs.push(json!(name_ref("sslkeyandcertificate", &name)));
+    }
+    None
+}

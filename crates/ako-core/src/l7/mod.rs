@@ -513,6 +513,13 @@ pub fn translate_hosts(
                         if hp.cert.is_some() {
                             aliases = host_aliases(&ctx, host);
                             host_rule_notes.extend(apply_host_rule(&mut ctx, host, &child, true));
+                            host_rule_notes.extend(add_alternate_secret(
+                                &mut ctx,
+                                host_rule,
+                                host,
+                                &child,
+                                input.secrets,
+                            ));
                         } else {
                             host_rule_notes.push(format!(
                                 "host {host} is served without TLS on the shared parent, where a HostRule does not apply (as in AKO); give it a certificate (spec.tls of the Ingress, or the HostRule's tls.sslKeyCertificate) or use shardVSSize DEDICATED"
@@ -529,6 +536,13 @@ pub fn translate_hosts(
                         let vs = dedicated_vs_name(ctx.cluster, &in_infra(ctx.infra, host));
                         aliases = host_aliases(&ctx, host);
                         host_rule_notes.extend(apply_host_rule(&mut ctx, host, &vs, false));
+                        host_rule_notes.extend(add_alternate_secret(
+                            &mut ctx,
+                            host_rule,
+                            host,
+                            &vs,
+                            input.secrets,
+                        ));
                     }
                 },
             }

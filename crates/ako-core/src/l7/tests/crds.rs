@@ -403,3 +403,39 @@ fn an_http_rule_destination_ca_becomes_the_pools_pki_profile_with_akos_name() {
         "one per pool under /foo (Prefix /foo, Exact /foo, /foo/bar/)"
     );
 }
+
+#[test]
+fn an_alternate_certificate_from_a_secret_is_made_and_listed_after_the_main_one() {
+    const HR: &str = "virtualhost: {fqdn: shop.avi.jarvis.lab, tls: {sslKeyCertificate: {name: corp-cert, type: ref, alternateCertificate: {name: ecc-tls, type: secret}}}}";
+    let mut w = World::new(&[SHOP_TLS]);
+    w.secrets
+        .insert(ObjKey::new("vmug", "shop-tls"), Some(pair()));
+    w.rules = Some(rules(&[("vmug", HR)], &[]));
+    // Missing: the main certificate alone, and the Ingress is told.
+    let d = w.run(ShardSize::Medium, &cfg());
+    let child = find(&d, Kind::VirtualServiceChild, CHILD);
+    assert_eq!(
+        child["ssl_key_and_certificate_refs"],
+        json!([crate::plan::name_ref("sslkeyandcertificate", "corp-cert")])
+    );
+    assert!(
+        d.outcomes[0].problems.iter().any(|p| p
+            .message
+            .contains("alternateCertificate: Secret vmug/ecc-tls does not exist")),
+        "{:?}",
+        d.outcomes[0].problems
+    );
+    w.secrets
+        .insert(ObjKey::new("vmug", "ecc-tls"), Some(pair()));
+    let d = w.run(ShardSize::Medium, &cfg());
+    let alt = format!("{CHILD}-alt");
+    find(&d, Kind::SslKeyAndCertificate, &alt);
+    let child = find(&d, Kind::VirtualServiceChild, CHILD);
+    assert_eq!(
+        child["ssl_key_and_certificate_refs"],
+        json!([
+            crate::plan::name_ref("sslkeyandcertificate", "corp-cert"),
+            crate::plan::name_ref("sslkeyandcertificate", &alt)
+        ])
+    );
+}
