@@ -576,6 +576,7 @@ mod tests {
             [
                 "httppolicyset",
                 "l4policyset",
+                "pkiprofile",
                 "pool",
                 "poolgroup",
                 "sslkeyandcertificate",
