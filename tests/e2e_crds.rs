@@ -553,6 +553,47 @@ spec:
             .is_some_and(|m| m.contains("AviInfraSetting \"missing-seg\" is Rejected"))),
         "{warned:?}"
     );
+    // Back to the example's setting, then the setting deleted: the global placement again.
+    lab.kubectl(&[
+        "annotate",
+        "service",
+        "-n",
+        "blue",
+        "web",
+        "--overwrite",
+        "aviinfrasetting.ako.vmware.com/name=my-infra-setting",
+    ]);
+    lab.wait(
+        "the virtual service on the setting's SE group again",
+        WAIT,
+        async || {
+            lab.object("virtualservice", &vs_name("blue", "web"))
+                .await
+                .filter(|vs| vs_ref(vs).ends_with(&compact))
+        },
+    )
+    .await;
+    lab.kubectl(&["delete", "aviinfrasetting", "my-infra-setting"]);
+    let vs = lab
+        .wait(
+            "the global placement after the setting is deleted",
+            WAIT,
+            async || {
+                lab.object("virtualservice", &vs_name("blue", "web"))
+                    .await
+                    .filter(|vs| vs_ref(vs).ends_with(&global))
+            },
+        )
+        .await;
+    assert!(vs.get("enable_rhi").is_none_or(|v| v != true), "{vs}");
+    let vsvip = lab
+        .object("vsvip", &vs_name("blue", "web"))
+        .await
+        .expect("vsvip");
+    assert!(
+        vsvip.get("bgp_peer_labels").is_none_or(Value::is_null),
+        "{vsvip}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -814,5 +855,26 @@ spec:
     assert_eq!(
         pool["health_monitor_refs"].as_array().map(Vec::len),
         Some(2)
+    );
+    // The rule deleted: the virtual service and the pool back at the defaults, the L4 policy set back.
+    lab.kubectl(&["delete", "l4rule", "-n", "green", "my-l4-rule"]);
+    lab.wait("the defaults back", WAIT, async || {
+        let vs = lab
+            .object("virtualservice", &vs_name("green", "my-service"))
+            .await?;
+        let pool = lab
+            .object("pool", &pool_name("green", "my-service", "TCP", 80))
+            .await?;
+        (vs.get("performance_limits").is_none_or(Value::is_null)
+            && vs.get("pool_ref").is_none_or(Value::is_null)
+            && vs["services"][0]["enable_ssl"] == false
+            && pool["lb_algorithm"] == "LB_ALGORITHM_LEAST_CONNECTIONS")
+            .then_some(())
+    })
+    .await;
+    assert!(
+        lab.object("l4policyset", &vs_name("green", "my-service"))
+            .await
+            .is_some()
     );
 }
