@@ -30,8 +30,10 @@ use crate::plan::{Desired, Kind, name_ref};
 
 mod nodes; // what ako reads of a Node: addresses, labels, pod CIDRs
 mod profiles; // what ako chooses as AKO does: profiles and monitors by protocol and tier
+mod rhi; // route health injection on virtual services and VsVips
 pub use nodes::*;
 pub use profiles::*;
+pub use rhi::Rhi;
 
 /// Longest object name the controller accepts.
 pub const MAX_NAME: usize = 255;
@@ -53,34 +55,6 @@ pub struct Placement {
     pub vip_family: VipFamily,
     /// Route health injection (an AviInfraSetting's `enableRhi`, `bgpPeerLabels`).
     pub rhi: Rhi,
-}
-
-/// Route health injection: `enable_rhi` on the virtual services (sent only when true, as AKO does) and the BGP
-/// peers their VIPs are advertised to (`bgp_peer_labels` on the VsVips; empty: every peer).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Rhi {
-    pub enabled: bool,
-    pub bgp_peer_labels: Vec<String>,
-}
-
-impl Rhi {
-    /// `enable_rhi` of a virtual service: true, or unset (null: a PUT leaves it out, the controller's default).
-    pub fn vs_field(&self) -> Value {
-        if self.enabled {
-            json!(true)
-        } else {
-            Value::Null
-        }
-    }
-
-    /// `bgp_peer_labels` of a VsVip: the labels, or unset.
-    pub fn vsvip_field(&self) -> Value {
-        if self.enabled && !self.bgp_peer_labels.is_empty() {
-            json!(self.bgp_peer_labels)
-        } else {
-            Value::Null
-        }
-    }
 }
 
 /// Which addresses a VIP gets, as AKO asks for them: IPv4 only; both (a `v6cidr` next to the `cidr`: IPAM
