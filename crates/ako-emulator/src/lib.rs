@@ -510,7 +510,8 @@ pub async fn spawn(config: EmulatorConfig) -> Result<EmulatorHandle, EmulatorErr
     let dataplane = match config.dataplane.clone() {
         Some(c) => {
             let dp = dataplane::spawn(&app, c).map_err(EmulatorError::DataPlane)?;
-            let _ = app.dataplane.set(Arc::clone(dp.plane()));
+            let plane: Arc<dyn server::DataPlaneView> = Arc::clone(dp.plane()) as _;
+            let _ = app.dataplane.set(plane);
             Some(dp)
         }
         None => None,

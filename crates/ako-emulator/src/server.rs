@@ -36,6 +36,21 @@ const SESSION_MAX_AGE: u64 = 86_400;
 const CSRF_MAX_AGE: u64 = 31_449_600;
 const MAX_BODY: usize = 16 << 20;
 
+/// What the API reads of a running data plane. The data plane reads the server's state to serve; the server
+/// sees the data plane only through this (no import back).
+pub trait DataPlaneView: Send + Sync {
+    /// Everything served, with its state (`/admin/dataplane`).
+    fn runtime(&self) -> Value;
+    /// A virtual service's runtime, with its analytics.
+    fn vs_runtime(&self, uuid: &str) -> Option<Value>;
+    /// A pool's runtime detail: its servers and their state.
+    fn pool_runtime(&self, uuid: &str) -> Option<Value>;
+    /// A virtual service's operational state and why.
+    fn oper_status(&self, uuid: &str) -> Option<(&'static str, Vec<String>)>;
+    /// The read-only analytics page (`/admin/analytics`).
+    fn analytics_page(&self) -> String;
+}
+
 /// Shared emulator state. `Debug` shows counts only: users, tokens, sessions and stored objects
 /// hold passwords, tokens, CSRF secrets and private keys.
 pub struct App {
@@ -51,7 +66,7 @@ pub struct App {
     cluster_uuid: String,
     started: jiff::Timestamp,
     /// The data plane, when it runs: runtime state and analytics come from it.
-    pub dataplane: std::sync::OnceLock<Arc<super::dataplane::Plane>>,
+    pub dataplane: std::sync::OnceLock<Arc<dyn DataPlaneView>>,
     /// Every answered API request ([`super::requests`]).
     pub requests: parking_lot::Mutex<super::requests::Requests>,
 }
@@ -407,11 +422,7 @@ fn admin(
             ),
         },
         (&Method::GET, ["analytics"]) => match app.dataplane.get() {
-            Some(p) => raw(
-                200,
-                "text/html; charset=utf-8",
-                super::dataplane::analytics::page(&p.runtime()),
-            ),
+            Some(p) => raw(200, "text/html; charset=utf-8", p.analytics_page()),
             None => raw(
                 404,
                 "text/plain; charset=utf-8",

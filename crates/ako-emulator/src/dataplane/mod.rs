@@ -556,3 +556,21 @@ impl Plane {
                "virtualservices": vss.into_iter().map(|v| self.vs_json(&model, v)).collect::<Vec<_>>()})
     }
 }
+
+impl super::server::DataPlaneView for Plane {
+    fn runtime(&self) -> Value {
+        Plane::runtime(self)
+    }
+    fn vs_runtime(&self, uuid: &str) -> Option<Value> {
+        Plane::vs_runtime(self, uuid)
+    }
+    fn pool_runtime(&self, uuid: &str) -> Option<Value> {
+        Plane::pool_runtime(self, uuid)
+    }
+    fn oper_status(&self, uuid: &str) -> Option<(&'static str, Vec<String>)> {
+        Plane::oper_status(self, uuid)
+    }
+    fn analytics_page(&self) -> String {
+        analytics::page(&Plane::runtime(self))
+    }
+}
