@@ -105,7 +105,7 @@ impl NamespaceInfo {
     pub fn of(ns: &k8s_openapi::api::core::v1::Namespace) -> Self {
         Self {
             labels: ns.metadata.labels.clone().unwrap_or_default(),
-            infra: ako_core::crd::infra::bound(ns.metadata.annotations.as_ref(), None),
+            infra: ako_core::crd::infra::named(ns.metadata.annotations.as_ref()),
         }
     }
 }
@@ -488,16 +488,9 @@ impl View {
         self.namespaces.read().get(name).map(|n| n.labels.clone())
     }
 
-    /// The annotations ako reads on a namespace (the AviInfraSetting binding), as a map (`None`: not known).
-    pub fn namespace_annotations(&self, name: &str) -> Option<BTreeMap<String, String>> {
-        let ns = self.namespaces.read();
-        let infra = ns.get(name)?.infra.clone();
-        Some(
-            infra
-                .map(|v| (ako_core::crd::infra::ANNOTATION.to_string(), v))
-                .into_iter()
-                .collect(),
-        )
+    /// The AviInfraSetting a namespace's annotation names, if it is known and names one.
+    pub fn namespace_infra(&self, name: &str) -> Option<String> {
+        self.namespaces.read().get(name)?.infra.clone()
     }
 
     /// Sets a namespace's labels (what the Namespace watch does; also for tests).

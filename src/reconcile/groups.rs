@@ -83,9 +83,9 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .iter()
             .zip(&keys)
             .map(|(s, key)| {
-                let ns = self.view.namespace_annotations(&key.namespace);
+                let ns = self.view.namespace_infra(&key.namespace);
                 let bound =
-                    ako_core::crd::infra::bound(s.metadata.annotations.as_ref(), ns.as_ref());
+                    ako_core::crd::infra::bound(s.metadata.annotations.as_ref(), ns.as_deref());
                 (key.clone(), bound)
             })
             .collect();
@@ -149,13 +149,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .filter_map(|i| i.metadata.namespace.clone())
             .collect::<BTreeSet<String>>()
             .into_iter()
-            .filter_map(|ns| {
-                let infra = ako_core::crd::infra::bound(
-                    None,
-                    self.view.namespace_annotations(&ns).as_ref(),
-                )?;
-                Some((ns, infra))
-            })
+            .filter_map(|ns| Some((ns.clone(), self.view.namespace_infra(&ns)?)))
             .collect();
         let input = L7Input {
             classes: Some(&classes),

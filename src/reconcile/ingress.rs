@@ -64,7 +64,7 @@ pub fn refs_of(
     ing: &Ingress,
     cfg: &Config,
     classes: &ClassView,
-    namespace_infra: Option<&BTreeMap<String, String>>,
+    namespace_infra: Option<&str>,
 ) -> IngressRefs {
     let too_big = intent::check_ingress_limits(ing);
     if !too_big.is_empty() {

@@ -78,13 +78,8 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     pub(super) fn ingress_refs(&self, key: &ObjKey) -> Option<ingress::IngressRefs> {
         let ing = self.view.ingress(key)?;
         ingress_is_ours(&ing, &self.cfg, &self.settings.scope, &self.view).then(|| {
-            let ns = key.namespace.clone();
-            let infra: BTreeMap<String, String> =
-                ako_core::crd::infra::bound(None, self.view.namespace_annotations(&ns).as_ref())
-                    .map(|i| (ns, i))
-                    .into_iter()
-                    .collect();
-            ingress::refs_of(&ing, &self.cfg, &self.view.classes(), Some(&infra))
+            let ns_infra = self.view.namespace_infra(&key.namespace);
+            ingress::refs_of(&ing, &self.cfg, &self.view.classes(), ns_infra.as_deref())
         })
     }
 

@@ -127,7 +127,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 let rule = ako_core::crd::l4rule::bound(&svc.namespace, own);
                 let placed = ako_core::crd::infra::bound(
                     own,
-                    self.view.namespace_annotations(&svc.namespace).as_ref(),
+                    self.view.namespace_infra(&svc.namespace).as_deref(),
                 );
                 if rule.is_some_and(|k| changed_l4.contains(&k))
                     || placed.is_some_and(|n| changed_infra.contains(&n))

@@ -96,17 +96,17 @@ pub struct InfraL7Settings {
     pub shard_size: String,
 }
 
-/// The AviInfraSetting an object is bound to: its own annotation, else its namespace's.
-pub fn bound(
-    own: Option<&BTreeMap<String, String>>,
-    namespace: Option<&BTreeMap<String, String>>,
-) -> Option<String> {
-    let read = |a: Option<&BTreeMap<String, String>>| {
-        a.and_then(|a| a.get(ANNOTATION))
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    read(own).or_else(|| read(namespace))
+/// The AviInfraSetting an object's annotations name (a Service's or a Namespace's).
+pub fn named(annotations: Option<&BTreeMap<String, String>>) -> Option<String> {
+    annotations
+        .and_then(|a| a.get(ANNOTATION))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The AviInfraSetting an object is bound to: its own annotation, else its namespace's setting.
+pub fn bound(own: Option<&BTreeMap<String, String>>, namespace: Option<&str>) -> Option<String> {
+    named(own).or_else(|| namespace.map(str::to_string))
 }
 
 /// The placement of a group of Services sharing a virtual service, from the AviInfraSetting each is bound to

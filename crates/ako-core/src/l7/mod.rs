@@ -287,15 +287,12 @@ pub fn resolve_infra(
 pub fn ingress_infra(
     ing: &Ingress,
     classes: Option<&intent::ClassView>,
-    namespace_infra: Option<&BTreeMap<String, String>>,
+    namespace_infra: Option<&str>,
 ) -> Option<String> {
     classes
         .and_then(|c| c.infra_of(&intent::classify(ing)))
+        .or(namespace_infra)
         .map(str::to_string)
-        .or_else(|| {
-            let ns = ing.metadata.namespace.as_deref()?;
-            namespace_infra?.get(ns).cloned()
-        })
 }
 
 /// The part of a host whose oldest Ingress's class names the AviInfraSetting `infra`.
@@ -415,7 +412,12 @@ pub fn translate_hosts(
             .as_ref()
             .and_then(|a| a.get(ENABLE_TLS_ANNOTATION))
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-        let infra = ingress_infra(ing, input.classes, input.namespace_infra);
+        let ns_infra = input
+            .namespace_infra
+            .zip(ing.metadata.namespace.as_deref())
+            .and_then(|(m, ns)| m.get(ns))
+            .map(String::as_str);
+        let infra = ingress_infra(ing, input.classes, ns_infra);
         claimants.push(Claimant {
             key: key.clone(),
             created: ownership::created(&ing.metadata),

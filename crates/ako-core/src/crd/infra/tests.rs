@@ -212,11 +212,17 @@ fn a_service_is_bound_by_its_own_annotation_before_its_namespaces() {
     let ann =
         |v: &str| -> BTreeMap<String, String> { [(ANNOTATION.to_string(), v.to_string())].into() };
     assert_eq!(
-        bound(Some(&ann("svc")), Some(&ann("ns"))),
+        bound(Some(&ann("svc")), named(Some(&ann("ns"))).as_deref()),
         Some("svc".into())
     );
-    assert_eq!(bound(None, Some(&ann("ns"))), Some("ns".into()));
-    assert_eq!(bound(Some(&ann(" ")), Some(&ann("ns"))), Some("ns".into()));
+    assert_eq!(
+        bound(None, named(Some(&ann("ns"))).as_deref()),
+        Some("ns".into())
+    );
+    assert_eq!(
+        bound(Some(&ann(" ")), named(Some(&ann("ns"))).as_deref()),
+        Some("ns".into())
+    );
     assert_eq!(bound(Some(&BTreeMap::new()), None), None);
 }
 
