@@ -223,10 +223,7 @@ impl L7State {
     pub fn infra_label(&self, host: &str) -> Option<String> {
         let owner = self.placing(host)?;
         let name = self.refs.get(owner)?.infra.as_deref()?;
-        match self.rules.infra_setting(name) {
-            Some((ako_core::crd::Verdict::Accepted, Some(_))) => Some(name.to_string()),
-            _ => None,
-        }
+        self.rules.accepted_infra(name).map(|_| name.to_string())
     }
 
     /// The Ingress whose class places a host: its oldest claimant.

@@ -259,6 +259,14 @@ impl RuleSet {
             && self.infra.is_empty()
     }
 
+    /// An AviInfraSetting that is Accepted, by name (what places objects).
+    pub fn accepted_infra(&self, name: &str) -> Option<&InfraSettingSpec> {
+        match self.infra.get(name) {
+            Some((Verdict::Accepted, Some(spec))) => Some(spec),
+            _ => None,
+        }
+    }
+
     /// An AviInfraSetting: its verdict and spec, or `None` if there is none of that name.
     pub fn infra_setting(&self, name: &str) -> Option<(&Verdict, Option<&InfraSettingSpec>)> {
         self.infra.get(name).map(|(v, s)| (v, s.as_ref()))

@@ -120,15 +120,6 @@ impl ShardSize {
         }
     }
 
-    /// The shard size of a number of shared parents.
-    pub fn of_shards(of: u32) -> Self {
-        match of {
-            8 => Self::Large,
-            4 => Self::Medium,
-            _ => Self::Small,
-        }
-    }
-
     /// Number of shared parents (a power of two); `None` in dedicated mode.
     pub fn shards(self) -> Option<u32> {
         match self {
@@ -302,10 +293,7 @@ pub fn host_part(
     shard: ShardSize,
     rules: Option<&crate::crd::RuleSet>,
 ) -> Part {
-    let accepted = infra.and_then(|name| match rules.and_then(|r| r.infra_setting(name)) {
-        Some((crate::crd::Verdict::Accepted, Some(spec))) => Some((name, spec)),
-        _ => None,
-    });
+    let accepted = infra.and_then(|name| Some((name, rules?.accepted_infra(name)?)));
     match accepted {
         Some((name, spec)) => part_in(host, spec.shard_size().unwrap_or(shard), Some(name)),
         None => part_of(host, shard),
@@ -318,17 +306,13 @@ pub fn part_placement(
     base: &Placement,
     rules: Option<&crate::crd::RuleSet>,
 ) -> Placement {
-    match part {
+    let accepted = match part {
         Part::Shard {
-            infra: Some(name),
-            of,
-            ..
-        } => {
-            let global = ShardSize::of_shards(*of);
-            resolve_infra(Some(name), base, global, rules).place
-        }
-        _ => base.clone(),
-    }
+            infra: Some(name), ..
+        } => rules.and_then(|r| r.accepted_infra(name)),
+        _ => None,
+    };
+    accepted.map_or_else(|| base.clone(), |spec| spec.place(base))
 }
 
 /// How one host of an Ingress is served.
