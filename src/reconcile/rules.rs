@@ -68,19 +68,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 None => Lookup::Unknown,
             };
             judge_host_rules(&mut host, &self.cfg.dns_domains, &lookup);
-            // AKO's check of a certificate from a Secret: it must exist in the rule's namespace.
-            for e in host.iter_mut().filter(|e| e.verdict.is_accepted()) {
-                let missing = e.spec.as_ref().ok().and_then(|spec| {
-                    spec.secret_certs().into_iter().find(|n| {
-                        !self
-                            .view
-                            .has_tls_secret(&ObjKey::new(e.id.key.namespace.clone(), *n))
-                    })
-                });
-                if let Some(name) = missing {
-                    e.verdict = Verdict::Rejected(format!("secret \"{name}\" not found"));
-                }
-            }
+            ako_core::crd::reject_missing_secrets(&mut host, &|k| self.view.has_tls_secret(k));
             judge_http_rules(&mut http, &lookup);
             judge_l4_rules(&mut l4, &lookup);
             judge_infra_settings(&mut infra, &lookup);
@@ -163,14 +151,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
     /// Whether a HostRule takes its certificate from one of these Secrets (a change of one judges the rules
     /// again: a Secret created after its HostRule makes it Accepted).
     pub(super) fn secrets_named_by_rules(state: &State, secrets: &HashSet<ObjKey>) -> bool {
-        !secrets.is_empty()
-            && state.rules.host.iter().any(|e| {
-                e.spec.as_ref().ok().is_some_and(|s| {
-                    s.secret_certs()
-                        .into_iter()
-                        .any(|n| secrets.contains(&ObjKey::new(e.id.key.namespace.clone(), n)))
-                })
-            })
+        ako_core::crd::secrets_named(&state.rules.host, secrets)
     }
 
     /// Asks the controller about the names not known (or all, when `fresh`), concurrently.

@@ -27,7 +27,8 @@ pub use l4rule::L4RuleSpec;
 pub use rules::{
     HostRuleEntry, HttpRuleEntry, InfraEntry, L4Member, L4RuleEntry, RuleEntry, RuleSet,
     apply_l4_rules, changed, check_host_rule, check_http_rule, check_infra_setting, check_l4_rule,
-    judge_host_rules, judge_http_rules, judge_infra_settings, judge_l4_rules, touched_hosts,
+    judge_host_rules, judge_http_rules, judge_infra_settings, judge_l4_rules,
+    reject_missing_secrets, secrets_named, touched_hosts,
 };
 
 /// The API group of AKO's resources.

@@ -173,6 +173,37 @@ pub fn judge_host_rules(
     }
 }
 
+/// AKO's check of a HostRule's certificates from Secrets (`type: secret`): each must exist in the rule's
+/// namespace (`has_secret`); an accepted rule naming one that does not is Rejected, in AKO's words.
+pub fn reject_missing_secrets(entries: &mut [HostRuleEntry], has_secret: &dyn Fn(&ObjKey) -> bool) {
+    for e in entries.iter_mut().filter(|e| e.verdict.is_accepted()) {
+        let missing = e.spec.as_ref().ok().and_then(|spec| {
+            spec.secret_certs()
+                .into_iter()
+                .find(|n| !has_secret(&ObjKey::new(e.id.key.namespace.clone(), *n)))
+        });
+        if let Some(name) = missing {
+            e.verdict = Verdict::Rejected(format!("secret \"{name}\" not found"));
+        }
+    }
+}
+
+/// Whether a HostRule takes a certificate from one of these Secrets: a change of one is a change of the rule's
+/// inputs (a Secret created after its HostRule makes it Accepted).
+pub fn secrets_named(
+    entries: &[HostRuleEntry],
+    secrets: &std::collections::HashSet<ObjKey>,
+) -> bool {
+    !secrets.is_empty()
+        && entries.iter().any(|e| {
+            e.spec.as_ref().ok().is_some_and(|s| {
+                s.secret_certs()
+                    .into_iter()
+                    .any(|n| secrets.contains(&ObjKey::new(e.id.key.namespace.clone(), n)))
+            })
+        })
+}
+
 /// Sets every HTTPRule's verdict (its own checks).
 pub fn judge_http_rules(entries: &mut [HttpRuleEntry], lookup: &dyn Fn(&str, &str) -> Lookup) {
     judge(entries, |spec| check_http_rule(spec, lookup));

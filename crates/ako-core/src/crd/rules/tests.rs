@@ -199,3 +199,32 @@ fn a_change_of_rules_touches_the_hosts_its_old_and_new_versions_match() {
     assert_eq!(touched, want);
     assert!(touched_hosts((&after, &after), (&[], &[]), &known).is_empty());
 }
+
+#[test]
+fn a_certificate_secret_that_does_not_exist_rejects_the_rule_in_akos_words() {
+    let tls = |main: &str, alt: &str| {
+        format!(
+            "virtualhost: {{fqdn: shop.avi.lab, tls: {{sslKeyCertificate: {{name: {main}, type: secret, alternateCertificate: {{name: {alt}, type: secret}}}}}}}}"
+        )
+    };
+    let mut entries = vec![
+        host_rule("a", "both", 1, &tls("main", "alt")),
+        host_rule("a", "no-alt", 2, &tls("main", "gone")),
+        host_rule("b", "elsewhere", 3, &tls("main", "alt")),
+    ];
+    let exists = |k: &ObjKey| k.namespace == "a" && ["main", "alt"].contains(&k.name.as_str());
+    reject_missing_secrets(&mut entries, &exists);
+    let verdicts: Vec<&Verdict> = entries.iter().map(|e| &e.verdict).collect();
+    assert_eq!(
+        verdicts,
+        [
+            &Verdict::Accepted,
+            &Verdict::Rejected("secret \"gone\" not found".into()),
+            &Verdict::Rejected("secret \"main\" not found".into()),
+        ]
+    );
+    let changed: std::collections::HashSet<ObjKey> = [ObjKey::new("a", "gone")].into();
+    assert!(secrets_named(&entries, &changed));
+    let other: std::collections::HashSet<ObjKey> = [ObjKey::new("c", "main")].into();
+    assert!(!secrets_named(&entries, &other));
+}
