@@ -136,30 +136,6 @@ pub struct PoolModel {
     pub tls: Option<BackendTls>,
 }
 
-/// How a pool re-encrypts to its servers: SNI (the request's host) when `sni_enabled`, and the CA certificates of
-/// its PKI profile to check them with (none: the server's certificate is not checked, as Avi does without one).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackendTls {
-    pub sni: bool,
-    pub ca_pems: Vec<String>,
-}
-
-/// A pool's re-encryption settings.
-fn backend_tls(store: &Store, obj: &Obj) -> Option<BackendTls> {
-    obj.body.get("ssl_profile_ref").filter(|v| !v.is_null())?;
-    let ca_pems = target(store, obj.body.get("pki_profile_ref"))
-        .and_then(|pki| pki.body.get("ca_certs"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.get("certificate")?.as_str().map(str::to_string))
-        .collect();
-    Some(BackendTls {
-        sni: bool_or(&obj.body, "sni_enabled", true),
-        ca_pems,
-    })
-}
-
 /// A pool group member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -758,7 +734,10 @@ impl Model {
 }
 
 mod balancing; // how a pool chooses a server: algorithm and persistence
+mod reencrypt; // a pool's TLS to its servers
 pub use balancing::{Algorithm, HashKey, Persistence};
+pub use reencrypt::BackendTls;
+use reencrypt::backend_tls;
 
 #[cfg(test)]
 mod tests;

@@ -184,7 +184,6 @@ async fn connect(addr: SocketAddr, tls: Option<(&BackendTls, &str)>) -> std::io:
     let Some((tls, host)) = tls else {
         return handshake(addr, stream).await;
     };
-    let config = backend_tls_config(tls)?;
     // SNI: the request's host when the pool sends it and it is a name; else the server's address.
     let name = if tls.sni {
         rustls::pki_types::ServerName::try_from(host.to_string()).ok()
@@ -194,7 +193,7 @@ async fn connect(addr: SocketAddr, tls: Option<(&BackendTls, &str)>) -> std::io:
     .unwrap_or_else(|| rustls::pki_types::ServerName::IpAddress(addr.ip().into()));
     let stream = tokio::time::timeout(
         CONNECT_TIMEOUT,
-        tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, stream),
+        tokio_rustls::TlsConnector::from(Arc::clone(&tls.client)).connect(name, stream),
     )
     .await
     .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
@@ -214,29 +213,6 @@ where
         }
     });
     Ok(sender)
-}
-
-/// The TLS client of a re-encrypting pool: the PKI profile's CAs check the server; without them the server's
-/// certificate is not checked (Avi's behaviour without a PKI profile).
-fn backend_tls_config(tls: &BackendTls) -> std::io::Result<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(std::io::Error::other)?;
-    if tls.ca_pems.is_empty() {
-        return Ok(builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(ako_certs::AnyServerCert::new(provider)))
-            .with_no_client_auth());
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    for pem in &tls.ca_pems {
-        use rustls::pki_types::pem::PemObject;
-        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).flatten() {
-            let _ = roots.add(cert);
-        }
-    }
-    Ok(builder.with_root_certificates(roots).with_no_client_auth())
 }
 
 /// The client connection's idle connection to `addr` (plain or TLS), or a new one.
