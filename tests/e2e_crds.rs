@@ -128,6 +128,17 @@ fn rule_status(lab: &Lab, kind: &str, ns: &str, name: &str) -> (String, String) 
     )
 }
 
+/// Waits until the API server serves a CRD (ako installs them at start).
+async fn wait_crd(lab: &Lab, name: &str) {
+    lab.wait(&format!("the CRD {name}"), WAIT, async || {
+        let out = lab
+            .cluster
+            .kubectl(&["get", "crd", name, "-o", "name"], None);
+        out.status.success().then_some(())
+    })
+    .await;
+}
+
 async fn wait_status(lab: &Lab, kind: &str, ns: &str, name: &str) -> (String, String) {
     lab.wait(&format!("status of {kind} {ns}/{name}"), WAIT, async || {
         let s = rule_status(lab, kind, ns, name);
@@ -164,14 +175,7 @@ async fn akos_host_rule_example_applies_unchanged_and_sets_what_its_docs_say_the
     delegate_region1(&lab).await;
     let _ctl = lab.controller("ako-0", &[], &[]);
     // ako installs AKO's CRDs itself.
-    lab.wait("the HostRule CRD", WAIT, async || {
-        let out = lab.cluster.kubectl(
-            &["get", "crd", "hostrules.ako.vmware.com", "-o", "name"],
-            None,
-        );
-        out.status.success().then_some(())
-    })
-    .await;
+    wait_crd(&lab, "hostrules.ako.vmware.com").await;
     docs_objects(&lab).await;
     lab.apply(RED);
     let docs = std::fs::read_to_string(common::repo().join("tests/data/ako/crds/hostrule.yaml"))
@@ -272,14 +276,7 @@ async fn an_http_rule_sets_its_pools_a_host_rule_naming_a_missing_profile_is_rej
     let lab = Lab::start().await;
     delegate_region1(&lab).await;
     let _ctl = lab.controller("ako-0", &[], &[]);
-    lab.wait("the HTTPRule CRD", WAIT, async || {
-        let out = lab.cluster.kubectl(
-            &["get", "crd", "httprules.ako.vmware.com", "-o", "name"],
-            None,
-        );
-        out.status.success().then_some(())
-    })
-    .await;
+    wait_crd(&lab, "httprules.ako.vmware.com").await;
     lab.apply(RED);
     lab.apply(
         "apiVersion: ako.vmware.com/v1beta1
@@ -451,20 +448,7 @@ async fn akos_infra_setting_example_places_an_annotated_service_and_a_rejected_o
     )
     .await;
     let _ctl = lab.controller("ako-0", &[], &[]);
-    lab.wait("the AviInfraSetting CRD", WAIT, async || {
-        let out = lab.cluster.kubectl(
-            &[
-                "get",
-                "crd",
-                "aviinfrasettings.ako.vmware.com",
-                "-o",
-                "name",
-            ],
-            None,
-        );
-        out.status.success().then_some(())
-    })
-    .await;
+    wait_crd(&lab, "aviinfrasettings.ako.vmware.com").await;
     // AKO's documentation example, unchanged.
     let example =
         std::fs::read_to_string(common::repo().join("tests/data/ako/crds/aviinfrasetting.yaml"))
@@ -618,14 +602,7 @@ async fn akos_http_rule_example_applies_unchanged_and_sets_its_pool_with_a_pki_p
     }
     create(&lab, "sslprofile", json!({"name": "avi-ssl-profile"})).await;
     let _ctl = lab.controller("ako-0", &[], &[]);
-    lab.wait("the HTTPRule CRD", WAIT, async || {
-        let out = lab.cluster.kubectl(
-            &["get", "crd", "httprules.ako.vmware.com", "-o", "name"],
-            None,
-        );
-        out.status.success().then_some(())
-    })
-    .await;
+    wait_crd(&lab, "httprules.ako.vmware.com").await;
     lab.apply(
         r#"apiVersion: v1
 kind: Namespace
@@ -764,14 +741,7 @@ async fn akos_l4_rule_example_is_accepted_and_as_in_ako_not_applied_since_it_ter
     )
     .await;
     let _ctl = lab.controller("ako-0", &[], &[]);
-    lab.wait("the L4Rule CRD", WAIT, async || {
-        let out = lab.cluster.kubectl(
-            &["get", "crd", "l4rules.ako.vmware.com", "-o", "name"],
-            None,
-        );
-        out.status.success().then_some(())
-    })
-    .await;
+    wait_crd(&lab, "l4rules.ako.vmware.com").await;
     lab.namespace("green");
     let example = std::fs::read_to_string(common::repo().join("tests/data/ako/crds/l4rule.yaml"))
         .expect("example");

@@ -325,6 +325,19 @@ async fn get_with_names(c: &ako::avi::AviClient, kind: &str, name: &str) -> Opti
     get_named(c, kind, &format!("{name}&include_name=true")).await
 }
 
+/// An emulator whose lab has a second VIP network, `infra-net` (127.20.0.0/24), for AviInfraSettings.
+async fn with_infra_network() -> ako::emulator::EmulatorHandle {
+    avi_support::start_with(ako::emulator::EmulatorConfig {
+        seed: ako::emulator::seed_with_vip_network(
+            "infra-net",
+            "127.20.0.0/24".parse().expect("subnet"),
+        )
+        .expect("seed"),
+        ..avi_support::config(None)
+    })
+    .await
+}
+
 /// The VsVip's VIP network (the name in its `network_ref`) and first address.
 fn vip_placement(vsvip: &Value) -> (String, String) {
     let vip = &vsvip["vip"][0];
@@ -342,15 +355,7 @@ fn vip_placement(vsvip: &Value) -> (String, String) {
 #[tokio::test]
 async fn an_infra_setting_places_a_service_on_its_se_group_network_and_rhi_and_a_rejected_one_leaves_the_global_placement()
  {
-    let emu = avi_support::start_with(ako::emulator::EmulatorConfig {
-        seed: ako::emulator::seed_with_vip_network(
-            "infra-net",
-            "127.20.0.0/24".parse().expect("subnet"),
-        )
-        .expect("seed"),
-        ..avi_support::config(None)
-    })
-    .await;
+    let emu = with_infra_network().await;
     let annotated = DEMO.replace(
         "uid: u-1,",
         "uid: u-1, annotations: {aviinfrasetting.ako.vmware.com/name: blue},",
@@ -484,15 +489,7 @@ async fn a_namespace_annotation_binds_its_services_to_an_infra_setting() {
 #[tokio::test]
 async fn an_ingress_class_naming_an_infra_setting_gets_its_own_parent_and_moves_back_when_the_setting_is_rejected()
  {
-    let emu = avi_support::start_with(ako::emulator::EmulatorConfig {
-        seed: ako::emulator::seed_with_vip_network(
-            "infra-net",
-            "127.20.0.0/24".parse().expect("subnet"),
-        )
-        .expect("seed"),
-        ..avi_support::config(None)
-    })
-    .await;
+    let emu = with_infra_network().await;
     let view =
         l7_view(&[&HACKAZON_ING.replace("ingressClassName: avi-lb", "ingressClassName: blue")]);
     let ours = |infra: Option<&str>| ako::core::intent::ClassInfo {
