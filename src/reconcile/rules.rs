@@ -105,25 +105,7 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
             .into_iter()
             .map(|e| e.id.key.name.clone())
             .collect();
-        let mut groups: BTreeSet<GroupId> = BTreeSet::new();
-        if !changed_l4.is_empty() || !changed_infra.is_empty() {
-            for (svc, g) in &state.group_of {
-                let Some(s) = self.view.service(svc) else {
-                    continue;
-                };
-                let own = s.metadata.annotations.as_ref();
-                let rule = ako_core::crd::l4rule::bound(&svc.namespace, own);
-                let placed = ako_core::crd::infra::bound(
-                    own,
-                    self.view.namespace_infra(&svc.namespace).as_deref(),
-                );
-                if rule.is_some_and(|k| changed_l4.contains(&k))
-                    || placed.is_some_and(|n| changed_infra.contains(&n))
-                {
-                    groups.insert(g.clone());
-                }
-            }
-        }
+        let mut groups = self.service_groups_naming(state, &changed_l4, &changed_infra);
         let set = Arc::new(set);
         // Hosts an AviInfraSetting places follow its verdict and shard size; its other changes re-plan its parts.
         groups.extend(
@@ -145,6 +127,35 @@ impl<A: AviApi + Clone + 'static> Reconciler<A> {
                 .into_iter()
                 .map(GroupId::L7),
         );
+        groups
+    }
+
+    /// The Service groups whose members name one of these L4Rules or AviInfraSettings (their own, or their
+    /// namespace's setting).
+    fn service_groups_naming(
+        &self,
+        state: &State,
+        l4: &HashSet<ObjKey>,
+        infra: &HashSet<String>,
+    ) -> BTreeSet<GroupId> {
+        let mut groups = BTreeSet::new();
+        if l4.is_empty() && infra.is_empty() {
+            return groups;
+        }
+        for (svc, g) in &state.group_of {
+            let Some(s) = self.view.service(svc) else {
+                continue;
+            };
+            let own = s.metadata.annotations.as_ref();
+            let rule = ako_core::crd::l4rule::bound(&svc.namespace, own);
+            let placed = ako_core::crd::infra::bound(
+                own,
+                self.view.namespace_infra(&svc.namespace).as_deref(),
+            );
+            if rule.is_some_and(|k| l4.contains(&k)) || placed.is_some_and(|n| infra.contains(&n)) {
+                groups.insert(g.clone());
+            }
+        }
         groups
     }
 
