@@ -462,23 +462,10 @@ pub fn apply_l4_rules(d: &mut L4Desired, services: &[L4Member<'_>], rules: Optio
             Some((Verdict::Accepted, None)) => continue,
             Some((Verdict::Accepted, Some(spec))) => spec,
         };
-        // The virtual service's ports (its members' pools), for the listeners AKO checks when a Service uses
-        // the rule.
+        // The virtual service's pools (its members'), by port and protocol: AKO checks the listeners against
+        // them and the backend properties apply to them.
         let keys: Vec<&ObjKey> = members.iter().map(|&i| &d.outcomes[i].key).collect();
-        let pools: Vec<(String, u16, String)> = d
-            .objects
-            .iter()
-            .filter(|o| o.kind == Kind::Pool)
-            .filter_map(|o| {
-                let m = |k: &str| marker(&o.body, k);
-                let mine = keys.iter().any(|k| {
-                    m("Namespace").as_deref() == Some(k.namespace.as_str())
-                        && m("ServiceName").as_deref() == Some(k.name.as_str())
-                });
-                let port = m("Port")?.parse::<u16>().ok()?;
-                mine.then(|| (o.name.clone(), port, m("Protocol").unwrap_or_default()))
-            })
-            .collect();
+        let pools = member_pools(d, &keys);
         let ports: Vec<(u16, String)> = pools.iter().map(|(_, p, q)| (*p, q.clone())).collect();
         let first = keys.first().map(|k| k.to_string()).unwrap_or_default();
         if let Err(why) = spec.check_listeners(&rule.to_string(), &first, &ports) {
@@ -492,44 +479,64 @@ pub fn apply_l4_rules(d: &mut L4Desired, services: &[L4Member<'_>], rules: Optio
             }
             continue;
         }
-        let ssl_pool = match (spec.terminates_ssl(), pools.as_slice()) {
-            (true, [(pool, _, _)]) => Some(pool.clone()),
-            _ => None,
-        };
-        if ssl_pool.is_some() {
-            // SSL on the virtual service: the pool directly, as AKO builds it (no L4 policy set).
-            d.objects
-                .retain(|o| !(o.kind == Kind::L4PolicySet && o.name == vs));
-        }
-        for o in &mut d.objects {
-            match o.kind {
-                Kind::VirtualService if o.name == vs => {
-                    spec.apply_vs(&mut o.body);
-                    if let Some(pool) = &ssl_pool {
-                        spec.apply_ssl(&mut o.body, pool);
-                    }
+        apply_l4_rule(d, &vs, spec, &pools);
+    }
+}
+
+/// A pool of a virtual service: its name, port and protocol (from its markers).
+type MemberPool = (String, u16, String);
+
+/// The pools of these Services (their `Namespace`/`ServiceName` markers), with port and protocol.
+fn member_pools(d: &L4Desired, keys: &[&ObjKey]) -> Vec<MemberPool> {
+    d.objects
+        .iter()
+        .filter(|o| o.kind == Kind::Pool)
+        .filter_map(|o| {
+            let m = |k: &str| marker(&o.body, k);
+            let mine = keys.iter().any(|k| {
+                m("Namespace").as_deref() == Some(k.namespace.as_str())
+                    && m("ServiceName").as_deref() == Some(k.name.as_str())
+            });
+            let port = m("Port")?.parse::<u16>().ok()?;
+            mine.then(|| (o.name.clone(), port, m("Protocol").unwrap_or_default()))
+        })
+        .collect()
+}
+
+/// Applies an accepted L4Rule to a virtual service (`vs`), its VsVip and its pools.
+fn apply_l4_rule(d: &mut L4Desired, vs: &str, spec: &L4RuleSpec, pools: &[MemberPool]) {
+    let ssl_pool = match (spec.terminates_ssl(), pools) {
+        (true, [(pool, _, _)]) => Some(pool.clone()),
+        _ => None,
+    };
+    if ssl_pool.is_some() {
+        // SSL on the virtual service: the pool directly, as AKO builds it (no L4 policy set).
+        d.objects
+            .retain(|o| !(o.kind == Kind::L4PolicySet && o.name == vs));
+    }
+    for o in &mut d.objects {
+        match o.kind {
+            Kind::VirtualService if o.name == vs => {
+                spec.apply_vs(&mut o.body);
+                if let Some(pool) = &ssl_pool {
+                    spec.apply_ssl(&mut o.body, pool);
                 }
-                Kind::VsVip if o.name == vs => {
-                    if let Some(ip) = spec.load_balancer_ip() {
-                        super::request_address(&mut o.body, ip);
-                    }
-                }
-                Kind::Pool => {
-                    let marker = |k: &str| marker(&o.body, k);
-                    let mine = members.iter().any(|&i| {
-                        marker("Namespace").as_deref() == Some(d.outcomes[i].key.namespace.as_str())
-                            && marker("ServiceName").as_deref()
-                                == Some(d.outcomes[i].key.name.as_str())
-                    });
-                    let port = marker("Port").and_then(|p| p.parse::<u16>().ok());
-                    if let (true, Some(port), Some(proto)) = (mine, port, marker("Protocol"))
-                        && let Some(b) = spec.backend(port, &proto)
-                    {
-                        b.apply(&mut o.body);
-                    }
-                }
-                _ => {}
             }
+            Kind::VsVip if o.name == vs => {
+                if let Some(ip) = spec.load_balancer_ip() {
+                    super::request_address(&mut o.body, ip);
+                }
+            }
+            Kind::Pool => {
+                let backend = pools
+                    .iter()
+                    .find(|(name, _, _)| *name == o.name)
+                    .and_then(|(_, port, proto)| spec.backend(*port, proto));
+                if let Some(b) = backend {
+                    b.apply(&mut o.body);
+                }
+            }
+            _ => {}
         }
     }
 }
