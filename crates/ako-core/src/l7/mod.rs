@@ -361,17 +361,17 @@ pub struct HostFragment {
     pub outcomes: Vec<IngressOutcome>,
 }
 
-/// Per-host translation: a fragment for each host of the input's Ingresses (in `input.part`, and among `only`
-/// when given) that at least one Ingress may use, and one outcome per Ingress with what is not about a host
-/// (refused over the size limits, the problems of the Ingress itself).
-pub fn translate_hosts(
+/// The Ingresses of the input as claimants of their hosts (with their own problems, parallel to them), and the
+/// outcomes of those refused before translation (over the size limits), by input position.
+#[allow(clippy::type_complexity)]
+fn claimants_of(
     input: &L7Input<'_>,
     cfg: &Config,
-    place: &Placement,
-    shard: ShardSize,
-    only: Option<&BTreeSet<String>>,
-) -> (Vec<HostFragment>, Vec<IngressOutcome>) {
-    // Outcomes of Ingresses refused before translation, by input position; the rest are parallel to `claimants`.
+) -> (
+    Vec<(usize, IngressOutcome)>,
+    Vec<Claimant>,
+    Vec<IngressOutcome>,
+) {
     let mut refused: Vec<(usize, IngressOutcome)> = Vec::new();
     let mut claimants: Vec<Claimant> = Vec::new();
     let mut c_outcomes: Vec<IngressOutcome> = Vec::new();
@@ -417,13 +417,17 @@ pub fn translate_hosts(
         });
     }
 
-    let mut checks = CertChecks {
-        input,
-        default: None,
-        secrets: HashMap::new(),
-    };
-    // The placements of the AviInfraSettings the claimants' classes name (and the global one), resolved once.
-    let mut placements: BTreeMap<Option<&str>, InfraPlace> = BTreeMap::new();
+    (refused, claimants, c_outcomes)
+}
+
+/// The placements of the AviInfraSettings the claimants' classes name (and the global one), resolved once.
+fn placements_of<'c>(
+    claimants: &'c [Claimant],
+    place: &Placement,
+    shard: ShardSize,
+    rules: Option<&crate::crd::RuleSet>,
+) -> BTreeMap<Option<&'c str>, InfraPlace> {
+    let mut placements = BTreeMap::new();
     for infra in claimants
         .iter()
         .map(|c| c.infra.as_deref())
@@ -431,8 +435,28 @@ pub fn translate_hosts(
     {
         placements
             .entry(infra)
-            .or_insert_with(|| resolve_infra(infra, place, shard, input.rules));
+            .or_insert_with(|| resolve_infra(infra, place, shard, rules));
     }
+    placements
+}
+
+/// Per-host translation: a fragment for each host of the input's Ingresses (in `input.part`, and among `only`
+/// when given) that at least one Ingress may use, and one outcome per Ingress with what is not about a host
+/// (refused over the size limits, the problems of the Ingress itself).
+pub fn translate_hosts(
+    input: &L7Input<'_>,
+    cfg: &Config,
+    place: &Placement,
+    shard: ShardSize,
+    only: Option<&BTreeSet<String>>,
+) -> (Vec<HostFragment>, Vec<IngressOutcome>) {
+    let (refused, claimants, c_outcomes) = claimants_of(input, cfg);
+    let mut checks = CertChecks {
+        input,
+        default: None,
+        secrets: HashMap::new(),
+    };
+    let placements = placements_of(&claimants, place, shard, input.rules);
     let global = &placements[&None];
     let mut ctx = Ctx::new(cfg, &global.place, input.services, input.nodes);
     ctx.rules = input.rules;
